@@ -1,0 +1,119 @@
+// The accelerator interface, shared by `kvm` and `jit` (after cloud-hypervisor's hypervisor crate):
+//   Accelerator::create_vm -> Vm::{map_memory, create_vcpu, set_irq_line} -> Vcpu::run() -> VcpuExit.
+// Device accesses do not come back as exits: the vCPU hands them to the injected VmOps while it runs,
+// so the exit type stays tiny and both accelerators route MMIO and port I/O the same way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/guest_memory.h"
+#include "base/result.h"
+
+namespace accel {
+
+struct AccelError {
+  std::string message;
+  AccelError() = default;
+  AccelError(std::string msg) : message(std::move(msg)) {}
+};
+
+template <typename T>
+using AccelResult = base::Result<T, AccelError>;
+
+// How guest device accesses reach hw/. Called on vCPU threads, concurrently.
+// Return false when nothing claims the address; the accelerator then applies its architecture's
+// rule (x86 PIO reads as all-ones, RISC-V raises an access fault).
+class VmOps {
+ public:
+  virtual ~VmOps() = default;
+  virtual bool mmio_read(uint64_t addr, std::span<uint8_t> data) = 0;
+  virtual bool mmio_write(uint64_t addr, std::span<const uint8_t> data) = 0;
+  virtual bool pio_read(uint16_t port, std::span<uint8_t> data) = 0;
+  virtual bool pio_write(uint16_t port, std::span<const uint8_t> data) = 0;
+};
+
+// Why Vcpu::run() returned.
+struct ExitHalt {};                   // the vCPU halted with interrupts off: nothing will wake it
+struct ExitShutdown {                 // guest asked to power off (syscon, ACPI, exit port, HTIF)
+  int exit_code = 0;                  // what `vmlaunch up` exits with (HTIF tests report through it)
+};
+struct ExitReset {};                  // guest asked to reboot
+struct ExitInterrupted {};            // Vcpu::kick() from another thread
+struct ExitDebug {
+  uint64_t pc = 0;
+};
+using VcpuExit = std::variant<ExitHalt, ExitShutdown, ExitReset, ExitInterrupted, ExitDebug>;
+
+// Register state at power-on, per architecture. The machine builder fills it from the boot config.
+struct X86BootState {
+  enum class Mode { Pvh32, Linux64 } mode = Mode::Pvh32;
+  uint64_t rip = 0;
+  uint64_t rsi = 0;   // Linux: boot_params; PVH: unused
+  uint64_t rbx = 0;   // PVH: hvm_start_info
+  uint64_t rsp = 0;
+  uint64_t cr3 = 0;   // Linux64: identity page tables the builder placed in guest RAM
+  uint64_t gdt_base = 0;
+};
+struct RiscvBootState {
+  uint64_t pc = 0;
+  uint64_t a0 = 0;    // hart id
+  uint64_t a1 = 0;    // device tree address
+  uint64_t a2 = 0;    // fw_dynamic info, when used
+};
+using BootState = std::variant<X86BootState, RiscvBootState>;
+
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+  virtual AccelResult<void> set_boot_state(const BootState& state) = 0;
+  // Runs until an exit. Call from the vCPU's own thread only.
+  virtual AccelResult<VcpuExit> run() = 0;
+  // Makes a concurrent run() return ExitInterrupted soon. Safe from any thread.
+  virtual void kick() = 0;
+};
+
+// What the machine asks of the VM as a whole.
+struct VmSpec {
+  std::string arch;              // "x86_64", "riscv64"
+  unsigned vcpu_count = 1;
+  std::string cpu_model;         // "host", "rv64gc", ...
+  std::vector<std::string> cpu_features;  // "+x2apic", "-cx16"
+  struct Topology {
+    unsigned sockets = 1, cores = 1, threads = 1;
+  } topology;
+};
+
+class Vm {
+ public:
+  virtual ~Vm() = default;
+  // Makes a RAM region of `memory` visible to the guest. The region outlives the Vm.
+  virtual AccelResult<void> map_memory(const base::GuestMemory::Region& region) = 0;
+  virtual AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) = 0;
+  // Drives an interrupt line of the accelerator's interrupt controller: for kvm a GSI of the
+  // in-kernel IOAPIC/PIC; for jit a hart's interrupt-pending input (line = hart * 64 + mip bit).
+  virtual AccelResult<void> set_irq_line(uint32_t line, bool level) = 0;
+};
+
+// Whether an accelerator can run here, and if not, why (shown by `vmlaunch accel` and `plan`).
+struct Availability {
+  bool usable = false;
+  std::string detail;  // "KVM API 12 on /dev/kvm" or "/dev/kvm: No such file or directory"
+};
+
+class Accelerator {
+ public:
+  virtual ~Accelerator() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::vector<std::string> guest_arches() const = 0;
+  virtual Availability probe() const = 0;
+  // `ops` and `memory` outlive the Vm.
+  virtual AccelResult<std::unique_ptr<Vm>> create_vm(const VmSpec& spec, const base::GuestMemory& memory,
+                                                      VmOps& ops) = 0;
+};
+
+}  // namespace accel

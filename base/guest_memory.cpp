@@ -1,0 +1,55 @@
+#include "base/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+namespace base {
+
+GuestMemory::~GuestMemory() {
+  for (const Region& region : m_regions) munmap(region.host, region.size);
+}
+
+ErrorOr<GuestMemory::Region> GuestMemory::add_region(uint64_t guest_base, uint64_t size) {
+  if (size == 0) return fail(Error("guest memory region of zero size"));
+  if (guest_base + size < guest_base) return fail(Error("guest memory region wraps the address space"));
+  for (const Region& other : m_regions) {
+    if (guest_base < other.guest_base + other.size && other.guest_base < guest_base + size)
+      return fail(Error("guest memory region overlaps another"));
+  }
+  // Anonymous, private and lazily backed: untouched guest RAM costs no host memory.
+  // MAP_NORESERVE so a large guest does not fail on overcommit accounting.
+  void* host = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (host == MAP_FAILED)
+    return fail(Error(std::string("mmap of guest memory failed: ") + std::strerror(errno)));
+  Region region{guest_base, size, static_cast<uint8_t*>(host)};
+  m_regions.push_back(region);
+  return region;
+}
+
+std::optional<std::span<uint8_t>> GuestMemory::slice(uint64_t gpa, uint64_t len) const {
+  for (const Region& region : m_regions) {
+    if (gpa < region.guest_base) continue;
+    uint64_t offset = gpa - region.guest_base;
+    // offset <= size and len <= size - offset: no overflow possible in either comparison.
+    if (offset > region.size || len > region.size - offset) continue;
+    return std::span<uint8_t>(region.host + offset, len);
+  }
+  return std::nullopt;
+}
+
+bool GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
+  auto bytes = slice(gpa, out.size());
+  if (!bytes) return false;
+  std::memcpy(out.data(), bytes->data(), out.size());
+  return true;
+}
+
+bool GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) const {
+  auto bytes = slice(gpa, in.size());
+  if (!bytes) return false;
+  std::memcpy(bytes->data(), in.data(), in.size());
+  return true;
+}
+
+}  // namespace base

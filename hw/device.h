@@ -1,0 +1,39 @@
+// Device: the one interface between a bus and a device model.
+// A device handles reads and writes of its own region; offsets are relative to where the bus
+// mapped it, so it never sees absolute addresses or the accelerator. Accesses come from vCPU
+// threads (possibly several at once), so a device guards its own state.
+// Guest input is hostile: any offset and size may arrive; unknown registers read as zero and
+// ignore writes (logged once), never abort.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace hw {
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  // Short name for logs and `plan` ("serial0", "plic").
+  virtual std::string_view name() const = 0;
+
+  // data.size() is the access width (1, 2, 4 or 8 for CPU accesses; anything for DMA-style callers).
+  virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
+  virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;
+};
+
+// An interrupt line a device drives. The machine builder wires it to an interrupt controller
+// (PLIC source, in-kernel IOAPIC pin, ...); the device only sets the level.
+class IrqLine {
+ public:
+  virtual ~IrqLine() = default;
+  virtual void set_level(bool asserted) = 0;
+  void pulse() {
+    set_level(true);
+    set_level(false);
+  }
+};
+
+}  // namespace hw

@@ -1,0 +1,27 @@
+// vmlaunch: one checked-in file describes a machine; this binary validates, plans and runs it.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "launcher/command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vmlaunch: run virtual machines described by checked-in YAML or TOML files"};
+  app.require_subcommand(1);
+  app.fallthrough(false);
+
+  launcher::Action action;
+  launcher::register_version(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return launcher::kExitBadInput;
+  }
+  if (!action) return launcher::kExitBadInput;
+  return action();
+}

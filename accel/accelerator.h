@@ -13,6 +13,7 @@
 
 #include "base/guest_memory.h"
 #include "base/result.h"
+#include "base/timebase.h"
 
 namespace accel {
 
@@ -86,6 +87,9 @@ struct VmSpec {
   struct Topology {
     unsigned sockets = 1, cores = 1, threads = 1;
   } topology;
+  // riscv64: the mtime counter shared with the CLINT device (the `time` CSR and stimecmp read it).
+  // Owned by the machine; outlives the Vm. Unused on x86_64.
+  const base::Timebase* timebase = nullptr;
 };
 
 class Vm {

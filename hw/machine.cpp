@@ -1,0 +1,141 @@
+#include "hw/machine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <thread>
+#include <type_traits>
+#include <variant>
+
+namespace hw {
+
+void PowerController::request(RunOutcome outcome) {
+  std::function<void()> on_stop;
+  {
+    std::lock_guard guard(m_lock);
+    if (m_stopping.load(std::memory_order_relaxed)) return;  // the first request wins
+    m_outcome = std::move(outcome);
+    m_stopping.store(true, std::memory_order_release);
+    on_stop = m_on_stop;
+  }
+  m_changed.notify_all();
+  if (on_stop) on_stop();
+}
+
+RunOutcome PowerController::wait() {
+  std::unique_lock guard(m_lock);
+  m_changed.wait(guard, [this] { return m_stopping.load(std::memory_order_relaxed); });
+  return m_outcome;
+}
+
+void PowerController::set_on_stop(std::function<void()> on_stop) {
+  bool already = false;
+  {
+    std::lock_guard guard(m_lock);
+    m_on_stop = on_stop;
+    already = m_stopping.load(std::memory_order_relaxed);
+  }
+  if (already && on_stop) on_stop();
+}
+
+RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power) {
+  if (vcpus.empty()) return {RunOutcome::Kind::Error, 1, "the machine has no vCPUs"};
+  const size_t count = vcpus.size();
+  std::vector<std::atomic<bool>> done(count);
+  std::atomic<size_t> halted{0};
+  auto kick_running = [&] {
+    for (size_t i = 0; i < count; ++i)
+      if (!done[i].load()) vcpus[i]->kick();
+  };
+  power.set_on_stop(kick_running);
+
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      accel::Vcpu& vcpu = *vcpus[i];
+      while (!power.stopping()) {
+        auto result = vcpu.run();
+        if (!result.ok()) {
+          power.fail("vCPU " + std::to_string(i) + ": " + result.error().message);
+          break;
+        }
+        bool stop = std::visit(
+            [&](const auto& exit) {
+              using T = std::decay_t<decltype(exit)>;
+              if constexpr (std::is_same_v<T, accel::ExitShutdown>) {
+                power.power_off(exit.exit_code);
+                return true;
+              } else if constexpr (std::is_same_v<T, accel::ExitReset>) {
+                power.reset();
+                return true;
+              } else if constexpr (std::is_same_v<T, accel::ExitHalt>) {
+                // Nothing can wake this vCPU; the machine is dead only when all are.
+                if (halted.fetch_add(1) + 1 == count)
+                  power.fail("every vCPU halted with interrupts disabled");
+                return true;
+              } else {
+                return false;  // interrupted or a debug stop: run again unless stopping
+              }
+            },
+            result.value());
+        if (stop) break;
+      }
+      done[i].store(true);
+    });
+  }
+
+  RunOutcome outcome = power.wait();
+  // A kick can race with a vCPU entering run(); keep kicking until every thread has left.
+  for (;;) {
+    bool all_done = true;
+    for (size_t i = 0; i < count; ++i) all_done = all_done && done[i].load();
+    if (all_done) break;
+    kick_running();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (auto& thread : threads) thread.join();
+  power.set_on_stop(nullptr);
+  return outcome;
+}
+
+namespace {
+
+std::map<std::string, MachineFactory, std::less<>>& registry() {
+  static std::map<std::string, MachineFactory, std::less<>> machines;
+  return machines;
+}
+
+}  // namespace
+
+bool register_machine(std::string type, MachineFactory factory) {
+  auto [it, inserted] = registry().emplace(std::move(type), std::move(factory));
+  if (!inserted) {
+    std::fprintf(stderr, "vmlaunch: internal error: machine type %s registered twice\n", it->first.c_str());
+    std::abort();
+  }
+  return true;
+}
+
+std::vector<std::string> machine_types() {
+  std::vector<std::string> types;
+  for (const auto& [type, factory] : registry()) types.push_back(type);
+  return types;
+}
+
+base::ErrorOr<std::unique_ptr<Machine>> build_machine_of_type(std::string_view type,
+                                                              const graph::Graph& graph,
+                                                              MachineContext& context) {
+  auto it = registry().find(type);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& name : machine_types()) known += (known.empty() ? "" : ", ") + name;
+    return base::fail(
+        base::Error("machine type \"" + std::string(type) +
+                    "\" is not built into this vmlaunch (known: " + (known.empty() ? "none" : known) + ")"));
+  }
+  return it->second(graph, context);
+}
+
+}  // namespace hw

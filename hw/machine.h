@@ -1,0 +1,145 @@
+// Machine: a built virtual machine (memory, devices, vCPUs) ready to run in the foreground.
+//
+//   launcher: graph = resolve(config); accel = select(graph);
+//             machine = hw::build_machine(graph, context);  // dispatches on graph machine type
+//             outcome = machine->run();                      // one thread per vCPU until poweroff
+//
+// Machine types register a factory under their graph name ("riscv64/virt", "x86_64/microvm",
+// "x86_64/pc") with HW_REGISTER_MACHINE in their own .cpp (the library needs alwayslink = True so
+// the registration is linked in). hw/ never sees concrete backends or accelerators: the launcher
+// injects them through MachineContext.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "accel/accelerator.h"
+#include "backends/block.h"
+#include "backends/chardev.h"
+#include "backends/net.h"
+#include "backends/rng.h"
+#include "base/result.h"
+#include "hw/address_space.h"
+
+namespace graph {
+struct Graph;
+}
+
+namespace hw {
+
+// Named backends from the graph's `backends:` section, created by the launcher (backends'
+// factory) and looked up by the machine builder when it wires a device. A null result means
+// "no such backend"; the builder reports it as an error naming the device.
+class BackendSource {
+ public:
+  virtual ~BackendSource() = default;
+  virtual std::shared_ptr<backends::CharBackend> chardev(std::string_view name) = 0;
+  virtual std::shared_ptr<backends::BlockBackend> block(std::string_view name) { return nullptr; }
+  virtual std::shared_ptr<backends::NetBackend> net(std::string_view name) { return nullptr; }
+  virtual std::shared_ptr<backends::RngBackend> rng(std::string_view name) { return nullptr; }
+};
+
+// Why a machine stopped, and what `vmlaunch up` exits with.
+struct RunOutcome {
+  enum class Kind { PowerOff, Reset, Quit, Error };
+  Kind kind = Kind::PowerOff;
+  int exit_code = 0;    // PowerOff: the guest's status (HTIF tests, exit devices); 0 for syscon
+  std::string message;  // Error: what went wrong
+};
+
+// The one place power requests meet: syscon, HTIF, exit ports, vCPU exits and the console's
+// Ctrl-a x all call in here. The first request wins; it wakes Machine::run() and kicks every vCPU.
+// Thread-safe.
+class PowerController {
+ public:
+  void power_off(int exit_code = 0) { request({RunOutcome::Kind::PowerOff, exit_code, {}}); }
+  void reset() { request({RunOutcome::Kind::Reset, 0, {}}); }
+  void quit() { request({RunOutcome::Kind::Quit, 0, {}}); }
+  void fail(std::string message) { request({RunOutcome::Kind::Error, 1, std::move(message)}); }
+
+  void request(RunOutcome outcome);
+  bool stopping() const { return m_stopping.load(std::memory_order_acquire); }
+  // Blocks until a request arrives and returns the first one.
+  RunOutcome wait();
+  // Called (from the requesting thread) once, on the first request: the machine kicks its vCPUs.
+  void set_on_stop(std::function<void()> on_stop);
+
+ private:
+  std::mutex m_lock;
+  std::condition_variable m_changed;
+  std::atomic<bool> m_stopping{false};
+  RunOutcome m_outcome;
+  std::function<void()> m_on_stop;
+};
+
+// Routes guest device accesses to the MMIO and port-I/O address spaces: the VmOps every machine
+// hands its accelerator.
+class Bus : public accel::VmOps {
+ public:
+  AddressSpace& mmio() { return m_mmio; }
+  AddressSpace& pio() { return m_pio; }
+  bool mmio_read(uint64_t addr, std::span<uint8_t> data) override { return m_mmio.read(addr, data); }
+  bool mmio_write(uint64_t addr, std::span<const uint8_t> data) override { return m_mmio.write(addr, data); }
+  bool pio_read(uint16_t port, std::span<uint8_t> data) override { return m_pio.read(port, data); }
+  bool pio_write(uint16_t port, std::span<const uint8_t> data) override { return m_pio.write(port, data); }
+
+ private:
+  AddressSpace m_mmio;
+  AddressSpace m_pio;
+};
+
+class Machine {
+ public:
+  virtual ~Machine() = default;
+  // Starts one thread per vCPU, blocks until the guest powers off or resets, the user quits, or a
+  // vCPU fails; then stops every vCPU, joins the threads and returns why. Call once.
+  virtual RunOutcome run() = 0;
+  // For stop requests from outside (signals, the console's Ctrl-a x).
+  virtual PowerController& power() = 0;
+};
+
+// Runs vCPUs on their own threads and turns their exits into power requests. Shared by all
+// machine types so their run() is the same few lines.
+//   ExitShutdown -> power_off(code), ExitReset -> reset(), an accelerator error -> fail();
+//   ExitInterrupted / ExitDebug -> run again unless stopping; ExitHalt of every vCPU -> fail().
+RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power);
+
+// What the launcher hands a machine builder.
+struct MachineContext {
+  accel::Accelerator* accelerator = nullptr;
+  BackendSource* backends = nullptr;
+  // Written to by the machine for diagnostics it wants the user to see (stderr if null).
+  std::function<void(std::string_view)> log;
+};
+
+using MachineFactory = std::function<base::ErrorOr<std::unique_ptr<Machine>>(const graph::Graph& graph,
+                                                                             MachineContext& context)>;
+
+// Registers a machine type; returns true so it can initialise a static. A second registration of
+// the same type is a programming error and aborts.
+bool register_machine(std::string type, MachineFactory factory);
+// The registered machine types, sorted (for errors and `vmlaunch plan`).
+std::vector<std::string> machine_types();
+// Builds `graph`'s machine type; an unknown type is an error listing the known ones.
+base::ErrorOr<std::unique_ptr<Machine>> build_machine(const graph::Graph& graph, MachineContext& context);
+// Same, with the type given explicitly (build_machine reads it from the graph).
+base::ErrorOr<std::unique_ptr<Machine>> build_machine_of_type(std::string_view type,
+                                                              const graph::Graph& graph,
+                                                              MachineContext& context);
+
+}  // namespace hw
+
+#define HW_MACHINE_CONCAT_(a, b) a##b
+#define HW_MACHINE_CONCAT(a, b) HW_MACHINE_CONCAT_(a, b)
+// In a machine's .cpp: HW_REGISTER_MACHINE("riscv64/virt", build_riscv_virt);
+#define HW_REGISTER_MACHINE(type, factory)                                                 \
+  [[maybe_unused]] static const bool HW_MACHINE_CONCAT(hw_machine_registered_, __LINE__) = \
+      ::hw::register_machine((type), (factory))

@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "graph/graph.h"
+
 namespace hw {
 
 void PowerController::request(RunOutcome outcome) {
@@ -136,6 +138,10 @@ base::ErrorOr<std::unique_ptr<Machine>> build_machine_of_type(std::string_view t
                     "\" is not built into this vmlaunch (known: " + (known.empty() ? "none" : known) + ")"));
   }
   return it->second(graph, context);
+}
+
+base::ErrorOr<std::unique_ptr<Machine>> build_machine(const graph::Graph& graph, MachineContext& context) {
+  return build_machine_of_type(graph.machine.arch + "/" + graph.machine.type, graph, context);
 }
 
 }  // namespace hw

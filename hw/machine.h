@@ -128,7 +128,8 @@ using MachineFactory = std::function<base::ErrorOr<std::unique_ptr<Machine>>(con
 bool register_machine(std::string type, MachineFactory factory);
 // The registered machine types, sorted (for errors and `vmlaunch plan`).
 std::vector<std::string> machine_types();
-// Builds `graph`'s machine type; an unknown type is an error listing the known ones.
+// Builds `graph`'s machine type ("<arch>/<type>", e.g. "riscv64/virt"); an unknown type is an error listing
+// the known ones.
 base::ErrorOr<std::unique_ptr<Machine>> build_machine(const graph::Graph& graph, MachineContext& context);
 // Same, with the type given explicitly (build_machine reads it from the graph).
 base::ErrorOr<std::unique_ptr<Machine>> build_machine_of_type(std::string_view type,

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "graph/graph.h"
+
 namespace {
 
 // A vCPU that runs `steps` times (each "run" returns ExitInterrupted after a short while or at a
@@ -112,11 +114,13 @@ TEST_CASE("machine registry: unknown types list the known ones") {
   auto types = hw::machine_types();
   CHECK(std::find(types.begin(), types.end(), "test/fake") != types.end());
   hw::MachineContext context;
-  const graph::Graph* no_graph = nullptr;
-  auto unknown = hw::build_machine_of_type("arm/none", *no_graph, context);
+  graph::Graph g;
+  g.machine.arch = "arm";
+  g.machine.type = "none";
+  auto unknown = hw::build_machine(g, context);
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message.find("test/fake") != std::string::npos);
-  auto fake = hw::build_machine_of_type("test/fake", *no_graph, context);
+  auto fake = hw::build_machine_of_type("test/fake", g, context);
   REQUIRE_FALSE(fake.ok());
   CHECK(fake.error().message == "fake cannot build");
 }

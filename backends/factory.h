@@ -1,0 +1,62 @@
+// Creates concrete backends from the `backends:` section of a machine config: (kind, name, driver,
+// options). The machine builder calls this once per declared backend and injects the result into
+// devices by name; hw/ never sees the concrete types.
+//
+// Kinds and drivers:
+//   chardev: stdio {escape: bool, raw: bool}, null, file {path}, ringbuf {size},
+//            pty, socket {path | host+port, server: bool, wait: bool, reconnect: seconds}
+//   (block, net and rng drivers are listed by known_drivers()).
+// Errors name the backend, the place in the config, and what would fix it.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/block.h"
+#include "backends/chardev.h"
+#include "backends/net.h"
+#include "backends/rng.h"
+#include "base/result.h"
+#include "config/node.h"
+
+namespace backends {
+
+// What the machine gives the factory besides the options.
+struct FactoryContext {
+  // Called (from a backend thread) when the user asks to quit: stdio's `Ctrl-a x`.
+  std::function<void()> quit;
+  // Relative paths in options are resolved against this (the config file's directory).
+  std::filesystem::path base_dir;
+  // Machine name: seeds anything that must be stable per machine (e.g. generated MACs).
+  std::string machine_name;
+};
+
+// One created backend: exactly one pointer is set, matching `kind`.
+struct AnyBackend {
+  std::string kind;
+  std::string name;
+  std::string driver;
+  std::shared_ptr<CharBackend> chardev;
+  std::shared_ptr<BlockBackend> block;
+  std::shared_ptr<NetBackend> net;
+  std::shared_ptr<RngBackend> rng;
+};
+
+base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,
+                                         std::string_view driver, const config::Node& options,
+                                         const FactoryContext& context);
+
+// Typed shortcuts; fail if `driver` is not of that kind.
+base::ErrorOr<std::shared_ptr<CharBackend>> create_chardev(std::string_view name, std::string_view driver,
+                                                           const config::Node& options,
+                                                           const FactoryContext& context);
+
+// The kinds and, per kind, the drivers this build supports (for errors and `vmlaunch plan`).
+std::vector<std::string> known_kinds();
+std::vector<std::string> known_drivers(std::string_view kind);
+
+}  // namespace backends

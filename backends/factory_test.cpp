@@ -1,0 +1,104 @@
+#include "backends/factory.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "backends/chardev/simple.h"
+
+using backends::FactoryContext;
+using config::Node;
+
+namespace {
+
+Node options_map(std::vector<std::pair<std::string, Node>> entries) {
+  Node map = Node::map(config::Location{"machine.yaml", 10, 3});
+  uint32_t line = 11;
+  for (auto& [key, value] : entries) {
+    value.set_location(config::Location{"machine.yaml", line, 10});
+    map.set(key, std::move(value), config::Location{"machine.yaml", line++, 5});
+  }
+  return map;
+}
+
+std::string temp_dir() {
+  const char* dir = getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
+
+}  // namespace
+
+TEST_CASE("factory creates null and ringbuf chardevs") {
+  auto null = backends::create_backend("chardev", "c0", "null", Node::null(), {});
+  REQUIRE(null.ok());
+  CHECK(null->chardev != nullptr);
+  CHECK(null->kind == "chardev");
+  auto ring = backends::create_chardev("log", "ringbuf", options_map({{"size", Node::integer(16)}}), {});
+  REQUIRE(ring.ok());
+  auto* typed = dynamic_cast<backends::chardev::RingbufBackend*>(ring->get());
+  REQUIRE(typed != nullptr);
+  CHECK(typed->capacity() == 16);
+}
+
+TEST_CASE("factory creates stdio with the machine's quit callback") {
+  FactoryContext context;
+  context.quit = [] {};
+  auto stdio =
+      backends::create_chardev("console", "stdio", options_map({{"escape", Node::boolean(false)}}), context);
+  REQUIRE(stdio.ok());
+  CHECK(*stdio != nullptr);
+}
+
+TEST_CASE("factory file chardev resolves relative paths against base_dir and appends") {
+  FactoryContext context;
+  context.base_dir = temp_dir();
+  std::string name = "factory-console-" + std::to_string(getpid()) + ".log";
+  std::filesystem::remove(context.base_dir / name);
+  auto file = backends::create_chardev("log", "file", options_map({{"path", Node::string(name)}}), context);
+  REQUIRE(file.ok());
+  const char text[] = "hello";
+  (*file)->write({reinterpret_cast<const uint8_t*>(text), 5});
+  file->reset();
+  std::ifstream in(context.base_dir / name);
+  std::stringstream got;
+  got << in.rdbuf();
+  CHECK(got.str() == "hello");
+}
+
+TEST_CASE("factory: unknown driver names the known ones") {
+  auto bad = backends::create_chardev("c0", "telepathy", Node::null(), {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("unknown chardev driver 'telepathy'") != std::string::npos);
+  CHECK(bad.error().message.find("stdio") != std::string::npos);
+}
+
+TEST_CASE("factory: unknown kind is an error") {
+  auto bad = backends::create_backend("teleport", "t0", "x", Node::null(), {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("unknown backend kind 'teleport'") != std::string::npos);
+}
+
+TEST_CASE("factory: unknown option is an error with its place") {
+  auto bad = backends::create_chardev("c0", "null", options_map({{"colour", Node::string("red")}}), {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("machine.yaml:11:5") != std::string::npos);
+  CHECK(bad.error().message.find("unknown option 'colour'") != std::string::npos);
+  CHECK(bad.error().message.find("backend 'c0' (chardev null)") != std::string::npos);
+}
+
+TEST_CASE("factory: wrong option type and missing required option") {
+  auto wrong = backends::create_chardev("c0", "ringbuf", options_map({{"size", Node::string("big")}}), {});
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.error().message.find("option 'size': expected an integer") != std::string::npos);
+  auto missing = backends::create_chardev("c0", "file", Node::map(), {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("option 'path': missing") != std::string::npos);
+}
+
+TEST_CASE("factory: identity keys in the options are accepted") {
+  auto ok = backends::create_chardev("c0", "null", options_map({{"driver", Node::string("null")}}), {});
+  CHECK(ok.ok());
+}

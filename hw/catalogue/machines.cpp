@@ -1,0 +1,171 @@
+// Machine types: root buses, builtin devices and the fixed part of the memory map. The values follow
+// QEMU's machines of the same name (hw/riscv/virt.c, hw/i386/microvm.c, hw/i386/pc.c), so Debian's
+// firmware and kernels run unmodified and addresses match what people know from QEMU.
+#include "hw/catalogue/catalogue.h"
+
+namespace hw::catalogue {
+
+using graph::Bus;
+using graph::BusKind;
+using graph::MemoryRegion;
+using graph::SlotResource;
+
+namespace {
+
+SlotResource mmio(uint64_t base, uint64_t size) {
+  return {base, size, std::nullopt, false};
+}
+SlotResource pio(uint64_t base, uint64_t size) {
+  return {base, size, std::nullopt, true};
+}
+
+constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+
+Bus root_bus(std::string name, BusKind kind, uint32_t first, uint32_t last,
+             std::vector<uint32_t> reserved = {}) {
+  Bus bus;
+  bus.name = std::move(name);
+  bus.kind = kind;
+  bus.first_slot = first;
+  bus.last_slot = last;
+  bus.reserved_slots = std::move(reserved);
+  return bus;
+}
+
+// `count` virtio-mmio transports, each with its own window and IRQ line.
+Bus virtio_mmio_bus(uint64_t base, uint64_t stride, uint32_t count, uint32_t first_irq) {
+  Bus bus = root_bus("virtio-mmio", BusKind::VirtioMmio, 0, count - 1);
+  for (uint32_t i = 0; i < count; ++i)
+    bus.slot_resources.push_back({base + i * stride, stride, first_irq + i, false});
+  return bus;
+}
+
+// ISA serial ports as PCs have them: COM1..COM4.
+Bus isa_bus() {
+  Bus bus = root_bus("isa", BusKind::Isa, 0, 3);
+  bus.slot_resources = {{0x3f8, 8, 4, true}, {0x2f8, 8, 3, true}, {0x3e8, 8, 4, true}, {0x2e8, 8, 3, true}};
+  return bus;
+}
+
+MachineType riscv64_virt() {
+  MachineType m;
+  m.arch = "riscv64";
+  m.name = "virt";
+  m.help = "QEMU-compatible RISC-V virt board: PLIC, CLINT, ns16550a, virtio-mmio, PCIe (ECAM)";
+  m.interrupt_controller = "plic";
+  m.ram_base = 0x80000000;
+  m.max_cpus = 8;
+
+  Bus sysbus = root_bus("sysbus", BusKind::System, 0, 0);
+  sysbus.slot_resources = {{0x10000000, 0x100, 10, false}};  // UART0
+  m.buses.push_back(std::move(sysbus));
+  m.buses.push_back(virtio_mmio_bus(0x10001000, 0x1000, 8, 1));
+  Bus pcie = root_bus("pcie.0", BusKind::Pci, 0, 31, {0});
+  pcie.pci_irqs = {32, 33, 34, 35};  // PLIC sources for INTA..D at slot 0, rotated by slot (virt.c)
+  m.buses.push_back(std::move(pcie));
+
+  m.fixed_devices = {
+      {"syscon",
+       "sifive-test",
+       "poweroff and reboot register (sifive,test)",
+       "",
+       0,
+       mmio(0x100000, 0x1000),
+       {}},
+      {"clint",
+       "riscv-clint",
+       "core-local interruptor: mtime, mtimecmp, software interrupts",
+       "",
+       0,
+       mmio(0x2000000, 0x10000),
+       {}},
+      {"plic", "riscv-plic", "platform-level interrupt controller", "", 0, mmio(0xc000000, 0x600000), {}},
+      {"pcie-host",
+       "gpex-pcihost",
+       "generic PCIe host bridge (ECAM)",
+       "pcie.0",
+       0,
+       mmio(0x30000000, 0x10000000),
+       {}},
+  };
+  m.memory_map = {
+      {"syscon", 0x100000, 0x1000, MemoryRegion::Kind::Mmio, "syscon"},
+      {"clint", 0x2000000, 0x10000, MemoryRegion::Kind::Mmio, "clint"},
+      {"pcie-pio", 0x3000000, 0x10000, MemoryRegion::Kind::PciWindow, "pcie-host"},
+      {"plic", 0xc000000, 0x600000, MemoryRegion::Kind::Mmio, "plic"},
+      {"pcie-ecam", 0x30000000, 0x10000000, MemoryRegion::Kind::PciConfig, "pcie-host"},
+      {"pcie-mmio", 0x40000000, 0x40000000, MemoryRegion::Kind::PciWindow, "pcie-host"},
+  };
+  return m;
+}
+
+// What both x86 machines share: the PC RAM split below 4 GiB and the APICs.
+MachineType x86_common() {
+  MachineType m;
+  m.arch = "x86_64";
+  m.interrupt_controller = "ioapic";
+  m.ram_base = 0;
+  m.low_ram_limit = 3 * GiB;
+  m.high_ram_base = 4 * GiB;
+  m.max_cpus = 64;
+  m.fixed_devices = {
+      {"ioapic", "ioapic", "I/O APIC (in-kernel with kvm)", "", 0, mmio(0xfec00000, 0x1000), {}},
+      {"lapic", "lapic", "local APICs (in-kernel with kvm)", "", 0, mmio(0xfee00000, 0x1000), {}},
+  };
+  m.memory_map = {
+      {"ioapic", 0xfec00000, 0x1000, MemoryRegion::Kind::Mmio, "ioapic"},
+      {"lapic", 0xfee00000, 0x1000, MemoryRegion::Kind::Mmio, "lapic"},
+  };
+  return m;
+}
+
+MachineType x86_64_microvm() {
+  MachineType m = x86_common();
+  m.name = "microvm";
+  m.help =
+      "minimal x86 machine without PCI: COM1/COM2, virtio-mmio on the kernel command line (as Firecracker)";
+  m.buses.push_back(isa_bus());
+  m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
+  m.fixed_devices.push_back(
+      {"i8042", "i8042", "keyboard controller, used for reset", "", 0, pio(0x60, 5), {}});
+  m.memory_map.insert(m.memory_map.begin(),
+                      {"virtio-mmio", 0xfeb00000, 8 * 0x200, MemoryRegion::Kind::Mmio, ""});
+  return m;
+}
+
+MachineType x86_64_pc() {
+  MachineType m = x86_common();
+  m.name = "pc";
+  m.help = "conventional PC: PCI bus pci.0 through a CF8/CFC host bridge, ISA serial ports";
+  Bus pci = root_bus("pci.0", BusKind::Pci, 0, 31, {0});
+  pci.pci_irqs = {10, 10, 11, 11};  // PIRQ A..D as SeaBIOS routes them on QEMU's pc
+  m.buses.push_back(std::move(pci));
+  m.buses.push_back(isa_bus());
+  m.fixed_devices.insert(m.fixed_devices.begin(), {"pci-host",
+                                                   "pci-host-bridge",
+                                                   "PCI host bridge, configuration through ports CF8/CFC",
+                                                   "pci.0",
+                                                   0,
+                                                   pio(0xcf8, 8),
+                                                   {}});
+  m.fixed_devices.push_back(
+      {"i8042", "i8042", "keyboard controller, used for reset", "", 0, pio(0x60, 5), {}});
+  m.memory_map.insert(m.memory_map.begin(), {"pci-mmio32", 0xc0000000, 0xfec00000 - 0xc0000000,
+                                             MemoryRegion::Kind::PciWindow, "pci-host"});
+  return m;
+}
+
+}  // namespace
+
+const std::vector<MachineType>& machine_types() {
+  static const std::vector<MachineType> types = {riscv64_virt(), x86_64_microvm(), x86_64_pc()};
+  return types;
+}
+
+const MachineType* find_machine_type(std::string_view arch, std::string_view name) {
+  for (const MachineType& m : machine_types())
+    if (m.arch == arch && m.name == name) return &m;
+  return nullptr;
+}
+
+}  // namespace hw::catalogue

@@ -1,8 +1,11 @@
 #include "backends/factory.h"
 
+#include <cstdio>
 #include <map>
 
+#include "backends/chardev/pty.h"
 #include "backends/chardev/simple.h"
+#include "backends/chardev/socket.h"
 #include "backends/chardev/stdio.h"
 #include "backends/options.h"
 
@@ -60,9 +63,39 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_ringbuf(Options& options, const
   return std::shared_ptr<CharBackend>(std::make_shared<chardev::RingbufBackend>(static_cast<size_t>(size)));
 }
 
+base::ErrorOr<std::shared_ptr<CharBackend>> make_pty(Options& options, const FactoryContext&) {
+  TRY(options.finish());
+  auto pty = TRY(chardev::PtyBackend::open());
+  // The user needs the path to attach a terminal program; nothing else would tell them.
+  std::fprintf(stderr, "vmlaunch: %s: pty at %s\n", options.what().c_str(), pty->path().c_str());
+  return std::shared_ptr<CharBackend>(std::move(pty));
+}
+
+base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const FactoryContext& context) {
+  chardev::SocketBackend::Options o;
+  auto path = TRY(options.string("path"));
+  auto host = TRY(options.string("host"));
+  auto port = TRY(options.integer("port", 0, 65535));
+  o.server = TRY(options.boolean("server")).value_or(false);
+  o.wait = TRY(options.boolean("wait")).value_or(false);
+  o.reconnect_seconds = static_cast<unsigned>(TRY(options.integer("reconnect", 0, 3600)).value_or(0));
+  TRY(options.finish());
+  if (path && (host || port))
+    return base::fail(options.error("path", "give either path (unix) or host/port (tcp)"));
+  if (!path && !port)
+    return base::fail(options.error("port", "missing (give path for a unix socket or port for tcp)"));
+  if (path) o.path = resolve_path(*path, context);
+  if (host) o.host = *host;
+  if (port) o.port = static_cast<uint16_t>(*port);
+  auto socket = chardev::SocketBackend::open(o);
+  if (!socket) return base::fail(options.error(path ? "path" : "port", socket.error().message));
+  return std::shared_ptr<CharBackend>(std::move(socket).value());
+}
+
 const std::map<std::string, ChardevMaker, std::less<>>& chardev_makers() {
   static const std::map<std::string, ChardevMaker, std::less<>> makers = {
-      {"stdio", make_stdio}, {"null", make_null}, {"file", make_file}, {"ringbuf", make_ringbuf}};
+      {"stdio", make_stdio},     {"null", make_null}, {"file", make_file},
+      {"ringbuf", make_ringbuf}, {"pty", make_pty},   {"socket", make_socket}};
   return makers;
 }
 

@@ -102,3 +102,17 @@ TEST_CASE("factory: identity keys in the options are accepted") {
   auto ok = backends::create_chardev("c0", "null", options_map({{"driver", Node::string("null")}}), {});
   CHECK(ok.ok());
 }
+
+TEST_CASE("factory: socket needs an address and accepts a tcp server") {
+  auto none = backends::create_chardev("s", "socket", Node::map(), {});
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message.find("option 'port'") != std::string::npos);
+  auto server = backends::create_chardev(
+      "s", "socket", options_map({{"port", Node::integer(0)}, {"server", Node::boolean(true)}}), {});
+  CHECK(server.ok());
+}
+
+TEST_CASE("factory creates a pty") {
+  auto pty = backends::create_chardev("p", "pty", Node::null(), {});
+  CHECK(pty.ok());
+}

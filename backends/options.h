@@ -31,6 +31,7 @@ class Options {
 
   // "machine.yaml:12:5: backend 'disk0' (block qcow2): option 'path': message".
   base::Error error(std::string_view key, const std::string& message) const;
+  const std::string& what() const { return m_what; }
 
  private:
   const config::Node* lookup(std::string_view key);

@@ -1,0 +1,175 @@
+#include "accel/registry.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <llvm/Config/llvm-config.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace accel {
+
+namespace {
+
+constexpr int kKvmApiVersion = 12;  // the only stable KVM API there has ever been
+
+std::string host_arch() {
+#if defined(__x86_64__)
+  return "x86_64";
+#elif defined(__aarch64__)
+  return "aarch64";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "riscv64";
+#else
+  return "unknown";
+#endif
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+Availability not_on_linux(const char* os) {
+  return {false, std::string("known, but not available on a Linux host (") + os + ")"};
+}
+
+Registry make_builtin() {
+  Registry registry;
+  // KVM runs guests of the host's own architecture.
+  registry.add({"kvm", "Linux KVM: hardware virtualization through /dev/kvm", {host_arch()}, [] {
+                  return probe_kvm();
+                }});
+  registry.add({"jit",
+                "vmlaunch's riscv64 translator (reference interpreter, LLVM ORC tier)",
+                {"riscv64"},
+                probe_jit});
+  registry.add({"xen", "Xen HVM", {"x86_64"}, [] { return not_on_linux("needs a Xen dom0"); }});
+  registry.add({"hvf", "Apple Hypervisor.framework", {"x86_64", "aarch64"}, [] {
+                  return not_on_linux("macOS only");
+                }});
+  registry.add(
+      {"whpx", "Windows Hypervisor Platform", {"x86_64"}, [] { return not_on_linux("Windows only"); }});
+  registry.add(
+      {"nvmm", "NetBSD Virtual Machine Monitor", {"x86_64"}, [] { return not_on_linux("NetBSD only"); }});
+  return registry;
+}
+
+}  // namespace
+
+Registry& Registry::builtin() {
+  // Function-local static: safe to use from other translation units' static registrations.
+  static Registry registry = make_builtin();
+  return registry;
+}
+
+void Registry::add(AcceleratorInfo info) {
+  for (AcceleratorInfo& existing : m_accelerators) {
+    if (existing.name == info.name) {
+      existing = std::move(info);
+      return;
+    }
+  }
+  m_accelerators.push_back(std::move(info));
+}
+
+const AcceleratorInfo* Registry::find(std::string_view name) const {
+  for (const AcceleratorInfo& info : m_accelerators)
+    if (info.name == name) return &info;
+  return nullptr;
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> out;
+  for (const AcceleratorInfo& info : m_accelerators) out.push_back(info.name);
+  return out;
+}
+
+void Registry::set_factory(std::string name, Factory factory) {
+  for (auto& [existing, f] : m_factories) {
+    if (existing == name) {
+      f = std::move(factory);
+      return;
+    }
+  }
+  m_factories.emplace_back(std::move(name), std::move(factory));
+}
+
+bool Registry::has_factory(std::string_view name) const {
+  for (const auto& [existing, f] : m_factories)
+    if (existing == name) return true;
+  return false;
+}
+
+std::unique_ptr<Accelerator> Registry::create(std::string_view name) const {
+  for (const auto& [existing, factory] : m_factories)
+    if (existing == name) return factory();
+  return nullptr;
+}
+
+Selection Registry::select(const std::vector<std::string>& preference, std::string_view arch) const {
+  Selection selection;
+  std::vector<std::string> candidates = preference.empty() ? names() : preference;
+  for (const std::string& name : candidates) {
+    const AcceleratorInfo* info = find(name);
+    if (!info) {
+      selection.rejected.push_back({name, "unknown accelerator (known: " + join(names()) + ")"});
+      continue;
+    }
+    bool runs_arch = false;
+    for (const std::string& a : info->guest_arches) runs_arch = runs_arch || a == arch;
+    if (!runs_arch) {
+      selection.rejected.push_back(
+          {name, "does not run " + std::string(arch) + " guests (only " + join(info->guest_arches) + ")"});
+      continue;
+    }
+    Availability availability = info->probe();
+    if (!availability.usable) {
+      selection.rejected.push_back({name, availability.detail});
+      continue;
+    }
+    selection.ok = true;
+    selection.name = name;
+    selection.reason = (preference.empty() ? std::string("first usable known accelerator")
+                                           : "first usable of [" + join(preference) + "]") +
+                       " for " + std::string(arch) + ": " + availability.detail;
+    return selection;
+  }
+  selection.error = "no usable accelerator for " + std::string(arch) + " guests:";
+  for (const Selection::Rejected& r : selection.rejected)
+    selection.error += " " + r.name + ": " + r.reason + ";";
+  if (!selection.error.empty() && selection.error.back() == ';') selection.error.pop_back();
+  return selection;
+}
+
+Availability probe_kvm(const char* device_path) {
+  // Safety: open/ioctl/close on a file descriptor we own; KVM_GET_API_VERSION takes no argument.
+  int fd = ::open(device_path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return {false, std::string(device_path) + ": " + std::strerror(errno)};
+  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  int saved_errno = errno;
+  ::close(fd);
+  if (version < 0)
+    return {false, std::string("KVM_GET_API_VERSION on ") + device_path + ": " + std::strerror(saved_errno)};
+  if (version != kKvmApiVersion)
+    return {false, std::string(device_path) + " speaks KVM API " + std::to_string(version) +
+                       ", vmlaunch needs " + std::to_string(kKvmApiVersion)};
+  return {true, "KVM API " + std::to_string(version) + " on " + device_path};
+}
+
+std::string llvm_version() {
+  return LLVM_VERSION_STRING;
+}
+
+Availability probe_jit() {
+  // The interpreter needs nothing from the host; the translator tier was compiled against this LLVM.
+  return {true, "riscv64 guests; reference interpreter, LLVM " + llvm_version() + " translator tier"};
+}
+
+}  // namespace accel

@@ -1,0 +1,79 @@
+// The accelerators vmlaunch knows, whether each can run here and why not, and which one a config
+// gets. `vmlaunch accel` prints the table, `plan` shows the choice, `up` creates the chosen one.
+//
+// Concrete accelerators register a factory here from their own library (see AccelFactoryRegistration)
+// so this library never depends on them: the launcher links kvm and jit in, the registry finds them.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "accel/accelerator.h"
+
+namespace accel {
+
+using Factory = std::function<std::unique_ptr<Accelerator>()>;
+
+struct AcceleratorInfo {
+  std::string name;                       // "kvm"
+  std::string description;                // one line for `vmlaunch accel`
+  std::vector<std::string> guest_arches;  // guest architectures it can run at all
+  std::function<Availability()> probe;    // cheap, side-effect free, may run more than once
+};
+
+// The outcome of choosing from the config's ordered `accel:` list.
+struct Selection {
+  bool ok = false;
+  std::string name;    // chosen accelerator
+  std::string reason;  // why: "first usable of [kvm, jit] for riscv64; LLVM 19.1.7 ..."
+  struct Rejected {
+    std::string name;
+    std::string reason;
+  };
+  std::vector<Rejected> rejected;  // every candidate tried before `name` (all of them when !ok)
+  std::string error;               // !ok: one line naming each candidate's reason
+};
+
+class Registry {
+ public:
+  // kvm, jit, xen, hvf, whpx, nvmm with their real probes, plus every factory registered so far.
+  static Registry& builtin();
+
+  Registry() = default;
+  void add(AcceleratorInfo info);
+  const std::vector<AcceleratorInfo>& accelerators() const { return m_accelerators; }
+  const AcceleratorInfo* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+  // Hook for implementations: `kvm` and `jit` call this (usually through AccelFactoryRegistration).
+  void set_factory(std::string name, Factory factory);
+  bool has_factory(std::string_view name) const;
+  // nullptr when no implementation of `name` is linked into this binary.
+  std::unique_ptr<Accelerator> create(std::string_view name) const;
+
+  // First candidate that is known, supports `arch` and probes usable. An empty preference list means
+  // every known accelerator in registry order.
+  Selection select(const std::vector<std::string>& preference, std::string_view arch) const;
+
+ private:
+  std::vector<AcceleratorInfo> m_accelerators;
+  std::vector<std::pair<std::string, Factory>> m_factories;
+};
+
+// Static registration from an implementation's .cpp (its cc_library needs alwayslink = True):
+//   static accel::AccelFactoryRegistration reg("kvm", [] { return std::make_unique<KvmAccelerator>(); });
+struct AccelFactoryRegistration {
+  AccelFactoryRegistration(std::string name, Factory factory) {
+    Registry::builtin().set_factory(std::move(name), std::move(factory));
+  }
+};
+
+// The individual probes, exposed for tests and `vmlaunch accel`.
+Availability probe_kvm(const char* device_path = "/dev/kvm");
+Availability probe_jit();
+std::string llvm_version();  // "19.1.7", from the LLVM headers vmlaunch was built with
+
+}  // namespace accel

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "graph/graph.h"
+#include "hw/device_model.h"
 
 namespace hw {
 
@@ -142,6 +143,29 @@ base::ErrorOr<std::unique_ptr<Machine>> build_machine_of_type(std::string_view t
 
 base::ErrorOr<std::unique_ptr<Machine>> build_machine(const graph::Graph& graph, MachineContext& context) {
   return build_machine_of_type(graph.machine.arch + "/" + graph.machine.type, graph, context);
+}
+
+namespace {
+
+std::map<std::string, DeviceModelFactory, std::less<>>& device_models() {
+  static std::map<std::string, DeviceModelFactory, std::less<>> models;
+  return models;
+}
+
+}  // namespace
+
+bool register_device_model(std::string driver, DeviceModelFactory factory) {
+  auto [it, inserted] = device_models().emplace(std::move(driver), std::move(factory));
+  if (!inserted) {
+    std::fprintf(stderr, "vmlaunch: internal error: device model %s registered twice\n", it->first.c_str());
+    std::abort();
+  }
+  return true;
+}
+
+const DeviceModelFactory* find_device_model(std::string_view driver) {
+  auto it = device_models().find(driver);
+  return it == device_models().end() ? nullptr : &it->second;
 }
 
 }  // namespace hw

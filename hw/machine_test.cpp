@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "graph/graph.h"
+#include "hw/device_model.h"
 
 namespace {
 
@@ -141,4 +142,13 @@ TEST_CASE("bus: routes MMIO and port I/O to separate address spaces") {
   uint8_t out = 0;
   CHECK(bus.pio_read(0x3f9, {&out, 1}));
   CHECK(out == 9);
+}
+
+TEST_CASE("device models: registered factories are found by driver") {
+  hw::register_device_model("test-device-mmio",
+                            [](hw::DeviceEnv&) -> base::ErrorOr<std::shared_ptr<hw::Device>> {
+                              return std::shared_ptr<hw::Device>();
+                            });
+  CHECK(hw::find_device_model("test-device-mmio") != nullptr);
+  CHECK(hw::find_device_model("no-such-device") == nullptr);
 }

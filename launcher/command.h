@@ -17,5 +17,7 @@ using Action = std::function<int()>;
 
 // One line per command; main() calls each. Defined in cmd_<name>.cpp.
 void register_version(CLI::App& app, Action& action);
+void register_validate(CLI::App& app, Action& action);
+void register_schema(CLI::App& app, Action& action);
 
 }  // namespace launcher

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
 
   launcher::Action action;
   launcher::register_version(app, action);
+  launcher::register_validate(app, action);
+  launcher::register_schema(app, action);
 
   try {
     app.parse(argc, argv);

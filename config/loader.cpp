@@ -1,0 +1,303 @@
+#include "config/loader.h"
+
+#include <toml++/toml.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <regex>
+#include <sstream>
+#include <system_error>
+
+namespace config {
+namespace {
+
+// Limits that keep hostile input (deep nesting, alias bombs, self-referencing anchors) from
+// exhausting the stack or memory. Real machine files are a few levels deep and a few hundred nodes.
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 100000;
+
+struct TooComplex {
+  Location at;
+  std::string message;
+};
+
+Location make_location(const std::string& file, int line0, int column0) {
+  if (line0 < 0 || column0 < 0) return Location{file, 0, 0};
+  return Location{file, static_cast<uint32_t>(line0) + 1, static_cast<uint32_t>(column0) + 1};
+}
+
+bool parse_int(std::string_view text, int base, int64_t& out) {
+  bool negative = false;
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  if (base != 10) text.remove_prefix(2);  // 0x / 0o
+  if (text.empty()) return false;
+  uint64_t magnitude = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), magnitude, base);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  if (negative) {
+    if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) return false;
+    out = static_cast<int64_t>(0 - magnitude);
+  } else {
+    if (magnitude > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+    out = static_cast<int64_t>(magnitude);
+  }
+  return true;
+}
+
+// YAML 1.2 core schema resolution of a plain (unquoted, untagged) scalar.
+Node resolve_plain(const std::string& text, Location at) {
+  static const std::regex kInt10("[-+]?[0-9]+");
+  static const std::regex kInt8("0o[0-7]+");
+  static const std::regex kInt16("0x[0-9a-fA-F]+");
+  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  static const std::regex kInf("[-+]?\\.(inf|Inf|INF)");
+  static const std::regex kNan("\\.(nan|NaN|NAN)");
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
+    return Node::null(at);
+  if (text == "true" || text == "True" || text == "TRUE") return Node::boolean(true, at);
+  if (text == "false" || text == "False" || text == "FALSE") return Node::boolean(false, at);
+  // Only scalars that could be numbers go through the regexes (cheap for long strings).
+  const char first = text[0];
+  if (text.size() > 64 ||
+      !(std::isdigit(static_cast<unsigned char>(first)) || first == '+' || first == '-' || first == '.'))
+    return Node::string(text, at);
+  int64_t value = 0;
+  if (std::regex_match(text, kInt10) && parse_int(text, 10, value)) return Node::integer(value, at);
+  if (std::regex_match(text, kInt8) && parse_int(text, 8, value)) return Node::integer(value, at);
+  if (std::regex_match(text, kInt16) && parse_int(text, 16, value)) return Node::integer(value, at);
+  if (std::regex_match(text, kFloat)) return Node::floating(std::strtod(text.c_str(), nullptr), at);
+  if (std::regex_match(text, kInf)) return Node::floating(text[0] == '-' ? -HUGE_VAL : HUGE_VAL, at);
+  if (std::regex_match(text, kNan)) return Node::floating(std::nan(""), at);
+  return Node::string(text, at);
+}
+
+class YamlConverter {
+ public:
+  YamlConverter(const std::string& file, Diagnostics& diagnostics)
+      : m_file(file), m_diagnostics(diagnostics) {}
+
+  Node convert(const YAML::Node& y, int depth) {
+    const YAML::Mark mark = y.Mark();
+    Location at = make_location(m_file, mark.line, mark.column);
+    if (depth > kMaxDepth)
+      throw TooComplex{at, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    if (++m_nodes > kMaxNodes)
+      throw TooComplex{
+          at, "document expands to more than " + std::to_string(kMaxNodes) + " values (alias bomb?)"};
+    switch (y.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return Node::null(at);
+      case YAML::NodeType::Scalar:
+        return scalar(y, at);
+      case YAML::NodeType::Sequence: {
+        Node list = Node::list(at);
+        for (const YAML::Node& item : y) list.push_back(convert(item, depth + 1));
+        return list;
+      }
+      case YAML::NodeType::Map: {
+        Node map = Node::map(at);
+        for (auto it = y.begin(); it != y.end(); ++it) {
+          const YAML::Node key = it->first;
+          Location key_at = make_location(m_file, key.Mark().line, key.Mark().column);
+          if (!key.IsScalar()) {
+            m_diagnostics.push_back(
+                Diagnostic::error(key_at, {}, "keys must be plain names, not lists or maps"));
+            continue;
+          }
+          const std::string& name = key.Scalar();
+          if (const Node::Entry* previous = map.find_entry(name)) {
+            m_diagnostics.push_back(
+                Diagnostic::error(key_at, {}, "duplicate key \"" + name + "\"",
+                                  "first written at " + previous->key_location.to_string()));
+            continue;
+          }
+          Node value = convert(it->second, depth + 1);
+          map.entries().push_back(Node::Entry{name, key_at, std::move(value)});
+        }
+        return map;
+      }
+    }
+    return Node::null(at);
+  }
+
+ private:
+  Node scalar(const YAML::Node& y, Location at) {
+    const std::string& tag = y.Tag();
+    const std::string& text = y.Scalar();
+    // "!" is the non-specific tag yaml-cpp gives quoted and block scalars: always strings.
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") return Node::string(text, at);
+    if (tag == "?" || tag.empty()) return resolve_plain(text, at);
+    Node resolved = resolve_plain(text, at);
+    if ((tag == "tag:yaml.org,2002:int" && resolved.is_int()) ||
+        (tag == "tag:yaml.org,2002:float" && resolved.is_number()) ||
+        (tag == "tag:yaml.org,2002:bool" && resolved.is_bool()) ||
+        (tag == "tag:yaml.org,2002:null" && resolved.is_null()))
+      return tag == "tag:yaml.org,2002:float" ? Node::floating(resolved.as_float(), at) : resolved;
+    m_diagnostics.push_back(Diagnostic::error(at, {},
+                                              "unsupported YAML tag \"" + tag + "\" on \"" + text + "\"",
+                                              "remove the tag; vmlaunch files use plain values"));
+    return Node::string(text, at);
+  }
+
+  const std::string& m_file;
+  Diagnostics& m_diagnostics;
+  size_t m_nodes = 0;
+};
+
+class TomlConverter {
+ public:
+  explicit TomlConverter(const std::string& file) : m_file(file) {}
+
+  Location location(const toml::source_region& source) const {
+    if (source.begin.line == 0) return Location{m_file, 0, 0};
+    return Location{m_file, static_cast<uint32_t>(source.begin.line),
+                    static_cast<uint32_t>(source.begin.column)};
+  }
+
+  Node convert(const toml::node& t, int depth) {
+    Location at = location(t.source());
+    if (depth > kMaxDepth)
+      throw TooComplex{at, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    if (++m_nodes > kMaxNodes)
+      throw TooComplex{at, "document has more than " + std::to_string(kMaxNodes) + " values"};
+    if (const toml::table* table = t.as_table()) {
+      Node map = Node::map(at);
+      // toml::table is ordered by key name; the document model keeps file order, so sort entries by
+      // where their keys were written.
+      std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+      for (auto&& [key, value] : *table) entries.emplace_back(&key, &value);
+      std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+        return a.first->source().begin < b.first->source().begin;
+      });
+      for (auto& [key, value] : entries)
+        map.entries().push_back(
+            Node::Entry{std::string(key->str()), location(key->source()), convert(*value, depth + 1)});
+      return map;
+    }
+    if (const toml::array* array = t.as_array()) {
+      Node list = Node::list(at);
+      for (const toml::node& item : *array) list.push_back(convert(item, depth + 1));
+      return list;
+    }
+    if (auto v = t.as_string()) return Node::string(v->get(), at);
+    if (auto v = t.as_integer()) return Node::integer(v->get(), at);
+    if (auto v = t.as_floating_point()) return Node::floating(v->get(), at);
+    if (auto v = t.as_boolean()) return Node::boolean(v->get(), at);
+    // Dates and times have no meaning in a machine file; keep their text so the schema can say
+    // "expected ..., got string" at the right place.
+    std::ostringstream text;
+    if (auto v = t.as_date())
+      text << v->get();
+    else if (auto v = t.as_time())
+      text << v->get();
+    else if (auto v = t.as_date_time())
+      text << v->get();
+    return Node::string(text.str(), at);
+  }
+
+ private:
+  const std::string& m_file;
+  size_t m_nodes = 0;
+};
+
+}  // namespace
+
+ParseResult parse_yaml_string(std::string_view text, const std::string& file_name) {
+  ParseResult result;
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    if (documents.size() > 1) {
+      const YAML::Mark mark = documents[1].Mark();
+      result.diagnostics.push_back(Diagnostic::error(
+          make_location(file_name, mark.line, mark.column), {}, "more than one YAML document in the file",
+          "a machine file holds one document; remove the \"---\""));
+    }
+    if (documents.empty()) {
+      result.node = Node::null(Location{file_name, 1, 1});
+    } else {
+      YamlConverter converter(file_name, result.diagnostics);
+      result.node = converter.convert(documents[0], 0);
+    }
+  } catch (const YAML::Exception& e) {
+    result.node = Node();
+    result.diagnostics.push_back(Diagnostic::error(make_location(file_name, e.mark.line, e.mark.column), {},
+                                                   "YAML syntax error: " + e.msg));
+  } catch (const TooComplex& e) {
+    result.node = Node();
+    result.diagnostics.push_back(Diagnostic::error(e.at, {}, e.message));
+  } catch (const std::exception& e) {
+    result.node = Node();
+    result.diagnostics.push_back(
+        Diagnostic::error(Location{file_name, 0, 0}, {}, std::string("cannot parse: ") + e.what()));
+  }
+  if (result.node.location().line == 0 && result.ok()) result.node.set_location(Location{file_name, 1, 1});
+  return result;
+}
+
+ParseResult parse_toml_string(std::string_view text, const std::string& file_name) {
+  ParseResult result;
+  try {
+    toml::table table = toml::parse(text, file_name);
+    TomlConverter converter(file_name);
+    result.node = converter.convert(table, 0);
+    result.node.set_location(Location{file_name, 1, 1});
+  } catch (const toml::parse_error& e) {
+    result.node = Node();
+    const toml::source_position& begin = e.source().begin;
+    Location at{file_name, static_cast<uint32_t>(begin.line), static_cast<uint32_t>(begin.column)};
+    result.diagnostics.push_back(
+        Diagnostic::error(at, {}, "TOML syntax error: " + std::string(e.description())));
+  } catch (const TooComplex& e) {
+    result.node = Node();
+    result.diagnostics.push_back(Diagnostic::error(e.at, {}, e.message));
+  } catch (const std::exception& e) {
+    result.node = Node();
+    result.diagnostics.push_back(
+        Diagnostic::error(Location{file_name, 0, 0}, {}, std::string("cannot parse: ") + e.what()));
+  }
+  return result;
+}
+
+ParseResult parse_string(std::string_view text, const std::string& file_name, Format format) {
+  return format == Format::Toml ? parse_toml_string(text, file_name) : parse_yaml_string(text, file_name);
+}
+
+Format format_for_path(std::string_view path) {
+  std::string extension = std::filesystem::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension == ".toml" ? Format::Toml : Format::Yaml;
+}
+
+std::optional<std::string> read_file(const std::string& path, std::string* error) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    if (error) *error = "is a directory";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (error) *error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) {
+    if (error) *error = "read error";
+    return std::nullopt;
+  }
+  return contents.str();
+}
+
+}  // namespace config

@@ -1,0 +1,162 @@
+#include "config/machine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <tuple>
+
+#include "config/checks.h"
+#include "config/interpolate.h"
+#include "config/merge.h"
+#include "config/paths.h"
+#include "config/schema.h"
+
+namespace config {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxExtendsDepth = 16;
+
+struct Loader {
+  Diagnostics& diagnostics;
+  std::vector<std::string>& files;
+  std::vector<std::string> stack;  // canonical paths of the files being loaded, outermost first
+
+  std::string identity(const std::string& path) {
+    std::error_code ec;
+    fs::path canonical = fs::weakly_canonical(path, ec);
+    return ec ? fs::path(path).lexically_normal().string() : canonical.string();
+  }
+
+  // Loads `path` and everything it extends. `from` is the extends entry that named it (unknown
+  // location for the machine file itself). Returns nullopt when the file could not be read or parsed.
+  std::optional<Node> load(const std::string& path, const Node* from, bool* readable) {
+    std::string error;
+    std::optional<std::string> text = read_file(path, &error);
+    if (!text) {
+      if (from) {
+        diagnostics.push_back(Diagnostic::error(from->location(), "extends",
+                                                "cannot read \"" + path + "\": " + error,
+                                                "extends paths are relative to the file that names them"));
+      } else {
+        diagnostics.push_back(Diagnostic::error(Location{path, 0, 0}, {}, "cannot read file: " + error));
+        if (readable) *readable = false;
+      }
+      return std::nullopt;
+    }
+    files.push_back(path);
+    ParseResult parsed = parse_string(*text, path, format_for_path(path));
+    diagnostics.insert(diagnostics.end(), parsed.diagnostics.begin(), parsed.diagnostics.end());
+    if (!parsed.ok()) return std::nullopt;
+    Node document = std::move(parsed.node);
+    if (!document.is_map()) return document;  // the schema says "expected object"
+
+    const Node::Entry* extends = document.find_entry("extends");
+    if (!extends) return document;
+    std::vector<const Node*> bases;
+    if (extends->value.is_string()) {
+      bases.push_back(&extends->value);
+    } else if (extends->value.is_list()) {
+      for (const Node& item : extends->value.items()) {
+        if (item.is_string())
+          bases.push_back(&item);
+        else
+          diagnostics.push_back(Diagnostic::error(item.location(), "extends",
+                                                  "extends entries are file names",
+                                                  "write extends: [base.yaml, ...]"));
+      }
+    } else {
+      diagnostics.push_back(Diagnostic::error(extends->value.location(), "extends",
+                                              "extends must be a file name or a list of file names",
+                                              "write extends: [base.yaml, ...]"));
+    }
+
+    stack.push_back(identity(path));
+    std::optional<Node> merged;
+    for (const Node* base : bases) {
+      std::string base_path = base->as_string();
+      if (!fs::path(base_path).is_absolute()) {
+        fs::path dir = fs::path(path).parent_path();
+        base_path = (dir / base_path).lexically_normal().string();
+      }
+      const std::string id = identity(base_path);
+      if (std::find(stack.begin(), stack.end(), id) != stack.end()) {
+        std::string cycle;
+        for (const std::string& file : stack) cycle += fs::path(file).filename().string() + " -> ";
+        cycle += fs::path(id).filename().string();
+        diagnostics.push_back(Diagnostic::error(base->location(), "extends", "extends cycle: " + cycle,
+                                                "a file cannot extend itself, directly or through others"));
+        continue;
+      }
+      if (stack.size() >= kMaxExtendsDepth) {
+        diagnostics.push_back(Diagnostic::error(
+            base->location(), "extends", "extends chain deeper than " + std::to_string(kMaxExtendsDepth)));
+        continue;
+      }
+      std::optional<Node> loaded = load(base_path, base, nullptr);
+      if (!loaded) continue;
+      if (!loaded->is_map()) {
+        diagnostics.push_back(
+            Diagnostic::error(loaded->location(), {}, "a file used in extends must hold a map of settings"));
+        continue;
+      }
+      merged = merged ? merge_nodes(*merged, *loaded) : std::move(*loaded);
+    }
+    stack.pop_back();
+
+    document.erase("extends");
+    if (!merged) return document;
+    return merge_nodes(*merged, document);
+  }
+};
+
+}  // namespace
+
+void sort_diagnostics(Diagnostics& diagnostics) {
+  auto key = [](const Diagnostic& d) {
+    return std::tie(d.location.file, d.location.line, d.location.column, d.path, d.message);
+  };
+  std::stable_sort(diagnostics.begin(), diagnostics.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) { return key(a) < key(b); });
+  diagnostics.erase(std::unique(diagnostics.begin(), diagnostics.end(),
+                                [](const Diagnostic& a, const Diagnostic& b) {
+                                  return a.severity == b.severity && a.location.file == b.location.file &&
+                                         a.location.line == b.location.line &&
+                                         a.location.column == b.location.column && a.path == b.path &&
+                                         a.message == b.message && a.hint == b.hint;
+                                }),
+                    diagnostics.end());
+}
+
+Diagnostics check_machine(const Node& document) {
+  Diagnostics out = validate_schema(document);
+  for (Diagnostics more : {check_sizes(document), check_machine_kind(document), check_device_ids(document),
+                           check_references(document)})
+    out.insert(out.end(), more.begin(), more.end());
+  sort_diagnostics(out);
+  return out;
+}
+
+Diagnostics process_document(Node& document, const Environment& env) {
+  Diagnostics out = interpolate(document, env);
+  resolve_paths(document, env);
+  Diagnostics checks = check_machine(document);
+  out.insert(out.end(), checks.begin(), checks.end());
+  sort_diagnostics(out);
+  return out;
+}
+
+LoadResult load_machine(const std::string& path, const Environment& env) {
+  LoadResult result;
+  Loader loader{result.diagnostics, result.files, {}};
+  std::optional<Node> document = loader.load(path, nullptr, &result.readable);
+  if (document) {
+    result.document = std::move(*document);
+    Diagnostics more = process_document(result.document, env);
+    result.diagnostics.insert(result.diagnostics.end(), more.begin(), more.end());
+  }
+  sort_diagnostics(result.diagnostics);
+  return result;
+}
+
+}  // namespace config

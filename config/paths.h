@@ -1,0 +1,20 @@
+// Relative file paths in a machine file mean "relative to the file that wrote them", so a base file
+// in another directory can name its own kernel. The schema marks path fields (x-vmlaunch-path).
+#pragma once
+
+#include <string>
+
+#include "config/environment.h"
+#include "config/node.h"
+
+namespace config {
+
+// `value` as written in `file`: absolute paths stay, "~/x" uses $HOME, others are joined to the
+// file's directory. The result is relative when `file` is.
+std::string resolve_path(const std::string& value, const std::string& file, const Environment& env);
+
+// Rewrites every path-valued string in the document (fields marked x-vmlaunch-path in the schema,
+// except the names listed in x-vmlaunch-names, such as firmware: opensbi).
+void resolve_paths(Node& document, const Environment& env);
+
+}  // namespace config

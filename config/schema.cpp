@@ -1,0 +1,406 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validator.hpp>
+
+#include "config/did_you_mean.h"
+
+namespace config {
+
+// Defined in the schema_text.cpp genrule output (config/BUILD).
+extern const char kSchemaText[];
+
+namespace {
+
+using nlohmann::json;
+
+const json* root_of(const json* fragment);
+
+}  // namespace
+
+std::string_view schema_text() {
+  return kSchemaText;
+}
+
+const json& schema_json() {
+  static const json parsed = json::parse(kSchemaText);
+  return parsed;
+}
+
+json to_json(const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::Null:
+      return nullptr;
+    case Node::Kind::Bool:
+      return node.as_bool();
+    case Node::Kind::Int:
+      return node.as_int();
+    case Node::Kind::Float:
+      return node.as_float();
+    case Node::Kind::String:
+      return node.as_string();
+    case Node::Kind::List: {
+      json list = json::array();
+      for (const Node& item : node.items()) list.push_back(to_json(item));
+      return list;
+    }
+    case Node::Kind::Map: {
+      json map = json::object();
+      for (const Node::Entry& entry : node.entries()) map[entry.key] = to_json(entry.value);
+      return map;
+    }
+  }
+  return nullptr;
+}
+
+// $ref resolution needs the document the fragment belongs to. All fragments handed around here
+// come from one schema per walk, so the walk records its root; the common case is schema_json().
+namespace {
+thread_local const json* g_schema_root = nullptr;
+
+const json* root_of(const json*) {
+  return g_schema_root ? g_schema_root : &schema_json();
+}
+
+struct RootScope {
+  const json* saved;
+  explicit RootScope(const json& root) : saved(g_schema_root) { g_schema_root = &root; }
+  ~RootScope() { g_schema_root = saved; }
+};
+
+const json* resolve_pointer(const json& root, const std::string& ref) {
+  if (ref.empty() || ref[0] != '#') return nullptr;
+  try {
+    json::json_pointer pointer(ref.substr(1));
+    if (!root.contains(pointer)) return nullptr;
+    return &root.at(pointer);
+  } catch (const json::exception&) {
+    return nullptr;
+  }
+}
+}  // namespace
+
+const json* schema_resolve(const json& fragment) {
+  const json* current = &fragment;
+  // A ref cycle in the schema would otherwise loop forever; real chains are one or two long.
+  for (int hops = 0; hops < 16; ++hops) {
+    if (!current->is_object()) return current;
+    auto ref = current->find("$ref");
+    if (ref == current->end() || !ref->is_string()) return current;
+    current = resolve_pointer(*root_of(current), ref->get<std::string>());
+    if (current == nullptr) return nullptr;
+  }
+  return nullptr;
+}
+
+const json* schema_keyword(const json& fragment, std::string_view keyword) {
+  const json* current = &fragment;
+  for (int hops = 0; hops < 16 && current && current->is_object(); ++hops) {
+    auto found = current->find(std::string(keyword));
+    if (found != current->end()) return &*found;
+    auto ref = current->find("$ref");
+    if (ref == current->end() || !ref->is_string()) return nullptr;
+    current = resolve_pointer(*root_of(current), ref->get<std::string>());
+  }
+  return nullptr;
+}
+
+const json* schema_property(const json& fragment, std::string_view key) {
+  const json* resolved = schema_resolve(fragment);
+  if (!resolved || !resolved->is_object()) return nullptr;
+  auto properties = resolved->find("properties");
+  if (properties != resolved->end() && properties->is_object()) {
+    auto found = properties->find(std::string(key));
+    if (found != properties->end()) return &*found;
+  }
+  auto additional = resolved->find("additionalProperties");
+  if (additional != resolved->end() && additional->is_object()) return &*additional;
+  return nullptr;
+}
+
+const json* schema_items(const json& fragment) {
+  const json* resolved = schema_resolve(fragment);
+  if (!resolved || !resolved->is_object()) return nullptr;
+  auto items = resolved->find("items");
+  if (items != resolved->end() && items->is_object()) return &*items;
+  return nullptr;
+}
+
+std::vector<std::string> schema_property_names(const json& fragment) {
+  std::vector<std::string> names;
+  const json* resolved = schema_resolve(fragment);
+  if (!resolved || !resolved->is_object()) return names;
+  auto properties = resolved->find("properties");
+  if (properties == resolved->end() || !properties->is_object()) return names;
+  for (auto it = properties->begin(); it != properties->end(); ++it) names.push_back(it.key());
+  return names;
+}
+
+std::string join_path(const std::string& parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return parent + "." + std::string(key);
+}
+
+std::string join_path(const std::string& parent, size_t index) {
+  return parent + "[" + std::to_string(index) + "]";
+}
+
+namespace {
+
+template <typename N, typename Visitor>
+void walk(N& node, const json& fragment, const std::string& path, const Visitor& visit, int depth) {
+  if (depth > 128) return;
+  visit(node, fragment, path);
+  if (node.is_map()) {
+    for (auto& entry : node.entries()) {
+      if (const json* child = schema_property(fragment, entry.key))
+        walk(entry.value, *child, join_path(path, entry.key), visit, depth + 1);
+    }
+  } else if (node.is_list()) {
+    if (const json* items = schema_items(fragment)) {
+      for (size_t i = 0; i < node.items().size(); ++i)
+        walk(node.items()[i], *items, join_path(path, i), visit, depth + 1);
+    }
+  }
+}
+
+}  // namespace
+
+void walk_schema(Node& document, const json& schema, const SchemaVisitor& visit) {
+  RootScope scope(schema);
+  walk(document, schema, std::string(), visit, 0);
+}
+
+void walk_schema(const Node& document, const json& schema, const ConstSchemaVisitor& visit) {
+  RootScope scope(schema);
+  walk(document, schema, std::string(), visit, 0);
+}
+
+namespace {
+
+std::string describe_value(const Node& node) {
+  switch (node.kind()) {
+    case Node::Kind::String:
+      return "\"" + node.as_string() + "\"";
+    case Node::Kind::Int:
+      return std::to_string(node.as_int());
+    case Node::Kind::Bool:
+      return node.as_bool() ? "true" : "false";
+    case Node::Kind::Null:
+      return "null";
+    case Node::Kind::Float: {
+      char buffer[64];
+      std::snprintf(buffer, sizeof buffer, "%g", node.as_float());
+      return buffer;
+    }
+    default:
+      return std::string(Node::kind_name(node.kind()));
+  }
+}
+
+std::string json_scalar_text(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+std::string format_number(const json& value) {
+  if (value.is_number_integer()) return std::to_string(value.get<int64_t>());
+  return value.dump();
+}
+
+// The last key of a path names what a value is ("devices[2].driver" -> "driver", "accel[1]" -> "accel").
+std::string noun_for(const std::string& path) {
+  std::string last = path;
+  size_t dot = last.rfind('.');
+  if (dot != std::string::npos) last = last.substr(dot + 1);
+  size_t bracket = last.find('[');
+  if (bracket != std::string::npos) last = last.substr(0, bracket);
+  return last.empty() ? "value" : last;
+}
+
+struct Located {
+  const Node* node = nullptr;
+  const json* fragment = nullptr;
+  std::string path;
+};
+
+// Follows valijson's context ("<root>", "[devices]", "[2]", "[bus]") through the document and the
+// schema side by side.
+Located locate(const Node& document, const json& schema, const std::vector<std::string>& context) {
+  Located at{&document, &schema, {}};
+  for (size_t i = 1; i < context.size(); ++i) {
+    const std::string& part = context[i];
+    if (part.size() < 2 || part.front() != '[' || part.back() != ']') break;
+    std::string key = part.substr(1, part.size() - 2);
+    if (at.node->is_list()) {
+      size_t index = 0;
+      try {
+        index = std::stoul(key);
+      } catch (...) {
+        break;
+      }
+      if (index >= at.node->items().size()) break;
+      at.node = &at.node->items()[index];
+      at.fragment = at.fragment ? schema_items(*at.fragment) : nullptr;
+      at.path = join_path(at.path, index);
+    } else if (at.node->is_map()) {
+      const Node* child = at.node->find(key);
+      if (!child) break;
+      at.node = child;
+      at.fragment = at.fragment ? schema_property(*at.fragment, key) : nullptr;
+      at.path = join_path(at.path, key);
+    } else {
+      break;
+    }
+  }
+  return at;
+}
+
+std::string expected_types(const json& fragment) {
+  const json* type = schema_keyword(fragment, "type");
+  if (!type) return {};
+  if (type->is_string()) return type->get<std::string>();
+  std::string text;
+  if (type->is_array()) {
+    for (size_t i = 0; i < type->size(); ++i) {
+      if (i) text += i + 1 == type->size() ? " or " : ", ";
+      text += json_scalar_text((*type)[i]);
+    }
+  }
+  return text;
+}
+
+// Turns one valijson error into a diagnostic, or nothing for the summary errors valijson adds on
+// every enclosing level ("Failed to validate item #2 ...") and for unknown keys (reported by
+// check_unknown_keys with a suggestion).
+std::optional<Diagnostic> translate(const Node& document, const json& schema,
+                                    const valijson::ValidationResults::Error& error) {
+  const std::string& text = error.description;
+  if (text.rfind("Failed to validate", 0) == 0 ||
+      text.rfind("Object contains a property that could not", 0) == 0)
+    return std::nullopt;
+  Located at = locate(document, schema, error.context);
+  const Node& node = *at.node;
+  const json empty = json::object();
+  const json& fragment = at.fragment ? *at.fragment : empty;
+
+  if (text.rfind("Value type not permitted", 0) == 0) {
+    return Diagnostic::error(node.location(), at.path,
+                             "expected " + expected_types(fragment) + ", got " +
+                                 std::string(Node::kind_name(node.kind())) +
+                                 (node.is_map() || node.is_list() ? "" : " " + describe_value(node)));
+  }
+  if (text.rfind("Failed to match against any enum values", 0) == 0) {
+    std::vector<std::string> allowed;
+    if (const json* values = schema_keyword(fragment, "enum"))
+      for (const json& value : *values) allowed.push_back(json_scalar_text(value));
+    std::string word = node.is_string() ? node.as_string() : describe_value(node);
+    return Diagnostic::error(node.location(), at.path,
+                             "unknown " + noun_for(at.path) + " " + describe_value(node),
+                             suggestion_hint(word, allowed));
+  }
+  if (text.rfind("Missing required property '", 0) == 0) {
+    std::string name = text.substr(27);
+    name = name.substr(0, name.find('\''));
+    return Diagnostic::error(node.location(), at.path, "missing required key \"" + name + "\"");
+  }
+  if (text.rfind("Failed to match regex", 0) == 0) {
+    std::string hint;
+    if (const json* description = schema_keyword(fragment, "description");
+        description && description->is_string())
+      hint = description->get<std::string>();
+    else if (const json* pattern = schema_keyword(fragment, "pattern"))
+      hint = "must match " + json_scalar_text(*pattern);
+    return Diagnostic::error(node.location(), at.path,
+                             describe_value(node) + " is not a valid " + noun_for(at.path), hint);
+  }
+  if (text.rfind("Expected number greater than", 0) == 0) {
+    const json* minimum = schema_keyword(fragment, "minimum");
+    return Diagnostic::error(node.location(), at.path,
+                             describe_value(node) + " is too small" +
+                                 (minimum ? " (minimum " + format_number(*minimum) + ")" : std::string()));
+  }
+  if (text.rfind("Expected number less than", 0) == 0) {
+    const json* maximum = schema_keyword(fragment, "maximum");
+    return Diagnostic::error(node.location(), at.path,
+                             describe_value(node) + " is too large" +
+                                 (maximum ? " (maximum " + format_number(*maximum) + ")" : std::string()));
+  }
+  if (text.rfind("Elements at indexes #", 0) == 0) {
+    unsigned first = 0, second = 0;
+    if (std::sscanf(text.c_str(), "Elements at indexes #%u and #%u", &first, &second) == 2 &&
+        node.is_list() && second < node.items().size()) {
+      const Node& duplicate = node.items()[second];
+      return Diagnostic::error(duplicate.location(), join_path(at.path, second),
+                               describe_value(duplicate) + " is listed twice",
+                               "also at " + join_path(at.path, first));
+    }
+  }
+  if (text.rfind("Array should contain no fewer than", 0) == 0)
+    return Diagnostic::error(node.location(), at.path, "must not be empty");
+  if (text.rfind("String should be no fewer than", 0) == 0)
+    return Diagnostic::error(node.location(), at.path, "must not be empty");
+  if (text.rfind("String should be no more than", 0) == 0 ||
+      text.rfind("Array should contain no more than", 0) == 0)
+    return Diagnostic::error(node.location(), at.path, "too long",
+                             text.substr(0, text.empty() ? 0 : text.size() - (text.back() == '.' ? 1 : 0)));
+  return Diagnostic::error(node.location(), at.path, text);
+}
+
+// Keys the schema does not know, each at the key itself, with the closest known key.
+void check_unknown_keys(const Node& document, const json& schema, Diagnostics& out) {
+  walk_schema(document, schema, [&](const Node& node, const json& fragment, const std::string& path) {
+    if (!node.is_map()) return;
+    const json* resolved = schema_resolve(fragment);
+    if (!resolved || !resolved->is_object()) return;
+    auto additional = resolved->find("additionalProperties");
+    if (additional == resolved->end() || !additional->is_boolean() || additional->get<bool>()) return;
+    std::vector<std::string> known = schema_property_names(fragment);
+    for (const Node::Entry& entry : node.entries()) {
+      if (std::find(known.begin(), known.end(), entry.key) != known.end()) continue;
+      std::string where = path.empty() ? "at the top level" : "in " + noun_for(path);
+      out.push_back(Diagnostic::error(entry.key_location, join_path(path, entry.key),
+                                      "unknown key \"" + entry.key + "\" " + where,
+                                      suggestion_hint(entry.key, known)));
+    }
+  });
+}
+
+}  // namespace
+
+Diagnostics validate_schema(const Node& document, const json& schema) {
+  Diagnostics out;
+  try {
+    valijson::Schema compiled;
+    valijson::SchemaParser parser;
+    valijson::adapters::NlohmannJsonAdapter schema_adapter(schema);
+    parser.populateSchema(schema_adapter, compiled);
+
+    json target = to_json(document);
+    valijson::adapters::NlohmannJsonAdapter target_adapter(target);
+    valijson::Validator validator;
+    valijson::ValidationResults results;
+    validator.validate(compiled, target_adapter, &results);
+    RootScope scope(schema);
+    valijson::ValidationResults::Error error;
+    while (results.popError(error)) {
+      if (auto diagnostic = translate(document, schema, error)) out.push_back(std::move(*diagnostic));
+    }
+  } catch (const std::exception& e) {
+    // Only a broken schema gets here (the embedded one is tested); say so instead of crashing.
+    out.push_back(
+        Diagnostic::error(document.location(), {}, std::string("internal error: schema: ") + e.what()));
+  }
+  check_unknown_keys(document, schema, out);
+  return out;
+}
+
+Diagnostics validate_schema(const Node& document) {
+  return validate_schema(document, schema_json());
+}
+
+}  // namespace config

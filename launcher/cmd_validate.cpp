@@ -1,0 +1,60 @@
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/machine.h"
+#include "launcher/command.h"
+
+namespace launcher {
+namespace {
+
+nlohmann::json diagnostic_json(const config::Diagnostic& d) {
+  return {
+      {"severity", d.is_error() ? "error" : "warning"},
+      {"file", d.location.file},
+      {"line", d.location.line},
+      {"column", d.location.column},
+      {"path", d.path},
+      {"message", d.message},
+      {"hint", d.hint},
+  };
+}
+
+// Exit status over several files: a file that could not be read (1) outranks an invalid one (2):
+// the run did not check everything it was asked to.
+int validate_files(const std::vector<std::string>& files, bool as_json) {
+  int status = kExitOk;
+  nlohmann::json all = nlohmann::json::array();
+  for (const std::string& file : files) {
+    config::LoadResult result = config::load_machine(file, config::Environment());
+    for (const config::Diagnostic& d : result.diagnostics) {
+      std::fprintf(stderr, "%s\n", d.to_string().c_str());
+      if (as_json) all.push_back(diagnostic_json(d));
+    }
+    if (!result.readable)
+      status = kExitRuntimeFailure;
+    else if (!result.ok() && status == kExitOk)
+      status = kExitBadInput;
+  }
+  if (as_json) std::printf("%s\n", all.dump(2).c_str());
+  return status;
+}
+
+}  // namespace
+
+void register_validate(CLI::App& app, Action& action) {
+  CLI::App* cmd = app.add_subcommand(
+      "validate",
+      "Check machine files (YAML, TOML or JSON) against the schema and the semantic rules; every problem is "
+      "reported as file:line:col: path: message. Exit 0 valid, 2 invalid, 1 unreadable.");
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("FILE", *files, "Machine files to check")->required();
+  cmd->add_flag("--json", *as_json, "Also print the diagnostics as a JSON array on stdout");
+  cmd->callback(
+      [&action, files, as_json] { action = [files, as_json] { return validate_files(*files, *as_json); }; });
+}
+
+}  // namespace launcher

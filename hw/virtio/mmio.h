@@ -1,0 +1,46 @@
+// virtio-mmio transport, version 2 (virtio 1.2 section 4.2.2): one register window per device,
+// one level-triggered interrupt line with InterruptStatus/InterruptACK.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "hw/device.h"
+#include "hw/virtio/transport.h"
+
+namespace hw::virtio {
+
+class MmioTransport : public hw::Device {
+ public:
+  static constexpr uint64_t kWindowSize = 0x200;   // registers + device config (fits every stride)
+  static constexpr uint32_t kMagic = 0x74726976;   // "virt"
+  static constexpr uint32_t kVendor = 0x4c4d5676;  // "vVML"
+  static constexpr uint32_t kIsrUsed = 1;
+  static constexpr uint32_t kIsrConfig = 2;
+
+  // `irq` outlives the transport.
+  MmioTransport(std::string name, std::shared_ptr<VirtioDevice> device, const base::GuestMemory& memory,
+                hw::IrqLine& irq, TransportCore::Log log = {});
+
+  std::string_view name() const override { return m_name; }
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  TransportCore& core() { return m_core; }
+  uint32_t interrupt_status() const { return m_isr.load(); }
+
+ private:
+  uint32_t read_register(uint64_t offset);
+  void write_register(uint64_t offset, uint32_t value);
+  void raise(uint32_t bits);
+
+  std::string m_name;
+  TransportCore m_core;
+  hw::IrqLine& m_irq;
+  std::mutex m_irq_lock;
+  std::atomic<uint32_t> m_isr{0};
+  uint32_t m_device_features_select = 0;
+  uint32_t m_driver_features_select = 0;
+};
+
+}  // namespace hw::virtio

@@ -1,0 +1,411 @@
+#include "hw/riscv/virt.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+
+#include "accel/accelerator.h"
+#include "graph/graph.h"
+#include "hw/boot/elf.h"
+#include "hw/boot/image.h"
+#include "hw/device_model.h"
+#include "hw/machine.h"
+#include "hw/riscv/clint.h"
+#include "hw/riscv/htif.h"
+#include "hw/riscv/plic.h"
+#include "hw/riscv/sifive_test.h"
+#include "hw/serial/ns16550.h"
+
+namespace hw::riscv {
+namespace {
+
+constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+constexpr uint64_t kPage = 4 * KiB;
+constexpr uint32_t kPlicSources = 97;  // sources 1..96, riscv,ndev = 96 as QEMU 7.2
+
+uint64_t align_down(uint64_t v, uint64_t a) {
+  return v & ~(a - 1);
+}
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
+
+std::string hex(uint64_t v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "0x%llx", (unsigned long long)v);
+  return text;
+}
+
+// Forwards PLIC/CLINT outputs to the Vm's hart inputs. Detached before the Vm is destroyed, so a
+// late timer or backend thread can never reach a dead Vm.
+class HartIrqRouter {
+ public:
+  void attach(accel::Vm* vm) {
+    std::unique_lock guard(m_lock);
+    m_vm = vm;
+  }
+  void set(unsigned hart, unsigned bit, bool level) {
+    std::shared_lock guard(m_lock);
+    if (m_vm) (void)m_vm->set_irq_line(hart * 64 + bit, level);
+  }
+
+ private:
+  std::shared_mutex m_lock;
+  accel::Vm* m_vm = nullptr;
+};
+
+class VirtMachine final : public Machine {
+ public:
+  ~VirtMachine() override {
+    m_router.attach(nullptr);
+    m_vcpus.clear();
+    m_vm.reset();
+  }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power); }
+  PowerController& power() override { return m_power; }
+
+  // Declaration order matters for destruction: devices (in m_bus and m_devices) go after the Vm is
+  // detached in the destructor body; memory outlives everything that points into it.
+  base::Timebase m_timebase;
+  base::GuestMemory m_memory;
+  PowerController m_power;
+  HartIrqRouter m_router;
+  Bus m_bus;
+  std::vector<std::shared_ptr<Device>> m_devices;
+  std::shared_ptr<Htif> m_htif;
+  uint64_t m_htif_base = 0, m_htif_size = 0;
+  std::unique_ptr<accel::Vm> m_vm;
+  std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
+
+  bool write_phys(uint64_t gpa, std::span<const uint8_t> bytes) {
+    while (!bytes.empty()) {
+      if (m_htif && gpa >= m_htif_base && gpa < m_htif_base + m_htif_size) {
+        uint64_t n = std::min<uint64_t>(bytes.size(), m_htif_base + m_htif_size - gpa);
+        if (!m_htif->load(gpa - m_htif_base, bytes.first(n))) return false;
+        gpa += n;
+        bytes = bytes.subspan(n);
+        continue;
+      }
+      // The largest prefix inside one RAM region (stopping at the HTIF window).
+      uint64_t n = bytes.size();
+      if (m_htif && gpa < m_htif_base && gpa + n > m_htif_base) n = m_htif_base - gpa;
+      if (!m_memory.write(gpa, bytes.first(n))) return false;
+      gpa += n;
+      bytes = bytes.subspan(n);
+    }
+    return true;
+  }
+};
+
+base::Error device_error(const graph::Device& device, const std::string& message) {
+  return base::Error("device " + device.id + " (" + device.driver + "): " + message);
+}
+
+}  // namespace
+
+base::ErrorOr<BootPlan> plan_boot(uint64_t ram_base, uint64_t ram_size, bool has_firmware,
+                                  uint64_t kernel_size, uint64_t initrd_size, uint64_t fdt_size) {
+  BootPlan plan;
+  const uint64_t ram_end = ram_base + ram_size;
+  plan.firmware_address = ram_base;
+  plan.kernel_address = has_firmware ? ram_base + 2 * MiB : ram_base;
+  const uint64_t kernel_end = plan.kernel_address + kernel_size;
+  uint64_t top = ram_base + std::min(ram_size, 3 * GiB);
+  if (fdt_size + kPage > top - ram_base) return base::fail(base::Error("RAM too small for the device tree"));
+  plan.fdt_address = align_down(top - fdt_size, 2 * MiB);
+  if (plan.fdt_address < kernel_end) plan.fdt_address = align_down(top - fdt_size, kPage);
+  plan.info_address = plan.fdt_address - kPage;
+  if (plan.info_address < kernel_end)
+    return base::fail(base::Error("the kernel (" + std::to_string(kernel_size) + " bytes at " +
+                                  hex(plan.kernel_address) + ") leaves no room in " +
+                                  std::to_string(ram_size >> 20) + " MiB of RAM for the device tree"));
+  if (initrd_size > 0) {
+    plan.initrd_address = align_up(plan.kernel_address + std::min(ram_size / 2, 128 * MiB), kPage);
+    if (plan.initrd_address < kernel_end) plan.initrd_address = align_up(kernel_end, kPage);
+    if (plan.initrd_address + initrd_size > plan.info_address) {
+      // Small RAM: put it as high as it goes, just below the firmware info and device tree.
+      if (initrd_size > plan.info_address) return base::fail(base::Error("the initrd does not fit in RAM"));
+      plan.initrd_address = align_down(plan.info_address - initrd_size, kPage);
+      if (plan.initrd_address < align_up(kernel_end, kPage))
+        return base::fail(
+            base::Error("kernel and initrd (" + std::to_string((kernel_size + initrd_size) >> 20) +
+                        " MiB) do not fit in " + std::to_string(ram_size >> 20) + " MiB of RAM"));
+    }
+  }
+  if (kernel_end > ram_end) return base::fail(base::Error("the kernel does not fit in RAM"));
+  return plan;
+}
+
+base::Result<void, base::Error> apply_cpu_model(const std::string& model,
+                                                const std::vector<std::string>& features, FdtLayout& layout) {
+  if (!model.empty() && model != "rv64gc" && model != "rv64imafdc" && model != "max")
+    return base::fail(
+        base::Error("cpu model \"" + model + "\" is not a riscv64 model this machine knows (rv64gc)"));
+  layout.isa = "rv64imafdc";
+  layout.isa_extensions = {"zicntr", "zicsr", "zifencei", "sstc"};
+  layout.mmu_type = "riscv,sv48";
+  for (const std::string& feature : features) {
+    if (feature.size() < 2 || (feature[0] != '+' && feature[0] != '-'))
+      return base::fail(base::Error("cpu feature \"" + feature + "\" must start with + or -"));
+    std::string name = feature.substr(1);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    auto& exts = layout.isa_extensions;
+    if (name == "sv48" || name == "sv39") {
+      layout.mmu_type = feature[0] == '-' && name == "sv48" ? "riscv,sv39" : "riscv," + name;
+      continue;
+    }
+    auto it = std::find(exts.begin(), exts.end(), name);
+    if (feature[0] == '-' && it != exts.end()) exts.erase(it);
+    if (feature[0] == '+' && it == exts.end()) exts.push_back(name);
+  }
+  return {};
+}
+
+namespace {
+
+base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, MachineContext& context) {
+  const graph::Machine& spec = graph.machine;
+  if (!context.accelerator) return base::fail(base::Error("riscv64/virt: no accelerator was chosen"));
+  const unsigned harts = spec.cpu.count;
+  if (harts == 0) return base::fail(base::Error("riscv64/virt: cpu.count must be at least 1"));
+  if (spec.ram_size < 16 * MiB)
+    return base::fail(base::Error("riscv64/virt: at least 16 MiB of RAM is needed"));
+  const uint64_t ram_base = spec.ram_base ? spec.ram_base : 0x80000000;
+
+  auto machine = std::make_unique<VirtMachine>();
+
+  // Boot images first: the kernel's symbol table decides whether RAM gets an HTIF hole.
+  hw::boot::Firmware firmware = TRY(hw::boot::resolve_firmware(graph.boot.firmware));
+  std::vector<uint8_t> firmware_bytes, kernel_bytes, initrd_bytes;
+  if (firmware.kind != hw::boot::Firmware::Kind::None)
+    firmware_bytes = TRY(hw::boot::read_file(firmware.path));
+  std::string kernel_path = !graph.boot.kernel.empty() ? graph.boot.kernel : firmware.payload_path;
+  if (!graph.boot.kernel.empty() && !firmware.payload_path.empty())
+    return base::fail(
+        base::Error("boot: firmware \"u-boot\" brings its own payload; leave boot.kernel empty "
+                    "(or use firmware: opensbi with the kernel)"));
+  if (!kernel_path.empty()) kernel_bytes = TRY(hw::boot::read_file(kernel_path));
+  if (!graph.boot.initrd.empty()) initrd_bytes = TRY(hw::boot::read_file(graph.boot.initrd));
+  if (firmware.kind == hw::boot::Firmware::Kind::None && kernel_bytes.empty())
+    return base::fail(base::Error("boot: nothing to run (set boot.kernel, or boot.firmware: opensbi)"));
+
+  std::optional<hw::boot::ElfFile> kernel_elf;
+  if (hw::boot::ElfFile::looks_like_elf(kernel_bytes)) {
+    auto parsed = hw::boot::ElfFile::parse(kernel_bytes);
+    if (!parsed.ok()) return base::fail(parsed.error().with_context("boot.kernel " + kernel_path));
+    kernel_elf = std::move(parsed.value());
+  }
+
+  // RAM, minus the HTIF window when the program has one.
+  const uint64_t ram_end = ram_base + spec.ram_size;
+  std::optional<uint64_t> tohost = kernel_elf ? kernel_elf->symbol("tohost") : std::nullopt;
+  std::optional<uint64_t> fromhost = kernel_elf ? kernel_elf->symbol("fromhost") : std::nullopt;
+  if (tohost && (*tohost < ram_base || *tohost + 8 > ram_end)) tohost.reset();
+  if (tohost) {
+    uint64_t lo = align_down(*tohost, kPage), hi = align_up(*tohost + 8, kPage);
+    if (fromhost && *fromhost >= ram_base && *fromhost + 8 <= ram_end) {
+      lo = std::min(lo, align_down(*fromhost, kPage));
+      hi = std::max(hi, align_up(*fromhost + 8, kPage));
+    } else {
+      fromhost = *tohost + 8;  // no fromhost symbol: acknowledge in the next word (never read)
+    }
+    if (hi - lo > 16 * kPage)
+      return base::fail(base::Error("boot.kernel: tohost and fromhost are too far apart"));
+    machine->m_htif_base = lo;
+    machine->m_htif_size = hi - lo;
+    if (lo > ram_base) TRY(machine->m_memory.add_region(ram_base, lo - ram_base));
+    if (hi < ram_end) TRY(machine->m_memory.add_region(hi, ram_end - hi));
+  } else {
+    TRY(machine->m_memory.add_region(ram_base, spec.ram_size));
+  }
+
+  accel::VmSpec vm_spec;
+  vm_spec.arch = spec.arch;
+  vm_spec.vcpu_count = harts;
+  vm_spec.cpu_model = spec.cpu.model;
+  vm_spec.cpu_features = spec.cpu.features;
+  vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
+  vm_spec.timebase = &machine->m_timebase;
+  auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_bus);
+  if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
+  machine->m_vm = std::move(vm.value());
+  for (const auto& region : machine->m_memory.regions()) {
+    auto mapped = machine->m_vm->map_memory(region);
+    if (!mapped.ok()) return base::fail(base::Error("mapping guest RAM: " + mapped.error().message));
+  }
+  machine->m_router.attach(machine->m_vm.get());
+  VirtMachine* raw = machine.get();
+  HartIrqSink sink = [raw](unsigned hart, unsigned bit, bool level) { raw->m_router.set(hart, bit, level); };
+
+  FdtLayout layout;
+  TRY(apply_cpu_model(spec.cpu.model, spec.cpu.features, layout));
+  layout.hart_count = harts;
+  layout.memory = {{ram_base, spec.ram_size}};
+  layout.bootargs = graph.boot.cmdline;
+  layout.plic_ndev = kPlicSources - 1;
+  layout.timebase_frequency = machine->m_timebase.frequency_hz();
+
+  auto map = [&](const graph::Device& device, uint64_t base, uint64_t size,
+                 std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
+    auto inserted = machine->m_bus.mmio().insert(base, size, model);
+    if (!inserted.ok()) return base::fail(device_error(device, inserted.error().message()));
+    machine->m_devices.push_back(std::move(model));
+    return {};
+  };
+
+  // Interrupt controllers first: every other device needs its PLIC line.
+  auto plic = std::make_shared<Plic>(harts, kPlicSources, sink);
+  std::shared_ptr<backends::CharBackend> console;
+  for (const graph::Device& device : graph.devices) {
+    const graph::SlotResource* region = device.region ? &*device.region : nullptr;
+    const graph::SlotResource* slot = device.address.resource ? &*device.address.resource : nullptr;
+    std::shared_ptr<IrqLine> irq = device.irq ? plic->source_line(*device.irq) : nullptr;
+    if (device.irq && !irq)
+      return base::fail(
+          device_error(device, "interrupt " + std::to_string(*device.irq) + " is not a PLIC source"));
+
+    if (device.driver == "riscv-plic" && region) {
+      TRY(map(device, region->base, region->size, plic));
+      layout.plic = {region->base, region->size};
+    } else if (device.driver == "riscv-clint" && region) {
+      TRY(map(device, region->base, region->size, std::make_shared<Clint>(harts, machine->m_timebase, sink)));
+      layout.clint = {region->base, region->size};
+    } else if (device.driver == "sifive-test" && region) {
+      TRY(map(device, region->base, region->size, std::make_shared<SifiveTest>(machine->m_power)));
+      layout.syscon = {region->base, region->size};
+    } else if (device.driver == "ns16550") {
+      if (!slot || !device.irq) return base::fail(device_error(device, "has no MMIO slot or interrupt"));
+      std::shared_ptr<backends::CharBackend> chardev;
+      if (const graph::BackendRef* ref = device.backend("chardev")) {
+        chardev = context.backends ? context.backends->chardev(ref->name) : nullptr;
+        if (!chardev)
+          return base::fail(device_error(device, "chardev backend \"" + ref->name + "\" was not created"));
+      }
+      if (!console) console = chardev;
+      auto uart = std::make_shared<Ns16550>(device.id, 1, irq, chardev);
+      TRY(map(device, slot->base, slot->size, uart));
+      layout.uarts.push_back({{slot->base, slot->size}, *device.irq});
+    } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
+      if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
+      DeviceEnv env{graph,           device, machine->m_memory, machine->m_bus, irq, *context.backends,
+                    machine->m_power};
+      auto model = (*factory)(env);
+      if (!model.ok()) return base::fail(device_error(device, model.error().message));
+      const graph::SlotResource* where = slot ? slot : region;
+      if (model.value() && where)
+        TRY(map(device, where->base, where->size, model.value()));
+      else if (model.value())
+        machine->m_devices.push_back(model.value());
+      const graph::Bus* bus = graph.find_bus(device.bus);
+      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
+        layout.virtio_mmio.push_back({{slot->base, slot->size}, *device.irq});
+      if (device.driver == "gpex-pcihost" && region) {
+        FdtLayout::PciHost pci;
+        pci.ecam = {region->base, region->size};
+        for (const graph::MemoryRegion& r : graph.memory_map) {
+          if (r.device != device.id || r.kind != graph::MemoryRegion::Kind::PciWindow) continue;
+          if (r.base < 0x10000000)
+            pci.pio = {r.base, r.size};
+          else
+            pci.mmio32 = {r.base, r.size};
+        }
+        for (const std::string& provided : device.provides)
+          if (const graph::Bus* pci_bus = graph.find_bus(provided)) pci.intx_irqs = pci_bus->pci_irqs;
+        layout.pci = pci;
+      }
+    } else if (device.builtin && device.driver == "gpex-pcihost") {
+      // No PCI host model is linked in: leave PCI out of the machine and its device tree, unless
+      // the config put devices on it.
+      for (const std::string& provided : device.provides)
+        if (!graph.devices_on(provided).empty())
+          return base::fail(
+              device_error(device, "PCI devices are configured but this build has no PCIe host model"));
+    } else {
+      return base::fail(device_error(device, "not supported on riscv64/virt by this build"));
+    }
+  }
+
+  // HTIF console goes where the serial console goes.
+  if (machine->m_htif_size) {
+    machine->m_htif = std::make_shared<Htif>(
+        machine->m_htif_base, machine->m_htif_size, tohost.value_or(0) - machine->m_htif_base,
+        fromhost.value_or(0) - machine->m_htif_base, machine->m_power, console, &machine->m_memory);
+    auto inserted = machine->m_bus.mmio().insert(machine->m_htif_base, machine->m_htif_size, machine->m_htif);
+    if (!inserted.ok()) return base::fail(base::Error("HTIF window: " + inserted.error().message()));
+  }
+
+  // Place and load the boot images.
+  std::vector<uint8_t> seed(32);
+  std::random_device random;
+  for (auto& b : seed) b = static_cast<uint8_t>(random());
+  layout.rng_seed = seed;
+  // The device tree's size depends on the initrd range only by value, so size it once with a
+  // placeholder range and build it again with the real one.
+  if (!initrd_bytes.empty()) layout.initrd = FdtRange{ram_base, initrd_bytes.size()};
+  uint64_t fdt_size = align_up(TRY(build_fdt(layout)).size(), kPage);
+  uint64_t raw_kernel_size = kernel_elf ? 0 : kernel_bytes.size();
+  uint64_t kernel_extent = raw_kernel_size;
+  if (kernel_elf) {
+    // Keep the device tree and initrd clear of an ELF kernel's segments.
+    uint64_t end = 0;
+    for (const auto& s : kernel_elf->segments()) end = std::max(end, s.paddr + s.mem_size);
+    uint64_t kernel_base = firmware.kind == hw::boot::Firmware::Kind::None ? ram_base : ram_base + 2 * MiB;
+    kernel_extent = end > kernel_base ? end - kernel_base : 0;
+  }
+  BootPlan plan = TRY(plan_boot(ram_base, spec.ram_size, firmware.kind != hw::boot::Firmware::Kind::None,
+                                kernel_extent, initrd_bytes.size(), fdt_size));
+  auto writer = [raw](uint64_t gpa, std::span<const uint8_t> bytes) { return raw->write_phys(gpa, bytes); };
+
+  uint64_t entry = 0, kernel_entry = 0;
+  if (!firmware_bytes.empty()) {
+    auto loaded =
+        hw::boot::load_image(firmware_bytes, plan.firmware_address, writer, "firmware " + firmware.path);
+    if (!loaded.ok()) return base::fail(loaded.error());
+    entry = loaded->entry;
+  }
+  if (!kernel_bytes.empty()) {
+    auto loaded = hw::boot::load_image(kernel_bytes, plan.kernel_address, writer, "kernel " + kernel_path);
+    if (!loaded.ok()) return base::fail(loaded.error());
+    kernel_entry = loaded->entry;
+    if (firmware_bytes.empty()) entry = kernel_entry;
+  }
+  if (!initrd_bytes.empty()) {
+    if (!writer(plan.initrd_address, initrd_bytes))
+      return base::fail(base::Error("initrd does not fit in RAM at " + hex(plan.initrd_address)));
+    layout.initrd = FdtRange{plan.initrd_address, initrd_bytes.size()};
+  }
+  std::vector<uint8_t> fdt = TRY(build_fdt(layout));
+  if (!writer(plan.fdt_address, fdt)) return base::fail(base::Error("device tree does not fit in RAM"));
+  uint64_t a2 = 0;
+  if (firmware.kind == hw::boot::Firmware::Kind::Dynamic) {
+    auto info = hw::boot::fw_dynamic_info(kernel_entry ? kernel_entry : plan.kernel_address);
+    if (!writer(plan.info_address, info))
+      return base::fail(base::Error("fw_dynamic info does not fit in RAM"));
+    a2 = plan.info_address;
+  }
+
+  for (unsigned hart = 0; hart < harts; ++hart) {
+    auto vcpu = machine->m_vm->create_vcpu(hart);
+    if (!vcpu.ok())
+      return base::fail(base::Error("creating vCPU " + std::to_string(hart) + ": " + vcpu.error().message));
+    accel::RiscvBootState state;
+    state.pc = entry;
+    state.a0 = hart;
+    state.a1 = plan.fdt_address;
+    state.a2 = a2;
+    auto set = vcpu.value()->set_boot_state(state);
+    if (!set.ok())
+      return base::fail(base::Error("vCPU " + std::to_string(hart) + " boot state: " + set.error().message));
+    machine->m_vcpus.push_back(std::move(vcpu.value()));
+  }
+  return std::unique_ptr<Machine>(std::move(machine));
+}
+
+}  // namespace
+
+HW_REGISTER_MACHINE("riscv64/virt", build_virt);
+
+}  // namespace hw::riscv

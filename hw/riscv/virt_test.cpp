@@ -1,0 +1,314 @@
+#include "hw/riscv/virt.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "graph/graph.h"
+#include "hw/machine.h"
+#include "tests/skip.h"
+
+extern "C" {
+#include <libfdt.h>
+}
+
+namespace {
+
+constexpr uint64_t MiB = 1 << 20;
+
+// An accelerator that records what the machine asks of it; its vCPUs power off through the bus
+// (a store to the sifive_test device) the first time they run, like a tiny guest would.
+struct FakeAccel : accel::Accelerator {
+  struct State {
+    std::vector<base::GuestMemory::Region> mapped;
+    std::vector<accel::RiscvBootState> boot;
+    std::map<uint32_t, bool> irq;
+    accel::VmOps* ops = nullptr;
+    const base::GuestMemory* memory = nullptr;
+  };
+  std::shared_ptr<State> state = std::make_shared<State>();
+
+  struct Vcpu : accel::Vcpu {
+    std::shared_ptr<State> state;
+    unsigned index;
+    accel::AccelResult<void> set_boot_state(const accel::BootState& s) override {
+      state->boot.at(index) = std::get<accel::RiscvBootState>(s);
+      return {};
+    }
+    accel::AccelResult<accel::VcpuExit> run() override {
+      uint8_t pass[4] = {0x55, 0x55, 0, 0};
+      state->ops->mmio_write(0x100000, pass);
+      return accel::VcpuExit{accel::ExitInterrupted{}};
+    }
+    void kick() override {}
+  };
+  struct Vm : accel::Vm {
+    std::shared_ptr<State> state;
+    accel::AccelResult<void> map_memory(const base::GuestMemory::Region& r) override {
+      state->mapped.push_back(r);
+      return {};
+    }
+    accel::AccelResult<std::unique_ptr<accel::Vcpu>> create_vcpu(unsigned index) override {
+      auto v = std::make_unique<Vcpu>();
+      v->state = state;
+      v->index = index;
+      state->boot.resize(std::max<size_t>(state->boot.size(), index + 1));
+      return std::unique_ptr<accel::Vcpu>(std::move(v));
+    }
+    accel::AccelResult<void> set_irq_line(uint32_t line, bool level) override {
+      state->irq[line] = level;
+      return {};
+    }
+  };
+  std::string_view name() const override { return "fake"; }
+  std::vector<std::string> guest_arches() const override { return {"riscv64"}; }
+  accel::Availability probe() const override { return {true, "fake"}; }
+  accel::AccelResult<std::unique_ptr<accel::Vm>> create_vm(const accel::VmSpec&,
+                                                           const base::GuestMemory& memory,
+                                                           accel::VmOps& ops) override {
+    state->ops = &ops;
+    state->memory = &memory;
+    auto vm = std::make_unique<Vm>();
+    vm->state = state;
+    return std::unique_ptr<accel::Vm>(std::move(vm));
+  }
+};
+
+struct FakeChar : backends::CharBackend {
+  std::string output;
+  void write(std::span<const uint8_t> d) override { output.append(d.begin(), d.end()); }
+  void attach(backends::CharReceiver*) override {}
+};
+
+struct Backends : hw::BackendSource {
+  std::shared_ptr<FakeChar> console = std::make_shared<FakeChar>();
+  std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
+    return name == "console" ? console : nullptr;
+  }
+};
+
+graph::Device builtin(std::string id, std::string driver, uint64_t base, uint64_t size) {
+  graph::Device d;
+  d.id = std::move(id);
+  d.driver = std::move(driver);
+  d.builtin = true;
+  d.region = graph::SlotResource{base, size};
+  return d;
+}
+
+graph::Graph virt_graph(unsigned harts = 1) {
+  graph::Graph g;
+  g.machine.arch = "riscv64";
+  g.machine.type = "virt";
+  g.machine.ram_base = 0x80000000;
+  g.machine.ram_size = 64 * MiB;
+  g.machine.cpu.count = harts;
+  g.machine.cpu.model = "rv64gc";
+  g.devices.push_back(builtin("syscon", "sifive-test", 0x100000, 0x1000));
+  g.devices.push_back(builtin("clint", "riscv-clint", 0x2000000, 0x10000));
+  g.devices.push_back(builtin("plic", "riscv-plic", 0xc000000, 0x600000));
+  graph::Device uart;
+  uart.id = "serial0";
+  uart.driver = "ns16550";
+  uart.bus = "sysbus";
+  uart.address.kind = graph::Address::Kind::Slot;
+  uart.address.resource = graph::SlotResource{0x10000000, 0x100, 10};
+  uart.irq = 10;
+  graph::BackendRef ref;
+  ref.property = "chardev";
+  ref.name = "console";
+  uart.backends.push_back(ref);
+  g.devices.push_back(uart);
+  return g;
+}
+
+// Writes `bytes` to a temporary file that is removed at scope exit.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::vector<uint8_t>& bytes) {
+    char name[] = "/tmp/vml-virt-test-XXXXXX";
+    int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, bytes.data(), bytes.size()) == (ssize_t)bytes.size());
+    close(fd);
+    path = name;
+  }
+  ~TempFile() { unlink(path.c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("virt: boot plan places kernel, initrd and device tree as QEMU does") {
+  auto plan = hw::riscv::plan_boot(0x80000000, 512 * MiB, true, 20 * MiB, 8 * MiB, 0x2000);
+  REQUIRE(plan.ok());
+  CHECK(plan->firmware_address == 0x80000000);
+  CHECK(plan->kernel_address == 0x80200000);
+  CHECK(plan->initrd_address == 0x80200000 + 128 * MiB);
+  CHECK(plan->fdt_address == 0x80000000 + 512 * MiB - 2 * MiB);
+  CHECK(plan->info_address < plan->fdt_address);
+  auto small = hw::riscv::plan_boot(0x80000000, 64 * MiB, true, 20 * MiB, 30 * MiB, 0x2000);
+  REQUIRE(small.ok());
+  CHECK(small->initrd_address >= 0x80200000 + 20 * MiB);
+  CHECK(small->initrd_address + 30 * MiB <= small->info_address);
+  CHECK_FALSE(hw::riscv::plan_boot(0x80000000, 64 * MiB, true, 40 * MiB, 30 * MiB, 0x2000).ok());
+  auto bare = hw::riscv::plan_boot(0x80000000, 64 * MiB, false, 4096, 0, 0x2000);
+  REQUIRE(bare.ok());
+  CHECK(bare->kernel_address == 0x80000000);
+}
+
+TEST_CASE("virt: cpu model and features shape the advertised ISA") {
+  hw::riscv::FdtLayout layout;
+  REQUIRE(hw::riscv::apply_cpu_model("rv64gc", {"-sstc", "-sv48", "+zba"}, layout).ok());
+  CHECK(layout.isa == "rv64imafdc");
+  CHECK(std::find(layout.isa_extensions.begin(), layout.isa_extensions.end(), "sstc") ==
+        layout.isa_extensions.end());
+  CHECK(std::find(layout.isa_extensions.begin(), layout.isa_extensions.end(), "zba") !=
+        layout.isa_extensions.end());
+  CHECK(layout.mmu_type == "riscv,sv39");
+  CHECK_FALSE(hw::riscv::apply_cpu_model("host", {}, layout).ok());
+  CHECK_FALSE(hw::riscv::apply_cpu_model("rv64gc", {"sstc"}, layout).ok());
+}
+
+TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and device tree") {
+  std::vector<uint8_t> kernel = {0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00};  // wfi; j .
+  TempFile kernel_file(kernel);
+  std::vector<uint8_t> initrd(3000, 0xab);
+  TempFile initrd_file(initrd);
+  auto g = virt_graph(2);
+  g.boot.kernel = kernel_file.path;
+  g.boot.initrd = initrd_file.path;
+  g.boot.cmdline = "console=ttyS0 hello";
+  FakeAccel accel;
+  Backends backends;
+  hw::MachineContext context{&accel, &backends, {}};
+  auto machine = hw::build_machine(g, context);
+  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
+  auto& s = *accel.state;
+  REQUIRE(s.boot.size() == 2);
+  CHECK(s.boot[1].a0 == 1);
+  CHECK(s.boot[0].pc == 0x80000000);  // no firmware: the raw kernel runs from the start of RAM
+  CHECK(*s.memory->read_le<uint32_t>(0x80000000) == 0x10500073);
+  REQUIRE(s.mapped.size() == 1);
+  CHECK(s.mapped[0].size == 64 * MiB);
+
+  auto fdt_bytes = s.memory->slice(s.boot[0].a1, 0x40);
+  REQUIRE(fdt_bytes);
+  const void* fdt = fdt_bytes->data();
+  REQUIRE(fdt_check_header(fdt) == 0);
+  auto whole = s.memory->slice(s.boot[0].a1, fdt_totalsize(fdt));
+  REQUIRE(whole);
+  fdt = whole->data();
+  int chosen = fdt_path_offset(fdt, "/chosen");
+  CHECK(std::string(static_cast<const char*>(fdt_getprop(fdt, chosen, "bootargs", nullptr))) ==
+        "console=ttyS0 hello");
+  auto start = static_cast<const fdt64_t*>(fdt_getprop(fdt, chosen, "linux,initrd-start", nullptr));
+  REQUIRE(start);
+  CHECK(*s.memory->read_le<uint8_t>(fdt64_to_cpu(*start)) == 0xab);
+  CHECK(fdt_path_offset(fdt, "/cpus/cpu@1") >= 0);
+  CHECK(fdt_path_offset(fdt, "/soc/serial@10000000") >= 0);
+
+  // The UART is on the bus and its interrupt goes through the PLIC to hart 0's SEIP.
+  uint8_t c = 'Z';
+  CHECK(s.ops->mmio_write(0x10000000, {&c, 1}));
+  CHECK(backends.console->output == "Z");
+  uint8_t w[4] = {1, 0, 0, 0};
+  CHECK(s.ops->mmio_write(0xc000000 + 4 * 10, w));          // priority 1
+  uint8_t en[4] = {0, 4, 0, 0};                             // source 10
+  CHECK(s.ops->mmio_write(0xc000000 + 0x2000 + 0x80, en));  // context 1 (hart 0 S)
+  uint8_t ier = 0x02;
+  CHECK(s.ops->mmio_write(0x10000001, {&ier, 1}));
+  CHECK(s.irq[0 * 64 + 9]);
+
+  // Running: the fake vCPU writes 0x5555 to the syscon.
+  auto outcome = machine.value()->run();
+  CHECK(outcome.kind == hw::RunOutcome::Kind::PowerOff);
+  CHECK(outcome.exit_code == 0);
+}
+
+TEST_CASE("virt: OpenSBI fw_jump at the start of RAM, the kernel at +2 MiB") {
+  if (access("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin", R_OK) != 0)
+    VML_SKIP("Debian's opensbi package is not installed");
+  std::vector<uint8_t> kernel(4096, 0x13);
+  TempFile kernel_file(kernel);
+  auto g = virt_graph();
+  g.boot.firmware = "opensbi";
+  g.boot.kernel = kernel_file.path;
+  FakeAccel accel;
+  Backends backends;
+  hw::MachineContext context{&accel, &backends, {}};
+  auto machine = hw::build_machine(g, context);
+  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
+  auto& s = *accel.state;
+  CHECK(s.boot[0].pc == 0x80000000);
+  CHECK(*s.memory->read_le<uint32_t>(0x80200000) == 0x13131313);
+  CHECK(*s.memory->read_le<uint32_t>(0x80000000) != 0);
+}
+
+TEST_CASE("virt: a bare-metal ELF with tohost gets an HTIF window carved out of RAM") {
+  // Minimal ELF: one segment at 0x80000000 and symbols tohost=0x80001000, fromhost=0x80001040.
+  std::vector<uint8_t> b(64, 0);
+  auto put16 = [&](size_t o, uint16_t v) { std::memcpy(&b[o], &v, 2); };
+  auto put32 = [&](size_t o, uint32_t v) { std::memcpy(&b[o], &v, 4); };
+  auto put64 = [&](size_t o, uint64_t v) { std::memcpy(&b[o], &v, 8); };
+  b[0] = 0x7f, b[1] = 'E', b[2] = 'L', b[3] = 'F', b[4] = 2, b[5] = 1, b[6] = 1;
+  b.resize(64 + 56 + 8 + 17 + 72 + 192, 0);
+  put16(16, 2), put16(18, 243), put64(24, 0x80000000), put64(32, 64), put16(54, 56), put16(56, 1);
+  put32(64, 1), put64(64 + 8, 120), put64(64 + 16, 0x80000000), put64(64 + 24, 0x80000000);
+  put64(64 + 32, 8), put64(64 + 40, 0x1100);  // .bss covers the tohost page
+  size_t str = 128, sym = 145, sh = 217;
+  std::memcpy(&b[str], "\0tohost\0fromhost\0", 17);
+  put32(sym + 24, 1), put64(sym + 32, 0x80001000), put32(sym + 48, 8), put64(sym + 56, 0x80001040);
+  put32(sh + 64 + 4, 2), put64(sh + 64 + 24, sym), put64(sh + 64 + 32, 72), put32(sh + 64 + 40, 2),
+      put64(sh + 64 + 56, 24);
+  put32(sh + 128 + 4, 3), put64(sh + 128 + 24, str), put64(sh + 128 + 32, 17);
+  put64(40, sh), put16(58, 64), put16(60, 3);
+  TempFile elf(b);
+
+  auto g = virt_graph();
+  g.boot.kernel = elf.path;
+  FakeAccel accel;
+  Backends backends;
+  hw::MachineContext context{&accel, &backends, {}};
+  auto machine = hw::build_machine(g, context);
+  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
+  auto& s = *accel.state;
+  REQUIRE(s.mapped.size() == 2);
+  CHECK(s.mapped[0].size == 0x1000);            // below the tohost page
+  CHECK(s.mapped[1].guest_base == 0x80002000);  // above it
+  uint8_t exit[8] = {(5 << 1) | 1, 0, 0, 0, 0, 0, 0, 0};
+  CHECK(s.ops->mmio_write(0x80001000, exit));
+  auto outcome = machine.value()->run();  // the power-off came first
+  CHECK(outcome.exit_code == 5);
+}
+
+TEST_CASE("virt: configuration problems are errors naming the culprit") {
+  FakeAccel accel;
+  Backends backends;
+  hw::MachineContext context{&accel, &backends, {}};
+  auto g = virt_graph();
+  auto nothing = hw::build_machine(g, context);
+  REQUIRE_FALSE(nothing.ok());
+  CHECK(nothing.error().message.find("nothing to run") != std::string::npos);
+  g.boot.kernel = "/nonexistent/Image";
+  auto missing = hw::build_machine(g, context);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("/nonexistent/Image") != std::string::npos);
+  std::vector<uint8_t> k(16, 0);
+  TempFile kernel(k);
+  g.boot.kernel = kernel.path;
+  g.devices[3].backends[0].name = "nope";
+  auto no_backend = hw::build_machine(g, context);
+  REQUIRE_FALSE(no_backend.ok());
+  CHECK(no_backend.error().message.find("serial0") != std::string::npos);
+  g = virt_graph();
+  g.boot.kernel = kernel.path;
+  graph::Device odd;
+  odd.id = "gpu0";
+  odd.driver = "virtio-gpu-mmio";
+  g.devices.push_back(odd);
+  auto unsupported = hw::build_machine(g, context);
+  REQUIRE_FALSE(unsupported.ok());
+  CHECK(unsupported.error().message.find("gpu0") != std::string::npos);
+}

@@ -1,0 +1,103 @@
+#include "accel/jit/jit_accelerator.h"
+
+#include <memory>
+#include <vector>
+
+#include "jit/hart.h"
+
+namespace accel {
+namespace {
+
+class JitVcpu final : public Vcpu {
+ public:
+  explicit JitVcpu(jit::Hart& hart) : m_hart(hart) {}
+
+  AccelResult<void> set_boot_state(const BootState& state) override {
+    const auto* riscv = std::get_if<RiscvBootState>(&state);
+    if (!riscv) return base::fail(AccelError("jit: boot state is not riscv64"));
+    m_hart.reset(riscv->pc, riscv->a0, riscv->a1, riscv->a2);
+    return {};
+  }
+
+  AccelResult<VcpuExit> run() override {
+    m_hart.run();
+    return VcpuExit{ExitInterrupted{}};
+  }
+
+  void kick() override { m_hart.kick(); }
+
+ private:
+  jit::Hart& m_hart;
+};
+
+class JitVm final : public Vm {
+ public:
+  JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops)
+      : m_own_timebase(spec.timebase ? nullptr : std::make_unique<base::Timebase>()),
+        m_platform(ops, spec.timebase ? *spec.timebase : *m_own_timebase) {
+    for (const auto& region : memory.regions()) m_platform.add_ram(region);
+    // Harts exist from the start so interrupt lines work before (and without) create_vcpu.
+    for (unsigned i = 0; i < spec.vcpu_count; ++i)
+      m_harts.push_back(std::make_unique<jit::Hart>(m_platform, i));
+    m_claimed.assign(spec.vcpu_count, false);
+  }
+
+  AccelResult<void> map_memory(const base::GuestMemory::Region& region) override {
+    if (region.size == 0 || !region.host) return base::fail(AccelError("jit: empty memory region"));
+    m_platform.add_ram(region);
+    return {};
+  }
+
+  AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) override {
+    if (index >= m_harts.size())
+      return base::fail(AccelError("jit: vcpu " + std::to_string(index) + " out of range (" +
+                                   std::to_string(m_harts.size()) + " harts)"));
+    if (m_claimed[index])
+      return base::fail(AccelError("jit: vcpu " + std::to_string(index) + " created twice"));
+    m_claimed[index] = true;
+    return std::unique_ptr<Vcpu>(std::make_unique<JitVcpu>(*m_harts[index]));
+  }
+
+  AccelResult<void> set_irq_line(uint32_t line, bool level) override {
+    const uint32_t hart = line / 64, bit = line % 64;
+    if (hart >= m_harts.size()) return base::fail(AccelError("jit: irq line for nonexistent hart"));
+    if (bit != 3 && bit != 7 && bit != 9 && bit != 11 && bit != 1 && bit != 5)
+      return base::fail(AccelError("jit: irq line " + std::to_string(bit) + " is not a mip interrupt bit"));
+    m_harts[hart]->set_irq(bit, level);
+    return {};
+  }
+
+ private:
+  std::unique_ptr<base::Timebase> m_own_timebase;
+  jit::Platform m_platform;
+  std::vector<std::unique_ptr<jit::Hart>> m_harts;
+  std::vector<bool> m_claimed;
+};
+
+class JitAccelerator final : public Accelerator {
+ public:
+  std::string_view name() const override { return "jit"; }
+  std::vector<std::string> guest_arches() const override { return {"riscv64"}; }
+  Availability probe() const override {
+    return {true, "riscv64 reference interpreter (RV64GC, Sv39/Sv48, Sstc)"};
+  }
+  AccelResult<std::unique_ptr<Vm>> create_vm(const VmSpec& spec, const base::GuestMemory& memory,
+                                             VmOps& ops) override {
+    if (spec.arch != "riscv64")
+      return base::fail(AccelError("jit: guest arch '" + spec.arch + "' unsupported (riscv64 only)"));
+    if (spec.vcpu_count == 0 || spec.vcpu_count > 64)
+      return base::fail(AccelError("jit: vcpu count must be 1..64"));
+    if (!spec.cpu_model.empty() && spec.cpu_model != "rv64gc" && spec.cpu_model != "host" &&
+        spec.cpu_model != "max")
+      return base::fail(AccelError("jit: cpu model '" + spec.cpu_model + "' unsupported (rv64gc)"));
+    return std::unique_ptr<Vm>(std::make_unique<JitVm>(spec, memory, ops));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Accelerator> make_jit_accelerator() {
+  return std::make_unique<JitAccelerator>();
+}
+
+}  // namespace accel

@@ -1,0 +1,1512 @@
+#include "jit/hart.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "jit/fpu.h"
+
+namespace jit {
+
+namespace {
+
+constexpr uint64_t kSIE = 1ull << 1, kMIE = 1ull << 3, kSPIE = 1ull << 5, kMPIE = 1ull << 7, kSPP = 1ull << 8;
+constexpr uint64_t kMPP = 3ull << 11, kFS = 3ull << 13, kMPRV = 1ull << 17, kSUM = 1ull << 18,
+                   kMXR = 1ull << 19, kTVM = 1ull << 20, kTW = 1ull << 21, kTSR = 1ull << 22;
+constexpr uint64_t kUXL_SXL = (2ull << 32) | (2ull << 34);
+constexpr uint64_t kMstatusWritable =
+    kSIE | kMIE | kSPIE | kMPIE | kSPP | kMPP | kFS | kMPRV | kSUM | kMXR | kTVM | kTW | kTSR;
+constexpr uint64_t kSstatusMask = kSIE | kSPIE | kSPP | kFS | kSUM | kMXR | (3ull << 32) | (1ull << 63);
+constexpr uint64_t kSInterrupts = kSSIP | kSTIP | kSEIP;
+constexpr uint64_t kAllInterrupts = kSSIP | kMSIP | kSTIP | kMTIP | kSEIP | kMEIP;
+constexpr uint64_t kMenvcfgSTCE = 1ull << 63;
+// RV64 with I M A F D C S U.
+constexpr uint64_t kMisa =
+    (2ull << 62) | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
+constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteA = 64, kPteD = 128;
+constexpr uint64_t kPpnMask = (1ull << 44) - 1;
+constexpr int64_t kChunk = 1 << 13;  // instructions between interrupt / kick checks
+constexpr size_t kMaxDecodedPages = 8192;
+
+inline int64_t sext32(uint64_t v) {
+  return static_cast<int32_t>(v);
+}
+
+inline uint64_t mulhu(uint64_t a, uint64_t b) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
+}
+inline uint64_t mulh(int64_t a, int64_t b) {
+  return static_cast<uint64_t>((static_cast<__int128>(a) * b) >> 64);
+}
+inline uint64_t mulhsu(int64_t a, uint64_t b) {
+  return static_cast<uint64_t>((static_cast<__int128>(a) * static_cast<__int128>(b)) >> 64);
+}
+
+}  // namespace
+
+void Platform::add_ram(const base::GuestMemory::Region& region) {
+  for (const auto& r : m_ram)
+    if (r.guest_base == region.guest_base && r.size == region.size) return;
+  m_ram.push_back(region);
+}
+
+Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_id(hart_id) {
+  reset(0, 0, 0, 0);
+}
+
+Hart::~Hart() = default;
+
+void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
+  std::fill(std::begin(m_x), std::end(m_x), 0);
+  std::fill(std::begin(m_f), std::end(m_f), 0);
+  m_x[10] = a0;
+  m_x[11] = a1;
+  m_x[12] = a2;
+  m_pc = pc;
+  m_priv = Priv::kM;
+  m_mstatus = kUXL_SXL;
+  m_medeleg = m_mideleg = m_mie = m_mip_sw = 0;
+  m_mtvec = m_stvec = m_mepc = m_sepc = m_mcause = m_scause = m_mtval = m_stval = 0;
+  m_mscratch = m_sscratch = m_satp = 0;
+  m_mcounteren = m_scounteren = m_mcountinhibit = 0;
+  m_menvcfg = m_senvcfg = 0;
+  m_stimecmp = ~0ull;
+  m_fflags = m_frm = 0;
+  m_resv_valid = false;
+  std::fill(std::begin(m_pmpcfg), std::end(m_pmpcfg), 0);
+  std::fill(std::begin(m_pmpaddr), std::end(m_pmpaddr), 0);
+  flush_decoded();
+  flush_tlb();
+  update_contexts();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run loop, interrupts, wfi.
+
+void Hart::kick() {
+  m_kick.store(true, std::memory_order_release);
+  { std::lock_guard<std::mutex> lock(m_wait_mutex); }
+  m_wait_cv.notify_all();
+}
+
+void Hart::set_irq(unsigned bit, bool level) {
+  if (bit >= 64) return;
+  {
+    // Under the mutex so a hart between "nothing pending" and sleeping cannot miss the edge.
+    std::lock_guard<std::mutex> lock(m_wait_mutex);
+    if (level)
+      m_mip_ext.fetch_or(1ull << bit, std::memory_order_acq_rel);
+    else
+      m_mip_ext.fetch_and(~(1ull << bit), std::memory_order_acq_rel);
+  }
+  m_wait_cv.notify_all();
+}
+
+void Hart::run() {
+  for (;;) {
+    if (m_kick.exchange(false, std::memory_order_acq_rel)) return;
+    check_interrupts();
+    if (execute(kChunk) == ChunkEnd::kWfi) wait_for_interrupt();
+  }
+}
+
+void Hart::step(uint64_t max_instructions) {
+  while (max_instructions > 0) {
+    check_interrupts();
+    const int64_t budget = static_cast<int64_t>(std::min<uint64_t>(max_instructions, kChunk));
+    const uint64_t before = m_instret;
+    const ChunkEnd end = execute(budget);
+    const uint64_t done = m_instret - before;
+    max_instructions -= std::min<uint64_t>(max_instructions, done == 0 ? 1 : done);
+    if (end == ChunkEnd::kWfi) return;
+  }
+}
+
+uint64_t Hart::current_mip() const {
+  uint64_t mip = m_mip_ext.load(std::memory_order_acquire) | m_mip_sw;
+  if (m_menvcfg & kMenvcfgSTCE) {
+    // Sstc: STIP is (time >= stimecmp), read-only.
+    mip &= ~kSTIP;
+    if (m_platform.timebase().now() >= m_stimecmp) mip |= kSTIP;
+  }
+  return mip;
+}
+
+bool Hart::check_interrupts() {
+  const uint64_t pending = current_mip() & m_mie;
+  if (!pending) return false;
+  const bool m_enabled = m_priv != Priv::kM || (m_mstatus & kMIE);
+  const bool s_enabled = m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kSIE));
+  uint64_t take = 0;
+  if (m_enabled) take = pending & ~m_mideleg;
+  if (!take && s_enabled) take = pending & m_mideleg;
+  if (!take) return false;
+  static constexpr uint64_t kOrder[] = {11, 3, 7, 9, 1, 5};  // MEI MSI MTI SEI SSI STI
+  for (uint64_t cause : kOrder) {
+    if (take & (1ull << cause)) {
+      take_trap(cause, 0, true);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Hart::wait_for_interrupt() {
+  using clock = std::chrono::steady_clock;
+  // A bounded sleep: wfi may return spuriously, and the bound keeps a machine whose timer device
+  // raises MTIP late from stalling. It never spins: each round waits on the condition variable.
+  const auto give_up = clock::now() + std::chrono::milliseconds(10);
+  std::unique_lock<std::mutex> lock(m_wait_mutex);
+  for (;;) {
+    if (m_kick.load(std::memory_order_acquire)) return;
+    if (current_mip() & m_mie) return;
+    auto deadline = give_up;
+    if ((m_menvcfg & kMenvcfgSTCE) && (m_mie & kSTIP) && m_stimecmp != ~0ull)
+      deadline = std::min(deadline, m_platform.timebase().time_of(m_stimecmp));
+    if (clock::now() >= give_up) return;
+    m_wait_cv.wait_until(lock, deadline);
+  }
+}
+
+void Hart::set_priv(Priv p) {
+  m_priv = p;
+  update_contexts();
+}
+
+void Hart::update_contexts() {
+  const uint64_t mode = m_satp >> 60;
+  const Priv data_priv = (m_mstatus & kMPRV) ? static_cast<Priv>((m_mstatus >> 11) & 3) : m_priv;
+  if (mode == 0 || data_priv == Priv::kM)
+    m_data_ctx = kCtxBare;
+  else if (data_priv == Priv::kU)
+    m_data_ctx = kCtxU;
+  else
+    m_data_ctx = (m_mstatus & kSUM) ? kCtxSSum : kCtxS;
+  if (mode == 0 || m_priv == Priv::kM)
+    m_fetch_ctx = kCtxBare;
+  else
+    m_fetch_ctx = m_priv == Priv::kU ? kCtxU : kCtxS;
+  m_fetch_vpn = ~0ull;
+}
+
+void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
+  const uint64_t deleg = interrupt ? m_mideleg : m_medeleg;
+  m_resv_valid = false;
+  const uint64_t code = (interrupt ? 1ull << 63 : 0) | cause;
+  if (m_priv != Priv::kM && ((deleg >> cause) & 1)) {
+    m_scause = code;
+    m_sepc = m_pc;
+    m_stval = tval;
+    uint64_t s = m_mstatus & ~(kSPP | kSPIE | kSIE);
+    if (m_mstatus & kSIE) s |= kSPIE;
+    if (m_priv == Priv::kS) s |= kSPP;
+    m_mstatus = s;
+    m_pc = (m_stvec & ~3ull) + ((interrupt && (m_stvec & 1)) ? 4 * cause : 0);
+    set_priv(Priv::kS);
+  } else {
+    m_mcause = code;
+    m_mepc = m_pc;
+    m_mtval = tval;
+    uint64_t s = m_mstatus & ~(kMPP | kMPIE | kMIE);
+    if (m_mstatus & kMIE) s |= kMPIE;
+    s |= static_cast<uint64_t>(m_priv) << 11;
+    m_mstatus = s;
+    m_pc = (m_mtvec & ~3ull) + ((interrupt && (m_mtvec & 1)) ? 4 * cause : 0);
+    set_priv(Priv::kM);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The interpreter loop.
+
+Hart::ChunkEnd Hart::execute(int64_t budget) {
+  uint64_t pc = m_pc;
+  uint64_t* const x = m_x;
+  int64_t left = budget;
+  ChunkEnd end = ChunkEnd::kBudget;
+  m_end_chunk = false;
+
+#define NEXT    \
+  pc += in.len; \
+  continue
+#define TRAP goto trap
+
+  while (left > 0) {
+    --left;
+    if (__builtin_expect((pc >> 12) != m_fetch_vpn, 0)) {
+      if (!refill_fetch(pc)) TRAP;
+    }
+    {
+      const Insn* ip = &m_fetch_insns[(pc >> 1) & 2047];
+    dispatch:
+      const Insn& in = *ip;
+      switch (in.op) {
+        case Op::kUndecoded:
+          decode_slot(m_fetch_page, pc & 0xfff);
+          goto dispatch;
+        case Op::kCrossPage:
+          if (!fetch_cross_page(pc, &m_cross_insn)) TRAP;
+          ip = &m_cross_insn;
+          goto dispatch;
+        case Op::kIllegal:
+          raise(kIllegalInstruction, static_cast<uint64_t>(in.imm));
+          TRAP;
+
+        case Op::kLui:
+          x[in.rd] = static_cast<uint64_t>(in.imm);
+          NEXT;
+        case Op::kAuipc:
+          x[in.rd] = pc + in.imm;
+          NEXT;
+        case Op::kJal:
+          x[in.rd] = pc + in.len;
+          pc += in.imm;
+          continue;
+        case Op::kJalr: {
+          const uint64_t target = (x[in.rs1] + in.imm) & ~1ull;
+          x[in.rd] = pc + in.len;
+          pc = target;
+          continue;
+        }
+        case Op::kBeq:
+          pc += x[in.rs1] == x[in.rs2] ? in.imm : in.len;
+          continue;
+        case Op::kBne:
+          pc += x[in.rs1] != x[in.rs2] ? in.imm : in.len;
+          continue;
+        case Op::kBlt:
+          pc += static_cast<int64_t>(x[in.rs1]) < static_cast<int64_t>(x[in.rs2]) ? in.imm : in.len;
+          continue;
+        case Op::kBge:
+          pc += static_cast<int64_t>(x[in.rs1]) >= static_cast<int64_t>(x[in.rs2]) ? in.imm : in.len;
+          continue;
+        case Op::kBltu:
+          pc += x[in.rs1] < x[in.rs2] ? in.imm : in.len;
+          continue;
+        case Op::kBgeu:
+          pc += x[in.rs1] >= x[in.rs2] ? in.imm : in.len;
+          continue;
+
+#define LOAD(T)                                 \
+  {                                             \
+    T v;                                        \
+    if (!load<T>(x[in.rs1] + in.imm, &v)) TRAP; \
+    x[in.rd] = static_cast<uint64_t>(v);        \
+    NEXT;                                       \
+  }
+        case Op::kLb:
+          LOAD(int8_t)
+        case Op::kLh:
+          LOAD(int16_t)
+        case Op::kLw:
+          LOAD(int32_t)
+        case Op::kLd:
+          LOAD(uint64_t)
+        case Op::kLbu:
+          LOAD(uint8_t)
+        case Op::kLhu:
+          LOAD(uint16_t)
+        case Op::kLwu:
+          LOAD(uint32_t)
+#undef LOAD
+#define STORE(T)                                                        \
+  {                                                                     \
+    if (!store<T>(x[in.rs1] + in.imm, static_cast<T>(x[in.rs2]))) TRAP; \
+    NEXT;                                                               \
+  }
+        case Op::kSb:
+          STORE(uint8_t)
+        case Op::kSh:
+          STORE(uint16_t)
+        case Op::kSw:
+          STORE(uint32_t)
+        case Op::kSd:
+          STORE(uint64_t)
+#undef STORE
+
+        case Op::kAddi:
+          x[in.rd] = x[in.rs1] + in.imm;
+          NEXT;
+        case Op::kSlti:
+          x[in.rd] = static_cast<int64_t>(x[in.rs1]) < in.imm;
+          NEXT;
+        case Op::kSltiu:
+          x[in.rd] = x[in.rs1] < static_cast<uint64_t>(in.imm);
+          NEXT;
+        case Op::kXori:
+          x[in.rd] = x[in.rs1] ^ in.imm;
+          NEXT;
+        case Op::kOri:
+          x[in.rd] = x[in.rs1] | in.imm;
+          NEXT;
+        case Op::kAndi:
+          x[in.rd] = x[in.rs1] & in.imm;
+          NEXT;
+        case Op::kSlli:
+          x[in.rd] = x[in.rs1] << in.imm;
+          NEXT;
+        case Op::kSrli:
+          x[in.rd] = x[in.rs1] >> in.imm;
+          NEXT;
+        case Op::kSrai:
+          x[in.rd] = static_cast<int64_t>(x[in.rs1]) >> in.imm;
+          NEXT;
+        case Op::kAdd:
+          x[in.rd] = x[in.rs1] + x[in.rs2];
+          NEXT;
+        case Op::kSub:
+          x[in.rd] = x[in.rs1] - x[in.rs2];
+          NEXT;
+        case Op::kSll:
+          x[in.rd] = x[in.rs1] << (x[in.rs2] & 63);
+          NEXT;
+        case Op::kSlt:
+          x[in.rd] = static_cast<int64_t>(x[in.rs1]) < static_cast<int64_t>(x[in.rs2]);
+          NEXT;
+        case Op::kSltu:
+          x[in.rd] = x[in.rs1] < x[in.rs2];
+          NEXT;
+        case Op::kXor:
+          x[in.rd] = x[in.rs1] ^ x[in.rs2];
+          NEXT;
+        case Op::kSrl:
+          x[in.rd] = x[in.rs1] >> (x[in.rs2] & 63);
+          NEXT;
+        case Op::kSra:
+          x[in.rd] = static_cast<int64_t>(x[in.rs1]) >> (x[in.rs2] & 63);
+          NEXT;
+        case Op::kOr:
+          x[in.rd] = x[in.rs1] | x[in.rs2];
+          NEXT;
+        case Op::kAnd:
+          x[in.rd] = x[in.rs1] & x[in.rs2];
+          NEXT;
+        case Op::kAddiw:
+          x[in.rd] = sext32(x[in.rs1] + in.imm);
+          NEXT;
+        case Op::kSlliw:
+          x[in.rd] = sext32(x[in.rs1] << in.imm);
+          NEXT;
+        case Op::kSrliw:
+          x[in.rd] = sext32(static_cast<uint32_t>(x[in.rs1]) >> in.imm);
+          NEXT;
+        case Op::kSraiw:
+          x[in.rd] = static_cast<int32_t>(x[in.rs1]) >> in.imm;
+          NEXT;
+        case Op::kAddw:
+          x[in.rd] = sext32(x[in.rs1] + x[in.rs2]);
+          NEXT;
+        case Op::kSubw:
+          x[in.rd] = sext32(x[in.rs1] - x[in.rs2]);
+          NEXT;
+        case Op::kSllw:
+          x[in.rd] = sext32(x[in.rs1] << (x[in.rs2] & 31));
+          NEXT;
+        case Op::kSrlw:
+          x[in.rd] = sext32(static_cast<uint32_t>(x[in.rs1]) >> (x[in.rs2] & 31));
+          NEXT;
+        case Op::kSraw:
+          x[in.rd] = static_cast<int32_t>(x[in.rs1]) >> (x[in.rs2] & 31);
+          NEXT;
+
+        case Op::kMul:
+          x[in.rd] = x[in.rs1] * x[in.rs2];
+          NEXT;
+        case Op::kMulh:
+          x[in.rd] = mulh(x[in.rs1], x[in.rs2]);
+          NEXT;
+        case Op::kMulhsu:
+          x[in.rd] = mulhsu(x[in.rs1], x[in.rs2]);
+          NEXT;
+        case Op::kMulhu:
+          x[in.rd] = mulhu(x[in.rs1], x[in.rs2]);
+          NEXT;
+        case Op::kDiv: {
+          const int64_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? ~0ull : (a == INT64_MIN && b == -1) ? a : a / b;
+          NEXT;
+        }
+        case Op::kDivu: {
+          const uint64_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? ~0ull : a / b;
+          NEXT;
+        }
+        case Op::kRem: {
+          const int64_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? a : (a == INT64_MIN && b == -1) ? 0 : a % b;
+          NEXT;
+        }
+        case Op::kRemu: {
+          const uint64_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? a : a % b;
+          NEXT;
+        }
+        case Op::kMulw:
+          x[in.rd] = sext32(x[in.rs1] * x[in.rs2]);
+          NEXT;
+        case Op::kDivw: {
+          const int32_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? ~0ull : (a == INT32_MIN && b == -1) ? a : a / b;
+          NEXT;
+        }
+        case Op::kDivuw: {
+          const uint32_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? ~0ull : sext32(a / b);
+          NEXT;
+        }
+        case Op::kRemw: {
+          const int32_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = b == 0 ? a : (a == INT32_MIN && b == -1) ? 0 : a % b;
+          NEXT;
+        }
+        case Op::kRemuw: {
+          const uint32_t a = x[in.rs1], b = x[in.rs2];
+          x[in.rd] = sext32(b == 0 ? a : a % b);
+          NEXT;
+        }
+
+        case Op::kFence:
+          NEXT;
+
+        case Op::kCsrrw:
+        case Op::kCsrrs:
+        case Op::kCsrrc:
+        case Op::kCsrrwi:
+        case Op::kCsrrsi:
+        case Op::kCsrrci:
+          m_chunk_retired = budget - left - 1;
+          if (!exec_csr(in, pc)) TRAP;
+          pc += in.len;
+          if (m_end_chunk) goto out;
+          continue;
+
+        case Op::kFenceI:
+        case Op::kEcall:
+        case Op::kEbreak:
+        case Op::kMret:
+        case Op::kSret:
+        case Op::kWfi:
+        case Op::kSfenceVma: {
+          m_pc = pc;
+          if (!exec_system(in, &pc)) TRAP;
+          if (in.op == Op::kWfi) {
+            end = ChunkEnd::kWfi;
+            goto out;
+          }
+          if (m_end_chunk) goto out;
+          continue;
+        }
+
+        default:
+          if (in.op >= Op::kLrW && in.op <= Op::kAmomaxuD) {
+            m_pc = pc;
+            if (!exec_amo(in)) TRAP;
+            NEXT;
+          }
+          m_pc = pc;
+          if (!exec_fp(in)) TRAP;
+          NEXT;
+      }
+    }
+  trap:
+    m_pc = pc;
+    take_trap(m_trap_cause, m_trap_tval, false);
+    pc = m_pc;
+    // A trap can enable interrupts (mret target, delegation) only through later instructions, so
+    // carrying on in this chunk is fine.
+  }
+#undef NEXT
+#undef TRAP
+out:
+  m_pc = pc;
+  m_instret += static_cast<uint64_t>(budget - left);
+  return end;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruction fetch and the decoded-page cache.
+
+bool Hart::refill_fetch(uint64_t pc) {
+  TlbEntry& e = m_tlb[m_fetch_ctx][kFetch][(pc >> 12) & (kTlbSize - 1)];
+  if (e.tag != (pc >> 12)) {
+    uint64_t pa;
+    if (!translate(pc, kFetch, &pa)) return false;
+    uint8_t* host = m_platform.ram(pa & ~0xfffull, 4096);
+    if (!host) return raise(kInstAccessFault, pc);
+    DecodedPage* page = decoded_page(pa >> 12, host);
+    e.tag = pc >> 12;
+    e.page = page;
+  }
+  m_fetch_vpn = pc >> 12;
+  m_fetch_page = e.page;
+  m_fetch_insns = e.page->insns;
+  return true;
+}
+
+Hart::DecodedPage* Hart::decoded_page(uint64_t ppn, uint8_t* host) {
+  auto it = m_pages.find(ppn);
+  if (it != m_pages.end()) return it->second;
+  if (m_pages.size() >= kMaxDecodedPages) flush_decoded();
+  DecodedPage* page;
+  if (!m_free_pages.empty()) {
+    page = m_free_pages.back();
+    m_free_pages.pop_back();
+    std::memset(static_cast<void*>(page->insns), 0, sizeof page->insns);
+  } else {
+    m_page_pool.push_back(std::make_unique<DecodedPage>());
+    page = m_page_pool.back().get();
+  }
+  page->host = host;
+  page->ppn = ppn;
+  page->decoded_lines = 0;
+  m_pages.emplace(ppn, page);
+  // Stores into this page must now take the slow path, which notices they hit code.
+  flush_write_tlb();
+  return page;
+}
+
+void Hart::decode_slot(DecodedPage* page, unsigned offset) {
+  uint16_t lo;
+  std::memcpy(&lo, page->host + offset, 2);  // offset <= 4094: inside the 4 KiB host page
+  Insn& slot = page->insns[offset >> 1];
+  if ((lo & 3) != 3) {
+    slot = decode(lo);
+  } else if (offset == 4094) {
+    slot = Insn{};
+    slot.op = Op::kCrossPage;
+    slot.len = 4;
+  } else {
+    uint32_t raw;
+    std::memcpy(&raw, page->host + offset, 4);
+    slot = decode(raw);
+  }
+  page->decoded_lines |= 1ull << (offset >> 6);
+  page->decoded_lines |= 1ull << (std::min(offset + 3, 4095u) >> 6);
+}
+
+bool Hart::fetch_cross_page(uint64_t pc, Insn* out) {
+  uint16_t lo, hi;
+  std::memcpy(&lo, m_fetch_page->host + 4094, 2);
+  uint64_t pa;
+  if (!translate(pc + 2, kFetch, &pa)) return false;
+  const uint8_t* host = m_platform.ram(pa, 2);
+  if (!host) return raise(kInstAccessFault, pc + 2);
+  std::memcpy(&hi, host, 2);
+  *out = decode(static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16));
+  return true;
+}
+
+void Hart::invalidate_page(uint64_t ppn) {
+  auto it = m_pages.find(ppn);
+  if (it == m_pages.end()) return;
+  // The page memory stays valid (it goes to the free list) so the instruction being executed can
+  // still read its own Insn after a store that invalidated its page.
+  m_free_pages.push_back(it->second);
+  m_pages.erase(it);
+  for (auto& ctx : m_tlb)
+    for (auto& e : ctx[kFetch]) e = TlbEntry{};
+  m_fetch_vpn = ~0ull;
+}
+
+void Hart::flush_decoded() {
+  for (auto& [ppn, page] : m_pages) m_free_pages.push_back(page);
+  m_pages.clear();
+  for (auto& ctx : m_tlb)
+    for (auto& e : ctx[kFetch]) e = TlbEntry{};
+  m_fetch_vpn = ~0ull;
+}
+
+void Hart::note_store(uint64_t pa, unsigned size) {
+  if (m_pages.empty()) return;
+  auto it = m_pages.find(pa >> 12);
+  if (it == m_pages.end()) return;
+  const unsigned first = pa & 0xfff, last = std::min<unsigned>(first + size - 1, 4095);
+  const uint64_t lines = (~0ull >> (63 - (last >> 6))) & (~0ull << (first >> 6));
+  if (it->second->decoded_lines & lines) invalidate_page(pa >> 12);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Address translation and memory access.
+
+void Hart::flush_tlb() {
+  for (auto& ctx : m_tlb)
+    for (auto& table : ctx)
+      for (auto& e : table) e = TlbEntry{};
+  m_fetch_vpn = ~0ull;
+}
+
+void Hart::flush_write_tlb() {
+  for (auto& ctx : m_tlb)
+    for (auto& e : ctx[kWrite]) e = TlbEntry{};
+}
+
+bool Hart::fault(Access access, uint64_t va, bool page_fault) {
+  static constexpr uint64_t kPage[3] = {kLoadPageFault, kStorePageFault, kInstPageFault};
+  static constexpr uint64_t kAccessFault[3] = {kLoadAccessFault, kStoreAccessFault, kInstAccessFault};
+  return raise(page_fault ? kPage[access] : kAccessFault[access], va);
+}
+
+bool Hart::translate(uint64_t va, Access access, uint64_t* pa) {
+  const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
+  if (ctx == kCtxBare) {
+    *pa = va;
+    return true;
+  }
+  return walk(va, access, ctx == kCtxU, ctx == kCtxSSum, pa);
+}
+
+bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
+  const int levels = (m_satp >> 60) == 9 ? 4 : 3;
+  const int va_bits = 12 + 9 * levels;
+  const uint64_t canonical =
+      static_cast<uint64_t>(static_cast<int64_t>(va << (64 - va_bits)) >> (64 - va_bits));
+  if (canonical != va) return fault(access, va, true);
+  uint64_t table = (m_satp & kPpnMask) << 12;
+  for (int level = levels - 1; level >= 0; --level) {
+    const uint64_t pte_pa = table + ((va >> (12 + 9 * level)) & 511) * 8;
+    uint8_t* host = m_platform.ram(pte_pa, 8);
+    if (!host) return fault(access, va, false);
+    // Safe: 8 bytes inside RAM, 8-aligned (table is page aligned); atomic because other harts
+    // update A/D bits of shared page tables concurrently.
+    auto* slot = reinterpret_cast<uint64_t*>(host);
+    uint64_t pte = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    for (;;) {
+      if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW)) || (pte >> 54) != 0)
+        return fault(access, va, true);
+      if (!(pte & (kPteR | kPteX))) break;  // pointer to the next level
+      if (pte & kPteU) {
+        if (!user && (access == kFetch || !sum)) return fault(access, va, true);
+      } else if (user) {
+        return fault(access, va, true);
+      }
+      bool allowed;
+      switch (access) {
+        case kFetch:
+          allowed = pte & kPteX;
+          break;
+        case kRead:
+          allowed = (pte & kPteR) || ((m_mstatus & kMXR) && (pte & kPteX));
+          break;
+        default:
+          allowed = pte & kPteW;
+          break;
+      }
+      if (!allowed) return fault(access, va, true);
+      const uint64_t ppn = (pte >> 10) & kPpnMask;
+      if (level > 0 && (ppn & ((1ull << (9 * level)) - 1)))
+        return fault(access, va, true);  // misaligned superpage
+      const uint64_t need = kPteA | (access == kWrite ? kPteD : 0);
+      if ((pte & need) != need) {
+        if (!__atomic_compare_exchange_n(slot, &pte, pte | need, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+          continue;  // PTE changed under us: check the new value
+      }
+      const uint64_t offset_bits = 12 + 9 * level;
+      *pa = ((ppn >> (9 * level)) << offset_bits) | (va & ((1ull << offset_bits) - 1));
+      return true;
+    }
+    table = ((pte >> 10) & kPpnMask) << 12;
+  }
+  return fault(access, va, true);
+}
+
+void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page) {
+  const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
+  TlbEntry& e = m_tlb[ctx][access][(va >> 12) & (kTlbSize - 1)];
+  e.tag = va >> 12;
+  e.addend = reinterpret_cast<uintptr_t>(host_page) - (va & ~0xfffull);
+  e.page = nullptr;
+  (void)pa;
+}
+
+bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
+  auto* bytes = static_cast<uint8_t*>(out);
+  if ((va & 0xfff) + size > 4096) {
+    // Misaligned across pages: translate both first so a fault leaves nothing half done.
+    uint64_t pa0, pa1;
+    if (!translate(va, kRead, &pa0)) return false;
+    const uint64_t va1 = (va | 0xfff) + 1;
+    if (!translate(va1, kRead, &pa1)) return false;
+    const unsigned n0 = static_cast<unsigned>(va1 - va);
+    for (unsigned i = 0; i < size; ++i) {
+      const uint64_t pa = i < n0 ? pa0 + i : pa1 + (i - n0);
+      if (const uint8_t* host = m_platform.ram(pa, 1)) {
+        bytes[i] = *host;
+      } else if (!m_platform.ops().mmio_read(pa, {bytes + i, 1})) {
+        return raise(kLoadAccessFault, va);
+      }
+    }
+    return true;
+  }
+  uint64_t pa;
+  if (!translate(va, kRead, &pa)) return false;
+  if (uint8_t* page = m_platform.ram(pa & ~0xfffull, 4096)) {
+    std::memcpy(out, page + (pa & 0xfff), size);
+    tlb_insert(kRead, va, pa, page);
+    return true;
+  }
+  if (const uint8_t* host = m_platform.ram(pa, size)) {  // RAM region smaller than a page
+    std::memcpy(out, host, size);
+    return true;
+  }
+  std::memset(out, 0, size);
+  if (!m_platform.ops().mmio_read(pa, {bytes, size})) return raise(kLoadAccessFault, va);
+  return true;
+}
+
+bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
+  const auto* bytes = static_cast<const uint8_t*>(in);
+  if ((va & 0xfff) + size > 4096) {
+    uint64_t pa0, pa1;
+    if (!translate(va, kWrite, &pa0)) return false;
+    const uint64_t va1 = (va | 0xfff) + 1;
+    if (!translate(va1, kWrite, &pa1)) return false;
+    const unsigned n0 = static_cast<unsigned>(va1 - va);
+    for (unsigned i = 0; i < size; ++i) {
+      const uint64_t pa = i < n0 ? pa0 + i : pa1 + (i - n0);
+      if (uint8_t* host = m_platform.ram(pa, 1)) {
+        note_store(pa, 1);
+        *host = bytes[i];
+      } else if (!m_platform.ops().mmio_write(pa, {bytes + i, 1})) {
+        return raise(kStoreAccessFault, va);
+      }
+    }
+    return true;
+  }
+  uint64_t pa;
+  if (!translate(va, kWrite, &pa)) return false;
+  if (uint8_t* page = m_platform.ram(pa & ~0xfffull, 4096)) {
+    note_store(pa, size);
+    std::memcpy(page + (pa & 0xfff), in, size);
+    // Only pages without decoded code are cached for writes (see decoded_page()).
+    if (m_pages.find(pa >> 12) == m_pages.end()) tlb_insert(kWrite, va, pa, page);
+    return true;
+  }
+  if (uint8_t* host = m_platform.ram(pa, size)) {
+    note_store(pa, size);
+    std::memcpy(host, in, size);
+    return true;
+  }
+  if (!m_platform.ops().mmio_write(pa, {bytes, size})) return raise(kStoreAccessFault, va);
+  return true;
+}
+
+uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
+  const bool is_lr = access == kRead;
+  if (va & (size - 1)) {
+    raise(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
+    return nullptr;
+  }
+  const TlbEntry& e = m_tlb[m_data_ctx][access][(va >> 12) & (kTlbSize - 1)];
+  if (e.tag == (va >> 12)) return reinterpret_cast<uint8_t*>(e.addend + va);
+  uint64_t pa;
+  if (!translate(va, access, &pa)) return nullptr;
+  uint8_t* host = m_platform.ram(pa, size);
+  if (!host) {
+    raise(is_lr ? kLoadAccessFault : kStoreAccessFault, va);
+    return nullptr;
+  }
+  if (access == kWrite) note_store(pa, size);
+  return host;
+}
+
+// ---------------------------------------------------------------------------------------------
+// System instructions.
+
+bool Hart::exec_system(const Insn& in, uint64_t* pc) {
+  switch (in.op) {
+    case Op::kFenceI:
+      flush_decoded();
+      flush_write_tlb();
+      *pc += in.len;
+      m_end_chunk = true;
+      return true;
+    case Op::kEcall:
+      return raise(kEcallU + static_cast<uint64_t>(m_priv), 0);
+    case Op::kEbreak:
+      return raise(kBreakpoint, *pc);
+    case Op::kMret: {
+      if (m_priv != Priv::kM) return raise(kIllegalInstruction, 0x30200073);
+      const Priv prev = static_cast<Priv>((m_mstatus >> 11) & 3);
+      uint64_t s = m_mstatus & ~(kMPP | kMIE | kMPIE);
+      if (m_mstatus & kMPIE) s |= kMIE;
+      s |= kMPIE;
+      if (prev != Priv::kM) s &= ~kMPRV;
+      m_mstatus = s;
+      *pc = m_mepc;
+      set_priv(prev);
+      m_end_chunk = true;
+      return true;
+    }
+    case Op::kSret: {
+      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTSR)))
+        return raise(kIllegalInstruction, 0x10200073);
+      const Priv prev = (m_mstatus & kSPP) ? Priv::kS : Priv::kU;
+      uint64_t s = m_mstatus & ~(kSPP | kSIE | kSPIE | kMPRV);
+      if (m_mstatus & kSPIE) s |= kSIE;
+      s |= kSPIE;
+      m_mstatus = s;
+      *pc = m_sepc;
+      set_priv(prev);
+      m_end_chunk = true;
+      return true;
+    }
+    case Op::kWfi:
+      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTW)))
+        return raise(kIllegalInstruction, 0x10500073);
+      *pc += in.len;
+      return true;
+    case Op::kSfenceVma:
+      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTVM)))
+        return raise(kIllegalInstruction, 0x12000073u | (in.rs1 << 15) | (in.rs2 << 20));
+      flush_tlb();
+      *pc += in.len;
+      return true;
+    default:
+      return raise(kIllegalInstruction, 0);
+  }
+}
+
+bool Hart::exec_csr(const Insn& in, uint64_t pc) {
+  (void)pc;
+  const uint16_t csr = static_cast<uint16_t>(in.imm);
+  const bool imm_form = in.op >= Op::kCsrrwi;
+  const uint64_t src = imm_form ? in.rs1 : m_x[in.rs1];
+  const Op base = imm_form ? static_cast<Op>(static_cast<int>(in.op) - 3) : in.op;
+  const bool write = base == Op::kCsrrw || in.rs1 != 0;
+  // Raw bits for mtval on illegal-instruction (OpenSBI decodes them to emulate CSRs).
+  static constexpr uint32_t kF3[6] = {1, 2, 3, 5, 6, 7};
+  const uint32_t raw = (static_cast<uint32_t>(csr) << 20) | (static_cast<uint32_t>(in.rs1) << 15) |
+                       (kF3[static_cast<int>(in.op) - static_cast<int>(Op::kCsrrw)] << 12) |
+                       ((in.rd == kZeroSink ? 0u : in.rd) << 7) | 0x73;
+  const unsigned min_priv = (csr >> 8) & 3;
+  if (min_priv > static_cast<unsigned>(m_priv)) return raise(kIllegalInstruction, raw);
+  if (write && (csr >> 10) == 3) return raise(kIllegalInstruction, raw);
+  uint64_t old = 0;
+  if (!csr_read(csr, &old)) return raise(kIllegalInstruction, raw);
+  if (write) {
+    uint64_t value = base == Op::kCsrrw ? src : base == Op::kCsrrs ? (old | src) : (old & ~src);
+    if (!csr_write(csr, value)) return raise(kIllegalInstruction, raw);
+  }
+  m_x[in.rd] = old;
+  return true;
+}
+
+bool Hart::counter_allowed(uint16_t csr) const {
+  const unsigned bit = csr & 31;
+  if (m_priv == Priv::kM) return true;
+  if (!((m_mcounteren >> bit) & 1)) return false;
+  if (m_priv == Priv::kU && !((m_scounteren >> bit) & 1)) return false;
+  return true;
+}
+
+bool Hart::read_csr(uint16_t csr, uint64_t* value) {
+  const Priv saved = m_priv;
+  m_priv = Priv::kM;
+  m_chunk_retired = 0;
+  const bool ok = csr_read(csr, value);
+  m_priv = saved;
+  return ok;
+}
+
+bool Hart::csr_read(uint16_t csr, uint64_t* v) {
+  const uint64_t retired = m_instret + static_cast<uint64_t>(m_chunk_retired);
+  switch (csr) {
+    case 0x001:
+      if (!fp_enabled()) return false;
+      *v = m_fflags;
+      return true;
+    case 0x002:
+      if (!fp_enabled()) return false;
+      *v = m_frm;
+      return true;
+    case 0x003:
+      if (!fp_enabled()) return false;
+      *v = (m_frm << 5) | m_fflags;
+      return true;
+    case 0xc00:
+      if (!counter_allowed(csr)) return false;
+      *v = retired + m_cycle_offset;
+      return true;
+    case 0xc01:
+      if (!counter_allowed(csr)) return false;
+      *v = m_platform.timebase().now();
+      return true;
+    case 0xc02:
+      if (!counter_allowed(csr)) return false;
+      *v = retired;
+      return true;
+    case 0x100: {
+      const uint64_t s = m_mstatus | kUXL_SXL;
+      *v = (s & kSstatusMask) | (((s & kFS) == kFS) ? 1ull << 63 : 0);
+      return true;
+    }
+    case 0x104:
+      *v = m_mie & m_mideleg;
+      return true;
+    case 0x105:
+      *v = m_stvec;
+      return true;
+    case 0x106:
+      *v = m_scounteren;
+      return true;
+    case 0x10a:
+      *v = m_senvcfg;
+      return true;
+    case 0x140:
+      *v = m_sscratch;
+      return true;
+    case 0x141:
+      *v = m_sepc;
+      return true;
+    case 0x142:
+      *v = m_scause;
+      return true;
+    case 0x143:
+      *v = m_stval;
+      return true;
+    case 0x144:
+      *v = current_mip() & m_mideleg;
+      return true;
+    case 0x14d:
+      if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
+      *v = m_stimecmp;
+      return true;
+    case 0x180:
+      if (m_priv == Priv::kS && (m_mstatus & kTVM)) return false;
+      *v = m_satp;
+      return true;
+    case 0xf11:
+    case 0xf12:
+    case 0xf13:
+    case 0xf15:
+      *v = 0;
+      return true;
+    case 0xf14:
+      *v = m_hart_id;
+      return true;
+    case 0x300:
+      *v = m_mstatus | kUXL_SXL | (((m_mstatus & kFS) == kFS) ? 1ull << 63 : 0);
+      return true;
+    case 0x301:
+      *v = kMisa;
+      return true;
+    case 0x302:
+      *v = m_medeleg;
+      return true;
+    case 0x303:
+      *v = m_mideleg;
+      return true;
+    case 0x304:
+      *v = m_mie;
+      return true;
+    case 0x305:
+      *v = m_mtvec;
+      return true;
+    case 0x306:
+      *v = m_mcounteren;
+      return true;
+    case 0x30a:
+      *v = m_menvcfg;
+      return true;
+    case 0x320:
+      *v = m_mcountinhibit;
+      return true;
+    case 0x340:
+      *v = m_mscratch;
+      return true;
+    case 0x341:
+      *v = m_mepc;
+      return true;
+    case 0x342:
+      *v = m_mcause;
+      return true;
+    case 0x343:
+      *v = m_mtval;
+      return true;
+    case 0x344:
+      *v = current_mip();
+      return true;
+    case 0xb00:
+      *v = retired + m_cycle_offset;
+      return true;
+    case 0xb02:
+      *v = retired;
+      return true;
+  }
+  if (csr >= 0xc03 && csr <= 0xc1f) {  // hpmcounter3..31: present, always zero
+    if (!counter_allowed(csr)) return false;
+    *v = 0;
+    return true;
+  }
+  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) {  // mhpmcounter/mhpmevent
+    *v = 0;
+    return true;
+  }
+  if (csr >= 0x3a0 && csr <= 0x3af) {  // pmpcfg: RV64 has only the even ones
+    if (csr & 1) return false;
+    const unsigned first = (csr - 0x3a0) * 4;
+    uint64_t value = 0;
+    for (unsigned i = 0; i < 8; ++i)
+      if (first + i < 16) value |= static_cast<uint64_t>(m_pmpcfg[first + i]) << (8 * i);
+    *v = value;
+    return true;
+  }
+  if (csr >= 0x3b0 && csr <= 0x3ef) {
+    const unsigned i = csr - 0x3b0;
+    *v = i < 16 ? m_pmpaddr[i] : 0;
+    return true;
+  }
+  return false;
+}
+
+bool Hart::csr_write(uint16_t csr, uint64_t v) {
+  switch (csr) {
+    case 0x001:
+      m_fflags = v & 31;
+      fp_dirty();
+      return true;
+    case 0x002:
+      m_frm = v & 7;
+      fp_dirty();
+      return true;
+    case 0x003:
+      m_fflags = v & 31;
+      m_frm = (v >> 5) & 7;
+      fp_dirty();
+      return true;
+    case 0x100: {
+      const uint64_t mask = kSstatusMask & kMstatusWritable;
+      const uint64_t old = m_mstatus;
+      m_mstatus = (m_mstatus & ~mask) | (v & mask);
+      if ((old ^ m_mstatus) & kMXR) flush_tlb();
+      update_contexts();
+      m_end_chunk = true;
+      return true;
+    }
+    case 0x104:
+      m_mie = (m_mie & ~m_mideleg) | (v & m_mideleg & kSInterrupts);
+      m_end_chunk = true;
+      return true;
+    case 0x105:
+      m_stvec = v & ~2ull;
+      return true;
+    case 0x106:
+      m_scounteren = static_cast<uint32_t>(v);
+      return true;
+    case 0x10a:
+      m_senvcfg = v & 1;
+      return true;
+    case 0x140:
+      m_sscratch = v;
+      return true;
+    case 0x141:
+      m_sepc = v & ~1ull;
+      return true;
+    case 0x142:
+      m_scause = v;
+      return true;
+    case 0x143:
+      m_stval = v;
+      return true;
+    case 0x144:
+      if (m_mideleg & kSSIP) m_mip_sw = (m_mip_sw & ~kSSIP) | (v & kSSIP);
+      m_end_chunk = true;
+      return true;
+    case 0x14d:
+      if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
+      m_stimecmp = v;
+      m_end_chunk = true;
+      return true;
+    case 0x180: {
+      if (m_priv == Priv::kS && (m_mstatus & kTVM)) return false;
+      const uint64_t mode = v >> 60;
+      if (mode != 0 && mode != 8 && mode != 9) return true;  // unsupported mode: write ignored
+      m_satp = (mode << 60) | (v & kPpnMask);                // no ASID bits implemented
+      flush_tlb();
+      update_contexts();
+      m_end_chunk = true;
+      return true;
+    }
+    case 0x300: {
+      const uint64_t old = m_mstatus;
+      uint64_t s = (m_mstatus & ~kMstatusWritable) | (v & kMstatusWritable);
+      if (((s >> 11) & 3) == 2) s = (s & ~kMPP) | (old & kMPP);  // MPP=2 is reserved: keep old
+      m_mstatus = s;
+      if ((old ^ m_mstatus) & kMXR) flush_tlb();
+      update_contexts();
+      m_end_chunk = true;
+      return true;
+    }
+    case 0x301:
+      return true;  // misa is read-only here (WARL)
+    case 0x302:
+      m_medeleg = v & 0xb3ff;
+      return true;  // not ecall-from-M (11), no reserved 10/14
+    case 0x303:
+      m_mideleg = v & kSInterrupts;
+      m_end_chunk = true;
+      return true;
+    case 0x304:
+      m_mie = v & kAllInterrupts;
+      m_end_chunk = true;
+      return true;
+    case 0x305:
+      m_mtvec = (v & 3) >= 2 ? (v & ~3ull) : v;
+      return true;
+    case 0x306:
+      m_mcounteren = static_cast<uint32_t>(v);
+      return true;
+    case 0x30a:
+      m_menvcfg = v & (kMenvcfgSTCE | 1);
+      m_end_chunk = true;
+      return true;
+    case 0x320:
+      m_mcountinhibit = static_cast<uint32_t>(v) & ~2u;
+      return true;
+    case 0x340:
+      m_mscratch = v;
+      return true;
+    case 0x341:
+      m_mepc = v & ~1ull;
+      return true;
+    case 0x342:
+      m_mcause = v;
+      return true;
+    case 0x343:
+      m_mtval = v;
+      return true;
+    case 0x344: {
+      uint64_t mask = kSSIP | kSEIP | ((m_menvcfg & kMenvcfgSTCE) ? 0 : kSTIP);
+      m_mip_sw = (m_mip_sw & ~mask) | (v & mask);
+      m_end_chunk = true;
+      return true;
+    }
+    case 0xb00:
+      m_cycle_offset = v - (m_instret + m_chunk_retired);
+      return true;
+    case 0xb02:
+      m_instret = v - m_chunk_retired - 1;
+      return true;  // the write's own retirement follows
+  }
+  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true;  // hardwired zero
+  if (csr >= 0x3a0 && csr <= 0x3af) {
+    if (csr & 1) return false;
+    const unsigned first = (csr - 0x3a0) * 4;
+    for (unsigned i = 0; i < 8 && first + i < 16; ++i) {
+      if (m_pmpcfg[first + i] & 0x80) continue;  // locked
+      uint8_t cfg = static_cast<uint8_t>(v >> (8 * i)) & 0x9f;
+      if ((cfg & 3) == 2) cfg &= ~3;  // W without R is reserved
+      m_pmpcfg[first + i] = cfg;
+    }
+    return true;
+  }
+  if (csr >= 0x3b0 && csr <= 0x3ef) {
+    const unsigned i = csr - 0x3b0;
+    if (i >= 16) return true;
+    const bool locked =
+        (m_pmpcfg[i] & 0x80) || (i + 1 < 16 && (m_pmpcfg[i + 1] & 0x80) && ((m_pmpcfg[i + 1] >> 3) & 3) == 1);
+    if (!locked) m_pmpaddr[i] = v & ((1ull << 54) - 1);
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A extension.
+
+bool Hart::exec_amo(const Insn& in) {
+  const bool dword = in.op >= Op::kLrD;
+  const unsigned size = dword ? 8 : 4;
+  const Op op = dword ? static_cast<Op>(static_cast<int>(in.op) - 11) : in.op;  // fold D onto W names
+  const uint64_t va = m_x[in.rs1];
+  if (op == Op::kLrW) {
+    uint8_t* host = host_for_atomic(va, kRead, size);
+    if (!host) return false;
+    // Safe: naturally aligned, inside RAM (host_for_atomic checked both).
+    const uint64_t value = dword ? __atomic_load_n(reinterpret_cast<uint64_t*>(host), __ATOMIC_ACQUIRE)
+                                 : __atomic_load_n(reinterpret_cast<uint32_t*>(host), __ATOMIC_ACQUIRE);
+    m_resv_valid = true;
+    m_resv_host = reinterpret_cast<uintptr_t>(host);  // one host mapping per RAM byte: identifies it
+    m_resv_value = value;
+    m_x[in.rd] = dword ? value : static_cast<uint64_t>(sext32(value));
+    return true;
+  }
+  uint8_t* host = host_for_atomic(va, kWrite, size);
+  if (!host) return false;
+  const uint64_t src = m_x[in.rs2];
+  if (op == Op::kScW) {
+    bool ok = false;
+    if (m_resv_valid && m_resv_host == reinterpret_cast<uintptr_t>(host)) {
+      if (dword) {
+        uint64_t expected = m_resv_value;
+        ok = __atomic_compare_exchange_n(reinterpret_cast<uint64_t*>(host), &expected, src, false,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+      } else {
+        uint32_t expected = static_cast<uint32_t>(m_resv_value);
+        ok = __atomic_compare_exchange_n(reinterpret_cast<uint32_t*>(host), &expected,
+                                         static_cast<uint32_t>(src), false, __ATOMIC_SEQ_CST,
+                                         __ATOMIC_SEQ_CST);
+      }
+    }
+    m_resv_valid = false;
+    m_x[in.rd] = ok ? 0 : 1;
+    return true;
+  }
+  auto apply = [&](auto* p, auto s) -> uint64_t {
+    using T = std::remove_pointer_t<decltype(p)>;
+    using S = std::make_signed_t<T>;
+    switch (op) {
+      case Op::kAmoswapW:
+        return __atomic_exchange_n(p, s, __ATOMIC_SEQ_CST);
+      case Op::kAmoaddW:
+        return __atomic_fetch_add(p, s, __ATOMIC_SEQ_CST);
+      case Op::kAmoxorW:
+        return __atomic_fetch_xor(p, s, __ATOMIC_SEQ_CST);
+      case Op::kAmoandW:
+        return __atomic_fetch_and(p, s, __ATOMIC_SEQ_CST);
+      case Op::kAmoorW:
+        return __atomic_fetch_or(p, s, __ATOMIC_SEQ_CST);
+      default:
+        break;
+    }
+    T old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    for (;;) {
+      T desired;
+      switch (op) {
+        case Op::kAmominW:
+          desired = static_cast<S>(old) < static_cast<S>(s) ? old : s;
+          break;
+        case Op::kAmomaxW:
+          desired = static_cast<S>(old) > static_cast<S>(s) ? old : s;
+          break;
+        case Op::kAmominuW:
+          desired = old < s ? old : s;
+          break;
+        default:
+          desired = old > s ? old : s;
+          break;
+      }
+      if (__atomic_compare_exchange_n(p, &old, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        return old;
+    }
+  };
+  // Safe: naturally aligned, inside RAM (host_for_atomic checked both).
+  if (dword) {
+    m_x[in.rd] = apply(reinterpret_cast<uint64_t*>(host), static_cast<uint64_t>(src));
+  } else {
+    m_x[in.rd] =
+        static_cast<uint64_t>(sext32(apply(reinterpret_cast<uint32_t*>(host), static_cast<uint32_t>(src))));
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// F and D.
+
+uint32_t Hart::f32(unsigned r) const {
+  const uint64_t v = m_f[r];
+  return (v >> 32) == 0xffffffffu ? static_cast<uint32_t>(v) : fpu::kCanonicalNan32;  // NaN boxing
+}
+void Hart::set_f32(unsigned r, uint32_t v) {
+  m_f[r] = 0xffffffff00000000ull | v;
+  fp_dirty();
+}
+void Hart::set_f64(unsigned r, uint64_t v) {
+  m_f[r] = v;
+  fp_dirty();
+}
+void Hart::accrue(uint32_t flags) {
+  if (flags) {
+    m_fflags |= flags;
+    fp_dirty();
+  }
+}
+
+bool Hart::exec_fp(const Insn& in) {
+  if (!fp_enabled()) return raise(kIllegalInstruction, 0);
+  using fpu::Arith;
+  using fpu::IntKind;
+  const int rm = in.rm == 7 ? static_cast<int>(m_frm) : in.rm;
+  auto rm_ok = [&] { return rm <= 4; };
+  uint32_t fl = 0;
+  uint64_t* const x = m_x;
+  switch (in.op) {
+    case Op::kFlw: {
+      uint32_t v;
+      if (!load<uint32_t>(x[in.rs1] + in.imm, &v)) return false;
+      set_f32(in.rd, v);
+      return true;
+    }
+    case Op::kFld: {
+      uint64_t v;
+      if (!load<uint64_t>(x[in.rs1] + in.imm, &v)) return false;
+      set_f64(in.rd, v);
+      return true;
+    }
+    case Op::kFsw:
+      return store<uint32_t>(x[in.rs1] + in.imm, static_cast<uint32_t>(m_f[in.rs2]));
+    case Op::kFsd:
+      return store<uint64_t>(x[in.rs1] + in.imm, m_f[in.rs2]);
+    case Op::kFmvXW:
+      x[in.rd] = static_cast<uint64_t>(sext32(m_f[in.rs1]));
+      return true;
+    case Op::kFmvXD:
+      x[in.rd] = m_f[in.rs1];
+      return true;
+    case Op::kFmvWX:
+      set_f32(in.rd, static_cast<uint32_t>(x[in.rs1]));
+      return true;
+    case Op::kFmvDX:
+      set_f64(in.rd, x[in.rs1]);
+      return true;
+    case Op::kFsgnjS:
+    case Op::kFsgnjnS:
+    case Op::kFsgnjxS: {
+      const uint32_t a = f32(in.rs1), b = f32(in.rs2);
+      uint32_t sign = b & 0x80000000u;
+      if (in.op == Op::kFsgnjnS) sign ^= 0x80000000u;
+      if (in.op == Op::kFsgnjxS) sign = (a ^ b) & 0x80000000u;
+      set_f32(in.rd, (a & 0x7fffffffu) | sign);
+      return true;
+    }
+    case Op::kFsgnjD:
+    case Op::kFsgnjnD:
+    case Op::kFsgnjxD: {
+      const uint64_t a = m_f[in.rs1], b = m_f[in.rs2], s = 1ull << 63;
+      uint64_t sign = b & s;
+      if (in.op == Op::kFsgnjnD) sign ^= s;
+      if (in.op == Op::kFsgnjxD) sign = (a ^ b) & s;
+      set_f64(in.rd, (a & ~s) | sign);
+      return true;
+    }
+    case Op::kFminS:
+    case Op::kFmaxS:
+      set_f32(in.rd, fpu::f32_minmax(f32(in.rs1), f32(in.rs2), in.op == Op::kFmaxS, &fl));
+      accrue(fl);
+      return true;
+    case Op::kFminD:
+    case Op::kFmaxD:
+      set_f64(in.rd, fpu::f64_minmax(m_f[in.rs1], m_f[in.rs2], in.op == Op::kFmaxD, &fl));
+      accrue(fl);
+      return true;
+    case Op::kFeqS:
+      x[in.rd] = fpu::f32_eq(f32(in.rs1), f32(in.rs2), &fl);
+      accrue(fl);
+      return true;
+    case Op::kFltS:
+      x[in.rd] = fpu::f32_lt(f32(in.rs1), f32(in.rs2), &fl);
+      accrue(fl);
+      return true;
+    case Op::kFleS:
+      x[in.rd] = fpu::f32_le(f32(in.rs1), f32(in.rs2), &fl);
+      accrue(fl);
+      return true;
+    case Op::kFeqD:
+      x[in.rd] = fpu::f64_eq(m_f[in.rs1], m_f[in.rs2], &fl);
+      accrue(fl);
+      return true;
+    case Op::kFltD:
+      x[in.rd] = fpu::f64_lt(m_f[in.rs1], m_f[in.rs2], &fl);
+      accrue(fl);
+      return true;
+    case Op::kFleD:
+      x[in.rd] = fpu::f64_le(m_f[in.rs1], m_f[in.rs2], &fl);
+      accrue(fl);
+      return true;
+    case Op::kFclassS:
+      x[in.rd] = fpu::f32_classify(f32(in.rs1));
+      return true;
+    case Op::kFclassD:
+      x[in.rd] = fpu::f64_classify(m_f[in.rs1]);
+      return true;
+    default:
+      break;
+  }
+  // Everything below has a rounding-mode field.
+  if (!rm_ok()) return raise(kIllegalInstruction, 0);
+  static constexpr IntKind kKinds[4] = {IntKind::kW, IntKind::kWu, IntKind::kL, IntKind::kLu};
+  switch (in.op) {
+    case Op::kFaddS:
+    case Op::kFsubS:
+    case Op::kFmulS:
+    case Op::kFdivS: {
+      static constexpr Arith ops[4] = {Arith::kAdd, Arith::kSub, Arith::kMul, Arith::kDiv};
+      const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFaddS);
+      set_f32(in.rd, fpu::f32_arith(ops[k], f32(in.rs1), f32(in.rs2), rm, &fl));
+      break;
+    }
+    case Op::kFaddD:
+    case Op::kFsubD:
+    case Op::kFmulD:
+    case Op::kFdivD: {
+      static constexpr Arith ops[4] = {Arith::kAdd, Arith::kSub, Arith::kMul, Arith::kDiv};
+      const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFaddD);
+      set_f64(in.rd, fpu::f64_arith(ops[k], m_f[in.rs1], m_f[in.rs2], rm, &fl));
+      break;
+    }
+    case Op::kFsqrtS:
+      set_f32(in.rd, fpu::f32_sqrt(f32(in.rs1), rm, &fl));
+      break;
+    case Op::kFsqrtD:
+      set_f64(in.rd, fpu::f64_sqrt(m_f[in.rs1], rm, &fl));
+      break;
+    case Op::kFmaddS:
+    case Op::kFmsubS:
+    case Op::kFnmsubS:
+    case Op::kFnmaddS: {
+      const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFmaddS);
+      // fmadd: a*b+c, fmsub: a*b-c, fnmsub: -(a*b)+c, fnmadd: -(a*b)-c
+      set_f32(in.rd, fpu::f32_fma(f32(in.rs1), f32(in.rs2), f32(in.rs3), k >= 2, k == 1 || k == 3, rm, &fl));
+      break;
+    }
+    case Op::kFmaddD:
+    case Op::kFmsubD:
+    case Op::kFnmsubD:
+    case Op::kFnmaddD: {
+      const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFmaddD);
+      set_f64(in.rd, fpu::f64_fma(m_f[in.rs1], m_f[in.rs2], m_f[in.rs3], k >= 2, k == 1 || k == 3, rm, &fl));
+      break;
+    }
+    case Op::kFcvtSD:
+      set_f32(in.rd, fpu::f64_to_f32(m_f[in.rs1], rm, &fl));
+      break;
+    case Op::kFcvtDS:
+      set_f64(in.rd, fpu::f32_to_f64(f32(in.rs1), &fl));
+      break;
+    case Op::kFcvtWS:
+    case Op::kFcvtWuS:
+    case Op::kFcvtLS:
+    case Op::kFcvtLuS:
+      x[in.rd] = fpu::f32_to_int(f32(in.rs1), kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtWS)],
+                                 rm, &fl);
+      break;
+    case Op::kFcvtWD:
+    case Op::kFcvtWuD:
+    case Op::kFcvtLD:
+    case Op::kFcvtLuD:
+      x[in.rd] = fpu::f64_to_int(m_f[in.rs1], kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtWD)],
+                                 rm, &fl);
+      break;
+    case Op::kFcvtSW:
+    case Op::kFcvtSWu:
+    case Op::kFcvtSL:
+    case Op::kFcvtSLu:
+      set_f32(in.rd,
+              fpu::int_to_f32(x[in.rs1], kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtSW)], rm,
+                              &fl));
+      break;
+    case Op::kFcvtDW:
+    case Op::kFcvtDWu:
+    case Op::kFcvtDL:
+    case Op::kFcvtDLu:
+      set_f64(in.rd,
+              fpu::int_to_f64(x[in.rs1], kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtDW)], rm,
+                              &fl));
+      break;
+    default:
+      return raise(kIllegalInstruction, 0);
+  }
+  accrue(fl);
+  return true;
+}
+
+}  // namespace jit

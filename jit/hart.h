@@ -1,0 +1,252 @@
+// The riscv64 reference interpreter: one `Hart` per guest hart, each run on its own host thread,
+// sharing a `Platform` (RAM mappings, device access, the timebase).
+//
+// Design (see docs/benchmarks.md for numbers):
+// - Instructions are decoded once into per-physical-page arrays of `Insn` (one slot per 2 bytes,
+//   filled lazily) and dispatched from there. A page's decoded copy is dropped when this hart
+//   stores into a decoded part of it and on fence.i; other harts' stores need fence.i, as the ISA
+//   says (Linux and OpenSBI issue it, remotely through SBI).
+// - Three small direct-mapped TLBs (fetch/read/write) per translation context map guest-virtual
+//   pages straight to host pointers; a miss walks Sv39/Sv48 page tables (A/D updated atomically).
+//   The write TLB never holds a page that has decoded code, so stores need no extra check.
+// - Guest faults are values: helpers record (cause, tval) and return false; the loop then enters
+//   the trap handler. Nothing a guest does throws or aborts.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "accel/accelerator.h"
+#include "base/guest_memory.h"
+#include "base/timebase.h"
+#include "jit/decode.h"
+
+namespace jit {
+
+// What all harts of a VM share. RAM regions are fixed before the harts start running.
+class Platform {
+ public:
+  Platform(accel::VmOps& ops, const base::Timebase& timebase) : m_ops(ops), m_timebase(timebase) {}
+
+  // Idempotent: mapping the same region twice is fine.
+  void add_ram(const base::GuestMemory::Region& region);
+
+  // Host bytes of guest-physical [pa, pa+len) when they lie inside one RAM region, else nullptr.
+  uint8_t* ram(uint64_t pa, uint64_t len) const {
+    for (const auto& r : m_ram) {
+      if (pa >= r.guest_base && pa - r.guest_base <= r.size && len <= r.size - (pa - r.guest_base))
+        return r.host + (pa - r.guest_base);
+    }
+    return nullptr;
+  }
+
+  accel::VmOps& ops() const { return m_ops; }
+  const base::Timebase& timebase() const { return m_timebase; }
+
+ private:
+  accel::VmOps& m_ops;
+  const base::Timebase& m_timebase;
+  std::vector<base::GuestMemory::Region> m_ram;
+};
+
+enum class Priv : uint8_t { kU = 0, kS = 1, kM = 3 };
+
+// Exception causes (mcause values without the interrupt bit).
+enum Cause : uint64_t {
+  kInstMisaligned = 0,
+  kInstAccessFault = 1,
+  kIllegalInstruction = 2,
+  kBreakpoint = 3,
+  kLoadMisaligned = 4,
+  kLoadAccessFault = 5,
+  kStoreMisaligned = 6,
+  kStoreAccessFault = 7,
+  kEcallU = 8,
+  kEcallS = 9,
+  kEcallM = 11,
+  kInstPageFault = 12,
+  kLoadPageFault = 13,
+  kStorePageFault = 15,
+};
+
+// mip/mie bits.
+inline constexpr uint64_t kSSIP = 1 << 1, kMSIP = 1 << 3, kSTIP = 1 << 5, kMTIP = 1 << 7, kSEIP = 1 << 9,
+                          kMEIP = 1 << 11;
+
+class Hart {
+ public:
+  Hart(Platform& platform, unsigned hart_id);
+  ~Hart();
+  Hart(const Hart&) = delete;
+  Hart& operator=(const Hart&) = delete;
+
+  // Power-on state: M-mode at pc, a0..a2 as given, everything else zero.
+  void reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2);
+
+  // Runs guest code until kick(). Only from this hart's thread.
+  void run();
+  // Makes run() return soon; sticky: a kick before run() makes the next run() return at once.
+  void kick();
+  // Sets or clears a mip bit driven from outside (MSIP, MTIP, SEIP, MEIP). Any thread.
+  void set_irq(unsigned bit, bool level);
+
+  // Inspection (tests, debugging). Not synchronised with run().
+  uint64_t x(unsigned i) const { return i < 32 ? m_x[i] : 0; }
+  void set_x(unsigned i, uint64_t v) {
+    if (i > 0 && i < 32) m_x[i] = v;
+  }
+  uint64_t f(unsigned i) const { return m_f[i & 31]; }
+  uint64_t pc() const { return m_pc; }
+  Priv priv() const { return m_priv; }
+  uint64_t instret() const { return m_instret; }
+  // Reads a CSR as M-mode would (nullopt-like false for unimplemented ones).
+  bool read_csr(uint16_t csr, uint64_t* value);
+  unsigned hart_id() const { return m_hart_id; }
+
+  // Runs at most `max_instructions` and returns (for tests and the benchmark); wfi returns too.
+  void step(uint64_t max_instructions);
+
+ private:
+  enum Access : int { kRead = 0, kWrite = 1, kFetch = 2 };
+  static constexpr int kTlbBits = 8;
+  static constexpr int kTlbSize = 1 << kTlbBits;
+  // Translation contexts: separate TLBs so privilege changes and SUM toggles need no flush.
+  enum Ctx : int { kCtxU = 0, kCtxS = 1, kCtxSSum = 2, kCtxBare = 3, kCtxCount = 4 };
+
+  struct DecodedPage {
+    Insn insns[2048];
+    uint8_t* host = nullptr;
+    uint64_t ppn = 0;
+    uint64_t decoded_lines = 0;  // bit i: some slot in bytes [64i, 64i+64) was decoded
+  };
+  struct TlbEntry {
+    uint64_t tag = ~0ull;         // guest-virtual page number
+    uintptr_t addend = 0;         // host address - guest-virtual address, for RAM pages
+    DecodedPage* page = nullptr;  // fetch TLB only
+  };
+  enum class ChunkEnd { kBudget, kWfi, kStop };
+
+  ChunkEnd execute(int64_t budget);
+  bool check_interrupts();
+  void wait_for_interrupt();
+  uint64_t current_mip() const;
+
+  // Traps.
+  bool raise(uint64_t cause, uint64_t tval) {
+    m_trap_cause = cause;
+    m_trap_tval = tval;
+    return false;
+  }
+  void take_trap(uint64_t cause, uint64_t tval, bool interrupt);
+  void set_priv(Priv p);
+  void update_contexts();
+
+  // Memory.
+  template <typename T>
+  bool load(uint64_t va, T* out) {
+    const TlbEntry& e = m_tlb[m_data_ctx][kRead][(va >> 12) & (kTlbSize - 1)];
+    if (__builtin_expect(e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
+      // Safe: the TLB only holds pages that lie wholly inside a mapped RAM region.
+      std::memcpy(out, reinterpret_cast<const void*>(e.addend + va), sizeof(T));
+      return true;
+    }
+    return load_slow(va, out, sizeof(T));
+  }
+  template <typename T>
+  bool store(uint64_t va, T value) {
+    const TlbEntry& e = m_tlb[m_data_ctx][kWrite][(va >> 12) & (kTlbSize - 1)];
+    if (__builtin_expect(e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
+      // Safe: as in load(); write entries also exclude pages holding decoded code.
+      std::memcpy(reinterpret_cast<void*>(e.addend + va), &value, sizeof(T));
+      return true;
+    }
+    return store_slow(va, &value, sizeof(T));
+  }
+  bool load_slow(uint64_t va, void* out, unsigned size);
+  bool store_slow(uint64_t va, const void* in, unsigned size);
+  // Host pointer for an aligned RAM access inside one page (LR/SC/AMO); raises on failure.
+  uint8_t* host_for_atomic(uint64_t va, Access access, unsigned size);
+  bool translate(uint64_t va, Access access, uint64_t* pa);
+  bool walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa);
+  bool fault(Access access, uint64_t va, bool page_fault);
+  void tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page);
+  void flush_tlb();
+  void flush_write_tlb();
+  void note_store(uint64_t pa, unsigned size);  // drops decoded code the store overlaps
+
+  // Instruction fetch.
+  bool refill_fetch(uint64_t pc);
+  DecodedPage* decoded_page(uint64_t ppn, uint8_t* host);
+  void invalidate_page(uint64_t ppn);
+  void flush_decoded();
+  void decode_slot(DecodedPage* page, unsigned offset);
+  bool fetch_cross_page(uint64_t pc, Insn* out);
+
+  // Instruction groups kept out of the hot loop.
+  bool exec_csr(const Insn& in, uint64_t pc);
+  bool exec_system(const Insn& in, uint64_t* pc);
+  bool exec_amo(const Insn& in);
+  bool exec_fp(const Insn& in);
+  bool csr_read(uint16_t csr, uint64_t* value);
+  bool csr_write(uint16_t csr, uint64_t value);
+  bool counter_allowed(uint16_t csr) const;
+  bool fp_enabled() const { return (m_mstatus >> 13 & 3) != 0; }
+  void fp_dirty() { m_mstatus |= 3ull << 13; }
+  uint32_t f32(unsigned r) const;
+  void set_f32(unsigned r, uint32_t v);
+  void set_f64(unsigned r, uint64_t v);
+  void accrue(uint32_t flags);
+
+  Platform& m_platform;
+  const unsigned m_hart_id;
+
+  // Architectural state.
+  uint64_t m_x[33] = {};  // x[32] absorbs writes to x0
+  uint64_t m_f[32] = {};
+  uint64_t m_pc = 0;
+  Priv m_priv = Priv::kM;
+  uint32_t m_fflags = 0, m_frm = 0;
+  uint64_t m_mstatus = 0, m_medeleg = 0, m_mideleg = 0, m_mie = 0, m_mip_sw = 0;
+  uint64_t m_mtvec = 0, m_stvec = 0, m_mepc = 0, m_sepc = 0, m_mcause = 0, m_scause = 0;
+  uint64_t m_mtval = 0, m_stval = 0, m_mscratch = 0, m_sscratch = 0, m_satp = 0;
+  uint32_t m_mcounteren = 0, m_scounteren = 0, m_mcountinhibit = 0;
+  uint64_t m_menvcfg = 0, m_senvcfg = 0, m_stimecmp = ~0ull;
+  uint64_t m_instret = 0, m_cycle_offset = 0;
+  uint8_t m_pmpcfg[16] = {};
+  uint64_t m_pmpaddr[16] = {};
+  // LR/SC reservation: the reserved word's host address and the value LR saw (SC compares-and-swaps
+  // it, so a store by another hart in between makes the SC fail).
+  bool m_resv_valid = false;
+  uintptr_t m_resv_host = 0;
+  uint64_t m_resv_value = 0;
+
+  // Interrupt inputs driven by devices, and the wake-up machinery for wfi and kick().
+  std::atomic<uint64_t> m_mip_ext{0};
+  std::atomic<bool> m_kick{false};
+  std::mutex m_wait_mutex;
+  std::condition_variable m_wait_cv;
+
+  // Pending trap of the instruction being executed.
+  uint64_t m_trap_cause = 0, m_trap_tval = 0;
+  int64_t m_chunk_retired = 0;  // instructions retired so far in the current chunk (for instret reads)
+  bool m_end_chunk = false;     // an instruction changed state the outer loop must look at
+
+  // Translation and decode caches.
+  int m_data_ctx = kCtxBare, m_fetch_ctx = kCtxBare;
+  TlbEntry m_tlb[kCtxCount][3][kTlbSize];
+  uint64_t m_fetch_vpn = ~0ull;
+  Insn* m_fetch_insns = nullptr;
+  DecodedPage* m_fetch_page = nullptr;
+  Insn m_cross_insn;
+  std::unordered_map<uint64_t, DecodedPage*> m_pages;
+  std::vector<std::unique_ptr<DecodedPage>> m_page_pool;  // owns every page
+  std::vector<DecodedPage*> m_free_pages;
+};
+
+}  // namespace jit

@@ -1,0 +1,25 @@
+// Runs a flat bare-metal riscv64 image on the `jit` accelerator the way a machine would (through
+// accel::Accelerator), with a tiny device set at fixed addresses outside RAM (see macros.inc):
+// an HTIF-style tohost word, interrupt-line controls and a readable register.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace isa {
+
+struct RunResult {
+  bool finished = false;  // tohost was written before the time limit
+  uint64_t tohost = 0;    // 1 = pass, (n << 1) | 1 = test n failed
+  std::string error;      // harness problems (file missing, accelerator error)
+  double seconds = 0;
+};
+
+inline constexpr uint64_t kRamBase = 0x80000000;
+
+// Loads `image` at kRamBase into `ram_mib` MiB of RAM, starts `harts` harts at kRamBase (a0 =
+// hart id) and waits up to `timeout_seconds` for a tohost write.
+RunResult run_image(const std::string& image_path, unsigned harts = 1, unsigned ram_mib = 16,
+                    double timeout_seconds = 20);
+
+}  // namespace isa

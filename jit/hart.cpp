@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #include "jit/fpu.h"
 
@@ -50,6 +52,9 @@ void Platform::add_ram(const base::GuestMemory::Region& region) {
 }
 
 Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_id(hart_id) {
+  // Debugging aid for guest bring-up: VMLAUNCH_JIT_TRACE=traps logs every trap to stderr.
+  const char* trace = std::getenv("VMLAUNCH_JIT_TRACE");
+  m_trace_traps = trace && std::strstr(trace, "traps");
   reset(0, 0, 0, 0);
 }
 
@@ -192,6 +197,10 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
   const uint64_t deleg = interrupt ? m_mideleg : m_medeleg;
   m_resv_valid = false;
   const uint64_t code = (interrupt ? 1ull << 63 : 0) | cause;
+  if (m_trace_traps)
+    std::fprintf(stderr, "jit: hart %u trap cause %#llx tval %#llx at pc %#llx priv %d\n", m_hart_id,
+                 static_cast<unsigned long long>(code), static_cast<unsigned long long>(tval),
+                 static_cast<unsigned long long>(m_pc), static_cast<int>(m_priv));
   if (m_priv != Priv::kM && ((deleg >> cause) & 1)) {
     m_scause = code;
     m_sepc = m_pc;

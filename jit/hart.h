@@ -205,6 +205,7 @@ class Hart {
 
   Platform& m_platform;
   const unsigned m_hart_id;
+  bool m_trace_traps = false;
 
   // Architectural state.
   uint64_t m_x[33] = {};  // x[32] absorbs writes to x0

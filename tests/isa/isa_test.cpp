@@ -19,6 +19,18 @@ void expect_pass(const char* name, unsigned harts = 1) {
 TEST_CASE("isa: RV64I") {
   expect_pass("rv64i");
 }
+TEST_CASE("isa: RV64M") {
+  expect_pass("rv64m");
+}
+TEST_CASE("isa: RV64A") {
+  expect_pass("rv64a");
+}
+TEST_CASE("isa: RV64C") {
+  expect_pass("rv64c");
+}
+TEST_CASE("isa: traps, delegation, interrupts, wfi, Sstc") {
+  expect_pass("traps");
+}
 
 TEST_CASE("isa: the harness reports a failing test's number") {
   const auto result = isa::run_image("tests/isa/selftest_fail.bin");

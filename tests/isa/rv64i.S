@@ -188,6 +188,7 @@ test9_ret:
   EXPECT a1, 0xffffffff87654321
 
   PASS
+.balign 4
 fail:
   FAIL
 

@@ -6,5 +6,6 @@ _start:
   TEST 7
   j fail
   PASS
+.balign 4
 fail:
   FAIL

@@ -15,7 +15,8 @@
 namespace isa {
 namespace {
 
-constexpr uint64_t kToHost = 0x40000000, kIrqCtl = 0x40000100, kIrqLater = 0x40000108, kMagic = 0x40000300;
+constexpr uint64_t kToHost = 0x40000000, kIrqCtl = 0x40000100, kIrqLater = 0x40000108, kMagic = 0x40000300,
+                   kDump = 0x40000400;
 
 class HarnessOps final : public accel::VmOps {
  public:
@@ -50,6 +51,14 @@ class HarnessOps final : public accel::VmOps {
       (void)vm->set_irq_line(static_cast<uint32_t>(v >> 1), v & 1);
       return true;
     }
+    if (addr == kDump) {
+      dump_addr = v;
+      return true;
+    }
+    if (addr == kDump + 8) {
+      dump_len = v;
+      return true;
+    }
     if (addr == kIrqLater) {
       std::lock_guard<std::mutex> lock(mutex);
       later.emplace_back([this, v] {
@@ -69,6 +78,7 @@ class HarnessOps final : public accel::VmOps {
   std::condition_variable cv;
   bool done = false;
   uint64_t tohost = 0;
+  uint64_t dump_addr = 0, dump_len = 0;
   std::vector<std::thread> later;
 };
 
@@ -135,6 +145,13 @@ RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_
     later.swap(ops.later);
   }
   for (auto& t : later) t.join();
+  if (ops.dump_len > 0 && ops.dump_len <= (64u << 20)) {
+    result.dump.resize(ops.dump_len);
+    if (!memory.read(ops.dump_addr, result.dump)) {
+      result.dump.clear();
+      result.error = "dump range outside RAM";
+    }
+  }
   return result;
 }
 

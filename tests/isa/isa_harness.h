@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace isa {
 
@@ -13,6 +14,7 @@ struct RunResult {
   uint64_t tohost = 0;    // 1 = pass, (n << 1) | 1 = test n failed
   std::string error;      // harness problems (file missing, accelerator error)
   double seconds = 0;
+  std::vector<uint8_t> dump;  // the buffer the program named through DUMP/DUMP+8, if any
 };
 
 inline constexpr uint64_t kRamBase = 0x80000000;

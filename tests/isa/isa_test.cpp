@@ -2,7 +2,14 @@
 // verdict it wrote to tohost: 1 = pass, (n << 1) | 1 = its test number n failed.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstring>
+#include <ios>
+#include <string>
+#include <vector>
+
 #include "tests/isa/isa_harness.h"
+#include "tests/skip.h"
 
 namespace {
 
@@ -36,4 +43,36 @@ TEST_CASE("isa: the harness reports a failing test's number") {
   const auto result = isa::run_image("tests/isa/selftest_fail.bin");
   REQUIRE(result.finished);
   CHECK(result.tohost == ((7 << 1) | 1));
+}
+
+// F/D against QEMU's softfloat: the same program under qemu-riscv64-static as a Linux binary must
+// produce the same raw results and fflags for every (instruction, rounding mode, operands) run.
+TEST_CASE("isa: F/D results and fflags match qemu-riscv64 bit for bit") {
+  const auto ours = isa::run_image("tests/isa/fp_diff.bin", 1, 32);
+  REQUIRE(ours.error.empty());
+  REQUIRE(ours.finished);
+  REQUIRE(ours.tohost == 1);
+  REQUIRE(ours.dump.size() > 100000);
+  FILE* pipe = popen("qemu-riscv64-static tests/isa/fp_diff_linux.elf 2>/dev/null", "r");
+  std::vector<uint8_t> theirs;
+  if (pipe) {
+    uint8_t buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) theirs.insert(theirs.end(), buf, buf + n);
+    pclose(pipe);
+  }
+  if (theirs.empty()) VML_SKIP("qemu-riscv64-static not installed (tools/packages.txt: qemu-user-static)");
+  REQUIRE(theirs.size() == ours.dump.size());
+  size_t mismatches = 0;
+  for (size_t record = 0; record * 24 < theirs.size(); ++record) {
+    if (std::memcmp(&theirs[record * 24], &ours.dump[record * 24], 24) == 0) continue;
+    if (++mismatches <= 10) {
+      uint64_t t[3], o[3];
+      std::memcpy(t, &theirs[record * 24], 24);
+      std::memcpy(o, &ours.dump[record * 24], 24);
+      MESSAGE("record " << record << ": qemu fp=" << std::hex << t[0] << " int=" << t[1] << " flags=" << t[2]
+                        << " | ours fp=" << o[0] << " int=" << o[1] << " flags=" << o[2]);
+    }
+  }
+  CHECK(mismatches == 0);
 }

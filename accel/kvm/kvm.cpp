@@ -1,0 +1,550 @@
+#include "accel/kvm/kvm.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+namespace accel::kvm {
+namespace {
+
+// x86 architectural constants for the boot states.
+constexpr uint64_t kCr0Pe = 1u << 0, kCr0Et = 1u << 4, kCr0Pg = 1u << 31;
+constexpr uint64_t kCr4Pae = 1u << 5;
+constexpr uint64_t kEferLme = 1u << 8, kEferLma = 1u << 10;
+constexpr uint16_t kBootCs = 0x10, kBootDs = 0x18;  // Linux's __BOOT_CS / __BOOT_DS; PVH uses the same
+// Where KVM's Intel backend keeps its real-mode TSS and identity map: just below the 4 GiB BIOS area,
+// clear of the IOAPIC/LAPIC and of every machine's RAM.
+constexpr uint64_t kTssAddress = 0xfffbd000;
+constexpr uint64_t kIdentityMapAddress = 0xfffbc000;
+
+// The uapi headers declare these variable-length structs with __DECLARE_FLEX_ARRAY, which C++
+// compilers size differently from C (12 bytes instead of 8 for kvm_cpuid2), and the ioctl numbers
+// encode the size. So the headers and request numbers are spelled out here with the C layout.
+struct Cpuid2Header {
+  uint32_t nent;
+  uint32_t padding;
+};  // followed by nent kvm_cpuid_entry2
+struct MsrsHeader {
+  uint32_t nmsrs;
+  uint32_t pad;
+};  // followed by nmsrs kvm_msr_entry
+struct MsrListHeader {
+  uint32_t nmsrs;
+};  // followed by nmsrs uint32_t indices
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+static_assert(sizeof(Cpuid2Header) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
+
+std::string errno_text(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
+
+// The signal kick() sends: its handler does nothing, its only job is to make KVM_RUN return EINTR.
+int kick_signal() {
+  return SIGRTMIN + 2;
+}
+void install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
+    sigaction(kick_signal(), &action, nullptr);
+  });
+}
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : m_fd(fd) {}
+  Fd(Fd&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
+  Fd& operator=(Fd&& other) noexcept {
+    std::swap(m_fd, other.m_fd);
+    return *this;
+  }
+  ~Fd() {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+  int get() const { return m_fd; }
+
+ private:
+  int m_fd = -1;
+};
+
+class KvmVcpu;
+
+class KvmVm final : public Vm {
+ public:
+  KvmVm(Fd kvm, Fd vm, size_t run_size, CpuidTable cpuid, const VmSpec& spec, VmOps& ops)
+      : m_kvm(std::move(kvm)),
+        m_vm(std::move(vm)),
+        m_run_size(run_size),
+        m_cpuid(std::move(cpuid)),
+        m_spec(spec),
+        m_ops(ops) {}
+
+  AccelResult<void> map_memory(const base::GuestMemory::Region& region) override {
+    kvm_userspace_memory_region slot{};
+    slot.slot = m_next_slot;
+    slot.guest_phys_addr = region.guest_base;
+    slot.memory_size = region.size;
+    slot.userspace_addr = reinterpret_cast<uint64_t>(region.host);
+    // Safety: the region's host mapping is owned by GuestMemory, which outlives this Vm (contract).
+    if (::ioctl(m_vm.get(), KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_USER_MEMORY_REGION")));
+    ++m_next_slot;
+    return {};
+  }
+
+  AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) override;
+
+  AccelResult<void> set_irq_line(uint32_t line, bool level) override {
+    kvm_irq_level irq{};
+    irq.irq = line;
+    irq.level = level ? 1 : 0;
+    // Safety: plain struct argument; the in-kernel irqchip validates the GSI.
+    if (::ioctl(m_vm.get(), KVM_IRQ_LINE, &irq) < 0)
+      return base::fail(AccelError(errno_text(("KVM_IRQ_LINE " + std::to_string(line)).c_str())));
+    return {};
+  }
+
+  int kvm_fd() const { return m_kvm.get(); }
+  int vm_fd() const { return m_vm.get(); }
+  size_t run_size() const { return m_run_size; }
+  const CpuidTable& cpuid() const { return m_cpuid; }
+  const VmSpec& spec() const { return m_spec; }
+  VmOps& ops() { return m_ops; }
+
+ private:
+  Fd m_kvm;
+  Fd m_vm;
+  size_t m_run_size;
+  CpuidTable m_cpuid;
+  VmSpec m_spec;
+  VmOps& m_ops;
+  uint32_t m_next_slot = 0;
+};
+
+class KvmVcpu final : public Vcpu {
+ public:
+  KvmVcpu(KvmVm& vm, unsigned index, Fd fd, kvm_run* run)
+      : m_vm(vm), m_index(index), m_fd(std::move(fd)), m_run(run) {}
+  ~KvmVcpu() override {
+    // Safety: m_run was mmapped by create_vcpu with exactly run_size bytes.
+    ::munmap(m_run, m_vm.run_size());
+  }
+
+  AccelResult<void> configure();
+  AccelResult<void> set_boot_state(const BootState& state) override;
+  AccelResult<VcpuExit> run() override;
+  void kick() override;
+
+ private:
+  AccelResult<void> set_msrs();
+  AccelResult<void> set_lapic_lints();
+  AccelResult<void> handle_io();
+  void handle_mmio();
+
+  KvmVm& m_vm;
+  unsigned m_index;
+  Fd m_fd;
+  kvm_run* m_run;
+  std::atomic<bool> m_has_thread{false};
+  std::atomic<pthread_t> m_thread{};
+  bool m_warned_io = false;
+};
+
+AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
+  if (index >= m_spec.vcpu_count)
+    return base::fail(AccelError("vCPU " + std::to_string(index) + " is beyond cpu.count " +
+                                 std::to_string(m_spec.vcpu_count)));
+  CpuTopology topology{m_spec.topology.sockets, m_spec.topology.cores, m_spec.topology.threads};
+  // Safety: KVM_CREATE_VCPU takes the vCPU id (the APIC id) by value and returns a new fd.
+  int fd = ::ioctl(m_vm.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(apic_id(topology, index)));
+  if (fd < 0) return base::fail(AccelError(errno_text("KVM_CREATE_VCPU")));
+  Fd vcpu_fd(fd);
+  // Safety: the kernel's kvm_run page(s) for this vCPU; size from KVM_GET_VCPU_MMAP_SIZE, shared.
+  void* run = ::mmap(nullptr, m_run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd.get(), 0);
+  if (run == MAP_FAILED) return base::fail(AccelError(errno_text("mmap of kvm_run")));
+  auto vcpu = std::make_unique<KvmVcpu>(*this, index, std::move(vcpu_fd), static_cast<kvm_run*>(run));
+  TRY(vcpu->configure());
+  return std::unique_ptr<Vcpu>(std::move(vcpu));
+}
+
+AccelResult<void> KvmVcpu::configure() {
+  const VmSpec& spec = m_vm.spec();
+  CpuidTable table = m_vm.cpuid();
+  apply_topology(table, {spec.topology.sockets, spec.topology.cores, spec.topology.threads}, m_index);
+  std::vector<uint8_t> buffer(sizeof(Cpuid2Header) + table.size() * sizeof(kvm_cpuid_entry2));
+  auto* cpuid = reinterpret_cast<Cpuid2Header*>(buffer.data());
+  auto* entries = reinterpret_cast<kvm_cpuid_entry2*>(buffer.data() + sizeof(Cpuid2Header));
+  cpuid->nent = static_cast<uint32_t>(table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    kvm_cpuid_entry2& e = entries[i];
+    e = {};
+    e.function = table[i].function;
+    e.index = table[i].index;
+    e.flags = table[i].flags;
+    e.eax = table[i].eax;
+    e.ebx = table[i].ebx;
+    e.ecx = table[i].ecx;
+    e.edx = table[i].edx;
+  }
+  // Safety: buffer holds the header plus nent entries.
+  if (::ioctl(m_fd.get(), kSetCpuid2, cpuid) < 0) return base::fail(AccelError(errno_text("KVM_SET_CPUID2")));
+  TRY(set_msrs());
+  TRY(set_lapic_lints());
+  kvm_fpu fpu{};
+  fpu.fcw = 0x37f;  // x87 and SSE state as after FNINIT: what a cold CPU and Linux expect
+  fpu.mxcsr = 0x1f80;
+  if (::ioctl(m_fd.get(), KVM_SET_FPU, &fpu) < 0) return base::fail(AccelError(errno_text("KVM_SET_FPU")));
+  return {};
+}
+
+AccelResult<void> KvmVcpu::set_msrs() {
+  // What a freshly reset CPU plus firmware leaves for Linux (as Firecracker and cloud-hypervisor do):
+  // fast strings on, MTRRs enabled with write-back default, syscall MSRs cleared.
+  struct Msr {
+    uint32_t index;
+    uint64_t value;
+  };
+  const Msr wanted[] = {
+      {0x1a0, 1},               // IA32_MISC_ENABLE: fast string operations
+      {0x2ff, (1u << 11) | 6},  // IA32_MTRR_DEF_TYPE: enabled, default write-back
+      {0x174, 0},
+      {0x175, 0},
+      {0x176, 0},  // SYSENTER_CS/ESP/EIP
+      {0xc0000081, 0},
+      {0xc0000082, 0},  // STAR, LSTAR
+      {0xc0000083, 0},
+      {0xc0000084, 0},  // CSTAR, SYSCALL_MASK
+      {0xc0000102, 0},  // KERNEL_GS_BASE
+      {0x10, 0},        // TSC
+  };
+  // Only MSRs this KVM saves and restores; anything else would fail KVM_SET_MSRS as a whole.
+  std::vector<uint8_t> list_buffer(sizeof(MsrListHeader) + 1024 * sizeof(uint32_t));
+  auto* list = reinterpret_cast<MsrListHeader*>(list_buffer.data());
+  auto* indices = reinterpret_cast<uint32_t*>(list_buffer.data() + sizeof(MsrListHeader));
+  list->nmsrs = 1024;
+  // Safety: room for 1024 indices, as nmsrs says.
+  if (::ioctl(m_vm.kvm_fd(), kGetMsrIndexList, list) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_MSR_INDEX_LIST")));
+  auto known = [&](uint32_t index) {
+    for (uint32_t i = 0; i < list->nmsrs; ++i)
+      if (indices[i] == index) return true;
+    return index == 0x1a0 || index == 0x2ff;  // emulated MSRs KVM lists elsewhere
+  };
+  std::vector<uint8_t> buffer(sizeof(MsrsHeader) + std::size(wanted) * sizeof(kvm_msr_entry));
+  auto* msrs = reinterpret_cast<MsrsHeader*>(buffer.data());
+  auto* entries = reinterpret_cast<kvm_msr_entry*>(buffer.data() + sizeof(MsrsHeader));
+  uint32_t count = 0;
+  for (const Msr& msr : wanted) {
+    if (!known(msr.index)) continue;
+    entries[count] = {};
+    entries[count].index = msr.index;
+    entries[count].data = msr.value;
+    ++count;
+  }
+  msrs->nmsrs = count;
+  // Safety: buffer holds nmsrs entries. KVM returns how many it set; stop at the first it refused.
+  int set = ::ioctl(m_fd.get(), kSetMsrs, msrs);
+  if (set < 0) return base::fail(AccelError(errno_text("KVM_SET_MSRS")));
+  if (static_cast<uint32_t>(set) != count) {
+    char text[96];
+    std::snprintf(text, sizeof text, "KVM_SET_MSRS refused MSR 0x%x", entries[set].index);
+    return base::fail(AccelError(text));
+  }
+  return {};
+}
+
+AccelResult<void> KvmVcpu::set_lapic_lints() {
+  // LINT0 as ExtINT (the 8259 PIC's output) and LINT1 as NMI, the wiring of every PC; firmware would
+  // do this, and Linux relies on it for the PIC-mode boot and the timer check.
+  kvm_lapic_state lapic{};
+  // Safety: kvm_lapic_state is the 1 KiB register page; we patch two 32-bit registers in it.
+  if (::ioctl(m_fd.get(), KVM_GET_LAPIC, &lapic) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_LAPIC")));
+  auto set_lvt = [&](size_t offset, uint32_t mode) {
+    uint32_t value;
+    std::memcpy(&value, lapic.regs + offset, 4);
+    value = (value & ~0x700u & ~(1u << 16)) | (mode << 8);
+    std::memcpy(lapic.regs + offset, &value, 4);
+  };
+  set_lvt(0x350, 7);  // ExtINT
+  set_lvt(0x360, 4);  // NMI
+  if (::ioctl(m_fd.get(), KVM_SET_LAPIC, &lapic) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_LAPIC")));
+  return {};
+}
+
+AccelResult<void> KvmVcpu::set_boot_state(const BootState& any_state) {
+  const auto* state = std::get_if<X86BootState>(&any_state);
+  if (!state) return base::fail(AccelError("kvm runs x86_64 guests; got a non-x86 boot state"));
+  kvm_sregs sregs{};
+  if (::ioctl(m_fd.get(), KVM_GET_SREGS, &sregs) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_SREGS")));
+  const bool long_mode = state->mode == X86BootState::Mode::Linux64;
+
+  kvm_segment code{};
+  code.base = 0;
+  code.limit = 0xffffffff;
+  code.selector = kBootCs;
+  code.type = 0xb;  // execute/read, accessed
+  code.present = 1;
+  code.s = 1;
+  code.g = 1;
+  code.l = long_mode ? 1 : 0;
+  code.db = long_mode ? 0 : 1;
+  kvm_segment data = code;
+  data.selector = kBootDs;
+  data.type = 0x3;  // read/write, accessed
+  data.l = 0;
+  data.db = 1;
+  sregs.cs = code;
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+  sregs.gdt.base = state->gdt_base;
+  sregs.gdt.limit = 4 * 8 - 1;  // null, null, code, data (the layout hw/x86 writes)
+  sregs.idt.base = 0;
+  sregs.idt.limit = 0;
+  if (long_mode) {
+    sregs.cr0 = kCr0Pe | kCr0Et | kCr0Pg;
+    sregs.cr3 = state->cr3;
+    sregs.cr4 = kCr4Pae;
+    sregs.efer = kEferLme | kEferLma;
+  } else {
+    sregs.cr0 = kCr0Pe | kCr0Et;
+    sregs.cr3 = 0;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
+  }
+  if (::ioctl(m_fd.get(), KVM_SET_SREGS, &sregs) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_SREGS")));
+
+  kvm_regs regs{};
+  regs.rflags = 2;  // reserved bit 1; interrupts off
+  regs.rip = state->rip;
+  regs.rsi = state->rsi;
+  regs.rbx = state->rbx;
+  regs.rsp = state->rsp;
+  if (::ioctl(m_fd.get(), KVM_SET_REGS, &regs) < 0) return base::fail(AccelError(errno_text("KVM_SET_REGS")));
+  return {};
+}
+
+void KvmVcpu::kick() {
+  // immediate_exit covers a kick that lands before KVM_RUN is entered; the signal covers one that
+  // lands while the guest runs. Safety: kvm_run is shared with the kernel; a byte store is atomic.
+  __atomic_store_n(&m_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  if (m_has_thread.load(std::memory_order_acquire)) pthread_kill(m_thread.load(), kick_signal());
+}
+
+AccelResult<void> KvmVcpu::handle_io() {
+  const auto& io = m_run->io;
+  // Safety: data_offset/size/count come from the kernel; check they stay inside the kvm_run mapping.
+  uint64_t bytes = uint64_t{io.size} * io.count;
+  if (io.size == 0 || io.size > 8 || io.data_offset + bytes > m_vm.run_size())
+    return base::fail(AccelError("KVM_EXIT_IO with an impossible data range"));
+  uint8_t* data = reinterpret_cast<uint8_t*>(m_run) + io.data_offset;
+  for (uint32_t i = 0; i < io.count; ++i) {
+    std::span<uint8_t> chunk(data + uint64_t{i} * io.size, io.size);
+    if (io.direction == KVM_EXIT_IO_OUT) {
+      m_vm.ops().pio_write(io.port, chunk);
+    } else if (!m_vm.ops().pio_read(io.port, chunk)) {
+      std::memset(chunk.data(), 0xff, chunk.size());  // x86: nothing decodes the port, the bus floats high
+    }
+  }
+  return {};
+}
+
+void KvmVcpu::handle_mmio() {
+  auto& mmio = m_run->mmio;
+  size_t len = std::min<size_t>(mmio.len, sizeof mmio.data);
+  if (mmio.is_write) {
+    m_vm.ops().mmio_write(mmio.phys_addr, std::span<const uint8_t>(mmio.data, len));
+  } else if (!m_vm.ops().mmio_read(mmio.phys_addr, std::span<uint8_t>(mmio.data, len))) {
+    std::memset(mmio.data, 0xff, len);
+  }
+}
+
+AccelResult<VcpuExit> KvmVcpu::run() {
+  if (!m_has_thread.load(std::memory_order_relaxed)) {
+    install_kick_handler();
+    m_thread.store(pthread_self());
+    m_has_thread.store(true, std::memory_order_release);
+  }
+  for (;;) {
+    // Safety: KVM_RUN on our vCPU fd; the kernel fills m_run before returning.
+    int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
+    if (rc < 0) {
+      if (errno == EINTR) {
+        __atomic_store_n(&m_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        return VcpuExit{ExitInterrupted{}};
+      }
+      if (errno == EAGAIN) continue;
+      return base::fail(AccelError(errno_text("KVM_RUN")));
+    }
+    switch (m_run->exit_reason) {
+      case KVM_EXIT_IO:
+        TRY(handle_io());
+        continue;
+      case KVM_EXIT_MMIO:
+        handle_mmio();
+        continue;
+      case KVM_EXIT_HLT:
+        return VcpuExit{ExitHalt{}};
+      case KVM_EXIT_SHUTDOWN:
+        // A triple fault: real PCs reset (and so does QEMU), which is also how Linux's reboot=t reboots.
+        return VcpuExit{ExitReset{}};
+      case KVM_EXIT_SYSTEM_EVENT:
+        switch (m_run->system_event.type) {
+          case KVM_SYSTEM_EVENT_SHUTDOWN:
+            return VcpuExit{ExitShutdown{0}};
+          case KVM_SYSTEM_EVENT_RESET:
+            return VcpuExit{ExitReset{}};
+          default:
+            return base::fail(AccelError("guest crashed (KVM system event " +
+                                         std::to_string(m_run->system_event.type) + ")"));
+        }
+      case KVM_EXIT_INTR:
+        return VcpuExit{ExitInterrupted{}};
+      case KVM_EXIT_DEBUG:
+        return VcpuExit{ExitDebug{m_run->debug.arch.pc}};
+      case KVM_EXIT_IRQ_WINDOW_OPEN:
+      case KVM_EXIT_IOAPIC_EOI:
+        continue;
+      case KVM_EXIT_FAIL_ENTRY: {
+        char text[128];
+        std::snprintf(text, sizeof text, "KVM could not enter the guest (hardware reason 0x%llx)",
+                      (unsigned long long)m_run->fail_entry.hardware_entry_failure_reason);
+        return base::fail(AccelError(text));
+      }
+      case KVM_EXIT_INTERNAL_ERROR: {
+        kvm_regs regs{};
+        ::ioctl(m_fd.get(), KVM_GET_REGS, &regs);
+        char text[128];
+        std::snprintf(text, sizeof text, "KVM internal error (suberror %u) at rip 0x%llx",
+                      m_run->internal.suberror, (unsigned long long)regs.rip);
+        return base::fail(AccelError(text));
+      }
+      default:
+        return base::fail(AccelError("unexpected KVM exit reason " + std::to_string(m_run->exit_reason)));
+    }
+  }
+}
+
+}  // namespace
+
+AccelResult<int> open_kvm(const std::string& device_path) {
+  // Safety: plain open; the fd is returned to the caller, who owns it.
+  int fd = ::open(device_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int error = errno;
+    if (error == ENOENT)
+      return base::fail(AccelError(device_path + ": No such file or directory (is the kvm module loaded? "
+                                                 "is hardware virtualization enabled in the firmware?)"));
+    if (error == EACCES || error == EPERM)
+      return base::fail(AccelError(device_path + ": Permission denied (add yourself to the \"kvm\" group: "
+                                                 "sudo usermod -aG kvm $USER, then log in again)"));
+    return base::fail(AccelError(device_path + ": " + std::strerror(error)));
+  }
+  // Safety: KVM_GET_API_VERSION takes no argument.
+  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (version != kApiVersion) {
+    int error = errno;
+    ::close(fd);
+    if (version < 0)
+      return base::fail(AccelError(device_path + ": KVM_GET_API_VERSION failed: " + std::strerror(error) +
+                                   " (not a KVM device?)"));
+    return base::fail(AccelError(device_path + " speaks KVM API " + std::to_string(version) +
+                                 ", vmlaunch needs " + std::to_string(kApiVersion)));
+  }
+  return fd;
+}
+
+AccelResult<CpuidTable> supported_cpuid(int kvm_fd) {
+  for (uint32_t capacity = 128; capacity <= 4096; capacity *= 2) {
+    std::vector<uint8_t> buffer(sizeof(Cpuid2Header) + capacity * sizeof(kvm_cpuid_entry2));
+    auto* cpuid = reinterpret_cast<Cpuid2Header*>(buffer.data());
+    auto* entries = reinterpret_cast<const kvm_cpuid_entry2*>(buffer.data() + sizeof(Cpuid2Header));
+    cpuid->nent = capacity;
+    // Safety: buffer holds nent entries; E2BIG means try a larger one.
+    if (::ioctl(kvm_fd, kGetSupportedCpuid, cpuid) < 0) {
+      if (errno == E2BIG) continue;
+      return base::fail(AccelError(errno_text("KVM_GET_SUPPORTED_CPUID")));
+    }
+    CpuidTable table;
+    for (uint32_t i = 0; i < cpuid->nent; ++i) {
+      const kvm_cpuid_entry2& e = entries[i];
+      table.push_back({e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx});
+    }
+    return table;
+  }
+  return base::fail(AccelError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries"));
+}
+
+Availability KvmAccelerator::probe() const {
+  auto fd = open_kvm(m_device_path);
+  if (!fd.ok()) return {false, fd.error().message};
+  ::close(fd.value());
+  return {true, "KVM API " + std::to_string(kApiVersion) + " on " + m_device_path};
+}
+
+AccelResult<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmSpec& spec,
+                                                           const base::GuestMemory& memory, VmOps& ops) {
+  (void)memory;  // regions arrive through map_memory
+  if (spec.arch != "x86_64")
+    return base::fail(AccelError("kvm runs x86_64 guests on this host, not " + spec.arch));
+  if (!spec.cpu_model.empty() && spec.cpu_model != "host" && spec.cpu_model != "max")
+    return base::fail(
+        AccelError("cpu model \"" + spec.cpu_model + "\" is not available with kvm (use \"host\")"));
+  if (spec.vcpu_count == 0) return base::fail(AccelError("cpu.count must be at least 1"));
+  const auto& t = spec.topology;
+  if (uint64_t{t.sockets} * t.cores * t.threads < spec.vcpu_count)
+    return base::fail(AccelError("topology sockets*cores*threads is smaller than cpu.count"));
+
+  Fd kvm(TRY(open_kvm(m_device_path)));
+  // The feature edits are checked first: a bad edit is a config error, worth reporting before
+  // anything is created.
+  CpuidTable supported = TRY(supported_cpuid(kvm.get()));
+  CpuidTable table = supported;
+  auto edited = apply_cpu_features(table, supported, spec.cpu_features);
+  if (!edited.ok()) return base::fail(AccelError(edited.error().message));
+
+  // Safety: KVM_CREATE_VM with machine type 0 (the default) returns a new VM fd.
+  int vm_fd = ::ioctl(kvm.get(), KVM_CREATE_VM, 0);
+  if (vm_fd < 0) return base::fail(AccelError(errno_text("KVM_CREATE_VM")));
+  Fd vm(vm_fd);
+  int run_size = ::ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (run_size < static_cast<int>(sizeof(kvm_run)))
+    return base::fail(AccelError(errno_text("KVM_GET_VCPU_MMAP_SIZE")));
+  // Safety: addresses by value, both in the 4 GiB hole no machine maps RAM into.
+  if (::ioctl(vm.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddress)) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_TSS_ADDR")));
+  uint64_t identity = kIdentityMapAddress;
+  if (::ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 && errno != EINVAL && errno != ENOTTY)
+    return base::fail(AccelError(errno_text("KVM_SET_IDENTITY_MAP_ADDR")));
+  // Safety: no arguments; creates the PIC pair, IOAPIC and the LAPICs of vCPUs created later.
+  if (::ioctl(vm.get(), KVM_CREATE_IRQCHIP, 0) < 0)
+    return base::fail(AccelError(errno_text("KVM_CREATE_IRQCHIP")));
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 reads as a speaker that is never there
+  if (::ioctl(vm.get(), KVM_CREATE_PIT2, &pit) < 0)
+    return base::fail(AccelError(errno_text("KVM_CREATE_PIT2")));
+
+  return std::unique_ptr<Vm>(std::make_unique<KvmVm>(
+      std::move(kvm), std::move(vm), static_cast<size_t>(run_size), std::move(table), spec, ops));
+}
+
+}  // namespace accel::kvm

@@ -1,0 +1,42 @@
+// The `kvm` accelerator: x86_64 guests on Linux KVM (/dev/kvm).
+//
+// One Vm = one KVM VM fd with the in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT; guest RAM regions
+// become memory slots. One Vcpu = one vCPU fd and its mmapped kvm_run; run() is called from the
+// vCPU's own thread and hands every port-I/O and MMIO exit to the injected VmOps, so only halt,
+// shutdown, reset and kicks come back as VcpuExit. vCPU 0 is the BSP; the others wait for INIT/SIPI
+// from the guest (the in-kernel LAPIC handles both), so they need no boot state.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "accel/accelerator.h"
+#include "accel/kvm/cpuid.h"
+
+namespace accel::kvm {
+
+inline constexpr int kApiVersion = 12;
+
+class KvmAccelerator final : public Accelerator {
+ public:
+  // `device_path` is configurable so tests can point it at missing or unreadable files.
+  explicit KvmAccelerator(std::string device_path = "/dev/kvm") : m_device_path(std::move(device_path)) {}
+
+  std::string_view name() const override { return "kvm"; }
+  std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
+  Availability probe() const override;
+  AccelResult<std::unique_ptr<Vm>> create_vm(const VmSpec& spec, const base::GuestMemory& memory,
+                                             VmOps& ops) override;
+
+ private:
+  std::string m_device_path;
+};
+
+// Opens the KVM device and checks its API version. Errors say which of: missing, no permission
+// (with the usual fix), wrong API version.
+AccelResult<int> open_kvm(const std::string& device_path);
+
+// KVM_GET_SUPPORTED_CPUID on an open /dev/kvm fd.
+AccelResult<CpuidTable> supported_cpuid(int kvm_fd);
+
+}  // namespace accel::kvm

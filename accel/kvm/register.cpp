@@ -1,0 +1,9 @@
+// Links the kvm implementation into accel::Registry::builtin() (see accel/registry.h).
+#include "accel/kvm/kvm.h"
+#include "accel/registry.h"
+
+namespace accel::kvm {
+namespace {
+const AccelFactoryRegistration registration("kvm", [] { return std::make_unique<KvmAccelerator>(); });
+}  // namespace
+}  // namespace accel::kvm

@@ -38,6 +38,15 @@ TEST_CASE("isa: RV64C") {
 TEST_CASE("isa: traps, delegation, interrupts, wfi, Sstc") {
   expect_pass("traps");
 }
+TEST_CASE("isa: Sv39 translation, A/D bits, permission faults") {
+  expect_pass("vm_sv39");
+}
+TEST_CASE("isa: Sv48 translation") {
+  expect_pass("vm_sv48");
+}
+TEST_CASE("isa: two harts, AMOs and LR/SC atomic across host threads") {
+  expect_pass("smp", 2);
+}
 
 TEST_CASE("isa: the harness reports a failing test's number") {
   const auto result = isa::run_image("tests/isa/selftest_fail.bin");

@@ -1,0 +1,82 @@
+#include "backends/block/raw.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include "backends/block/test_util.h"
+
+using namespace backends::block;
+using namespace backends::block::testing;
+
+TEST_CASE("raw: write, read back, flush") {
+  std::string path = scratch_dir() + "/disk.raw";
+  write_file(path, std::vector<uint8_t>(1 << 20, 0));
+  auto disk = RawBackend::open(path, {});
+  REQUIRE(disk.ok());
+  CHECK((*disk)->size() == 1 << 20);
+  auto data = pattern(4096, 10000, 1);
+  REQUIRE((*disk)->write(4096, data).ok());
+  std::vector<uint8_t> back(10000);
+  REQUIRE((*disk)->read(4096, back).ok());
+  CHECK(back == data);
+  CHECK((*disk)->flush().ok());
+  auto file = read_file(path);
+  CHECK(std::equal(data.begin(), data.end(), file.begin() + 4096));
+}
+
+TEST_CASE("raw: read-only refuses writes; access past the end fails") {
+  std::string path = scratch_dir() + "/disk.raw";
+  write_file(path, std::vector<uint8_t>(8192, 7));
+  auto disk = RawBackend::open(path, {true, false});
+  REQUIRE(disk.ok());
+  CHECK((*disk)->read_only());
+  uint8_t byte = 1;
+  CHECK_FALSE((*disk)->write(0, {&byte, 1}).ok());
+  std::vector<uint8_t> big(4096);
+  CHECK_FALSE((*disk)->read(8000, big).ok());
+  CHECK((*disk)->read(4096, big).ok());
+}
+
+TEST_CASE("raw: missing file is an error naming it") {
+  auto disk = RawBackend::open("/nonexistent/disk.raw", {});
+  REQUIRE_FALSE(disk.ok());
+  CHECK(disk.error().message.find("/nonexistent/disk.raw") != std::string::npos);
+}
+
+TEST_CASE("raw: discard and write_zeroes read back as zeros") {
+  std::string path = scratch_dir() + "/disk.raw";
+  write_file(path, std::vector<uint8_t>(1 << 20, 0xaa));
+  auto disk = RawBackend::open(path, {});
+  REQUIRE(disk.ok());
+  REQUIRE((*disk)->write_zeroes(4096, 8192).ok());
+  REQUIRE((*disk)->discard(65536, 65536).ok());
+  std::vector<uint8_t> back(8192);
+  REQUIRE((*disk)->read(4096, back).ok());
+  CHECK(back == std::vector<uint8_t>(8192, 0));
+  std::vector<uint8_t> edge(2);
+  REQUIRE((*disk)->read(4095, edge).ok());
+  CHECK(edge[0] == 0xaa);
+  CHECK(edge[1] == 0);
+  CHECK((*disk)->size() == 1 << 20);
+}
+
+TEST_CASE("raw: O_DIRECT with unaligned buffers and offsets") {
+  std::string path = scratch_dir() + "/disk.raw";
+  write_file(path, pattern(0, 1 << 20, 2));
+  auto disk = RawBackend::open(path, {false, true});
+  if (!disk.ok()) {
+    // tmpfs has no O_DIRECT; that is the filesystem's answer, not ours.
+    CHECK(disk.error().message.find("Invalid argument") != std::string::npos);
+    return;
+  }
+  auto data = pattern(777, 5000, 3);
+  REQUIRE((*disk)->write(777, data).ok());
+  std::vector<uint8_t> back(5000 + 1);
+  REQUIRE((*disk)->read(777, std::span<uint8_t>(back).subspan(1)).ok());
+  CHECK(std::equal(data.begin(), data.end(), back.begin() + 1));
+  std::vector<uint8_t> before(10);
+  REQUIRE((*disk)->read(767, before).ok());
+  auto expected = pattern(767, 10, 2);
+  CHECK(before == expected);
+}

@@ -77,6 +77,7 @@ struct Boot {
   std::string kernel;
   std::string initrd;
   std::string cmdline;
+  std::string dtb;  // a device tree file to use instead of the generated one; empty = generate
 };
 
 // A slot of a bus that has fixed per-slot resources (virtio-mmio, ISA serial ports, system UART).

@@ -34,7 +34,7 @@ PropertySpec multifunction() {
 }
 
 BackendSpec drive() {
-  return {"drive", BackendKind::Block, true, true, "block backend holding the disk's data"};
+  return {"drive", BackendKind::Block, true, true, "block backend holding the disk's data", {}};
 }
 BackendSpec chardev(bool required) {
   return {"chardev",

@@ -128,8 +128,6 @@ MachineType x86_64_microvm() {
   m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
   m.fixed_devices.push_back(
       {"i8042", "i8042", "keyboard controller, used for reset", "", 0, pio(0x60, 5), {}});
-  m.memory_map.insert(m.memory_map.begin(),
-                      {"virtio-mmio", 0xfeb00000, 8 * 0x200, MemoryRegion::Kind::Mmio, ""});
   return m;
 }
 

@@ -10,6 +10,7 @@ namespace {
 
 struct Kind {
   const char* name;   // the x-vmlaunch-ref value
+  const char* label;  // in messages: "block backend"
   const char* where;  // where such backends are defined
   bool exclusive;     // one device at most (a disk or a host device cannot be shared)
 };
@@ -17,9 +18,11 @@ struct Kind {
 // The kinds of named resources devices refer to. rng sources can feed several devices; a chardev,
 // disk, network backend or host device serves exactly one.
 const Kind kKinds[] = {
-    {"chardev", "backends.chardev", true}, {"block", "backends.block", true},
-    {"net", "backends.net", true},         {"rng", "backends.rng", false},
-    {"passthrough", "passthrough", true},
+    {"chardev", "chardev backend", "backends.chardev", true},
+    {"block", "block backend", "backends.block", true},
+    {"net", "net backend", "backends.net", true},
+    {"rng", "rng backend", "backends.rng", false},
+    {"passthrough", "passthrough entry", "passthrough", true},
 };
 
 const Kind* find_kind(const std::string& name) {
@@ -82,15 +85,15 @@ Diagnostics check_references(const Node& document) {
           has_passthrough = true;
         }
         const Node* table = definitions(document, *kind);
+        const std::string label = kind->label;
         if (table && table->find(name)) {
           auto [first, inserted] = used[kind->name].emplace(name, i);
           if (!inserted && kind->exclusive)
             out.push_back(
                 Diagnostic::error(at, path,
-                                  std::string(kind->name) + " \"" + name + "\" is already used by " +
+                                  label + " \"" + name + "\" is already used by " +
                                       describe_device(devices->items()[first->second], first->second),
-                                  "each " + std::string(kind->name) +
-                                      " serves one device; define another under " + kind->where));
+                                  "a " + label + " serves one device; define another under " + kind->where));
           continue;
         }
         // Not there: perhaps it is defined, but as another kind ("drive: con0" naming a chardev).
@@ -99,22 +102,16 @@ Diagnostics check_references(const Node& document) {
           if (&other != kind && definitions(document, other) && definitions(document, other)->find(name))
             actual = &other;
         std::vector<std::string> candidates = names_in(table);
-        if (actual) {
-          std::string hint = candidates.empty()
-                                 ? "define a " + std::string(kind->name) + " under " + kind->where
-                                 : suggestion_hint(name, candidates);
-          if (hint.rfind("known: ", 0) == 0) hint = std::string(kind->where) + " has: " + hint.substr(7);
+        std::string hint = candidates.empty() ? "no " + label + " is defined; add one under " + kind->where
+                                              : suggestion_hint(name, candidates);
+        if (hint.rfind("known: ", 0) == 0) hint = std::string(kind->where) + " has: " + hint.substr(7);
+        if (actual)
           out.push_back(Diagnostic::error(at, path,
-                                          "\"" + name + "\" is a " + actual->name + " (" + actual->where +
-                                              "), but " + entry.key + " needs a " + kind->name,
+                                          "\"" + name + "\" is a " + actual->label + " (" + actual->where +
+                                              "), but " + entry.key + " needs a " + label,
                                           hint));
-        } else {
-          std::string hint = candidates.empty() ? "no " + std::string(kind->name) +
-                                                      " is defined; add one under " + kind->where
-                                                : suggestion_hint(name, candidates);
-          out.push_back(
-              Diagnostic::error(at, path, "unknown " + std::string(kind->name) + " \"" + name + "\"", hint));
-        }
+        else
+          out.push_back(Diagnostic::error(at, path, "unknown " + label + " \"" + name + "\"", hint));
       }
       const Node* driver = device.find("driver");
       if (driver && driver->is_string() && driver->as_string() == "vfio-pci" && !has_passthrough)
@@ -129,7 +126,7 @@ Diagnostics check_references(const Node& document) {
       if (used[kind.name].count(entry.key)) continue;
       out.push_back(
           Diagnostic::warning(entry.key_location, join_path(kind.where, entry.key),
-                              std::string(kind.name) + " \"" + entry.key + "\" is not used by any device",
+                              std::string(kind.label) + " \"" + entry.key + "\" is not used by any device",
                               "remove it, or refer to it from a device"));
     }
   }

@@ -13,9 +13,14 @@ class Environment {
  public:
   // The process environment.
   Environment() = default;
+  // Environment::fixed({{"HOME", "/home/u"}}); fixed({}) is an empty environment.
   // Exactly these variables, nothing from the process.
-  explicit Environment(std::map<std::string, std::string> variables)
-      : m_variables(std::move(variables)), m_fixed(true) {}
+  static Environment fixed(std::map<std::string, std::string> variables) {
+    Environment env;
+    env.m_variables = std::move(variables);
+    env.m_fixed = true;
+    return env;
+  }
 
   std::optional<std::string> get(const std::string& name) const;
 

@@ -1,13 +1,18 @@
 #include "config/schema.h"
 
+// valijson aborts on a bad schema unless told to throw; a module catches at its edge instead.
+#define VALIJSON_USE_EXCEPTIONS 1
+
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
 #include <valijson/validator.hpp>
 
 #include "config/did_you_mean.h"
+#include "config/machine.h"  // sort_diagnostics
 
 namespace config {
 
@@ -306,13 +311,22 @@ std::optional<Diagnostic> translate(const Node& document, const json& schema,
   if (text.rfind("Missing required property '", 0) == 0) {
     std::string name = text.substr(27);
     name = name.substr(0, name.find('\''));
-    return Diagnostic::error(node.location(), at.path, "missing required key \"" + name + "\"");
+    std::string hint;
+    const json* property = schema_property(fragment, name);
+    if (const json* ref = property ? schema_keyword(*property, "x-vmlaunch-ref") : nullptr;
+        ref && ref->is_string())
+      hint = "name an entry of " + (ref->get<std::string>() == "passthrough"
+                                        ? std::string("passthrough")
+                                        : "backends." + ref->get<std::string>());
+    if (const Node* driver = node.is_map() ? node.find("driver") : nullptr; driver && driver->is_string())
+      return Diagnostic::error(node.location(), at.path,
+                               "driver " + driver->as_string() + " needs \"" + name + "\"", hint);
+    return Diagnostic::error(node.location(), at.path, "missing required key \"" + name + "\"", hint);
   }
   if (text.rfind("Failed to match regex", 0) == 0) {
     std::string hint;
-    if (const json* description = schema_keyword(fragment, "description");
-        description && description->is_string())
-      hint = description->get<std::string>();
+    if (const json* words = schema_keyword(fragment, "x-vmlaunch-hint"); words && words->is_string())
+      hint = "expected " + words->get<std::string>();
     else if (const json* pattern = schema_keyword(fragment, "pattern"))
       hint = "must match " + json_scalar_text(*pattern);
     return Diagnostic::error(node.location(), at.path,
@@ -344,10 +358,12 @@ std::optional<Diagnostic> translate(const Node& document, const json& schema,
     return Diagnostic::error(node.location(), at.path, "must not be empty");
   if (text.rfind("String should be no fewer than", 0) == 0)
     return Diagnostic::error(node.location(), at.path, "must not be empty");
-  if (text.rfind("String should be no more than", 0) == 0 ||
-      text.rfind("Array should contain no more than", 0) == 0)
-    return Diagnostic::error(node.location(), at.path, "too long",
-                             text.substr(0, text.empty() ? 0 : text.size() - (text.back() == '.' ? 1 : 0)));
+  if (text.rfind("String should be no more than", 0) == 0) {
+    const json* limit = schema_keyword(fragment, "maxLength");
+    return Diagnostic::error(
+        node.location(), at.path,
+        "too long" + (limit ? " (at most " + format_number(*limit) + " characters)" : std::string()));
+  }
   return Diagnostic::error(node.location(), at.path, text);
 }
 
@@ -372,31 +388,42 @@ void check_unknown_keys(const Node& document, const json& schema, Diagnostics& o
 
 }  // namespace
 
-Diagnostics validate_schema(const Node& document, const json& schema) {
-  Diagnostics out;
-  try {
-    valijson::Schema compiled;
-    valijson::SchemaParser parser;
-    valijson::adapters::NlohmannJsonAdapter schema_adapter(schema);
-    parser.populateSchema(schema_adapter, compiled);
+namespace {
 
-    json target = to_json(document);
-    valijson::adapters::NlohmannJsonAdapter target_adapter(target);
-    valijson::Validator validator;
-    valijson::ValidationResults results;
-    validator.validate(compiled, target_adapter, &results);
-    RootScope scope(schema);
-    valijson::ValidationResults::Error error;
-    while (results.popError(error)) {
-      if (auto diagnostic = translate(document, schema, error)) out.push_back(std::move(*diagnostic));
-    }
-  } catch (const std::exception& e) {
-    // Only a broken schema gets here (the embedded one is tested); say so instead of crashing.
-    out.push_back(
-        Diagnostic::error(document.location(), {}, std::string("internal error: schema: ") + e.what()));
+std::unique_ptr<valijson::Schema> compile(const json& schema) {
+  auto compiled = std::make_unique<valijson::Schema>();
+  valijson::SchemaParser parser;
+  valijson::adapters::NlohmannJsonAdapter schema_adapter(schema);
+  parser.populateSchema(schema_adapter, *compiled);
+  return compiled;
+}
+
+Diagnostics validate_with(const Node& document, const json& schema, const valijson::Schema& compiled) {
+  Diagnostics out;
+  json target = to_json(document);
+  valijson::adapters::NlohmannJsonAdapter target_adapter(target);
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  validator.validate(compiled, target_adapter, &results);
+  RootScope scope(schema);
+  valijson::ValidationResults::Error error;
+  while (results.popError(error)) {
+    if (auto diagnostic = translate(document, schema, error)) out.push_back(std::move(*diagnostic));
   }
   check_unknown_keys(document, schema, out);
+  sort_diagnostics(out);
   return out;
+}
+
+}  // namespace
+
+Diagnostics validate_schema(const Node& document, const json& schema) {
+  try {
+    return validate_with(document, schema, *compile(schema));
+  } catch (const std::exception& e) {
+    // Only a broken schema gets here (the embedded one is tested); say so instead of crashing.
+    return {Diagnostic::error(document.location(), {}, std::string("internal error: schema: ") + e.what())};
+  }
 }
 
 Diagnostics validate_schema(const Node& document) {

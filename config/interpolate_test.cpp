@@ -1,0 +1,64 @@
+#include "config/interpolate.h"
+
+#include <doctest/doctest.h>
+
+#include "config/test_util.h"
+
+using namespace config;
+using config::testing::yaml;
+
+namespace {
+std::optional<std::string> expand(const std::string& text, const Environment& env) {
+  std::string error, hint;
+  return expand_variables(text, env, error, hint);
+}
+}  // namespace
+
+TEST_CASE("interpolation: ${VAR} and ${VAR:-default}") {
+  Environment env = Environment::fixed({{"HOME", "/home/u"}, {"EMPTY", ""}});
+  CHECK(expand("${HOME}/.cache", env) == "/home/u/.cache");
+  CHECK(expand("${UNSET:-fallback}", env) == "fallback");
+  CHECK(expand("${HOME:-fallback}", env) == "/home/u");
+  CHECK(expand("${EMPTY:-fallback}", env) == "fallback");
+  CHECK(expand("${EMPTY}", env) == "");
+  CHECK(expand("a${HOME}b${HOME}c", env) == "a/home/ub/home/uc");
+}
+
+TEST_CASE("interpolation: $$ is a literal dollar and a lone $ stays") {
+  Environment env = Environment::fixed({{"X", "1"}});
+  CHECK(expand("cost $$5", env) == "cost $5");
+  CHECK(expand("$$(X)", env) == "$(X)");
+  CHECK(expand("a$b $", env) == "a$b $");
+}
+
+TEST_CASE("interpolation: an unset variable without default is an error naming it, at its string") {
+  Node doc = yaml("boot:\n  kernel: ${GUESTS}/Image\n", "m.yaml");
+  Diagnostics diagnostics = interpolate(doc, Environment::fixed({}));
+  REQUIRE(diagnostics.size() == 1);
+  CHECK(diagnostics[0].to_string() ==
+        "m.yaml:2:11: boot.kernel: environment variable GUESTS is not set (set it, or give a default: "
+        "${GUESTS:-value})");
+}
+
+TEST_CASE("interpolation: malformed references are errors") {
+  Environment env({});
+  std::string error, hint;
+  CHECK_FALSE(expand_variables("${HOME", env, error, hint));
+  CHECK(error == "unterminated \"${\"");
+  CHECK_FALSE(expand_variables("${1X}", env, error, hint));
+  CHECK(error.find("invalid variable name") == 0);
+  CHECK_FALSE(expand_variables("${}", env, error, hint));
+}
+
+TEST_CASE("interpolation: every string in the document, none of the keys") {
+  Node doc = yaml("a: ${X}\nlist: [\"${X}\", 3]\n${X}: 1\n");
+  Diagnostics diagnostics = interpolate(doc, Environment::fixed({{"X", "v"}}));
+  CHECK(diagnostics.empty());
+  CHECK(doc == yaml("a: v\nlist: [v, 3]\n${X}: 1\n"));
+}
+
+TEST_CASE("interpolation: the default Environment reads the process environment") {
+  setenv("VMLAUNCH_TEST_VARIABLE", "from-process", 1);
+  CHECK(Environment().get("VMLAUNCH_TEST_VARIABLE") == "from-process");
+  CHECK_FALSE(Environment::fixed({}).get("VMLAUNCH_TEST_VARIABLE"));
+}

@@ -1,0 +1,179 @@
+#include "config/loader.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "config/test_util.h"
+
+using namespace config;
+using config::testing::yaml;
+
+TEST_CASE("YAML plain scalars follow the core schema") {
+  Node doc = yaml("a: 512\nb: 1.5\nc: true\nd: ~\ne: null\nf: 512MiB\ng: 0x10\nh: -7\ni: False\nj: .inf\n");
+  CHECK(doc.find("a")->is_int());
+  CHECK(doc.find("a")->as_int() == 512);
+  CHECK(doc.find("b")->is_float());
+  CHECK(doc.find("b")->as_float() == 1.5);
+  CHECK(doc.find("c")->is_bool());
+  CHECK(doc.find("c")->as_bool());
+  CHECK(doc.find("d")->is_null());
+  CHECK(doc.find("e")->is_null());
+  CHECK(doc.find("f")->is_string());
+  CHECK(doc.find("f")->as_string() == "512MiB");
+  CHECK(doc.find("g")->as_int() == 16);
+  CHECK(doc.find("h")->as_int() == -7);
+  CHECK(doc.find("i")->is_bool());
+  CHECK(std::isinf(doc.find("j")->as_float()));
+}
+
+TEST_CASE("YAML quoted scalars are strings") {
+  Node doc = yaml("a: \"512\"\nb: 'true'\nc: \"~\"\nd: |\n  1\n");
+  CHECK(doc.find("a")->is_string());
+  CHECK(doc.find("a")->as_string() == "512");
+  CHECK(doc.find("b")->is_string());
+  CHECK(doc.find("c")->is_string());
+  CHECK(doc.find("d")->is_string());
+}
+
+TEST_CASE("YAML integers too large for 64 bits become floats instead of wrapping") {
+  Node doc = yaml("a: 99999999999999999999\n");
+  CHECK(doc.find("a")->is_float());
+  CHECK(doc.find("a")->as_float() == 1e20);
+}
+
+TEST_CASE("YAML nodes carry 1-based line and column") {
+  Node doc = yaml("name: x\nmachine:\n  arch: riscv64\ndevices:\n  - {driver: ns16550, id: s0}\n", "m.yaml");
+  const Node::Entry* machine = doc.find_entry("machine");
+  REQUIRE(machine);
+  CHECK(machine->key_location.to_string() == "m.yaml:2:1");
+  const Node* arch = machine->value.find("arch");
+  CHECK(arch->location().to_string() == "m.yaml:3:9");
+  CHECK(machine->value.find_entry("arch")->key_location.to_string() == "m.yaml:3:3");
+  const Node& device = doc.find("devices")->items()[0];
+  CHECK(device.location().to_string() == "m.yaml:5:5");
+  CHECK(device.find("id")->location().to_string() == "m.yaml:5:27");
+}
+
+TEST_CASE("YAML keeps key order") {
+  Node doc = yaml("z: 1\na: 2\nm: 3\n");
+  REQUIRE(doc.entries().size() == 3);
+  CHECK(doc.entries()[0].key == "z");
+  CHECK(doc.entries()[1].key == "a");
+  CHECK(doc.entries()[2].key == "m");
+}
+
+TEST_CASE("YAML syntax errors are diagnostics with a location") {
+  ParseResult parsed = parse_yaml_string("a: [1, 2\nb: 3\n", "bad.yaml");
+  REQUIRE_FALSE(parsed.ok());
+  REQUIRE(parsed.diagnostics.size() == 1);
+  CHECK(parsed.diagnostics[0].location.file == "bad.yaml");
+  CHECK(parsed.diagnostics[0].location.line >= 1);
+  CHECK(parsed.diagnostics[0].message.find("YAML syntax error") == 0);
+}
+
+TEST_CASE("YAML duplicate keys are errors pointing at both places") {
+  ParseResult parsed = parse_yaml_string("a: 1\nb: 2\na: 3\n", "dup.yaml");
+  REQUIRE(parsed.diagnostics.size() == 1);
+  CHECK(parsed.diagnostics[0].to_string() ==
+        "dup.yaml:3:1: duplicate key \"a\" (first written at dup.yaml:1:1)");
+}
+
+TEST_CASE("YAML alias bombs and self-referencing anchors are refused, not expanded") {
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'k'; ++c)
+    bomb += std::string(1, c) + ": &" + c + " [*" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) +
+            ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + "]\n";
+  ParseResult parsed = parse_yaml_string(bomb, "bomb.yaml");
+  CHECK_FALSE(parsed.ok());
+  CHECK(parsed.diagnostics[0].message.find("more than") != std::string::npos);
+
+  ParseResult deep = parse_yaml_string(std::string(200, '[') + std::string(200, ']'), "deep.yaml");
+  CHECK_FALSE(deep.ok());
+}
+
+TEST_CASE("YAML with several documents is an error") {
+  ParseResult parsed = parse_yaml_string("a: 1\n---\nb: 2\n", "two.yaml");
+  CHECK_FALSE(parsed.ok());
+  CHECK(parsed.diagnostics[0].location.line == 3);
+}
+
+TEST_CASE("YAML: an empty file is a null document at 1:1") {
+  ParseResult parsed = parse_yaml_string("", "empty.yaml");
+  CHECK(parsed.ok());
+  CHECK(parsed.node.is_null());
+  CHECK(parsed.node.location().to_string() == "empty.yaml:1:1");
+}
+
+TEST_CASE("JSON text loads through the YAML loader with the same types") {
+  ParseResult parsed = parse_yaml_string(
+      "{\"name\": \"x\", \"n\": 2, \"f\": 0.5, \"ok\": true, \"none\": null, \"s\": \"2\"}", "m.json");
+  REQUIRE(parsed.ok());
+  CHECK(parsed.node.find("n")->is_int());
+  CHECK(parsed.node.find("f")->is_float());
+  CHECK(parsed.node.find("ok")->is_bool());
+  CHECK(parsed.node.find("none")->is_null());
+  CHECK(parsed.node.find("s")->is_string());
+  CHECK(parsed.node.find("n")->location().to_string() == "m.json:1:20");
+  CHECK(format_for_path("a/b.json") == Format::Yaml);
+  CHECK(format_for_path("a/b.TOML") == Format::Toml);
+  CHECK(format_for_path("b.yml") == Format::Yaml);
+}
+
+TEST_CASE("TOML values, tables and locations") {
+  ParseResult parsed = parse_toml_string(
+      "name = \"x\"\ncount = 2\nratio = 1.5\nok = true\n\n[machine]\narch = "
+      "\"riscv64\"\n\n[[devices]]\ndriver = \"ns16550\"\n",
+      "m.toml");
+  REQUIRE(parsed.ok());
+  const Node& doc = parsed.node;
+  CHECK(doc.find("count")->as_int() == 2);
+  CHECK(doc.find("ratio")->as_float() == 1.5);
+  CHECK(doc.find("ok")->as_bool());
+  CHECK(doc.find("machine")->find("arch")->location().to_string() == "m.toml:7:8");
+  CHECK(doc.find_entry("count")->key_location.to_string() == "m.toml:2:1");
+  CHECK(doc.find("devices")->items()[0].find("driver")->as_string() == "ns16550");
+}
+
+TEST_CASE("TOML keeps file order, not toml++'s alphabetical order") {
+  ParseResult parsed = parse_toml_string("z = 1\na = 2\n[m]\ny = 1\nb = 2\n", "o.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed.node.entries().size() == 3);
+  CHECK(parsed.node.entries()[0].key == "z");
+  CHECK(parsed.node.entries()[1].key == "a");
+  CHECK(parsed.node.entries()[2].key == "m");
+  CHECK(parsed.node.find("m")->entries()[0].key == "y");
+}
+
+TEST_CASE("TOML syntax errors are diagnostics with a location") {
+  ParseResult parsed = parse_toml_string("a = 1\nb = [1, 2\n", "bad.toml");
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.diagnostics[0].location.file == "bad.toml");
+  CHECK(parsed.diagnostics[0].location.line == 2);
+  CHECK(parsed.diagnostics[0].message.find("TOML syntax error") == 0);
+}
+
+TEST_CASE("The same machine in YAML and TOML is the same document") {
+  Node from_yaml = yaml(
+      "name: m\nmachine: {arch: riscv64, type: virt, memory: 512MiB}\ncpu: {count: 2}\naccel: [jit]\n"
+      "devices:\n  - {driver: ns16550, id: s0, addr: 3}\n");
+  ParseResult from_toml = parse_toml_string(
+      "name = \"m\"\nmachine = {arch = \"riscv64\", type = \"virt\", memory = \"512MiB\"}\ncpu = {count = "
+      "2}\n"
+      "accel = [\"jit\"]\n[[devices]]\ndriver = \"ns16550\"\nid = \"s0\"\naddr = 3\n",
+      "m.toml");
+  REQUIRE(from_toml.ok());
+  CHECK(from_yaml == from_toml.node);
+  // And a difference is noticed.
+  Node other = from_yaml;
+  other.find("cpu")->set("count", Node::integer(3));
+  CHECK_FALSE(other == from_toml.node);
+}
+
+TEST_CASE("read_file reports missing files and directories") {
+  std::string error;
+  CHECK_FALSE(read_file("/nonexistent/vmlaunch.yaml", &error));
+  CHECK(error == "No such file or directory");
+  CHECK_FALSE(read_file("/", &error));
+  CHECK(error == "is a directory");
+}

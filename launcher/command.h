@@ -19,5 +19,6 @@ using Action = std::function<int()>;
 void register_version(CLI::App& app, Action& action);
 void register_validate(CLI::App& app, Action& action);
 void register_schema(CLI::App& app, Action& action);
+void register_up(CLI::App& app, Action& action);
 
 }  // namespace launcher

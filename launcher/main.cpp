@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   launcher::register_version(app, action);
   launcher::register_validate(app, action);
   launcher::register_schema(app, action);
+  launcher::register_up(app, action);
 
   try {
     app.parse(argc, argv);

@@ -3,11 +3,15 @@
 #include <cstdio>
 #include <map>
 
+#include "backends/block/image.h"
+#include "backends/block/snapshot.h"
 #include "backends/chardev/pty.h"
 #include "backends/chardev/simple.h"
 #include "backends/chardev/socket.h"
 #include "backends/chardev/stdio.h"
+#include "backends/net_factory.h"
 #include "backends/options.h"
+#include "backends/rng/random.h"
 
 namespace backends {
 
@@ -39,6 +43,7 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_stdio(Options& options, const F
   chardev::StdioBackend::Options o;
   o.escape = TRY(options.boolean("escape")).value_or(true);
   o.raw = TRY(options.boolean("raw")).value_or(true);
+  o.signal = TRY(options.boolean("signal")).value_or(false);
   o.quit = context.quit;
   TRY(options.finish());
   return std::shared_ptr<CharBackend>(std::make_shared<chardev::StdioBackend>(std::move(o)));
@@ -84,7 +89,22 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const 
     return base::fail(options.error("path", "give either path (unix) or host/port (tcp)"));
   if (!path && !port)
     return base::fail(options.error("port", "missing (give path for a unix socket or port for tcp)"));
-  if (path) o.path = resolve_path(*path, context);
+  if (path && path->rfind("tcp:", 0) == 0) {
+    // "tcp:HOST:PORT" (HOST may be empty for localhost): the schema's one-string form.
+    auto colon = path->rfind(':');
+    std::string host_part = path->substr(4, colon - 4);
+    std::string port_part = path->substr(colon + 1);
+    if (colon <= 3 || port_part.empty() || port_part.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port_part) > 65535)
+      return base::fail(options.error("path", "expected tcp:HOST:PORT, got '" + *path + "'"));
+    o.host = host_part.empty() ? "127.0.0.1" : host_part;
+    o.port = static_cast<uint16_t>(std::stoul(port_part));
+    path.reset();
+    host.reset();
+    port.reset();
+  } else if (path) {
+    o.path = resolve_path(*path, context);
+  }
   if (host) o.host = *host;
   if (port) o.port = static_cast<uint16_t>(*port);
   auto socket = chardev::SocketBackend::open(o);
@@ -103,29 +123,130 @@ std::string describe(std::string_view kind, std::string_view name, std::string_v
   return "backend '" + std::string(name) + "' (" + std::string(kind) + " " + std::string(driver) + ")";
 }
 
+// ---- block ----
+
+using BlockMaker = base::ErrorOr<std::shared_ptr<BlockBackend>> (*)(Options&, const FactoryContext&,
+                                                                    std::string_view driver);
+
+base::ErrorOr<std::shared_ptr<BlockBackend>> make_image(Options& options, const FactoryContext& context,
+                                                        std::string_view driver) {
+  // `file` is the schema's name; `path` is accepted as a synonym (the other kinds use it).
+  auto file = TRY(options.string("file"));
+  auto path = TRY(options.string("path"));
+  if (!file && !path) return base::fail(options.error("file", "missing (the image file to use)"));
+  if (file && path) return base::fail(options.error("path", "give file or path, not both"));
+  bool read_only = TRY(options.boolean("readonly")).value_or(false);
+  if (auto alias = TRY(options.boolean("read-only"))) read_only = *alias;
+  bool direct = TRY(options.boolean("direct")).value_or(false);
+  bool snapshot = TRY(options.boolean("snapshot")).value_or(false);
+  TRY(options.finish());
+  const char* key = file ? "file" : "path";
+  if (direct && driver != "raw")
+    return base::fail(options.error("direct", "only the raw driver supports direct"));
+  if (driver == "zstd" && !read_only && !snapshot)
+    return base::fail(
+        options.error(key, "zstd images are read-only: set readonly: true (or snapshot: true)"));
+  block::ImageOptions image_options{std::string(driver), read_only || snapshot, direct};
+  auto image = block::open_image(resolve_path(file ? *file : *path, context), image_options);
+  if (!image) return base::fail(options.error(key, image.error().message));
+  if (!snapshot) return std::move(image).value();
+  auto overlay = block::SnapshotBackend::create(std::move(image).value());
+  if (!overlay) return base::fail(options.error("snapshot", overlay.error().message));
+  return std::shared_ptr<BlockBackend>(std::move(overlay).value());
+}
+
+const std::map<std::string, BlockMaker, std::less<>>& block_makers() {
+  static const std::map<std::string, BlockMaker, std::less<>> makers = {
+      {"raw", make_image}, {"qcow2", make_image}, {"zstd", make_image}};
+  return makers;
+}
+
+// ---- rng ----
+
+using RngMaker = base::ErrorOr<std::shared_ptr<RngBackend>> (*)(Options&, const FactoryContext&);
+
+base::ErrorOr<std::shared_ptr<RngBackend>> make_random(Options& options, const FactoryContext& context) {
+  auto file = TRY(options.string("file"));
+  TRY(options.finish());
+  auto rng = rng::FileRng::open(file ? resolve_path(*file, context) : "/dev/urandom");
+  if (!rng) return base::fail(options.error("file", rng.error().message));
+  return std::shared_ptr<RngBackend>(std::move(rng).value());
+}
+
+base::ErrorOr<std::shared_ptr<RngBackend>> make_builtin(Options& options, const FactoryContext&) {
+  TRY(options.finish());
+  return std::shared_ptr<RngBackend>(std::make_shared<rng::GetrandomRng>());
+}
+
+const std::map<std::string, RngMaker, std::less<>>& rng_makers() {
+  static const std::map<std::string, RngMaker, std::less<>> makers = {{"random", make_random},
+                                                                      {"builtin", make_builtin}};
+  return makers;
+}
+
+template <typename Map>
+std::vector<std::string> keys(const Map& map) {
+  std::vector<std::string> out;
+  for (const auto& entry : map) out.push_back(entry.first);
+  return out;
+}
+
+// Looks up the maker for (kind, driver) or explains which drivers exist.
+template <typename Map>
+base::ErrorOr<typename Map::mapped_type> find_maker(const Map& makers, Options& checked,
+                                                    std::string_view kind, std::string_view driver) {
+  auto maker = makers.find(driver);
+  if (maker == makers.end())
+    return base::fail(checked.error("", "unknown " + std::string(kind) + " driver '" + std::string(driver) +
+                                            "' (known: " + join(keys(makers)) + ")"));
+  skip_identity_keys(checked);
+  return maker->second;
+}
+
 }  // namespace
 
 std::vector<std::string> known_kinds() {
-  return {"chardev"};
+  return {"block", "chardev", "net", "rng"};
 }
 
 std::vector<std::string> known_drivers(std::string_view kind) {
-  std::vector<std::string> out;
-  if (kind == "chardev")
-    for (const auto& [driver, maker] : chardev_makers()) out.push_back(driver);
-  return out;
+  if (kind == "chardev") return keys(chardev_makers());
+  if (kind == "block") return keys(block_makers());
+  if (kind == "rng") return keys(rng_makers());
+  if (kind == "net") return net_drivers();
+  return {};
 }
 
 base::ErrorOr<std::shared_ptr<CharBackend>> create_chardev(std::string_view name, std::string_view driver,
                                                            const config::Node& options,
                                                            const FactoryContext& context) {
   Options checked(options, describe("chardev", name, driver));
-  auto maker = chardev_makers().find(driver);
-  if (maker == chardev_makers().end())
-    return base::fail(checked.error("", "unknown chardev driver '" + std::string(driver) +
-                                            "' (known: " + join(known_drivers("chardev")) + ")"));
+  auto maker = TRY(find_maker(chardev_makers(), checked, "chardev", driver));
+  return maker(checked, context);
+}
+
+base::ErrorOr<std::shared_ptr<BlockBackend>> create_block(std::string_view name, std::string_view driver,
+                                                          const config::Node& options,
+                                                          const FactoryContext& context) {
+  Options checked(options, describe("block", name, driver));
+  auto maker = TRY(find_maker(block_makers(), checked, "block", driver));
+  return maker(checked, context, driver);
+}
+
+base::ErrorOr<std::shared_ptr<RngBackend>> create_rng(std::string_view name, std::string_view driver,
+                                                      const config::Node& options,
+                                                      const FactoryContext& context) {
+  Options checked(options, describe("rng", name, driver));
+  auto maker = TRY(find_maker(rng_makers(), checked, "rng", driver));
+  return maker(checked, context);
+}
+
+base::ErrorOr<std::shared_ptr<NetBackend>> create_net(std::string_view name, std::string_view driver,
+                                                      const config::Node& options,
+                                                      const FactoryContext& context) {
+  Options checked(options, describe("net", name, driver));
   skip_identity_keys(checked);
-  return maker->second(checked, context);
+  return make_net(checked, context, driver);
 }
 
 base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,
@@ -134,11 +255,18 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
   AnyBackend out{std::string(kind), std::string(name), std::string(driver), {}, {}, {}, {}};
   if (kind == "chardev") {
     out.chardev = TRY(create_chardev(name, driver, options, context));
-    return out;
+  } else if (kind == "block") {
+    out.block = TRY(create_block(name, driver, options, context));
+  } else if (kind == "rng") {
+    out.rng = TRY(create_rng(name, driver, options, context));
+  } else if (kind == "net") {
+    out.net = TRY(create_net(name, driver, options, context));
+  } else {
+    Options checked(options, describe(kind, name, driver));
+    return base::fail(checked.error(
+        "", "unknown backend kind '" + std::string(kind) + "' (known: " + join(known_kinds()) + ")"));
   }
-  Options checked(options, describe(kind, name, driver));
-  return base::fail(checked.error(
-      "", "unknown backend kind '" + std::string(kind) + "' (known: " + join(known_kinds()) + ")"));
+  return out;
 }
 
 }  // namespace backends

@@ -3,9 +3,11 @@
 // devices by name; hw/ never sees the concrete types.
 //
 // Kinds and drivers:
-//   chardev: stdio {escape: bool, raw: bool}, null, file {path}, ringbuf {size},
-//            pty, socket {path | host+port, server: bool, wait: bool, reconnect: seconds}
-//   (block, net and rng drivers are listed by known_drivers()).
+//   chardev: stdio {escape, raw, signal}, null, file {path}, ringbuf {size}, pty,
+//            socket {path (unix, or "tcp:HOST:PORT") | host+port, server, wait, reconnect: seconds}
+//   block:   raw | qcow2 | zstd {file (or path), readonly, direct (raw), snapshot}
+//   net:     user {hostfwd: [..], restrict, net, dns, hostname}, tap {ifname}, socket {...}
+//   rng:     random {file, default /dev/urandom}, builtin (getrandom)
 // Errors name the backend, the place in the config, and what would fix it.
 #pragma once
 
@@ -54,6 +56,15 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
 base::ErrorOr<std::shared_ptr<CharBackend>> create_chardev(std::string_view name, std::string_view driver,
                                                            const config::Node& options,
                                                            const FactoryContext& context);
+base::ErrorOr<std::shared_ptr<BlockBackend>> create_block(std::string_view name, std::string_view driver,
+                                                          const config::Node& options,
+                                                          const FactoryContext& context);
+base::ErrorOr<std::shared_ptr<NetBackend>> create_net(std::string_view name, std::string_view driver,
+                                                      const config::Node& options,
+                                                      const FactoryContext& context);
+base::ErrorOr<std::shared_ptr<RngBackend>> create_rng(std::string_view name, std::string_view driver,
+                                                      const config::Node& options,
+                                                      const FactoryContext& context);
 
 // The kinds and, per kind, the drivers this build supports (for errors and `vmlaunch plan`).
 std::vector<std::string> known_kinds();

@@ -116,3 +116,73 @@ TEST_CASE("factory creates a pty") {
   auto pty = backends::create_chardev("p", "pty", Node::null(), {});
   CHECK(pty.ok());
 }
+
+TEST_CASE("factory: block images by driver, with readonly and snapshot") {
+  std::string dir = temp_dir() + "/factory-block-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream out(dir + "/disk.raw", std::ios::binary);
+    out << std::string(1 << 16, 'r');
+  }
+  FactoryContext context;
+  context.base_dir = dir;
+  auto raw = backends::create_block("d", "raw", options_map({{"file", Node::string("disk.raw")}}), context);
+  REQUIRE(raw.ok());
+  CHECK((*raw)->size() == 1 << 16);
+  CHECK_FALSE((*raw)->read_only());
+  auto ro = backends::create_backend(
+      "block", "d", "raw",
+      options_map({{"file", Node::string("disk.raw")}, {"readonly", Node::boolean(true)}}), context);
+  REQUIRE(ro.ok());
+  CHECK(ro->block->read_only());
+  auto snap = backends::create_block(
+      "d", "raw", options_map({{"file", Node::string("disk.raw")}, {"snapshot", Node::boolean(true)}}),
+      context);
+  REQUIRE(snap.ok());
+  CHECK_FALSE((*snap)->read_only());
+  const uint8_t byte = 'x';
+  REQUIRE((*snap)->write(0, {&byte, 1}).ok());
+  std::ifstream in(dir + "/disk.raw");
+  CHECK(in.get() == 'r');
+}
+
+TEST_CASE("factory: block errors name the option and the file") {
+  auto missing = backends::create_block("d", "qcow2", Node::map(), {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("option 'file': missing") != std::string::npos);
+  auto absent =
+      backends::create_block("d", "qcow2", options_map({{"file", Node::string("/nonexistent/x.qcow2")}}), {});
+  REQUIRE_FALSE(absent.ok());
+  CHECK(absent.error().message.find("/nonexistent/x.qcow2") != std::string::npos);
+  CHECK(absent.error().message.find("machine.yaml:11:10") != std::string::npos);
+  auto zstd_rw = backends::create_block("d", "zstd", options_map({{"file", Node::string("/x.zst")}}), {});
+  REQUIRE_FALSE(zstd_rw.ok());
+  CHECK(zstd_rw.error().message.find("read-only") != std::string::npos);
+  auto unknown = backends::create_block("d", "vmdk", Node::map(), {});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message.find("known: qcow2, raw, zstd") != std::string::npos);
+}
+
+TEST_CASE("factory: rng random and builtin") {
+  auto random = backends::create_rng("r", "random", Node::null(), {});
+  REQUIRE(random.ok());
+  std::vector<uint8_t> buffer(16);
+  CHECK((*random)->fill(buffer).ok());
+  auto builtin = backends::create_backend("rng", "r", "builtin", Node::null(), {});
+  REQUIRE(builtin.ok());
+  CHECK(builtin->rng != nullptr);
+  auto bad =
+      backends::create_rng("r", "random", options_map({{"file", Node::string("/nonexistent/rng")}}), {});
+  CHECK_FALSE(bad.ok());
+}
+
+TEST_CASE("factory: socket chardev accepts the tcp:HOST:PORT form") {
+  auto server = backends::create_chardev(
+      "s", "socket",
+      options_map({{"path", Node::string("tcp:127.0.0.1:0")}, {"server", Node::boolean(true)}}), {});
+  CHECK(server.ok());
+  auto bad =
+      backends::create_chardev("s", "socket", options_map({{"path", Node::string("tcp:nowhere")}}), {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("tcp:HOST:PORT") != std::string::npos);
+}

@@ -80,3 +80,25 @@ TEST_CASE("raw: O_DIRECT with unaligned buffers and offsets") {
   auto expected = pattern(767, 10, 2);
   CHECK(before == expected);
 }
+
+#include "backends/block/snapshot.h"
+
+TEST_CASE("snapshot: guest writes are visible but never reach the image") {
+  std::string path = scratch_dir() + "/disk.raw";
+  auto original = pattern(0, 1 << 20, 4);
+  write_file(path, original);
+  std::shared_ptr<backends::BlockBackend> image = RawBackend::open(path, {true, false}).value();
+  auto snap = SnapshotBackend::create(image);
+  REQUIRE(snap.ok());
+  auto data = pattern(5000, 10000, 9);
+  REQUIRE((*snap)->write(5000, data).ok());
+  REQUIRE((*snap)->write_zeroes(100000, 4096).ok());
+  std::vector<uint8_t> all(1 << 20);
+  REQUIRE((*snap)->read(0, all).ok());
+  auto expected = original;
+  std::copy(data.begin(), data.end(), expected.begin() + 5000);
+  std::fill(expected.begin() + 100000, expected.begin() + 104096, 0);
+  CHECK(all == expected);
+  snap->reset();
+  CHECK(read_file(path) == original);
+}

@@ -97,7 +97,7 @@ TEST_CASE("escape filter: Ctrl-a with another key sends both, Ctrl-a h shows hel
 
 TEST_CASE("stdio on pipes: input reaches the receiver, output reaches the out fd") {
   Pipe in, out;
-  StdioBackend backend({in.read_end, out.write_end, true, true, nullptr});
+  StdioBackend backend({in.read_end, out.write_end, true, true, false, nullptr});
   CHECK_FALSE(backend.terminal_raw());
   TestReceiver receiver;
   backend.attach(&receiver);
@@ -110,7 +110,7 @@ TEST_CASE("stdio on pipes: input reaches the receiver, output reaches the out fd
 
 TEST_CASE("stdio never delivers more than can_receive()") {
   Pipe in, out;
-  StdioBackend backend({in.read_end, out.write_end, true, true, nullptr});
+  StdioBackend backend({in.read_end, out.write_end, true, true, false, nullptr});
   TestReceiver receiver(4);  // a 4-byte FIFO the "guest" drains slowly
   backend.attach(&receiver);
   std::string text = "0123456789abcdefghij";
@@ -132,7 +132,7 @@ TEST_CASE("stdio never delivers more than can_receive()") {
 TEST_CASE("stdio: Ctrl-a x from the input calls the machine's quit callback") {
   Pipe in, out;
   std::atomic<int> quits{0};
-  StdioBackend backend({in.read_end, out.write_end, true, true, [&] { ++quits; }});
+  StdioBackend backend({in.read_end, out.write_end, true, true, false, [&] { ++quits; }});
   TestReceiver receiver;
   backend.attach(&receiver);
   in.put("ls\x01x");
@@ -145,7 +145,7 @@ TEST_CASE("stdio: Ctrl-a x from the input calls the machine's quit callback") {
 
 TEST_CASE("stdio with escape off passes Ctrl-a through") {
   Pipe in, out;
-  StdioBackend backend({in.read_end, out.write_end, false, true, nullptr});
+  StdioBackend backend({in.read_end, out.write_end, false, true, false, nullptr});
   TestReceiver receiver;
   backend.attach(&receiver);
   in.put("\x01x");
@@ -164,7 +164,7 @@ TEST_CASE("stdio on a terminal: raw mode while alive, restored afterwards") {
   REQUIRE(tcgetattr(slave, &before) == 0);
   REQUIRE((before.c_lflag & ICANON) != 0);
   {
-    StdioBackend backend({slave, slave, true, true, nullptr});
+    StdioBackend backend({slave, slave, true, true, false, nullptr});
     CHECK(backend.terminal_raw());
     termios during;
     REQUIRE(tcgetattr(slave, &during) == 0);
@@ -188,8 +188,8 @@ TEST_CASE("stdio on a terminal: raw mode while alive, restored afterwards") {
 
 TEST_CASE("stdio: EOF on input is not fatal and destruction is prompt") {
   Pipe in, out;
-  auto backend =
-      std::make_unique<StdioBackend>(StdioBackend::Options{in.read_end, out.write_end, true, true, nullptr});
+  auto backend = std::make_unique<StdioBackend>(
+      StdioBackend::Options{in.read_end, out.write_end, true, true, false, nullptr});
   close(in.write_end);
   in.write_end = -1;
   backend->write(bytes("x"));
@@ -244,4 +244,22 @@ TEST_CASE("ringbuf keeps the last bytes in order") {
   auto big = ring.contents();
   CHECK(std::string(big.begin(), big.end()) == "56789XYZ");
   CHECK(ring.total_written() == 23);
+}
+
+TEST_CASE("stdio with signal: true keeps Ctrl-C as a signal for vmlaunch") {
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(master >= 0);
+  REQUIRE(grantpt(master) == 0);
+  REQUIRE(unlockpt(master) == 0);
+  int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  REQUIRE(slave >= 0);
+  {
+    StdioBackend backend({slave, slave, true, true, true, nullptr});
+    termios during;
+    REQUIRE(tcgetattr(slave, &during) == 0);
+    CHECK((during.c_lflag & ISIG) != 0);
+    CHECK((during.c_lflag & ICANON) == 0);
+  }
+  close(slave);
+  close(master);
 }

@@ -65,7 +65,7 @@ void install_handlers_once() {
   }
 }
 
-bool make_raw(int fd) {
+bool make_raw(int fd, bool keep_signals) {
   std::lock_guard lock(g_saved_lock);
   if (!isatty(fd)) return false;
   termios state;
@@ -81,6 +81,7 @@ bool make_raw(int fd) {
   // Keep output post-processing so the host terminal turns the guest's "\n" into a new line the
   // way every console user expects (QEMU does the same).
   raw.c_oflag |= OPOST;
+  if (keep_signals) raw.c_lflag |= ISIG;
   raw.c_cc[VMIN] = 1;
   raw.c_cc[VTIME] = 0;
   return tcsetattr(fd, TCSANOW, &raw) == 0;
@@ -131,7 +132,7 @@ StdioBackend::StdioBackend(Options options)
         std::lock_guard lock(m_write_lock);
         write_all(m_options.out_fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
       }) {
-  if (m_options.raw) m_raw_active = make_raw(m_options.in_fd);
+  if (m_options.raw) m_raw_active = make_raw(m_options.in_fd, m_options.signal);
   m_reader = std::thread([this] { run(); });
 }
 

@@ -35,8 +35,9 @@ class StdioBackend : public CharBackend {
   struct Options {
     int in_fd = 0;
     int out_fd = 1;
-    bool escape = true;  // Ctrl-a handling; off for binary pipes
-    bool raw = true;     // raw mode when in_fd is a terminal
+    bool escape = true;   // Ctrl-a handling; off for binary pipes
+    bool raw = true;      // raw mode when in_fd is a terminal
+    bool signal = false;  // keep ISIG: Ctrl-C stops vmlaunch instead of reaching the guest
     std::function<void()> quit;
   };
   explicit StdioBackend(Options options);

@@ -157,7 +157,7 @@ Insn decode32(uint32_t raw) {
       return bad;
     }
     case 0x0f:
-      if (f3 == 0) return make(Op::kFence, 0, 0, 0, 0, 4);
+      if (f3 == 0) return make(Op::kFence, 0, 0, 0, (raw >> 20) & 0xff, 4);  // imm = pred << 4 | succ
       if (f3 == 1) return make(Op::kFenceI, 0, 0, 0, 0, 4);
       return bad;
     case 0x73: {

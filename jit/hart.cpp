@@ -474,6 +474,9 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         }
 
         case Op::kFence:
+          // The host (x86-64, TSO) already keeps every order but store -> later load; a fence
+          // ordering earlier writes before later reads needs a real barrier (Dekker-style code).
+          if ((in.imm & 0x50) && (in.imm & 0x0a)) std::atomic_thread_fence(std::memory_order_seq_cst);
           NEXT;
 
         case Op::kCsrrw:

@@ -41,6 +41,12 @@ TEST_CASE("isa: traps, delegation, interrupts, wfi, Sstc") {
 TEST_CASE("isa: Sv39 translation, A/D bits, permission faults") {
   expect_pass("vm_sv39");
 }
+TEST_CASE("isa: self-modifying code and fence.i") {
+  expect_pass("selfmod");
+}
+TEST_CASE("isa: mstatus.FS, fcsr, reserved rounding modes, NaN boxing") {
+  expect_pass("fp_priv");
+}
 TEST_CASE("isa: Sv48 translation") {
   expect_pass("vm_sv48");
 }

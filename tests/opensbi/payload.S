@@ -29,6 +29,7 @@
 .section .text
 .globl _start
 _start:
+  mv s0, a0                # our hart id: either hart may win OpenSBI's boot lottery
   la sp, stack_top
   la t0, strap
   csrw stvec, t0
@@ -58,6 +59,7 @@ _start:
   csrs sie, t0
   li s2, 0
   li a0, 1
+  sll a0, a0, s0           # mask: this hart only
   li a1, 0
   SBI EID_IPI, 0
   bnez a0, fail
@@ -66,8 +68,8 @@ _start:
   beqz s2, 1b
   csrci sstatus, 2
 
-  li gp, 4                 # HSM: start hart 1, which reports back through `flag`
-  li a0, 1
+  li gp, 4                 # HSM: start the other hart, which reports back through `flag`
+  xori a0, s0, 1
   la a1, secondary
   li a2, 0x1234
   SBI EID_HSM, 0
@@ -132,9 +134,7 @@ software:
   csrc sip, t0
   sret
 
-secondary:                 # hart 1: a0 = hart id, a1 = opaque
-  li t0, 1
-  bne a0, t0, 1f
+secondary:                 # the other hart: a0 = hart id, a1 = opaque
   addi a1, a1, 1
   la t0, flag
   sd a1, 0(t0)

@@ -1,0 +1,259 @@
+// The x86_64 machines, `microvm` and `pc`, registered as "x86_64/microvm" and "x86_64/pc".
+//
+// Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), the in-kernel PIC/IOAPIC/LAPICs and PIT of
+// the accelerator, COM ports (ns16550 on the ISA slots of the graph), an i8042 for reset, the debug
+// exit port 0x501, MP table + ACPI for the CPUs, and direct kernel boot (bzImage, vmlinux or PVH ELF).
+// microvm adds virtio-mmio transports, announced on the kernel command line as Firecracker does;
+// pc adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
+// assigned from the graph's PCI window before the guest starts.
+#include "hw/machine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+
+#include "accel/accelerator.h"
+#include "graph/graph.h"
+#include "hw/boot/image.h"
+#include "hw/device_model.h"
+#include "hw/pci/models.h"
+#include "hw/serial/ns16550.h"
+#include "hw/x86/boot.h"
+#include "hw/x86/i8042.h"
+#include "hw/x86/tables.h"
+
+namespace hw::x86 {
+namespace {
+
+constexpr uint64_t MiB = 1 << 20, GiB = uint64_t{1} << 30;
+
+// Drives the accelerator's GSIs. Several devices may share a PCI INTx line: the GSI is high while
+// any of them is. Detached before the Vm goes away so a late backend thread never reaches it.
+class GsiRouter {
+ public:
+  void attach(accel::Vm* vm) {
+    std::unique_lock guard(m_lock);
+    m_vm = vm;
+  }
+  void change(uint32_t gsi, bool up) {
+    std::unique_lock guard(m_lock);
+    int& count = m_asserted[gsi];
+    bool before = count > 0;
+    count += up ? 1 : -1;
+    if (count < 0) count = 0;
+    bool after = count > 0;
+    if (m_vm && before != after) (void)m_vm->set_irq_line(gsi, after);
+  }
+
+ private:
+  std::shared_mutex m_lock;
+  accel::Vm* m_vm = nullptr;
+  std::map<uint32_t, int> m_asserted;
+};
+
+class GsiLine final : public IrqLine {
+ public:
+  GsiLine(GsiRouter& router, uint32_t gsi) : m_router(router), m_gsi(gsi) {}
+  void set_level(bool asserted) override {
+    if (m_level.exchange(asserted) != asserted) m_router.change(m_gsi, asserted);
+  }
+
+ private:
+  GsiRouter& m_router;
+  uint32_t m_gsi;
+  std::atomic<bool> m_level{false};
+};
+
+class X86Machine final : public Machine {
+ public:
+  ~X86Machine() override {
+    m_router.attach(nullptr);
+    m_vcpus.clear();
+    m_vm.reset();
+  }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power); }
+  PowerController& power() override { return m_power; }
+
+  base::GuestMemory m_memory;
+  PowerController m_power;
+  GsiRouter m_router;
+  Bus m_bus;
+  std::vector<std::shared_ptr<Device>> m_devices;
+  std::unique_ptr<accel::Vm> m_vm;
+  std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
+};
+
+base::Error device_error(const graph::Device& device, const std::string& message) {
+  return base::Error("device " + device.id + " (" + device.driver + "): " + message);
+}
+
+std::string hex(uint64_t v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "0x%llx", (unsigned long long)v);
+  return text;
+}
+
+base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, MachineContext& context,
+                                                  bool pc) {
+  const graph::Machine& spec = graph.machine;
+  const std::string type = "x86_64/" + spec.type;
+  if (!context.accelerator) return base::fail(base::Error(type + ": no accelerator was chosen"));
+  if (spec.cpu.count == 0) return base::fail(base::Error(type + ": cpu.count must be at least 1"));
+  if (spec.ram_size < 4 * MiB) return base::fail(base::Error(type + ": at least 4 MiB of RAM is needed"));
+  if (graph.boot.kernel.empty())
+    return base::fail(
+        base::Error(type + ": boot.kernel is required (direct kernel boot: bzImage, vmlinux or PVH ELF)"));
+  auto log = [&](const std::string& text) {
+    if (context.log)
+      context.log(text);
+    else
+      std::fprintf(stderr, "vmlaunch: %s\n", text.c_str());
+  };
+  if (!graph.boot.firmware.empty() && graph.boot.firmware != "none")
+    log(type + ": boot.firmware \"" + graph.boot.firmware + "\" is ignored; the kernel is booted directly");
+
+  auto machine = std::make_unique<X86Machine>();
+  const uint64_t low = std::min<uint64_t>(spec.ram_size, 3 * GiB);
+  TRY(machine->m_memory.add_region(0, low));
+  if (spec.ram_size > low) TRY(machine->m_memory.add_region(4 * GiB, spec.ram_size - low));
+
+  accel::VmSpec vm_spec;
+  vm_spec.arch = spec.arch;
+  vm_spec.vcpu_count = spec.cpu.count;
+  vm_spec.cpu_model = spec.cpu.model;
+  vm_spec.cpu_features = spec.cpu.features;
+  vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
+  auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_bus);
+  if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
+  machine->m_vm = std::move(vm.value());
+  for (const auto& region : machine->m_memory.regions()) {
+    auto mapped = machine->m_vm->map_memory(region);
+    if (!mapped.ok()) return base::fail(base::Error("mapping guest RAM: " + mapped.error().message));
+  }
+  machine->m_router.attach(machine->m_vm.get());
+
+  auto map = [&](const graph::Device& device, const graph::SlotResource& where,
+                 std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
+    AddressSpace& space = where.port_io ? machine->m_bus.pio() : machine->m_bus.mmio();
+    auto inserted = space.insert(where.base, where.size, model);
+    if (!inserted.ok()) return base::fail(device_error(device, inserted.error().message()));
+    machine->m_devices.push_back(std::move(model));
+    return {};
+  };
+
+  std::string cmdline = graph.boot.cmdline;
+  TableInputs tables;
+  tables.has_pci = pc;
+  for (size_t index : graph.topological_order()) {
+    const graph::Device& device = graph.devices[index];
+    const graph::SlotResource* region = device.region ? &*device.region : nullptr;
+    const graph::SlotResource* slot = device.address.resource ? &*device.address.resource : nullptr;
+    std::shared_ptr<IrqLine> irq =
+        device.irq ? std::make_shared<GsiLine>(machine->m_router, *device.irq) : nullptr;
+    if (device.irq && *device.irq >= 24)
+      return base::fail(
+          device_error(device, "interrupt " + std::to_string(*device.irq) + " is not an IOAPIC pin"));
+
+    if (device.driver == "ioapic" || device.driver == "lapic") {
+      continue;  // in the accelerator (KVM's in-kernel irqchip)
+    } else if (device.driver == "i8042" && region) {
+      TRY(map(device, *region, std::make_shared<I8042>(machine->m_power)));
+    } else if (device.driver == "ns16550") {
+      if (!slot || !slot->port_io) return base::fail(device_error(device, "needs an ISA port slot on x86"));
+      std::shared_ptr<backends::CharBackend> chardev;
+      if (const graph::BackendRef* ref = device.backend("chardev")) {
+        chardev = context.backends ? context.backends->chardev(ref->name) : nullptr;
+        if (!chardev)
+          return base::fail(device_error(device, "chardev backend \"" + ref->name + "\" was not created"));
+      }
+      TRY(map(device, *slot, std::make_shared<Ns16550>(device.id, 1, irq, chardev)));
+    } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
+      if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
+      DeviceEnv env{graph,           device, machine->m_memory, machine->m_bus, irq, *context.backends,
+                    machine->m_power};
+      auto model = (*factory)(env);
+      if (!model.ok()) return base::fail(device_error(device, model.error().message));
+      const graph::SlotResource* where = slot ? slot : region;
+      if (model.value() && where)
+        TRY(map(device, *where, model.value()));
+      else if (model.value())
+        machine->m_devices.push_back(model.value());
+      const graph::Bus* bus = graph.find_bus(device.bus);
+      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
+        cmdline += " virtio_mmio.device=" + std::to_string(slot->size) + "@" + hex(slot->base) + ":" +
+                   std::to_string(*device.irq);
+      // MP table INTx entries cover the root bus; guests swizzle through bridges themselves.
+      if (bus && bus->kind == graph::BusKind::Pci && bus->provided_by.empty() && device.irq &&
+          device.address.kind == graph::Address::Kind::Pci && device.address.function == 0) {
+        tables.pci_irqs.push_back(
+            {static_cast<uint8_t>(device.address.slot), 1, static_cast<uint8_t>(*device.irq)});
+      }
+    } else if (device.builtin && device.driver == "pci-host-bridge") {
+      return base::fail(device_error(device, "this build has no PCI host model (link //hw/pci:models)"));
+    } else {
+      return base::fail(device_error(device, "not supported on " + type + " by this build"));
+    }
+  }
+  TRY(map(graph::Device{}, graph::SlotResource{DebugExit::kPort, 2, std::nullopt, true},
+          std::make_shared<DebugExit>(machine->m_power)));
+  TRY(hw::pci::finish(machine->m_bus, graph));
+
+  // Boot images and tables.
+  std::vector<uint8_t> kernel_bytes = TRY(hw::boot::read_file(graph.boot.kernel));
+  auto kernel = load_kernel(machine->m_memory, kernel_bytes);
+  if (!kernel.ok()) return base::fail(kernel.error().with_context("boot.kernel " + graph.boot.kernel));
+  BootInputs inputs;
+  inputs.kernel = &kernel.value();
+  inputs.bzimage = kernel_bytes;
+  inputs.cmdline = cmdline;
+  if (!graph.boot.initrd.empty()) {
+    std::vector<uint8_t> initrd = TRY(hw::boot::read_file(graph.boot.initrd));
+    inputs.initrd_address = TRY(place_initrd(machine->m_memory, kernel.value(), initrd.size()));
+    inputs.initrd_size = initrd.size();
+    if (!machine->m_memory.write(inputs.initrd_address, initrd))
+      return base::fail(base::Error("boot.initrd does not fit in RAM"));
+  }
+  // APIC ids as the accelerator numbers vCPUs (socket | core | thread, power-of-two fields).
+  const unsigned threads = std::max(1u, spec.cpu.threads), cores = std::max(1u, spec.cpu.cores);
+  auto bits = [](unsigned n) {
+    unsigned b = 0;
+    while ((1u << b) < n) ++b;
+    return b;
+  };
+  for (unsigned i = 0; i < spec.cpu.count; ++i) {
+    unsigned thread = i % threads, core = (i / threads) % cores, socket = i / (threads * cores);
+    tables.apic_ids.push_back((socket << (bits(threads) + bits(cores))) | (core << bits(threads)) | thread);
+  }
+  TRY(write_mp_table(machine->m_memory, kEbdaStart, tables));
+  inputs.rsdp_address = TRY(write_acpi_tables(machine->m_memory, kAcpiStart, tables));
+  accel::X86BootState state = TRY(prepare_boot(machine->m_memory, inputs));
+
+  for (unsigned i = 0; i < spec.cpu.count; ++i) {
+    auto vcpu = machine->m_vm->create_vcpu(i);
+    if (!vcpu.ok())
+      return base::fail(base::Error("creating vCPU " + std::to_string(i) + ": " + vcpu.error().message));
+    // Application processors wait for the guest's INIT/SIPI in the in-kernel LAPIC.
+    if (i == 0) {
+      auto set = vcpu.value()->set_boot_state(state);
+      if (!set.ok()) return base::fail(base::Error("vCPU 0 boot state: " + set.error().message));
+    }
+    machine->m_vcpus.push_back(std::move(vcpu.value()));
+  }
+  return std::unique_ptr<Machine>(std::move(machine));
+}
+
+base::ErrorOr<std::unique_ptr<Machine>> build_microvm(const graph::Graph& graph, MachineContext& context) {
+  return build_x86(graph, context, false);
+}
+base::ErrorOr<std::unique_ptr<Machine>> build_pc(const graph::Graph& graph, MachineContext& context) {
+  return build_x86(graph, context, true);
+}
+
+}  // namespace
+
+HW_REGISTER_MACHINE("x86_64/microvm", build_microvm);
+HW_REGISTER_MACHINE("x86_64/pc", build_pc);
+
+}  // namespace hw::x86

@@ -1,0 +1,41 @@
+// The tables a guest reads to find its CPUs and interrupt routing, generated from the machine:
+// the Intel MultiProcessor table (floating pointer in the EBDA) and ACPI (RSDP in the BIOS area,
+// XSDT, MADT, a hardware-reduced FADT and an empty DSDT, as Firecracker and QEMU's microvm do).
+// Both list every vCPU by its APIC id (the same ids CPUID reports), the IOAPIC, ISA IRQ 0 -> GSI 2,
+// and (MP table) the PCI INTx routing of bus 0.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/guest_memory.h"
+#include "base/result.h"
+
+namespace hw::x86 {
+
+struct PciIntx {
+  uint8_t device = 0;  // slot on bus 0
+  uint8_t pin = 1;     // 1..4 = INTA..INTD
+  uint8_t gsi = 0;
+};
+
+struct TableInputs {
+  std::vector<uint32_t> apic_ids;  // vCPU 0 first (the BSP)
+  bool has_pci = false;
+  std::vector<PciIntx> pci_irqs;
+};
+
+inline constexpr uint64_t kIoapicAddress = 0xfec00000;
+inline constexpr uint64_t kLapicAddress = 0xfee00000;
+
+// Writes the MP table at `address` (floating pointer first, then the config table); returns bytes used.
+base::ErrorOr<uint64_t> write_mp_table(const base::GuestMemory& memory, uint64_t address,
+                                       const TableInputs& inputs);
+// Writes RSDP and tables from `address`; returns the RSDP's address.
+base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint64_t address,
+                                          const TableInputs& inputs);
+
+// Byte sum used by both table formats (the tables are valid when it is 0).
+uint8_t checksum(const uint8_t* bytes, size_t size);
+
+}  // namespace hw::x86

@@ -1,0 +1,88 @@
+#include "hw/x86/tables.h"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+using namespace hw::x86;
+
+namespace {
+std::vector<uint8_t> bytes(const base::GuestMemory& memory, uint64_t at, size_t size) {
+  std::vector<uint8_t> out(size);
+  REQUIRE(memory.read(at, out));
+  return out;
+}
+uint32_t u32(const std::vector<uint8_t>& b, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, b.data() + at, 4);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("MP table: valid checksums, one processor entry per APIC id, BSP first") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0, 1, 2, 4}, true, {{3, 1, 10}}};
+  auto used = write_mp_table(memory, 0x9fc00, inputs);
+  REQUIRE(used.ok());
+  auto floating = bytes(memory, 0x9fc00, 16);
+  CHECK(std::memcmp(floating.data(), "_MP_", 4) == 0);
+  CHECK(checksum(floating.data(), 16) == 0);
+  uint32_t config = u32(floating, 4);
+  auto header = bytes(memory, config, 44);
+  uint16_t length = header[4] | header[5] << 8;
+  auto table = bytes(memory, config, length);
+  CHECK(checksum(table.data(), length) == 0);
+  std::vector<int> ids;
+  bool bsp_first = false;
+  bool pci_entry = false;
+  for (size_t at = 44; at < length;) {
+    uint8_t type = table[at];
+    if (type == 0) {
+      ids.push_back(table[at + 1]);
+      if (ids.size() == 1) bsp_first = table[at + 3] & 2;
+      at += 20;
+    } else {
+      if (type == 3 && table[at + 4] == 0 && table[at + 5] == (3 << 2) && table[at + 7] == 10)
+        pci_entry = true;
+      at += 8;
+    }
+  }
+  CHECK(ids == std::vector<int>{0, 1, 2, 4});
+  CHECK(bsp_first);
+  CHECK(pci_entry);
+}
+
+TEST_CASE("ACPI: RSDP -> XSDT -> MADT with every APIC id, all checksums valid") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0, 1}, false, {}};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  CHECK(std::memcmp(rsdp.data(), "RSD PTR ", 8) == 0);
+  CHECK(checksum(rsdp.data(), 20) == 0);
+  CHECK(checksum(rsdp.data(), 36) == 0);
+  uint64_t xsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  auto xsdt_header = bytes(memory, xsdt_at, 36);
+  auto xsdt = bytes(memory, xsdt_at, u32(xsdt_header, 4));
+  CHECK(checksum(xsdt.data(), xsdt.size()) == 0);
+  REQUIRE(xsdt.size() == 36 + 16);
+  std::vector<std::string> signatures;
+  for (size_t i = 36; i < xsdt.size(); i += 8) {
+    uint64_t at;
+    std::memcpy(&at, xsdt.data() + i, 8);
+    auto header = bytes(memory, at, 36);
+    auto table = bytes(memory, at, u32(header, 4));
+    CHECK(checksum(table.data(), table.size()) == 0);
+    signatures.push_back(std::string(table.begin(), table.begin() + 4));
+    if (signatures.back() == "APIC") {
+      std::vector<int> ids;
+      for (size_t e = 44; e < table.size(); e += table[e + 1])
+        if (table[e] == 0) ids.push_back(table[e + 3]);
+      CHECK(ids == std::vector<int>{0, 1});
+    }
+  }
+  CHECK(signatures == std::vector<std::string>{"FACP", "APIC"});
+}

@@ -79,6 +79,7 @@ void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
   m_resv_valid = false;
   std::fill(std::begin(m_pmpcfg), std::end(m_pmpcfg), 0);
   std::fill(std::begin(m_pmpaddr), std::end(m_pmpaddr), 0);
+  m_pmp_active = m_pmp_locked = false;
   flush_decoded();
   flush_tlb();
   update_contexts();
@@ -541,7 +542,7 @@ bool Hart::refill_fetch(uint64_t pc) {
   TlbEntry& e = m_tlb[m_fetch_ctx][kFetch][(pc >> 12) & (kTlbSize - 1)];
   if (e.tag != (pc >> 12)) {
     uint64_t pa;
-    if (!translate(pc, kFetch, &pa)) return false;
+    if (!translate(pc, kFetch, &pa, 2)) return false;
     uint8_t* host = m_platform.ram(pa & ~0xfffull, 4096);
     if (!host) return raise(kInstAccessFault, pc);
     DecodedPage* page = decoded_page(pa >> 12, host);
@@ -657,13 +658,62 @@ bool Hart::fault(Access access, uint64_t va, bool page_fault) {
   return raise(page_fault ? kPage[access] : kAccessFault[access], va);
 }
 
-bool Hart::translate(uint64_t va, Access access, uint64_t* pa) {
+bool Hart::translate(uint64_t va, Access access, uint64_t* pa, unsigned size) {
   const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
   if (ctx == kCtxBare) {
     *pa = va;
-    return true;
+  } else if (!walk(va, access, ctx == kCtxU, ctx == kCtxSSum, pa)) {
+    return false;
   }
-  return walk(va, access, ctx == kCtxU, ctx == kCtxSSum, pa);
+  if (m_pmp_active && !pmp_allows(*pa, size, access, access == kFetch ? m_priv : data_priv()))
+    return fault(access, va, false);
+  return true;
+}
+
+bool Hart::pmp_allows(uint64_t pa, uint64_t size, Access access, Priv priv) const {
+  if (!m_pmp_active) return true;
+  if (priv == Priv::kM && !m_pmp_locked) return true;
+  const uint64_t end = pa + size;  // exclusive; guest addresses are < 2^56, no overflow
+  for (unsigned i = 0; i < 16; ++i) {
+    const uint8_t cfg = m_pmpcfg[i];
+    const unsigned mode = (cfg >> 3) & 3;
+    if (mode == 0) continue;
+    uint64_t lo, hi;  // [lo, hi)
+    if (mode == 1) {  // TOR
+      lo = i == 0 ? 0 : m_pmpaddr[i - 1] << 2;
+      hi = m_pmpaddr[i] << 2;
+    } else if (mode == 2) {  // NA4
+      lo = m_pmpaddr[i] << 2;
+      hi = lo + 4;
+    } else {  // NAPOT: trailing ones of pmpaddr encode the size
+      const uint64_t a = m_pmpaddr[i];
+      const int ones = __builtin_ctzll(~a);  // a is < 2^54, so ~a != 0
+      if (ones >= 54) {
+        lo = 0;
+        hi = ~0ull;
+      } else {
+        const uint64_t bytes = 1ull << (ones + 3);
+        lo = (a << 2) & ~(bytes - 1);
+        hi = lo + bytes;
+      }
+    }
+    const bool any = pa < hi && end > lo;
+    if (!any) continue;
+    if (pa < lo || end > hi) return false;  // partially covered: fails (spec)
+    if (priv == Priv::kM && !(cfg & 0x80)) return true;
+    const uint8_t need = access == kRead ? 1 : access == kWrite ? 2 : 4;
+    return (cfg & need) != 0;
+  }
+  return priv == Priv::kM;
+}
+
+void Hart::pmp_changed() {
+  m_pmp_active = m_pmp_locked = false;
+  for (uint8_t cfg : m_pmpcfg) {
+    if ((cfg >> 3) & 3) m_pmp_active = true;
+    if (cfg & 0x80) m_pmp_locked = true;
+  }
+  flush_tlb();
 }
 
 bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
@@ -676,7 +726,7 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
   for (int level = levels - 1; level >= 0; --level) {
     const uint64_t pte_pa = table + ((va >> (12 + 9 * level)) & 511) * 8;
     uint8_t* host = m_platform.ram(pte_pa, 8);
-    if (!host) return fault(access, va, false);
+    if (!host || (m_pmp_active && !pmp_allows(pte_pa, 8, kRead, Priv::kS))) return fault(access, va, false);
     // Safe: 8 bytes inside RAM, 8-aligned (table is page aligned); atomic because other harts
     // update A/D bits of shared page tables concurrently.
     auto* slot = reinterpret_cast<uint64_t*>(host);
@@ -722,11 +772,13 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
 
 void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page) {
   const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
+  // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
+  if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_priv : data_priv()))
+    return;
   TlbEntry& e = m_tlb[ctx][access][(va >> 12) & (kTlbSize - 1)];
   e.tag = va >> 12;
   e.addend = reinterpret_cast<uintptr_t>(host_page) - (va & ~0xfffull);
   e.page = nullptr;
-  (void)pa;
 }
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
@@ -749,7 +801,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
     return true;
   }
   uint64_t pa;
-  if (!translate(va, kRead, &pa)) return false;
+  if (!translate(va, kRead, &pa, size)) return false;
   if (uint8_t* page = m_platform.ram(pa & ~0xfffull, 4096)) {
     std::memcpy(out, page + (pa & 0xfff), size);
     tlb_insert(kRead, va, pa, page);
@@ -784,7 +836,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
     return true;
   }
   uint64_t pa;
-  if (!translate(va, kWrite, &pa)) return false;
+  if (!translate(va, kWrite, &pa, size)) return false;
   if (uint8_t* page = m_platform.ram(pa & ~0xfffull, 4096)) {
     note_store(pa, size);
     std::memcpy(page + (pa & 0xfff), in, size);
@@ -810,7 +862,7 @@ uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
   const TlbEntry& e = m_tlb[m_data_ctx][access][(va >> 12) & (kTlbSize - 1)];
   if (e.tag == (va >> 12)) return reinterpret_cast<uint8_t*>(e.addend + va);
   uint64_t pa;
-  if (!translate(va, access, &pa)) return nullptr;
+  if (!translate(va, access, &pa, size)) return nullptr;
   uint8_t* host = m_platform.ram(pa, size);
   if (!host) {
     raise(is_lr ? kLoadAccessFault : kStoreAccessFault, va);
@@ -1209,6 +1261,7 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
       if ((cfg & 3) == 2) cfg &= ~3;  // W without R is reserved
       m_pmpcfg[first + i] = cfg;
     }
+    pmp_changed();
     return true;
   }
   if (csr >= 0x3b0 && csr <= 0x3ef) {
@@ -1217,6 +1270,7 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
     const bool locked =
         (m_pmpcfg[i] & 0x80) || (i + 1 < 16 && (m_pmpcfg[i + 1] & 0x80) && ((m_pmpcfg[i + 1] >> 3) & 3) == 1);
     if (!locked) m_pmpaddr[i] = v & ((1ull << 54) - 1);
+    pmp_changed();
     return true;
   }
   return false;

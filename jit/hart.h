@@ -172,7 +172,15 @@ class Hart {
   bool store_slow(uint64_t va, const void* in, unsigned size);
   // Host pointer for an aligned RAM access inside one page (LR/SC/AMO); raises on failure.
   uint8_t* host_for_atomic(uint64_t va, Access access, unsigned size);
-  bool translate(uint64_t va, Access access, uint64_t* pa);
+  // va -> pa for an access of `size` bytes at va (within one page), including the PMP check.
+  bool translate(uint64_t va, Access access, uint64_t* pa, unsigned size = 1);
+  Priv data_priv() const {
+    return (m_mstatus & (1ull << 17)) ? static_cast<Priv>((m_mstatus >> 11) & 3) : m_priv;
+  }
+  // PMP (priv 1.12 section 3.7): whether [pa, pa+size) may be accessed by `priv`. As in QEMU, a hart
+  // with no active entry allows everything, so bare-metal code need not program PMP first.
+  bool pmp_allows(uint64_t pa, uint64_t size, Access access, Priv priv) const;
+  void pmp_changed();
   bool walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa);
   bool fault(Access access, uint64_t va, bool page_fault);
   void tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page);
@@ -221,6 +229,7 @@ class Hart {
   uint64_t m_instret = 0, m_cycle_offset = 0;
   uint8_t m_pmpcfg[16] = {};
   uint64_t m_pmpaddr[16] = {};
+  bool m_pmp_active = false, m_pmp_locked = false;  // some entry is enabled / locked
   // LR/SC reservation: the reserved word's host address and the value LR saw (SC compares-and-swaps
   // it, so a store by another hart in between makes the SC fail).
   bool m_resv_valid = false;

@@ -47,6 +47,9 @@ TEST_CASE("isa: self-modifying code and fence.i") {
 TEST_CASE("isa: mstatus.FS, fcsr, reserved rounding modes, NaN boxing") {
   expect_pass("fp_priv");
 }
+TEST_CASE("isa: PMP (NAPOT, NA4, TOR, priority, locking)") {
+  expect_pass("pmp");
+}
 TEST_CASE("isa: Sv48 translation") {
   expect_pass("vm_sv48");
 }

@@ -96,6 +96,15 @@ _start:
   li t2, 0x4010000000000000  # 4.0
   bne t1, t2, fail
 
+  li gp, 7                 # OpenSBI's PMP keeps S out of the firmware: access fault, redirected to S
+  li s3, 0
+  la s11, 1f
+  li t0, 0x80000000
+  ld t1, 0(t0)
+  j fail
+1: li t0, 5
+  bne s3, t0, fail
+
   PUTS all_ok
   li a0, 0                 # shutdown, no reason
   li a1, 0
@@ -115,7 +124,7 @@ fail:
 .balign 4
 strap:
   csrr t0, scause
-  bgez t0, fail            # no exceptions expected
+  bgez t0, exception
   slli t0, t0, 1
   srli t0, t0, 1
   li t1, 5
@@ -132,6 +141,13 @@ software:
   li s2, 1
   li t0, 1 << 1
   csrc sip, t0
+  sret
+
+exception:                 # only the load access fault of check 7 is expected
+  li t1, 5
+  bne t0, t1, fail
+  mv s3, t0
+  csrw sepc, s11
   sret
 
 secondary:                 # the other hart: a0 = hart id, a1 = opaque

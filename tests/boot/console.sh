@@ -1,0 +1,64 @@
+# Helpers for boot tests that talk to a guest's serial console (sourced after tests/lib.sh).
+#   vm_start CONFIG         runs `vmlaunch up CONFIG` in the background; console output -> $vm_out
+#   vm_wait PATTERN SECS    waits until the output matches the grep -E pattern (fails on timeout or exit)
+#   vm_send TEXT            types TEXT (printf format) on the console
+#   vm_finish SECS          waits for vmlaunch to exit by itself; sets vm_status (124 on timeout)
+#   vm_stop                 kills vmlaunch if it still runs
+vml=${vml:-launcher/vmlaunch}
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+vm_n=0
+
+vm_start() {
+  vm_n=$((vm_n + 1))
+  vm_out=$tmp/vm$vm_n.out
+  vm_err=$tmp/vm$vm_n.err
+  local fifo=$tmp/vm$vm_n.in
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  "$vml" up "$1" <"$fifo" >"$vm_out" 2>"$vm_err" &
+  vm_pid=$!
+  exec 7>"$fifo"  # held open so the guest's input never sees EOF
+}
+
+vm_wait() {
+  local pattern=$1 secs=$2 waited=0
+  while [ "$waited" -lt $((secs * 10)) ]; do
+    grep -aqE "$pattern" "$vm_out" 2>/dev/null && return 0
+    kill -0 "$vm_pid" 2>/dev/null || { grep -aqE "$pattern" "$vm_out"; return; }
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  echo "timed out after ${secs}s waiting for: $pattern" >&2
+  return 1
+}
+
+vm_send() { printf "$@" >&7; }
+
+vm_finish() {
+  local secs=$1 waited=0
+  while kill -0 "$vm_pid" 2>/dev/null && [ "$waited" -lt $((secs * 10)) ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if kill -0 "$vm_pid" 2>/dev/null; then
+    vm_stop
+    vm_status=124
+  else
+    wait "$vm_pid"
+    vm_status=$?
+  fi
+  exec 7>&-
+}
+
+vm_stop() {
+  kill "$vm_pid" 2>/dev/null && wait "$vm_pid" 2>/dev/null
+  exec 7>&- 2>/dev/null
+  return 0
+}
+
+vm_dump() {
+  echo "--- console ($vm_out), last 40 lines"
+  tail -n 40 "$vm_out"
+  echo "--- vmlaunch stderr"
+  cat "$vm_err"
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Linux on the riscv64 virt machine through `vmlaunch up` on the jit interpreter: OpenSBI (fw_jump)
+# -> the guests' kernel + busybox initramfs. The initramfs runs the command from the kernel command
+# line (vml.cmd, see guests/init) and powers off through syscon; the test checks the command's
+# output and vmlaunch's exit status. A second boot checks the interactive shell.
+# Builds the guest with guests/riscv64/build (cached under ~/.cache/vmlaunch; the first build
+# takes minutes).
+source tests/lib.sh
+source tests/boot/console.sh
+
+# The guest scripts live in the source tree; runfiles link into it.
+src=$(cd "$(dirname "$(readlink -f tests/boot/up_linux_test.sh)")/../.." && pwd)
+build=$src/guests/riscv64/build
+if [ ! -x "$build" ]; then
+  skip "Linux boot" "guests/riscv64/build is not there yet"
+  finish
+  exit
+fi
+if ! paths=$("$build" 2>"$tmp/guest-build.log"); then
+  tail -n 30 "$tmp/guest-build.log"
+  check "the riscv64 guest builds" false
+  finish
+  exit
+fi
+kernel=$(printf '%s\n' "$paths" | sed -n 1p)
+initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+
+machine() {  # machine NAME CMDLINE
+  cat >"$tmp/$1.yaml" <<YAML
+name: $1
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+cpu: {model: rv64gc, count: 2}
+accel: [jit]
+boot:
+  firmware: opensbi
+  kernel: $kernel
+  initrd: $initrd
+  cmdline: '$2'
+backends:
+  chardev:
+    con0: {driver: stdio}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+YAML
+}
+
+machine linux-cmd 'console=ttyS0 vml.cmd="echo answer=$((6*7)) arch=$(uname -m) harts=$(grep -c ^processor /proc/cpuinfo)"'
+vm_start "$tmp/linux-cmd.yaml"
+vm_finish 600
+check "Linux runs the command and powers off: vmlaunch exits 0" test "$vm_status" -eq 0
+check "the guest computed the answer on riscv64 with 2 harts" grep -aq "answer=42 arch=riscv64 harts=2" "$vm_out"
+check "the kernel found the 8250 UART of the device tree" grep -aqE "10000000.serial: ttyS0 at MMIO 0x10000000 .* is a 16550A" "$vm_out"
+check "the command's exit status was reported" grep -aq "VML-CMD-EXIT=0" "$vm_out"
+[ "$vm_status" -eq 0 ] && grep -aq "answer=42" "$vm_out" || vm_dump
+
+machine linux-shell 'console=ttyS0 quiet'
+vm_start "$tmp/linux-shell.yaml"
+vm_wait "userspace up" 600
+vm_send 'echo shell-says-$((5+5))\n'
+vm_wait "shell-says-10" 120
+check "the interactive busybox shell answers on the console" test $? -eq 0
+vm_send 'poweroff -f\n'
+vm_finish 120
+check "poweroff from the shell ends vmlaunch with status 0" test "$vm_status" -eq 0
+[ "$vm_status" -eq 0 ] || vm_dump
+finish

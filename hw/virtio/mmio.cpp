@@ -10,15 +10,16 @@ constexpr uint64_t kConfigOffset = 0x100;
 }
 
 MmioTransport::MmioTransport(std::string name, std::shared_ptr<VirtioDevice> device,
-                             const base::GuestMemory& memory, hw::IrqLine& irq, TransportCore::Log log)
-    : m_name(std::move(name)), m_core(std::move(device), memory, std::move(log)), m_irq(irq) {
+                             const base::GuestMemory& memory, std::shared_ptr<hw::IrqLine> irq,
+                             TransportCore::Log log)
+    : m_name(std::move(name)), m_core(std::move(device), memory, std::move(log)), m_irq(std::move(irq)) {
   m_core.set_signals({[this](uint16_t) { raise(kIsrUsed); }, [this] { raise(kIsrConfig); }});
 }
 
 void MmioTransport::raise(uint32_t bits) {
   std::lock_guard lock(m_irq_lock);
   m_isr.fetch_or(bits);
-  m_irq.set_level(true);
+  set_level(true);
 }
 
 void MmioTransport::read(uint64_t offset, std::span<uint8_t> data) {
@@ -83,7 +84,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
   if (offset == 0x064) {  // InterruptACK
     std::lock_guard lock(m_irq_lock);
     uint32_t left = m_isr.fetch_and(~value) & ~value;
-    if (left == 0) m_irq.set_level(false);
+    if (left == 0) set_level(false);
     return;
   }
   std::lock_guard lock(m_core.lock());
@@ -111,7 +112,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
       if (value == 0) {
         std::lock_guard irq_lock(m_irq_lock);
         m_isr.store(0);
-        m_irq.set_level(false);
+        set_level(false);
       }
       break;
     case 0x080:

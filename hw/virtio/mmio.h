@@ -18,9 +18,9 @@ class MmioTransport : public hw::Device {
   static constexpr uint32_t kIsrUsed = 1;
   static constexpr uint32_t kIsrConfig = 2;
 
-  // `irq` outlives the transport.
+  // `irq` may be null (no interrupt wired: the driver must poll).
   MmioTransport(std::string name, std::shared_ptr<VirtioDevice> device, const base::GuestMemory& memory,
-                hw::IrqLine& irq, TransportCore::Log log = {});
+                std::shared_ptr<hw::IrqLine> irq, TransportCore::Log log = {});
 
   std::string_view name() const override { return m_name; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
@@ -36,7 +36,10 @@ class MmioTransport : public hw::Device {
 
   std::string m_name;
   TransportCore m_core;
-  hw::IrqLine& m_irq;
+  std::shared_ptr<hw::IrqLine> m_irq;
+  void set_level(bool level) {
+    if (m_irq) m_irq->set_level(level);
+  }
   std::mutex m_irq_lock;
   std::atomic<uint32_t> m_isr{0};
   uint32_t m_device_features_select = 0;

@@ -8,6 +8,7 @@
 
 #include "backends/block.h"
 #include "backends/chardev.h"
+#include "backends/net.h"
 #include "backends/rng.h"
 
 namespace hw::virtio::testing {
@@ -76,6 +77,22 @@ class RecordingChardev : public backends::CharBackend {
   std::mutex m;
   std::string output;
   backends::CharReceiver* receiver = nullptr;
+};
+
+}  // namespace hw::virtio::testing
+
+namespace hw::virtio::testing {
+
+class RecordingNet : public backends::NetBackend {
+ public:
+  void send_frame(std::span<const uint8_t> frame) override {
+    std::lock_guard lock(m);
+    sent.emplace_back(frame.begin(), frame.end());
+  }
+  void attach(backends::NetReceiver* r) override { receiver = r; }
+  std::mutex m;
+  std::vector<std::vector<uint8_t>> sent;
+  backends::NetReceiver* receiver = nullptr;
 };
 
 }  // namespace hw::virtio::testing

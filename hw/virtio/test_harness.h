@@ -34,8 +34,8 @@ class Harness {
   explicit Harness(std::shared_ptr<VirtioDevice> device, uint32_t queue_size = 16)
       : m_queue_size(queue_size) {
     REQUIRE(memory.add_region(kRamBase, kRamSize).ok());
-    transport =
-        std::make_unique<MmioTransport>("test", device, memory, irq, [this](std::string_view) { logs++; });
+    transport = std::make_unique<MmioTransport>("test", device, memory, irq_ptr,
+                                                [this](std::string_view) { logs++; });
     for (uint16_t q = 0; q < device->num_queues(); ++q)
       drivers.push_back(std::make_unique<TestDriver>(memory, queue_size, q));
   }
@@ -93,7 +93,8 @@ class Harness {
   TestDriver& queue(uint32_t q) { return *drivers[q]; }
 
   base::GuestMemory memory;
-  TestIrq irq;
+  std::shared_ptr<TestIrq> irq_ptr = std::make_shared<TestIrq>();
+  TestIrq& irq = *irq_ptr;
   std::atomic<int> logs{0};
   std::unique_ptr<MmioTransport> transport;
   std::vector<std::unique_ptr<TestDriver>> drivers;

@@ -1,11 +1,34 @@
 #include "graph/lock.h"
 
+#include <sys/stat.h>
+
+#include "config/loader.h"
 #include "graph/json_text.h"
 
 namespace graph {
 
 std::string lock_path_for(const std::string& config_path) {
   return config_path + ".lock";
+}
+
+std::optional<Lock> read_lock_file(const std::string& config_path, config::Diagnostics& diagnostics) {
+  std::string path = lock_path_for(config_path);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  std::string error;
+  std::optional<std::string> text = config::read_file(path, &error);
+  if (!text) {
+    diagnostics.push_back(config::Diagnostic::error({path}, "", "cannot read the lock file: " + error));
+    return std::nullopt;
+  }
+  config::ParseResult parsed = config::parse_string(*text, path, config::Format::Yaml);
+  for (config::Diagnostic& d : parsed.diagnostics) diagnostics.push_back(std::move(d));
+  if (!parsed.ok()) return std::nullopt;
+  size_t before = diagnostics.size();
+  Lock lock = lock_from_document(parsed.node, diagnostics);
+  if (config::has_errors({diagnostics.begin() + static_cast<long>(before), diagnostics.end()}))
+    return std::nullopt;
+  return lock;
 }
 
 Lock lock_from_document(const config::Node& document, config::Diagnostics& diagnostics) {

@@ -7,6 +7,7 @@
 //    "devices": [{"id": "virtio-net-pci.0", "driver": "virtio-net-pci", "bus": "pcie.0", "addr": "02.0"}]}
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct Lock {
 
 // The lock file next to a config: "<config path>.lock".
 std::string lock_path_for(const std::string& config_path);
+
+// Reads "<config_path>.lock" if it exists: nullopt when there is none (not an error); problems
+// (unreadable, unparsable, malformed entries) become diagnostics at the lock file's line:col.
+std::optional<Lock> read_lock_file(const std::string& config_path, config::Diagnostics& diagnostics);
 
 // Reads a parsed lock document; malformed entries are reported and skipped.
 Lock lock_from_document(const config::Node& document, config::Diagnostics& diagnostics);

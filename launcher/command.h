@@ -20,5 +20,8 @@ void register_version(CLI::App& app, Action& action);
 void register_validate(CLI::App& app, Action& action);
 void register_schema(CLI::App& app, Action& action);
 void register_up(CLI::App& app, Action& action);
+void register_plan(CLI::App& app, Action& action);
+void register_devices(CLI::App& app, Action& action);
+void register_accel(CLI::App& app, Action& action);
 
 }  // namespace launcher

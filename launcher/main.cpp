@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   launcher::register_validate(app, action);
   launcher::register_schema(app, action);
   launcher::register_up(app, action);
+  launcher::register_plan(app, action);
+  launcher::register_devices(app, action);
+  launcher::register_accel(app, action);
 
   try {
     app.parse(argc, argv);

@@ -186,3 +186,26 @@ TEST_CASE("factory: socket chardev accepts the tcp:HOST:PORT form") {
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message.find("tcp:HOST:PORT") != std::string::npos);
 }
+
+TEST_CASE("factory: net user with hostfwd rules, and their errors") {
+  auto user = backends::create_backend("net", "n0", "user",
+                                       options_map({{"hostfwd",
+                                                     [] {
+                                                       Node list = Node::list();
+                                                       list.push_back(Node::string("tcp:127.0.0.1:0-:22"));
+                                                       return list;
+                                                     }()},
+                                                    {"restrict", Node::boolean(true)}}),
+                                       {});
+  REQUIRE_MESSAGE(user.ok(), (user.ok() ? "" : user.error().message));
+  CHECK(user->net != nullptr);
+  auto bad = backends::create_net("n0", "user", options_map({{"hostfwd", Node::string("tcp:22")}}), {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message.find("option 'hostfwd'") != std::string::npos);
+  auto tap = backends::create_net("n0", "tap", Node::map(), {});
+  REQUIRE_FALSE(tap.ok());
+  CHECK(tap.error().message.find("option 'ifname': missing") != std::string::npos);
+  auto unknown = backends::create_net("n0", "vde", Node::map(), {});
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message.find("known: socket, tap, user") != std::string::npos);
+}

@@ -1,0 +1,266 @@
+#include "backends/net/slirp.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <slirp/libslirp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace backends::net {
+
+struct SlirpBackend::Timer {
+  void (*cb)(void*);
+  void* opaque;
+  int64_t expire_ms = -1;  // -1: not armed
+};
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+SlirpBackend* self(void* opaque) {
+  return static_cast<SlirpBackend*>(opaque);
+}
+
+ssize_t cb_send_packet(const void* buf, size_t len, void* opaque) {
+  self(opaque)->deliver({static_cast<const uint8_t*>(buf), len});
+  return static_cast<ssize_t>(len);
+}
+void cb_guest_error(const char* msg, void*) {
+  std::fprintf(stderr, "vmlaunch: user network: guest error: %s\n", msg);
+}
+int64_t cb_clock_get_ns(void*) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+void* cb_timer_new(SlirpTimerCb cb, void* cb_opaque, void* opaque) {
+  return self(opaque)->timer_new(cb, cb_opaque);
+}
+void cb_timer_free(void* timer, void* opaque) {
+  self(opaque)->timer_free(static_cast<SlirpBackend::Timer*>(timer));
+}
+void cb_timer_mod(void* timer, int64_t expire_ms, void* opaque) {
+  self(opaque)->timer_mod(static_cast<SlirpBackend::Timer*>(timer), expire_ms);
+}
+void cb_register_poll_fd(int, void*) {}
+void cb_unregister_poll_fd(int, void*) {}
+void cb_notify(void* opaque) {
+  self(opaque)->wake();
+}
+
+struct PollSet {
+  std::vector<pollfd> fds;
+};
+int cb_add_poll(int fd, int events, void* opaque) {
+  auto* set = static_cast<PollSet*>(opaque);
+  short e = 0;
+  if (events & SLIRP_POLL_IN) e |= POLLIN;
+  if (events & SLIRP_POLL_OUT) e |= POLLOUT;
+  if (events & SLIRP_POLL_PRI) e |= POLLPRI;
+  set->fds.push_back({fd, e, 0});
+  return static_cast<int>(set->fds.size() - 1);
+}
+int cb_get_revents(int idx, void* opaque) {
+  auto* set = static_cast<PollSet*>(opaque);
+  if (idx < 0 || static_cast<size_t>(idx) >= set->fds.size()) return 0;
+  short r = set->fds[idx].revents;
+  int out = 0;
+  if (r & POLLIN) out |= SLIRP_POLL_IN;
+  if (r & POLLOUT) out |= SLIRP_POLL_OUT;
+  if (r & POLLPRI) out |= SLIRP_POLL_PRI;
+  if (r & POLLERR) out |= SLIRP_POLL_ERR;
+  if (r & POLLHUP) out |= SLIRP_POLL_HUP;
+  return out;
+}
+
+const SlirpCb kCallbacks = {
+    cb_send_packet,      cb_guest_error,        cb_clock_get_ns, cb_timer_new, cb_timer_free, cb_timer_mod,
+    cb_register_poll_fd, cb_unregister_poll_fd, cb_notify,       nullptr,      nullptr};
+
+bool parse_port(const std::string& text, uint16_t& port) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  unsigned long value = std::stoul(text);
+  if (value > 65535) return false;
+  port = static_cast<uint16_t>(value);
+  return true;
+}
+
+}  // namespace
+
+base::ErrorOr<HostForward> parse_hostfwd(const std::string& rule) {
+  auto bad = [&](const std::string& why) {
+    return base::fail(base::Error("hostfwd \"" + rule + "\": " + why +
+                                  " (expected tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport)"));
+  };
+  HostForward fwd;
+  size_t colon = rule.find(':');
+  if (colon == std::string::npos) return bad("no protocol");
+  std::string proto = rule.substr(0, colon);
+  if (proto != "tcp" && proto != "udp") return bad("protocol must be tcp or udp");
+  fwd.udp = proto == "udp";
+  std::string rest = rule.substr(colon + 1);
+  size_t dash = rest.find('-');
+  if (dash == std::string::npos) return bad("no '-' between host and guest");
+  std::string host = rest.substr(0, dash), guest = rest.substr(dash + 1);
+  size_t host_colon = host.rfind(':'), guest_colon = guest.rfind(':');
+  if (host_colon == std::string::npos || guest_colon == std::string::npos) return bad("missing ':port'");
+  fwd.host_addr = host.substr(0, host_colon);
+  fwd.guest_addr = guest.substr(0, guest_colon);
+  if (!parse_port(host.substr(host_colon + 1), fwd.host_port)) return bad("bad host port");
+  if (!parse_port(guest.substr(guest_colon + 1), fwd.guest_port)) return bad("bad guest port");
+  in_addr probe;
+  if (!fwd.host_addr.empty() && inet_pton(AF_INET, fwd.host_addr.c_str(), &probe) != 1)
+    return bad("host address is not an IPv4 address");
+  if (!fwd.guest_addr.empty() && inet_pton(AF_INET, fwd.guest_addr.c_str(), &probe) != 1)
+    return bad("guest address is not an IPv4 address");
+  return fwd;
+}
+
+base::ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const Options& options) {
+  std::unique_ptr<SlirpBackend> backend(new SlirpBackend());
+  backend->m_options = options;
+  backend->m_hostname = options.hostname;
+  backend->m_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (backend->m_wake_fd < 0) return base::fail(base::Error("eventfd failed"));
+
+  SlirpConfig cfg{};
+  cfg.version = 1;
+  cfg.restricted = options.restricted ? 1 : 0;
+  cfg.in_enabled = true;
+  inet_pton(AF_INET, "10.0.2.0", &cfg.vnetwork);
+  inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+  inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+  inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
+  inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+  cfg.in6_enabled = false;
+  cfg.vhostname = backend->m_hostname.empty() ? nullptr : backend->m_hostname.c_str();
+  cfg.if_mtu = 1500;
+  cfg.if_mru = 1500;
+  backend->m_slirp = slirp_new(&cfg, &kCallbacks, backend.get());
+  if (!backend->m_slirp) return base::fail(base::Error("user network: slirp_new failed"));
+
+  for (const HostForward& fwd : options.forwards) {
+    in_addr host{}, guest{};
+    host.s_addr = INADDR_ANY;
+    if (!fwd.host_addr.empty()) inet_pton(AF_INET, fwd.host_addr.c_str(), &host);
+    inet_pton(AF_INET, fwd.guest_addr.empty() ? "10.0.2.15" : fwd.guest_addr.c_str(), &guest);
+    if (slirp_add_hostfwd(backend->m_slirp, fwd.udp ? 1 : 0, host, fwd.host_port, guest, fwd.guest_port) < 0)
+      return base::fail(base::Error("hostfwd " + std::string(fwd.udp ? "udp" : "tcp") + " port " +
+                                    std::to_string(fwd.host_port) + ": cannot listen (port in use?)"));
+  }
+  SlirpBackend* raw = backend.get();
+  backend->m_thread = std::thread([raw] { raw->run(); });
+  return backend;
+}
+
+SlirpBackend::~SlirpBackend() {
+  m_stop.store(true);
+  wake();
+  if (m_thread.joinable()) m_thread.join();
+  if (m_slirp) slirp_cleanup(m_slirp);
+  if (m_wake_fd >= 0) close(m_wake_fd);
+}
+
+void SlirpBackend::wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(m_wake_fd, &one, sizeof(one));
+}
+
+SlirpBackend::Timer* SlirpBackend::timer_new(void (*cb)(void*), void* opaque) {
+  m_timers.push_back(std::make_unique<Timer>(Timer{cb, opaque, -1}));
+  return m_timers.back().get();
+}
+
+void SlirpBackend::timer_free(Timer* timer) {
+  for (auto it = m_timers.begin(); it != m_timers.end(); ++it)
+    if (it->get() == timer) {
+      m_timers.erase(it);
+      return;
+    }
+}
+
+void SlirpBackend::timer_mod(Timer* timer, int64_t expire_ms) {
+  timer->expire_ms = expire_ms;
+}
+
+// Called with m_lock held (from slirp_input or slirp_pollfds_poll).
+void SlirpBackend::deliver(std::span<const uint8_t> frame) {
+  if (m_queue.empty() && m_receiver && m_receiver->receive_frame(frame)) return;
+  if (m_queue.size() >= m_options.queue_limit) {
+    m_dropped++;
+    return;
+  }
+  m_queue.emplace_back(frame.begin(), frame.end());
+}
+
+void SlirpBackend::flush_queue() {
+  while (!m_queue.empty() && m_receiver && m_receiver->receive_frame(m_queue.front())) m_queue.pop_front();
+}
+
+void SlirpBackend::send_frame(std::span<const uint8_t> frame) {
+  {
+    std::lock_guard lock(m_lock);
+    slirp_input(m_slirp, frame.data(), static_cast<int>(frame.size()));
+  }
+  // The frame may have opened a socket the poll set does not have yet.
+  wake();
+}
+
+void SlirpBackend::attach(NetReceiver* receiver) {
+  std::lock_guard lock(m_lock);
+  m_receiver = receiver;
+}
+
+void SlirpBackend::run() {
+  PollSet set;
+  while (!m_stop.load()) {
+    uint32_t timeout = 1000;
+    {
+      std::lock_guard lock(m_lock);
+      set.fds.clear();
+      slirp_pollfds_fill(m_slirp, &timeout, cb_add_poll, &set);
+      int64_t now = now_ms();
+      for (const auto& timer : m_timers)
+        if (timer->expire_ms >= 0)
+          timeout =
+              static_cast<uint32_t>(std::min<int64_t>(timeout, std::max<int64_t>(0, timer->expire_ms - now)));
+      // Queued frames wait for the guest to post receive buffers: look again soon.
+      if (!m_queue.empty()) timeout = std::min<uint32_t>(timeout, 2);
+    }
+    set.fds.push_back({m_wake_fd, POLLIN, 0});
+    int ready = poll(set.fds.data(), set.fds.size(), static_cast<int>(timeout));
+    if (set.fds.back().revents & POLLIN) {
+      uint64_t drained;
+      [[maybe_unused]] ssize_t n = ::read(m_wake_fd, &drained, sizeof(drained));
+    }
+    set.fds.pop_back();
+    std::lock_guard lock(m_lock);
+    slirp_pollfds_poll(m_slirp, ready < 0 ? 1 : 0, cb_get_revents, &set);
+    int64_t now = now_ms();
+    // Fire expired timers; a callback may modify or free timers, so restart after each one.
+    for (bool fired = true; fired;) {
+      fired = false;
+      for (const auto& timer : m_timers) {
+        if (timer->expire_ms >= 0 && timer->expire_ms <= now) {
+          timer->expire_ms = -1;
+          timer->cb(timer->opaque);
+          fired = true;
+          break;
+        }
+      }
+    }
+    flush_queue();
+  }
+}
+
+}  // namespace backends::net

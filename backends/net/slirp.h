@@ -1,0 +1,79 @@
+// `user` networking through libslirp (QEMU's): the guest gets 10.0.2.15 by DHCP (gateway and host
+// at 10.0.2.2, DNS at 10.0.2.3), outgoing TCP/UDP become host sockets, and `hostfwd` rules forward
+// host ports to the guest. `restrict: true` cuts the guest off from everything except hostfwd.
+//
+// libslirp is not thread-safe: every call into it happens under m_lock, from the backend's poll
+// thread or from send_frame() (the virtio-net TX path). Frames for a guest that has no receive
+// buffer posted are queued (bounded) and retried every few milliseconds; past the bound they are
+// dropped, which TCP recovers from.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/net.h"
+#include "base/result.h"
+
+struct Slirp;
+
+namespace backends::net {
+
+struct HostForward {
+  bool udp = false;
+  std::string host_addr;  // empty: all interfaces
+  uint16_t host_port = 0;
+  std::string guest_addr;  // empty: the DHCP address (10.0.2.15)
+  uint16_t guest_port = 0;
+};
+
+// "tcp:127.0.0.1:2222-:22" -> HostForward; errors say what is wrong.
+base::ErrorOr<HostForward> parse_hostfwd(const std::string& rule);
+
+class SlirpBackend : public NetBackend {
+ public:
+  struct Options {
+    bool restricted = false;
+    std::string hostname;  // sent in DHCP
+    std::vector<HostForward> forwards;
+    size_t queue_limit = 512;  // frames held for a guest without RX buffers
+  };
+  static base::ErrorOr<std::unique_ptr<SlirpBackend>> create(const Options& options);
+  ~SlirpBackend() override;
+
+  void send_frame(std::span<const uint8_t> frame) override;
+  void attach(NetReceiver* receiver) override;
+
+  uint64_t dropped() const { return m_dropped.load(); }
+
+  // libslirp callbacks (public for the C trampolines).
+  void deliver(std::span<const uint8_t> frame);
+  struct Timer;
+  Timer* timer_new(void (*cb)(void*), void* opaque);
+  void timer_free(Timer* timer);
+  void timer_mod(Timer* timer, int64_t expire_ms);
+  void wake();
+
+ private:
+  SlirpBackend() = default;
+  void run();
+  void flush_queue();
+
+  Options m_options;
+  Slirp* m_slirp = nullptr;
+  std::mutex m_lock;  // guards m_slirp, the queue, the receiver and the timers
+  NetReceiver* m_receiver = nullptr;
+  std::deque<std::vector<uint8_t>> m_queue;
+  std::vector<std::unique_ptr<Timer>> m_timers;
+  std::atomic<uint64_t> m_dropped{0};
+  int m_wake_fd = -1;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+  std::string m_hostname;
+};
+
+}  // namespace backends::net

@@ -13,6 +13,7 @@
 #include "hw/boot/image.h"
 #include "hw/device_model.h"
 #include "hw/machine.h"
+#include "hw/pci/models.h"
 #include "hw/riscv/clint.h"
 #include "hw/riscv/htif.h"
 #include "hw/riscv/plic.h"
@@ -327,6 +328,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
       return base::fail(device_error(device, "not supported on riscv64/virt by this build"));
     }
   }
+
+  // PCI: bus numbers and BARs, as firmware would leave them (no-op without a PCI host model).
+  TRY(hw::pci::finish(machine->m_bus, graph));
 
   // HTIF console goes where the serial console goes.
   if (machine->m_htif_size) {

@@ -312,3 +312,48 @@ TEST_CASE("virt: configuration problems are errors naming the culprit") {
   REQUIRE_FALSE(unsupported.ok());
   CHECK(unsupported.error().message.find("gpu0") != std::string::npos);
 }
+
+TEST_CASE("virt: the PCIe host from the graph answers on ECAM and appears in the device tree") {
+  std::vector<uint8_t> k(16, 0);
+  TempFile kernel(k);
+  auto g = virt_graph();
+  g.boot.kernel = kernel.path;
+  graph::Device host = builtin("pcie-host", "gpex-pcihost", 0x30000000, 0x10000000);
+  host.provides = {"pcie.0"};
+  g.devices.push_back(host);
+  graph::Bus pcie;
+  pcie.name = "pcie.0";
+  pcie.kind = graph::BusKind::Pci;
+  pcie.last_slot = 31;
+  pcie.pci_irqs = {32, 33, 34, 35};
+  pcie.provided_by = "";
+  g.buses.push_back(pcie);
+  g.memory_map = {{"pcie-pio", 0x3000000, 0x10000, graph::MemoryRegion::Kind::PciWindow, "pcie-host"},
+                  {"pcie-ecam", 0x30000000, 0x10000000, graph::MemoryRegion::Kind::PciConfig, "pcie-host"},
+                  {"pcie-mmio", 0x40000000, 0x40000000, graph::MemoryRegion::Kind::PciWindow, "pcie-host"}};
+  FakeAccel accel;
+  Backends backends;
+  hw::MachineContext context{&accel, &backends, {}};
+  auto machine = hw::build_machine(g, context);
+  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
+  auto& s = *accel.state;
+  uint8_t id[4] = {};
+  REQUIRE(s.ops->mmio_read(0x30000000, id));
+  CHECK((id[0] | id[1] << 8) == 0x1b36);
+  auto header = s.memory->slice(s.boot[0].a1, 0x40);
+  REQUIRE(header);
+  auto whole = s.memory->slice(s.boot[0].a1, fdt_totalsize(header->data()));
+  REQUIRE(whole);
+  const void* fdt = whole->data();
+  int pci = fdt_path_offset(fdt, "/soc/pci@30000000");
+  REQUIRE(pci >= 0);
+  int len = 0;
+  auto map = static_cast<const fdt32_t*>(fdt_getprop(fdt, pci, "interrupt-map", &len));
+  REQUIRE(map);
+  CHECK(len == 16 * 6 * 4);
+  CHECK(fdt32_to_cpu(map[5]) == 32);
+  auto ranges = static_cast<const fdt32_t*>(fdt_getprop(fdt, pci, "ranges", &len));
+  REQUIRE(ranges);
+  CHECK(fdt32_to_cpu(ranges[4]) == 0x3000000);       // I/O window CPU address
+  CHECK(fdt32_to_cpu(ranges[7 + 2]) == 0x40000000);  // MMIO window PCI address
+}

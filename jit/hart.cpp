@@ -27,7 +27,7 @@ constexpr uint64_t kMisa =
 constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteA = 64, kPteD = 128;
 constexpr uint64_t kPpnMask = (1ull << 44) - 1;
 constexpr int64_t kChunk = 1 << 13;  // instructions between interrupt / kick checks
-constexpr size_t kMaxDecodedPages = 8192;
+constexpr size_t kMaxDecodedPages = 2048;  // 32 KiB each: at most 64 MiB of decoded code per hart
 
 inline int64_t sext32(uint64_t v) {
   return static_cast<int32_t>(v);

@@ -65,15 +65,14 @@ std::string render_text(const Graph& g) {
     for (const AccelChoice::Rejected& r : g.accel.rejected) out += "  not " + r.name + ": " + r.reason + "\n";
   }
   const Boot& b = g.boot;
-  if (!b.firmware.empty() || !b.kernel.empty()) {
-    out += "boot:";
-    if (!b.firmware.empty()) out += " firmware " + b.firmware;
-    if (!b.kernel.empty()) out += ", kernel " + b.kernel;
-    if (!b.initrd.empty()) out += ", initrd " + b.initrd;
-    if (!b.dtb.empty()) out += ", dtb " + b.dtb;
-    if (!b.cmdline.empty()) out += ", cmdline " + json_string(b.cmdline);
-    out += "\n";
-  }
+  std::vector<std::string> boot;
+  if (!b.firmware.empty()) boot.push_back("firmware " + b.firmware);
+  if (!b.kernel.empty()) boot.push_back("kernel " + b.kernel);
+  if (!b.initrd.empty()) boot.push_back("initrd " + b.initrd);
+  if (!b.dtb.empty()) boot.push_back("dtb " + b.dtb);
+  if (!b.cmdline.empty()) boot.push_back("cmdline " + json_string(b.cmdline));
+  for (size_t i = 0; i < boot.size(); ++i)
+    out += (i ? ", " : "boot: ") + boot[i] + (i + 1 == boot.size() ? "\n" : "");
 
   out += "\nbuses and devices (* = address chosen by vmlaunch, L = from the lock file):\n";
   std::function<void(const Bus&, int)> print_bus = [&](const Bus& bus, int depth) {

@@ -70,7 +70,7 @@ std::vector<DeviceType> build_device_types() {
                    "PCI-to-PCI bridge; provides a PCI bus named after its id (32 slots)",
                    {BusKind::Pci},
                    {multifunction(),
-                    int_prop("chassis_nr", 0, 0, 255, "chassis number of the slot id capability; 0 = none")},
+                    int_prop("chassis", 0, 0, 255, "chassis number of the slot id capability; 0 = none")},
                    {},
                    {{"", BusKind::Pci, 0, 31, {}}}});
 

@@ -1,0 +1,73 @@
+// What every freestanding x86 test guest needs: port I/O, the COM1 16550, hvm_start_info, exit.
+#pragma once
+
+#include <stdint.h>
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) {
+  uint8_t v;
+  __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+static inline uint32_t inl(uint16_t port) {
+  uint32_t v;
+  __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t* a, uint32_t* b, uint32_t* c, uint32_t* d) {
+  __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
+#define COM1 0x3f8
+
+static inline void putc_serial(char c) {
+  while (!(inb(COM1 + 5) & 0x20)) {
+  }
+  outb(COM1, (uint8_t)c);
+}
+static inline void puts_serial(const char* s) {
+  for (; *s; ++s) {
+    if (*s == '\n') putc_serial('\r');
+    putc_serial(*s);
+  }
+}
+static inline int getc_serial(void) {
+  while (!(inb(COM1 + 5) & 0x01)) {
+  }
+  return inb(COM1);
+}
+static inline void put_hex(uint32_t v, int digits) {
+  for (int i = digits - 1; i >= 0; --i) putc_serial("0123456789abcdef"[(v >> (4 * i)) & 0xf]);
+}
+static inline void put_dec(uint32_t v) {
+  char buf[12];
+  int n = 0;
+  do {
+    buf[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) putc_serial(buf[--n]);
+}
+
+struct hvm_start_info {
+  uint32_t magic, version, flags, nr_modules;
+  uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
+  uint32_t memmap_entries, reserved;
+};
+
+// The value of "key=N" on the command line, or `fallback`.
+static inline uint32_t cmdline_number(const struct hvm_start_info* info, const char* key, uint32_t fallback) {
+  const char* s = (const char*)(uintptr_t)info->cmdline_paddr;
+  for (; s && *s; ++s) {
+    const char* k = key;
+    const char* p = s;
+    while (*k && *p == *k) ++k, ++p;
+    if (*k == 0 && *p == '=') {
+      uint32_t v = 0;
+      for (++p; *p >= '0' && *p <= '9'; ++p) v = v * 10 + (uint32_t)(*p - '0');
+      return v;
+    }
+  }
+  return fallback;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# End-to-end: the freestanding x86 guests (guests/x86) run through `vmlaunch up` on /dev/kvm, one
+# behaviour per case. Skipped, saying why, where /dev/kvm is missing or unusable.
+source tests/lib.sh
+set -u
+
+VMLAUNCH=$PWD/launcher/vmlaunch
+export VML_GUESTS=$PWD/guests/x86
+WORK=${TEST_TMPDIR:-$(mktemp -d)}
+PYTHON=$(command -v python3 || echo /usr/bin/python3)
+
+# name type cpu guest cmdline devices -> $WORK/name.yaml
+machine() {
+  local name=$1 type=$2 cpu=$3 guest=$4 cmdline=$5 devices=${6:-}
+  sed -e "s|@NAME@|$name|; s|@TYPE@|$type|; s|@CPU@|$cpu|; s|@GUEST@|$guest|; s|@CMDLINE@|$cmdline|" \
+    -e "s|@DEVICES@|$devices|" tests/kvm/guest.yaml.in >"$WORK/$name.yaml"
+  printf '%s\n' "$WORK/$name.yaml"
+}
+
+# Runs a machine with stdin from $2 (default empty); output in $WORK/<name>.out, status in $RC.
+up() {
+  local file=$1 input=${2:-}
+  local out=${file%.yaml}.out
+  printf '%s' "$input" | timeout 60 "$VMLAUNCH" up "$file" >"$out" 2>&1
+  RC=$?
+  sed 's/^/    | /' "$out"
+}
+
+kvm_reason=$("$PYTHON" - <<'PY'
+import os
+try:
+    fd = os.open("/dev/kvm", os.O_RDWR)
+    os.close(fd)
+except OSError as e:
+    print("/dev/kvm: " + e.strerror)
+PY
+)
+cases="serial_echo_and_exit_status poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan reset_reboots bad_cpu_feature_is_an_error"
+if [ -n "$kvm_reason" ]; then
+  for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
+  finish
+  exit $?
+fi
+
+serial_echo_and_exit_status() {
+  local f
+  f=$(machine hello microvm "{model: host, count: 1}" hello "exit=3")
+  up "$f" $'ping\n'
+  [ "$RC" -eq 3 ] && grep -q "hello from the x86 test guest" "${f%.yaml}.out" && grep -q "echo: ping" "${f%.yaml}.out"
+}
+poweroff_status_zero() {
+  local f
+  f=$(machine off pc "{model: host, count: 1}" hello "exit=0")
+  up "$f" $'x\n'
+  [ "$RC" -eq 0 ] && grep -q "echo: x" "${f%.yaml}.out"
+}
+cpuid_feature_edits() {
+  local f
+  f=$(machine cpuid microvm "{model: host, count: 1, features: [-cx16, +x2apic]}" cpuid "want_cx16=0 want_x2apic=1")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "cpuid: cx16=0 x2apic=1" "${f%.yaml}.out"
+}
+cpuid_topology() {
+  local f
+  f=$(machine topo microvm "{model: host, count: 4, topology: {sockets: 1, cores: 2, threads: 2}}" cpuid \
+    "want_smt=2 want_package=4")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "logical=4 smt=2 package=4" "${f%.yaml}.out"
+}
+smp_two_cpus() {
+  local f
+  f=$(machine smp microvm "{model: host, count: 2}" smp "")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "smp: 2 cpus running, APIC ids: 0 1" "${f%.yaml}.out"
+}
+smp_topology_four() {
+  local f
+  f=$(machine smp4 pc "{model: host, count: 4, topology: {sockets: 2, cores: 1, threads: 2}}" smp "")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "smp: MP table lists 4 cpus" "${f%.yaml}.out" && grep -q "smp: ok" "${f%.yaml}.out"
+}
+pci_enumeration_matches_plan() {
+  local f devices
+  devices='  - {driver: pci-bridge, id: br1, addr: 5}\n  - {driver: pci-bridge, id: br2, bus: br1, addr: 2}\n  - {driver: pci-bridge, id: br3, bus: br1, addr: "1f.0"}\n  - {driver: pci-bridge, id: br4}'
+  f=$(machine pci pc "{model: host, count: 1}" pci "" "$devices")
+  sed -i 's/\\n/\n/g' "$f"
+  "$VMLAUNCH" plan --format json "$f" >"$WORK/pci.json" || return 1
+  "$PYTHON" tests/kvm/pci_expect.py "$WORK/pci.json" >"$WORK/pci.expected" || return 1
+  up "$f"
+  sed -n 's/^pci \([0-9a-f][0-9a-f]:\)/\1/p' "${f%.yaml}.out" | tr -d '\r' >"$WORK/pci.seen"
+  echo "    expected (from plan):"; sed 's/^/      /' "$WORK/pci.expected"
+  [ "$RC" -eq 0 ] && [ -s "$WORK/pci.seen" ] && diff "$WORK/pci.expected" "$WORK/pci.seen"
+}
+reset_reboots() {
+  local f out
+  f=$(machine reset microvm "{model: host, count: 1}" reset "")
+  out=${f%.yaml}.out
+  timeout 5 "$VMLAUNCH" up "$f" </dev/null >"$out" 2>&1
+  local boots
+  boots=$(grep -c "reset guest: booted" "$out")
+  echo "    booted $boots times in 5 s"
+  [ "$boots" -ge 2 ] && ! grep -q "still running" "$out"
+}
+bad_cpu_feature_is_an_error() {
+  local f
+  f=$(machine bad microvm "{model: host, count: 1, features: [+frobnicate]}" hello "")
+  up "$f"
+  [ "$RC" -ne 0 ] && grep -q 'cpu feature "frobnicate"' "${f%.yaml}.out"
+}
+
+for c in $cases; do
+  echo "== $c"
+  check "$c" "$c"
+done
+finish

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `vmlaunch plan`, `devices` and `accel` as users run them: exit codes, formats, the lock file.
+source tests/lib.sh
+vmlaunch=launcher/vmlaunch
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+export HOME=${HOME:-$tmp}  # examples name ${HOME}/.cache/...; Bazel may run tests without HOME
+
+plan_ok() { "$vmlaunch" plan "$1" >"$tmp/out" 2>"$tmp/err"; }
+for example in examples/*.yaml examples/*.toml; do
+  check "plan $example exits 0" plan_ok "$example"
+done
+
+# A broken machine: all problems reported at once, exit 2.
+cat >"$tmp/bad.yaml" <<'YAML'
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+devices:
+  - {driver: virtio-rng-pci, bus: pci.9}
+  - {driver: virtio-rng-pci, addr: 0}
+YAML
+bad_plan() {
+  "$vmlaunch" plan "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"
+  [ $? -eq 2 ] && grep -q 'bad.yaml:3:35: devices\[0\].bus: unknown bus "pci.9"' "$tmp/err" &&
+    grep -q 'bad.yaml:4:36: devices\[1\].addr: "pcie.0" 00.0 is already taken by the machine.s pcie-host' "$tmp/err"
+}
+check "plan reports every graph error with file:line:col and exits 2" bad_plan
+check "plan of a missing file exits 1" bash -c "'$vmlaunch' plan '$tmp/nope.yaml' 2>/dev/null; [ \$? -eq 1 ]"
+
+json_ok() {
+  "$vmlaunch" plan --format json examples/hello-riscv.yaml >"$tmp/plan.json" || return 1
+  if command -v python3 >/dev/null; then python3 -m json.tool "$tmp/plan.json" >/dev/null; else grep -q '"devices"' "$tmp/plan.json"; fi
+}
+check "plan --format json is JSON" json_ok
+if command -v dot >/dev/null; then
+  check "plan --format dot renders with dot -Tsvg" bash -c \
+    "'$vmlaunch' plan --format dot examples/hello-riscv.yaml | dot -Tsvg | grep -q '<svg'"
+else
+  skip "plan --format dot renders" "graphviz not installed"
+fi
+check "plan rejects an unknown format" bash -c "! '$vmlaunch' plan --format xml examples/hello-riscv.yaml 2>/dev/null"
+
+# --lock writes <config>.lock; after removing a device the others keep their addresses.
+cat >"$tmp/m.yaml" <<'YAML'
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+backends: {net: {n0: {driver: user}, n1: {driver: user}}}
+devices:
+  - {driver: virtio-net-pci, id: a, netdev: n0}
+  - {driver: virtio-net-pci, id: b, netdev: n1}
+YAML
+lock_written() {
+  "$vmlaunch" plan --lock "$tmp/m.yaml" >"$tmp/out" 2>"$tmp/err" && grep -q '"id": "b", .*"addr": "02.0"' "$tmp/m.yaml.lock"
+}
+check "plan --lock writes the inferred addresses" lock_written
+lock_honoured() {
+  sed -i '/id: a,/d; s/n0: {driver: user}, //' "$tmp/m.yaml"
+  "$vmlaunch" plan "$tmp/m.yaml" >"$tmp/out" 2>"$tmp/err" &&
+    grep -q 'L dev b: virtio-net-pci @ 02.0' "$tmp/out" &&
+    grep -q 'm.yaml.lock:5:5: warning: stale lock entry for "a"' "$tmp/err"
+}
+check "the lock keeps b at 02.0 after a is removed, and reports a's stale entry" lock_honoured
+
+check "devices lists types by bus kind" bash -c "'$vmlaunch' devices | grep -q '^pci devices:' && '$vmlaunch' devices | grep -q '^  virtio-scsi-pci'"
+check "devices NAME shows properties with defaults" bash -c \
+  "'$vmlaunch' devices virtio-blk-pci | grep -q 'num-queues=<int 1..64> .*(default: 1)'"
+check "devices with an unknown name suggests one and exits 2" bash -c \
+  "'$vmlaunch' devices virtio-blk-pcie 2>&1 | grep -q 'did you mean \"virtio-blk-pci\"'; [ \${PIPESTATUS[0]} -eq 2 ]"
+check "accel lists the six accelerators" bash -c "[ \$('$vmlaunch' accel | grep -cE '^(kvm|jit|xen|hvf|whpx|nvmm) ') -eq 6 ]"
+check "accel explains xen" bash -c "'$vmlaunch' accel | grep -q '^xen .*known, but not available on a Linux host'"
+check "plan --help works" bash -c "'$vmlaunch' plan --help | grep -q -- '--lock'"
+finish

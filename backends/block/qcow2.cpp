@@ -355,7 +355,13 @@ base::ErrorOr<uint64_t> Qcow2Backend::alloc_cluster() {
   // Clusters beyond every bound we could ever address are a sign of a corrupt refcount table.
   uint64_t limit = kOffsetMask / cluster;
   for (uint64_t i = std::max<uint64_t>(m_free_hint, 1); i < limit; ++i) {
-    if (TRY(refcount(i)) != 0) continue;
+    if (TRY(refcount(i)) != 0) {
+      // Past the end of the file every cluster must be free; refcounts saying otherwise are
+      // corrupt, and trusting them would scan (nearly) forever.
+      if (i * cluster > m_file_size + 64 * cluster)
+        return base::fail(corrupt("refcounts claim clusters past the end of the file"));
+      continue;
+    }
     uint64_t block_index = i / per_block;
     if (block_index >= m_refcount_table.size()) {
       TRY(grow_refcount_table(block_index));

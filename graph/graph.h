@@ -96,10 +96,12 @@ struct Bus {
   uint32_t last_slot = 0;
   std::vector<uint32_t> reserved_slots;      // never inferred (may hold builtin devices), ascending
   std::vector<SlotResource> slot_resources;  // per slot from first_slot, for fixed-resource buses
-  // PCI only: INTx pin A..D of slot s on this bus reaches root IRQ pci_irqs[(s + pin + swizzle) % 4].
-  // Already folded into Device::irq; kept for generating interrupt maps (device tree, MP table).
-  std::vector<uint32_t> pci_irqs;  // root IRQs seen at this bus after bridge swizzling, pin A..D of slot 0
-  std::vector<size_t> devices;     // indices into Graph::devices, by address
+  // PCI only: INTx pin p (0 = A .. 3 = D) of the device in slot s on this bus reaches root interrupt
+  // line pci_irqs[(s + p) % 4]. For a bridge's bus the entries are already rotated by the standard
+  // swizzle through every bridge above it; Device::irq holds the result for pin A. Kept for generating
+  // interrupt maps (device tree interrupt-map, MP table, ACPI _PRT).
+  std::vector<uint32_t> pci_irqs;
+  std::vector<size_t> devices;  // indices into Graph::devices, by address
 };
 
 struct Address {

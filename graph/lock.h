@@ -1,7 +1,10 @@
 // The lock file: `vmlaunch plan --lock machine.yaml` writes machine.yaml.lock with the address of every
 // device whose bus or address was inferred; later resolutions claim those addresses first, so adding
 // or removing a device never moves the others (libvirt writes addresses back into its XML for the
-// same reason). It is JSON, loaded through the YAML loader so every entry keeps its file:line:col.
+// same reason). Entries are keyed by device id: unnamed devices have generated ids (<driver>.<n>, n
+// counting unnamed devices of that driver in file order), so give devices an `id` to keep them stable
+// when an unnamed device of the same driver is inserted before them. It is JSON, loaded through the YAML
+// loader so every entry keeps its file:line:col.
 //
 //   {"vmlaunch-lock": 1, "machine": "riscv64/virt",
 //    "devices": [{"id": "virtio-net-pci.0", "driver": "virtio-net-pci", "bus": "pcie.0", "addr": "02.0"}]}

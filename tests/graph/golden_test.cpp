@@ -76,8 +76,12 @@ TEST_CASE("golden plan output for every example") {
     std::string golden_path = "tests/graph/golden/" + example + ".plan";
     std::string golden = read(golden_path);
     REQUIRE_MESSAGE(!golden.empty(), "missing " << golden_path << "; create it with VML_UPDATE_GOLDEN");
-    CHECK_MESSAGE(actual == golden, "plan of " << example << " differs from " << golden_path << ":\n"
-                                               << actual);
+    CHECK_MESSAGE(actual == golden,
+                  "plan of " << example << " differs from " << golden_path
+                             << " (if the example changed on purpose, regenerate: cd "
+                                "<bazel-bin>/tests/graph/golden_test.runfiles/vmlaunch && "
+                                "VML_UPDATE_GOLDEN=<checkout>/tests/graph/golden ../../golden_test):\n"
+                             << actual);
   }
 }
 

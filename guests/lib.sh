@@ -175,7 +175,7 @@ vml_private_apt_init() {
 # Populates ROOT with the directory skeleton, /init (from INIT) and a few /etc files.
 vml_rootfs_skeleton() {
   local root=$1 init=$2 d
-  for d in bin sbin usr/bin usr/sbin proc sys dev tmp run root etc/vmlaunch lib; do mkdir -p "$root/$d"; done
+  for d in bin sbin usr/bin usr/sbin proc sys dev tmp run mnt root etc/vmlaunch lib; do mkdir -p "$root/$d"; done
   install -m 0755 "$init" "$root/init"
   printf 'root::0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"

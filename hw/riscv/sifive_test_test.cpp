@@ -19,6 +19,15 @@ TEST_CASE("sifive_test: 0x5555 powers off with status 0") {
   CHECK(outcome.exit_code == 0);
 }
 
+TEST_CASE("sifive_test: a 16-bit write (OpenSBI's writew) powers off too") {
+  hw::PowerController power;
+  hw::riscv::SifiveTest dev(power);
+  uint8_t pass[2] = {0x55, 0x55};
+  dev.write(0, pass);
+  REQUIRE(power.stopping());
+  CHECK(power.wait().exit_code == 0);
+}
+
 TEST_CASE("sifive_test: 0x3333 powers off with the code in the high half") {
   hw::PowerController power;
   hw::riscv::SifiveTest dev(power);

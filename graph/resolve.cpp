@@ -806,6 +806,14 @@ class Resolver {
 
   void place_locked() {
     if (!m_options.lock) return;
+    std::string machine = m_machine->arch + "/" + m_machine->name;
+    if (!m_options.lock->machine.empty() && m_options.lock->machine != machine) {
+      warning(m_options.lock->location, "machine",
+              "the lock file was written for " + m_options.lock->machine + ", this is " + machine +
+                  "; none of its addresses apply",
+              "`vmlaunch plan --lock` rewrites the lock file");
+      return;
+    }
     std::set<std::string> seen;
     for (const LockEntry& entry : m_options.lock->entries) {
       auto stale = [&](std::string why) {

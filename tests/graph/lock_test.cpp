@@ -151,6 +151,20 @@ TEST_CASE("stale lock entries: bus gone, slot now explicit elsewhere, driver cha
   CHECK(where(after, "n1") == "pcie.0/03.0");
 }
 
+TEST_CASE("a lock written for another machine type is reported and ignored") {
+  auto before = resolve_yaml(std::string(kPc) + "devices:\n  - {driver: virtio-rng-pci, id: r}\n");
+  REQUIRE(before.ok());
+  graph::Lock lock = round_trip(before.graph);
+  auto after = resolve_yaml(kHead + "  - {driver: virtio-rng-pci, id: r}\n", &lock);
+  REQUIRE_MESSAGE(after.ok(), diagnostics_text(after));
+  CHECK(warnings(after) ==
+        std::vector<std::string>{
+            "m.yaml.lock:1:1: machine: warning: the lock file was written for x86_64/pc, this is "
+            "riscv64/virt; none of its addresses apply (`vmlaunch plan --lock` rewrites the lock "
+            "file)"});
+  CHECK_FALSE(after.graph.find_device("r")->address_locked);
+}
+
 TEST_CASE("a malformed lock file is an error that says how to recover") {
   config::Diagnostics diagnostics;
   graph::lock_from_document(parse("{\"vmlaunch-lock\": 7, \"devices\": []}", "x.lock"), diagnostics);

@@ -16,6 +16,8 @@ if [ ! -x "$build" ]; then
   finish
   exit
 fi
+# Bazel runs tests without HOME; the guest cache belongs to the invoking user's home.
+export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 if ! paths=$("$build" 2>"$tmp/guest-build.log"); then
   tail -n 30 "$tmp/guest-build.log"
   check "the riscv64 guest builds" false

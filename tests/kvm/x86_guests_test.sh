@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -79,17 +79,44 @@ smp_topology_four() {
   up "$f"
   [ "$RC" -eq 0 ] && grep -q "smp: MP table lists 4 cpus" "${f%.yaml}.out" && grep -q "smp: ok" "${f%.yaml}.out"
 }
+# Compares the guest's CF8/CFC scan of machine file $1 with the functions `plan` puts there.
+pci_matches_plan() {
+  local f=$1 name
+  name=$(basename "${f%.yaml}")
+  "$VMLAUNCH" plan --format json "$f" >"$WORK/$name.json" || return 1
+  "$PYTHON" tests/kvm/pci_expect.py "$WORK/$name.json" >"$WORK/$name.expected" || return 1
+  up "$f"
+  sed -n 's/^pci \([0-9a-f][0-9a-f]:\)/\1/p' "${f%.yaml}.out" | tr -d '\r' >"$WORK/$name.seen"
+  echo "    expected (from plan):"
+  sed 's/^/      /' "$WORK/$name.expected"
+  [ "$RC" -eq 0 ] && [ -s "$WORK/$name.seen" ] && diff "$WORK/$name.expected" "$WORK/$name.seen"
+}
+pci_virtio_behind_bridge_matches_plan() {
+  local f=$WORK/pci_virtio.yaml
+  cat >"$f" <<YAML
+name: x86-pci-virtio
+machine: {arch: x86_64, type: pc, memory: 32MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "\${VML_GUESTS}/pci.elf"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  rng: {r0: {driver: random}, r1: {driver: random}, r2: {driver: random}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: pci-bridge, id: br1, addr: 5}
+  - {driver: virtio-rng-pci, id: rng0, rng: r0}
+  - {driver: virtio-rng-pci, id: rng1, rng: r1, bus: br1, addr: 3}
+  - {driver: virtio-rng-pci, id: rng2, rng: r2, addr: 6}
+YAML
+  pci_matches_plan "$f"
+}
 pci_enumeration_matches_plan() {
   local f devices
   devices='  - {driver: pci-bridge, id: br1, addr: 5}\n  - {driver: pci-bridge, id: br2, bus: br1, addr: 2}\n  - {driver: pci-bridge, id: br3, bus: br1, addr: "1f.0"}\n  - {driver: pci-bridge, id: br4}'
   f=$(machine pci pc "{model: host, count: 1}" pci "" "$devices")
   sed -i 's/\\n/\n/g' "$f"
-  "$VMLAUNCH" plan --format json "$f" >"$WORK/pci.json" || return 1
-  "$PYTHON" tests/kvm/pci_expect.py "$WORK/pci.json" >"$WORK/pci.expected" || return 1
-  up "$f"
-  sed -n 's/^pci \([0-9a-f][0-9a-f]:\)/\1/p' "${f%.yaml}.out" | tr -d '\r' >"$WORK/pci.seen"
-  echo "    expected (from plan):"; sed 's/^/      /' "$WORK/pci.expected"
-  [ "$RC" -eq 0 ] && [ -s "$WORK/pci.seen" ] && diff "$WORK/pci.expected" "$WORK/pci.seen"
+  pci_matches_plan "$f"
 }
 reset_reboots() {
   local f out

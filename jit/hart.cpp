@@ -26,7 +26,7 @@ constexpr uint64_t kMisa =
     (2ull << 62) | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
 constexpr uint64_t kPteV = 1, kPteR = 2, kPteW = 4, kPteX = 8, kPteU = 16, kPteA = 64, kPteD = 128;
 constexpr uint64_t kPpnMask = (1ull << 44) - 1;
-constexpr int64_t kChunk = 1 << 13;  // instructions between interrupt / kick checks
+constexpr int64_t kChunk = 1 << 13;        // instructions between interrupt / kick checks
 constexpr size_t kMaxDecodedPages = 2048;  // 32 KiB each: at most 64 MiB of decoded code per hart
 
 inline int64_t sext32(uint64_t v) {
@@ -55,6 +55,7 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
   // Debugging aid for guest bring-up: VMLAUNCH_JIT_TRACE=traps logs every trap to stderr.
   const char* trace = std::getenv("VMLAUNCH_JIT_TRACE");
   m_trace_traps = trace && std::strstr(trace, "traps");
+  m_trace_state = trace && std::strstr(trace, "state");
   reset(0, 0, 0, 0);
 }
 
@@ -107,9 +108,26 @@ void Hart::set_irq(unsigned bit, bool level) {
   m_wait_cv.notify_all();
 }
 
+void Hart::dump_state(const char* where) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < m_next_dump) return;
+  m_next_dump = now + std::chrono::seconds(1);
+  std::fprintf(
+      stderr,
+      "jit: hart %u %s pc %#llx priv %d mstatus %#llx mie %#llx mip %#llx mideleg %#llx stimecmp %#llx "
+      "time %#llx instret %llu\n",
+      m_hart_id, where, static_cast<unsigned long long>(m_pc), static_cast<int>(m_priv),
+      static_cast<unsigned long long>(m_mstatus), static_cast<unsigned long long>(m_mie),
+      static_cast<unsigned long long>(current_mip()), static_cast<unsigned long long>(m_mideleg),
+      static_cast<unsigned long long>(m_stimecmp),
+      static_cast<unsigned long long>(m_platform.timebase().now()),
+      static_cast<unsigned long long>(m_instret));
+}
+
 void Hart::run() {
   for (;;) {
     if (m_kick.exchange(false, std::memory_order_acq_rel)) return;
+    if (m_trace_state) dump_state("run");
     check_interrupts();
     if (execute(kChunk) == ChunkEnd::kWfi) wait_for_interrupt();
   }
@@ -164,6 +182,7 @@ void Hart::wait_for_interrupt() {
   std::unique_lock<std::mutex> lock(m_wait_mutex);
   for (;;) {
     if (m_kick.load(std::memory_order_acquire)) return;
+    if (m_trace_state) dump_state("wfi");
     if (current_mip() & m_mie) return;
     auto deadline = give_up;
     if ((m_menvcfg & kMenvcfgSTCE) && (m_mie & kSTIP) && m_stimecmp != ~0ull)

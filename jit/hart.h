@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -214,6 +215,9 @@ class Hart {
   Platform& m_platform;
   const unsigned m_hart_id;
   bool m_trace_traps = false;
+  bool m_trace_state = false;  // VMLAUNCH_JIT_TRACE=state: a state line per hart each second
+  std::chrono::steady_clock::time_point m_next_dump{};
+  void dump_state(const char* where);
 
   // Architectural state.
   uint64_t m_x[33] = {};  // x[32] absorbs writes to x0

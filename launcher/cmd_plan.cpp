@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "accel/registry.h"
@@ -22,9 +23,25 @@ void print(const config::Diagnostics& diagnostics) {
 
 int run_plan(const std::string& file, const std::string& format, bool write_lock) {
   config::LoadResult loaded = config::load_machine(file, config::Environment());
+  if (!loaded.readable) {
+    print(loaded.diagnostics);
+    return kExitRuntimeFailure;
+  }
+  if (!loaded.ok()) {
+    // Report the device graph's problems in the same run (unknown buses, taken slots, cycles), except
+    // where the checks already flagged the same spot: one run shows everything that needs fixing.
+    config::Diagnostics all = loaded.diagnostics;
+    if (loaded.document.is_map()) {
+      std::set<std::string> flagged;
+      for (const config::Diagnostic& d : loaded.diagnostics) flagged.insert(d.location.to_string());
+      for (const config::Diagnostic& d : graph::resolve(loaded.document).diagnostics)
+        if (d.is_error() && d.location.known() && !flagged.count(d.location.to_string())) all.push_back(d);
+    }
+    config::sort_diagnostics(all);
+    print(all);
+    return kExitBadInput;
+  }
   print(loaded.diagnostics);
-  if (!loaded.readable) return kExitRuntimeFailure;
-  if (!loaded.ok()) return kExitBadInput;
 
   config::Diagnostics lock_diagnostics;
   std::optional<graph::Lock> lock = graph::read_lock_file(file, lock_diagnostics);

@@ -16,13 +16,15 @@ machine: {arch: riscv64, type: virt, memory: 256MiB}
 devices:
   - {driver: virtio-rng-pci, bus: pci.9}
   - {driver: virtio-rng-pci, addr: 0}
+  - {driver: virtio-rng-pci, addr: 40}
 YAML
 bad_plan() {
   "$vmlaunch" plan "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"
   [ $? -eq 2 ] && grep -q 'bad.yaml:3:35: devices\[0\].bus: unknown bus "pci.9"' "$tmp/err" &&
-    grep -q 'bad.yaml:4:36: devices\[1\].addr: "pcie.0" 00.0 is already taken by the machine.s pcie-host' "$tmp/err"
+    grep -q 'bad.yaml:4:36: devices\[1\].addr: "pcie.0" 00.0 is already taken by the machine.s pcie-host' "$tmp/err" &&
+    grep -q 'bad.yaml:5:36: devices\[2\].addr: ' "$tmp/err" && [ "$(grep -c 'bad.yaml:5:36' "$tmp/err")" -eq 1 ]
 }
-check "plan reports every graph error with file:line:col and exits 2" bad_plan
+check "plan reports schema and graph errors together with file:line:col and exits 2" bad_plan
 check "plan of a missing file exits 1" bash -c "'$vmlaunch' plan '$tmp/nope.yaml' 2>/dev/null; [ \$? -eq 1 ]"
 
 json_ok() {

@@ -466,3 +466,28 @@ TEST_CASE("resolution is deterministic") {
     CHECK(a.graph.devices[i].address.to_string() == b.graph.devices[i].address.to_string());
   }
 }
+
+TEST_CASE("documents the schema would reject do not crash the resolver") {
+  for (const char* yaml : {
+           "[]",
+           "machine: 3",
+           "machine: {arch: riscv64, type: virt, memory: -5}",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices: 7",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices: [3, [], {driver: 5}, {driver: "
+           "pci-bridge, id: 7}]",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices: [{driver: virtio-rng-pci, addr: 1.5, "
+           "bus: [x]}]",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices: [{driver: virtio-rng-pci, addr: "
+           "\"zz.9\"}]",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices: [{driver: virtio-rng-pci, addr: "
+           "99999999999}]",
+           "machine: {arch: riscv64, type: virt, memory: 1G}\nbackends: {block: 3, chardev: {a: 4}}\n"
+           "devices: [{driver: virtio-blk-pci, drive: a}, {driver: ns16550, chardev: [a]}]",
+           "machine: {arch: x86_64, type: pc, memory: 1G}\ncpu: {count: x, topology: 4, features: 5}\naccel: "
+           "3",
+       }) {
+    CAPTURE(yaml);
+    graph::ResolveResult r = resolve_yaml(yaml);  // no crash; whatever it says names a place
+    for (const config::Diagnostic& d : r.diagnostics) CHECK(d.location.file == "m.yaml");
+  }
+}

@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 
-
 using namespace accel;
 
 namespace {

@@ -146,7 +146,14 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   std::string cmdline = graph.boot.cmdline;
   TableInputs tables;
   tables.has_pci = pc;
-  for (size_t index : graph.topological_order()) {
+  // Providers before the devices on their buses; anything a hand-made graph left off every bus list
+  // still gets built, after the rest.
+  std::vector<size_t> order = graph.topological_order();
+  std::vector<bool> listed(graph.devices.size(), false);
+  for (size_t index : order) listed[index] = true;
+  for (size_t index = 0; index < graph.devices.size(); ++index)
+    if (!listed[index]) order.push_back(index);
+  for (size_t index : order) {
     const graph::Device& device = graph.devices[index];
     const graph::SlotResource* region = device.region ? &*device.region : nullptr;
     const graph::SlotResource* slot = device.address.resource ? &*device.address.resource : nullptr;

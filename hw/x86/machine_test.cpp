@@ -1,0 +1,322 @@
+// The x86 machine builders with a fake accelerator (no /dev/kvm needed): what gets mapped where, the
+// boot state, the command line, the tables, and how guest power requests end Machine::run().
+#include "hw/machine.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "graph/graph.h"
+#include "hw/device_model.h"
+#include "hw/x86/boot.h"
+
+namespace {
+
+constexpr uint64_t MiB = 1 << 20;
+
+// vCPU behaviour: what the fake vCPU 0 does through the bus when it runs (like a tiny guest).
+using GuestAction = std::function<void(accel::VmOps&)>;
+
+struct FakeAccel : accel::Accelerator {
+  struct State {
+    accel::VmOps* ops = nullptr;
+    const base::GuestMemory* memory = nullptr;
+    accel::VmSpec spec;
+    std::map<unsigned, accel::X86BootState> boot;
+    unsigned vcpus = 0;
+    GuestAction action;
+  };
+  std::shared_ptr<State> state = std::make_shared<State>();
+
+  struct Vcpu : accel::Vcpu {
+    std::shared_ptr<State> state;
+    unsigned index = 0;
+    accel::AccelResult<void> set_boot_state(const accel::BootState& s) override {
+      state->boot[index] = std::get<accel::X86BootState>(s);
+      return {};
+    }
+    accel::AccelResult<accel::VcpuExit> run() override {
+      if (index == 0 && state->action) state->action(*state->ops);
+      return accel::VcpuExit{accel::ExitInterrupted{}};
+    }
+    void kick() override {}
+  };
+  struct Vm : accel::Vm {
+    std::shared_ptr<State> state;
+    accel::AccelResult<void> map_memory(const base::GuestMemory::Region&) override { return {}; }
+    accel::AccelResult<std::unique_ptr<accel::Vcpu>> create_vcpu(unsigned index) override {
+      auto v = std::make_unique<Vcpu>();
+      v->state = state;
+      v->index = index;
+      ++state->vcpus;
+      return std::unique_ptr<accel::Vcpu>(std::move(v));
+    }
+    accel::AccelResult<void> set_irq_line(uint32_t, bool) override { return {}; }
+  };
+  std::string_view name() const override { return "fake"; }
+  std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
+  accel::Availability probe() const override { return {true, "fake"}; }
+  accel::AccelResult<std::unique_ptr<accel::Vm>> create_vm(const accel::VmSpec& spec,
+                                                           const base::GuestMemory& memory,
+                                                           accel::VmOps& ops) override {
+    state->ops = &ops;
+    state->memory = &memory;
+    state->spec = spec;
+    auto vm = std::make_unique<Vm>();
+    vm->state = state;
+    return std::unique_ptr<accel::Vm>(std::move(vm));
+  }
+};
+
+struct FakeChar : backends::CharBackend {
+  std::string output;
+  void write(std::span<const uint8_t> d) override { output.append(d.begin(), d.end()); }
+  void attach(backends::CharReceiver*) override {}
+};
+
+struct Backends : hw::BackendSource {
+  std::shared_ptr<FakeChar> console = std::make_shared<FakeChar>();
+  std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
+    return name == "con0" ? console : nullptr;
+  }
+};
+
+// A fake virtio-mmio transport, to see the machine announce slots on the command line.
+struct Window : hw::Device {
+  std::string_view name() const override { return "window"; }
+  void read(uint64_t, std::span<uint8_t> data) override { std::memset(data.data(), 0x77, data.size()); }
+  void write(uint64_t, std::span<const uint8_t>) override {}
+};
+HW_REGISTER_DEVICE_MODEL("test-virtio-mmio",
+                         [](hw::DeviceEnv&) -> base::ErrorOr<std::shared_ptr<hw::Device>> {
+                           return std::shared_ptr<hw::Device>(std::make_shared<Window>());
+                         });
+
+template <typename T>
+void put(std::vector<uint8_t>& b, size_t at, T v) {
+  std::memcpy(b.data() + at, &v, sizeof v);
+}
+
+// A minimal PVH ELF64 (entry 0x100000, one hlt) written to a temporary file.
+std::string pvh_kernel() {
+  std::vector<uint8_t> elf(0x200, 0);
+  std::memcpy(elf.data(),
+              "\x7f"
+              "ELF",
+              4);
+  elf[4] = 2, elf[5] = 1, elf[6] = 1;
+  put<uint16_t>(elf, 0x10, 2);
+  put<uint16_t>(elf, 0x12, 62);
+  put<uint32_t>(elf, 0x14, 1);
+  put<uint64_t>(elf, 0x18, 0x100000);
+  put<uint64_t>(elf, 0x20, 0x40);
+  put<uint16_t>(elf, 0x34, 64);
+  put<uint16_t>(elf, 0x36, 56);
+  put<uint16_t>(elf, 0x38, 2);
+  put<uint32_t>(elf, 0x40, 1);
+  put<uint64_t>(elf, 0x48, 0x180);
+  put<uint64_t>(elf, 0x50, 0x100000);
+  put<uint64_t>(elf, 0x58, 0x100000);
+  put<uint64_t>(elf, 0x60, 1);
+  put<uint64_t>(elf, 0x68, 1);
+  put<uint32_t>(elf, 0x78, 4);
+  put<uint64_t>(elf, 0x80, 0x100);
+  put<uint64_t>(elf, 0x98, 20);
+  put<uint32_t>(elf, 0x100, 4);
+  put<uint32_t>(elf, 0x104, 4);
+  put<uint32_t>(elf, 0x108, 18);
+  std::memcpy(elf.data() + 0x10c, "Xen", 4);
+  put<uint32_t>(elf, 0x110, 0x100000);
+  elf[0x180] = 0xf4;
+  std::string path = (getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + std::string("/pvh.elf");
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(elf.data()), elf.size());
+  return path;
+}
+
+graph::Device builtin(std::string id, std::string driver, graph::SlotResource region) {
+  graph::Device d;
+  d.id = std::move(id);
+  d.driver = std::move(driver);
+  d.builtin = true;
+  d.region = region;
+  return d;
+}
+
+graph::Graph microvm_graph(unsigned cpus = 2) {
+  graph::Graph g;
+  g.machine.arch = "x86_64";
+  g.machine.type = "microvm";
+  g.machine.ram_size = 16 * MiB;
+  g.machine.cpu.count = cpus;
+  g.machine.cpu.cores = cpus;
+  g.machine.cpu.model = "host";
+  g.boot.kernel = pvh_kernel();
+  g.boot.cmdline = "console=ttyS0";
+  g.devices.push_back(builtin("ioapic", "ioapic", {0xfec00000, 0x1000}));
+  g.devices.push_back(builtin("i8042", "i8042", {0x60, 5, std::nullopt, true}));
+  graph::Device uart;
+  uart.id = "serial0";
+  uart.driver = "ns16550";
+  uart.bus = "isa";
+  uart.address.kind = graph::Address::Kind::Slot;
+  uart.address.resource = graph::SlotResource{0x3f8, 8, 4, true};
+  uart.irq = 4;
+  graph::BackendRef ref;
+  ref.property = "chardev";
+  ref.name = "con0";
+  uart.backends.push_back(ref);
+  g.devices.push_back(uart);
+  graph::Bus mmio;
+  mmio.name = "virtio-mmio";
+  mmio.kind = graph::BusKind::VirtioMmio;
+  g.buses.push_back(mmio);
+  graph::Device rng;
+  rng.id = "rng0";
+  rng.driver = "test-virtio-mmio";
+  rng.bus = "virtio-mmio";
+  rng.address.kind = graph::Address::Kind::Slot;
+  rng.address.resource = graph::SlotResource{0xfeb00000, 0x200, 5};
+  rng.irq = 5;
+  g.devices.push_back(rng);
+  return g;
+}
+
+struct Built {
+  FakeAccel accel;
+  Backends backends;
+  std::unique_ptr<hw::Machine> machine;
+  std::string error;
+  explicit Built(const graph::Graph& g) {
+    hw::MachineContext context;
+    context.accelerator = &accel;
+    context.backends = &backends;
+    auto made = hw::build_machine(g, context);
+    if (made.ok())
+      machine = std::move(made.value());
+    else
+      error = made.error().message;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("microvm: PVH boot state for the BSP only, COM1 on port 0x3f8, virtio-mmio on the cmdline") {
+  Built built(microvm_graph());
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& state = *built.accel.state;
+  CHECK(state.vcpus == 2);
+  REQUIRE(state.boot.count(0) == 1);
+  CHECK(state.boot.count(1) == 0);  // the AP waits for INIT/SIPI
+  CHECK(state.boot[0].mode == accel::X86BootState::Mode::Pvh32);
+  CHECK(state.boot[0].rip == 0x100000);
+  CHECK(state.spec.topology.cores == 2);
+
+  const uint8_t a = 'A';
+  CHECK(state.ops->pio_write(0x3f8, {&a, 1}));
+  CHECK(built.backends.console->output == "A");
+  uint8_t window[4];
+  CHECK(state.ops->mmio_read(0xfeb00000, window));
+  CHECK(window[0] == 0x77);
+
+  char cmdline[128] = {};
+  REQUIRE(state.memory->read(hw::x86::kCmdlineAddress, {reinterpret_cast<uint8_t*>(cmdline), 127}));
+  CHECK(std::string(cmdline) == "console=ttyS0 virtio_mmio.device=512@0xfeb00000:5");
+  char mp[4];
+  REQUIRE(state.memory->read(hw::x86::kEbdaStart, {reinterpret_cast<uint8_t*>(mp), 4}));
+  CHECK(std::string(mp, 4) == "_MP_");
+  char rsdp[8];
+  REQUIRE(state.memory->read(hw::x86::kAcpiStart, {reinterpret_cast<uint8_t*>(rsdp), 8}));
+  CHECK(std::string(rsdp, 8) == "RSD PTR ");
+}
+
+TEST_CASE("the debug exit port powers off with the guest's status; i8042 0xfe resets") {
+  {
+    Built built(microvm_graph(1));
+    REQUIRE(built.machine);
+    built.accel.state->action = [](accel::VmOps& ops) {
+      const uint8_t status = 7;
+      ops.pio_write(0x501, {&status, 1});
+    };
+    hw::RunOutcome outcome = built.machine->run();
+    CHECK(outcome.kind == hw::RunOutcome::Kind::PowerOff);
+    CHECK(outcome.exit_code == 7);
+  }
+  {
+    Built built(microvm_graph(1));
+    REQUIRE(built.machine);
+    built.accel.state->action = [](accel::VmOps& ops) {
+      const uint8_t reset = 0xfe;
+      ops.pio_write(0x64, {&reset, 1});
+    };
+    CHECK(built.machine->run().kind == hw::RunOutcome::Kind::Reset);
+  }
+}
+
+TEST_CASE("errors name the problem: no kernel, unknown device, missing backend") {
+  graph::Graph g = microvm_graph();
+  g.boot.kernel.clear();
+  CHECK(Built(g).error.find("boot.kernel is required") != std::string::npos);
+
+  g = microvm_graph();
+  graph::Device odd;
+  odd.id = "odd0";
+  odd.driver = "no-such-device";
+  g.devices.push_back(odd);
+  CHECK(Built(g).error.find("device odd0 (no-such-device)") != std::string::npos);
+
+  g = microvm_graph();
+  g.devices[2].backends[0].name = "missing";
+  CHECK(Built(g).error.find("chardev backend \"missing\"") != std::string::npos);
+
+  g = microvm_graph();
+  g.boot.kernel = "/nonexistent/kernel";
+  CHECK(Built(g).error.find("/nonexistent/kernel") != std::string::npos);
+}
+
+TEST_CASE("pc: the CF8/CFC host bridge answers at 00.0 and PCI devices sit at their graph address") {
+  graph::Graph g = microvm_graph(1);
+  g.machine.type = "pc";
+  g.buses.clear();
+  g.devices.pop_back();  // no virtio-mmio on pc
+  graph::Bus pci;
+  pci.name = "pci.0";
+  pci.kind = graph::BusKind::Pci;
+  g.buses.push_back(pci);
+  graph::Device host = builtin("pci-host", "pci-host-bridge", {0xcf8, 8, std::nullopt, true});
+  host.bus = "pci.0";
+  host.address.kind = graph::Address::Kind::Pci;
+  host.provides = {};
+  g.devices.insert(g.devices.begin(), host);
+  graph::Device bridge;
+  bridge.id = "br1";
+  bridge.driver = "pci-bridge";
+  bridge.bus = "pci.0";
+  bridge.address.kind = graph::Address::Kind::Pci;
+  bridge.address.slot = 4;
+  bridge.irq = 11;
+  g.devices.push_back(bridge);
+  g.memory_map.push_back(
+      {"pci-mmio32", 0xc0000000, 0x3ec00000, graph::MemoryRegion::Kind::PciWindow, "pci-host"});
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& ops = *built.accel.state->ops;
+  auto config_read = [&](uint32_t address) {
+    uint8_t a[4];
+    std::memcpy(a, &address, 4);
+    ops.pio_write(0xcf8, a);
+    uint8_t d[4];
+    ops.pio_read(0xcfc, d);
+    uint32_t v;
+    std::memcpy(&v, d, 4);
+    return v;
+  };
+  CHECK(config_read(0x80000000u) == 0x12378086u);
+  CHECK(config_read(0x80000000u | 4 << 11) == 0x00011b36u);
+  CHECK(((config_read(0x80000000u | 4 << 11 | 0x3c) >> 8) & 0xff) == 0x01u);  // INTA#
+  CHECK((config_read(0x80000000u | 4 << 11 | 0x3c) & 0xff) == 11);
+  CHECK(config_read(0x80000000u | 5 << 11) == 0xffffffffu);
+}

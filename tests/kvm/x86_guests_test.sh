@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -47,6 +47,12 @@ serial_echo_and_exit_status() {
   f=$(machine hello microvm "{model: host, count: 1}" hello "exit=3")
   up "$f" $'ping\n'
   [ "$RC" -eq 3 ] && grep -q "hello from the x86 test guest" "${f%.yaml}.out" && grep -q "echo: ping" "${f%.yaml}.out"
+}
+serial_interrupt_through_ioapic() {
+  local f
+  f=$(machine irq microvm "{model: host, count: 1}" irq "")
+  up "$f" $'interrupts work\n'
+  [ "$RC" -eq 0 ] && grep -q "irq echo: interrupts work" "${f%.yaml}.out" && grep -q "1 interrupt(s)" "${f%.yaml}.out"
 }
 poweroff_status_zero() {
   local f

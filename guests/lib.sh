@@ -24,20 +24,23 @@ vml_die() {
 
 # Runs a long, noisy build step with its output in LOGFILE and a heartbeat line each minute (these
 # steps take minutes); on failure shows the log's tail so the cause is visible without hunting.
+# The step runs in the foreground so Ctrl-C reaches it; the heartbeat ends with the step or with us.
 vml_run_logged() {
   local what=$1 logfile=$2
   shift 2
-  local start=$SECONDS pid rc=0 next=60
-  "$@" >>"$logfile" 2>&1 &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 2
-    if [ $((SECONDS - start)) -ge $next ] && kill -0 "$pid" 2>/dev/null; then
-      vml_log "  ... $what: $((SECONDS - start))s, at: $(tail -n 1 "$logfile" | cut -c1-100)"
-      next=$((next + 60))
-    fi
-  done
-  wait "$pid" || rc=$?
+  local start=$SECONDS rc=0 hb
+  (
+    parent=$$ t=0
+    while sleep 5; do
+      kill -0 "$parent" 2>/dev/null || exit 0
+      t=$((t + 5))
+      [ $((t % 60)) -eq 0 ] && vml_log "  ... $what: ${t}s, at: $(tail -n 1 "$logfile" | cut -c1-100)"
+    done
+  ) &
+  hb=$!
+  "$@" >>"$logfile" 2>&1 || rc=$?
+  kill "$hb" 2>/dev/null
+  wait "$hb" 2>/dev/null || true
   if [ "$rc" -ne 0 ]; then
     printf '[%s] ERROR: %s failed (exit %s); last lines of %s:\n' "$VML_LOG_TAG" "$what" "$rc" "$logfile" >&2
     tail -n 40 "$logfile" >&2

@@ -64,10 +64,14 @@ bool write_gdt(const base::GuestMemory& memory, bool long_mode) {
 }
 
 bool write_identity_page_tables(const base::GuestMemory& memory) {
-  bool ok = memory.write_le<uint64_t>(kPml4Address, (kPml4Address + 0x1000) | 3) &&
-            memory.write_le<uint64_t>(kPml4Address + 0x1000, (kPml4Address + 0x2000) | 3);
-  for (uint64_t i = 0; i < 512 && ok; ++i)
-    ok = memory.write_le<uint64_t>(kPml4Address + 0x2000 + 8 * i, (i << 21) | 0x83);  // present, RW, 2 MiB
+  // PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 2 MiB pages: the whole 32-bit space,
+  // so the kernel, boot data, initrd and the IOAPIC/LAPIC windows are all reachable at entry.
+  const uint64_t pdpt = kPml4Address + 0x1000, directories = kPml4Address + 0x2000;
+  bool ok = memory.write_le<uint64_t>(kPml4Address, pdpt | 3);
+  for (uint64_t g = 0; g < 4 && ok; ++g)
+    ok = memory.write_le<uint64_t>(pdpt + 8 * g, (directories + 0x1000 * g) | 3);
+  for (uint64_t i = 0; i < 4 * 512 && ok; ++i)
+    ok = memory.write_le<uint64_t>(directories + 8 * i, (i << 21) | 0x83);  // present, RW, 2 MiB
   return ok;
 }
 

@@ -23,7 +23,7 @@ inline constexpr uint64_t kGdtAddress = 0x500;
 inline constexpr uint64_t kStartInfoAddress = 0x6000;   // PVH hvm_start_info + memmap + modlist
 inline constexpr uint64_t kBootParamsAddress = 0x7000;  // Linux zero page
 inline constexpr uint64_t kStackTop = 0x8ff0;
-inline constexpr uint64_t kPml4Address = 0x9000;  // then PDPT 0xa000, PD 0xb000
+inline constexpr uint64_t kPml4Address = 0x9000;  // then PDPT 0xa000, PDs 0xb000-0xefff
 inline constexpr uint64_t kCmdlineAddress = 0x20000;
 inline constexpr uint64_t kCmdlineMax = 0x10000;
 inline constexpr uint64_t kEbdaStart = 0x9fc00;  // MP table lives here
@@ -40,7 +40,7 @@ std::vector<E820Entry> e820_map(const base::GuestMemory& memory);
 
 // Writes the boot GDT (null, null, code at 0x10, data at 0x18) for 64-bit or 32-bit code.
 bool write_gdt(const base::GuestMemory& memory, bool long_mode);
-// Identity-maps the first 1 GiB with 2 MiB pages at kPml4Address.
+// Identity-maps the first 4 GiB with 2 MiB pages at kPml4Address.
 bool write_identity_page_tables(const base::GuestMemory& memory);
 
 struct KernelImage {

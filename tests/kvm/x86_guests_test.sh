@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -59,6 +59,18 @@ poweroff_status_zero() {
   f=$(machine off pc "{model: host, count: 1}" hello "exit=0")
   up "$f" $'x\n'
   [ "$RC" -eq 0 ] && grep -q "echo: x" "${f%.yaml}.out"
+}
+linux_boot_protocol_64bit() {
+  local f
+  f=$(machine linux64 pc "{model: host, count: 1}" linux64 "exit=5")
+  { printf 'INITRD!!'; head -c 4088 /dev/zero; } >"$WORK/initrd.bin"
+  sed -i "s|^  cmdline:|  initrd: $WORK/initrd.bin\n  cmdline:|" "$f"
+  up "$f"
+  local out=${f%.yaml}.out
+  [ "$RC" -eq 5 ] && grep -q 'linux64: 64-bit entry, cmdline "exit=5"' "$out" &&
+    grep -q "linux64: e820 00100000 size 01f00000 ram" "$out" && grep -q "32383 KiB of RAM" "$out" &&
+    grep -q 'linux64: initrd 4096 bytes, starts with "INITRD!!"' "$out" &&
+    grep -q "self-IPI handled 1 time(s), back from IRETQ" "$out"
 }
 cpuid_feature_edits() {
   local f

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -350,8 +351,20 @@ void KvmVcpu::kick() {
   if (m_has_thread.load(std::memory_order_acquire)) pthread_kill(m_thread.load(), kick_signal());
 }
 
+// VMLAUNCH_KVM_TRACE=1 logs every I/O and MMIO exit to stderr (bring-up of new guests).
+bool trace_exits() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("VMLAUNCH_KVM_TRACE");
+    return value && *value && *value != '0';
+  }();
+  return enabled;
+}
+
 AccelResult<void> KvmVcpu::handle_io() {
   const auto& io = m_run->io;
+  if (trace_exits())
+    std::fprintf(stderr, "kvm: vcpu %u io %s port 0x%x size %u count %u\n", m_index,
+                 io.direction == KVM_EXIT_IO_OUT ? "out" : "in", io.port, io.size, io.count);
   // Safety: data_offset/size/count come from the kernel; check they stay inside the kvm_run mapping.
   uint64_t bytes = uint64_t{io.size} * io.count;
   if (io.size == 0 || io.size > 8 || io.data_offset + bytes > m_vm.run_size())
@@ -370,6 +383,9 @@ AccelResult<void> KvmVcpu::handle_io() {
 
 void KvmVcpu::handle_mmio() {
   auto& mmio = m_run->mmio;
+  if (trace_exits())
+    std::fprintf(stderr, "kvm: vcpu %u mmio %s 0x%llx len %u\n", m_index, mmio.is_write ? "write" : "read",
+                 (unsigned long long)mmio.phys_addr, mmio.len);
   size_t len = std::min<size_t>(mmio.len, sizeof mmio.data);
   if (mmio.is_write) {
     m_vm.ops().mmio_write(mmio.phys_addr, std::span<const uint8_t>(mmio.data, len));

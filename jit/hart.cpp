@@ -56,6 +56,7 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
   const char* trace = std::getenv("VMLAUNCH_JIT_TRACE");
   m_trace_traps = trace && std::strstr(trace, "traps");
   m_trace_state = trace && std::strstr(trace, "state");
+  m_trace_mmio = trace && std::strstr(trace, "mmio");
   reset(0, 0, 0, 0);
 }
 
@@ -122,6 +123,13 @@ void Hart::dump_state(const char* where) {
       static_cast<unsigned long long>(m_stimecmp),
       static_cast<unsigned long long>(m_platform.timebase().now()),
       static_cast<unsigned long long>(m_instret));
+}
+
+void Hart::trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < size && i < 8; ++i) v |= static_cast<uint64_t>(bytes[i]) << (8 * i);
+  std::fprintf(stderr, "jit: hart %u mmio %s %#llx/%u = %#llx\n", m_hart_id, what,
+               static_cast<unsigned long long>(pa), size, static_cast<unsigned long long>(v));
 }
 
 void Hart::run() {
@@ -832,6 +840,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
   }
   std::memset(out, 0, size);
   if (!m_platform.ops().mmio_read(pa, {bytes, size})) return raise(kLoadAccessFault, va);
+  if (m_trace_mmio) trace_mmio("read", pa, bytes, size);
   return true;
 }
 
@@ -868,6 +877,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
     std::memcpy(host, in, size);
     return true;
   }
+  if (m_trace_mmio) trace_mmio("write", pa, bytes, size);
   if (!m_platform.ops().mmio_write(pa, {bytes, size})) return raise(kStoreAccessFault, va);
   return true;
 }
@@ -966,7 +976,11 @@ bool Hart::exec_csr(const Insn& in, uint64_t pc) {
   uint64_t old = 0;
   if (!csr_read(csr, &old)) return raise(kIllegalInstruction, raw);
   if (write) {
-    uint64_t value = base == Op::kCsrrw ? src : base == Op::kCsrrs ? (old | src) : (old & ~src);
+    // Priv spec 3.1.9: only the software-writable SEIP bit takes part in a CSRRS/CSRRC of mip. Using
+    // the read value (which ORs in the PLIC's line) would latch a passing external interrupt into
+    // the software bit for good: OpenSBI's `csrs mip, SSIP` IPI injection does exactly that.
+    const uint64_t rmw = csr == 0x344 ? (old & ~kSEIP) | (m_mip_sw & kSEIP) : old;
+    uint64_t value = base == Op::kCsrrw ? src : base == Op::kCsrrs ? (rmw | src) : (rmw & ~src);
     if (!csr_write(csr, value)) return raise(kIllegalInstruction, raw);
   }
   m_x[in.rd] = old;

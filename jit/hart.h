@@ -218,6 +218,8 @@ class Hart {
   bool m_trace_state = false;  // VMLAUNCH_JIT_TRACE=state: a state line per hart each second
   std::chrono::steady_clock::time_point m_next_dump{};
   void dump_state(const char* where);
+  bool m_trace_mmio = false;  // VMLAUNCH_JIT_TRACE=mmio: every device access
+  void trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const;
 
   // Architectural state.
   uint64_t m_x[33] = {};  // x[32] absorbs writes to x0

@@ -364,6 +364,26 @@ t19_strap:
 .balign 4
 t19_mtrap:
 
+  TEST 20                 # csrs/csrc on mip must not latch the external SEIP line into the
+  IRQ 9, 1                # software SEIP bit (the bug that livelocked Linux under OpenSBI)
+  csrr t0, mip
+  srli t0, t0, 9
+  andi t0, t0, 1
+  beqz t0, fail           # the line shows in mip
+  csrsi mip, 1 << 1       # RMW of mip while the line is high (SSIP set)
+  csrci mip, 1 << 1
+  IRQ 9, 0
+  csrr t0, mip
+  srli t0, t0, 9
+  andi t0, t0, 1
+  bnez t0, fail           # gone with the line
+  li t0, 1 << 9           # the software bit itself still works
+  csrs mip, t0
+  csrr t1, mip
+  and t1, t1, t0
+  beqz t1, fail
+  csrc mip, t0
+
   PASS
 .balign 4
 fail:

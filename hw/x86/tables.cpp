@@ -120,8 +120,11 @@ base::ErrorOr<uint64_t> write_mp_table(const base::GuestMemory& memory, uint64_t
     if (irq == 2) continue;
     io_interrupt(0, 0, isa_bus, irq, irq == 0 ? 2 : irq);
   }
-  for (const PciIntx& intx : inputs.pci_irqs)  // level triggered, active low
-    io_interrupt(0, 0x0f, pci_bus, static_cast<uint8_t>((intx.device << 2) | ((intx.pin - 1) & 3)), intx.gsi);
+  // PCI INTx: level triggered, active high. KVM's IOAPIC takes the line's level as we drive it and
+  // XORs in the programmed polarity, and we drive "asserted" as 1, so the pins must be active high
+  // (QEMU's pc declares its PCI links the same way).
+  for (const PciIntx& intx : inputs.pci_irqs)
+    io_interrupt(0, 0x0d, pci_bus, static_cast<uint8_t>((intx.device << 2) | ((intx.pin - 1) & 3)), intx.gsi);
   for (uint8_t lint = 0; lint < 2; ++lint) {
     table.add<uint8_t>(4);
     table.add<uint8_t>(lint == 0 ? 3 : 1);  // ExtINT, NMI
@@ -193,6 +196,19 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   madt.add<uint8_t>(0);
   madt.add<uint32_t>(2);
   madt.add<uint16_t>(0);
+  // PCI INTx GSIs below 16 are level triggered, active high (see the MP table above).
+  std::vector<uint8_t> pci_gsis;
+  for (const PciIntx& intx : inputs.pci_irqs)
+    if (intx.gsi < 16 && std::find(pci_gsis.begin(), pci_gsis.end(), intx.gsi) == pci_gsis.end())
+      pci_gsis.push_back(intx.gsi);
+  for (uint8_t gsi : pci_gsis) {
+    madt.add<uint8_t>(2);
+    madt.add<uint8_t>(10);
+    madt.add<uint8_t>(0);
+    madt.add<uint8_t>(gsi);
+    madt.add<uint32_t>(gsi);
+    madt.add<uint16_t>(0x0d);
+  }
   madt.add<uint8_t>(4);  // LINT1 is NMI on every processor
   madt.add<uint8_t>(6);
   madt.add<uint8_t>(0xff);

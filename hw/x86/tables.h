@@ -2,7 +2,7 @@
 // the Intel MultiProcessor table (floating pointer in the EBDA) and ACPI (RSDP in the BIOS area,
 // XSDT, MADT, a hardware-reduced FADT and an empty DSDT, as Firecracker and QEMU's microvm do).
 // Both list every vCPU by its APIC id (the same ids CPUID reports), the IOAPIC, ISA IRQ 0 -> GSI 2,
-// and (MP table) the PCI INTx routing of bus 0.
+// and the PCI INTx routing of bus 0 (MP table entries; MADT overrides making those GSIs level, active high).
 #pragma once
 
 #include <cstdint>

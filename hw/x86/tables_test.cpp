@@ -56,7 +56,7 @@ TEST_CASE("MP table: valid checksums, one processor entry per APIC id, BSP first
 TEST_CASE("ACPI: RSDP -> XSDT -> MADT with every APIC id, all checksums valid") {
   base::GuestMemory memory;
   REQUIRE(memory.add_region(0, 1 << 20).ok());
-  TableInputs inputs{{0, 1}, false, {}};
+  TableInputs inputs{{0, 1}, true, {{3, 1, 11}}};
   auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
   REQUIRE(rsdp_at.ok());
   auto rsdp = bytes(memory, *rsdp_at, 36);
@@ -79,9 +79,13 @@ TEST_CASE("ACPI: RSDP -> XSDT -> MADT with every APIC id, all checksums valid") 
     signatures.push_back(std::string(table.begin(), table.begin() + 4));
     if (signatures.back() == "APIC") {
       std::vector<int> ids;
-      for (size_t e = 44; e < table.size(); e += table[e + 1])
+      bool level_override = false;
+      for (size_t e = 44; e < table.size(); e += table[e + 1]) {
         if (table[e] == 0) ids.push_back(table[e + 3]);
+        if (table[e] == 2 && table[e + 3] == 11 && table[e + 8] == 0x0d) level_override = true;
+      }
       CHECK(ids == std::vector<int>{0, 1});
+      CHECK(level_override);
     }
   }
   CHECK(signatures == std::vector<std::string>{"FACP", "APIC"});

@@ -53,9 +53,7 @@ PciHost::PciHost(std::string root_name, PciResources resources)
   m_buses[m_root.name()] = &m_root;
 }
 
-PciHost::~PciHost() {
-  for (auto& fn : m_functions) fn->detach();
-}
+PciHost::~PciHost() = default;  // see ~PciFunction: mappings go with the address spaces
 
 PciBus* PciHost::find_bus(const std::string& name) {
   auto it = m_buses.find(name);

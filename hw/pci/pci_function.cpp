@@ -47,9 +47,10 @@ PciFunction::PciFunction(std::string name, const FunctionIds& ids, bool bridge)
   }
 }
 
-PciFunction::~PciFunction() {
-  detach();
-}
+// No detach here: a function dies with its machine, usually while the machine's address spaces are
+// being destroyed themselves (they hold the host device that owns us), so touching them would be
+// use-after-destruction. The BAR devices are shared_ptrs in those spaces and go with them.
+PciFunction::~PciFunction() = default;
 
 void PciFunction::set_config(uint16_t offset, std::span<const uint8_t> bytes) {
   if (offset + bytes.size() > kConfigSize) return;

@@ -98,7 +98,7 @@ class PciFunction {
 
   // Plugging: the host gives address spaces; mappings follow the registers from then on.
   void attach(const PciResources& resources);
-  void detach();  // unmaps every BAR
+  void detach();  // unmaps every BAR (explicit only: destruction leaves the mappings to the spaces)
 
   // Direct register access for the host's resource assignment and for tests.
   void program_bar(unsigned index, uint64_t address);

@@ -53,7 +53,13 @@ _start:
 mtrap:
   csrr s10, mcause
   csrr s9, mtval
-  csrr t6, mstatus         # a trap from U resumes in S (at s11)
+  li t6, 9                 # ecall from S: continue in M at s11
+  bne s10, t6, 2f
+  li t6, 3 << 11
+  csrs mstatus, t6
+  csrw mepc, s11
+  mret
+2: csrr t6, mstatus        # a trap from U resumes in S (at s11)
   srli t6, t6, 11
   andi t6, t6, 3
   bnez t6, 1f
@@ -204,6 +210,29 @@ supervisor:
   csrw satp, t0
   csrr a1, satp
   bne a0, a1, fail
+
+  TEST 16                  # MPRV: M-mode loads/stores translated as S (MPP) while fetches are not
+  la s11, in_m
+  ecall
+.balign 4
+in_m:
+  li t0, 3 << 11
+  csrc mstatus, t0
+  li t0, (1 << 11) | (1 << 17)   # MPP = S, MPRV = 1
+  csrs mstatus, t0
+  li a0, 0x10005000              # currently maps DATA + 0x1000 (test 12)
+  ld a1, 0(a0)
+  li t0, 1 << 17
+  csrc mstatus, t0
+  EXPECT a1, 0x3131
+  csrs mstatus, t0               # a fault under MPRV is an S-style page fault taken in M
+  la s11, 1f
+  li a0, 0x10004000
+  ld a1, 0(a0)
+  j fail
+1: li t0, 1 << 17
+  csrc mstatus, t0
+  EXPECT s10, 13
 
   PASS
 .balign 4

@@ -19,6 +19,12 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t* a, uint32_t* b, 
   __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
 }
 
+static inline uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t)hi << 32 | lo;
+}
+
 #define COM1 0x3f8
 
 static inline void putc_serial(char c) {

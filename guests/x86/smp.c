@@ -63,7 +63,10 @@ int guest_main(const struct hvm_start_info* info) {
     delay(10000);
     send_ipi(ids[i], 0x4608);
   }
-  for (int spin = 0; spin < 200000000 && *counter < cpus - 1; ++spin) {
+  // Wait by the TSC, not a spin count: on a loaded host the AP threads may take a while to be
+  // scheduled. 20e9 cycles is 5-20 s at any plausible TSC rate.
+  uint64_t deadline = rdtsc() + 20000000000ull;
+  while (*counter < cpus - 1 && rdtsc() < deadline) {
   }
   uint32_t started = *counter;
   puts_serial("smp: ");

@@ -193,8 +193,11 @@ void Hart::wait_for_interrupt() {
     if (m_trace_state) dump_state("wfi");
     if (current_mip() & m_mie) return;
     auto deadline = give_up;
-    if ((m_menvcfg & kMenvcfgSTCE) && (m_mie & kSTIP) && m_stimecmp != ~0ull)
-      deadline = std::min(deadline, m_platform.timebase().time_of(m_stimecmp));
+    // The Sstc deadline, when it falls inside the bound (time_of() of a far-future compare value
+    // would overflow).
+    const base::Timebase& tb = m_platform.timebase();
+    if ((m_menvcfg & kMenvcfgSTCE) && (m_mie & kSTIP) && m_stimecmp - tb.now() < tb.frequency_hz() / 50)
+      deadline = std::min(deadline, tb.time_of(m_stimecmp));
     if (clock::now() >= give_up) return;
     m_wait_cv.wait_until(lock, deadline);
   }

@@ -264,6 +264,15 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
   int64_t left = budget;
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
+  // Local copies of the fetch state: members would be reloaded after every register write (the
+  // compiler cannot prove x[] does not alias them). Re-read after anything that may change them.
+  uint64_t fetch_vpn = m_fetch_vpn;
+  Insn* fetch_insns = m_fetch_insns;
+#define SYNC_FETCH()             \
+  do {                           \
+    fetch_vpn = m_fetch_vpn;     \
+    fetch_insns = m_fetch_insns; \
+  } while (0)
 
 #define NEXT    \
   pc += in.len; \
@@ -272,11 +281,12 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
 
   while (left > 0) {
     --left;
-    if (__builtin_expect((pc >> 12) != m_fetch_vpn, 0)) {
+    if (__builtin_expect((pc >> 12) != fetch_vpn, 0)) {
       if (!refill_fetch(pc)) TRAP;
+      SYNC_FETCH();
     }
     {
-      const Insn* ip = &m_fetch_insns[(pc >> 1) & 2047];
+      const Insn* ip = &fetch_insns[(pc >> 1) & 2047];
     dispatch:
       const Insn& in = *ip;
       switch (in.op) {
@@ -351,6 +361,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
 #define STORE(T)                                                        \
   {                                                                     \
     if (!store<T>(x[in.rs1] + in.imm, static_cast<T>(x[in.rs2]))) TRAP; \
+    SYNC_FETCH(); /* a store may have dropped the decoded page */       \
     NEXT;                                                               \
   }
         case Op::kSb:
@@ -518,6 +529,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kCsrrci:
           m_chunk_retired = budget - left - 1;
           if (!exec_csr(in, pc)) TRAP;
+          SYNC_FETCH();
           pc += in.len;
           if (m_end_chunk) goto out;
           continue;
@@ -531,6 +543,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kSfenceVma: {
           m_pc = pc;
           if (!exec_system(in, &pc)) TRAP;
+          SYNC_FETCH();
           if (in.op == Op::kWfi) {
             end = ChunkEnd::kWfi;
             goto out;
@@ -543,22 +556,26 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
           if (in.op >= Op::kLrW && in.op <= Op::kAmomaxuD) {
             m_pc = pc;
             if (!exec_amo(in)) TRAP;
+            SYNC_FETCH();
             NEXT;
           }
           m_pc = pc;
           if (!exec_fp(in)) TRAP;
+          SYNC_FETCH();
           NEXT;
       }
     }
   trap:
     m_pc = pc;
     take_trap(m_trap_cause, m_trap_tval, false);
+    SYNC_FETCH();
     pc = m_pc;
     // A trap can enable interrupts (mret target, delegation) only through later instructions, so
     // carrying on in this chunk is fine.
   }
 #undef NEXT
 #undef TRAP
+#undef SYNC_FETCH
 out:
   m_pc = pc;
   m_instret += static_cast<uint64_t>(budget - left);

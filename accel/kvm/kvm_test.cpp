@@ -2,6 +2,9 @@
 #include "accel/kvm/kvm.h"
 
 #include <doctest/doctest.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -109,6 +112,36 @@ TEST_CASE("a missing device names the file and the likely cause") {
   CHECK(fd.error().message.find("/nonexistent/kvm: No such file or directory") == 0);
   Availability availability = kvm::KvmAccelerator("/nonexistent/kvm").probe();
   CHECK_FALSE(availability.usable);
+}
+
+TEST_CASE("no permission on the device names the kvm group fix") {
+  if (access("/dev/kvm", F_OK) != 0) VML_SKIP("no /dev/kvm here to be refused access to");
+  // As root, drop to nobody in a child (root is never refused); otherwise try as ourselves.
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    if (getuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) _exit(2);
+    auto fd = kvm::open_kvm("/dev/kvm");
+    std::string message = fd.ok() ? "" : fd.error().message;
+    (void)!write(fds[1], message.data(), message.size());
+    _exit(fd.ok() ? 1 : 0);
+  }
+  close(fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+    VML_SKIP("this user may open /dev/kvm (kvm group or mode)");
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(message.find("/dev/kvm: Permission denied") == 0);
+  CHECK(message.find("usermod -aG kvm") != std::string::npos);
 }
 
 TEST_CASE("a device that is not KVM fails the API version check") {

@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -135,6 +135,29 @@ pci_enumeration_matches_plan() {
   f=$(machine pci pc "{model: host, count: 1}" pci "" "$devices")
   sed -i 's/\\n/\n/g' "$f"
   pci_matches_plan "$f"
+}
+virtio_mmio_on_the_cmdline() {
+  local f=$WORK/virtio_mmio.yaml out
+  cat >"$f" <<YAML
+name: x86-virtio-mmio
+machine: {arch: x86_64, type: microvm, memory: 32MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "\${VML_GUESTS}/virtio.elf", cmdline: "console=ttyS0"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  rng: {r0: {driver: random}, r1: {driver: random}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-rng-mmio, id: rng0, rng: r0}
+  - {driver: virtio-rng-mmio, id: rng1, rng: r1}
+YAML
+  "$VMLAUNCH" plan "$f" | grep "virtio-rng-mmio" | sed 's/^/    plan: /'
+  up "$f"
+  out=${f%.yaml}.out
+  [ "$RC" -eq 0 ] && grep -q "virtio-mmio 0xfeb00000 size 512 irq 5: magic ok version 2 device 4" "$out" &&
+    grep -q "virtio-mmio 0xfeb00200 size 512 irq 6: magic ok version 2 device 4" "$out" &&
+    grep -q "virtio: 2 of 2 transports answer" "$out"
 }
 reset_reboots() {
   local f out

@@ -1084,6 +1084,7 @@ bool Hart::csr_read(uint16_t csr, uint64_t* v) {
       *v = current_mip() & m_mideleg;
       return true;
     case 0x14d:
+      if (!m_platform.config().sstc) return false;
       if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
       *v = m_stimecmp;
       return true;
@@ -1229,6 +1230,7 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
       m_end_chunk = true;
       return true;
     case 0x14d:
+      if (!m_platform.config().sstc) return false;
       if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
       m_stimecmp = v;
       m_end_chunk = true;
@@ -1236,8 +1238,9 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
     case 0x180: {
       if (m_priv == Priv::kS && (m_mstatus & kTVM)) return false;
       const uint64_t mode = v >> 60;
-      if (mode != 0 && mode != 8 && mode != 9) return true;  // unsupported mode: write ignored
-      m_satp = (mode << 60) | (v & kPpnMask);                // no ASID bits implemented
+      if (mode != 0 && mode != 8 && !(mode == 9 && m_platform.config().sv48))
+        return true;                           // unsupported mode: write ignored (WARL)
+      m_satp = (mode << 60) | (v & kPpnMask);  // no ASID bits implemented
       flush_tlb();
       update_contexts();
       m_end_chunk = true;
@@ -1273,7 +1276,7 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
       m_mcounteren = static_cast<uint32_t>(v);
       return true;
     case 0x30a:
-      m_menvcfg = v & (kMenvcfgSTCE | 1);
+      m_menvcfg = v & ((m_platform.config().sstc ? kMenvcfgSTCE : 0) | 1);
       m_end_chunk = true;
       return true;
     case 0x320:

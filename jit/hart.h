@@ -30,10 +30,18 @@
 
 namespace jit {
 
+// Optional parts of the hart that a machine may leave out (VmSpec::cpu_features "-sstc", "-sv48"),
+// so the CPU matches the ISA string its device tree advertises.
+struct CpuConfig {
+  bool sstc = true;  // stimecmp and menvcfg.STCE
+  bool sv48 = true;  // satp mode 9 (Sv39 is always there)
+};
+
 // What all harts of a VM share. RAM regions are fixed before the harts start running.
 class Platform {
  public:
-  Platform(accel::VmOps& ops, const base::Timebase& timebase) : m_ops(ops), m_timebase(timebase) {}
+  Platform(accel::VmOps& ops, const base::Timebase& timebase, CpuConfig config = {})
+      : m_ops(ops), m_timebase(timebase), m_config(config) {}
 
   // Idempotent: mapping the same region twice is fine.
   void add_ram(const base::GuestMemory::Region& region);
@@ -49,10 +57,12 @@ class Platform {
 
   accel::VmOps& ops() const { return m_ops; }
   const base::Timebase& timebase() const { return m_timebase; }
+  const CpuConfig& config() const { return m_config; }
 
  private:
   accel::VmOps& m_ops;
   const base::Timebase& m_timebase;
+  CpuConfig m_config;
   std::vector<base::GuestMemory::Region> m_ram;
 };
 

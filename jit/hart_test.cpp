@@ -97,3 +97,38 @@ TEST_CASE("hart: an external interrupt wakes wfi and is taken when enabled") {
   CHECK(mcause == ((1ull << 63) | 11));
   CHECK(hart.pc() == kBase + 0x40);
 }
+
+TEST_CASE("hart: without Sstc, stimecmp is an illegal CSR; without Sv48, satp ignores mode 9") {
+  base::GuestMemory memory;
+  auto region = memory.add_region(kBase, 0x1000);
+  REQUIRE(region.ok());
+  REQUIRE(memory.write_le<uint32_t>(kBase, 0x18051073));      // csrw satp, a0
+  REQUIRE(memory.write_le<uint32_t>(kBase + 4, 0x18059073));  // csrw satp, a1
+  REQUIRE(memory.write_le<uint32_t>(kBase + 8, 0x14d02573));  // csrr a0, stimecmp
+  base::Timebase timebase;
+  NoDevices ops;
+  jit::CpuConfig config;
+  config.sstc = false;
+  config.sv48 = false;
+  jit::Platform platform(ops, timebase, config);
+  platform.add_ram(*region);
+  jit::Hart hart(platform, 0);
+  hart.reset(kBase, 0, 0, 0);
+  hart.set_x(10, (9ull << 60) | 0x80001);  // Sv48: not implemented here, the write is dropped
+  hart.set_x(11, (8ull << 60) | 0x80001);  // Sv39
+  uint64_t satp = 0;
+  hart.step(1);
+  REQUIRE(hart.read_csr(0x180, &satp));
+  CHECK(satp == 0);
+  hart.step(1);
+  REQUIRE(hart.read_csr(0x180, &satp));
+  CHECK(satp == ((8ull << 60) | 0x80001));
+  hart.step(1);  // M-mode, so satp does not apply to this fetch
+  uint64_t mcause = 0, mtval = 0;
+  REQUIRE(hart.read_csr(0x342, &mcause));
+  REQUIRE(hart.read_csr(0x343, &mtval));
+  CHECK(mcause == 2);
+  CHECK(mtval == 0x14d02573);
+  uint64_t value = 0;
+  CHECK_FALSE(hart.read_csr(0x14d, &value));
+}

@@ -30,11 +30,38 @@ class JitVcpu final : public Vcpu {
   jit::Hart& m_hart;
 };
 
+// The optional hart features named by VmSpec::cpu_features. "+x" for something the interpreter
+// lacks is an error (the device tree would promise it to the guest); "-x" of a mandatory part
+// (base letters, Zicsr, ...) is accepted: the guest is simply not told.
+AccelResult<jit::CpuConfig> cpu_config(const std::vector<std::string>& features) {
+  jit::CpuConfig config;
+  for (const std::string& feature : features) {
+    if (feature.size() < 2 || (feature[0] != '+' && feature[0] != '-'))
+      return base::fail(AccelError("jit: cpu feature \"" + feature + "\" must start with + or -"));
+    const bool on = feature[0] == '+';
+    const std::string name = feature.substr(1);
+    if (name == "sstc") {
+      config.sstc = on;
+    } else if (name == "sv48") {
+      config.sv48 = on;
+    } else if (name == "sv39") {
+      if (on) config.sv48 = false;  // "+sv39" caps the MMU at Sv39, as the device tree says
+    } else if (on && name != "zicntr" && name != "zicsr" && name != "zifencei" && name.size() > 1) {
+      return base::fail(AccelError("jit: cpu feature " + feature +
+                                   " is not implemented by the interpreter (has rv64imafdc, zicsr, zifencei, "
+                                   "zicntr, sstc, sv39, sv48)"));
+    } else if (on && name.size() == 1 && std::string("imafdc").find(name) == std::string::npos) {
+      return base::fail(AccelError("jit: cpu feature " + feature + " is not implemented by the interpreter"));
+    }
+  }
+  return config;
+}
+
 class JitVm final : public Vm {
  public:
-  JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops)
+  JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops, jit::CpuConfig config)
       : m_own_timebase(spec.timebase ? nullptr : std::make_unique<base::Timebase>()),
-        m_platform(ops, spec.timebase ? *spec.timebase : *m_own_timebase) {
+        m_platform(ops, spec.timebase ? *spec.timebase : *m_own_timebase, config) {
     for (const auto& region : memory.regions()) m_platform.add_ram(region);
     // Harts exist from the start so interrupt lines work before (and without) create_vcpu.
     for (unsigned i = 0; i < spec.vcpu_count; ++i)
@@ -90,7 +117,9 @@ class JitAccelerator final : public Accelerator {
     if (!spec.cpu_model.empty() && spec.cpu_model != "rv64gc" && spec.cpu_model != "host" &&
         spec.cpu_model != "max")
       return base::fail(AccelError("jit: cpu model '" + spec.cpu_model + "' unsupported (rv64gc)"));
-    return std::unique_ptr<Vm>(std::make_unique<JitVm>(spec, memory, ops));
+    auto config = cpu_config(spec.cpu_features);
+    if (!config.ok()) return base::fail(std::move(config).error());
+    return std::unique_ptr<Vm>(std::make_unique<JitVm>(spec, memory, ops, *config));
   }
 };
 

@@ -86,3 +86,18 @@ TEST_CASE("jit accelerator: a kick before run() is not lost") {
   REQUIRE(exit.ok());
   CHECK(std::holds_alternative<accel::ExitInterrupted>(*exit));
 }
+
+TEST_CASE("jit accelerator: cpu features") {
+  auto accel = accel::make_jit_accelerator();
+  base::GuestMemory memory;
+  NoDevices ops;
+  accel::VmSpec spec = riscv_spec(1);
+  spec.cpu_features = {"-sstc", "-sv48", "+zifencei", "-v"};
+  CHECK(accel->create_vm(spec, memory, ops).ok());
+  spec.cpu_features = {"+zba"};
+  CHECK_FALSE(accel->create_vm(spec, memory, ops).ok());  // the guest would be promised Zba
+  spec.cpu_features = {"+v"};
+  CHECK_FALSE(accel->create_vm(spec, memory, ops).ok());
+  spec.cpu_features = {"sstc"};
+  CHECK_FALSE(accel->create_vm(spec, memory, ops).ok());
+}

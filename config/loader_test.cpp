@@ -177,3 +177,13 @@ TEST_CASE("read_file reports missing files and directories") {
   CHECK_FALSE(read_file("/", &error));
   CHECK(error == "is a directory");
 }
+
+TEST_CASE("YAML that is not valid UTF-8 is refused at the first bad byte") {
+  ParseResult parsed = parse_yaml_string("name: ok\nmachine: \"caf\xC3\xA9\"\nbad: \"\xFF\"\n", "enc.yaml");
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.diagnostics[0].to_string() == "enc.yaml:3:7: the file is not valid UTF-8 (save it as UTF-8)");
+  CHECK_FALSE(parse_yaml_string("a: \"\xC0\xAF\"", "overlong.yaml").ok());
+  CHECK_FALSE(parse_yaml_string("a: \"\xED\xA0\x80\"", "surrogate.yaml").ok());
+  CHECK_FALSE(parse_yaml_string("a: \"\xE2\x82\"", "truncated.yaml").ok());
+  CHECK(parse_yaml_string("a: \"\xF0\x9F\x98\x80\"", "emoji.yaml").ok());
+}

@@ -38,7 +38,8 @@ int validate_files(const std::vector<std::string>& files, bool as_json) {
     else if (!result.ok() && status == kExitOk)
       status = kExitBadInput;
   }
-  if (as_json) std::printf("%s\n", all.dump(2).c_str());
+  // Messages quote the user's text; replace rather than throw on bytes that are not UTF-8.
+  if (as_json) std::printf("%s\n", all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return status;
 }
 

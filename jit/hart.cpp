@@ -528,7 +528,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kCsrrsi:
         case Op::kCsrrci:
           m_chunk_retired = budget - left - 1;
-          if (!exec_csr(in, pc)) TRAP;
+          if (!exec_csr(in)) TRAP;
           SYNC_FETCH();
           pc += in.len;
           if (m_end_chunk) goto out;
@@ -978,8 +978,7 @@ bool Hart::exec_system(const Insn& in, uint64_t* pc) {
   }
 }
 
-bool Hart::exec_csr(const Insn& in, uint64_t pc) {
-  (void)pc;
+bool Hart::exec_csr(const Insn& in) {
   const uint16_t csr = static_cast<uint16_t>(in.imm);
   const bool imm_form = in.op >= Op::kCsrrwi;
   const uint64_t src = imm_form ? in.rs1 : m_x[in.rs1];

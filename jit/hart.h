@@ -208,7 +208,7 @@ class Hart {
   bool fetch_cross_page(uint64_t pc, Insn* out);
 
   // Instruction groups kept out of the hot loop.
-  bool exec_csr(const Insn& in, uint64_t pc);
+  bool exec_csr(const Insn& in);
   bool exec_system(const Insn& in, uint64_t* pc);
   bool exec_amo(const Insn& in);
   bool exec_fp(const Insn& in);

@@ -42,13 +42,17 @@ void ConsoleDevice::reset() {
 void ConsoleDevice::notify(uint16_t q) {
   std::lock_guard lock(m_lock);
   if (q != 1 || !m_tx) return;
-  std::vector<uint8_t> bytes;
+  uint8_t bytes[4096];
   drain_queue(*m_host, *m_tx, 1, [&](const Chain& chain) -> uint32_t {
     for (const Segment& s : chain.segments) {
       if (s.device_writable) break;
-      // Copy first: the guest may rewrite its buffer while the backend writes.
-      bytes.assign(s.host.begin(), s.host.end());
-      m_backend->write(bytes);
+      // Copy first (the guest may rewrite its buffer while the backend writes), in bounded pieces
+      // so a huge descriptor costs no host memory.
+      for (size_t done = 0; done < s.host.size(); done += sizeof(bytes)) {
+        size_t n = std::min(sizeof(bytes), s.host.size() - done);
+        std::memcpy(bytes, s.host.data() + done, n);
+        m_backend->write({bytes, n});
+      }
     }
     return 0;
   });

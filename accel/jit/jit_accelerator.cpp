@@ -57,6 +57,14 @@ AccelResult<jit::CpuConfig> cpu_config(const std::vector<std::string>& features)
   return config;
 }
 
+// Guest-aligned words must be host-aligned: AMOs use host atomics on them (a split-lock atomic can
+// fault on hosts that police them). GuestMemory's host mappings are page aligned, so this asks for
+// 8-byte aligned guest bases.
+bool aligned(const base::GuestMemory::Region& region) {
+  return ((region.guest_base ^ reinterpret_cast<uintptr_t>(region.host)) & 7) == 0;
+}
+constexpr const char* kMisaligned = "jit: a RAM region's guest base must be 8-byte aligned";
+
 class JitVm final : public Vm {
  public:
   JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops, jit::CpuConfig config)
@@ -71,6 +79,7 @@ class JitVm final : public Vm {
 
   AccelResult<void> map_memory(const base::GuestMemory::Region& region) override {
     if (region.size == 0 || !region.host) return base::fail(AccelError("jit: empty memory region"));
+    if (!aligned(region)) return base::fail(AccelError(kMisaligned));
     m_platform.add_ram(region);
     return {};
   }
@@ -117,6 +126,8 @@ class JitAccelerator final : public Accelerator {
     if (!spec.cpu_model.empty() && spec.cpu_model != "rv64gc" && spec.cpu_model != "host" &&
         spec.cpu_model != "max")
       return base::fail(AccelError("jit: cpu model '" + spec.cpu_model + "' unsupported (rv64gc)"));
+    for (const auto& region : memory.regions())
+      if (!aligned(region)) return base::fail(AccelError(kMisaligned));
     auto config = cpu_config(spec.cpu_features);
     if (!config.ok()) return base::fail(std::move(config).error());
     return std::unique_ptr<Vm>(std::make_unique<JitVm>(spec, memory, ops, *config));

@@ -101,3 +101,11 @@ TEST_CASE("jit accelerator: cpu features") {
   spec.cpu_features = {"sstc"};
   CHECK_FALSE(accel->create_vm(spec, memory, ops).ok());
 }
+
+TEST_CASE("jit accelerator: RAM must be 8-byte aligned (host atomics back guest AMOs)") {
+  auto accel = accel::make_jit_accelerator();
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0x80000004, 0x1000).ok());
+  NoDevices ops;
+  CHECK_FALSE(accel->create_vm(riscv_spec(1), memory, ops).ok());
+}

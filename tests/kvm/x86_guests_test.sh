@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -158,6 +158,28 @@ YAML
   [ "$RC" -eq 0 ] && grep -q "virtio-mmio 0xfeb00000 size 512 irq 5: magic ok version 2 device 4" "$out" &&
     grep -q "virtio-mmio 0xfeb00200 size 512 irq 6: magic ok version 2 device 4" "$out" &&
     grep -q "virtio: 2 of 2 transports answer" "$out"
+}
+virtio_pci_intx_through_ioapic() {
+  local f=$WORK/virtio_pci.yaml out
+  cat >"$f" <<YAML
+name: x86-virtio-pci
+machine: {arch: x86_64, type: pc, memory: 32MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "\${VML_GUESTS}/virtio_pci.elf"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  rng: {r0: {driver: random}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-rng-pci, id: rng0, rng: r0, addr: 3}
+YAML
+  "$VMLAUNCH" plan "$f" | grep "dev rng0" | sed 's/^/    plan: /'
+  up "$f"
+  out=${f%.yaml}.out
+  [ "$RC" -eq 0 ] && grep -q "virtio-pci: 00:03.0 BAR4 at 0xc0000000, INTA# line 11" "$out" &&
+    grep -q "MP table routes it to that pin" "$out" &&
+    grep -q "interrupt on vector 0x30 from pin 11, isr 1, used idx 1, 16 random bytes" "$out"
 }
 reset_reboots() {
   local f out

@@ -1,5 +1,6 @@
 // Application-processor bring-up: finds the CPUs in the MP table, starts every AP with INIT/SIPI
-// through the local APIC, and checks each one came up with an APIC id the table lists.
+// through the local APIC, and checks each one came up with an APIC id the table lists; the ACPI MADT
+// must list the same ids.
 #include "lib.h"
 
 extern char ap_trampoline[], ap_trampoline_end[];
@@ -20,7 +21,6 @@ static void delay(int n) {
 }
 
 int guest_main(const struct hvm_start_info* info) {
-  (void)info;
   // The MP floating pointer: EBDA first (where vmlaunch puts it), then the BIOS area.
   const uint8_t* mp = 0;
   for (uint32_t at = 0x9fc00; at < 0x100000 && !mp; at += 16) {
@@ -48,6 +48,28 @@ int guest_main(const struct hvm_start_info* info) {
   puts_serial("smp: MP table lists ");
   put_dec(cpus);
   puts_serial(" cpus\n");
+
+  // ACPI (RSDP from hvm_start_info -> XSDT -> MADT) must list the same APIC ids.
+  uint32_t madt_cpus = 0, madt_matches = 0;
+  if (info->rsdp_paddr) {
+    const uint8_t* rsdp = (const uint8_t*)(uintptr_t)info->rsdp_paddr;
+    const uint8_t* xsdt = (const uint8_t*)(uintptr_t) * (const uint32_t*)(rsdp + 24);
+    uint32_t xsdt_length = *(const uint32_t*)(xsdt + 4);
+    for (uint32_t at = 36; at + 8 <= xsdt_length; at += 8) {
+      const uint8_t* table = (const uint8_t*)(uintptr_t) * (const uint32_t*)(xsdt + at);
+      if (table[0] != 'A' || table[1] != 'P' || table[2] != 'I' || table[3] != 'C') continue;
+      uint32_t length = *(const uint32_t*)(table + 4);
+      for (uint32_t e = 44; e + 2 <= length && table[e + 1]; e += table[e + 1]) {
+        if (table[e] != 0 || !(table[e + 4] & 1)) continue;
+        ++madt_cpus;
+        for (uint32_t j = 0; j < cpus; ++j) madt_matches += ids[j] == table[e + 3];
+      }
+    }
+  }
+  puts_serial("smp: ACPI MADT lists ");
+  put_dec(madt_cpus);
+  puts_serial(madt_cpus == cpus && madt_matches == cpus ? " cpus, the same APIC ids\n" : " cpus, DIFFERENT APIC ids\n");
+  if (madt_cpus != cpus || madt_matches != cpus) return 3;
 
   uint8_t* trampoline = (uint8_t*)0x8000;
   for (char* p = ap_trampoline; p < ap_trampoline_end; ++p) *trampoline++ = (uint8_t)*p;

@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish
@@ -95,7 +95,8 @@ smp_topology_four() {
   local f
   f=$(machine smp4 pc "{model: host, count: 4, topology: {sockets: 2, cores: 1, threads: 2}}" smp "")
   up "$f"
-  [ "$RC" -eq 0 ] && grep -q "smp: MP table lists 4 cpus" "${f%.yaml}.out" && grep -q "smp: ok" "${f%.yaml}.out"
+  [ "$RC" -eq 0 ] && grep -q "smp: MP table lists 4 cpus" "${f%.yaml}.out" && grep -q "smp: ok" "${f%.yaml}.out" &&
+    grep -q "smp: ACPI MADT lists 4 cpus, the same APIC ids" "${f%.yaml}.out"
 }
 # Compares the guest's CF8/CFC scan of machine file $1 with the functions `plan` puts there.
 pci_matches_plan() {
@@ -128,6 +129,15 @@ devices:
   - {driver: virtio-rng-pci, id: rng2, rng: r2, addr: 6}
 YAML
   pci_matches_plan "$f"
+}
+smp_topology_with_apic_id_gaps() {
+  # 3 cores need 2 bits: socket 1's APIC ids start at 4 (0 1 2, 4 5 6), as CPUID leaf 0xB says.
+  local f
+  f=$(machine smp6 microvm "{model: host, count: 6, topology: {sockets: 2, cores: 3, threads: 1}}" smp "")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "smp: MP table lists 6 cpus" "${f%.yaml}.out" && grep -q "smp: ok" "${f%.yaml}.out" &&
+    grep -q "smp: ACPI MADT lists 6 cpus, the same APIC ids" "${f%.yaml}.out" &&
+    grep "cpus running, APIC ids" "${f%.yaml}.out" | grep -q " 6" && ! grep "cpus running" "${f%.yaml}.out" | grep -q " 3"
 }
 pci_enumeration_matches_plan() {
   local f devices

@@ -63,15 +63,17 @@ TEST_CASE("isa: the harness reports a failing test's number") {
   CHECK(result.tohost == ((7 << 1) | 1));
 }
 
-// F/D against QEMU's softfloat: the same program under qemu-riscv64-static as a Linux binary must
-// produce the same raw results and fflags for every (instruction, rounding mode, operands) run.
-TEST_CASE("isa: F/D results and fflags match qemu-riscv64 bit for bit") {
-  const auto ours = isa::run_image("tests/isa/fp_diff.bin", 1, 32);
+namespace {
+
+// Runs tests/isa/NAME.bin here and NAME_linux.elf under qemu-riscv64-static and compares the
+// result buffers record by record (record = `record_size` bytes).
+void compare_with_qemu(const std::string& name, size_t record_size) {
+  const auto ours = isa::run_image("tests/isa/" + name + ".bin", 1, 32);
   REQUIRE(ours.error.empty());
   REQUIRE(ours.finished);
   REQUIRE(ours.tohost == 1);
-  REQUIRE(ours.dump.size() > 100000);
-  FILE* pipe = popen("qemu-riscv64-static tests/isa/fp_diff_linux.elf 2>/dev/null", "r");
+  REQUIRE(ours.dump.size() > 10000);
+  FILE* pipe = popen(("qemu-riscv64-static tests/isa/" + name + "_linux.elf 2>/dev/null").c_str(), "r");
   std::vector<uint8_t> theirs;
   if (pipe) {
     uint8_t buf[65536];
@@ -82,15 +84,29 @@ TEST_CASE("isa: F/D results and fflags match qemu-riscv64 bit for bit") {
   if (theirs.empty()) VML_SKIP("qemu-riscv64-static not installed (tools/packages.txt: qemu-user-static)");
   REQUIRE(theirs.size() == ours.dump.size());
   size_t mismatches = 0;
-  for (size_t record = 0; record * 24 < theirs.size(); ++record) {
-    if (std::memcmp(&theirs[record * 24], &ours.dump[record * 24], 24) == 0) continue;
+  for (size_t record = 0; record * record_size < theirs.size(); ++record) {
+    if (std::memcmp(&theirs[record * record_size], &ours.dump[record * record_size], record_size) == 0)
+      continue;
     if (++mismatches <= 10) {
-      uint64_t t[3], o[3];
-      std::memcpy(t, &theirs[record * 24], 24);
-      std::memcpy(o, &ours.dump[record * 24], 24);
-      MESSAGE("record " << record << ": qemu fp=" << std::hex << t[0] << " int=" << t[1] << " flags=" << t[2]
-                        << " | ours fp=" << o[0] << " int=" << o[1] << " flags=" << o[2]);
+      uint64_t t[3] = {}, o[3] = {};
+      std::memcpy(t, &theirs[record * record_size], record_size);
+      std::memcpy(o, &ours.dump[record * record_size], record_size);
+      MESSAGE("record " << record << ": qemu " << std::hex << t[0] << " " << t[1] << " " << t[2] << " | ours "
+                        << o[0] << " " << o[1] << " " << o[2]);
     }
   }
   CHECK(mismatches == 0);
+}
+
+}  // namespace
+
+// F/D against QEMU's softfloat: raw results and fflags for every (instruction, rounding mode,
+// operands) run.
+TEST_CASE("isa: F/D results and fflags match qemu-riscv64 bit for bit") {
+  compare_with_qemu("fp_diff", 24);
+}
+
+// RV64IM register-register instructions and all AMOs over edge-case operands.
+TEST_CASE("isa: integer and AMO results match qemu-riscv64") {
+  compare_with_qemu("int_diff", 16);
 }

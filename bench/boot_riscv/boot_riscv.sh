@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Boot benchmark (issue 4): the guests/ riscv64 Linux kernel + busybox initramfs behind Debian's
+# OpenSBI fw_jump, 2 harts, 256 MiB, booting to the userspace marker ("vmlaunch-guest: userspace
+# up"), running `true` and powering off. vmlaunch (`up`, jit interpreter) and qemu-system-riscv64
+# -M virt (TCG) boot the same files, alternating, RUNS times each (default 3), in one run.
+# Reports medians of wall time to the marker, wall time to exit, and CPU time (user+sys) of the
+# process, plus the ratios vmlaunch / QEMU.
+#   BZ=name tools/dev-bazel run //bench/boot_riscv     (or: bench/boot_riscv/boot_riscv.sh VMLAUNCH)
+set -euo pipefail
+runs=${RUNS:-3}
+vml=${1:-}
+if [ -z "$vml" ]; then
+  vml=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." 2>/dev/null && pwd)/launcher/vmlaunch
+  [ -x "$vml" ] || vml=${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch
+fi
+vml=$(readlink -f "$vml")
+[ -x "$vml" ] || { echo "boot_riscv: vmlaunch binary not found (pass its path)" >&2; exit 1; }
+# The source tree (for guests/): this script's real location.
+src=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
+command -v qemu-system-riscv64 >/dev/null || { echo "boot_riscv: install qemu-system-misc" >&2; exit 1; }
+fw=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
+export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+mapfile -t guest < <("$src/guests/riscv64/build")
+kernel=${guest[0]} initrd=${guest[1]}
+cmdline='console=ttyS0 quiet vml.cmd=true'
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/bench.yaml" <<YAML
+name: boot-bench
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+cpu: {model: rv64gc, count: 2}
+accel: [jit]
+boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: "$cmdline"}
+backends:
+  chardev:
+    con0: {driver: stdio}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+YAML
+
+# run_one NAME CMD... -> appends "marker_s exit_s cpu_s" to $tmp/NAME.times
+run_one() {
+  local name=$1 out=$tmp/$1.out
+  shift
+  rm -f "$out" "$out.cpu"  # the marker poll must never see the previous run's output
+  local start=$EPOCHREALTIME marker=""
+  ( TIMEFORMAT='%U %S'; time "$@" </dev/null >"$out" 2>&1 ) 2>"$out.cpu" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    [ -z "$marker" ] && grep -aqs "vmlaunch-guest: userspace up" "$out" && marker=$EPOCHREALTIME
+    sleep 0.01
+  done
+  wait "$pid" || { echo "boot_riscv: $name failed:" >&2; tail -n 20 "$out" >&2; exit 1; }
+  local end=$EPOCHREALTIME
+  [ -n "$marker" ] || { echo "boot_riscv: $name never reached userspace" >&2; tail -n 20 "$out" >&2; exit 1; }
+  grep -aq "VML-CMD-EXIT=0" "$out" || { echo "boot_riscv: $name: command did not run" >&2; exit 1; }
+  read -r user sys <"$out.cpu"
+  awk -v s="$start" -v m="$marker" -v e="$end" -v u="$user" -v y="$sys" \
+    'BEGIN { printf "%.3f %.3f %.3f\n", m - s, e - s, u + y }' >>"$tmp/$name.times"
+}
+
+for i in $(seq "$runs"); do
+  run_one vmlaunch "$vml" up "$tmp/bench.yaml"
+  run_one qemu qemu-system-riscv64 -M virt -smp 2 -m 256M -nographic -monitor none -bios "$fw" \
+    -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
+done
+
+median() {  # median of column $2 of file $1
+  cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+echo "boot_riscv: $runs runs each, medians (guests/ Linux 6.1 + busybox, OpenSBI fw_jump, 2 harts, 256 MiB)"
+printf '| engine | to userspace marker (s) | to exit (s) | CPU user+sys (s) |\n|---|---|---|---|\n'
+for name in vmlaunch qemu; do
+  label=$([ "$name" = vmlaunch ] && echo "vmlaunch up (jit interpreter)" || echo "qemu-system-riscv64 -M virt (TCG)")
+  printf '| %s | %s | %s | %s |\n' "$label" "$(median "$tmp/$name.times" 1)" "$(median "$tmp/$name.times" 2)" \
+    "$(median "$tmp/$name.times" 3)"
+done
+ratio() { awk -v a="$(median "$tmp/vmlaunch.times" "$1")" -v b="$(median "$tmp/qemu.times" "$1")" 'BEGIN { printf "%.2f", a / b }'; }
+printf '| ratio vmlaunch / qemu | %s | %s | %s |\n' "$(ratio 1)" "$(ratio 2)" "$(ratio 3)"
+echo "per run (marker exit cpu):"
+for name in vmlaunch qemu; do echo "  $name: $(tr '\n' ';' <"$tmp/$name.times")"; done

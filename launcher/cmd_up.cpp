@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -84,7 +83,8 @@ class StopRelay {
 
 // SIGINT/SIGTERM/SIGHUP become a quit request instead of killing the process, so the terminal is
 // restored and the VM torn down. In raw mode Ctrl-C reaches the guest, not us. The signals are
-// blocked in every thread and collected here with sigtimedwait.
+// blocked in every thread (vCPU threads inherit the mask) and collected here with sigwaitinfo;
+// SIGUSR1, also blocked, is how the destructor wakes the watcher at once.
 class SignalWatcher {
  public:
   explicit SignalWatcher(StopRelay& relay) : m_relay(relay) {
@@ -92,20 +92,20 @@ class SignalWatcher {
     sigaddset(&m_set, SIGINT);
     sigaddset(&m_set, SIGTERM);
     sigaddset(&m_set, SIGHUP);
+    sigaddset(&m_set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &m_set, &m_old);
     m_thread = std::thread([this] {
-      timespec tick{0, 100'000'000};
       while (!m_done.load()) {
-        int sig = sigtimedwait(&m_set, nullptr, &tick);
-        if (sig > 0) {
-          m_relay.quit();
-          m_signal.store(sig);
-        }
+        int sig = sigwaitinfo(&m_set, nullptr);
+        if (sig <= 0 || sig == SIGUSR1) continue;
+        m_signal.store(sig);
+        m_relay.quit();
       }
     });
   }
   ~SignalWatcher() {
     m_done.store(true);
+    pthread_kill(m_thread.native_handle(), SIGUSR1);
     m_thread.join();
     pthread_sigmask(SIG_SETMASK, &m_old, nullptr);
   }

@@ -587,13 +587,13 @@ out:
 
 bool Hart::refill_fetch(uint64_t pc) {
   TlbEntry& e = m_tlb[m_fetch_ctx][kFetch][(pc >> 12) & (kTlbSize - 1)];
-  if (e.tag != (pc >> 12)) {
+  if (e.tag != ((pc >> 12) | m_tlb_gen[kFetch])) {
     uint64_t pa;
     if (!translate(pc, kFetch, &pa, 2)) return false;
     uint8_t* host = m_platform.ram(pa & ~0xfffull, 4096);
     if (!host) return raise(kInstAccessFault, pc);
     DecodedPage* page = decoded_page(pa >> 12, host);
-    e.tag = pc >> 12;
+    e.tag = (pc >> 12) | m_tlb_gen[kFetch];
     e.page = page;
   }
   m_fetch_vpn = pc >> 12;
@@ -662,16 +662,14 @@ void Hart::invalidate_page(uint64_t ppn) {
   // still read its own Insn after a store that invalidated its page.
   m_free_pages.push_back(it->second);
   m_pages.erase(it);
-  for (auto& ctx : m_tlb)
-    for (auto& e : ctx[kFetch]) e = TlbEntry{};
+  bump_tlb(kFetch);
   m_fetch_vpn = ~0ull;
 }
 
 void Hart::flush_decoded() {
   for (auto& [ppn, page] : m_pages) m_free_pages.push_back(page);
   m_pages.clear();
-  for (auto& ctx : m_tlb)
-    for (auto& e : ctx[kFetch]) e = TlbEntry{};
+  bump_tlb(kFetch);
   m_fetch_vpn = ~0ull;
 }
 
@@ -687,16 +685,25 @@ void Hart::note_store(uint64_t pa, unsigned size) {
 // ---------------------------------------------------------------------------------------------
 // Address translation and memory access.
 
+void Hart::bump_tlb(Access access) {
+  m_tlb_gen[access] += 1ull << 52;
+  if ((m_tlb_gen[access] >> 52) == 0xfff) {
+    // Out of generations (0xfff would let a tag equal the all-ones "empty" marker): clear for real.
+    for (auto& ctx : m_tlb)
+      for (auto& e : ctx[access]) e = TlbEntry{};
+    m_tlb_gen[access] = 0;
+  }
+}
+
 void Hart::flush_tlb() {
-  for (auto& ctx : m_tlb)
-    for (auto& table : ctx)
-      for (auto& e : table) e = TlbEntry{};
+  bump_tlb(kRead);
+  bump_tlb(kWrite);
+  bump_tlb(kFetch);
   m_fetch_vpn = ~0ull;
 }
 
 void Hart::flush_write_tlb() {
-  for (auto& ctx : m_tlb)
-    for (auto& e : ctx[kWrite]) e = TlbEntry{};
+  bump_tlb(kWrite);
 }
 
 bool Hart::fault(Access access, uint64_t va, bool page_fault) {
@@ -823,7 +830,7 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_priv : data_priv()))
     return;
   TlbEntry& e = m_tlb[ctx][access][(va >> 12) & (kTlbSize - 1)];
-  e.tag = va >> 12;
+  e.tag = (va >> 12) | m_tlb_gen[access];
   e.addend = reinterpret_cast<uintptr_t>(host_page) - (va & ~0xfffull);
   e.page = nullptr;
 }
@@ -909,7 +916,7 @@ uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
     return nullptr;
   }
   const TlbEntry& e = m_tlb[m_data_ctx][access][(va >> 12) & (kTlbSize - 1)];
-  if (e.tag == (va >> 12)) return reinterpret_cast<uint8_t*>(e.addend + va);
+  if (e.tag == ((va >> 12) | m_tlb_gen[access])) return reinterpret_cast<uint8_t*>(e.addend + va);
   uint64_t pa;
   if (!translate(va, access, &pa, size)) return nullptr;
   uint8_t* host = m_platform.ram(pa, size);

@@ -162,7 +162,7 @@ class Hart {
   template <typename T>
   bool load(uint64_t va, T* out) {
     const TlbEntry& e = m_tlb[m_data_ctx][kRead][(va >> 12) & (kTlbSize - 1)];
-    if (__builtin_expect(e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
+    if (__builtin_expect(e.tag == ((va >> 12) | m_tlb_gen[kRead]) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
       // Safe: the TLB only holds pages that lie wholly inside a mapped RAM region.
       std::memcpy(out, reinterpret_cast<const void*>(e.addend + va), sizeof(T));
       return true;
@@ -172,7 +172,7 @@ class Hart {
   template <typename T>
   bool store(uint64_t va, T value) {
     const TlbEntry& e = m_tlb[m_data_ctx][kWrite][(va >> 12) & (kTlbSize - 1)];
-    if (__builtin_expect(e.tag == (va >> 12) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
+    if (__builtin_expect(e.tag == ((va >> 12) | m_tlb_gen[kWrite]) && (va & 0xfff) <= 4096 - sizeof(T), 1)) {
       // Safe: as in load(); write entries also exclude pages holding decoded code.
       std::memcpy(reinterpret_cast<void*>(e.addend + va), &value, sizeof(T));
       return true;
@@ -197,6 +197,10 @@ class Hart {
   void tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page);
   void flush_tlb();
   void flush_write_tlb();
+  // Invalidates every entry of one kind (fetch/read/write) in O(1): entries carry their table's
+  // generation in tag bits 52..63 (a page number needs at most 52 bits), so bumping it makes them
+  // all miss. Linux flushes thousands of times a second (sfence.vma, satp writes).
+  void bump_tlb(Access access);
   void note_store(uint64_t pa, unsigned size);  // drops decoded code the store overlaps
 
   // Instruction fetch.
@@ -266,6 +270,7 @@ class Hart {
   // Translation and decode caches.
   int m_data_ctx = kCtxBare, m_fetch_ctx = kCtxBare;
   TlbEntry m_tlb[kCtxCount][3][kTlbSize];
+  uint64_t m_tlb_gen[3] = {0, 0, 0};  // per Access, in bits 52..63
   uint64_t m_fetch_vpn = ~0ull;
   Insn* m_fetch_insns = nullptr;
   DecodedPage* m_fetch_page = nullptr;

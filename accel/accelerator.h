@@ -92,6 +92,20 @@ struct VmSpec {
   const base::Timebase* timebase = nullptr;
 };
 
+// x86: the APIC id of vCPU `index` under `topology`: socket | core | thread, each field as wide as
+// the next power of two (what CPUID leaf 0xB describes), so ids have gaps when cores or threads are
+// not powers of two. The kvm accelerator numbers vCPUs by it; machines write it into MP/ACPI tables.
+inline uint32_t x86_apic_id(const VmSpec::Topology& topology, unsigned index) {
+  auto bits = [](unsigned count) {
+    unsigned b = 0;
+    while ((1u << b) < count) ++b;
+    return b;
+  };
+  const unsigned threads = topology.threads ? topology.threads : 1, cores = topology.cores ? topology.cores : 1;
+  const unsigned thread = index % threads, core = (index / threads) % cores, socket = index / (threads * cores);
+  return (socket << (bits(threads) + bits(cores))) | (core << bits(threads)) | thread;
+}
+
 class Vm {
  public:
   virtual ~Vm() = default;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "accel/accelerator.h"
+
 namespace accel::kvm {
 namespace {
 
@@ -190,12 +192,7 @@ base::Result<void, base::Error> apply_cpu_features(CpuidTable& table, const Cpui
 }
 
 uint32_t apic_id(const CpuTopology& topology, unsigned index) {
-  unsigned threads = std::max(1u, topology.threads), cores = std::max(1u, topology.cores);
-  unsigned thread_bits = bits_for(threads), core_bits = bits_for(cores);
-  unsigned thread = index % threads;
-  unsigned core = (index / threads) % cores;
-  unsigned socket = index / (threads * cores);
-  return (socket << (thread_bits + core_bits)) | (core << thread_bits) | thread;
+  return accel::x86_apic_id({topology.sockets, topology.cores, topology.threads}, index);
 }
 
 void apply_topology(CpuidTable& table, const CpuTopology& topology, unsigned index) {

@@ -222,17 +222,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     if (!machine->m_memory.write(inputs.initrd_address, initrd))
       return base::fail(base::Error("boot.initrd does not fit in RAM"));
   }
-  // APIC ids as the accelerator numbers vCPUs (socket | core | thread, power-of-two fields).
-  const unsigned threads = std::max(1u, spec.cpu.threads), cores = std::max(1u, spec.cpu.cores);
-  auto bits = [](unsigned n) {
-    unsigned b = 0;
-    while ((1u << b) < n) ++b;
-    return b;
-  };
-  for (unsigned i = 0; i < spec.cpu.count; ++i) {
-    unsigned thread = i % threads, core = (i / threads) % cores, socket = i / (threads * cores);
-    tables.apic_ids.push_back((socket << (bits(threads) + bits(cores))) | (core << bits(threads)) | thread);
-  }
+  // APIC ids as the accelerator numbers vCPUs.
+  for (unsigned i = 0; i < spec.cpu.count; ++i)
+    tables.apic_ids.push_back(accel::x86_apic_id(vm_spec.topology, i));
   TRY(write_mp_table(machine->m_memory, kEbdaStart, tables));
   inputs.rsdp_address = TRY(write_acpi_tables(machine->m_memory, kAcpiStart, tables));
   accel::X86BootState state = TRY(prepare_boot(machine->m_memory, inputs));

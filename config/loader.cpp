@@ -7,6 +7,8 @@
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #endif
 #include <toml++/toml.h>
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <system_error>
@@ -87,69 +90,146 @@ Node resolve_plain(const std::string& text, Location at) {
   return Node::string(text, at);
 }
 
-class YamlConverter {
+// Builds Nodes straight from yaml-cpp's parser events rather than through YAML::Load: yaml-cpp 0.7
+// loops forever on some inputs (a document that is just ",") while emitting events, and leaks
+// self-referencing alias graphs. Here every event counts against a budget, aliases are copied with
+// their size counted (alias bombs stop at kMaxNodes), and an alias to an unfinished anchor is an error.
+class YamlBuilder : public YAML::EventHandler {
  public:
-  YamlConverter(const std::string& file, Diagnostics& diagnostics)
-      : m_file(file), m_diagnostics(diagnostics) {}
+  YamlBuilder(const std::string& file, Diagnostics& diagnostics) : m_file(file), m_diagnostics(diagnostics) {}
 
-  Node convert(const YAML::Node& y, int depth) {
-    const YAML::Mark mark = y.Mark();
-    Location at = make_location(m_file, mark.line, mark.column);
-    if (depth > kMaxDepth)
-      throw TooComplex{at, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
-    if (++m_nodes > kMaxNodes)
-      throw TooComplex{
-          at, "document expands to more than " + std::to_string(kMaxNodes) + " values (alias bomb?)"};
-    switch (y.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        return Node::null(at);
-      case YAML::NodeType::Scalar:
-        return scalar(y, at);
-      case YAML::NodeType::Sequence: {
-        Node list = Node::list(at);
-        for (const YAML::Node& item : y) list.push_back(convert(item, depth + 1));
-        return list;
-      }
-      case YAML::NodeType::Map: {
-        Node map = Node::map(at);
-        for (auto it = y.begin(); it != y.end(); ++it) {
-          const YAML::Node key = it->first;
-          Location key_at = make_location(m_file, key.Mark().line, key.Mark().column);
-          if (!key.IsScalar()) {
-            m_diagnostics.push_back(
-                Diagnostic::error(key_at, {}, "keys must be plain names, not lists or maps"));
-            continue;
-          }
-          const std::string& name = key.Scalar();
-          if (const Node::Entry* previous = map.find_entry(name)) {
-            m_diagnostics.push_back(
-                Diagnostic::error(key_at, {}, "duplicate key \"" + name + "\"",
-                                  "first written at " + previous->key_location.to_string()));
-            continue;
-          }
-          Node value = convert(it->second, depth + 1);
-          map.entries().push_back(Node::Entry{name, key_at, std::move(value)});
-        }
-        return map;
-      }
-    }
-    return Node::null(at);
+  std::optional<Node> document() { return std::move(m_document); }
+  Location start() const { return m_start; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { m_start = at(mark); }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count(mark);
+    add(Node::null(at(mark)), anchor, std::string(), true);
   }
 
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count(mark);
+    auto found = m_anchors.find(anchor);
+    if (found == m_anchors.end())
+      throw TooComplex{at(mark),
+                       "alias refers to an anchor that is not finished (a node cannot contain itself)"};
+    m_nodes += found->second.size;
+    if (m_nodes > kMaxNodes)
+      throw TooComplex{
+          at(mark), "document expands to more than " + std::to_string(kMaxNodes) + " values (alias bomb?)"};
+    add(found->second.node, 0, found->second.text, found->second.scalar);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    count(mark);
+    add(scalar(tag, value, at(mark)), anchor, value, true);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    count(mark);
+    push(Node::list(at(mark)), anchor, mark);
+  }
+  void OnSequenceEnd() override { pop(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    count(mark);
+    push(Node::map(at(mark)), anchor, mark);
+  }
+  void OnMapEnd() override { pop(); }
+
  private:
-  Node scalar(const YAML::Node& y, Location at) {
-    const std::string& tag = y.Tag();
-    const std::string& text = y.Scalar();
-    // "!" is the non-specific tag yaml-cpp gives quoted and block scalars: always strings.
+  struct Frame {
+    Node node;
+    YAML::anchor_t anchor = 0;
+    size_t first_node = 0;    // m_nodes when the frame started (for the anchor's size)
+    bool have_key = false;    // maps: a key was read, its value comes next
+    bool skip_value = false;  // the key was bad or a duplicate: drop the value
+    std::string key;
+    Location key_at;
+  };
+  struct Anchored {
+    Node node;
+    size_t size = 1;
+    std::string text;  // scalars: the text, so an aliased scalar can serve as a key
+    bool scalar = false;
+  };
+
+  Location at(const YAML::Mark& mark) const { return make_location(m_file, mark.line, mark.column); }
+
+  void count(const YAML::Mark& mark) {
+    if (++m_events > 4 * kMaxNodes)
+      throw TooComplex{at(mark), "the YAML parser is not making progress; simplify the file"};
+    if (++m_nodes > kMaxNodes)
+      throw TooComplex{at(mark), "document has more than " + std::to_string(kMaxNodes) + " values"};
+  }
+
+  void push(Node node, YAML::anchor_t anchor, const YAML::Mark& mark) {
+    if (m_stack.size() >= static_cast<size_t>(kMaxDepth))
+      throw TooComplex{at(mark), "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    Frame frame;
+    frame.node = std::move(node);
+    frame.anchor = anchor;
+    frame.first_node = m_nodes - 1;
+    m_stack.push_back(std::move(frame));
+  }
+
+  void pop() {
+    if (m_stack.empty()) return;
+    Frame frame = std::move(m_stack.back());
+    m_stack.pop_back();
+    add(std::move(frame.node), frame.anchor, std::string(), false, m_nodes - frame.first_node);
+  }
+
+  void add(Node value, YAML::anchor_t anchor, const std::string& text, bool scalar, size_t size = 1) {
+    if (anchor) m_anchors[anchor] = Anchored{value, size, text, scalar};
+    if (m_stack.empty()) {
+      if (!m_document) m_document = std::move(value);
+      return;
+    }
+    Frame& top = m_stack.back();
+    if (top.node.is_list()) {
+      top.node.push_back(std::move(value));
+      return;
+    }
+    if (!top.have_key) {
+      top.have_key = true;
+      top.skip_value = false;
+      top.key_at = value.location();
+      if (!scalar || (value.is_null() && text.empty())) {
+        m_diagnostics.push_back(
+            Diagnostic::error(top.key_at, {}, "keys must be plain names, not lists, maps or empty"));
+        top.skip_value = true;
+        return;
+      }
+      top.key = text;
+      if (const Node::Entry* previous = top.node.find_entry(top.key)) {
+        m_diagnostics.push_back(Diagnostic::error(top.key_at, {}, "duplicate key \"" + top.key + "\"",
+                                                  "first written at " + previous->key_location.to_string()));
+        top.skip_value = true;
+      }
+      return;
+    }
+    top.have_key = false;
+    if (!top.skip_value)
+      top.node.entries().push_back(Node::Entry{std::move(top.key), top.key_at, std::move(value)});
+  }
+
+  Node scalar(const std::string& tag, const std::string& text, Location at) {
+    // "!" is the non-specific tag of quoted and block scalars: always strings.
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return Node::string(text, at);
     if (tag == "?" || tag.empty()) return resolve_plain(text, at);
     Node resolved = resolve_plain(text, at);
     if ((tag == "tag:yaml.org,2002:int" && resolved.is_int()) ||
-        (tag == "tag:yaml.org,2002:float" && resolved.is_number()) ||
         (tag == "tag:yaml.org,2002:bool" && resolved.is_bool()) ||
         (tag == "tag:yaml.org,2002:null" && resolved.is_null()))
-      return tag == "tag:yaml.org,2002:float" ? Node::floating(resolved.as_float(), at) : resolved;
+      return resolved;
+    if (tag == "tag:yaml.org,2002:float" && resolved.is_number())
+      return Node::floating(resolved.as_float(), at);
     m_diagnostics.push_back(Diagnostic::error(at, {},
                                               "unsupported YAML tag \"" + tag + "\" on \"" + text + "\"",
                                               "remove the tag; vmlaunch files use plain values"));
@@ -158,7 +238,12 @@ class YamlConverter {
 
   const std::string& m_file;
   Diagnostics& m_diagnostics;
+  std::vector<Frame> m_stack;
+  std::map<YAML::anchor_t, Anchored> m_anchors;
+  std::optional<Node> m_document;
+  Location m_start;
   size_t m_nodes = 0;
+  size_t m_events = 0;
 };
 
 class TomlConverter {
@@ -272,18 +357,18 @@ ParseResult parse_yaml_string(std::string_view text, const std::string& file_nam
     return result;
   }
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.size() > 1) {
-      const YAML::Mark mark = documents[1].Mark();
-      result.diagnostics.push_back(Diagnostic::error(
-          make_location(file_name, mark.line, mark.column), {}, "more than one YAML document in the file",
-          "a machine file holds one document; remove the \"---\""));
-    }
-    if (documents.empty()) {
-      result.node = Node::null(Location{file_name, 1, 1});
+    std::istringstream stream{std::string(text)};
+    YAML::Parser parser(stream);
+    YamlBuilder builder(file_name, result.diagnostics);
+    if (parser.HandleNextDocument(builder)) {
+      result.node = builder.document().value_or(Node::null(builder.start()));
+      YamlBuilder second(file_name, result.diagnostics);
+      if (parser.HandleNextDocument(second))
+        result.diagnostics.push_back(
+            Diagnostic::error(second.start(), {}, "more than one YAML document in the file",
+                              "a machine file holds one document; remove the \"---\""));
     } else {
-      YamlConverter converter(file_name, result.diagnostics);
-      result.node = converter.convert(documents[0], 0);
+      result.node = Node::null(Location{file_name, 1, 1});
     }
   } catch (const YAML::Exception& e) {
     result.node = Node();

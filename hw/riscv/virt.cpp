@@ -313,8 +313,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
           else
             pci.mmio32 = {r.base, r.size};
         }
-        for (const std::string& provided : device.provides)
-          if (const graph::Bus* pci_bus = graph.find_bus(provided)) pci.intx_irqs = pci_bus->pci_irqs;
+        // The root bus's INTx routing: the bus the host provides, or (a machine root bus) the one it sits on.
+        std::vector<std::string> buses = device.provides;
+        buses.push_back(device.bus);
+        for (const std::string& name : buses)
+          if (const graph::Bus* pci_bus = graph.find_bus(name); pci_bus && pci.intx_irqs.empty())
+            pci.intx_irqs = pci_bus->pci_irqs;
         layout.pci = pci;
       }
     } else if (device.builtin && device.driver == "gpex-pcihost") {

@@ -319,7 +319,7 @@ TEST_CASE("virt: the PCIe host from the graph answers on ECAM and appears in the
   auto g = virt_graph();
   g.boot.kernel = kernel.path;
   graph::Device host = builtin("pcie-host", "gpex-pcihost", 0x30000000, 0x10000000);
-  host.provides = {"pcie.0"};
+  host.bus = "pcie.0";  // as the catalogue places it: on the machine root bus, slot 0
   g.devices.push_back(host);
   graph::Bus pcie;
   pcie.name = "pcie.0";

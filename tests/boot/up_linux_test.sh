@@ -55,6 +55,20 @@ check "the kernel found the 8250 UART of the device tree" grep -aqE "10000000.se
 check "the command's exit status was reported" grep -aq "VML-CMD-EXIT=0" "$vm_out"
 [ "$vm_status" -eq 0 ] && grep -aq "answer=42" "$vm_out" || vm_dump
 
+# virtio devices on both transports: a block device on virtio-mmio, an entropy source on PCIe
+# (ECAM host, INTx through the device tree's interrupt-map).
+truncate -s 16M "$tmp/disk.raw"
+machine linux-virtio 'console=ttyS0 vml.cmd="echo vda-sectors=$(cat /sys/block/vda/size) rng-bytes=$(head -c 16 /dev/hwrng | wc -c)"'
+cat >>"$tmp/linux-virtio.yaml" <<YAML
+  - {driver: virtio-blk-mmio, id: vda, drive: disk0}
+  - {driver: virtio-rng-pci, id: rng, rng: rng0}
+YAML
+sed -i "s|^backends:|backends:\n  block: {disk0: {driver: raw, file: $tmp/disk.raw}}\n  rng: {rng0: {driver: random}}|" "$tmp/linux-virtio.yaml"
+vm_start "$tmp/linux-virtio.yaml"
+vm_finish 600
+check "virtio-blk-mmio disk and virtio-rng-pci work in the guest" grep -aq "vda-sectors=32768 rng-bytes=16" "$vm_out"
+grep -aq "vda-sectors=32768 rng-bytes=16" "$vm_out" || vm_dump
+
 machine linux-shell 'console=ttyS0 quiet'
 vm_start "$tmp/linux-shell.yaml"
 vm_wait "userspace up" 600

@@ -53,10 +53,18 @@ struct RecordingOps : VmOps {
   }
 };
 
+// Usable = the device opens and a VM can be created (nested setups may allow only the first).
 bool kvm_usable(std::string& why) {
   Availability availability = kvm::KvmAccelerator().probe();
   why = "kvm unusable here: " + availability.detail;
-  return availability.usable;
+  if (!availability.usable) return false;
+  base::GuestMemory memory;
+  RecordingOps ops;
+  VmSpec spec;
+  spec.arch = "x86_64";
+  auto vm = kvm::KvmAccelerator().create_vm(spec, memory, ops);
+  if (!vm.ok()) why = "kvm unusable here: " + vm.error().message;
+  return vm.ok();
 }
 
 struct Guest {

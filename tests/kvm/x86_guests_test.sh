@@ -36,6 +36,14 @@ except OSError as e:
 PY
 )
 cases="serial_echo_and_exit_status serial_interrupt_through_ioapic poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
+if [ -z "$kvm_reason" ]; then
+  # Opening is not enough (nested setups): a VM must be creatable too.
+  preflight=$(machine preflight microvm "{model: host, count: 1}" hello "")
+  printf 'x\n' | timeout 60 "$VMLAUNCH" up "$preflight" >"$WORK/preflight.out" 2>&1
+  if grep -q "creating the VM" "$WORK/preflight.out"; then
+    kvm_reason=$(grep -o "creating the VM.*" "$WORK/preflight.out" | head -n1)
+  fi
+fi
 if [ -n "$kvm_reason" ]; then
   for c in $cases; do skip "$c" "kvm unusable here: $kvm_reason"; done
   finish

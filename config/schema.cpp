@@ -190,6 +190,12 @@ namespace {
 std::string describe_value(const Node& node) {
   switch (node.kind()) {
     case Node::Kind::String:
+      // Quote long values in part: the location already says where the whole value is.
+      if (node.as_string().size() > 60) {
+        size_t cut = 57;
+        while (cut > 0 && (static_cast<unsigned char>(node.as_string()[cut]) & 0xC0) == 0x80) --cut;
+        return "\"" + node.as_string().substr(0, cut) + "...\"";
+      }
       return "\"" + node.as_string() + "\"";
     case Node::Kind::Int:
       return std::to_string(node.as_int());
@@ -380,7 +386,7 @@ void check_unknown_keys(const Node& document, const json& schema, Diagnostics& o
       if (std::find(known.begin(), known.end(), entry.key) != known.end()) continue;
       std::string where = path.empty() ? "at the top level" : "in " + noun_for(path);
       out.push_back(Diagnostic::error(entry.key_location, join_path(path, entry.key),
-                                      "unknown key \"" + entry.key + "\" " + where,
+                                      "unknown key " + describe_value(Node::string(entry.key)) + " " + where,
                                       suggestion_hint(entry.key, known)));
     }
   });
@@ -398,9 +404,40 @@ std::unique_ptr<valijson::Schema> compile(const json& schema) {
   return compiled;
 }
 
+// No value in a machine file needs to be this long; longer strings are reported and cut before
+// validation, because libstdc++'s std::regex (valijson "pattern") recurses once per character and
+// overflows the stack on strings of a few hundred thousand characters.
+constexpr size_t kMaxStringLength = 4096;
+
+// to_json for valijson: overlong strings cut at a UTF-8 boundary, each reported once.
+json validation_json(const Node& node, const std::string& path, Diagnostics& out) {
+  if (node.is_string() && node.as_string().size() > kMaxStringLength) {
+    size_t cut = kMaxStringLength;
+    while (cut > 0 && (static_cast<unsigned char>(node.as_string()[cut]) & 0xC0) == 0x80) --cut;
+    out.push_back(Diagnostic::error(node.location(), path,
+                                    "value is " + std::to_string(node.as_string().size()) +
+                                        " characters long (at most " + std::to_string(kMaxStringLength) +
+                                        ")"));
+    return node.as_string().substr(0, cut);
+  }
+  if (node.is_list()) {
+    json list = json::array();
+    for (size_t i = 0; i < node.items().size(); ++i)
+      list.push_back(validation_json(node.items()[i], join_path(path, i), out));
+    return list;
+  }
+  if (node.is_map()) {
+    json map = json::object();
+    for (const Node::Entry& entry : node.entries())
+      map[entry.key] = validation_json(entry.value, join_path(path, entry.key), out);
+    return map;
+  }
+  return to_json(node);
+}
+
 Diagnostics validate_with(const Node& document, const json& schema, const valijson::Schema& compiled) {
   Diagnostics out;
-  json target = to_json(document);
+  json target = validation_json(document, std::string(), out);
   valijson::adapters::NlohmannJsonAdapter target_adapter(target);
   // The validator caches compiled regexes for "pattern"; keeping one per thread saves recompiling
   // them for every file.

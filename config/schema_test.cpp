@@ -125,3 +125,15 @@ TEST_CASE("schema: another schema can be used, and a broken one is reported, not
   REQUIRE(diagnostics.size() == 1);
   CHECK(diagnostics[0].message.find("internal error: schema") == 0);
 }
+
+TEST_CASE("schema: very long strings are reported and cut instead of overflowing std::regex") {
+  std::string text =
+      "name: " + std::string(300000, 'a') + "\nmachine: {arch: riscv64, type: virt, memory: 1G}\n";
+  Diagnostics diagnostics = validate_schema(yaml(text, "long.yaml"));
+  REQUIRE(diagnostics.size() == 1);
+  CHECK(diagnostics[0].to_string() == "long.yaml:1:7: name: value is 300000 characters long (at most 4096)");
+  Diagnostics quoted = validate_schema(yaml("name: \"" + std::string(100, ' ') + "\"\nmachine: {}\n"));
+  const Diagnostic* name = find_message(quoted, "is not a valid name");
+  REQUIRE(name);
+  CHECK(name->message.size() < 100);
+}

@@ -604,7 +604,19 @@ bool Hart::refill_fetch(uint64_t pc) {
 
 Hart::DecodedPage* Hart::decoded_page(uint64_t ppn, uint8_t* host) {
   auto it = m_pages.find(ppn);
-  if (it != m_pages.end()) return it->second;
+  if (it != m_pages.end()) {
+    DecodedPage* page = it->second;
+    if (page->stale) {
+      page->stale = false;
+      if (page->host != host || std::memcmp(page->snapshot, host, 4096) != 0) {
+        std::memset(static_cast<void*>(page->insns), 0, sizeof page->insns);
+        std::memcpy(page->snapshot, host, 4096);
+        page->host = host;
+        page->decoded_lines = 0;
+      }
+    }
+    return page;
+  }
   if (m_pages.size() >= kMaxDecodedPages) flush_decoded();
   DecodedPage* page;
   if (!m_free_pages.empty()) {
@@ -618,6 +630,8 @@ Hart::DecodedPage* Hart::decoded_page(uint64_t ppn, uint8_t* host) {
   page->host = host;
   page->ppn = ppn;
   page->decoded_lines = 0;
+  page->stale = false;
+  std::memcpy(page->snapshot, host, 4096);
   m_pages.emplace(ppn, page);
   // Stores into this page must now take the slow path, which notices they hit code.
   flush_write_tlb();
@@ -641,6 +655,14 @@ void Hart::decode_slot(DecodedPage* page, unsigned offset) {
   }
   page->decoded_lines |= 1ull << (offset >> 6);
   page->decoded_lines |= 1ull << (std::min(offset + 3, 4095u) >> 6);
+  // The snapshot holds exactly the bytes this slot was decoded from (fence_i() compares it).
+  std::memcpy(page->snapshot + offset, page->host + offset, std::min(4u, 4096 - offset));
+}
+
+void Hart::fence_i() {
+  for (auto& [ppn, page] : m_pages) page->stale = true;
+  bump_tlb(kFetch);  // the next fetch from each page goes through decoded_page()
+  m_fetch_vpn = ~0ull;
 }
 
 bool Hart::fetch_cross_page(uint64_t pc, Insn* out) {
@@ -934,7 +956,7 @@ uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
 bool Hart::exec_system(const Insn& in, uint64_t* pc) {
   switch (in.op) {
     case Op::kFenceI:
-      flush_decoded();
+      fence_i();
       flush_write_tlb();
       *pc += in.len;
       m_end_chunk = true;

@@ -135,6 +135,11 @@ class Hart {
     uint8_t* host = nullptr;
     uint64_t ppn = 0;
     uint64_t decoded_lines = 0;  // bit i: some slot in bytes [64i, 64i+64) was decoded
+    // fence.i does not drop pages: it marks them stale, and the next fetch keeps the decoded page
+    // if the bytes its slots were decoded from are unchanged (Linux issues a fence.i, through SBI
+    // on every hart, for each newly mapped executable page).
+    bool stale = false;
+    uint8_t snapshot[4096];  // the page as decoded: creation-time bytes, updated per decoded slot
   };
   struct TlbEntry {
     uint64_t tag = ~0ull;         // guest-virtual page number
@@ -207,7 +212,8 @@ class Hart {
   bool refill_fetch(uint64_t pc);
   DecodedPage* decoded_page(uint64_t ppn, uint8_t* host);
   void invalidate_page(uint64_t ppn);
-  void flush_decoded();
+  void flush_decoded();  // drops every decoded page (reset, cache full)
+  void fence_i();        // marks every decoded page stale (see DecodedPage::stale)
   void decode_slot(DecodedPage* page, unsigned offset);
   bool fetch_cross_page(uint64_t pc, Insn* out);
 

@@ -132,3 +132,29 @@ TEST_CASE("hart: without Sstc, stimecmp is an illegal CSR; without Sv48, satp ig
   uint64_t value = 0;
   CHECK_FALSE(hart.read_csr(0x14d, &value));
 }
+
+TEST_CASE("hart: code rewritten behind the hart's back (DMA, other harts) shows after fence.i") {
+  base::GuestMemory memory;
+  auto region = memory.add_region(kBase, 0x1000);
+  REQUIRE(region.ok());
+  REQUIRE(memory.write_le<uint32_t>(kBase, 0x0000100f));          // 0x000: fence.i
+  REQUIRE(memory.write_le<uint32_t>(kBase + 4, 0x0fc0006f));      // 0x004: j 0x100
+  REQUIRE(memory.write_le<uint32_t>(kBase + 0x100, 0x00100513));  // 0x100: li a0, 1
+  REQUIRE(memory.write_le<uint32_t>(kBase + 0x104, 0xefdff06f));  // 0x104: j 0x000
+  base::Timebase timebase;
+  NoDevices ops;
+  jit::Platform platform(ops, timebase);
+  platform.add_ram(*region);
+  jit::Hart hart(platform, 0);
+  hart.reset(kBase + 0x100, 0, 0, 0);
+  hart.step(1);
+  CHECK(hart.x(10) == 1);
+  // A device (or another hart) rewrites the instruction; this hart's store tracking cannot see it.
+  REQUIRE(memory.write_le<uint32_t>(kBase + 0x100, 0x00200513));  // li a0, 2
+  hart.step(4);                                                   // j 0x000; fence.i; j 0x100; li a0, 2
+  CHECK(hart.x(10) == 2);
+  // And an unchanged page keeps working after another fence.i.
+  hart.step(4);
+  CHECK(hart.x(10) == 2);
+  CHECK(hart.pc() == kBase + 0x104);
+}

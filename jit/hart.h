@@ -4,8 +4,8 @@
 // Design (see docs/benchmarks.md for numbers):
 // - Instructions are decoded once into per-physical-page arrays of `Insn` (one slot per 2 bytes,
 //   filled lazily) and dispatched from there. A page's decoded copy is dropped when this hart
-//   stores into a decoded part of it and on fence.i; other harts' stores need fence.i, as the ISA
-//   says (Linux and OpenSBI issue it, remotely through SBI).
+//   stores into a decoded part of it, and re-checked against the page's bytes after fence.i;
+//   other harts' stores need fence.i, as the ISA says (Linux and OpenSBI issue it via SBI).
 // - Three small direct-mapped TLBs (fetch/read/write) per translation context map guest-virtual
 //   pages straight to host pointers; a miss walks Sv39/Sv48 page tables (A/D updated atomically).
 //   The write TLB never holds a page that has decoded code, so stores need no extra check.

@@ -28,7 +28,9 @@ else
   vm_wait "Boot HART ISA Extensions" 120
   check "OpenSBI prints its banner and platform on the UART" test $? -eq 0
   check "OpenSBI found the device tree's platform devices" grep -aq "Platform Shutdown Device  : sifive_test" "$vm_out"
-  vm_stop
+  vm_send '\001x'  # Ctrl-a x, as in QEMU
+  vm_finish 30
+  check "Ctrl-a x on the console quits vmlaunch with status 0" test "$vm_status" -eq 0
   grep -aq "Boot HART" "$vm_out" || vm_dump
 fi
 
@@ -43,6 +45,16 @@ else
   vm_send 'setenv x 42; echo val=${x}\n'
   vm_wait "^val=42" 60
   check "U-Boot runs a command typed on the console" test $? -eq 0
+  # A guest reset rebuilds the machine: U-Boot starts over and can power off afterwards.
+  vm_send 'reset\n'
+  waited=0
+  while [ "$(grep -ac "Hit any key to stop autoboot" "$vm_out")" -lt 2 ] && [ $waited -lt 1800 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  vm_send '\n'
+  vm_wait "=> $" 120
+  check "U-Boot's reset reboots the machine into U-Boot again" test "$(grep -ac "^U-Boot 20" "$vm_out")" -eq 2
   vm_send 'poweroff\n'
   vm_finish 60
   check "U-Boot's poweroff ends vmlaunch with status 0" test "$vm_status" -eq 0

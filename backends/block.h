@@ -21,6 +21,11 @@ class BlockBackend {
   virtual base::ErrorOr<void> flush() = 0;
   virtual base::ErrorOr<void> discard(uint64_t offset, uint64_t length) = 0;
   virtual base::ErrorOr<void> write_zeroes(uint64_t offset, uint64_t length) = 0;
+  // Optional (added by backends): when disk byte N is byte N of one host file opened without
+  // O_DIRECT (plain raw images), that file's descriptor, so a front end may run its reads, writes
+  // and fdatasync asynchronously (io_uring) instead of calling read/write/flush. -1 otherwise.
+  // The descriptor stays owned by the backend and valid for its lifetime.
+  virtual int direct_fd() const { return -1; }
 };
 
 }  // namespace backends

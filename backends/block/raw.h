@@ -29,6 +29,8 @@ class RawBackend : public BlockBackend {
   base::ErrorOr<void> discard(uint64_t offset, uint64_t length) override;
   base::ErrorOr<void> write_zeroes(uint64_t offset, uint64_t length) override;
 
+  int direct_fd() const override { return m_options.direct ? -1 : m_fd; }
+
   bool is_block_device() const { return m_block_device; }
   int fd() const { return m_fd; }
 

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "hw/virtio/blk_uring.h"
+
 namespace hw::virtio {
 
 namespace {
@@ -57,10 +59,15 @@ void BlkDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues)
   m_host = &host;
   m_queues = std::move(queues);
   m_stop = false;
+  if (m_options.io_uring && m_backend->direct_fd() >= 0 && start_uring()) return;
   for (unsigned i = 0; i < m_options.io_threads; ++i) m_workers.emplace_back([this] { worker(); });
 }
 
 void BlkDevice::notify(uint16_t) {
+  if (m_uring_active) {
+    uring_kick();
+    return;
+  }
   {
     std::lock_guard lock(m_lock);
     m_kicks++;
@@ -76,6 +83,7 @@ void BlkDevice::reset() {
   m_wake.notify_all();
   for (std::thread& t : m_workers) t.join();  // each finishes the request it is running
   m_workers.clear();
+  if (m_uring_active) stop_uring();  // waits for the requests in flight
   std::lock_guard lock(m_lock);
   m_host = nullptr;
   m_queues.clear();

@@ -42,6 +42,7 @@ class BlkDevice : public VirtioDevice {
     uint32_t queue_size = 256;
     uint16_t num_queues = 1;
     unsigned io_threads = 1;  // per device; each pops from every queue
+    bool io_uring = true;     // io_uring when the backend has a direct_fd() and the kernel allows it
   };
 
   BlkDevice(std::shared_ptr<backends::BlockBackend> backend, Options options);
@@ -60,6 +61,8 @@ class BlkDevice : public VirtioDevice {
   uint64_t bad_requests() const { return m_bad_requests.load(); }
   uint64_t io_errors() const { return m_io_errors.load(); }
   bool read_only() const { return m_read_only; }
+  // Whether requests currently go through io_uring (after activate; false = worker threads).
+  bool using_io_uring() const { return m_uring_active; }
 
  private:
   void worker();
@@ -69,6 +72,17 @@ class BlkDevice : public VirtioDevice {
   uint8_t do_write(const Chain& chain, uint64_t sector, uint64_t length);
   uint8_t do_ranges(const Chain& chain, uint32_t type);
   bool in_range(uint64_t sector, uint64_t bytes) const;
+
+  // io_uring engine (blk_uring.cpp): one thread submits reads, writes and fdatasyncs on the
+  // backend's direct_fd() and completes them asynchronously, so many requests are in flight at
+  // once; everything else (get-id, discard, errors) runs synchronously on that thread.
+  bool start_uring();
+  void uring_loop();
+  void stop_uring();
+  void uring_kick();
+  struct UringState;
+  std::unique_ptr<UringState> m_uring;
+  bool m_uring_active = false;
 
   std::shared_ptr<backends::BlockBackend> m_backend;
   Options m_options;

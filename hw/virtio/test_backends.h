@@ -1,6 +1,7 @@
 // In-memory backends for device tests (the real ones live in backends/ and are not visible here).
 #pragma once
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -93,6 +94,52 @@ class RecordingNet : public backends::NetBackend {
   std::mutex m;
   std::vector<std::vector<uint8_t>> sent;
   backends::NetReceiver* receiver = nullptr;
+};
+
+}  // namespace hw::virtio::testing
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace hw::virtio::testing {
+
+// A disk in a memfd that offers direct_fd(): virtio-blk drives it through io_uring.
+class FdDisk : public backends::BlockBackend {
+ public:
+  explicit FdDisk(uint64_t size) : m_size(size) {
+    m_fd = memfd_create("fd-disk", MFD_CLOEXEC);
+    [[maybe_unused]] int rc = ftruncate(m_fd, static_cast<off_t>(size));
+  }
+  ~FdDisk() override { close(m_fd); }
+  uint64_t size() const override { return m_size; }
+  bool read_only() const override { return false; }
+  base::ErrorOr<void> read(uint64_t offset, std::span<uint8_t> out) override {
+    sync_calls++;
+    if (pread(m_fd, out.data(), out.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(out.size()))
+      return base::fail(base::Error("short read"));
+    return {};
+  }
+  base::ErrorOr<void> write(uint64_t offset, std::span<const uint8_t> in) override {
+    sync_calls++;
+    if (pwrite(m_fd, in.data(), in.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(in.size()))
+      return base::fail(base::Error("short write"));
+    return {};
+  }
+  base::ErrorOr<void> flush() override {
+    sync_calls++;
+    return {};
+  }
+  base::ErrorOr<void> discard(uint64_t, uint64_t) override { return {}; }
+  base::ErrorOr<void> write_zeroes(uint64_t offset, uint64_t length) override {
+    std::vector<uint8_t> zeros(length, 0);
+    return write(offset, zeros);
+  }
+  int direct_fd() const override { return m_fd; }
+  std::atomic<int> sync_calls{0};
+
+ private:
+  int m_fd;
+  uint64_t m_size;
 };
 
 }  // namespace hw::virtio::testing

@@ -16,7 +16,6 @@
 #include <string>
 #include <thread>
 
-#include "accel/jit/jit_accelerator.h"
 #include "accel/registry.h"
 #include "backends/factory.h"
 #include "config/loader.h"
@@ -28,10 +27,6 @@
 
 namespace launcher {
 namespace {
-
-// The jit accelerator is linked into this binary; make it selectable (set_factory replaces, so this
-// stays harmless once accel/jit registers itself).
-const accel::AccelFactoryRegistration jit_registration("jit", [] { return accel::make_jit_accelerator(); });
 
 void print_diagnostics(const config::Diagnostics& diagnostics) {
   for (const config::Diagnostic& d : diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());

@@ -155,8 +155,11 @@ uint32_t Plic::claim_locked(unsigned ctx) {
 }
 
 void Plic::complete_locked(unsigned ctx, uint32_t source) {
-  // Completing a source not enabled for this context is ignored (spec 1.0.0, section 9).
-  if (source == 0 || source >= m_source_count || !bit(m_contexts[ctx].enable, source)) return;
+  // The spec lets hardware ignore completions of sources not enabled for the context; QEMU accepts
+  // them, and so do we: Linux may move an interrupt's enable bit to another hart (affinity) between
+  // claim and complete, and an ignored completion would leave the source claimed forever.
+  (void)ctx;
+  if (source == 0 || source >= m_source_count) return;
   set_bit(m_claimed, source, false);
   if (bit(m_level, source)) set_bit(m_pending, source, true);
 }

@@ -74,6 +74,20 @@ TEST_CASE("plic: claim returns the highest priority source and clears pending; c
   CHECK((r32(*r.plic, 0x1000) & (1u << 3)) == 0);
 }
 
+TEST_CASE("plic: completion through another context releases a claimed source (affinity moved)") {
+  Rig r;
+  w32(*r.plic, 4 * 10, 1);
+  w32(*r.plic, kEnable + 0x80 * 1, 1u << 10);  // hart 0 S-mode
+  r.plic->set_source_level(10, true);
+  CHECK(r32(*r.plic, kCtx + 0x1000 * 1 + 4) == 10);
+  // Linux moves the interrupt to hart 1 before hart 0 completes it.
+  w32(*r.plic, kEnable + 0x80 * 1, 0);
+  w32(*r.plic, kEnable + 0x80 * 3, 1u << 10);
+  w32(*r.plic, kCtx + 0x1000 * 1 + 4, 10);  // completed by hart 0's context
+  CHECK(r.lines.seip(1));                   // the still-high line is pending again, now on hart 1
+  CHECK(r32(*r.plic, kCtx + 0x1000 * 3 + 4) == 10);
+}
+
 TEST_CASE("plic: equal priorities claim the lowest source first") {
   Rig r;
   w32(*r.plic, 4 * 7, 1);

@@ -2,7 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
+
+#include "tests/skip.h"
 
 extern "C" {
 #include <libfdt.h>
@@ -142,4 +150,60 @@ TEST_CASE("fdt: without a UART there is no stdout-path; zero harts is an error")
   CHECK(str(blob->data(), "/chosen", "stdout-path") == "<no prop>");
   layout.hart_count = 0;
   CHECK_FALSE(hw::riscv::build_fdt(layout).ok());
+}
+
+TEST_CASE("fdt: the nodes firmware relies on match QEMU's virt device tree") {
+  // QEMU 7.2's own DTB for the same board (1 hart, 256 MiB, all 8 virtio-mmio slots filled so their
+  // nodes exist on our side too).
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/qemu-virt.dtb";
+  std::string cmd =
+      "qemu-system-riscv64 -M virt,dumpdtb=" + path + " -m 256M -smp 1 -nographic >/dev/null 2>&1";
+  if (std::system("command -v qemu-system-riscv64 >/dev/null 2>&1") != 0 || std::system(cmd.c_str()) != 0)
+    VML_SKIP("qemu-system-riscv64 (qemu-system-misc) is not installed");
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> qemu((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(fdt_check_header(qemu.data()) == 0);
+
+  auto layout = sample(1);
+  layout.pci.reset();
+  layout.virtio_mmio.clear();
+  for (uint32_t i = 0; i < 8; ++i) layout.virtio_mmio.push_back({{0x10001000u + 0x1000u * i, 0x1000}, i + 1});
+  auto ours = hw::riscv::build_fdt(layout);
+  REQUIRE(ours.ok());
+  const void* fdt = ours->data();
+
+  const char* nodes[] = {"/soc/serial@10000000",
+                         "/soc/test@100000",
+                         "/soc/plic@c000000",
+                         "/soc/clint@2000000",
+                         "/soc/virtio_mmio@10001000",
+                         "/soc/virtio_mmio@10008000",
+                         "/poweroff",
+                         "/reboot",
+                         "/cpus/cpu@0/interrupt-controller"};
+  for (const char* node : nodes) {
+    CAPTURE(node);
+    REQUIRE(fdt_path_offset(qemu.data(), node) >= 0);
+    REQUIRE(fdt_path_offset(fdt, node) >= 0);
+    for (const char* prop :
+         {"compatible", "reg", "interrupts", "riscv,ndev", "value", "offset", "#interrupt-cells"}) {
+      CAPTURE(prop);
+      int qlen = -1, olen = -1;
+      const void* q = fdt_getprop(qemu.data(), fdt_path_offset(qemu.data(), node), prop, &qlen);
+      const void* o = fdt_getprop(fdt, fdt_path_offset(fdt, node), prop, &olen);
+      CHECK((q == nullptr) == (o == nullptr));
+      if (q && o) {
+        CHECK(qlen == olen);
+        if (qlen == olen) CHECK(std::memcmp(q, o, qlen) == 0);
+      }
+    }
+  }
+  CHECK(cell(qemu.data(), "/cpus", "timebase-frequency") == cell(fdt, "/cpus", "timebase-frequency"));
+  CHECK(str(qemu.data(), "/chosen", "stdout-path") == str(fdt, "/chosen", "stdout-path"));
+  // interrupts-extended lists (M then S per hart; MSIP then MTIP) use the same bit numbers.
+  for (const char* node : {"/soc/plic@c000000", "/soc/clint@2000000"}) {
+    CHECK(cell(qemu.data(), node, "interrupts-extended", 1) == cell(fdt, node, "interrupts-extended", 1));
+    CHECK(cell(qemu.data(), node, "interrupts-extended", 3) == cell(fdt, node, "interrupts-extended", 3));
+  }
 }

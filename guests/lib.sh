@@ -8,7 +8,7 @@ vml_cache_root() {
     printf '%s\n' "$VMLAUNCH_CACHE_DIR"
     return
   fi
-  local home=$HOME
+  local home=${HOME:-}
   if [ -n "${TEST_TMPDIR:-}" ] || [ -z "$home" ]; then
     home=$(getent passwd "$(id -u)" | cut -d: -f6)
   fi

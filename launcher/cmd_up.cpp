@@ -120,28 +120,13 @@ int run_up(const std::string& file) {
   if (!loaded.ok()) return loaded.readable ? kExitBadInput : kExitRuntimeFailure;
 
   // Honour the lock file next to the config, as `plan` does.
-  graph::Lock lock;
-  bool have_lock = false;
-  std::string lock_path = graph::lock_path_for(file);
-  if (std::filesystem::exists(lock_path)) {
-    std::string error;
-    auto text = config::read_file(lock_path, &error);
-    if (!text) {
-      std::fprintf(stderr, "vmlaunch: %s: %s\n", lock_path.c_str(), error.c_str());
-      return kExitRuntimeFailure;
-    }
-    auto parsed = config::parse_string(*text, lock_path, config::Format::Yaml);
-    print_diagnostics(parsed.diagnostics);
-    if (!parsed.ok()) return kExitBadInput;
-    config::Diagnostics lock_diagnostics;
-    lock = graph::lock_from_document(parsed.node, lock_diagnostics);
-    print_diagnostics(lock_diagnostics);
-    if (config::has_errors(lock_diagnostics)) return kExitBadInput;
-    have_lock = true;
-  }
+  config::Diagnostics lock_diagnostics;
+  std::optional<graph::Lock> lock = graph::read_lock_file(file, lock_diagnostics);
+  print_diagnostics(lock_diagnostics);
+  if (config::has_errors(lock_diagnostics)) return kExitBadInput;
 
   graph::ResolveOptions options;
-  options.lock = have_lock ? &lock : nullptr;
+  options.lock = lock ? &*lock : nullptr;
   options.accelerators = &accel::Registry::builtin();
   graph::ResolveResult resolved = graph::resolve(loaded.document, options);
   print_diagnostics(resolved.diagnostics);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Guest sequential read/write MB/s on virtio-blk (virtio-mmio), vmlaunch (jit interpreter) vs QEMU
 # TCG (qemu-system-riscv64 -M virt) running the same kernel, initramfs, command and disk images.
-# One hart on both sides (two harts stall the jit guest under device interrupts, see tests/virtio).
+# One hart on both sides: a single guest CPU makes the comparison per CPU.
 # The guest runs busybox dd with O_DIRECT-free page-cache I/O bounded by fsync / drop_caches so the
 # disk path is exercised; each engine runs RUNS times (interleaved), every run is printed.
 # Usage: bench/blk/blk_seq.sh [VMLAUNCH] [SIZE_MB] [RUNS]

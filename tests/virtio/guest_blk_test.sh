@@ -33,9 +33,7 @@ machine() {
   cat >"$tmp/$1.yaml" <<YAML
 name: $1
 machine: {arch: riscv64, type: virt, memory: 256MiB}
-# One hart: with two, device interrupts raised by one hart for the other stall the guest (RCU
-# stalls, "timer wakeup didn't happen" on cpu 0) -- reported to the jit owner; see the report.
-cpu: {model: rv64gc, count: 1}
+cpu: {model: rv64gc, count: 2}
 accel: [jit]
 boot:
   firmware: opensbi

@@ -29,9 +29,7 @@ cmd64=$(printf '%s' "$guest_cmd" | base64 -w0)
 cat >"$tmp/pci.yaml" <<YAML
 name: pci-test
 machine: {arch: riscv64, type: virt, memory: 256MiB}
-# One hart: with two, device interrupts raised by one hart for the other stall the guest (RCU
-# stalls, "timer wakeup didn't happen" on cpu 0) -- reported to the jit owner; see the report.
-cpu: {model: rv64gc, count: 1}
+cpu: {model: rv64gc, count: 2}
 accel: [jit]
 boot:
   firmware: opensbi

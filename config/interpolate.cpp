@@ -1,7 +1,10 @@
 #include "config/interpolate.h"
 
+#include <algorithm>
 #include <cctype>
+#include <set>
 
+#include "config/loader.h"  // resolve_yaml_scalar
 #include "config/schema.h"
 
 namespace config {
@@ -14,20 +17,28 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
-void interpolate_node(Node& node, const std::string& path, const Environment& env, Diagnostics& out) {
+// "${NAME}" or "${NAME:-default}" and nothing else.
+bool whole_reference(const std::string& text) {
+  return text.size() > 3 && text.compare(0, 2, "${") == 0 && text.back() == '}' &&
+         text.find('}') == text.size() - 1 && text.find('$', 1) == std::string::npos;
+}
+
+void interpolate_node(Node& node, const std::string& path, const Environment& env, Diagnostics& out,
+                      std::set<std::string>& whole) {
   if (node.is_string()) {
     if (node.as_string().find('$') == std::string::npos) return;
     std::string error, hint;
+    if (whole_reference(node.as_string())) whole.insert(path);
     if (auto expanded = expand_variables(node.as_string(), env, error, hint))
       node = Node::string(std::move(*expanded), node.location());
     else
       out.push_back(Diagnostic::error(node.location(), path, error, hint));
   } else if (node.is_map()) {
     for (Node::Entry& entry : node.entries())
-      interpolate_node(entry.value, join_path(path, entry.key), env, out);
+      interpolate_node(entry.value, join_path(path, entry.key), env, out, whole);
   } else if (node.is_list()) {
     for (size_t i = 0; i < node.items().size(); ++i)
-      interpolate_node(node.items()[i], join_path(path, i), env, out);
+      interpolate_node(node.items()[i], join_path(path, i), env, out, whole);
   }
 }
 
@@ -91,7 +102,24 @@ std::optional<std::string> expand_variables(std::string_view text, const Environ
 
 Diagnostics interpolate(Node& document, const Environment& env) {
   Diagnostics out;
-  interpolate_node(document, std::string(), env, out);
+  std::set<std::string> whole;
+  interpolate_node(document, std::string(), env, out, whole);
+  if (whole.empty()) return out;
+  walk_schema(document, schema_json(),
+              [&](Node& node, const nlohmann::json& fragment, const std::string& path) {
+                if (!node.is_string() || !whole.count(path)) return;
+                const nlohmann::json* type = schema_keyword(fragment, "type");
+                if (!type) return;
+                auto allows = [&](const char* name) {
+                  if (type->is_string()) return type->get<std::string>() == name;
+                  return type->is_array() && std::find(type->begin(), type->end(), name) != type->end();
+                };
+                if (allows("string")) return;
+                Node typed = resolve_yaml_scalar(node.as_string(), node.location());
+                if ((typed.is_int() && (allows("integer") || allows("number"))) ||
+                    (typed.is_float() && allows("number")) || (typed.is_bool() && allows("boolean")))
+                  node = std::move(typed);
+              });
   return out;
 }
 

@@ -18,7 +18,9 @@ std::optional<std::string> expand_variables(std::string_view text, const Environ
                                             std::string& hint);
 
 // Expands every string value in the document in place (keys are left alone). Each failure is one
-// diagnostic at the string that holds it.
+// diagnostic at the string that holds it. A value that is exactly one reference ("${CPUS:-2}") in a
+// field the schema types as integer, number or boolean takes that type ("2" -> 2), so numbers can
+// come from the environment; strings written as such stay strings.
 Diagnostics interpolate(Node& document, const Environment& env);
 
 }  // namespace config

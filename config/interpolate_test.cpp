@@ -62,3 +62,19 @@ TEST_CASE("interpolation: the default Environment reads the process environment"
   CHECK(Environment().get("VMLAUNCH_TEST_VARIABLE") == "from-process");
   CHECK_FALSE(Environment::fixed({}).get("VMLAUNCH_TEST_VARIABLE"));
 }
+
+TEST_CASE("interpolation: a whole reference in a number or boolean field takes the field's type") {
+  Node doc = yaml(
+      "name: \"${N}\"\ncpu: {count: \"${CPUS:-2}\", model: \"${CPUS:-2}\"}\nmachine: {memory: \"${MEM}\"}\n"
+      "devices: [{driver: pci-bridge, addr: \"${SLOT}\", bootindex: \"x${SLOT}\"}]\n");
+  Diagnostics diagnostics =
+      interpolate(doc, Environment::fixed({{"N", "7"}, {"MEM", "4096"}, {"SLOT", "3"}}));
+  CHECK(diagnostics.empty());
+  CHECK(doc.find("name")->is_string());                     // a string field stays a string
+  CHECK(doc.find("cpu")->find("count")->as_int() == 2);     // integer field
+  CHECK(doc.find("cpu")->find("model")->is_string());       // string field
+  CHECK(doc.find("machine")->find("memory")->is_string());  // integer or string: left as written
+  const Node& device = doc.find("devices")->items()[0];
+  CHECK(device.find("addr")->is_string());       // addr also takes strings ("1f.2")
+  CHECK(device.find("bootindex")->is_string());  // not a whole reference
+}

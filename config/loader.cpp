@@ -349,6 +349,10 @@ Location location_of_offset(std::string_view text, size_t offset, const std::str
 
 }  // namespace
 
+Node resolve_yaml_scalar(const std::string& text, Location at) {
+  return resolve_plain(text, std::move(at));
+}
+
 ParseResult parse_yaml_string(std::string_view text, const std::string& file_name) {
   ParseResult result;
   if (size_t bad = invalid_utf8_offset(text); bad != std::string_view::npos) {

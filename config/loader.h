@@ -26,6 +26,10 @@ ParseResult parse_yaml_string(std::string_view text, const std::string& file_nam
 ParseResult parse_toml_string(std::string_view text, const std::string& file_name);
 ParseResult parse_string(std::string_view text, const std::string& file_name, Format format);
 
+// What a plain (unquoted) YAML scalar means under the core schema: "512" -> integer, "true" ->
+// boolean, "~" -> null, "1.5" -> float, anything else a string.
+Node resolve_yaml_scalar(const std::string& text, Location at = {});
+
 // .toml files are TOML; everything else (.yaml, .yml, .json) is YAML, a superset of JSON.
 Format format_for_path(std::string_view path);
 

@@ -57,9 +57,15 @@ bool eventually(F condition) {
   return false;
 }
 
+// Unix socket paths must fit sun_path (108 bytes), and Bazel's TEST_TMPDIR under the default output
+// base is longer than that, so sockets go in a short private directory under /tmp.
 std::string temp_path(const char* stem) {
-  const char* dir = getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + stem + std::to_string(getpid());
+  static std::string dir = [] {
+    char pattern[] = "/tmp/vml-chardev-XXXXXX";
+    const char* made = mkdtemp(pattern);
+    return std::string(made ? made : "/tmp");
+  }();
+  return dir + "/" + stem + std::to_string(getpid());
 }
 
 }  // namespace

@@ -19,29 +19,15 @@ class Node {
   struct Entry;
 
   Node() = default;
-  static Node null(Location at = {}) { return Node(Kind::Null, std::move(at)); }
-  static Node boolean(bool v, Location at = {}) {
-    Node n(Kind::Bool, std::move(at));
-    n.m_bool = v;
-    return n;
-  }
-  static Node integer(int64_t v, Location at = {}) {
-    Node n(Kind::Int, std::move(at));
-    n.m_int = v;
-    return n;
-  }
-  static Node floating(double v, Location at = {}) {
-    Node n(Kind::Float, std::move(at));
-    n.m_float = v;
-    return n;
-  }
-  static Node string(std::string v, Location at = {}) {
-    Node n(Kind::String, std::move(at));
-    n.m_string = std::move(v);
-    return n;
-  }
-  static Node map(Location at = {}) { return Node(Kind::Map, std::move(at)); }
-  static Node list(Location at = {}) { return Node(Kind::List, std::move(at)); }
+  // Constructors by kind. Defined below Entry: a Node holds a vector of Entry, which must be
+  // complete wherever a Node is built or destroyed (clang in C++20 mode insists).
+  static Node null(Location at = {});
+  static Node boolean(bool v, Location at = {});
+  static Node integer(int64_t v, Location at = {});
+  static Node floating(double v, Location at = {});
+  static Node string(std::string v, Location at = {});
+  static Node map(Location at = {});
+  static Node list(Location at = {});
 
   Kind kind() const { return m_kind; }
   const Location& location() const { return m_location; }
@@ -75,9 +61,9 @@ class Node {
   // Lists.
   const std::vector<Node>& items() const { return m_items; }
   std::vector<Node>& items() { return m_items; }
-  void push_back(Node value) { m_items.push_back(std::move(value)); }
+  void push_back(Node value);
 
-  size_t size() const { return m_kind == Kind::Map ? m_entries.size() : m_items.size(); }
+  size_t size() const;
 
   // Structural equality: kinds, values, keys and order; locations are ignored (the same machine in
   // YAML and TOML compares equal).
@@ -86,7 +72,7 @@ class Node {
   static std::string_view kind_name(Kind kind);
 
  private:
-  Node(Kind kind, Location at) : m_kind(kind), m_location(std::move(at)) {}
+  Node(Kind kind, Location at);
 
   Kind m_kind = Kind::Null;
   Location m_location;
@@ -103,5 +89,44 @@ struct Node::Entry {
   Location key_location;
   Node value;
 };
+
+inline Node::Node(Kind kind, Location at) : m_kind(kind), m_location(std::move(at)) {}
+
+inline Node Node::null(Location at) {
+  return Node(Kind::Null, std::move(at));
+}
+inline Node Node::boolean(bool v, Location at) {
+  Node n(Kind::Bool, std::move(at));
+  n.m_bool = v;
+  return n;
+}
+inline Node Node::integer(int64_t v, Location at) {
+  Node n(Kind::Int, std::move(at));
+  n.m_int = v;
+  return n;
+}
+inline Node Node::floating(double v, Location at) {
+  Node n(Kind::Float, std::move(at));
+  n.m_float = v;
+  return n;
+}
+inline Node Node::string(std::string v, Location at) {
+  Node n(Kind::String, std::move(at));
+  n.m_string = std::move(v);
+  return n;
+}
+inline Node Node::map(Location at) {
+  return Node(Kind::Map, std::move(at));
+}
+inline Node Node::list(Location at) {
+  return Node(Kind::List, std::move(at));
+}
+
+inline void Node::push_back(Node value) {
+  m_items.push_back(std::move(value));
+}
+inline size_t Node::size() const {
+  return m_kind == Kind::Map ? m_entries.size() : m_items.size();
+}
 
 }  // namespace config

@@ -12,8 +12,8 @@ std::string BusError::message() const {
       std::snprintf(text, sizeof text, "mapping at 0x%llx has zero size", (unsigned long long)base);
       break;
     case Kind::Wraps:
-      std::snprintf(text, sizeof text, "mapping 0x%llx+0x%llx wraps the address space", (unsigned long long)base,
-                    (unsigned long long)size);
+      std::snprintf(text, sizeof text, "mapping 0x%llx+0x%llx wraps the address space",
+                    (unsigned long long)base, (unsigned long long)size);
       break;
     case Kind::Overlap:
       std::snprintf(text, sizeof text, "mapping [0x%llx, 0x%llx) overlaps %s at [0x%llx, 0x%llx)",
@@ -27,21 +27,39 @@ std::string BusError::message() const {
   return text;
 }
 
-base::Result<void, BusError> AddressSpace::insert(uint64_t base, uint64_t size, std::shared_ptr<Device> device) {
-  if (size == 0) return base::fail(BusError{BusError::Kind::ZeroSize, base, size});
-  if (base + size - 1 < base) return base::fail(BusError{BusError::Kind::Wraps, base, size});
+namespace {
+BusError bus_error(BusError::Kind kind, uint64_t base, uint64_t size) {
+  BusError error;
+  error.kind = kind;
+  error.base = base;
+  error.size = size;
+  return error;
+}
+BusError overlap_error(uint64_t base, uint64_t size, uint64_t other_base, uint64_t other_size,
+                       std::string_view other_name) {
+  BusError error = bus_error(BusError::Kind::Overlap, base, size);
+  error.other_base = other_base;
+  error.other_size = other_size;
+  error.other_name = std::string(other_name);
+  return error;
+}
+}  // namespace
+
+base::Result<void, BusError> AddressSpace::insert(uint64_t base, uint64_t size,
+                                                  std::shared_ptr<Device> device) {
+  if (size == 0) return base::fail(bus_error(BusError::Kind::ZeroSize, base, size));
+  if (base + size - 1 < base) return base::fail(bus_error(BusError::Kind::Wraps, base, size));
   std::unique_lock guard(m_lock);
   // The only candidates for overlap are the first entry at or above base and the one before it.
   auto next = m_entries.lower_bound(base);
   if (next != m_entries.end() && next->first <= base + size - 1) {
-    return base::fail(BusError{BusError::Kind::Overlap, base, size, next->first, next->second.size,
-                               std::string(next->second.device->name())});
+    return base::fail(overlap_error(base, size, next->first, next->second.size, next->second.device->name()));
   }
   if (next != m_entries.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.size - 1 >= base) {
-      return base::fail(BusError{BusError::Kind::Overlap, base, size, prev->first, prev->second.size,
-                                 std::string(prev->second.device->name())});
+      return base::fail(
+          overlap_error(base, size, prev->first, prev->second.size, prev->second.device->name()));
     }
   }
   m_entries.emplace(base, Entry{size, std::move(device)});
@@ -50,7 +68,7 @@ base::Result<void, BusError> AddressSpace::insert(uint64_t base, uint64_t size, 
 
 base::Result<void, BusError> AddressSpace::remove(uint64_t base) {
   std::unique_lock guard(m_lock);
-  if (m_entries.erase(base) == 0) return base::fail(BusError{BusError::Kind::NotMapped, base, 0});
+  if (m_entries.erase(base) == 0) return base::fail(bus_error(BusError::Kind::NotMapped, base, 0));
   return {};
 }
 

@@ -7,7 +7,7 @@
 namespace launcher {
 
 void register_version(CLI::App& app, Action& action) {
-  CLI::App* cmd = app.add_subcommand("version", "Print vmlaunch's version and the libraries it was built with");
+  CLI::App* cmd = app.add_subcommand("version", "Print vmlaunch's version");
   cmd->callback([&action] {
     action = [] {
       std::printf("vmlaunch %s\n", kVersion);

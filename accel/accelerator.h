@@ -115,6 +115,12 @@ class Vm {
   // Drives an interrupt line of the accelerator's interrupt controller: for kvm a GSI of the
   // in-kernel IOAPIC/PIC; for jit a hart's interrupt-pending input (line = hart * 64 + mip bit).
   virtual AccelResult<void> set_irq_line(uint32_t line, bool level) = 0;
+  // Delivers one message-signalled interrupt (PCI MSI/MSI-X: the memory write of `data` to
+  // `address` a device would make). Safe from any thread. Accelerators without an MSI-capable
+  // interrupt controller keep this default; machines then must not advertise MSI/MSI-X.
+  virtual AccelResult<void> signal_msi(uint64_t address, uint32_t data) {
+    return base::fail(AccelError("MSI is not supported by this accelerator"));
+  }
 };
 
 // Whether an accelerator can run here, and if not, why (shown by `vmlaunch accel` and `plan`).

@@ -36,4 +36,14 @@ class IrqLine {
   }
 };
 
+// Where a PCI function's MSI/MSI-X messages go: the machine's MSI-capable interrupt controller.
+// Only machines that have one hand a sink to their PCI functions (x86_64 pc: the in-kernel LAPICs);
+// without a sink a function must not advertise MSI/MSI-X and uses INTx.
+// Contract: signal() is safe from any thread, and a no-op once the machine is being torn down.
+class MsiSink {
+ public:
+  virtual ~MsiSink() = default;
+  virtual void signal(uint64_t address, uint32_t data) = 0;
+};
+
 }  // namespace hw

@@ -33,6 +33,8 @@ struct DeviceEnv {
   std::shared_ptr<IrqLine> irq;     // the graph's Device::irq wired to the root controller; may be null
   BackendSource& backends;          // the device's backends by name (Device::backends)
   PowerController& power;
+  // MSI delivery for PCI function models; null on machines without an MSI controller (INTx only).
+  std::shared_ptr<MsiSink> msi = nullptr;
 };
 
 // Returns the device to map at the graph's address, or null when the model mapped itself through

@@ -122,6 +122,17 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  AccelResult<void> signal_msi(uint64_t address, uint32_t data) override {
+    kvm_msi msi{};
+    msi.address_lo = static_cast<uint32_t>(address);
+    msi.address_hi = static_cast<uint32_t>(address >> 32);
+    msi.data = data;
+    // Safety: plain struct argument; the in-kernel irqchip (created with the VM) decodes the message.
+    int delivered = ::ioctl(m_vm.get(), KVM_SIGNAL_MSI, &msi);
+    if (delivered < 0) return base::fail(AccelError(errno_text("KVM_SIGNAL_MSI")));
+    return {};  // 0 = the guest's LAPICs blocked it: the guest's own choice, not an error
+  }
+
   int kvm_fd() const { return m_kvm.get(); }
   int vm_fd() const { return m_vm.get(); }
   size_t run_size() const { return m_run_size; }

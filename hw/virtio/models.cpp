@@ -119,7 +119,8 @@ base::ErrorOr<std::shared_ptr<Device>> create_virtio_mmio(DeviceEnv& env) {
 
 base::ErrorOr<std::shared_ptr<Device>> create_virtio_pci(DeviceEnv& env) {
   auto device = TRY(create_virtio_device(env));
-  auto function = std::make_shared<PciTransport>(env.device.id, std::move(device), env.memory, log_for(env));
+  auto function =
+      std::make_shared<PciTransport>(env.device.id, std::move(device), env.memory, log_for(env), env.msi);
   auto plugged = hw::pci::plug_function(env, function);
   if (!plugged.ok()) return base::fail(plugged.error());
   return std::shared_ptr<Device>();

@@ -66,9 +66,28 @@ class GsiLine final : public IrqLine {
   std::atomic<bool> m_level{false};
 };
 
+// MSI messages of PCI functions (pc only) to the accelerator's LAPICs. Detached before the Vm goes
+// away, like the GsiRouter, so a late backend thread's interrupt becomes a no-op.
+class MsiRouter final : public MsiSink {
+ public:
+  void attach(accel::Vm* vm) {
+    std::unique_lock guard(m_lock);
+    m_vm = vm;
+  }
+  void signal(uint64_t address, uint32_t data) override {
+    std::shared_lock guard(m_lock);
+    if (m_vm) (void)m_vm->signal_msi(address, data);
+  }
+
+ private:
+  std::shared_mutex m_lock;
+  accel::Vm* m_vm = nullptr;
+};
+
 class X86Machine final : public Machine {
  public:
   ~X86Machine() override {
+    m_msi->attach(nullptr);
     m_router.attach(nullptr);
     m_vcpus.clear();
     m_vm.reset();
@@ -79,6 +98,7 @@ class X86Machine final : public Machine {
   base::GuestMemory m_memory;
   PowerController m_power;
   GsiRouter m_router;
+  std::shared_ptr<MsiRouter> m_msi = std::make_shared<MsiRouter>();
   Bus m_bus;
   std::vector<std::shared_ptr<Device>> m_devices;
   std::unique_ptr<accel::Vm> m_vm;
@@ -133,6 +153,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     if (!mapped.ok()) return base::fail(base::Error("mapping guest RAM: " + mapped.error().message));
   }
   machine->m_router.attach(machine->m_vm.get());
+  machine->m_msi->attach(machine->m_vm.get());
 
   auto map = [&](const graph::Device& device, const graph::SlotResource& where,
                  std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
@@ -178,8 +199,15 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       TRY(map(device, *slot, std::make_shared<Ns16550>(device.id, 1, irq, chardev)));
     } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
       if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
-      DeviceEnv env{graph,           device, machine->m_memory, machine->m_bus, irq, *context.backends,
-                    machine->m_power};
+      // MSI only on pc: its PCI functions may use MSI-X through the in-kernel LAPICs.
+      DeviceEnv env{graph,
+                    device,
+                    machine->m_memory,
+                    machine->m_bus,
+                    irq,
+                    *context.backends,
+                    machine->m_power,
+                    pc ? machine->m_msi : nullptr};
       auto model = (*factory)(env);
       if (!model.ok()) return base::fail(device_error(device, model.error().message));
       const graph::SlotResource* where = slot ? slot : region;

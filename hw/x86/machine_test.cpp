@@ -29,6 +29,7 @@ struct FakeAccel : accel::Accelerator {
     std::map<unsigned, accel::X86BootState> boot;
     unsigned vcpus = 0;
     GuestAction action;
+    std::vector<std::pair<uint64_t, uint32_t>> msis;
   };
   std::shared_ptr<State> state = std::make_shared<State>();
 
@@ -56,6 +57,10 @@ struct FakeAccel : accel::Accelerator {
       return std::unique_ptr<accel::Vcpu>(std::move(v));
     }
     accel::AccelResult<void> set_irq_line(uint32_t, bool) override { return {}; }
+    accel::AccelResult<void> signal_msi(uint64_t address, uint32_t data) override {
+      state->msis.push_back({address, data});
+      return {};
+    }
   };
   std::string_view name() const override { return "fake"; }
   std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
@@ -94,6 +99,19 @@ struct Window : hw::Device {
 HW_REGISTER_DEVICE_MODEL("test-virtio-mmio",
                          [](hw::DeviceEnv&) -> base::ErrorOr<std::shared_ptr<hw::Device>> {
                            return std::shared_ptr<hw::Device>(std::make_shared<Window>());
+                         });
+
+// Records the MSI sink the machine hands to a device model (virtio-pci takes MSI-X from it).
+struct MsiProbe {
+  bool called = false;
+  std::shared_ptr<hw::MsiSink> sink;
+};
+MsiProbe g_msi_probe;
+HW_REGISTER_DEVICE_MODEL("test-msi-probe",
+                         [](hw::DeviceEnv& env) -> base::ErrorOr<std::shared_ptr<hw::Device>> {
+                           g_msi_probe.called = true;
+                           g_msi_probe.sink = env.msi;
+                           return std::shared_ptr<hw::Device>();
                          });
 
 template <typename T>
@@ -319,4 +337,32 @@ TEST_CASE("pc: the CF8/CFC host bridge answers at 00.0 and PCI devices sit at th
   CHECK(((config_read(0x80000000u | 4 << 11 | 0x3c) >> 8) & 0xff) == 0x01u);  // INTA#
   CHECK((config_read(0x80000000u | 4 << 11 | 0x3c) & 0xff) == 11);
   CHECK(config_read(0x80000000u | 5 << 11) == 0xffffffffu);
+}
+
+TEST_CASE("pc hands PCI device models an MSI sink reaching Vm::signal_msi; microvm hands none") {
+  graph::Graph g = microvm_graph(1);
+  g.devices.back().driver = "test-msi-probe";
+  {
+    g_msi_probe = {};
+    Built built(g);
+    REQUIRE_MESSAGE(built.machine, built.error);
+    CHECK(g_msi_probe.called);
+    CHECK_FALSE(g_msi_probe.sink);
+  }
+  g.machine.type = "pc";
+  g_msi_probe = {};
+  std::shared_ptr<FakeAccel::State> state;
+  {
+    Built built(g);
+    REQUIRE_MESSAGE(built.machine, built.error);
+    state = built.accel.state;
+    REQUIRE(g_msi_probe.sink);
+    g_msi_probe.sink->signal(0xfee00000, 0x4041);
+    REQUIRE(state->msis.size() == 1);
+    CHECK(state->msis[0] == std::pair<uint64_t, uint32_t>{0xfee00000, 0x4041});
+  }
+  // A device (or backend thread) still holding the sink after the machine is gone: a no-op.
+  g_msi_probe.sink->signal(0xfee00000, 0x4042);
+  CHECK(state->msis.size() == 1);
+  g_msi_probe = {};
 }

@@ -62,3 +62,22 @@ vm_dump() {
   echo "--- vmlaunch stderr"
   cat "$vm_err"
 }
+
+# use_riscv64_guest TEST_SCRIPT: builds (or finds cached) the riscv64 Linux guest and sets $kernel
+# and $initrd. The guest is the project's own asset and CI must be able to build it, so a failing
+# guest build is a failed case (with the build log's tail), never a skip; the test then ends.
+use_riscv64_guest() {
+  local src build paths
+  src=$(cd "$(dirname "$(readlink -f "$1")")/../.." && pwd)
+  build=$src/guests/riscv64/build
+  # Bazel runs tests without HOME; the guest cache belongs to the invoking user's home.
+  export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+  if [ ! -x "$build" ] || ! paths=$("$build" 2>"$tmp/guest-build.log"); then
+    tail -n 30 "$tmp/guest-build.log" 2>/dev/null
+    check "the riscv64 guest builds (guests/riscv64/build)" false
+    finish
+    exit
+  fi
+  kernel=$(printf '%s\n' "$paths" | sed -n 1p)
+  initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+}

@@ -8,24 +8,7 @@
 source tests/lib.sh
 source tests/boot/console.sh
 
-# The guest scripts live in the source tree; runfiles link into it.
-src=$(cd "$(dirname "$(readlink -f tests/boot/up_linux_test.sh)")/../.." && pwd)
-build=$src/guests/riscv64/build
-if [ ! -x "$build" ]; then
-  skip "Linux boot" "guests/riscv64/build is not there yet"
-  finish
-  exit
-fi
-# Bazel runs tests without HOME; the guest cache belongs to the invoking user's home.
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
-if ! paths=$("$build" 2>"$tmp/guest-build.log"); then
-  tail -n 30 "$tmp/guest-build.log"
-  check "the riscv64 guest builds" false
-  finish
-  exit
-fi
-kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+use_riscv64_guest tests/boot/up_linux_test.sh
 
 machine() {  # machine NAME CMDLINE
   cat >"$tmp/$1.yaml" <<YAML

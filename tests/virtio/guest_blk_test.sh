@@ -7,24 +7,13 @@
 #  3. kill -9 of vmlaunch while the guest writes: `qemu-img check` reports at most leaks.
 source tests/lib.sh
 source tests/boot/console.sh
-# Bazel runs tests without HOME; the guest build caches under ~/.cache/vmlaunch.
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 
-src=$(cd "$(dirname "$(readlink -f tests/virtio/guest_blk_test.sh)")/../.." && pwd)
-build=$src/guests/riscv64/build
 if ! command -v qemu-img >/dev/null; then
   skip "virtio-blk guest tests" "qemu-img not installed (apt-get install qemu-utils)"
   finish
   exit
 fi
-if [ ! -x "$build" ] || ! paths=$("$build" 2>"$tmp/guest-build.log"); then
-  tail -n 30 "$tmp/guest-build.log" 2>/dev/null
-  skip "virtio-blk guest tests" "the riscv64 guest (guests/riscv64/build) is not available"
-  finish
-  exit
-fi
-kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+use_riscv64_guest tests/virtio/guest_blk_test.sh
 
 # machine NAME CMD [readonly]: a virt machine with the console on stdio and disk0 on virtio-blk-mmio.
 machine() {

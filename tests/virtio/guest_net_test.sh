@@ -5,18 +5,8 @@
 # `hostfwd` rule.
 source tests/lib.sh
 source tests/boot/console.sh
-# Bazel runs tests without HOME; the guest build caches under ~/.cache/vmlaunch.
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 
-src=$(cd "$(dirname "$(readlink -f tests/virtio/guest_net_test.sh)")/../.." && pwd)
-build=$src/guests/riscv64/build
-if [ ! -x "$build" ] || ! paths=$("$build" 2>"$tmp/guest-build.log"); then
-  skip "virtio-net guest tests" "the riscv64 guest (guests/riscv64/build) is not available"
-  finish
-  exit
-fi
-kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+use_riscv64_guest tests/virtio/guest_net_test.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 web_port=$(free_port)

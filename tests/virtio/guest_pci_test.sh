@@ -5,18 +5,8 @@
 # read /dev/hwrng from virtio-rng-pci, see virtio-net-pci's MAC from the plan.
 source tests/lib.sh
 source tests/boot/console.sh
-# Bazel runs tests without HOME; the guest build caches under ~/.cache/vmlaunch.
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 
-src=$(cd "$(dirname "$(readlink -f tests/virtio/guest_pci_test.sh)")/../.." && pwd)
-build=$src/guests/riscv64/build
-if [ ! -x "$build" ] || ! paths=$("$build" 2>"$tmp/guest-build.log"); then
-  skip "virtio-pci guest tests" "the riscv64 guest (guests/riscv64/build) is not available"
-  finish
-  exit
-fi
-kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+use_riscv64_guest tests/virtio/guest_pci_test.sh
 
 printf 'vmlaunch-pci-disk' >"$tmp/disk.raw"
 truncate -s 8M "$tmp/disk.raw"

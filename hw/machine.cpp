@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <variant>
@@ -47,6 +49,8 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
   const size_t count = vcpus.size();
   std::vector<std::atomic<bool>> done(count);
   std::atomic<size_t> halted{0};
+  std::mutex exit_lock;  // guards nothing but the wake-up below
+  std::condition_variable exited;
   auto kick_running = [&] {
     for (size_t i = 0; i < count; ++i)
       if (!done[i].load()) vcpus[i]->kick();
@@ -85,19 +89,30 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
             result.value());
         if (stop) break;
       }
-      done[i].store(true);
+      {
+        std::lock_guard guard(exit_lock);
+        done[i].store(true);
+      }
+      exited.notify_all();
     });
   }
 
   RunOutcome outcome = power.wait();
-  // A kick can race with a vCPU entering run(); keep kicking until every thread has left.
-  for (;;) {
-    bool all_done = true;
-    for (size_t i = 0; i < count; ++i) all_done = all_done && done[i].load();
-    if (all_done) break;
+  // A kick can race with a vCPU entering run(); keep kicking until every thread has left. Waiting
+  // on the threads' own exit notification (not a fixed sleep) keeps poweroff-to-exit immediate.
+  auto all_done = [&] {
+    for (size_t i = 0; i < count; ++i)
+      if (!done[i].load()) return false;
+    return true;
+  };
+  std::unique_lock guard(exit_lock);
+  while (!all_done()) {
+    guard.unlock();
     kick_running();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    guard.lock();
+    exited.wait_for(guard, std::chrono::milliseconds(2), all_done);
   }
+  guard.unlock();
   for (auto& thread : threads) thread.join();
   power.set_on_stop(nullptr);
   return outcome;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "backends/net/slirp.h"
+#include "backends/net/slirp_library.h"
 #include "backends/net/stream.h"
 #include "backends/net/tap.h"
 #include "tests/skip.h"
@@ -367,4 +368,26 @@ TEST_CASE("tap: created when privileged, frames from the host reach the receiver
   (*tap)->attach(nullptr);
   close(packet);
   close(control);
+}
+
+TEST_CASE("libslirp loads once, on first use") {
+  auto first = slirp_library();
+  REQUIRE_MESSAGE(first.ok(), (first.ok() ? "" : first.error().message));
+  auto second = slirp_library();
+  REQUIRE(second.ok());
+  CHECK(*first == *second);
+  CHECK(std::string((*first)->slirp_version_string()).rfind("4.", 0) == 0);
+}
+
+TEST_CASE("a missing libslirp is an error that names the Debian package") {
+  auto lib = load_slirp_library("libslirp-vmlaunch-test-missing.so.0");
+  REQUIRE_FALSE(lib.ok());
+  CHECK(lib.error().message.find("libslirp-vmlaunch-test-missing.so.0") != std::string::npos);
+  CHECK(lib.error().message.find("apt-get install libslirp0") != std::string::npos);
+}
+
+TEST_CASE("a library without libslirp's entry points is refused") {
+  auto lib = load_slirp_library("libc.so.6");
+  REQUIRE_FALSE(lib.ok());
+  CHECK(lib.error().message.find("has no slirp_new") != std::string::npos);
 }

@@ -2,13 +2,14 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
-#include <slirp/libslirp.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+
+#include "backends/net/slirp_library.h"
 
 namespace backends::net {
 
@@ -127,7 +128,10 @@ base::ErrorOr<HostForward> parse_hostfwd(const std::string& rule) {
 }
 
 base::ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const Options& options) {
+  auto lib = slirp_library();
+  if (!lib) return base::fail(lib.error());
   std::unique_ptr<SlirpBackend> backend(new SlirpBackend());
+  backend->m_lib = *lib;
   backend->m_options = options;
   backend->m_hostname = options.hostname;
   backend->m_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -146,7 +150,7 @@ base::ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const Options&
   cfg.vhostname = backend->m_hostname.empty() ? nullptr : backend->m_hostname.c_str();
   cfg.if_mtu = 1500;
   cfg.if_mru = 1500;
-  backend->m_slirp = slirp_new(&cfg, &kCallbacks, backend.get());
+  backend->m_slirp = backend->m_lib->slirp_new(&cfg, &kCallbacks, backend.get());
   if (!backend->m_slirp) return base::fail(base::Error("user network: slirp_new failed"));
 
   for (const HostForward& fwd : options.forwards) {
@@ -154,7 +158,8 @@ base::ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const Options&
     host.s_addr = INADDR_ANY;
     if (!fwd.host_addr.empty()) inet_pton(AF_INET, fwd.host_addr.c_str(), &host);
     inet_pton(AF_INET, fwd.guest_addr.empty() ? "10.0.2.15" : fwd.guest_addr.c_str(), &guest);
-    if (slirp_add_hostfwd(backend->m_slirp, fwd.udp ? 1 : 0, host, fwd.host_port, guest, fwd.guest_port) < 0)
+    if (backend->m_lib->slirp_add_hostfwd(backend->m_slirp, fwd.udp ? 1 : 0, host, fwd.host_port, guest,
+                                          fwd.guest_port) < 0)
       return base::fail(base::Error("hostfwd " + std::string(fwd.udp ? "udp" : "tcp") + " port " +
                                     std::to_string(fwd.host_port) + ": cannot listen (port in use?)"));
   }
@@ -167,7 +172,7 @@ SlirpBackend::~SlirpBackend() {
   m_stop.store(true);
   wake();
   if (m_thread.joinable()) m_thread.join();
-  if (m_slirp) slirp_cleanup(m_slirp);
+  if (m_slirp) m_lib->slirp_cleanup(m_slirp);
   if (m_wake_fd >= 0) close(m_wake_fd);
 }
 
@@ -210,7 +215,7 @@ void SlirpBackend::flush_queue() {
 void SlirpBackend::send_frame(std::span<const uint8_t> frame) {
   {
     std::lock_guard lock(m_lock);
-    slirp_input(m_slirp, frame.data(), static_cast<int>(frame.size()));
+    m_lib->slirp_input(m_slirp, frame.data(), static_cast<int>(frame.size()));
   }
   // The frame may have opened a socket the poll set does not have yet.
   wake();
@@ -228,7 +233,7 @@ void SlirpBackend::run() {
     {
       std::lock_guard lock(m_lock);
       set.fds.clear();
-      slirp_pollfds_fill(m_slirp, &timeout, cb_add_poll, &set);
+      m_lib->slirp_pollfds_fill(m_slirp, &timeout, cb_add_poll, &set);
       int64_t now = now_ms();
       for (const auto& timer : m_timers)
         if (timer->expire_ms >= 0)
@@ -245,7 +250,7 @@ void SlirpBackend::run() {
     }
     set.fds.pop_back();
     std::lock_guard lock(m_lock);
-    slirp_pollfds_poll(m_slirp, ready < 0 ? 1 : 0, cb_get_revents, &set);
+    m_lib->slirp_pollfds_poll(m_slirp, ready < 0 ? 1 : 0, cb_get_revents, &set);
     int64_t now = now_ms();
     // Fire expired timers; a callback may modify or free timers, so restart after each one.
     for (bool fired = true; fired;) {

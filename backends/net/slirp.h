@@ -2,6 +2,8 @@
 // at 10.0.2.2, DNS at 10.0.2.3), outgoing TCP/UDP become host sockets, and `hostfwd` rules forward
 // host ports to the guest. `restrict: true` cuts the guest off from everything except hostfwd.
 //
+// libslirp is loaded on first use (slirp_library.h): processes without a user network never map it.
+//
 // libslirp is not thread-safe: every call into it happens under m_lock, from the backend's poll
 // thread or from send_frame() (the virtio-net TX path). Frames for a guest that has no receive
 // buffer posted are queued (bounded) and retried every few milliseconds; past the bound they are
@@ -23,6 +25,8 @@ struct Slirp;
 
 namespace backends::net {
 
+struct SlirpLibrary;
+
 struct HostForward {
   bool udp = false;
   std::string host_addr;  // empty: all interfaces
@@ -42,6 +46,7 @@ class SlirpBackend : public NetBackend {
     std::vector<HostForward> forwards;
     size_t queue_limit = 512;  // frames held for a guest without RX buffers
   };
+  // Fails, naming the package to install, when libslirp cannot be loaded.
   static base::ErrorOr<std::unique_ptr<SlirpBackend>> create(const Options& options);
   ~SlirpBackend() override;
 
@@ -64,6 +69,7 @@ class SlirpBackend : public NetBackend {
   void flush_queue();
 
   Options m_options;
+  const SlirpLibrary* m_lib = nullptr;  // set before m_slirp, outlives it
   Slirp* m_slirp = nullptr;
   std::mutex m_lock;  // guards m_slirp, the queue, the receiver and the timers
   NetReceiver* m_receiver = nullptr;

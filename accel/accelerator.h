@@ -36,6 +36,10 @@ class VmOps {
   virtual bool mmio_write(uint64_t addr, std::span<const uint8_t> data) = 0;
   virtual bool pio_read(uint16_t port, std::span<uint8_t> data) = 0;
   virtual bool pio_write(uint16_t port, std::span<const uint8_t> data) = 0;
+  // x86 with VmSpec::X86Irqchip::Split: a vCPU's LAPIC took an EOI for `vector`, which the routes of
+  // Vm::set_ioapic_routes mark as a level-triggered IOAPIC interrupt; the machine's IOAPIC clears
+  // the remote IRR of the pins using it. Called on vCPU threads. Default: nothing to tell.
+  virtual void ioapic_eoi(uint8_t vector) { (void)vector; }
 };
 
 // Why Vcpu::run() returned.
@@ -87,6 +91,13 @@ struct VmSpec {
   struct Topology {
     unsigned sockets = 1, cores = 1, threads = 1;
   } topology;
+  // x86_64: where the interrupt controllers live.
+  enum class X86Irqchip {
+    Full,   // PIC pair, IOAPIC, PIT and LAPICs in the accelerator (KVM's in-kernel irqchip): `pc`
+    Split,  // only the LAPICs in the accelerator; the machine emulates the IOAPIC (an MMIO device),
+            // sends its interrupts with Vm::signal_msi and tells the accelerator its level-triggered
+            // routes (Vm::set_ioapic_routes); no PIC, no PIT: `microvm` (QEMU's kernel-irqchip=split)
+  } x86_irqchip = X86Irqchip::Full;
   // riscv64: the mtime counter shared with the CLINT device (the `time` CSR and stimecmp read it).
   // Owned by the machine; outlives the Vm. Unused on x86_64.
   const base::Timebase* timebase = nullptr;
@@ -120,6 +131,19 @@ class Vm {
   // interrupt controller keep this default; machines then must not advertise MSI/MSI-X.
   virtual AccelResult<void> signal_msi(uint64_t address, uint32_t data) {
     return base::fail(AccelError("MSI is not supported by this accelerator"));
+  }
+  // x86 with X86Irqchip::Split: the message each IOAPIC pin currently sends, for the pins whose EOI
+  // the machine needs (level-triggered ones). Replaces the previous set. The accelerator reports
+  // LAPIC EOIs of these vectors through VmOps::ioapic_eoi; pins not listed get no EOI report.
+  // Delivery itself stays with signal_msi. Default: a no-op, for accelerators without such EOIs.
+  struct IoapicRoute {
+    uint32_t pin = 0;  // < 24
+    uint64_t address = 0;
+    uint32_t data = 0;
+  };
+  virtual AccelResult<void> set_ioapic_routes(std::span<const IoapicRoute> routes) {
+    (void)routes;
+    return {};
   }
 };
 

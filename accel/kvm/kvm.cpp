@@ -46,7 +46,16 @@ constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+struct IrqRoutingHeader {
+  uint32_t nr;
+  uint32_t flags;
+};  // followed by nr kvm_irq_routing_entry
+constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
 static_assert(sizeof(Cpuid2Header) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
+static_assert(sizeof(kvm_irq_routing_entry) % 8 == 0);
+
+// Split irqchip: the IOAPIC pins whose GSIs KVM reserves for userspace IOAPIC routes (the 82093AA's 24).
+constexpr uint32_t kIoapicPins = 24;
 
 std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
@@ -65,6 +74,15 @@ void install_kick_handler() {
     action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
     sigaction(kick_signal(), &action, nullptr);
   });
+}
+
+// VMLAUNCH_KVM_TRACE=1 logs every I/O and MMIO exit and the irqchip setup to stderr (bring-up).
+bool trace_exits() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("VMLAUNCH_KVM_TRACE");
+    return value && *value && *value != '0';
+  }();
+  return enabled;
 }
 
 class Fd {
@@ -112,7 +130,34 @@ class KvmVm final : public Vm {
 
   AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) override;
 
+  bool split() const { return m_spec.x86_irqchip == VmSpec::X86Irqchip::Split; }
+
+  // Full irqchip: creates the PIC pair, IOAPIC and PIT on first use, which is after the machine has
+  // mapped its RAM. Order matters for launch latency: once the irqchip exists, every
+  // KVM_SET_USER_MEMORY_REGION waits for an SRCU grace period (5-10 ms measured here, against
+  // 0.05 ms before). Safe from any thread; a no-op in split mode (enabled with the VM).
+  AccelResult<void> ensure_irqchip() {
+    if (split() || m_irqchip_ready.load(std::memory_order_acquire)) return {};
+    std::lock_guard guard(m_irqchip_lock);
+    if (m_irqchip_ready.load(std::memory_order_relaxed)) return {};
+    // Safety: no arguments; creates the PIC pair, IOAPIC and the LAPICs of vCPUs created later.
+    if (::ioctl(m_vm.get(), KVM_CREATE_IRQCHIP, 0) < 0)
+      return base::fail(AccelError(errno_text("KVM_CREATE_IRQCHIP")));
+    kvm_pit_config pit{};
+    pit.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 reads as a speaker that is never there
+    // Safety: plain struct argument.
+    if (::ioctl(m_vm.get(), KVM_CREATE_PIT2, &pit) < 0)
+      return base::fail(AccelError(errno_text("KVM_CREATE_PIT2")));
+    if (trace_exits()) std::fprintf(stderr, "kvm: in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT created\n");
+    m_irqchip_ready.store(true, std::memory_order_release);
+    return {};
+  }
+
   AccelResult<void> set_irq_line(uint32_t line, bool level) override {
+    if (split())
+      return base::fail(AccelError("KVM_IRQ_LINE: the split irqchip has no in-kernel IOAPIC (line " +
+                                   std::to_string(line) + ")"));
+    TRY(ensure_irqchip());
     kvm_irq_level irq{};
     irq.irq = line;
     irq.level = level ? 1 : 0;
@@ -123,6 +168,7 @@ class KvmVm final : public Vm {
   }
 
   AccelResult<void> signal_msi(uint64_t address, uint32_t data) override {
+    TRY(ensure_irqchip());
     kvm_msi msi{};
     msi.address_lo = static_cast<uint32_t>(address);
     msi.address_hi = static_cast<uint32_t>(address >> 32);
@@ -131,6 +177,38 @@ class KvmVm final : public Vm {
     int delivered = ::ioctl(m_vm.get(), KVM_SIGNAL_MSI, &msi);
     if (delivered < 0) return base::fail(AccelError(errno_text("KVM_SIGNAL_MSI")));
     return {};  // 0 = the guest's LAPICs blocked it: the guest's own choice, not an error
+  }
+
+  // Split irqchip: one MSI route per level-triggered pin, GSI = pin (below the reserved kIoapicPins).
+  // KVM does not deliver through these (the machine's IOAPIC calls signal_msi); it scans them
+  // (kvm_scan_ioapic_routes) for level-triggered vectors aimed at each vCPU, and a LAPIC EOI of such
+  // a vector exits with KVM_EXIT_IOAPIC_EOI, which run() hands to VmOps::ioapic_eoi.
+  AccelResult<void> set_ioapic_routes(std::span<const IoapicRoute> routes) override {
+    if (!split()) return base::fail(AccelError("IOAPIC routes are only set with the split irqchip"));
+    std::vector<uint64_t> buffer(
+        (sizeof(IrqRoutingHeader) + kIoapicPins * sizeof(kvm_irq_routing_entry)) / 8 + 1);
+    auto* header = reinterpret_cast<IrqRoutingHeader*>(buffer.data());
+    auto* entries = reinterpret_cast<kvm_irq_routing_entry*>(reinterpret_cast<uint8_t*>(buffer.data()) +
+                                                             sizeof(IrqRoutingHeader));
+    uint32_t count = 0;
+    for (const IoapicRoute& route : routes) {
+      if (route.pin >= kIoapicPins || count == kIoapicPins)
+        return base::fail(
+            AccelError("IOAPIC route for pin " + std::to_string(route.pin) + " is out of range"));
+      kvm_irq_routing_entry& entry = entries[count++];
+      entry = {};
+      entry.gsi = route.pin;
+      entry.type = KVM_IRQ_ROUTING_MSI;
+      entry.u.msi.address_lo = static_cast<uint32_t>(route.address);
+      entry.u.msi.address_hi = static_cast<uint32_t>(route.address >> 32);
+      entry.u.msi.data = route.data;
+    }
+    header->nr = count;
+    header->flags = 0;
+    // Safety: buffer (8-byte aligned) holds the header and nr entries, the C layout of kvm_irq_routing.
+    if (::ioctl(m_vm.get(), kSetGsiRouting, header) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_GSI_ROUTING")));
+    return {};
   }
 
   int kvm_fd() const { return m_kvm.get(); }
@@ -148,6 +226,8 @@ class KvmVm final : public Vm {
   VmSpec m_spec;
   VmOps& m_ops;
   uint32_t m_next_slot = 0;
+  std::mutex m_irqchip_lock;
+  std::atomic<bool> m_irqchip_ready{false};
 };
 
 class KvmVcpu final : public Vcpu {
@@ -183,6 +263,7 @@ AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
   if (index >= m_spec.vcpu_count)
     return base::fail(AccelError("vCPU " + std::to_string(index) + " is beyond cpu.count " +
                                  std::to_string(m_spec.vcpu_count)));
+  TRY(ensure_irqchip());  // the LAPIC is created with the vCPU only if the irqchip exists
   CpuTopology topology{m_spec.topology.sockets, m_spec.topology.cores, m_spec.topology.threads};
   // Safety: KVM_CREATE_VCPU takes the vCPU id (the APIC id) by value and returns a new fd.
   int fd = ::ioctl(m_vm.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(apic_id(topology, index)));
@@ -362,15 +443,6 @@ void KvmVcpu::kick() {
   if (m_has_thread.load(std::memory_order_acquire)) pthread_kill(m_thread.load(), kick_signal());
 }
 
-// VMLAUNCH_KVM_TRACE=1 logs every I/O and MMIO exit to stderr (bring-up of new guests).
-bool trace_exits() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("VMLAUNCH_KVM_TRACE");
-    return value && *value && *value != '0';
-  }();
-  return enabled;
-}
-
 AccelResult<void> KvmVcpu::handle_io() {
   const auto& io = m_run->io;
   if (trace_exits())
@@ -448,8 +520,13 @@ AccelResult<VcpuExit> KvmVcpu::run() {
         return VcpuExit{ExitInterrupted{}};
       case KVM_EXIT_DEBUG:
         return VcpuExit{ExitDebug{m_run->debug.arch.pc}};
-      case KVM_EXIT_IRQ_WINDOW_OPEN:
       case KVM_EXIT_IOAPIC_EOI:
+        // Split irqchip: a level-triggered IOAPIC vector (per set_ioapic_routes) was EOIed.
+        if (trace_exits())
+          std::fprintf(stderr, "kvm: vcpu %u ioapic eoi vector 0x%x\n", m_index, m_run->eoi.vector);
+        m_vm.ops().ioapic_eoi(m_run->eoi.vector);
+        continue;
+      case KVM_EXIT_IRQ_WINDOW_OPEN:
         continue;
       case KVM_EXIT_FAIL_ENTRY: {
         char text[128];
@@ -562,13 +639,22 @@ AccelResult<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmSpec& spec,
   uint64_t identity = kIdentityMapAddress;
   if (::ioctl(vm.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 && errno != EINVAL && errno != ENOTTY)
     return base::fail(AccelError(errno_text("KVM_SET_IDENTITY_MAP_ADDR")));
-  // Safety: no arguments; creates the PIC pair, IOAPIC and the LAPICs of vCPUs created later.
-  if (::ioctl(vm.get(), KVM_CREATE_IRQCHIP, 0) < 0)
-    return base::fail(AccelError(errno_text("KVM_CREATE_IRQCHIP")));
-  kvm_pit_config pit{};
-  pit.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 reads as a speaker that is never there
-  if (::ioctl(vm.get(), KVM_CREATE_PIT2, &pit) < 0)
-    return base::fail(AccelError(errno_text("KVM_CREATE_PIT2")));
+  if (spec.x86_irqchip == VmSpec::X86Irqchip::Split) {
+    // LAPICs in the kernel, IOAPIC in the machine, no PIC or PIT (as QEMU's microvm and Cloud
+    // Hypervisor run). Besides needing no legacy devices, it keeps launch and exit cheap: the full
+    // irqchip makes each later memory slot wait for an SRCU grace period and its io-bus
+    // unregistering costs 7-26 ms when the VM fd closes; split create..close is ~0.5 ms here.
+    kvm_enable_cap cap{};
+    cap.cap = KVM_CAP_SPLIT_IRQCHIP;
+    cap.args[0] = kIoapicPins;
+    // Safety: plain struct argument; must come before any vCPU exists.
+    if (::ioctl(vm.get(), KVM_ENABLE_CAP, &cap) < 0)
+      return base::fail(AccelError(errno_text("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)")));
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: split irqchip (LAPICs in the kernel, %u IOAPIC pins in userspace)\n",
+                   kIoapicPins);
+  }
+  // The full irqchip comes later: KvmVm::ensure_irqchip, after the RAM slots.
 
   return std::unique_ptr<Vm>(std::make_unique<KvmVm>(
       std::move(kvm), std::move(vm), static_cast<size_t>(run_size), std::move(table), spec, ops));

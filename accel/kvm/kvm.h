@@ -1,6 +1,8 @@
 // The `kvm` accelerator: x86_64 guests on Linux KVM (/dev/kvm).
 //
-// One Vm = one KVM VM fd with the in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT; guest RAM regions
+// One Vm = one KVM VM fd with, per VmSpec::x86_irqchip, either the full in-kernel irqchip (PIC,
+// IOAPIC, LAPICs) and PIT, created after the RAM slots, or the split irqchip (LAPICs only; the
+// machine's IOAPIC sends MSIs and gets EOIs through VmOps::ioapic_eoi); guest RAM regions
 // become memory slots. One Vcpu = one vCPU fd and its mmapped kvm_run; run() is called from the
 // vCPU's own thread and hands every port-I/O and MMIO exit to the injected VmOps, so only halt,
 // shutdown, reset and kicks come back as VcpuExit. vCPU 0 is the BSP; the others wait for INIT/SIPI

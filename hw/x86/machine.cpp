@@ -1,10 +1,11 @@
 // The x86_64 machines, `microvm` and `pc`, registered as "x86_64/microvm" and "x86_64/pc".
 //
-// Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), the in-kernel PIC/IOAPIC/LAPICs and PIT of
-// the accelerator, COM ports (ns16550 on the ISA slots of the graph), an i8042 for reset, the debug
-// exit port 0x501, MP table + ACPI for the CPUs, and direct kernel boot (bzImage, vmlinux or PVH ELF).
-// microvm adds virtio-mmio transports, announced on the kernel command line as Firecracker does;
-// pc adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
+// Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), LAPICs in the accelerator, COM ports (ns16550 on
+// the ISA slots of the graph), an i8042 for reset, the debug exit port 0x501, MP table + ACPI for the CPUs,
+// and direct kernel boot (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs
+// only; no PIC, no PIT) with the userspace IOAPIC of hw/x86/ioapic.h, and adds virtio-mmio transports,
+// announced on the kernel command line as Firecracker does; pc keeps the accelerator's full irqchip (PIC,
+// IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
 // assigned from the graph's PCI window before the guest starts.
 #include "hw/machine.h"
 
@@ -22,6 +23,7 @@
 #include "hw/serial/ns16550.h"
 #include "hw/x86/boot.h"
 #include "hw/x86/i8042.h"
+#include "hw/x86/ioapic.h"
 #include "hw/x86/tables.h"
 
 namespace hw::x86 {
@@ -29,13 +31,15 @@ namespace {
 
 constexpr uint64_t MiB = 1 << 20, GiB = uint64_t{1} << 30;
 
-// Drives the accelerator's GSIs. Several devices may share a PCI INTx line: the GSI is high while
-// any of them is. Detached before the Vm goes away so a late backend thread never reaches it.
+// Drives the IOAPIC pins (GSIs): the accelerator's (pc) or the machine's own IOAPIC (microvm).
+// Several devices may share a PCI INTx line: the GSI is high while any of them is. Detached before
+// the Vm goes away so a late backend thread never reaches it.
 class GsiRouter {
  public:
-  void attach(accel::Vm* vm) {
+  void attach(accel::Vm* vm, std::shared_ptr<Ioapic> ioapic) {
     std::unique_lock guard(m_lock);
     m_vm = vm;
+    m_ioapic = std::move(ioapic);
   }
   void change(uint32_t gsi, bool up) {
     std::unique_lock guard(m_lock);
@@ -44,13 +48,41 @@ class GsiRouter {
     count += up ? 1 : -1;
     if (count < 0) count = 0;
     bool after = count > 0;
-    if (m_vm && before != after) (void)m_vm->set_irq_line(gsi, after);
+    if (before == after) return;
+    if (m_ioapic)
+      m_ioapic->set_pin(gsi, after);
+    else if (m_vm)
+      (void)m_vm->set_irq_line(gsi, after);
   }
 
  private:
   std::shared_mutex m_lock;
   accel::Vm* m_vm = nullptr;
+  std::shared_ptr<Ioapic> m_ioapic;
   std::map<uint32_t, int> m_asserted;
+};
+
+// What the accelerator calls back into: the bus for device accesses, plus LAPIC EOIs for the
+// userspace IOAPIC (split irqchip). m_ioapic is set before any vCPU runs and never changes after.
+class X86VmOps final : public accel::VmOps {
+ public:
+  explicit X86VmOps(Bus& bus) : m_bus(bus) {}
+  bool mmio_read(uint64_t addr, std::span<uint8_t> data) override { return m_bus.mmio_read(addr, data); }
+  bool mmio_write(uint64_t addr, std::span<const uint8_t> data) override {
+    return m_bus.mmio_write(addr, data);
+  }
+  bool pio_read(uint16_t port, std::span<uint8_t> data) override { return m_bus.pio_read(port, data); }
+  bool pio_write(uint16_t port, std::span<const uint8_t> data) override {
+    return m_bus.pio_write(port, data);
+  }
+  void ioapic_eoi(uint8_t vector) override {
+    if (m_ioapic) m_ioapic->eoi(vector);
+  }
+
+  std::shared_ptr<Ioapic> m_ioapic;
+
+ private:
+  Bus& m_bus;
 };
 
 class GsiLine final : public IrqLine {
@@ -87,8 +119,10 @@ class MsiRouter final : public MsiSink {
 class X86Machine final : public Machine {
  public:
   ~X86Machine() override {
+    // Nothing may reach the Vm once it is gone: detach every path to it first.
     m_msi->attach(nullptr);
-    m_router.attach(nullptr);
+    m_router.attach(nullptr, nullptr);
+    if (m_ops.m_ioapic) m_ops.m_ioapic->attach(nullptr);
     m_vcpus.clear();
     m_vm.reset();
   }
@@ -100,6 +134,7 @@ class X86Machine final : public Machine {
   GsiRouter m_router;
   std::shared_ptr<MsiRouter> m_msi = std::make_shared<MsiRouter>();
   Bus m_bus;
+  X86VmOps m_ops{m_bus};  // declared before m_vm: the accelerator's VmOps outlive the Vm
   std::vector<std::shared_ptr<Device>> m_devices;
   std::unique_ptr<accel::Vm> m_vm;
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
@@ -145,15 +180,35 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   vm_spec.cpu_model = spec.cpu.model;
   vm_spec.cpu_features = spec.cpu.features;
   vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
-  auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_bus);
+  // microvm: the split irqchip and our IOAPIC. It needs no PIT: Linux takes the TSC frequency from
+  // kvmclock and, with ARAT and the TSC-deadline timer, uses the LAPIC timer without a PIT check.
+  vm_spec.x86_irqchip = pc ? accel::VmSpec::X86Irqchip::Full : accel::VmSpec::X86Irqchip::Split;
+  auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_ops);
   if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
   machine->m_vm = std::move(vm.value());
+  // RAM first: the accelerator creates a full irqchip only afterwards (cheap memory slots on KVM).
   for (const auto& region : machine->m_memory.regions()) {
     auto mapped = machine->m_vm->map_memory(region);
     if (!mapped.ok()) return base::fail(base::Error("mapping guest RAM: " + mapped.error().message));
   }
-  machine->m_router.attach(machine->m_vm.get());
+
+  std::string cmdline = graph.boot.cmdline;
+  TableInputs tables;
+  tables.has_pci = pc;
+  tables.has_pic = pc;
+  // APIC ids as the accelerator numbers vCPUs; the IOAPIC's id follows from them.
+  for (unsigned i = 0; i < spec.cpu.count; ++i)
+    tables.apic_ids.push_back(accel::x86_apic_id(vm_spec.topology, i));
+  std::shared_ptr<Ioapic> ioapic;
+  if (!pc) {
+    ioapic = std::make_shared<Ioapic>("ioapic", ioapic_id(tables));
+    ioapic->attach(machine->m_vm.get());
+    tables.ioapic_version = Ioapic::kVersion;
+    machine->m_ops.m_ioapic = ioapic;
+  }
+  machine->m_router.attach(machine->m_vm.get(), ioapic);
   machine->m_msi->attach(machine->m_vm.get());
+  bool ioapic_mapped = false;
 
   auto map = [&](const graph::Device& device, const graph::SlotResource& where,
                  std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
@@ -164,9 +219,6 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     return {};
   };
 
-  std::string cmdline = graph.boot.cmdline;
-  TableInputs tables;
-  tables.has_pci = pc;
   // Providers before the devices on their buses; anything a hand-made graph left off every bus list
   // still gets built, after the rest.
   std::vector<size_t> order = graph.topological_order();
@@ -184,8 +236,13 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       return base::fail(
           device_error(device, "interrupt " + std::to_string(*device.irq) + " is not an IOAPIC pin"));
 
-    if (device.driver == "ioapic" || device.driver == "lapic") {
-      continue;  // in the accelerator (KVM's in-kernel irqchip)
+    if (device.driver == "ioapic" && ioapic && region) {
+      if (region->size < Ioapic::kSize || region->port_io)
+        return base::fail(device_error(device, "needs a 4 KiB MMIO region"));
+      TRY(map(device, *region, ioapic));
+      ioapic_mapped = true;
+    } else if (device.driver == "ioapic" || device.driver == "lapic") {
+      continue;  // in the accelerator (pc: KVM's in-kernel irqchip; the LAPICs always)
     } else if (device.driver == "i8042" && region) {
       TRY(map(device, *region, std::make_shared<I8042>(machine->m_power)));
     } else if (device.driver == "ns16550") {
@@ -231,6 +288,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       return base::fail(device_error(device, "not supported on " + type + " by this build"));
     }
   }
+  if (ioapic && !ioapic_mapped)
+    return base::fail(base::Error(type + ": the graph has no ioapic device, and interrupts need one"));
   TRY(map(graph::Device{}, graph::SlotResource{DebugExit::kPort, 2, std::nullopt, true},
           std::make_shared<DebugExit>(machine->m_power)));
   TRY(hw::pci::finish(machine->m_bus, graph));
@@ -250,9 +309,6 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     if (!machine->m_memory.write(inputs.initrd_address, initrd))
       return base::fail(base::Error("boot.initrd does not fit in RAM"));
   }
-  // APIC ids as the accelerator numbers vCPUs.
-  for (unsigned i = 0; i < spec.cpu.count; ++i)
-    tables.apic_ids.push_back(accel::x86_apic_id(vm_spec.topology, i));
   TRY(write_mp_table(machine->m_memory, kEbdaStart, tables));
   inputs.rsdp_address = TRY(write_acpi_tables(machine->m_memory, kAcpiStart, tables));
   accel::X86BootState state = TRY(prepare_boot(machine->m_memory, inputs));
@@ -261,7 +317,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     auto vcpu = machine->m_vm->create_vcpu(i);
     if (!vcpu.ok())
       return base::fail(base::Error("creating vCPU " + std::to_string(i) + ": " + vcpu.error().message));
-    // Application processors wait for the guest's INIT/SIPI in the in-kernel LAPIC.
+    // Application processors wait for the guest's INIT/SIPI in the accelerator's LAPIC.
     if (i == 0) {
       auto set = vcpu.value()->set_boot_state(state);
       if (!set.ok()) return base::fail(base::Error("vCPU 0 boot state: " + set.error().message));

@@ -30,6 +30,7 @@ struct FakeAccel : accel::Accelerator {
     unsigned vcpus = 0;
     GuestAction action;
     std::vector<std::pair<uint64_t, uint32_t>> msis;
+    std::vector<std::vector<accel::Vm::IoapicRoute>> route_sets;
   };
   std::shared_ptr<State> state = std::make_shared<State>();
 
@@ -61,6 +62,10 @@ struct FakeAccel : accel::Accelerator {
       state->msis.push_back({address, data});
       return {};
     }
+    accel::AccelResult<void> set_ioapic_routes(std::span<const IoapicRoute> routes) override {
+      state->route_sets.emplace_back(routes.begin(), routes.end());
+      return {};
+    }
   };
   std::string_view name() const override { return "fake"; }
   std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
@@ -80,7 +85,8 @@ struct FakeAccel : accel::Accelerator {
 struct FakeChar : backends::CharBackend {
   std::string output;
   void write(std::span<const uint8_t> d) override { output.append(d.begin(), d.end()); }
-  void attach(backends::CharReceiver*) override {}
+  backends::CharReceiver* receiver = nullptr;
+  void attach(backends::CharReceiver* r) override { receiver = r; }
 };
 
 struct Backends : hw::BackendSource {
@@ -365,4 +371,77 @@ TEST_CASE("pc hands PCI device models an MSI sink reaching Vm::signal_msi; micro
   g_msi_probe.sink->signal(0xfee00000, 0x4042);
   CHECK(state->msis.size() == 1);
   g_msi_probe = {};
+}
+
+namespace {
+uint32_t mmio32(accel::VmOps& ops, uint64_t addr) {
+  uint8_t d[4] = {};
+  ops.mmio_read(addr, d);
+  uint32_t v;
+  std::memcpy(&v, d, 4);
+  return v;
+}
+void set_mmio32(accel::VmOps& ops, uint64_t addr, uint32_t v) {
+  uint8_t d[4];
+  std::memcpy(d, &v, 4);
+  ops.mmio_write(addr, d);
+}
+void outb(accel::VmOps& ops, uint16_t port, uint8_t v) {
+  ops.pio_write(port, {&v, 1});
+}
+}  // namespace
+
+TEST_CASE("microvm: split irqchip; COM1's level interrupt goes through the userspace IOAPIC as an MSI") {
+  Built built(microvm_graph(2));
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& state = *built.accel.state;
+  accel::VmOps& ops = *state.ops;
+  CHECK(state.spec.x86_irqchip == accel::VmSpec::X86Irqchip::Split);
+  // The IOAPIC answers at 0xfec00000 with the id the tables give it (one above APIC ids 0 and 1).
+  set_mmio32(ops, 0xfec00000, 0x01);
+  CHECK(mmio32(ops, 0xfec00010) == ((23u << 16) | 0x20));
+  set_mmio32(ops, 0xfec00000, 0x00);
+  CHECK(mmio32(ops, 0xfec00010) == 2u << 24);
+
+  // Pin 4 level triggered, vector 0x24, to APIC 1; COM1 interrupts on received data.
+  set_mmio32(ops, 0xfec00000, 0x19);
+  set_mmio32(ops, 0xfec00010, 1u << 24);
+  set_mmio32(ops, 0xfec00000, 0x18);
+  set_mmio32(ops, 0xfec00010, 0x24 | (1u << 15));
+  REQUIRE(state.route_sets.size() == 1);
+  CHECK(state.route_sets[0].size() == 1);
+  outb(ops, 0x3fc, 0x08);
+  outb(ops, 0x3f9, 0x01);
+  CHECK(state.msis.empty());
+  REQUIRE(built.backends.console->receiver);
+  const uint8_t byte = 'k';
+  built.backends.console->receiver->receive({&byte, 1});
+  REQUIRE(state.msis.size() == 1);
+  CHECK(state.msis[0] == std::pair<uint64_t, uint32_t>{0xfee01000, 0x8024});
+  ops.ioapic_eoi(0x24);  // the byte is still unread: the line is still up, so it comes again
+  CHECK(state.msis.size() == 2);
+  uint8_t got = 0;
+  ops.pio_read(0x3f8, {&got, 1});
+  CHECK(got == 'k');
+  ops.ioapic_eoi(0x24);
+  CHECK(state.msis.size() == 2);
+}
+
+TEST_CASE("pc: the full in-kernel irqchip; nothing of the IOAPIC is emulated here") {
+  graph::Graph g = microvm_graph(1);
+  g.machine.type = "pc";
+  g.devices.pop_back();  // no virtio-mmio on pc
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  CHECK(built.accel.state->spec.x86_irqchip == accel::VmSpec::X86Irqchip::Full);
+  uint8_t d[4];
+  CHECK_FALSE(built.accel.state->ops->mmio_read(0xfec00000, d));
+}
+
+TEST_CASE("microvm without an ioapic device in its graph is an error, not a machine without interrupts") {
+  graph::Graph g = microvm_graph(1);
+  g.devices.erase(g.devices.begin());
+  Built built(g);
+  CHECK_FALSE(built.machine);
+  CHECK(built.error.find("ioapic") != std::string::npos);
 }

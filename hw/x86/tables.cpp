@@ -25,12 +25,6 @@ struct Bytes {
   }
 };
 
-uint8_t ioapic_id(const TableInputs& inputs) {
-  uint32_t top = 0;
-  for (uint32_t id : inputs.apic_ids) top = std::max(top, id);
-  return static_cast<uint8_t>(std::min<uint32_t>(top + 1, 0xfe));
-}
-
 // An ACPI table header with the length and checksum filled in by finish_sdt.
 Bytes sdt(const char* signature, uint8_t revision) {
   Bytes t;
@@ -52,6 +46,12 @@ void finish_sdt(Bytes& t) {
 }
 
 }  // namespace
+
+uint8_t ioapic_id(const TableInputs& inputs) {
+  uint32_t top = 0;
+  for (uint32_t id : inputs.apic_ids) top = std::max(top, id);
+  return static_cast<uint8_t>(std::min<uint32_t>(top + 1, 0xfe));
+}
 
 uint8_t checksum(const uint8_t* bytes, size_t size) {
   uint8_t sum = 0;
@@ -101,7 +101,7 @@ base::ErrorOr<uint64_t> write_mp_table(const base::GuestMemory& memory, uint64_t
   ++entries;
   table.add<uint8_t>(2);
   table.add<uint8_t>(ioapic);
-  table.add<uint8_t>(0x11);
+  table.add<uint8_t>(inputs.ioapic_version);
   table.add<uint8_t>(1);
   table.add<uint32_t>(static_cast<uint32_t>(kIoapicAddress));
   ++entries;
@@ -115,7 +115,7 @@ base::ErrorOr<uint64_t> write_mp_table(const base::GuestMemory& memory, uint64_t
     table.add<uint8_t>(pin);
     ++entries;
   };
-  io_interrupt(3, 0, isa_bus, 0, 0);  // ExtINT from the PIC
+  if (inputs.has_pic) io_interrupt(3, 0, isa_bus, 0, 0);  // ExtINT from the PIC
   for (uint8_t irq = 0; irq < 16; ++irq) {
     if (irq == 2) continue;
     io_interrupt(0, 0, isa_bus, irq, irq == 0 ? 2 : irq);
@@ -175,7 +175,12 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
 
   Bytes madt = sdt("APIC", 5);
   madt.add<uint32_t>(static_cast<uint32_t>(kLapicAddress));
-  madt.add<uint32_t>(1);  // PCAT_COMPAT: there are 8259s too
+  // PCAT_COMPAT says there are 8259s too. Without them it must stay clear: Linux since 2024
+  // ("x86/i8259: Skip probing when ACPI/MADT advertises PCAT compatibility") then believes in a PIC
+  // without probing; with the flag clear it probes (writes the mask at port 0x21 and reads it back,
+  // which reads 0xff here as nothing decodes the port) and runs with its NULL legacy PIC, which is
+  // what Linux 6.1 concludes either way. ISA IRQs still map 1:1 to IOAPIC pins (plus the override).
+  madt.add<uint32_t>(inputs.has_pic ? 1 : 0);
   for (size_t i = 0; i < inputs.apic_ids.size(); ++i) {
     if (inputs.apic_ids[i] > 0xfe) return base::fail(base::Error("APIC ids above 254 need x2APIC tables"));
     madt.add<uint8_t>(0);

@@ -23,7 +23,13 @@ struct TableInputs {
   std::vector<uint32_t> apic_ids;  // vCPU 0 first (the BSP)
   bool has_pci = false;
   std::vector<PciIntx> pci_irqs;
+  // Whether the machine has the 8259 pair (pc: in the kernel; microvm with the split irqchip: none).
+  bool has_pic = true;
+  uint8_t ioapic_version = 0x11;  // what the IOAPIC's version register says (0x11 KVM's, 0x20 ours)
 };
+
+// The IOAPIC's id in both tables: one above the highest APIC id. The IOAPIC model reports the same.
+uint8_t ioapic_id(const TableInputs& inputs);
 
 inline constexpr uint64_t kIoapicAddress = 0xfec00000;
 inline constexpr uint64_t kLapicAddress = 0xfee00000;

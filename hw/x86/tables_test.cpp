@@ -90,3 +90,52 @@ TEST_CASE("ACPI: RSDP -> XSDT -> MADT with every APIC id, all checksums valid") 
   }
   CHECK(signatures == std::vector<std::string>{"FACP", "APIC"});
 }
+
+TEST_CASE("without a PIC (microvm): no PCAT_COMPAT, no ExtINT pin; both tables name the same IOAPIC") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0, 1, 2};
+  inputs.has_pic = false;
+  inputs.ioapic_version = 0x20;
+  REQUIRE(ioapic_id(inputs) == 3);
+
+  REQUIRE(write_mp_table(memory, 0x9fc00, inputs).ok());
+  auto floating = bytes(memory, 0x9fc00, 16);
+  uint32_t config = u32(floating, 4);
+  auto header = bytes(memory, config, 44);
+  auto table = bytes(memory, config, header[4] | header[5] << 8);
+  int ioapics = 0, extint_pins = 0;
+  for (size_t at = 44; at < table.size(); at += table[at] == 0 ? 20 : 8) {
+    if (table[at] == 2) {
+      ++ioapics;
+      CHECK(table[at + 1] == 3);
+      CHECK(table[at + 2] == 0x20);
+      CHECK(u32(table, at + 4) == kIoapicAddress);
+    }
+    if (table[at] == 3 && table[at + 1] == 3) ++extint_pins;
+  }
+  CHECK(ioapics == 1);
+  CHECK(extint_pins == 0);
+
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  auto xsdt = bytes(memory, xsdt_at, 52);
+  uint64_t madt_at;
+  std::memcpy(&madt_at, xsdt.data() + 44, 8);
+  auto madt = bytes(memory, madt_at, u32(bytes(memory, madt_at, 36), 4));
+  REQUIRE(std::memcmp(madt.data(), "APIC", 4) == 0);
+  CHECK(u32(madt, 40) == 0);  // flags: no PCAT_COMPAT
+  bool ioapic = false;
+  for (size_t e = 44; e < madt.size(); e += madt[e + 1])
+    if (madt[e] == 1) ioapic = madt[e + 2] == 3 && u32(madt, e + 4) == kIoapicAddress;
+  CHECK(ioapic);
+
+  TableInputs pc{{0}, true, {}};
+  REQUIRE(write_acpi_tables(memory, 0xe0000, pc).ok());
+  auto pc_madt = bytes(memory, madt_at, 48);
+  CHECK(u32(pc_madt, 40) == 1);  // pc keeps its 8259s: PCAT_COMPAT
+}

@@ -1,6 +1,7 @@
 #include "backends/net_factory.h"
 
 #include "backends/net/slirp.h"
+#include "backends/net/slirp_library.h"
 #include "backends/net/stream.h"
 #include "backends/net/tap.h"
 
@@ -22,8 +23,11 @@ base::ErrorOr<std::shared_ptr<NetBackend>> make_user(Options& options, const Fac
   o.restricted = TRY(options.boolean("restrict")).value_or(false);
   o.hostname = TRY(options.string("hostname")).value_or(context.machine_name);
   TRY(options.finish());
+  // A missing libslirp is about the driver the file chose, not about any of its options.
+  if (auto library = net::slirp_library(); !library)
+    return base::fail(options.error("driver", library.error().message));
   auto slirp = net::SlirpBackend::create(o);
-  if (!slirp) return base::fail(options.error("hostfwd", slirp.error().message));
+  if (!slirp) return base::fail(options.error(o.forwards.empty() ? "" : "hostfwd", slirp.error().message));
   return std::shared_ptr<NetBackend>(std::move(slirp).value());
 }
 

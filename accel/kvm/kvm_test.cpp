@@ -25,6 +25,9 @@ struct RecordingOps : VmOps {
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> mmio_writes;
   std::vector<uint64_t> mmio_reads;
   Vcpu* kick_on_done = nullptr;  // port 0x501 ends the test by kicking its own vCPU
+  Vm* msi_vm = nullptr;          // port 0x502 sends it msi_data to 0xfee00000 (the guest is ready)
+  uint32_t msi_data = 0;
+  std::vector<uint8_t> eois;
 
   bool mmio_read(uint64_t addr, std::span<uint8_t> data) override {
     std::lock_guard g(lock);
@@ -43,7 +46,12 @@ struct RecordingOps : VmOps {
     std::lock_guard g(lock);
     pio_writes.push_back({port, {data.begin(), data.end()}});
     if (port == 0x501 && kick_on_done) kick_on_done->kick();
+    if (port == 0x502 && msi_vm) CHECK(msi_vm->signal_msi(0xfee00000, msi_data).ok());
     return true;
+  }
+  void ioapic_eoi(uint8_t vector) override {
+    std::lock_guard g(lock);
+    eois.push_back(vector);
   }
   std::vector<uint8_t> written(uint16_t port) {
     std::lock_guard g(lock);
@@ -285,4 +293,99 @@ TEST_CASE("an MSI message reaches the in-kernel LAPICs; accelerators without MSI
   // Fixed delivery of vector 0x30 to APIC id 0 (the one vCPU), as a Linux MSI-X entry looks.
   auto sent = guest.vm->signal_msi(0xfee00000, 0x30);
   CHECK_MESSAGE(sent.ok(), (sent.ok() ? "" : sent.error().message));
+}
+
+namespace {
+// A 32-bit guest that enables its LAPIC, loads an IDT with vector 0x40, tells the host it is ready
+// (port 0x502: RecordingOps sends the MSI) and waits in HLT; the handler EOIs and reports 0x77.
+void start_interrupt_guest(Guest& guest, VmSpec spec) {
+  std::vector<uint8_t> code = {
+      0xb0, 0xff, 0xe6, 0x21, 0xe6, 0xa1,                          // mask the 8259s (full irqchip)
+      0xc7, 0x05, 0xf0, 0x00, 0xe0, 0xfe, 0xff, 0x01, 0x00, 0x00,  // mov dword [0xfee000f0], 0x1ff
+      0x0f, 0x01, 0x1d, 0x00, 0x06, 0x00, 0x00,                    // lidt [0x600]
+      0xba, 0x02, 0x05, 0x00, 0x00, 0xee,                          // mov edx, 0x502 ; out dx, al
+      0xfb, 0xf4, 0xeb, 0xfc,                                      // sti ; hlt ; jmp sti
+  };
+  REQUIRE(guest.start(code, spec).ok());
+  std::vector<uint8_t> handler = {
+      0xc7, 0x05, 0xb0, 0x00, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x00,  // mov dword [0xfee000b0], 0 (EOI)
+      0xb8, 0x77, 0x00, 0x00, 0x00,                                // mov eax, 0x77
+  };
+  REQUIRE(guest.memory.write(0x2000, concat(handler, kReportEax)));
+  // GDT at 0x500 (null, null, flat code 0x10, flat data 0x18): the interrupt gate reloads CS from it.
+  REQUIRE(guest.memory.write_le<uint64_t>(0x510, 0x00cf9b000000ffffull));
+  REQUIRE(guest.memory.write_le<uint64_t>(0x518, 0x00cf93000000ffffull));
+  REQUIRE(guest.memory.write_le<uint64_t>(0x3000 + 0x40 * 8, 0x00008e0000102000ull));  // gate -> 0x10:0x2000
+  REQUIRE(guest.memory.write_le<uint16_t>(0x600, 0x41 * 8 - 1));
+  REQUIRE(guest.memory.write_le<uint32_t>(0x602, 0x3000));
+}
+
+// Runs the guest to its report on port 0x501, then once more until a kick: KVM reports an EOI exit
+// at the vCPU's next entry, and the kick at 0x501 makes that entry return at once.
+void run_to_report(Guest& guest) {
+  // Both runs on one thread: kick() signals the thread that ran the vCPU.
+  std::atomic<int> returned{0};
+  std::thread runner([&] {
+    auto exit = guest.vcpu->run();
+    CHECK(exit.ok());
+    if (exit.ok()) CHECK(std::holds_alternative<ExitInterrupted>(exit.value()));
+    returned = 1;
+    auto again = guest.vcpu->run();
+    CHECK(again.ok());
+    returned = 2;
+  });
+  while (returned < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (returned < 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    guest.vcpu->kick();
+  }
+  runner.join();
+}
+}  // namespace
+
+TEST_CASE("split irqchip: EOIs of routed level vectors reach VmOps::ioapic_eoi; no in-kernel IOAPIC") {
+  std::string why;
+  if (!kvm_usable(why)) VML_SKIP(why.c_str());
+  for (bool routed : {true, false}) {
+    CAPTURE(routed);
+    Guest guest;
+    VmSpec spec;
+    spec.x86_irqchip = VmSpec::X86Irqchip::Split;
+    start_interrupt_guest(guest, spec);
+    auto line = guest.vm->set_irq_line(4, true);
+    REQUIRE_FALSE(line.ok());
+    CHECK(line.error().message.find("split irqchip") != std::string::npos);
+    if (routed) {
+      Vm::IoapicRoute route{4, 0xfee00000, 0x8040};  // pin 4: vector 0x40, level, to APIC 0
+      REQUIRE(guest.vm->set_ioapic_routes({&route, 1}).ok());
+    }
+    Vm::IoapicRoute beyond{24, 0xfee00000, 0x8041};
+    CHECK_FALSE(guest.vm->set_ioapic_routes({&beyond, 1}).ok());
+    guest.ops.msi_vm = guest.vm.get();
+    guest.ops.msi_data = 0x8040;  // as the IOAPIC sends a level-triggered pin
+    run_to_report(guest);
+    CHECK(guest.ops.written(0x501) == std::vector<uint8_t>{0x77, 0, 0, 0});
+    // Only a vector the routes mark level-triggered comes back as an EOI.
+    CHECK(guest.ops.eois == (routed ? std::vector<uint8_t>{0x40} : std::vector<uint8_t>{}));
+  }
+}
+
+TEST_CASE("full irqchip: created at the first vCPU, after the RAM slots; IOAPIC routes are not ours") {
+  std::string why;
+  if (!kvm_usable(why)) VML_SKIP(why.c_str());
+  Guest guest;
+  start_interrupt_guest(guest, {});
+  Vm::IoapicRoute route{4, 0xfee00000, 0x8040};
+  CHECK_FALSE(guest.vm->set_ioapic_routes({&route, 1}).ok());
+  CHECK(guest.vm->set_irq_line(4, true).ok());
+  CHECK(guest.vm->set_irq_line(4, false).ok());
+  // A slot after the irqchip exists still works (it is only slower).
+  auto extra = guest.memory.add_region(0x10000000, 1 << 20);
+  REQUIRE(extra.ok());
+  CHECK(guest.vm->map_memory(extra.value()).ok());
+  guest.ops.msi_vm = guest.vm.get();
+  guest.ops.msi_data = 0x40;  // edge
+  run_to_report(guest);
+  CHECK(guest.ops.written(0x501) == std::vector<uint8_t>{0x77, 0, 0, 0});
+  CHECK(guest.ops.eois.empty());  // the in-kernel IOAPIC takes its EOIs itself
 }

@@ -286,3 +286,55 @@ TEST_CASE("ioapic: once detached (machine teardown), pin changes send nothing") 
   program(f.ioapic, 5, 0x25 | kLevel, 0);
   CHECK(f.vm.route_sets.empty());
 }
+
+TEST_CASE("ioapic: random register traffic, pin changes and EOIs keep the chip's invariants") {
+  Fixture f;
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const uint64_t offsets[] = {0x00, 0x10, 0x40, 0x04, 0x11, 0x3f, 0xfff};
+  const size_t widths[] = {1, 2, 4, 8};
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t r = next();
+    uint8_t bytes[8];
+    const uint64_t value = next();
+    std::memcpy(bytes, &value, 8);
+    const std::span<uint8_t> data(bytes, widths[(r >> 8) % 4]);
+    switch (r % 5) {
+      case 0:
+        f.ioapic.write(offsets[(r >> 4) % 7], data);
+        break;
+      case 1:
+        f.ioapic.read(offsets[(r >> 4) % 7], data);
+        break;
+      case 2:
+        set_reg(f.ioapic, static_cast<uint8_t>(r >> 16), static_cast<uint32_t>(value));
+        break;
+      case 3:
+        f.ioapic.set_pin(static_cast<unsigned>((r >> 16) % 32), (r >> 24) & 1);
+        break;
+      default:
+        f.ioapic.eoi(static_cast<uint8_t>(r >> 16));
+        break;
+    }
+  }
+  for (unsigned pin = 0; pin < Ioapic::kPins; ++pin) {
+    const uint64_t entry = f.ioapic.entry(pin);
+    CHECK((entry & 0x0000fffffffe0000ull) == 0);                  // reserved bits 17-47 stay clear
+    CHECK((entry & (1u << 12)) == 0);                             // delivery status never reads 1
+    if (!(entry & (1u << 15))) CHECK((entry & kRemoteIrr) == 0);  // remote IRR only on level pins
+  }
+  for (const auto& msi : f.vm.msis) {
+    CHECK((msi.address & 0xfff00003ull) == 0xfee00000ull);
+    const unsigned mode = (msi.data >> 8) & 7;
+    CHECK((mode != 3 && mode != 6 && mode != 7));  // reserved and ExtINT messages are never sent
+    CHECK((msi.data & ~0x87ffu) == 0);
+  }
+  for (const auto& set : f.vm.route_sets)
+    for (const auto& route : set) CHECK(route.pin < Ioapic::kPins);
+  CHECK(!f.vm.msis.empty());
+}

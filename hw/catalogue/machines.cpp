@@ -109,7 +109,7 @@ MachineType x86_common() {
   m.high_ram_base = 4 * GiB;
   m.max_cpus = 64;
   m.fixed_devices = {
-      {"ioapic", "ioapic", "I/O APIC (in-kernel with kvm)", "", 0, mmio(0xfec00000, 0x1000), {}},
+      {"ioapic", "ioapic", "I/O APIC", "", 0, mmio(0xfec00000, 0x1000), {}},
       {"lapic", "lapic", "local APICs (in-kernel with kvm)", "", 0, mmio(0xfee00000, 0x1000), {}},
   };
   m.memory_map = {
@@ -123,7 +123,10 @@ MachineType x86_64_microvm() {
   MachineType m = x86_common();
   m.name = "microvm";
   m.help =
-      "minimal x86 machine without PCI: COM1/COM2, virtio-mmio on the kernel command line (as Firecracker)";
+      "minimal x86 machine without PCI: COM1/COM2, virtio-mmio on the kernel command line (as Firecracker); "
+      "no PIC or PIT (Linux uses the LAPIC timer)";
+  // kvm keeps only the LAPICs for microvm (split irqchip); hw/x86/ioapic emulates the I/O APIC.
+  m.fixed_devices[0].help = "I/O APIC (emulated by vmlaunch; kvm keeps only the LAPICs)";
   m.buses.push_back(isa_bus());
   m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
   m.fixed_devices.push_back(
@@ -135,6 +138,7 @@ MachineType x86_64_pc() {
   MachineType m = x86_common();
   m.name = "pc";
   m.help = "conventional PC: PCI bus pci.0 through a CF8/CFC host bridge, ISA serial ports";
+  m.fixed_devices[0].help = "I/O APIC (in-kernel with kvm, with the PIC pair and the PIT)";
   Bus pci = root_bus("pci.0", BusKind::Pci, 0, 31, {0});
   pci.pci_irqs = {10, 10, 11, 11};  // PIRQ A..D as SeaBIOS routes them on QEMU's pc
   m.buses.push_back(std::move(pci));

@@ -202,16 +202,23 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
 
   // RAM, minus the HTIF window when the program has one.
   const uint64_t ram_end = ram_base + spec.ram_size;
-  std::optional<uint64_t> tohost = kernel_elf ? kernel_elf->symbol("tohost") : std::nullopt;
-  std::optional<uint64_t> fromhost = kernel_elf ? kernel_elf->symbol("fromhost") : std::nullopt;
-  if (tohost && (*tohost < ram_base || *tohost + 8 > ram_end)) tohost.reset();
-  if (tohost) {
-    uint64_t lo = align_down(*tohost, kPage), hi = align_up(*tohost + 8, kPage);
-    if (fromhost && *fromhost >= ram_base && *fromhost + 8 <= ram_end) {
-      lo = std::min(lo, align_down(*fromhost, kPage));
-      hi = std::max(hi, align_up(*fromhost + 8, kPage));
+  // Guest addresses of the HTIF words, when the program defines them inside RAM. Plain values with
+  // a flag rather than std::optional: GCC 12 reports its payload as maybe-uninitialized here.
+  auto word_in_ram = [&](const char* name, uint64_t& address) {
+    if (!kernel_elf) return false;
+    auto symbol = kernel_elf->symbol(name);
+    if (!symbol || *symbol < ram_base || *symbol > ram_end || ram_end - *symbol < 8) return false;
+    address = *symbol;
+    return true;
+  };
+  uint64_t tohost = 0, fromhost = 0;
+  if (word_in_ram("tohost", tohost)) {
+    uint64_t lo = align_down(tohost, kPage), hi = align_up(tohost + 8, kPage);
+    if (word_in_ram("fromhost", fromhost)) {
+      lo = std::min(lo, align_down(fromhost, kPage));
+      hi = std::max(hi, align_up(fromhost + 8, kPage));
     } else {
-      fromhost = *tohost + 8;  // no fromhost symbol: acknowledge in the next word (never read)
+      fromhost = tohost + 8;  // no fromhost symbol: acknowledge in the next word (never read)
     }
     if (hi - lo > 16 * kPage)
       return base::fail(base::Error("boot.kernel: tohost and fromhost are too far apart"));
@@ -338,9 +345,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
 
   // HTIF console goes where the serial console goes.
   if (machine->m_htif_size) {
-    machine->m_htif = std::make_shared<Htif>(
-        machine->m_htif_base, machine->m_htif_size, tohost.value_or(0) - machine->m_htif_base,
-        fromhost.value_or(0) - machine->m_htif_base, machine->m_power, console, &machine->m_memory);
+    machine->m_htif = std::make_shared<Htif>(machine->m_htif_base, machine->m_htif_size,
+                                             tohost - machine->m_htif_base, fromhost - machine->m_htif_base,
+                                             machine->m_power, console, &machine->m_memory);
     auto inserted = machine->m_bus.mmio().insert(machine->m_htif_base, machine->m_htif_size, machine->m_htif);
     if (!inserted.ok()) return base::fail(base::Error("HTIF window: " + inserted.error().message()));
   }

@@ -94,7 +94,7 @@ graph::Device builtin(std::string id, std::string driver, uint64_t base, uint64_
   d.id = std::move(id);
   d.driver = std::move(driver);
   d.builtin = true;
-  d.region = graph::SlotResource{base, size};
+  d.region = graph::SlotResource{base, size, std::nullopt, false};
   return d;
 }
 

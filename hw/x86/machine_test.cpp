@@ -180,7 +180,7 @@ graph::Graph microvm_graph(unsigned cpus = 2) {
   g.machine.cpu.model = "host";
   g.boot.kernel = pvh_kernel();
   g.boot.cmdline = "console=ttyS0";
-  g.devices.push_back(builtin("ioapic", "ioapic", {0xfec00000, 0x1000}));
+  g.devices.push_back(builtin("ioapic", "ioapic", {0xfec00000, 0x1000, std::nullopt, false}));
   g.devices.push_back(builtin("i8042", "i8042", {0x60, 5, std::nullopt, true}));
   graph::Device uart;
   uart.id = "serial0";

@@ -4,13 +4,9 @@
 
 #include <string>
 
-namespace {
+#include "hw/testing/recording_char.h"
 
-struct FakeChar : backends::CharBackend {
-  std::string output;
-  void write(std::span<const uint8_t> data) override { output.append(data.begin(), data.end()); }
-  void attach(backends::CharReceiver*) override {}
-};
+namespace {
 
 void w64(hw::Device& d, uint64_t off, uint64_t v) {
   uint8_t b[8];
@@ -27,7 +23,7 @@ uint64_t r64(hw::Device& d, uint64_t off) {
 
 struct Rig {
   hw::PowerController power;
-  std::shared_ptr<FakeChar> console = std::make_shared<FakeChar>();
+  std::shared_ptr<hw::testing::RecordingChar> console = std::make_shared<hw::testing::RecordingChar>();
   base::GuestMemory memory;
   hw::riscv::Htif htif{0x80001000, 0x1000, 0x0, 0x40, power, console, &memory};
   Rig() { REQUIRE(memory.add_region(0x80000000, 0x1000).ok()); }

@@ -8,6 +8,8 @@
 
 #include "graph/graph.h"
 #include "hw/machine.h"
+#include "hw/testing/recording_accel.h"
+#include "hw/testing/recording_char.h"
 #include "tests/skip.h"
 
 extern "C" {
@@ -18,72 +20,23 @@ namespace {
 
 constexpr uint64_t MiB = 1 << 20;
 
-// An accelerator that records what the machine asks of it; its vCPUs power off through the bus
-// (a store to the sifive_test device) the first time they run, like a tiny guest would.
-struct FakeAccel : accel::Accelerator {
-  struct State {
-    std::vector<base::GuestMemory::Region> mapped;
-    std::vector<accel::RiscvBootState> boot;
-    std::map<uint32_t, bool> irq;
-    accel::VmOps* ops = nullptr;
-    const base::GuestMemory* memory = nullptr;
-  };
-  std::shared_ptr<State> state = std::make_shared<State>();
-
-  struct Vcpu : accel::Vcpu {
-    std::shared_ptr<State> state;
-    unsigned index;
-    accel::AccelResult<void> set_boot_state(const accel::BootState& s) override {
-      state->boot.at(index) = std::get<accel::RiscvBootState>(s);
-      return {};
-    }
-    accel::AccelResult<accel::VcpuExit> run() override {
+// The machine's fake accelerator. Its vCPUs power off through the bus (a store of 0x5555 to the
+// sifive_test device) whenever they run, like a tiny guest would.
+struct FakeAccel : hw::testing::RecordingAccel {
+  FakeAccel() : RecordingAccel("riscv64") {
+    state->on_run = [](accel::VmOps& ops, unsigned) {
       uint8_t pass[4] = {0x55, 0x55, 0, 0};
-      state->ops->mmio_write(0x100000, pass);
-      return accel::VcpuExit{accel::ExitInterrupted{}};
-    }
-    void kick() override {}
-  };
-  struct Vm : accel::Vm {
-    std::shared_ptr<State> state;
-    accel::AccelResult<void> map_memory(const base::GuestMemory::Region& r) override {
-      state->mapped.push_back(r);
-      return {};
-    }
-    accel::AccelResult<std::unique_ptr<accel::Vcpu>> create_vcpu(unsigned index) override {
-      auto v = std::make_unique<Vcpu>();
-      v->state = state;
-      v->index = index;
-      state->boot.resize(std::max<size_t>(state->boot.size(), index + 1));
-      return std::unique_ptr<accel::Vcpu>(std::move(v));
-    }
-    accel::AccelResult<void> set_irq_line(uint32_t line, bool level) override {
-      state->irq[line] = level;
-      return {};
-    }
-  };
-  std::string_view name() const override { return "fake"; }
-  std::vector<std::string> guest_arches() const override { return {"riscv64"}; }
-  accel::Availability probe() const override { return {true, "fake"}; }
-  accel::AccelResult<std::unique_ptr<accel::Vm>> create_vm(const accel::VmSpec&,
-                                                           const base::GuestMemory& memory,
-                                                           accel::VmOps& ops) override {
-    state->ops = &ops;
-    state->memory = &memory;
-    auto vm = std::make_unique<Vm>();
-    vm->state = state;
-    return std::unique_ptr<accel::Vm>(std::move(vm));
+      ops.mmio_write(0x100000, pass);
+    };
   }
 };
 
-struct FakeChar : backends::CharBackend {
-  std::string output;
-  void write(std::span<const uint8_t> d) override { output.append(d.begin(), d.end()); }
-  void attach(backends::CharReceiver*) override {}
-};
+const accel::RiscvBootState& boot_of(const hw::testing::RecordingAccel::State& s, unsigned hart) {
+  return std::get<accel::RiscvBootState>(s.boot.at(hart));
+}
 
 struct Backends : hw::BackendSource {
-  std::shared_ptr<FakeChar> console = std::make_shared<FakeChar>();
+  std::shared_ptr<hw::testing::RecordingChar> console = std::make_shared<hw::testing::RecordingChar>();
   std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
     return name == "console" ? console : nullptr;
   }
@@ -187,17 +140,17 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
   auto& s = *accel.state;
   REQUIRE(s.boot.size() == 2);
-  CHECK(s.boot[1].a0 == 1);
-  CHECK(s.boot[0].pc == 0x80000000);  // no firmware: the raw kernel runs from the start of RAM
+  CHECK(boot_of(s, 1).a0 == 1);
+  CHECK(boot_of(s, 0).pc == 0x80000000);  // no firmware: the raw kernel runs from the start of RAM
   CHECK(*s.memory->read_le<uint32_t>(0x80000000) == 0x10500073);
   REQUIRE(s.mapped.size() == 1);
   CHECK(s.mapped[0].size == 64 * MiB);
 
-  auto fdt_bytes = s.memory->slice(s.boot[0].a1, 0x40);
+  auto fdt_bytes = s.memory->slice(boot_of(s, 0).a1, 0x40);
   REQUIRE(fdt_bytes);
   const void* fdt = fdt_bytes->data();
   REQUIRE(fdt_check_header(fdt) == 0);
-  auto whole = s.memory->slice(s.boot[0].a1, fdt_totalsize(fdt));
+  auto whole = s.memory->slice(boot_of(s, 0).a1, fdt_totalsize(fdt));
   REQUIRE(whole);
   fdt = whole->data();
   int chosen = fdt_path_offset(fdt, "/chosen");
@@ -241,7 +194,7 @@ TEST_CASE("virt: OpenSBI fw_jump at the start of RAM, the kernel at +2 MiB") {
   auto machine = hw::build_machine(g, context);
   REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
   auto& s = *accel.state;
-  CHECK(s.boot[0].pc == 0x80000000);
+  CHECK(boot_of(s, 0).pc == 0x80000000);
   CHECK(*s.memory->read_le<uint32_t>(0x80200000) == 0x13131313);
   CHECK(*s.memory->read_le<uint32_t>(0x80000000) != 0);
 }
@@ -340,9 +293,9 @@ TEST_CASE("virt: the PCIe host from the graph answers on ECAM and appears in the
   uint8_t id[4] = {};
   REQUIRE(s.ops->mmio_read(0x30000000, id));
   CHECK((id[0] | id[1] << 8) == 0x1b36);
-  auto header = s.memory->slice(s.boot[0].a1, 0x40);
+  auto header = s.memory->slice(boot_of(s, 0).a1, 0x40);
   REQUIRE(header);
-  auto whole = s.memory->slice(s.boot[0].a1, fdt_totalsize(header->data()));
+  auto whole = s.memory->slice(boot_of(s, 0).a1, fdt_totalsize(header->data()));
   REQUIRE(whole);
   const void* fdt = whole->data();
   int pci = fdt_path_offset(fdt, "/soc/pci@30000000");

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "hw/testing/recording_char.h"
+
 namespace {
 
 struct FakeIrq : hw::IrqLine {
@@ -16,11 +18,7 @@ struct FakeIrq : hw::IrqLine {
   }
 };
 
-struct FakeChar : backends::CharBackend {
-  std::string output;
-  backends::CharReceiver* receiver = nullptr;
-  void write(std::span<const uint8_t> data) override { output.append(data.begin(), data.end()); }
-  void attach(backends::CharReceiver* r) override { receiver = r; }
+struct FakeChar : hw::testing::RecordingChar {
   // Host -> guest, respecting can_receive like a real backend. Returns bytes delivered.
   size_t type(const std::string& text) {
     size_t room = receiver->can_receive();

@@ -12,85 +12,16 @@
 
 #include "graph/graph.h"
 #include "hw/device_model.h"
+#include "hw/testing/recording_accel.h"
+#include "hw/testing/recording_char.h"
 #include "hw/x86/boot.h"
 
 namespace {
 
 constexpr uint64_t MiB = 1 << 20;
 
-// vCPU behaviour: what the fake vCPU 0 does through the bus when it runs (like a tiny guest).
-using GuestAction = std::function<void(accel::VmOps&)>;
-
-struct FakeAccel : accel::Accelerator {
-  struct State {
-    accel::VmOps* ops = nullptr;
-    const base::GuestMemory* memory = nullptr;
-    accel::VmSpec spec;
-    std::map<unsigned, accel::X86BootState> boot;
-    unsigned vcpus = 0;
-    GuestAction action;
-    std::vector<std::pair<uint64_t, uint32_t>> msis;
-    std::vector<std::vector<accel::Vm::IoapicRoute>> route_sets;
-  };
-  std::shared_ptr<State> state = std::make_shared<State>();
-
-  struct Vcpu : accel::Vcpu {
-    std::shared_ptr<State> state;
-    unsigned index = 0;
-    accel::AccelResult<void> set_boot_state(const accel::BootState& s) override {
-      state->boot[index] = std::get<accel::X86BootState>(s);
-      return {};
-    }
-    accel::AccelResult<accel::VcpuExit> run() override {
-      if (index == 0 && state->action) state->action(*state->ops);
-      return accel::VcpuExit{accel::ExitInterrupted{}};
-    }
-    void kick() override {}
-  };
-  struct Vm : accel::Vm {
-    std::shared_ptr<State> state;
-    accel::AccelResult<void> map_memory(const base::GuestMemory::Region&) override { return {}; }
-    accel::AccelResult<std::unique_ptr<accel::Vcpu>> create_vcpu(unsigned index) override {
-      auto v = std::make_unique<Vcpu>();
-      v->state = state;
-      v->index = index;
-      ++state->vcpus;
-      return std::unique_ptr<accel::Vcpu>(std::move(v));
-    }
-    accel::AccelResult<void> set_irq_line(uint32_t, bool) override { return {}; }
-    accel::AccelResult<void> signal_msi(uint64_t address, uint32_t data) override {
-      state->msis.push_back({address, data});
-      return {};
-    }
-    accel::AccelResult<void> set_ioapic_routes(std::span<const IoapicRoute> routes) override {
-      state->route_sets.emplace_back(routes.begin(), routes.end());
-      return {};
-    }
-  };
-  std::string_view name() const override { return "fake"; }
-  std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
-  accel::Availability probe() const override { return {true, "fake"}; }
-  accel::AccelResult<std::unique_ptr<accel::Vm>> create_vm(const accel::VmSpec& spec,
-                                                           const base::GuestMemory& memory,
-                                                           accel::VmOps& ops) override {
-    state->ops = &ops;
-    state->memory = &memory;
-    state->spec = spec;
-    auto vm = std::make_unique<Vm>();
-    vm->state = state;
-    return std::unique_ptr<accel::Vm>(std::move(vm));
-  }
-};
-
-struct FakeChar : backends::CharBackend {
-  std::string output;
-  void write(std::span<const uint8_t> d) override { output.append(d.begin(), d.end()); }
-  backends::CharReceiver* receiver = nullptr;
-  void attach(backends::CharReceiver* r) override { receiver = r; }
-};
-
 struct Backends : hw::BackendSource {
-  std::shared_ptr<FakeChar> console = std::make_shared<FakeChar>();
+  std::shared_ptr<hw::testing::RecordingChar> console = std::make_shared<hw::testing::RecordingChar>();
   std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
     return name == "con0" ? console : nullptr;
   }
@@ -210,7 +141,7 @@ graph::Graph microvm_graph(unsigned cpus = 2) {
 }
 
 struct Built {
-  FakeAccel accel;
+  hw::testing::RecordingAccel accel{"x86_64"};
   Backends backends;
   std::unique_ptr<hw::Machine> machine;
   std::string error;
@@ -235,8 +166,9 @@ TEST_CASE("microvm: PVH boot state for the BSP only, COM1 on port 0x3f8, virtio-
   CHECK(state.vcpus == 2);
   REQUIRE(state.boot.count(0) == 1);
   CHECK(state.boot.count(1) == 0);  // the AP waits for INIT/SIPI
-  CHECK(state.boot[0].mode == accel::X86BootState::Mode::Pvh32);
-  CHECK(state.boot[0].rip == 0x100000);
+  const auto& bsp = std::get<accel::X86BootState>(state.boot.at(0));
+  CHECK(bsp.mode == accel::X86BootState::Mode::Pvh32);
+  CHECK(bsp.rip == 0x100000);
   CHECK(state.spec.topology.cores == 2);
 
   const uint8_t a = 'A';
@@ -261,7 +193,7 @@ TEST_CASE("the debug exit port powers off with the guest's status; i8042 0xfe re
   {
     Built built(microvm_graph(1));
     REQUIRE(built.machine);
-    built.accel.state->action = [](accel::VmOps& ops) {
+    built.accel.state->on_run = [](accel::VmOps& ops, unsigned) {
       const uint8_t status = 7;
       ops.pio_write(0x501, {&status, 1});
     };
@@ -272,7 +204,7 @@ TEST_CASE("the debug exit port powers off with the guest's status; i8042 0xfe re
   {
     Built built(microvm_graph(1));
     REQUIRE(built.machine);
-    built.accel.state->action = [](accel::VmOps& ops) {
+    built.accel.state->on_run = [](accel::VmOps& ops, unsigned) {
       const uint8_t reset = 0xfe;
       ops.pio_write(0x64, {&reset, 1});
     };
@@ -357,7 +289,7 @@ TEST_CASE("pc hands PCI device models an MSI sink reaching Vm::signal_msi; micro
   }
   g.machine.type = "pc";
   g_msi_probe = {};
-  std::shared_ptr<FakeAccel::State> state;
+  std::shared_ptr<hw::testing::RecordingAccel::State> state;
   {
     Built built(g);
     REQUIRE_MESSAGE(built.machine, built.error);

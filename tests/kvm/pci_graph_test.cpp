@@ -13,32 +13,9 @@
 #include "graph/graph.h"
 #include "graph/resolve.h"
 #include "hw/machine.h"
+#include "hw/testing/recording_accel.h"
 
 namespace {
-
-struct FakeAccel : accel::Accelerator {
-  accel::VmOps* ops = nullptr;
-  struct Vcpu : accel::Vcpu {
-    accel::AccelResult<void> set_boot_state(const accel::BootState&) override { return {}; }
-    accel::AccelResult<accel::VcpuExit> run() override { return accel::VcpuExit{accel::ExitInterrupted{}}; }
-    void kick() override {}
-  };
-  struct Vm : accel::Vm {
-    accel::AccelResult<void> map_memory(const base::GuestMemory::Region&) override { return {}; }
-    accel::AccelResult<std::unique_ptr<accel::Vcpu>> create_vcpu(unsigned) override {
-      return std::unique_ptr<accel::Vcpu>(std::make_unique<Vcpu>());
-    }
-    accel::AccelResult<void> set_irq_line(uint32_t, bool) override { return {}; }
-  };
-  std::string_view name() const override { return "fake"; }
-  std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
-  accel::Availability probe() const override { return {true, "fake"}; }
-  accel::AccelResult<std::unique_ptr<accel::Vm>> create_vm(const accel::VmSpec&, const base::GuestMemory&,
-                                                           accel::VmOps& o) override {
-    ops = &o;
-    return std::unique_ptr<accel::Vm>(std::make_unique<Vm>());
-  }
-};
 
 struct ZeroRng : backends::RngBackend {
   base::ErrorOr<void> fill(std::span<uint8_t> out) override {
@@ -119,7 +96,7 @@ devices:
   walk("pci.0", 0);
   REQUIRE(expected.size() == 7);  // host bridge + 3 bridges + 3 functions
 
-  FakeAccel accel;
+  hw::testing::RecordingAccel accel("x86_64");
   FakeBackends backends;
   hw::MachineContext context;
   context.accelerator = &accel;
@@ -130,8 +107,8 @@ devices:
     uint32_t address = 0x80000000u | bus << 16 | dev << 11 | fn << 8 | reg;
     uint8_t a[4], d[4];
     std::memcpy(a, &address, 4);
-    accel.ops->pio_write(0xcf8, a);
-    accel.ops->pio_read(0xcfc, d);
+    accel.state->ops->pio_write(0xcf8, a);
+    accel.state->ops->pio_read(0xcfc, d);
     uint32_t v;
     std::memcpy(&v, d, 4);
     return v;

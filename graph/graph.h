@@ -50,6 +50,8 @@ struct Machine {
   std::string type;       // "virt", "microvm", "pc"
   uint64_t ram_size = 0;  // bytes
   uint64_t ram_base = 0;  // guest-physical address of the first RAM byte
+  // x86: the 8254 PIT and 8259 PIC pair are there (pc always; microvm with `machine.pit: true`).
+  bool pit = false;
 
   struct Cpu {
     unsigned count = 1;

@@ -59,6 +59,9 @@ std::string render_text(const Graph& g) {
   for (const std::string& f : m.cpu.features) out += " " + f;
   out += "; " + plural(m.cpu.sockets, "socket") + " x " + plural(m.cpu.cores, "core") + " x " +
          plural(m.cpu.threads, "thread") + ")\n";
+  if (m.arch == "x86_64")
+    out += std::string("legacy PC devices: ") +
+           (m.pit ? "8254 PIT, 8259 PIC pair" : "none (no PIT, no PIC)") + "\n";
   if (!g.accel.name.empty() || !g.accel.rejected.empty()) {
     out += "accelerator: " + (g.accel.name.empty() ? std::string("none usable") : g.accel.name) +
            (g.accel.reason.empty() ? "" : " (" + g.accel.reason + ")") + "\n";
@@ -168,7 +171,7 @@ std::string render_json(const Graph& g) {
   const Machine& m = g.machine;
   out += "  \"machine\": {\"name\": " + json_string(m.name) + ", \"arch\": " + json_string(m.arch) +
          ", \"type\": " + json_string(m.type) + ", \"ram_size\": " + std::to_string(m.ram_size) +
-         ", \"ram_base\": " + std::to_string(m.ram_base) +
+         ", \"ram_base\": " + std::to_string(m.ram_base) + ", \"pit\": " + (m.pit ? "true" : "false") +
          ",\n    \"cpu\": {\"count\": " + std::to_string(m.cpu.count) +
          ", \"model\": " + json_string(m.cpu.model) + ", \"features\": " + json_list(m.cpu.features) +
          ", \"sockets\": " + std::to_string(m.cpu.sockets) + ", \"cores\": " + std::to_string(m.cpu.cores) +

@@ -231,7 +231,24 @@ class Resolver {
     } else {
       error(machine->location(), "machine.memory", "missing memory size", "for example memory: 512MiB");
     }
+    resolve_pit(*machine);
     return true;
+  }
+
+  void resolve_pit(const Node& machine) {
+    using Pit = cat::MachineType::Pit;
+    const std::string type = graph().machine.arch + "/" + graph().machine.type;
+    graph().machine.pit = m_machine->pit == Pit::Present;
+    const Node* pit = get(machine, "pit");
+    if (!pit || !pit->is_bool()) return;  // the schema reports a non-boolean
+    if (m_machine->pit == Pit::Absent)
+      error(pit->location(), "machine.pit", type + " has no PIT (it is an x86 PC device)",
+            "remove machine.pit");
+    else if (m_machine->pit == Pit::Present && !pit->as_bool())
+      error(pit->location(), "machine.pit", type + " always has its PIT and PIC pair",
+            "remove machine.pit, or use x86_64/microvm for a machine without them");
+    else if (m_machine->pit == Pit::Optional)
+      graph().machine.pit = pit->as_bool();
   }
 
   void resolve_cpu() {

@@ -86,6 +86,9 @@ struct MachineType {
   uint64_t low_ram_limit = 0;
   uint64_t high_ram_base = 0;
   unsigned max_cpus = 1;
+  // The x86 legacy timer and interrupt controller (8254 PIT, 8259 PIC pair): never there (riscv64),
+  // there when the file asks with `machine.pit: true` (microvm), or always there (pc).
+  enum class Pit { Absent, Optional, Present } pit = Pit::Absent;
   std::vector<graph::Bus> buses;  // root buses, devices empty
   std::vector<FixedDevice> fixed_devices;
   std::vector<graph::MemoryRegion> memory_map;  // everything but RAM

@@ -124,9 +124,10 @@ MachineType x86_64_microvm() {
   m.name = "microvm";
   m.help =
       "minimal x86 machine without PCI: COM1/COM2, virtio-mmio on the kernel command line (as Firecracker); "
-      "no PIC or PIT (Linux uses the LAPIC timer)";
+      "no PIC or PIT unless machine.pit (Linux uses the LAPIC timer)";
   // kvm keeps only the LAPICs for microvm (split irqchip); hw/x86/ioapic emulates the I/O APIC.
   m.fixed_devices[0].help = "I/O APIC (emulated by vmlaunch; kvm keeps only the LAPICs)";
+  m.pit = MachineType::Pit::Optional;
   m.buses.push_back(isa_bus());
   m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
   m.fixed_devices.push_back(
@@ -139,6 +140,7 @@ MachineType x86_64_pc() {
   m.name = "pc";
   m.help = "conventional PC: PCI bus pci.0 through a CF8/CFC host bridge, ISA serial ports";
   m.fixed_devices[0].help = "I/O APIC (in-kernel with kvm, with the PIC pair and the PIT)";
+  m.pit = MachineType::Pit::Present;
   Bus pci = root_bus("pci.0", BusKind::Pci, 0, 31, {0});
   pci.pci_irqs = {10, 10, 11, 11};  // PIRQ A..D as SeaBIOS routes them on QEMU's pc
   m.buses.push_back(std::move(pci));

@@ -3,10 +3,10 @@
 // Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), LAPICs in the accelerator, COM ports (ns16550 on
 // the ISA slots of the graph), an i8042 for reset, the debug exit port 0x501, MP table + ACPI for the CPUs,
 // and direct kernel boot (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs
-// only; no PIC, no PIT) with the userspace IOAPIC of hw/x86/ioapic.h, and adds virtio-mmio transports,
-// announced on the kernel command line as Firecracker does; pc keeps the accelerator's full irqchip (PIC,
-// IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
-// assigned from the graph's PCI window before the guest starts.
+// only; no PIC, no PIT, unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds
+// virtio-mmio transports, announced on the kernel command line as Firecracker does; pc keeps the
+// accelerator's full irqchip (PIC, IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device
+// at the graph's address and BARs assigned from the graph's PCI window before the guest starts.
 #include "hw/machine.h"
 
 #include <algorithm>
@@ -182,7 +182,10 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
   // microvm: the split irqchip and our IOAPIC. It needs no PIT: Linux takes the TSC frequency from
   // kvmclock and, with ARAT and the TSC-deadline timer, uses the LAPIC timer without a PIT check.
-  vm_spec.x86_irqchip = pc ? accel::VmSpec::X86Irqchip::Full : accel::VmSpec::X86Irqchip::Split;
+  // `machine.pit: true` (older guests) gives microvm the full irqchip, whose PIT and PICs come with
+  // KVM's IOAPIC, as pc always has.
+  const bool full_irqchip = pc || spec.pit;
+  vm_spec.x86_irqchip = full_irqchip ? accel::VmSpec::X86Irqchip::Full : accel::VmSpec::X86Irqchip::Split;
   auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_ops);
   if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
   machine->m_vm = std::move(vm.value());
@@ -195,12 +198,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   std::string cmdline = graph.boot.cmdline;
   TableInputs tables;
   tables.has_pci = pc;
-  tables.has_pic = pc;
+  tables.has_pic = full_irqchip;
   // APIC ids as the accelerator numbers vCPUs; the IOAPIC's id follows from them.
   for (unsigned i = 0; i < spec.cpu.count; ++i)
     tables.apic_ids.push_back(accel::x86_apic_id(vm_spec.topology, i));
   std::shared_ptr<Ioapic> ioapic;
-  if (!pc) {
+  if (!full_irqchip) {
     ioapic = std::make_shared<Ioapic>("ioapic", ioapic_id(tables));
     ioapic->attach(machine->m_vm.get());
     tables.ioapic_version = Ioapic::kVersion;
@@ -242,7 +245,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       TRY(map(device, *region, ioapic));
       ioapic_mapped = true;
     } else if (device.driver == "ioapic" || device.driver == "lapic") {
-      continue;  // in the accelerator (pc: KVM's in-kernel irqchip; the LAPICs always)
+      continue;  // in the accelerator (full irqchip: KVM's IOAPIC; the LAPICs always)
     } else if (device.driver == "i8042" && region) {
       TRY(map(device, *region, std::make_shared<I8042>(machine->m_power)));
     } else if (device.driver == "ns16550") {

@@ -370,6 +370,34 @@ TEST_CASE("pc: the full in-kernel irqchip; nothing of the IOAPIC is emulated her
   CHECK_FALSE(built.accel.state->ops->mmio_read(0xfec00000, d));
 }
 
+TEST_CASE("microvm with machine.pit: the full in-kernel irqchip, and the tables announce the PIC") {
+  graph::Graph g = microvm_graph(1);
+  g.machine.pit = true;
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& state = *built.accel.state;
+  CHECK(state.spec.x86_irqchip == accel::VmSpec::X86Irqchip::Full);
+  uint8_t d[4];
+  CHECK_FALSE(state.ops->mmio_read(0xfec00000, d));  // KVM's IOAPIC, not ours
+  // The MADT (found through the RSDP's XSDT) carries PCAT_COMPAT: a PIC pair is there.
+  auto read32 = [&](uint64_t at) {
+    uint32_t v = 0;
+    REQUIRE(state.memory->read(at, {reinterpret_cast<uint8_t*>(&v), 4}));
+    return v;
+  };
+  auto read64 = [&](uint64_t at) { return read32(at) | (uint64_t{read32(at + 4)} << 32); };
+  const uint64_t xsdt = read64(hw::x86::kAcpiStart + 24);
+  const uint32_t xsdt_length = read32(xsdt + 4);
+  bool found = false;
+  for (uint64_t entry = xsdt + 36; entry + 8 <= xsdt + xsdt_length; entry += 8) {
+    const uint64_t table = read64(entry);
+    if (read32(table) != 0x43495041) continue;  // "APIC"
+    found = true;
+    CHECK(read32(table + 40) == 1u);  // flags: PCAT_COMPAT
+  }
+  CHECK(found);
+}
+
 TEST_CASE("microvm without an ioapic device in its graph is an error, not a machine without interrupts") {
   graph::Graph g = microvm_graph(1);
   g.devices.erase(g.devices.begin());

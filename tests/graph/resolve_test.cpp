@@ -491,3 +491,37 @@ TEST_CASE("documents the schema would reject do not crash the resolver") {
     for (const config::Diagnostic& d : r.diagnostics) CHECK(d.location.file == "m.yaml");
   }
 }
+
+TEST_CASE("machine.pit: optional on microvm, always on pc, refused where there is none") {
+  const std::string backends_and_serial =
+      std::string(kBackends) + "devices:\n  - {driver: ns16550, id: serial0, chardev: con0}\n";
+  auto microvm = [&](const std::string& pit) {
+    return "name: t\nmachine: {arch: x86_64, type: microvm, memory: 1G" + pit + "}\naccel: [kvm]\n" +
+           backends_and_serial;
+  };
+  auto plain = resolve_yaml(microvm(""));
+  REQUIRE_MESSAGE(plain.ok(), diagnostics_text(plain));
+  CHECK_FALSE(plain.graph.machine.pit);
+  auto with_pit = resolve_yaml(microvm(", pit: true"));
+  REQUIRE_MESSAGE(with_pit.ok(), diagnostics_text(with_pit));
+  CHECK(with_pit.graph.machine.pit);
+
+  auto pc = resolve_yaml(std::string(kPc) + backends_and_serial);
+  REQUIRE_MESSAGE(pc.ok(), diagnostics_text(pc));
+  CHECK(pc.graph.machine.pit);
+  auto pc_without = resolve_yaml(
+      "name: t\nmachine: {arch: x86_64, type: pc, memory: 1G, pit: false}\n"
+      "accel: [kvm]\n" +
+      backends_and_serial);
+  CHECK(only_error(pc_without) ==
+        "m.yaml:2:52: machine.pit: x86_64/pc always has its PIT and PIC pair (remove machine.pit, or use "
+        "x86_64/microvm for a machine without them)");
+
+  auto riscv = resolve_yaml(
+      "name: t\nmachine: {arch: riscv64, type: virt, memory: 1G, pit: true}\n"
+      "accel: [jit]\n" +
+      backends_and_serial);
+  CHECK(only_error(riscv) ==
+        "m.yaml:2:55: machine.pit: riscv64/virt has no PIT (it is an x86 PC device) "
+        "(remove machine.pit)");
+}

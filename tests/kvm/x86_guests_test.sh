@@ -35,7 +35,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic level_interrupt_through_userspace_ioapic level_interrupt_through_kvm_ioapic irqchip_split_on_microvm_full_on_pc poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic level_interrupt_through_userspace_ioapic level_interrupt_through_kvm_ioapic irqchip_split_on_microvm_full_on_pc no_pit_or_pic_on_microvm pit_and_pic_on_microvm_with_machine_pit pit_and_pic_on_pc poweroff_status_zero linux_boot_protocol_64bit cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_on_the_cmdline virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
 if [ -z "$kvm_reason" ]; then
   # Opening is not enough (nested setups): a VM must be creatable too.
   preflight=$(machine preflight microvm "{model: host, count: 1}" hello "")
@@ -83,6 +83,26 @@ irqchip_split_on_microvm_full_on_pc() {
   grep -h "^kvm: .*irqchip" "$WORK/chip_microvm.out" "$WORK/chip_pc.out" | sed 's/^/    | /'
   grep -q "^kvm: split irqchip" "$WORK/chip_microvm.out" && ! grep -q "^kvm: in-kernel irqchip" "$WORK/chip_microvm.out" &&
     grep -q "^kvm: in-kernel irqchip" "$WORK/chip_pc.out" && ! grep -q "^kvm: split irqchip" "$WORK/chip_pc.out"
+}
+# The legacy timer and PICs, probed by the guest the way Linux probes them (guests/x86/pit.c).
+no_pit_or_pic_on_microvm() {
+  local f
+  f=$(machine nopit microvm "{model: host, count: 1}" pit "want_pit=0")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "pit: absent.*pic: absent" "${f%.yaml}.out"
+}
+pit_and_pic_on_microvm_with_machine_pit() {
+  local f
+  f=$(machine pit microvm "{model: host, count: 1}" pit "want_pit=1")
+  sed -i 's|memory: 32MiB}|memory: 32MiB, pit: true}|' "$f"
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "pit: present.*pic: present" "${f%.yaml}.out"
+}
+pit_and_pic_on_pc() {
+  local f
+  f=$(machine pcpit pc "{model: host, count: 1}" pit "want_pit=1")
+  up "$f"
+  [ "$RC" -eq 0 ] && grep -q "pit: present.*pic: present" "${f%.yaml}.out"
 }
 poweroff_status_zero() {
   local f

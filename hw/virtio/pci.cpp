@@ -127,6 +127,10 @@ void PciTransport::msix_notify_locked(uint16_t vector) {
     m_msix_pending[vector / 64] |= uint64_t{1} << (vector % 64);
     return;
   }
+  // The message is a memory write, which a function may not make while its Bus Master Enable bit is
+  // clear; like QEMU (whose bus-master address space is then disabled) it is dropped, not held.
+  // Lock order: m_msix_lock, then the function's lock inside config_read.
+  if (!(config_read(hw::pci::kCommand, 2) & hw::pci::kCommandBusMaster)) return;
   uint64_t address = 0;
   uint32_t data = 0;
   for (int i = 0; i < 8; ++i) address |= uint64_t{m_msix_table[16 * vector + i]} << (8 * i);

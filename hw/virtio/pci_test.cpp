@@ -168,6 +168,7 @@ struct MsixFixture : PciFixture {
   explicit MsixFixture(std::shared_ptr<FakeMsiSink> s) : PciFixture(s), sink(std::move(s)) {
     cap = find_capability(0x11);
     REQUIRE(cap != 0);
+    fn->set_command(hw::pci::kCommandMemory | hw::pci::kCommandBusMaster);  // as the machine leaves it
   }
   uint32_t table(unsigned vector, unsigned field) {
     return common(PciTransport::kMsixTableOffset + 16 * vector + field, 4);
@@ -258,6 +259,25 @@ TEST_CASE("virtio-pci MSI-X: enabled, a queue interrupt goes to the queue's prog
   REQUIRE(f.sink->messages.size() == 2);
   CHECK(f.sink->messages[1] == std::pair<uint64_t, uint32_t>{0xfee00000, 0x4031});
   CHECK_FALSE(f.intx->level);
+}
+
+TEST_CASE("hostile virtio-pci MSI-X: no message while Bus Master Enable is clear") {
+  MsixFixture f;
+  f.bring_up();
+  f.program(1, 0xfee01000, 0x4041, false);
+  f.set(0x16, 2, 0);
+  f.set(0x1a, 2, 1);
+  f.control(0x8000);
+  f.fn->config_write(hw::pci::kCommand, 2, hw::pci::kCommandMemory);  // the guest clears bus mastering
+  f.request();
+  CHECK(f.driver->used_idx() == 1);
+  CHECK(f.sink->messages.empty());
+  CHECK(f.pba() == 0);  // dropped, as a write that never left the function
+  CHECK_FALSE(f.intx->level);
+  f.fn->config_write(hw::pci::kCommand, 2, hw::pci::kCommandMemory | hw::pci::kCommandBusMaster);
+  f.request();
+  REQUIRE(f.sink->messages.size() == 1);
+  CHECK(f.sink->messages[0] == std::pair<uint64_t, uint32_t>{0xfee01000, 0x4041});
 }
 
 TEST_CASE("virtio-pci MSI-X: a masked vector sets its pending bit and fires on unmask") {

@@ -118,6 +118,10 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
   return outcome;
 }
 
+base::Error device_error(const graph::Device& device, const std::string& message) {
+  return base::Error("device " + device.id + " (" + device.driver + "): " + message);
+}
+
 namespace {
 
 std::map<std::string, MachineFactory, std::less<>>& registry() {

@@ -30,8 +30,9 @@
 #include "hw/address_space.h"
 
 namespace graph {
+struct Device;
 struct Graph;
-}
+}  // namespace graph
 
 namespace hw {
 
@@ -111,6 +112,9 @@ class Machine {
 //   ExitShutdown -> power_off(code), ExitReset -> reset(), an accelerator error -> fail();
 //   ExitInterrupted / ExitDebug -> run again unless stopping; ExitHalt of every vCPU -> fail().
 RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power);
+
+// A machine builder's error about one device of the graph: "device <id> (<driver>): <message>".
+base::Error device_error(const graph::Device& device, const std::string& message);
 
 // What the launcher hands a machine builder.
 struct MachineContext {

@@ -101,10 +101,6 @@ class VirtMachine final : public Machine {
   }
 };
 
-base::Error device_error(const graph::Device& device, const std::string& message) {
-  return base::Error("device " + device.id + " (" + device.driver + "): " + message);
-}
-
 }  // namespace
 
 base::ErrorOr<BootPlan> plan_boot(uint64_t ram_base, uint64_t ram_size, bool has_firmware,

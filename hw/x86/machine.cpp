@@ -140,10 +140,6 @@ class X86Machine final : public Machine {
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
 };
 
-base::Error device_error(const graph::Device& device, const std::string& message) {
-  return base::Error("device " + device.id + " (" + device.driver + "): " + message);
-}
-
 std::string hex(uint64_t v) {
   char text[32];
   std::snprintf(text, sizeof text, "0x%llx", (unsigned long long)v);

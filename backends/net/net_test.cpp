@@ -221,34 +221,30 @@ TEST_CASE("user network offers 10.0.2.15 by DHCP") {
   net->attach(nullptr);
 }
 
-TEST_CASE("user network: a guest TCP connection to the gateway reaches host loopback") {
+// The guest ARPs for the gateway, then sends a TCP SYN to 10.0.2.2:<a host loopback listener>;
+// returns whether the host side accepted a connection within `wait_ms`.
+static bool guest_connect_to_host_loopback(bool restricted, int wait_ms) {
   uint16_t port;
   int server = listen_loopback(port);
-  auto net = slirp(false);
+  auto net = slirp(restricted);
   Receiver receiver;
   net->attach(&receiver);
   net->send_frame(arp_request("10.0.2.2"));
   auto reply = receiver.wait(is_arp_reply);
   REQUIRE(reply.has_value());
   net->send_frame(tcp_syn(reply->data() + 6, port));
-  CHECK(accepted_within(server, 5000));
+  const bool accepted = accepted_within(server, wait_ms);
   net->attach(nullptr);
   close(server);
+  return accepted;
+}
+
+TEST_CASE("user network: a guest TCP connection to the gateway reaches host loopback") {
+  CHECK(guest_connect_to_host_loopback(false, 5000));
 }
 
 TEST_CASE("user network restricted: the guest cannot reach the host") {
-  uint16_t port;
-  int server = listen_loopback(port);
-  auto net = slirp(true);
-  Receiver receiver;
-  net->attach(&receiver);
-  net->send_frame(arp_request("10.0.2.2"));
-  auto reply = receiver.wait(is_arp_reply);
-  REQUIRE(reply.has_value());
-  net->send_frame(tcp_syn(reply->data() + 6, port));
-  CHECK_FALSE(accepted_within(server, 1000));
-  net->attach(nullptr);
-  close(server);
+  CHECK_FALSE(guest_connect_to_host_loopback(true, 1000));
 }
 
 TEST_CASE("user network hostfwd: a host connection becomes guest traffic to the forwarded port") {

@@ -8,6 +8,7 @@
 
 #include "graph/graph.h"
 #include "hw/machine.h"
+#include "hw/testing/built_machine.h"
 #include "hw/testing/recording_accel.h"
 #include "hw/testing/recording_char.h"
 #include "tests/skip.h"
@@ -20,16 +21,11 @@ namespace {
 
 constexpr uint64_t MiB = 1 << 20;
 
-// The machine's fake accelerator. Its vCPUs power off through the bus (a store of 0x5555 to the
-// sifive_test device) whenever they run, like a tiny guest would.
-struct FakeAccel : hw::testing::RecordingAccel {
-  FakeAccel() : RecordingAccel("riscv64") {
-    state->on_run = [](accel::VmOps& ops, unsigned) {
-      uint8_t pass[4] = {0x55, 0x55, 0, 0};
-      ops.mmio_write(0x100000, pass);
-    };
-  }
-};
+// What a tiny guest on the fake accelerator does: power off through the sifive_test device.
+void power_off_through_syscon(accel::VmOps& ops, unsigned) {
+  uint8_t pass[4] = {0x55, 0x55, 0, 0};
+  ops.mmio_write(0x100000, pass);
+}
 
 const accel::RiscvBootState& boot_of(const hw::testing::RecordingAccel::State& s, unsigned hart) {
   return std::get<accel::RiscvBootState>(s.boot.at(hart));
@@ -41,6 +37,8 @@ struct Backends : hw::BackendSource {
     return name == "console" ? console : nullptr;
   }
 };
+
+using Built = hw::testing::BuiltMachine<Backends>;
 
 graph::Device builtin(std::string id, std::string driver, uint64_t base, uint64_t size) {
   graph::Device d;
@@ -133,12 +131,9 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   g.boot.kernel = kernel_file.path;
   g.boot.initrd = initrd_file.path;
   g.boot.cmdline = "console=ttyS0 hello";
-  FakeAccel accel;
-  Backends backends;
-  hw::MachineContext context{&accel, &backends, {}};
-  auto machine = hw::build_machine(g, context);
-  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
-  auto& s = *accel.state;
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& s = *built.accel.state;
   REQUIRE(s.boot.size() == 2);
   CHECK(boot_of(s, 1).a0 == 1);
   CHECK(boot_of(s, 0).pc == 0x80000000);  // no firmware: the raw kernel runs from the start of RAM
@@ -165,7 +160,7 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   // The UART is on the bus and its interrupt goes through the PLIC to hart 0's SEIP.
   uint8_t c = 'Z';
   CHECK(s.ops->mmio_write(0x10000000, {&c, 1}));
-  CHECK(backends.console->output == "Z");
+  CHECK(built.backends.console->output == "Z");
   uint8_t w[4] = {1, 0, 0, 0};
   CHECK(s.ops->mmio_write(0xc000000 + 4 * 10, w));          // priority 1
   uint8_t en[4] = {0, 4, 0, 0};                             // source 10
@@ -174,8 +169,9 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   CHECK(s.ops->mmio_write(0x10000001, {&ier, 1}));
   CHECK(s.irq[0 * 64 + 9]);
 
-  // Running: the fake vCPU writes 0x5555 to the syscon.
-  auto outcome = machine.value()->run();
+  // Running: the tiny guest writes 0x5555 to the syscon.
+  s.on_run = power_off_through_syscon;
+  auto outcome = built.machine->run();
   CHECK(outcome.kind == hw::RunOutcome::Kind::PowerOff);
   CHECK(outcome.exit_code == 0);
 }
@@ -188,12 +184,9 @@ TEST_CASE("virt: OpenSBI fw_jump at the start of RAM, the kernel at +2 MiB") {
   auto g = virt_graph();
   g.boot.firmware = "opensbi";
   g.boot.kernel = kernel_file.path;
-  FakeAccel accel;
-  Backends backends;
-  hw::MachineContext context{&accel, &backends, {}};
-  auto machine = hw::build_machine(g, context);
-  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
-  auto& s = *accel.state;
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& s = *built.accel.state;
   CHECK(boot_of(s, 0).pc == 0x80000000);
   CHECK(*s.memory->read_le<uint32_t>(0x80200000) == 0x13131313);
   CHECK(*s.memory->read_le<uint32_t>(0x80000000) != 0);
@@ -221,23 +214,21 @@ TEST_CASE("virt: a bare-metal ELF with tohost gets an HTIF window carved out of 
 
   auto g = virt_graph();
   g.boot.kernel = elf.path;
-  FakeAccel accel;
-  Backends backends;
-  hw::MachineContext context{&accel, &backends, {}};
-  auto machine = hw::build_machine(g, context);
-  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
-  auto& s = *accel.state;
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& s = *built.accel.state;
   REQUIRE(s.mapped.size() == 2);
   CHECK(s.mapped[0].size == 0x1000);            // below the tohost page
   CHECK(s.mapped[1].guest_base == 0x80002000);  // above it
   uint8_t exit[8] = {(5 << 1) | 1, 0, 0, 0, 0, 0, 0, 0};
   CHECK(s.ops->mmio_write(0x80001000, exit));
-  auto outcome = machine.value()->run();  // the power-off came first
+  s.on_run = power_off_through_syscon;
+  auto outcome = built.machine->run();  // the power-off came first
   CHECK(outcome.exit_code == 5);
 }
 
 TEST_CASE("virt: configuration problems are errors naming the culprit") {
-  FakeAccel accel;
+  hw::testing::RecordingAccel accel("riscv64");
   Backends backends;
   hw::MachineContext context{&accel, &backends, {}};
   auto g = virt_graph();
@@ -284,12 +275,9 @@ TEST_CASE("virt: the PCIe host from the graph answers on ECAM and appears in the
   g.memory_map = {{"pcie-pio", 0x3000000, 0x10000, graph::MemoryRegion::Kind::PciWindow, "pcie-host"},
                   {"pcie-ecam", 0x30000000, 0x10000000, graph::MemoryRegion::Kind::PciConfig, "pcie-host"},
                   {"pcie-mmio", 0x40000000, 0x40000000, graph::MemoryRegion::Kind::PciWindow, "pcie-host"}};
-  FakeAccel accel;
-  Backends backends;
-  hw::MachineContext context{&accel, &backends, {}};
-  auto machine = hw::build_machine(g, context);
-  REQUIRE_MESSAGE(machine.ok(), (machine.ok() ? "" : machine.error().message));
-  auto& s = *accel.state;
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& s = *built.accel.state;
   uint8_t id[4] = {};
   REQUIRE(s.ops->mmio_read(0x30000000, id));
   CHECK((id[0] | id[1] << 8) == 0x1b36);

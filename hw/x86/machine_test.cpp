@@ -12,6 +12,7 @@
 
 #include "graph/graph.h"
 #include "hw/device_model.h"
+#include "hw/testing/built_machine.h"
 #include "hw/testing/recording_accel.h"
 #include "hw/testing/recording_char.h"
 #include "hw/x86/boot.h"
@@ -140,22 +141,7 @@ graph::Graph microvm_graph(unsigned cpus = 2) {
   return g;
 }
 
-struct Built {
-  hw::testing::RecordingAccel accel{"x86_64"};
-  Backends backends;
-  std::unique_ptr<hw::Machine> machine;
-  std::string error;
-  explicit Built(const graph::Graph& g) {
-    hw::MachineContext context;
-    context.accelerator = &accel;
-    context.backends = &backends;
-    auto made = hw::build_machine(g, context);
-    if (made.ok())
-      machine = std::move(made.value());
-    else
-      error = made.error().message;
-  }
-};
+using Built = hw::testing::BuiltMachine<Backends>;
 
 }  // namespace
 

@@ -26,6 +26,15 @@ up() {
   sed 's/^/    | /' "$out"
 }
 
+# Runs a guest with no input and checks its exit status and one line of its output:
+#   guest_says name type cpu guest cmdline status pattern
+guest_says() {
+  local f
+  f=$(machine "$1" "$2" "$3" "$4" "$5")
+  up "$f"
+  [ "$RC" -eq "$6" ] && grep -q "$7" "${f%.yaml}.out"
+}
+
 kvm_reason=$("$PYTHON" - <<'PY'
 import os
 try:
@@ -86,10 +95,7 @@ irqchip_split_on_microvm_full_on_pc() {
 }
 # The legacy timer and PICs, probed by the guest the way Linux probes them (guests/x86/pit.c).
 no_pit_or_pic_on_microvm() {
-  local f
-  f=$(machine nopit microvm "{model: host, count: 1}" pit "want_pit=0")
-  up "$f"
-  [ "$RC" -eq 0 ] && grep -q "pit: absent.*pic: absent" "${f%.yaml}.out"
+  guest_says nopit microvm "{model: host, count: 1}" pit "want_pit=0" 0 "pit: absent.*pic: absent"
 }
 pit_and_pic_on_microvm_with_machine_pit() {
   local f
@@ -99,10 +105,7 @@ pit_and_pic_on_microvm_with_machine_pit() {
   [ "$RC" -eq 0 ] && grep -q "pit: present.*pic: present" "${f%.yaml}.out"
 }
 pit_and_pic_on_pc() {
-  local f
-  f=$(machine pcpit pc "{model: host, count: 1}" pit "want_pit=1")
-  up "$f"
-  [ "$RC" -eq 0 ] && grep -q "pit: present.*pic: present" "${f%.yaml}.out"
+  guest_says pcpit pc "{model: host, count: 1}" pit "want_pit=1" 0 "pit: present.*pic: present"
 }
 poweroff_status_zero() {
   local f
@@ -123,23 +126,15 @@ linux_boot_protocol_64bit() {
     grep -q "self-IPI handled 1 time(s), back from IRETQ" "$out"
 }
 cpuid_feature_edits() {
-  local f
-  f=$(machine cpuid microvm "{model: host, count: 1, features: [-cx16, +x2apic]}" cpuid "want_cx16=0 want_x2apic=1")
-  up "$f"
-  [ "$RC" -eq 0 ] && grep -q "cpuid: cx16=0 x2apic=1" "${f%.yaml}.out"
+  guest_says cpuid microvm "{model: host, count: 1, features: [-cx16, +x2apic]}" cpuid \
+    "want_cx16=0 want_x2apic=1" 0 "cpuid: cx16=0 x2apic=1"
 }
 cpuid_topology() {
-  local f
-  f=$(machine topo microvm "{model: host, count: 4, topology: {sockets: 1, cores: 2, threads: 2}}" cpuid \
-    "want_smt=2 want_package=4")
-  up "$f"
-  [ "$RC" -eq 0 ] && grep -q "logical=4 smt=2 package=4" "${f%.yaml}.out"
+  guest_says topo microvm "{model: host, count: 4, topology: {sockets: 1, cores: 2, threads: 2}}" cpuid \
+    "want_smt=2 want_package=4" 0 "logical=4 smt=2 package=4"
 }
 smp_two_cpus() {
-  local f
-  f=$(machine smp microvm "{model: host, count: 2}" smp "")
-  up "$f"
-  [ "$RC" -eq 0 ] && grep -q "smp: 2 cpus running, APIC ids: 0 1" "${f%.yaml}.out"
+  guest_says smp microvm "{model: host, count: 2}" smp "" 0 "smp: 2 cpus running, APIC ids: 0 1"
 }
 smp_topology_four() {
   local f

@@ -188,6 +188,13 @@ struct MsixFixture : PciFixture {
     return v;
   }
   void control(uint16_t bits) { fn->config_write(cap + 2, 2, bits); }
+  // Queue 0 raises vector 1, programmed with this message; then MSI-X is switched on.
+  void queue_vector_enabled(uint64_t address, uint32_t data, bool masked) {
+    program(1, address, data, masked);
+    set(0x16, 2, 0);
+    set(0x1a, 2, 1);
+    control(0x8000);
+  }
 };
 
 }  // namespace
@@ -264,10 +271,7 @@ TEST_CASE("virtio-pci MSI-X: enabled, a queue interrupt goes to the queue's prog
 TEST_CASE("hostile virtio-pci MSI-X: no message while Bus Master Enable is clear") {
   MsixFixture f;
   f.bring_up();
-  f.program(1, 0xfee01000, 0x4041, false);
-  f.set(0x16, 2, 0);
-  f.set(0x1a, 2, 1);
-  f.control(0x8000);
+  f.queue_vector_enabled(0xfee01000, 0x4041, false);
   f.fn->config_write(hw::pci::kCommand, 2, hw::pci::kCommandMemory);  // the guest clears bus mastering
   f.request();
   CHECK(f.driver->used_idx() == 1);
@@ -283,10 +287,7 @@ TEST_CASE("hostile virtio-pci MSI-X: no message while Bus Master Enable is clear
 TEST_CASE("virtio-pci MSI-X: a masked vector sets its pending bit and fires on unmask") {
   MsixFixture f;
   f.bring_up();
-  f.program(1, 0xfee02000, 0x51, true);
-  f.set(0x16, 2, 0);
-  f.set(0x1a, 2, 1);
-  f.control(0x8000);
+  f.queue_vector_enabled(0xfee02000, 0x51, true);
   f.request();
   CHECK(f.sink->messages.empty());
   CHECK(f.pba() == 0b10);

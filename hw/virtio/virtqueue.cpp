@@ -98,8 +98,11 @@ base::Result<Virtqueue, QueueFault> Virtqueue::create(const base::GuestMemory& m
 }
 
 QueueFault Virtqueue::fail(std::string message) {
-  if (!m_broken) m_broken = QueueFault{std::move(message)};
-  return *m_broken;
+  if (!m_broken) {
+    m_broken = true;
+    m_broken_message = std::move(message);
+  }
+  return QueueFault{m_broken_message};
 }
 
 uint16_t Virtqueue::avail_idx() const {
@@ -112,7 +115,7 @@ bool Virtqueue::has_available() {
 }
 
 base::Result<std::optional<Chain>, QueueFault> Virtqueue::pop() {
-  if (m_broken) return base::fail(*m_broken);
+  if (m_broken) return base::fail(QueueFault{m_broken_message});
   uint16_t avail = avail_idx();
   uint16_t pending = static_cast<uint16_t>(avail - m_last_avail);
   if (pending > m_layout.size)

@@ -91,7 +91,7 @@ class Virtqueue {
   bool has_available();
 
   uint32_t size() const { return m_layout.size; }
-  bool broken() const { return m_broken.has_value(); }
+  bool broken() const { return m_broken; }
   uint16_t last_avail() const { return m_last_avail; }
 
  private:
@@ -111,7 +111,10 @@ class Virtqueue {
   uint16_t m_last_avail = 0;
   uint16_t m_used_idx = 0;
   uint16_t m_signalled_used = 0;  // used idx at the last interrupt decision
-  std::optional<QueueFault> m_broken;
+  // A flag and a message rather than std::optional<QueueFault>: GCC 12 warns (falsely) that the
+  // optional's string may be used uninitialized when create() returns the queue by value.
+  bool m_broken = false;
+  std::string m_broken_message;
 };
 
 }  // namespace hw::virtio

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#include "accel/catalogue.h"
 
 namespace accel {
 
@@ -42,22 +45,27 @@ Availability not_on_linux(const char* os) {
 
 Registry make_builtin() {
   Registry registry;
-  // KVM runs guests of the host's own architecture.
-  registry.add({"kvm", "Linux KVM: hardware virtualization through /dev/kvm", {host_arch()}, [] {
-                  return probe_kvm();
-                }});
-  registry.add({"jit",
-                "vmlaunch's riscv64 translator (reference interpreter, LLVM ORC tier)",
-                {"riscv64"},
-                probe_jit});
-  registry.add({"xen", "Xen HVM", {"x86_64"}, [] { return not_on_linux("needs a Xen dom0"); }});
-  registry.add({"hvf", "Apple Hypervisor.framework", {"x86_64", "aarch64"}, [] {
-                  return not_on_linux("macOS only");
-                }});
-  registry.add(
-      {"whpx", "Windows Hypervisor Platform", {"x86_64"}, [] { return not_on_linux("Windows only"); }});
-  registry.add(
-      {"nvmm", "NetBSD Virtual Machine Monitor", {"x86_64"}, [] { return not_on_linux("NetBSD only"); }});
+  for (const KnownAccelerator& known : known_accelerators()) {
+    std::function<Availability()> probe;
+    if (known.name == "kvm")
+      probe = [] {
+        // KVM runs guests of the host's own architecture, and vmlaunch's KVM machines are x86_64.
+        if (host_arch() != "x86_64")
+          return Availability{false, "vmlaunch's kvm machines are x86_64; this host is " + host_arch()};
+        return probe_kvm();
+      };
+    else if (known.name == "jit")
+      probe = probe_jit;
+    else if (known.name == "xen")
+      probe = [] { return not_on_linux("needs a Xen dom0"); };
+    else if (known.name == "hvf")
+      probe = [] { return not_on_linux("macOS only"); };
+    else if (known.name == "whpx")
+      probe = [] { return not_on_linux("Windows only"); };
+    else
+      probe = [] { return not_on_linux("NetBSD only"); };
+    registry.add({known.name, known.description, known.guest_arches, std::move(probe)});
+  }
   return registry;
 }
 
@@ -148,7 +156,14 @@ Selection Registry::select(const std::vector<std::string>& preference, std::stri
   return selection;
 }
 
+std::string kvm_device_path() {
+  const char* override_path = std::getenv("VMLAUNCH_KVM_DEVICE");
+  return override_path && *override_path ? override_path : "/dev/kvm";
+}
+
 Availability probe_kvm(const char* device_path) {
+  const std::string default_path = kvm_device_path();
+  if (!device_path) device_path = default_path.c_str();
   // Safety: open/ioctl/close on a file descriptor we own; KVM_GET_API_VERSION takes no argument.
   int fd = ::open(device_path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return {false, std::string(device_path) + ": " + std::strerror(errno)};

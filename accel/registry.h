@@ -1,5 +1,7 @@
-// The accelerators vmlaunch knows, whether each can run here and why not, and which one a config
-// gets. `vmlaunch accel` prints the table, `plan` shows the choice, `up` creates the chosen one.
+// Which of the known accelerators (accel/catalogue.h) can run on this host and why not, and which one
+// `up` gets: the first of the graph's candidates that this host can run. `vmlaunch accel` prints the
+// table, `plan` notes on stderr whether this host could run the file. Graph resolution never uses
+// this: it probes the host.
 //
 // Concrete accelerators register a factory here from their own library (see AccelFactoryRegistration)
 // so this library never depends on them: the launcher links kvm and jit in, the registry finds them.
@@ -71,8 +73,12 @@ struct AccelFactoryRegistration {
   }
 };
 
-// The individual probes, exposed for tests and `vmlaunch accel`.
-Availability probe_kvm(const char* device_path = "/dev/kvm");
+// The KVM device vmlaunch opens: $VMLAUNCH_KVM_DEVICE when set (tests point it elsewhere to show
+// that nothing but `up` and `accel` depend on the host), else /dev/kvm.
+std::string kvm_device_path();
+
+// The individual probes, exposed for tests and `vmlaunch accel`. nullptr: kvm_device_path().
+Availability probe_kvm(const char* device_path = nullptr);
 Availability probe_jit();
 std::string llvm_version();  // "19.1.7", from the LLVM headers vmlaunch was built with
 

@@ -61,15 +61,17 @@ struct Machine {
   } cpu;
 };
 
-// Which accelerator runs the machine and why it was chosen (shown by `plan`).
+// Which accelerator the file prefers for this machine (shown by `plan`). Decided from the file alone:
+// whether this host can run it is asked only by `up` (and noted by `plan` on stderr).
 struct AccelChoice {
-  std::string name;    // "kvm", "jit"; empty when no accelerator could be chosen
-  std::string reason;  // "first usable in accel: [kvm, jit]; KVM API 12 on /dev/kvm"
+  std::string name;                     // first candidate: "kvm", "jit"; empty when none can run the arch
+  std::vector<std::string> candidates;  // the file's accelerators that run this arch, in its order
+  std::string reason;                   // "first of [kvm, jit] that runs riscv64 guests"
   struct Rejected {
     std::string name;
-    std::string reason;  // "/dev/kvm: No such file or directory", "does not run riscv64 guests"
+    std::string reason;  // "runs only x86_64 guests", "unknown accelerator (known: ...)"
   };
-  std::vector<Rejected> rejected;  // candidates before the chosen one, in config order
+  std::vector<Rejected> rejected;  // the file's accelerators that can never run this arch
 };
 
 struct Boot {

@@ -63,8 +63,13 @@ std::string render_text(const Graph& g) {
     out += std::string("legacy PC devices: ") +
            (m.pit ? "8254 PIT, 8259 PIC pair" : "none (no PIT, no PIC)") + "\n";
   if (!g.accel.name.empty() || !g.accel.rejected.empty()) {
-    out += "accelerator: " + (g.accel.name.empty() ? std::string("none usable") : g.accel.name) +
+    out += "accelerator: " + (g.accel.name.empty() ? std::string("none") : g.accel.name) +
            (g.accel.reason.empty() ? "" : " (" + g.accel.reason + ")") + "\n";
+    if (g.accel.candidates.size() > 1) {
+      out += "  then:";
+      for (size_t i = 1; i < g.accel.candidates.size(); ++i) out += " " + g.accel.candidates[i];
+      out += "\n";
+    }
     for (const AccelChoice::Rejected& r : g.accel.rejected) out += "  not " + r.name + ": " + r.reason + "\n";
   }
   const Boot& b = g.boot;
@@ -177,6 +182,7 @@ std::string render_json(const Graph& g) {
          ", \"sockets\": " + std::to_string(m.cpu.sockets) + ", \"cores\": " + std::to_string(m.cpu.cores) +
          ", \"threads\": " + std::to_string(m.cpu.threads) + "}},\n";
   out += "  \"accel\": {\"name\": " + json_string(g.accel.name) +
+         ", \"candidates\": " + json_list(g.accel.candidates) +
          ", \"reason\": " + json_string(g.accel.reason) + ", \"rejected\": [";
   for (size_t i = 0; i < g.accel.rejected.size(); ++i)
     out += std::string(i ? ", " : "") + "{\"name\": " + json_string(g.accel.rejected[i].name) +

@@ -7,7 +7,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "accel/registry.h"
+#include "accel/catalogue.h"
 #include "config/did_you_mean.h"
 #include "config/size.h"
 #include "hw/catalogue/catalogue.h"
@@ -1110,19 +1110,21 @@ class Resolver {
     for (auto& [number, line] : lines) g.irqs.push_back(std::move(line));
   }
 
+  // The file's preference, narrowed to what can run this architecture at all. Nothing here asks the
+  // host: `up` tries the candidates on the host in order (accel/registry.h).
   void choose_accelerator() {
-    if (!m_options.accelerators) return;
     std::vector<std::string> preference;
     const Node* accel = get(m_doc, "accel");
     if (accel && accel->is_list())
       for (const Node& item : accel->items())
         if (item.is_string()) preference.push_back(item.as_string());
-    accel::Selection selection = m_options.accelerators->select(preference, graph().machine.arch);
+    accel::Preference chosen = accel::prefer(preference, graph().machine.arch);
     AccelChoice& choice = graph().accel;
-    choice.name = selection.name;
-    choice.reason = selection.reason;
-    for (const auto& r : selection.rejected) choice.rejected.push_back({r.name, r.reason});
-    if (!selection.ok) error(accel ? accel->location() : m_doc.location(), "accel", selection.error);
+    choice.candidates = chosen.candidates;
+    if (chosen.ok) choice.name = chosen.preferred();
+    choice.reason = chosen.reason;
+    for (const auto& r : chosen.rejected) choice.rejected.push_back({r.name, r.reason});
+    if (!chosen.ok) error(accel ? accel->location() : m_doc.location(), "accel", chosen.error);
   }
 
   const Node& m_doc;

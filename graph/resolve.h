@@ -1,6 +1,6 @@
 // Resolution: a checked config document -> the device graph (graph.h).
 //
-//   ResolveResult r = graph::resolve(document, {.lock = &lock, .accelerators = &accel::Registry::builtin()});
+//   ResolveResult r = graph::resolve(document, {.lock = &lock});
 //   if (!r.ok()) print r.diagnostics;   // every problem, each at file:line:col
 //
 // Rules (issue 3): explicit bus/addr are checked (bus exists, kind fits, address in range and free,
@@ -9,7 +9,8 @@
 // reserved. Devices may name buses of devices declared later; cycles and unknown buses are errors.
 // Addresses from a lock file are honoured before anything is inferred, so adding or removing a device
 // never moves the others; lock entries that no longer fit are reported as warnings.
-// Deterministic: same document and lock, same graph.
+// Deterministic: same document and lock, same graph, on every host: nothing here probes the host
+// (the accelerator is the file's preference; whether this host can run it is `up`'s question).
 #pragma once
 
 #include <string>
@@ -21,15 +22,10 @@
 #include "graph/graph.h"
 #include "graph/lock.h"
 
-namespace accel {
-class Registry;
-}
-
 namespace graph {
 
 struct ResolveOptions {
-  const Lock* lock = nullptr;                     // honour these addresses
-  const accel::Registry* accelerators = nullptr;  // choose one; nullptr leaves Graph::accel empty
+  const Lock* lock = nullptr;  // honour these addresses
 };
 
 struct ResolveResult {

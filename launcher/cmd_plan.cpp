@@ -4,61 +4,30 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
-#include <set>
 #include <string>
 
-#include "accel/registry.h"
-#include "config/machine.h"
 #include "graph/lock.h"
 #include "graph/render.h"
-#include "graph/resolve.h"
+#include "launcher/checked_machine.h"
 #include "launcher/command.h"
+#include "launcher/host_accelerator.h"
 
 namespace launcher {
 namespace {
 
-void print(const config::Diagnostics& diagnostics) {
-  for (const config::Diagnostic& d : diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
-}
-
 int run_plan(const std::string& file, const std::string& format, bool write_lock) {
-  config::LoadResult loaded = config::load_machine(file, config::Environment());
-  if (!loaded.readable) {
-    print(loaded.diagnostics);
-    return kExitRuntimeFailure;
-  }
-  if (!loaded.ok()) {
-    // Report the device graph's problems in the same run (unknown buses, taken slots, cycles), except
-    // where the checks already flagged the same spot: one run shows everything that needs fixing.
-    config::Diagnostics all = loaded.diagnostics;
-    if (loaded.document.is_map()) {
-      std::set<std::string> flagged;
-      for (const config::Diagnostic& d : loaded.diagnostics) flagged.insert(d.location.to_string());
-      for (const config::Diagnostic& d : graph::resolve(loaded.document).diagnostics)
-        if (d.is_error() && d.location.known() && !flagged.count(d.location.to_string())) all.push_back(d);
-    }
-    config::sort_diagnostics(all);
-    print(all);
-    return kExitBadInput;
-  }
-  print(loaded.diagnostics);
-
-  config::Diagnostics lock_diagnostics;
-  std::optional<graph::Lock> lock = graph::read_lock_file(file, lock_diagnostics);
-  print(lock_diagnostics);
-  if (config::has_errors(lock_diagnostics)) return kExitBadInput;
-
-  graph::ResolveOptions options;
-  options.lock = lock ? &*lock : nullptr;
-  options.accelerators = &accel::Registry::builtin();
-  graph::ResolveResult resolved = graph::resolve(loaded.document, options);
-  print(resolved.diagnostics);
-  if (!resolved.ok()) return kExitBadInput;
+  CheckedMachine checked = check_machine(file);
+  print_diagnostics(checked.diagnostics);
+  if (!checked.ok()) return checked.status;
+  const graph::ResolveResult& resolved = checked.resolved;
 
   std::string out = format == "json"  ? graph::render_json(resolved.graph)
                     : format == "dot" ? graph::render_dot(resolved.graph)
                                       : graph::render_text(resolved.graph);
   std::fwrite(out.data(), 1, out.size(), stdout);
+  // Whether this host could run it goes to stderr: the plan itself is the same on every host.
+  std::string note = host_note(resolved.graph);
+  if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
 
   if (write_lock) {
     graph::Lock fresh = graph::lock_from_graph(resolved.graph);
@@ -80,12 +49,13 @@ int run_plan(const std::string& file, const std::string& format, bool write_lock
 }  // namespace
 
 void register_plan(CLI::App& app, Action& action) {
-  CLI::App* cmd = app.add_subcommand("plan",
-                                     "Resolve a machine file into its device graph and print it: buses, "
-                                     "devices and addresses (* = chosen by "
-                                     "vmlaunch, L = from the lock file), backends, memory map, IRQs and the "
-                                     "chosen accelerator. Exit 0 ok, 2 "
-                                     "invalid, 1 unreadable.");
+  CLI::App* cmd = app.add_subcommand(
+      "plan",
+      "Resolve a machine file into its device graph and print it: buses, "
+      "devices and addresses (* = chosen by "
+      "vmlaunch, L = from the lock file), backends, memory map, IRQs and the "
+      "accelerator the file prefers; the same on every host (a note on stderr says whether this "
+      "host can run it). Exit 0 ok, 2 invalid, 1 unreadable.");
   auto file = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("text");
   auto write_lock = std::make_shared<bool>(false);

@@ -18,19 +18,13 @@
 
 #include "accel/registry.h"
 #include "backends/factory.h"
-#include "config/loader.h"
-#include "config/machine.h"
-#include "graph/lock.h"
-#include "graph/resolve.h"
 #include "hw/machine.h"
+#include "launcher/checked_machine.h"
 #include "launcher/command.h"
+#include "launcher/host_accelerator.h"
 
 namespace launcher {
 namespace {
-
-void print_diagnostics(const config::Diagnostics& diagnostics) {
-  for (const config::Diagnostic& d : diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
-}
 
 // The graph's backends, created once per `up` and shared by machine rebuilds (guest reboot).
 class CreatedBackends : public hw::BackendSource {
@@ -115,35 +109,23 @@ class SignalWatcher {
 };
 
 int run_up(const std::string& file) {
-  config::LoadResult loaded = config::load_machine(file, config::Environment());
-  print_diagnostics(loaded.diagnostics);
-  if (!loaded.ok()) return loaded.readable ? kExitBadInput : kExitRuntimeFailure;
+  CheckedMachine checked = check_machine(file);
+  print_diagnostics(checked.diagnostics);
+  if (!checked.ok()) return checked.status;
+  const graph::Graph& graph = checked.resolved.graph;
 
-  // Honour the lock file next to the config, as `plan` does.
-  config::Diagnostics lock_diagnostics;
-  std::optional<graph::Lock> lock = graph::read_lock_file(file, lock_diagnostics);
-  print_diagnostics(lock_diagnostics);
-  if (config::has_errors(lock_diagnostics)) return kExitBadInput;
-
-  graph::ResolveOptions options;
-  options.lock = lock ? &*lock : nullptr;
-  options.accelerators = &accel::Registry::builtin();
-  graph::ResolveResult resolved = graph::resolve(loaded.document, options);
-  print_diagnostics(resolved.diagnostics);
-  if (!resolved.ok()) return kExitBadInput;
-  const graph::Graph& graph = resolved.graph;
-
-  if (graph.accel.name.empty()) {
-    std::fprintf(stderr, "vmlaunch: no usable accelerator for %s", graph.machine.arch.c_str());
-    for (const auto& r : graph.accel.rejected)
-      std::fprintf(stderr, "; %s: %s", r.name.c_str(), r.reason.c_str());
-    std::fprintf(stderr, "\n");
+  // The file says which accelerators it prefers; this host decides which of them it can run.
+  accel::Selection selection = select_on_host(graph);
+  if (!selection.ok) {
+    std::fprintf(stderr, "vmlaunch: this host cannot run %s: %s\n",
+                 graph.machine.name.empty() ? "the machine" : graph.machine.name.c_str(),
+                 selection.error.c_str());
     return kExitRuntimeFailure;
   }
-  std::unique_ptr<accel::Accelerator> accelerator = accel::Registry::builtin().create(graph.accel.name);
+  std::unique_ptr<accel::Accelerator> accelerator = accel::Registry::builtin().create(selection.name);
   if (!accelerator) {
     std::fprintf(stderr, "vmlaunch: accelerator %s is not built into this vmlaunch\n",
-                 graph.accel.name.c_str());
+                 selection.name.c_str());
     return kExitRuntimeFailure;
   }
 

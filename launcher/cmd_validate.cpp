@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "config/machine.h"
+#include "launcher/checked_machine.h"
 #include "launcher/command.h"
 
 namespace launcher {
@@ -28,14 +28,15 @@ int validate_files(const std::vector<std::string>& files, bool as_json) {
   int status = kExitOk;
   nlohmann::json all = nlohmann::json::array();
   for (const std::string& file : files) {
-    config::LoadResult result = config::load_machine(file, config::Environment());
-    for (const config::Diagnostic& d : result.diagnostics) {
+    // Every check `plan` runs, the device graph included; nothing that depends on this host.
+    CheckedMachine checked = check_machine(file);
+    for (const config::Diagnostic& d : checked.diagnostics) {
       std::fprintf(stderr, "%s\n", d.to_string().c_str());
       if (as_json) all.push_back(diagnostic_json(d));
     }
-    if (!result.readable)
+    if (checked.status == kExitRuntimeFailure)
       status = kExitRuntimeFailure;
-    else if (!result.ok() && status == kExitOk)
+    else if (checked.status == kExitBadInput && status == kExitOk)
       status = kExitBadInput;
   }
   // Messages quote the user's text; replace rather than throw on bytes that are not UTF-8.
@@ -48,8 +49,9 @@ int validate_files(const std::vector<std::string>& files, bool as_json) {
 void register_validate(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "validate",
-      "Check machine files (YAML, TOML or JSON) against the schema and the semantic rules; every problem is "
-      "reported as file:line:col: path: message. Exit 0 valid, 2 invalid, 1 unreadable.");
+      "Check machine files (YAML, TOML or JSON) against the schema, the semantic rules and the device graph "
+      "(every check `plan` makes, none that depends on this host); every problem is reported as "
+      "file:line:col: path: message. Exit 0 valid, 2 invalid, 1 unreadable.");
   auto files = std::make_shared<std::vector<std::string>>();
   auto as_json = std::make_shared<bool>(false);
   cmd->add_option("FILE", *files, "Machine files to check")->required();

@@ -4,6 +4,8 @@
 
 namespace accel::kvm {
 namespace {
-const AccelFactoryRegistration registration("kvm", [] { return std::make_unique<KvmAccelerator>(); });
+const AccelFactoryRegistration registration("kvm", [] {
+  return std::make_unique<KvmAccelerator>(kvm_device_path());
+});
 }  // namespace
 }  // namespace accel::kvm

@@ -67,5 +67,54 @@ check "devices with an unknown name suggests one and exits 2" bash -c \
   "'$vmlaunch' devices virtio-blk-pcie 2>&1 | grep -q 'did you mean \"virtio-blk-pci\"'; [ \${PIPESTATUS[0]} -eq 2 ]"
 check "accel lists the six accelerators" bash -c "[ \$('$vmlaunch' accel | grep -cE '^(kvm|jit|xen|hvf|whpx|nvmm) ') -eq 6 ]"
 check "accel explains xen" bash -c "'$vmlaunch' accel | grep -q '^xen .*known, but not available on a Linux host'"
+# The plan is the file's, not the host's: stdout is the same whether /dev/kvm is missing, is not a KVM
+# device, or is the host's; only the stderr note differs. validate agrees with plan everywhere.
+same_on_every_host() {
+  local example=$1 kvm i=0
+  for kvm in /nonexistent/kvm /dev/null /dev/kvm; do
+    i=$((i + 1))
+    VMLAUNCH_KVM_DEVICE=$kvm "$vmlaunch" plan "$example" >"$tmp/plan-$i.txt" 2>"$tmp/err" || return 1
+    grep -q '^note: this host' "$tmp/err" || return 1
+    VMLAUNCH_KVM_DEVICE=$kvm "$vmlaunch" plan --format json "$example" >"$tmp/plan-$i.json" 2>/dev/null || return 1
+    VMLAUNCH_KVM_DEVICE=$kvm "$vmlaunch" validate --json "$example" >"$tmp/validate-$i.json" 2>/dev/null || return 1
+  done
+  cmp -s "$tmp/plan-1.txt" "$tmp/plan-2.txt" && cmp -s "$tmp/plan-1.txt" "$tmp/plan-3.txt" &&
+    cmp -s "$tmp/plan-1.json" "$tmp/plan-2.json" && cmp -s "$tmp/plan-1.json" "$tmp/plan-3.json" &&
+    cmp -s "$tmp/validate-1.json" "$tmp/validate-2.json" && cmp -s "$tmp/validate-1.json" "$tmp/validate-3.json"
+}
+for example in examples/*.yaml examples/*.toml; do
+  check "plan and validate of $example are the same with and without /dev/kvm" same_on_every_host "$example"
+done
+no_kvm_note() {
+  VMLAUNCH_KVM_DEVICE=/nonexistent/kvm "$vmlaunch" plan examples/x86_64-microvm.yaml >"$tmp/out" 2>"$tmp/err" &&
+    grep -q '^accelerator: kvm (first of \[kvm\] that runs x86_64 guests)$' "$tmp/out" &&
+    grep -q '^note: this host cannot run this machine (kvm: /nonexistent/kvm: No such file or directory); `vmlaunch up` here would exit 1$' "$tmp/err"
+}
+check "plan notes on stderr that this host cannot run kvm" no_kvm_note
+up_without_kvm() {
+  VMLAUNCH_KVM_DEVICE=/nonexistent/kvm "$vmlaunch" up examples/x86_64-microvm.yaml >"$tmp/out" 2>"$tmp/err"
+  [ $? -eq 1 ] && grep -q 'cannot run .*kvm: /nonexistent/kvm: No such file or directory' "$tmp/err"
+}
+check "up without a usable accelerator exits 1 with each candidate's reason" up_without_kvm
+validate_graph() {
+  "$vmlaunch" validate "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"
+  [ $? -eq 2 ] && grep -q 'bad.yaml:3:35: devices\[0\].bus: unknown bus "pci.9"' "$tmp/err" &&
+    grep -q 'bad.yaml:4:36: devices\[1\].addr: "pcie.0" 00.0 is already taken' "$tmp/err"
+}
+check "validate reports the device graph's errors as plan does (exit 2)" validate_graph
+accel_json() {
+  "$vmlaunch" accel --json >"$tmp/accel.json" || return 1
+  python3 - "$tmp/accel.json" <<'PY'
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+assert j["host"]["arch"] == os.uname().machine, j["host"]
+assert j["host"]["cpus"] >= 1 and j["host"]["memory_bytes"] > 0
+names = [a["name"] for a in j["accelerators"]]
+assert names == ["kvm", "jit", "xen", "hvf", "whpx", "nvmm"], names
+jit = j["accelerators"][1]
+assert jit["usable"] and jit["in_build"] and jit["guest_arches"] == ["riscv64"], jit
+PY
+}
+check "accel --json reports host facts and each accelerator" accel_json
 check "plan --help works" bash -c "'$vmlaunch' plan --help | grep -q -- '--lock'"
 finish

@@ -48,7 +48,6 @@ std::string plan_of(const std::string& example) {
   for (const config::Diagnostic& d : loaded.diagnostics) out += "diagnostic: " + d.to_string() + "\n";
   if (!loaded.ok()) return out;
   graph::ResolveOptions options;
-  options.accelerators = &graph_test::fake_accelerators();
   graph::ResolveResult resolved = graph::resolve(loaded.document, options);
   for (const config::Diagnostic& d : resolved.diagnostics) out += "diagnostic: " + d.to_string() + "\n";
   if (!resolved.ok()) return out;

@@ -39,8 +39,8 @@ TEST_CASE("text: buses as a tree, inferred addresses marked, backends, memory ma
   std::string text = graph::render_text(r.graph);
   CHECK(contains(text,
                  "machine riscv64/virt \"t\": 256 MiB RAM, 1 CPU (rv64gc; 1 socket x 1 core x 1 thread)\n"));
-  CHECK(contains(text, "accelerator: jit (first usable of [kvm, jit] for riscv64: reference interpreter)\n"));
-  CHECK(contains(text, "  not kvm: does not run riscv64 guests (only x86_64)\n"));
+  CHECK(contains(text, "accelerator: jit (first of [kvm, jit] that runs riscv64 guests)\n"));
+  CHECK(contains(text, "  not kvm: runs only x86_64 guests\n"));
   CHECK(contains(text, "  bus pcie.0 (pci, slots 0-31)\n"));
   CHECK(contains(text, "    dev br1: pci-bridge @ 04.0, irq 32\n"));
   CHECK(contains(text, "      bus br1 (pci, slots 0-31)\n"));
@@ -63,6 +63,7 @@ TEST_CASE("json parses and agrees with the graph") {
   CHECK(j["machine"]["arch"] == "riscv64");
   CHECK(j["machine"]["ram_size"] == 256ull << 20);
   CHECK(j["accel"]["name"] == "jit");
+  CHECK(j["accel"]["candidates"] == nlohmann::json::array({"jit"}));
   CHECK(j["boot"]["cmdline"] == "console=ttyS0 \"q\"");
   CHECK(j["devices"].size() == r.graph.devices.size());
   CHECK(j["buses"].size() == r.graph.buses.size());

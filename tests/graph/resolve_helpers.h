@@ -1,29 +1,14 @@
-// Test helpers: resolve a machine written inline as YAML, with a fixed accelerator registry so the
-// outcome never depends on the host's /dev/kvm.
+// Test helpers: resolve a machine written inline as YAML. Resolution never asks the host (the
+// accelerator is the file's preference), so these need no fake accelerators.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
-#include "accel/registry.h"
 #include "config/loader.h"
 #include "graph/resolve.h"
 
 namespace graph_test {
-
-inline const accel::Registry& fake_accelerators() {
-  static const accel::Registry registry = [] {
-    accel::Registry r;
-    r.add({"kvm", "test kvm", {"x86_64"}, [] {
-             return accel::Availability{true, "KVM API 12 on /dev/kvm"};
-           }});
-    r.add({"jit", "test jit", {"riscv64"}, [] {
-             return accel::Availability{true, "reference interpreter"};
-           }});
-    r.add({"hvf", "test hvf", {"x86_64"}, [] { return accel::Availability{false, "macOS only"}; }});
-    return r;
-  }();
-  return registry;
-}
 
 inline config::Node parse(const std::string& yaml, const std::string& file = "m.yaml") {
   config::ParseResult parsed = config::parse_yaml_string(yaml, file);
@@ -40,7 +25,6 @@ inline graph::ResolveResult resolve_yaml(const std::string& yaml, const graph::L
   document = parse(yaml);
   graph::ResolveOptions options;
   options.lock = lock;
-  options.accelerators = &fake_accelerators();
   return graph::resolve(document, options);
 }
 

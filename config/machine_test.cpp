@@ -159,14 +159,18 @@ TEST_CASE("process_document: works on documents parsed from strings") {
   Node doc = yaml(kBase, "dir/m.yaml");
   Diagnostics diagnostics = process_document(doc, Environment::fixed({}));
   CHECK_MESSAGE(diagnostics.empty(), dump(diagnostics));
-  CHECK(doc.find("boot")->find("kernel")->as_string() == "dir/guests/Image");
+  CHECK(doc.find("boot")->find("kernel")->as_string() ==
+        (std::filesystem::current_path() / "dir/guests/Image").string());
 }
 
 TEST_CASE("resolve_path: absolute, home-relative and file-relative") {
   Environment env = Environment::fixed({{"HOME", "/home/u"}});
   CHECK(resolve_path("/abs/Image", "x/m.yaml", env) == "/abs/Image");
   CHECK(resolve_path("~/Image", "x/m.yaml", env) == "/home/u/Image");
-  CHECK(resolve_path("../Image", "x/y/m.yaml", env) == "x/Image");
-  CHECK(resolve_path("Image", "m.yaml", env) == "Image");
+  // Relative files are taken from the current directory: the result is absolute, resolved once.
+  const std::string cwd = std::filesystem::current_path().string();
+  CHECK(resolve_path("../Image", "x/y/m.yaml", env) == cwd + "/x/Image");
+  CHECK(resolve_path("Image", "m.yaml", env) == cwd + "/Image");
+  CHECK(resolve_path("../Image", "/a/b/m.yaml", env) == "/a/Image");
   CHECK(resolve_path("~/Image", "m.yaml", Environment::fixed({})) == "~/Image");
 }

@@ -16,8 +16,10 @@ std::string resolve_path(const std::string& value, const std::string& file, cons
   }
   fs::path path(value);
   if (path.is_absolute() || file.empty()) return value;
-  fs::path dir = fs::path(file).parent_path();
-  if (dir.empty()) return path.lexically_normal().string();
+  // Absolute, once and for all: later consumers (backends, the machine builder, a detached machine
+  // whose working directory is elsewhere) open exactly this path and never join a directory again.
+  std::error_code ignored;
+  fs::path dir = fs::absolute(fs::path(file), ignored).parent_path();
   return (dir / path).lexically_normal().string();
 }
 

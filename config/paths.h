@@ -10,7 +10,8 @@
 namespace config {
 
 // `value` as written in `file`: absolute paths stay, "~/x" uses $HOME, others are joined to the
-// file's directory. The result is relative when `file` is.
+// absolute directory of `file` (a relative `file` is taken from the current directory). The result
+// is absolute unless `file` is empty.
 std::string resolve_path(const std::string& value, const std::string& file, const Environment& env);
 
 // Rewrites every path-valued string in the document (fields marked x-vmlaunch-path in the schema,

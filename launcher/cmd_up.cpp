@@ -143,8 +143,13 @@ int run_up(const std::string& file) {
       auto made = backends::create_backend(graph::backend_kind_name(backend.kind), backend.name,
                                            backend.driver, backend.options, factory_context);
       if (!made.ok()) {
-        std::fprintf(stderr, "%s: backend %s: %s\n", backend.location.to_string().c_str(),
-                     backend.name.c_str(), made.error().message.c_str());
+        // Option errors already start with the option's own file:line:col; say where only once.
+        const std::string& message = made.error().message;
+        if (message.rfind(backend.location.file + ":", 0) == 0)
+          std::fprintf(stderr, "%s\n", message.c_str());
+        else
+          std::fprintf(stderr, "%s: backend %s: %s\n", backend.location.to_string().c_str(),
+                       backend.name.c_str(), message.c_str());
         return kExitRuntimeFailure;
       }
       created.by_name.emplace(backend.name, std::move(made.value()));

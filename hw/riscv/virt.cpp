@@ -195,14 +195,31 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
     if (!parsed.ok()) return base::fail(parsed.error().with_context("boot.kernel " + kernel_path));
     kernel_elf = std::move(parsed.value());
   }
+  // A bare-metal test given as firmware (`qemu-system-riscv64 -bios test.elf`) talks HTIF too.
+  std::optional<hw::boot::ElfFile> firmware_elf;
+  if (firmware.kind != hw::boot::Firmware::Kind::None && hw::boot::ElfFile::looks_like_elf(firmware_bytes)) {
+    auto parsed = hw::boot::ElfFile::parse(firmware_bytes);
+    if (!parsed.ok()) return base::fail(parsed.error().with_context("boot.firmware " + firmware.path));
+    firmware_elf = std::move(parsed.value());
+  }
+  // The program whose tohost/fromhost words get the HTIF window: the kernel's when it has them,
+  // else the firmware's.
+  const hw::boot::ElfFile* htif_program = nullptr;
+  const char* htif_field = "boot.kernel";
+  if (kernel_elf && kernel_elf->symbol("tohost")) {
+    htif_program = &*kernel_elf;
+  } else if (firmware_elf && firmware_elf->symbol("tohost")) {
+    htif_program = &*firmware_elf;
+    htif_field = "boot.firmware";
+  }
 
   // RAM, minus the HTIF window when the program has one.
   const uint64_t ram_end = ram_base + spec.ram_size;
   // Guest addresses of the HTIF words, when the program defines them inside RAM. Plain values with
   // a flag rather than std::optional: GCC 12 reports its payload as maybe-uninitialized here.
   auto word_in_ram = [&](const char* name, uint64_t& address) {
-    if (!kernel_elf) return false;
-    auto symbol = kernel_elf->symbol(name);
+    if (!htif_program) return false;
+    auto symbol = htif_program->symbol(name);
     if (!symbol || *symbol < ram_base || *symbol > ram_end || ram_end - *symbol < 8) return false;
     address = *symbol;
     return true;
@@ -217,7 +234,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
       fromhost = tohost + 8;  // no fromhost symbol: acknowledge in the next word (never read)
     }
     if (hi - lo > 16 * kPage)
-      return base::fail(base::Error("boot.kernel: tohost and fromhost are too far apart"));
+      return base::fail(base::Error(std::string(htif_field) + ": tohost and fromhost are too far apart"));
     machine->m_htif_base = lo;
     machine->m_htif_size = hi - lo;
     if (lo > ram_base) TRY(machine->m_memory.add_region(ram_base, lo - ram_base));

@@ -37,6 +37,44 @@ status=$?
 check "a missing kernel is a runtime failure (exit 1)" test "$status" -eq 1
 check "the error names the missing file" grep -q "does-not-exist.elf" "$tmp/missing.err"
 
+# A bare-metal test given as firmware (QEMU's -bios test.elf) gets HTIF as well as one given as kernel.
+cat >"$tmp/as-firmware.yaml" <<YAML
+machine: {arch: riscv64, type: virt, memory: 64MiB}
+accel: [jit]
+boot: {firmware: $PWD/tests/boot/htif_fail3.elf}
+backends: {chardev: {con0: {driver: stdio}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}]
+YAML
+timeout 60 "$vml" up "$tmp/as-firmware.yaml" </dev/null >"$tmp/as-firmware.out" 2>"$tmp/as-firmware.err"
+status=$?
+check "an HTIF program given as boot.firmware exits with its status (3)" test "$status" -eq 3
+check "an HTIF program given as boot.firmware prints" grep -q "hello from htif" "$tmp/as-firmware.out"
+
+# Relative paths in a file resolve once, against that file's directory, however the file is named
+# on the command line and wherever vmlaunch runs.
+mkdir -p "$tmp/D/sub" "$tmp/elsewhere"
+cp tests/boot/htif_pass.elf "$tmp/D/sub/prog.elf"
+cat >"$tmp/D/sub/a.yaml" <<'YAML'
+machine: {arch: riscv64, type: virt, memory: 64MiB}
+accel: [jit]
+boot: {firmware: none, kernel: prog.elf}
+backends: {chardev: {con0: {driver: file, path: console.log}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}]
+YAML
+runs_from() {  # runs_from DIR CONFIG-AS-GIVEN
+  rm -f "$tmp/D/sub/console.log"
+  (cd "$1" && timeout 60 "$OLDPWD/$vml" up "$2" </dev/null >/dev/null 2>"$tmp/paths.err") &&
+    grep -q "hello from htif" "$tmp/D/sub/console.log"
+}
+check "paths: config given as sub/a.yaml from its parent" runs_from "$tmp/D" sub/a.yaml
+check "paths: config given as a.yaml from its own directory" runs_from "$tmp/D/sub" a.yaml
+check "paths: config given as ../D/sub/a.yaml from a sibling" runs_from "$tmp/elsewhere" ../D/sub/a.yaml
+check "paths: config given by its absolute path from /" runs_from / "$tmp/D/sub/a.yaml"
+sed -i 's/prog.elf/missing.elf/' "$tmp/D/sub/a.yaml"
+(cd "$tmp/D" && timeout 60 "$OLDPWD/$vml" up sub/a.yaml </dev/null >/dev/null 2>"$tmp/paths.err")
+check "paths: a missing file is named once, by its absolute path" grep -q "$tmp/D/sub/missing.elf" "$tmp/paths.err"
+check "paths: the directory is never joined twice" bash -c "! grep -q 'sub/sub' '$tmp/paths.err'"
+
 printf 'machine: {arch: riscv64, type: virt}\n' >"$tmp/bad.yaml"
 timeout 60 "$vml" up "$tmp/bad.yaml" </dev/null >/dev/null 2>"$tmp/bad.err"
 status=$?

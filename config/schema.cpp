@@ -310,6 +310,12 @@ std::optional<Diagnostic> translate(const Node& document, const json& schema,
     if (const json* values = schema_keyword(fragment, "enum"))
       for (const json& value : *values) allowed.push_back(json_scalar_text(value));
     std::string word = node.is_string() ? node.as_string() : describe_value(node);
+    // Names people type from QEMU habit (`isa-serial`, `virtio-blk`) point to ours, not a list.
+    if (const json* qemu = schema_keyword(fragment, "x-vmlaunch-qemu-names"); qemu && qemu->is_object())
+      if (auto ours = qemu->find(word); ours != qemu->end() && ours->is_string())
+        return Diagnostic::error(
+            node.location(), at.path, "unknown " + noun_for(at.path) + " " + describe_value(node),
+            describe_value(node) + " is QEMU's name; vmlaunch's is \"" + ours->get<std::string>() + "\"");
     return Diagnostic::error(node.location(), at.path,
                              "unknown " + noun_for(at.path) + " " + describe_value(node),
                              suggestion_hint(word, allowed));

@@ -43,12 +43,27 @@ TEST_CASE("schema: unknown keys at their key, with did-you-mean from the schema'
 }
 
 TEST_CASE("schema: unknown driver names the closest known driver") {
-  Diagnostics diagnostics = validate_schema(
-      yaml("machine: {arch: riscv64, type: virt, memory: 1G}\ndevices:\n  - {driver: virtio-blk, drive: d}\n",
-           "m.yaml"));
+  Diagnostics diagnostics = validate_schema(yaml(
+      "machine: {arch: riscv64, type: virt, memory: 1G}\ndevices:\n  - {driver: virtio-blk-pcie, drive: d}\n",
+      "m.yaml"));
   REQUIRE(diagnostics.size() == 1);
   CHECK(diagnostics[0].to_string() ==
-        "m.yaml:3:14: devices[0].driver: unknown driver \"virtio-blk\" (did you mean \"virtio-blk-pci\"?)");
+        "m.yaml:3:14: devices[0].driver: unknown driver \"virtio-blk-pcie\" (did you mean "
+        "\"virtio-blk-pci\"?)");
+}
+
+TEST_CASE("schema: QEMU's device names point to vmlaunch's") {
+  const std::vector<std::pair<std::string, std::string>> names = {
+      {"isa-serial", "ns16550"},        {"pci-serial", "ns16550"},
+      {"virtio-blk", "virtio-blk-pci"}, {"virtio-net", "virtio-net-pci"},
+      {"virtio-rng", "virtio-rng-pci"}, {"virtio-rng-device", "virtio-rng-mmio"}};
+  for (const auto& [qemu, ours] : names) {
+    Diagnostics diagnostics = validate_schema(
+        yaml("machine: {arch: riscv64, type: virt, memory: 1G}\ndevices:\n  - {driver: " + qemu + "}\n",
+             "m.yaml"));
+    REQUIRE(diagnostics.size() == 1);
+    CHECK(diagnostics[0].hint == "\"" + qemu + "\" is QEMU's name; vmlaunch's is \"" + ours + "\"");
+  }
 }
 
 TEST_CASE("schema: type errors say what was expected and what was found") {

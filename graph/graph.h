@@ -134,7 +134,8 @@ struct BackendRef {
 struct Property {
   std::string name;
   Value value;
-  bool is_default = true;  // not written in the config
+  bool is_default = true;     // not written in the config
+  config::Location location;  // where the config wrote it (unknown for defaults)
 };
 
 struct Device {

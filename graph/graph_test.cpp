@@ -25,8 +25,9 @@ TEST_CASE("addresses print as lspci and QEMU write them") {
 
 TEST_CASE("typed property accessors fall back on missing or mistyped properties") {
   Device d;
-  d.properties = {
-      {"multifunction", true, false}, {"num-queues", int64_t{4}, false}, {"serial", std::string("x"), true}};
+  d.properties = {{"multifunction", true, false, {}},
+                  {"num-queues", int64_t{4}, false, {}},
+                  {"serial", std::string("x"), true, {}}};
   CHECK(d.bool_property("multifunction"));
   CHECK(d.int_property("num-queues") == 4);
   CHECK(d.string_property("serial") == "x");

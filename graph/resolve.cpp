@@ -253,12 +253,22 @@ class Resolver {
 
   void resolve_cpu() {
     Machine::Cpu& cpu = graph().machine.cpu;
-    cpu.model = graph().machine.arch == "riscv64" ? "rv64gc" : "host";
+    cpu.model = m_machine->cpu_models.empty() ? std::string() : m_machine->cpu_models.front();
     const Node* node = get(m_doc, "cpu");
+    bool count_given = false;
     if (node && node->is_map()) {
-      if (const Node* n = get(*node, "count"); n && n->is_int() && n->as_int() > 0)
+      if (const Node* n = get(*node, "count"); n && n->is_int() && n->as_int() > 0) {
         cpu.count = static_cast<unsigned>(n->as_int());
-      if (const Node* n = get(*node, "model"); n && n->is_string()) cpu.model = n->as_string();
+        count_given = true;
+      }
+      if (const Node* n = get(*node, "model"); n && n->is_string()) {
+        cpu.model = n->as_string();
+        const std::vector<std::string>& known = m_machine->cpu_models;
+        if (std::find(known.begin(), known.end(), cpu.model) == known.end())
+          error(n->location(), "cpu.model",
+                "unknown cpu model " + quoted(cpu.model) + " for " + m_machine->arch + "/" + m_machine->name,
+                config::suggestion_hint(cpu.model, known));
+      }
       if (const Node* n = get(*node, "features"); n && n->is_list())
         for (const Node& f : n->items())
           if (f.is_string()) cpu.features.push_back(f.as_string());
@@ -273,6 +283,8 @@ class Resolver {
       cpu.sockets = field("sockets");
       cpu.cores = field("cores");
       cpu.threads = field("threads");
+      // A topology without a count means that many CPUs, as QEMU's -smp sockets=2,cores=2 does.
+      if (!count_given) cpu.count = cpu.sockets * cpu.cores * cpu.threads;
       if (cpu.sockets * cpu.cores * cpu.threads < cpu.count)
         error(topology->location(), "cpu.topology",
               "topology has room for " + std::to_string(cpu.sockets * cpu.cores * cpu.threads) +
@@ -295,6 +307,20 @@ class Resolver {
     graph().boot.initrd = string_at(*boot, "initrd");
     graph().boot.cmdline = string_at(*boot, "cmdline");
     graph().boot.dtb = string_at(*boot, "dtb");
+    const std::string& arch = graph().machine.arch;
+    if (arch == "x86_64" && graph().boot.firmware == "seabios")
+      error(get(*boot, "firmware")->location(), "boot.firmware",
+            "firmware \"seabios\" is not supported yet: vmlaunch boots x86_64 kernels directly",
+            "remove boot.firmware and give boot.kernel (a bzImage or a PVH ELF)");
+    if (arch != "riscv64" && !graph().boot.dtb.empty())
+      error(get(*boot, "dtb")->location(), "boot.dtb", arch + " machines take no device tree",
+            "remove boot.dtb");
+    if (arch != "riscv64" && (graph().boot.firmware == "opensbi" || graph().boot.firmware == "u-boot"))
+      error(get(*boot, "firmware")->location(), "boot.firmware",
+            "firmware " + quoted(graph().boot.firmware) + " is riscv64 firmware", "remove boot.firmware");
+    if (arch == "riscv64" && graph().boot.firmware == "seabios")
+      error(get(*boot, "firmware")->location(), "boot.firmware", "firmware \"seabios\" is x86 firmware",
+            "use opensbi, u-boot or none");
   }
 
   // ---- backends ----
@@ -481,11 +507,13 @@ class Resolver {
 
     for (size_t p = 0; p < type.properties.size(); ++p) {
       const cat::PropertySpec& spec = type.properties[p];
-      Property property{spec.name, spec.default_value, true};
+      Property property{spec.name, spec.default_value, true, {}};
       if (given[p]) {
         if (auto value = typed_value(spec, given[p]->value, state.path + "." + spec.name)) {
           property.value = *value;
           property.is_default = false;
+          property.location =
+              given[p]->key_location.known() ? given[p]->key_location : given[p]->value.location();
         }
       }
       if (spec.type == cat::PropertyType::Mac && std::get<std::string>(property.value).empty())

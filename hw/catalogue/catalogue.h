@@ -60,6 +60,12 @@ struct DeviceType {
   const BackendSpec* find_backend(std::string_view property) const;
 };
 
+// Why a known device type or property cannot take effect yet ("" when it can): validate refuses a
+// device of such a type, or such a property set to anything, with this reason and the alternative.
+// Nothing the file accepts is silently ignored at `up`.
+std::string_view device_not_yet(std::string_view type);
+std::string_view property_not_yet(std::string_view type, std::string_view property);
+
 // Every device type, sorted by name.
 const std::vector<DeviceType>& device_types();
 const DeviceType* find_device_type(std::string_view name);
@@ -86,6 +92,7 @@ struct MachineType {
   uint64_t low_ram_limit = 0;
   uint64_t high_ram_base = 0;
   unsigned max_cpus = 1;
+  std::vector<std::string> cpu_models;  // what cpu.model may say on this machine; the first is the default
   // The x86 legacy timer and interrupt controller (8254 PIT, 8259 PIC pair): never there (riscv64),
   // there when the file asks with `machine.pit: true` (microvm), or always there (pc).
   enum class Pit { Absent, Optional, Present } pit = Pit::Absent;

@@ -134,6 +134,25 @@ std::vector<DeviceType> build_device_types() {
 
 }  // namespace
 
+std::string_view device_not_yet(std::string_view type) {
+  if (type == "virtio-scsi-pci" || type == "scsi-hd")
+    return "vmlaunch has no SCSI emulation yet; use virtio-blk-pci (or virtio-blk-mmio) with the same drive";
+  if (type == "virtio-serial-pci" || type == "virtconsole")
+    return "vmlaunch has no virtio-serial emulation yet; use virtio-console-pci (one port, hvc0 in the "
+           "guest) "
+           "with the same chardev";
+  return {};
+}
+
+std::string_view property_not_yet(std::string_view type, std::string_view property) {
+  (void)type;
+  // OpenSBI and a direct kernel boot read no boot order, and U-Boot's is not wired to it yet.
+  if (property == "bootindex")
+    return "no firmware vmlaunch boots reads a boot order yet (the kernel is loaded directly; U-Boot scans "
+           "its own order); remove bootindex";
+  return {};
+}
+
 std::string_view property_type_name(PropertyType type) {
   switch (type) {
     case PropertyType::Bool:

@@ -55,6 +55,7 @@ MachineType riscv64_virt() {
   m.interrupt_controller = "plic";
   m.ram_base = 0x80000000;
   m.max_cpus = 8;
+  m.cpu_models = {"rv64gc", "rv64imafdc", "max"};
 
   Bus sysbus = root_bus("sysbus", BusKind::System, 0, 0);
   sysbus.slot_resources = {{0x10000000, 0x100, 10, false}};  // UART0
@@ -108,6 +109,7 @@ MachineType x86_common() {
   m.low_ram_limit = 3 * GiB;
   m.high_ram_base = 4 * GiB;
   m.max_cpus = 64;
+  m.cpu_models = {"host", "max"};  // KVM runs the host's CPU (features can still be masked)
   m.fixed_devices = {
       {"ioapic", "ioapic", "I/O APIC", "", 0, mmio(0xfec00000, 0x1000), {}},
       {"lapic", "lapic", "local APICs (in-kernel with kvm)", "", 0, mmio(0xfee00000, 0x1000), {}},

@@ -75,7 +75,7 @@ TEST_CASE("models: virtio-blk-mmio from a graph entry and its drive backend") {
   ModelFixture f("virtio-blk-mmio");
   f.backend("drive", graph::BackendKind::Block, "disk0");
   f.source.blocks["disk0"] = std::make_shared<MemoryDisk>(1 << 20);
-  f.device.properties.push_back({"serial", std::string("SERIAL-1"), false});
+  f.device.properties.push_back({"serial", std::string("SERIAL-1"), false, {}});
   auto model = f.build();
   REQUIRE(model.ok());
   REQUIRE(*model != nullptr);

@@ -533,3 +533,40 @@ TEST_CASE("machine.pit: optional on microvm, always on pc, refused where there i
         "m.yaml:2:55: machine.pit: riscv64/virt has no PIT (it is an x86 PC device) "
         "(remove machine.pit)");
 }
+
+TEST_CASE("cpu.model is checked per machine with a suggestion; the default is the machine's first") {
+  auto r = resolve_yaml("machine: {arch: riscv64, type: virt, memory: 256MiB}\ncpu: {model: rv64gcc}\n");
+  CHECK(only_error(r) ==
+        "m.yaml:2:14: cpu.model: unknown cpu model \"rv64gcc\" for riscv64/virt (did you mean \"rv64gc\"?)");
+  auto x86 = resolve_yaml("machine: {arch: x86_64, type: pc, memory: 1G}\ncpu: {model: rv64gc}\n");
+  CHECK(only_error(x86) ==
+        "m.yaml:2:14: cpu.model: unknown cpu model \"rv64gc\" for x86_64/pc (known: host, max)");
+  CHECK(resolve_yaml(std::string(kRiscv)).graph.machine.cpu.model == "rv64gc");
+  CHECK(resolve_yaml(std::string(kPc)).graph.machine.cpu.model == "host");
+}
+
+TEST_CASE("a topology without a count means sockets x cores x threads CPUs") {
+  auto r = resolve_yaml(
+      "machine: {arch: riscv64, type: virt, memory: 256MiB}\ncpu: {topology: {sockets: 2, cores: 2}}\n");
+  REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
+  CHECK(r.graph.machine.cpu.count == 4);
+  auto explicit_count = resolve_yaml(
+      "machine: {arch: riscv64, type: virt, memory: 256MiB}\ncpu: {count: 3, topology: {sockets: 2, cores: "
+      "2}}\n");
+  REQUIRE(explicit_count.ok());
+  CHECK(explicit_count.graph.machine.cpu.count == 3);
+}
+
+TEST_CASE("boot settings of the other architecture are refused where they are written") {
+  CHECK(
+      only_error(
+          resolve_yaml("machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios}\n")) ==
+      "m.yaml:2:18: boot.firmware: firmware \"seabios\" is not supported yet: vmlaunch boots x86_64 kernels "
+      "directly (remove boot.firmware and give boot.kernel (a bzImage or a PVH ELF))");
+  CHECK(
+      only_error(resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {dtb: /x.dtb}\n")) ==
+      "m.yaml:2:13: boot.dtb: x86_64 machines take no device tree (remove boot.dtb)");
+  CHECK(only_error(
+            resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {firmware: opensbi}\n"))
+            .find("is riscv64 firmware") != std::string::npos);
+}

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 
+#include "graph/buildable.h"
 #include "launcher/command.h"
 
 namespace launcher {
@@ -59,7 +60,12 @@ CheckedMachine check_machine(const std::string& file) {
   out.resolved = graph::resolve(out.loaded.document, options);
   out.diagnostics.insert(out.diagnostics.end(), out.resolved.diagnostics.begin(),
                          out.resolved.diagnostics.end());
-  out.status = out.resolved.ok() ? kExitOk : kExitBadInput;
+  // Devices and properties no machine builder honours yet, passthrough entries (also on a partial
+  // graph: one run shows everything).
+  config::Diagnostics buildable = graph::check_buildable(out.resolved.graph);
+  config::sort_diagnostics(buildable);
+  out.diagnostics.insert(out.diagnostics.end(), buildable.begin(), buildable.end());
+  if (!out.resolved.ok() || config::has_errors(buildable)) out.status = kExitBadInput;
   return out;
 }
 

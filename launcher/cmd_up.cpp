@@ -18,6 +18,7 @@
 
 #include "accel/registry.h"
 #include "backends/factory.h"
+#include "graph/buildable.h"
 #include "hw/machine.h"
 #include "launcher/checked_machine.h"
 #include "launcher/command.h"
@@ -113,6 +114,13 @@ int run_up(const std::string& file) {
   print_diagnostics(checked.diagnostics);
   if (!checked.ok()) return checked.status;
   const graph::Graph& graph = checked.resolved.graph;
+
+  for (const graph::Backend& backend : graph.backends)
+    if (backend.kind == graph::BackendKind::Passthrough) {
+      std::fprintf(stderr, "%s: passthrough.%s: %s\n", backend.location.to_string().c_str(),
+                   backend.name.c_str(), graph::kNoPassthrough);
+      return kExitRuntimeFailure;
+    }
 
   // The file says which accelerators it prefers; this host decides which of them it can run.
   accel::Selection selection = select_on_host(graph);

@@ -116,5 +116,11 @@ assert jit["usable"] and jit["in_build"] and jit["guest_arches"] == ["riscv64"],
 PY
 }
 check "accel --json reports host facts and each accelerator" accel_json
+up_passthrough() {
+  "$vmlaunch" up examples/passthrough-riscv.yaml </dev/null >"$tmp/out" 2>"$tmp/err"
+  [ $? -eq 1 ] && grep -q 'passthrough.gpu0: this build of vmlaunch cannot attach host devices yet' "$tmp/err" &&
+    ! grep -qi 'internal\|unknown backend kind' "$tmp/err"
+}
+check "up refuses passthrough entries with the validate warning's message (exit 1)" up_passthrough
 check "plan --help works" bash -c "'$vmlaunch' plan --help | grep -q -- '--lock'"
 finish

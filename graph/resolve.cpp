@@ -273,7 +273,8 @@ class Resolver {
         for (const Node& f : n->items())
           if (f.is_string()) cpu.features.push_back(f.as_string());
     }
-    cpu.sockets = cpu.count;
+    // Without a topology: one socket of cpu.count cores, as QEMU (6.2 and later) reads -smp N.
+    cpu.cores = cpu.count;
     const Node* topology = node ? get(*node, "topology") : nullptr;
     if (topology && topology->is_map()) {
       auto field = [&](const char* key) {

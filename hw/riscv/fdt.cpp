@@ -1,5 +1,6 @@
 #include "hw/riscv/fdt.h"
 
+#include <algorithm>
 #include <cstdio>
 
 extern "C" {
@@ -152,14 +153,39 @@ base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout) {
     w.end();
     w.end();
   }
+  // cpu-map after the device tree binding (Documentation/devicetree/bindings/cpu/cpu-topology.txt):
+  // socketN/cluster0/coreM[/threadK]; Linux 6.1 reports socketN as physical_package_id (a bare
+  // clusterN would all be package 0). Sockets without harts (count below the topology's room) are
+  // left out.
   w.begin("cpu-map");
-  w.begin("cluster0");
-  for (unsigned h = 0; h < layout.hart_count; ++h) {
-    w.begin("core" + std::to_string(h));
-    w.prop_u32("cpu", cpu_phandle[h]);
-    w.end();
+  unsigned sockets = std::max(1u, layout.sockets), cores = std::max(1u, layout.cores_per_socket),
+           threads = std::max(1u, layout.threads_per_core);
+  if (sockets * cores * threads < layout.hart_count) {  // no room for every hart: one flat cluster
+    sockets = threads = 1;
+    cores = layout.hart_count;
   }
-  w.end();
+  for (unsigned socket = 0; socket < sockets; ++socket) {
+    const unsigned first = socket * cores * threads;
+    if (first >= layout.hart_count) break;
+    w.begin("socket" + std::to_string(socket));
+    w.begin("cluster0");
+    for (unsigned core = 0; core < cores && first + core * threads < layout.hart_count; ++core) {
+      w.begin("core" + std::to_string(core));
+      const unsigned hart = first + core * threads;
+      if (threads == 1) {
+        w.prop_u32("cpu", cpu_phandle[hart]);
+      } else {
+        for (unsigned thread = 0; thread < threads && hart + thread < layout.hart_count; ++thread) {
+          w.begin("thread" + std::to_string(thread));
+          w.prop_u32("cpu", cpu_phandle[hart + thread]);
+          w.end();
+        }
+      }
+      w.end();
+    }
+    w.end();  // cluster0
+    w.end();  // socket
+  }
   w.end();
   w.end();  // cpus
 

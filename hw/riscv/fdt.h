@@ -21,6 +21,9 @@ struct FdtRange {
 struct FdtLayout {
   // cpus
   unsigned hart_count = 1;
+  // cpu.topology: harts are numbered socket-major, then core, then thread (as QEMU numbers them);
+  // /cpus/cpu-map has a cluster per socket (Linux reports it as physical_package_id).
+  unsigned sockets = 1, cores_per_socket = 1, threads_per_core = 1;
   std::string isa = "rv64imafdc";                                   // riscv,isa base letters
   std::vector<std::string> isa_extensions = {"zicsr", "zifencei"};  // multi-letter, lower case
   std::string mmu_type = "riscv,sv48";

@@ -92,7 +92,34 @@ TEST_CASE("fdt: one cpu node per hart with isa, mmu type and an interrupt contro
   CHECK(fdt_stringlist_search(fdt, node, "riscv,isa-extensions", "sstc") >= 0);
   CHECK(fdt_stringlist_search(fdt, node, "riscv,isa-extensions", "c") >= 0);
   CHECK(fdt_path_offset(fdt, "/cpus/cpu@2") < 0);
-  CHECK(cell(fdt, "/cpus/cpu-map/cluster0/core1", "cpu") == cell(fdt, "/cpus/cpu@1", "phandle"));
+  CHECK(cell(fdt, "/cpus/cpu-map/socket0/cluster0/core1", "cpu") == cell(fdt, "/cpus/cpu@1", "phandle"));
+}
+
+TEST_CASE("fdt: cpu-map has a socket per socket, its cores, and threads when there are several") {
+  hw::riscv::FdtLayout layout = sample(8);
+  layout.sockets = 2;
+  layout.cores_per_socket = 2;
+  layout.threads_per_core = 2;
+  auto blob = hw::riscv::build_fdt(layout);
+  REQUIRE(blob.ok());
+  const void* fdt = blob->data();
+  // Harts socket-major, then core, then thread: hart 6 is socket 1, core 1, thread 0.
+  CHECK(cell(fdt, "/cpus/cpu-map/socket0/cluster0/core0/thread1", "cpu") ==
+        cell(fdt, "/cpus/cpu@1", "phandle"));
+  CHECK(cell(fdt, "/cpus/cpu-map/socket1/cluster0/core1/thread0", "cpu") ==
+        cell(fdt, "/cpus/cpu@6", "phandle"));
+  CHECK(cell(fdt, "/cpus/cpu-map/socket1/cluster0/core1/thread1", "cpu") ==
+        cell(fdt, "/cpus/cpu@7", "phandle"));
+  CHECK(fdt_path_offset(fdt, "/cpus/cpu-map/socket2") < 0);
+
+  layout = sample(3);  // 3 harts in 2 sockets x 2 cores: the last core is left out
+  layout.sockets = 2;
+  layout.cores_per_socket = 2;
+  blob = hw::riscv::build_fdt(layout);
+  REQUIRE(blob.ok());
+  fdt = blob->data();
+  CHECK(cell(fdt, "/cpus/cpu-map/socket1/cluster0/core0", "cpu") == cell(fdt, "/cpus/cpu@2", "phandle"));
+  CHECK(fdt_path_offset(fdt, "/cpus/cpu-map/socket1/cluster0/core1") < 0);
 }
 
 TEST_CASE("fdt: PLIC and CLINT contexts point at each hart's interrupt controller") {

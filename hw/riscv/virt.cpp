@@ -264,6 +264,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
   FdtLayout layout;
   TRY(apply_cpu_model(spec.cpu.model, spec.cpu.features, layout));
   layout.hart_count = harts;
+  layout.sockets = spec.cpu.sockets;
+  layout.cores_per_socket = spec.cpu.cores;
+  layout.threads_per_core = spec.cpu.threads;
   layout.memory = {{ram_base, spec.ram_size}};
   layout.bootargs = graph.boot.cmdline;
   layout.plic_ndev = kPlicSources - 1;

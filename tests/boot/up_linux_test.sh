@@ -10,11 +10,11 @@ source tests/boot/console.sh
 
 use_riscv64_guest tests/boot/up_linux_test.sh
 
-machine() {  # machine NAME CMDLINE
+machine() {  # machine NAME CMDLINE [CPU]
   cat >"$tmp/$1.yaml" <<YAML
 name: $1
 machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
+cpu: ${3:-{model: rv64gc, count: 2\}}
 accel: [jit]
 boot:
   firmware: opensbi
@@ -29,13 +29,16 @@ devices:
 YAML
 }
 
-machine linux-cmd 'console=ttyS0 vml.cmd="echo answer=$((6*7)) arch=$(uname -m) harts=$(grep -c ^processor /proc/cpuinfo)"'
+# Two harts as two sockets of one core (cpu.topology, count derived): the guest sees two packages.
+machine linux-cmd 'console=ttyS0 vml.cmd="echo answer=$((6*7)) arch=$(uname -m) harts=$(grep -c ^processor /proc/cpuinfo) packages=$(cat /sys/devices/system/cpu/cpu[01]/topology/physical_package_id)"' \
+  '{model: rv64gc, topology: {sockets: 2, cores: 1}}'
 vm_start "$tmp/linux-cmd.yaml"
 vm_finish 600
 check "Linux runs the command and powers off: vmlaunch exits 0" test "$vm_status" -eq 0
 check "the guest computed the answer on riscv64 with 2 harts" grep -aq "answer=42 arch=riscv64 harts=2" "$vm_out"
 check "the kernel found the 8250 UART of the device tree" grep -aqE "10000000.serial: ttyS0 at MMIO 0x10000000 .* is a 16550A" "$vm_out"
 check "the command's exit status was reported" grep -aq "VML-CMD-EXIT=0" "$vm_out"
+check "cpu.topology reaches the guest: cpu0 and cpu1 in packages 0 and 1" grep -aq "harts=2 packages=0 1" "$vm_out"
 [ "$vm_status" -eq 0 ] && grep -aq "answer=42" "$vm_out" || vm_dump
 
 # virtio devices on both transports: a block device on virtio-mmio, an entropy source on PCIe

@@ -285,4 +285,29 @@ base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout) {
   return w.finish();
 }
 
+base::ErrorOr<std::vector<uint8_t>> patch_user_fdt(std::vector<uint8_t> blob, const std::string& bootargs,
+                                                   const std::optional<FdtRange>& initrd) {
+  // fdt_check_full validates the header against the buffer's size and walks the whole structure
+  // block, so libfdt's later accesses stay inside `blob`.
+  if (blob.size() < sizeof(fdt_header) || fdt_check_full(blob.data(), blob.size()) != 0)
+    return base::fail(base::Error("not a valid flattened device tree (dtb)"));
+  // Room for the properties we add or replace.
+  const size_t room = blob.size() + bootargs.size() + 1024;
+  std::vector<uint8_t> out(room);
+  if (fdt_open_into(blob.data(), out.data(), static_cast<int>(room)) != 0)
+    return base::fail(base::Error("cannot open the device tree for editing"));
+  void* fdt = out.data();
+  int chosen = fdt_path_offset(fdt, "/chosen");
+  if (chosen < 0) chosen = fdt_add_subnode(fdt, 0, "chosen");
+  if (chosen < 0) return base::fail(base::Error("cannot add /chosen to the device tree"));
+  if (!bootargs.empty() && fdt_setprop_string(fdt, chosen, "bootargs", bootargs.c_str()) != 0)
+    return base::fail(base::Error("cannot set /chosen/bootargs in the device tree"));
+  if (initrd && (fdt_setprop_u64(fdt, chosen, "linux,initrd-start", initrd->base) != 0 ||
+                 fdt_setprop_u64(fdt, chosen, "linux,initrd-end", initrd->base + initrd->size) != 0))
+    return base::fail(base::Error("cannot set the initrd range in the device tree"));
+  if (fdt_pack(fdt) != 0) return base::fail(base::Error("cannot pack the device tree"));
+  out.resize(fdt_totalsize(fdt));
+  return out;
+}
+
 }  // namespace hw::riscv

@@ -62,4 +62,10 @@ std::string uart_node_path(const FdtLayout& layout);
 
 base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout);
 
+// A device tree the file gives (boot.dtb, QEMU's -dtb): used instead of the generated one, with
+// /chosen's bootargs and initrd range set from the file as QEMU does. The blob is checked (header,
+// sizes, structure) before anything reads it; it comes from the user, not from us.
+base::ErrorOr<std::vector<uint8_t>> patch_user_fdt(std::vector<uint8_t> blob, const std::string& bootargs,
+                                                   const std::optional<FdtRange>& initrd);
+
 }  // namespace hw::riscv

@@ -376,7 +376,17 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
   // The device tree's size depends on the initrd range only by value, so size it once with a
   // placeholder range and build it again with the real one.
   if (!initrd_bytes.empty()) layout.initrd = FdtRange{ram_base, initrd_bytes.size()};
-  uint64_t fdt_size = align_up(TRY(build_fdt(layout)).size(), kPage);
+  // boot.dtb replaces the generated tree (QEMU's -dtb); only /chosen is set from the file.
+  std::vector<uint8_t> user_dtb;
+  const bool has_user_dtb = !graph.boot.dtb.empty();
+  if (has_user_dtb) user_dtb = TRY(hw::boot::read_file(graph.boot.dtb));
+  auto make_fdt = [&]() -> base::ErrorOr<std::vector<uint8_t>> {
+    if (!has_user_dtb) return build_fdt(layout);
+    auto patched = patch_user_fdt(user_dtb, layout.bootargs, layout.initrd);
+    if (!patched.ok()) return base::fail(patched.error().with_context("boot.dtb " + graph.boot.dtb));
+    return patched;
+  };
+  uint64_t fdt_size = align_up(TRY(make_fdt()).size(), kPage);
   uint64_t raw_kernel_size = kernel_elf ? 0 : kernel_bytes.size();
   uint64_t kernel_extent = raw_kernel_size;
   if (kernel_elf) {
@@ -408,7 +418,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
       return base::fail(base::Error("initrd does not fit in RAM at " + hex(plan.initrd_address)));
     layout.initrd = FdtRange{plan.initrd_address, initrd_bytes.size()};
   }
-  std::vector<uint8_t> fdt = TRY(build_fdt(layout));
+  std::vector<uint8_t> fdt = TRY(make_fdt());
   if (!writer(plan.fdt_address, fdt)) return base::fail(base::Error("device tree does not fit in RAM"));
   uint64_t a2 = 0;
   if (firmware.kind == hw::boot::Firmware::Kind::Dynamic) {

@@ -176,6 +176,54 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   CHECK(outcome.exit_code == 0);
 }
 
+TEST_CASE("virt: boot.dtb replaces the generated device tree; /chosen comes from the file") {
+  std::vector<uint8_t> kernel = {0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00};  // wfi; j .
+  TempFile kernel_file(kernel);
+  TempFile initrd_file(std::vector<uint8_t>(100, 0xcd));
+  std::vector<uint8_t> dtb(4096);
+  REQUIRE(fdt_create_empty_tree(dtb.data(), static_cast<int>(dtb.size())) == 0);
+  REQUIRE(fdt_setprop_string(dtb.data(), 0, "model", "user-board") == 0);
+  REQUIRE(fdt_pack(dtb.data()) == 0);
+  dtb.resize(fdt_totalsize(dtb.data()));
+  TempFile dtb_file(dtb);
+  auto g = virt_graph();
+  g.boot.kernel = kernel_file.path;
+  g.boot.initrd = initrd_file.path;
+  g.boot.dtb = dtb_file.path;
+  g.boot.cmdline = "console=ttyS0 from-file";
+  Built built(g);
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& s = *built.accel.state;
+  auto header = s.memory->slice(boot_of(s, 0).a1, 0x40);
+  REQUIRE(header);
+  REQUIRE(fdt_check_header(header->data()) == 0);
+  auto whole = s.memory->slice(boot_of(s, 0).a1, fdt_totalsize(header->data()));
+  REQUIRE(whole);
+  const void* fdt = whole->data();
+  CHECK(std::string(static_cast<const char*>(fdt_getprop(fdt, 0, "model", nullptr))) == "user-board");
+  CHECK(fdt_path_offset(fdt, "/soc") < 0);  // nothing of the generated tree
+  int chosen = fdt_path_offset(fdt, "/chosen");
+  REQUIRE(chosen >= 0);
+  CHECK(std::string(static_cast<const char*>(fdt_getprop(fdt, chosen, "bootargs", nullptr))) ==
+        "console=ttyS0 from-file");
+  auto start = static_cast<const fdt64_t*>(fdt_getprop(fdt, chosen, "linux,initrd-start", nullptr));
+  REQUIRE(start);
+  CHECK(*s.memory->read_le<uint8_t>(fdt64_to_cpu(*start)) == 0xcd);
+
+  // Not a device tree, or a truncated one: refused, naming the file.
+  for (std::vector<uint8_t> bad :
+       {std::vector<uint8_t>(64, 0x5a), std::vector<uint8_t>(dtb.begin(), dtb.begin() + 60),
+        std::vector<uint8_t>()}) {
+    TempFile bad_file(bad);
+    auto b = virt_graph();
+    b.boot.kernel = kernel_file.path;
+    b.boot.dtb = bad_file.path;
+    Built refused(b);
+    CHECK_FALSE(refused.machine);
+    CHECK(refused.error.find("boot.dtb " + bad_file.path) != std::string::npos);
+  }
+}
+
 TEST_CASE("virt: OpenSBI fw_jump at the start of RAM, the kernel at +2 MiB") {
   if (access("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin", R_OK) != 0)
     VML_SKIP("Debian's opensbi package is not installed");

@@ -52,7 +52,8 @@ base::ErrorOr<std::shared_ptr<Device>> make_ecam_host(DeviceEnv& env) {
 }
 
 base::ErrorOr<std::shared_ptr<Device>> make_bridge(DeviceEnv& env) {
-  TRY(plug_function(env, std::make_shared<PciBridge>(env.device.id)));
+  const auto chassis = static_cast<uint8_t>(env.device.int_property("chassis", 0));  // 0-255 by the catalogue
+  TRY(plug_function(env, std::make_shared<PciBridge>(env.device.id, chassis)));
   return std::shared_ptr<Device>();
 }
 

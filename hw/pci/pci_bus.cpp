@@ -45,8 +45,16 @@ std::vector<std::pair<uint8_t, uint8_t>> PciBus::occupied() const {
   return out;
 }
 
-PciBridge::PciBridge(std::string name)
-    : PciFunction(name, {0x1b36, 0x0001, 0x060400, 0, 0, 0}, /*bridge=*/true), m_bus(std::move(name), this) {}
+PciBridge::PciBridge(std::string name, uint8_t chassis)
+    : PciFunction(name, {0x1b36, 0x0001, 0x060400, 0, 0, 0}, /*bridge=*/true), m_bus(std::move(name), this) {
+  if (chassis) {
+    // PCI Bridge spec 1.2, 13.4: Slot Numbering capability (id 0x04). Expansion slots 0 with First In
+    // Chassis set (QEMU's slotid_cap_init(dev, 0, chassis_nr, 0)), then the chassis number; read-only.
+    constexpr uint8_t kSlotIdCapability = 0x04, kFirstInChassis = 0x20;
+    const uint8_t body[2] = {kFirstInChassis, chassis};
+    add_capability(kSlotIdCapability, body);
+  }
+}
 
 PciHost::PciHost(std::string root_name, PciResources resources)
     : m_root(std::move(root_name)), m_resources(resources) {

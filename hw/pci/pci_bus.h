@@ -45,7 +45,9 @@ class PciBus {
 
 class PciBridge final : public PciFunction {
  public:
-  explicit PciBridge(std::string name);
+  // chassis != 0 adds the Slot Numbering capability with that chassis number, as QEMU's pci-bridge
+  // does for chassis_nr (guests name slots "chassis/slot" from it).
+  explicit PciBridge(std::string name, uint8_t chassis = 0);
   PciBus& secondary() { return m_bus; }
   uint8_t secondary_number() { return static_cast<uint8_t>(config_read(0x19, 1)); }
   uint8_t subordinate_number() { return static_cast<uint8_t>(config_read(0x1a, 1)); }

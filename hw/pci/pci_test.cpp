@@ -217,3 +217,18 @@ TEST_CASE("INTx follows the function's level unless the command register disable
   fn.config_write(kCommand, 2, 0);
   CHECK(line->level);
 }
+
+TEST_CASE("a bridge with a chassis number carries the Slot Numbering capability; without, no capability") {
+  PciBridge plain("br0");
+  CHECK((plain.config_read(0x06, 2) & 0x10) == 0);  // status: no capability list
+  PciBridge numbered("br1", 7);
+  CHECK((numbered.config_read(0x06, 2) & 0x10) != 0);
+  uint8_t at = static_cast<uint8_t>(numbered.config_read(kCapabilityPointer, 1));
+  REQUIRE(at >= 0x40);
+  CHECK(numbered.config_read(at, 1) == 0x04);      // PCI_CAP_ID_SLOTID
+  CHECK(numbered.config_read(at + 1, 1) == 0);     // last capability
+  CHECK(numbered.config_read(at + 2, 1) == 0x20);  // no expansion slots, first in chassis
+  CHECK(numbered.config_read(at + 3, 1) == 7);     // the chassis number
+  numbered.config_write(at + 3, 1, 9);             // read-only for the guest
+  CHECK(numbered.config_read(at + 3, 1) == 7);
+}

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "jit/csr_numbers.h"
 #include "jit/fpu.h"
 
 namespace jit {
@@ -63,24 +64,13 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
 Hart::~Hart() = default;
 
 void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
-  std::fill(std::begin(m_x), std::end(m_x), 0);
-  std::fill(std::begin(m_f), std::end(m_f), 0);
-  m_x[10] = a0;
-  m_x[11] = a1;
-  m_x[12] = a2;
-  m_pc = pc;
-  m_priv = Priv::kM;
-  m_mstatus = kUXL_SXL;
-  m_medeleg = m_mideleg = m_mie = m_mip_sw = 0;
-  m_mtvec = m_stvec = m_mepc = m_sepc = m_mcause = m_scause = m_mtval = m_stval = 0;
-  m_mscratch = m_sscratch = m_satp = 0;
-  m_mcounteren = m_scounteren = m_mcountinhibit = 0;
-  m_menvcfg = m_senvcfg = 0;
-  m_stimecmp = ~0ull;
-  m_fflags = m_frm = 0;
-  m_resv_valid = false;
-  std::fill(std::begin(m_pmpcfg), std::end(m_pmpcfg), 0);
-  std::fill(std::begin(m_pmpaddr), std::end(m_pmpaddr), 0);
+  m_s = CpuState{};
+  m_s.x[10] = a0;
+  m_s.x[11] = a1;
+  m_s.x[12] = a2;
+  m_s.pc = pc;
+  m_s.priv = Priv::kM;
+  m_s.mstatus = kUXL_SXL;
   m_pmp_active = m_pmp_locked = false;
   flush_decoded();
   flush_tlb();
@@ -117,12 +107,12 @@ void Hart::dump_state(const char* where) {
       stderr,
       "jit: hart %u %s pc %#llx priv %d mstatus %#llx mie %#llx mip %#llx mideleg %#llx stimecmp %#llx "
       "time %#llx instret %llu\n",
-      m_hart_id, where, static_cast<unsigned long long>(m_pc), static_cast<int>(m_priv),
-      static_cast<unsigned long long>(m_mstatus), static_cast<unsigned long long>(m_mie),
-      static_cast<unsigned long long>(current_mip()), static_cast<unsigned long long>(m_mideleg),
-      static_cast<unsigned long long>(m_stimecmp),
+      m_hart_id, where, static_cast<unsigned long long>(m_s.pc), static_cast<int>(m_s.priv),
+      static_cast<unsigned long long>(m_s.mstatus), static_cast<unsigned long long>(m_s.mie),
+      static_cast<unsigned long long>(current_mip()), static_cast<unsigned long long>(m_s.mideleg),
+      static_cast<unsigned long long>(m_s.stimecmp),
       static_cast<unsigned long long>(m_platform.timebase().now()),
-      static_cast<unsigned long long>(m_instret));
+      static_cast<unsigned long long>(m_s.instret));
 }
 
 void Hart::trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const {
@@ -145,32 +135,32 @@ void Hart::step(uint64_t max_instructions) {
   while (max_instructions > 0) {
     check_interrupts();
     const int64_t budget = static_cast<int64_t>(std::min<uint64_t>(max_instructions, kChunk));
-    const uint64_t before = m_instret;
+    const uint64_t before = m_s.instret;
     const ChunkEnd end = execute(budget);
-    const uint64_t done = m_instret - before;
+    const uint64_t done = m_s.instret - before;
     max_instructions -= std::min<uint64_t>(max_instructions, done == 0 ? 1 : done);
     if (end == ChunkEnd::kWfi) return;
   }
 }
 
 uint64_t Hart::current_mip() const {
-  uint64_t mip = m_mip_ext.load(std::memory_order_acquire) | m_mip_sw;
-  if (m_menvcfg & kMenvcfgSTCE) {
+  uint64_t mip = m_mip_ext.load(std::memory_order_acquire) | m_s.mip_sw;
+  if (m_s.menvcfg & kMenvcfgSTCE) {
     // Sstc: STIP is (time >= stimecmp), read-only.
     mip &= ~kSTIP;
-    if (m_platform.timebase().now() >= m_stimecmp) mip |= kSTIP;
+    if (m_platform.timebase().now() >= m_s.stimecmp) mip |= kSTIP;
   }
   return mip;
 }
 
 bool Hart::check_interrupts() {
-  const uint64_t pending = current_mip() & m_mie;
+  const uint64_t pending = current_mip() & m_s.mie;
   if (!pending) return false;
-  const bool m_enabled = m_priv != Priv::kM || (m_mstatus & kMIE);
-  const bool s_enabled = m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kSIE));
+  const bool m_enabled = m_s.priv != Priv::kM || (m_s.mstatus & kMIE);
+  const bool s_enabled = m_s.priv == Priv::kU || (m_s.priv == Priv::kS && (m_s.mstatus & kSIE));
   uint64_t take = 0;
-  if (m_enabled) take = pending & ~m_mideleg;
-  if (!take && s_enabled) take = pending & m_mideleg;
+  if (m_enabled) take = pending & ~m_s.mideleg;
+  if (!take && s_enabled) take = pending & m_s.mideleg;
   if (!take) return false;
   static constexpr uint64_t kOrder[] = {11, 3, 7, 9, 1, 5};  // MEI MSI MTI SEI SSI STI
   for (uint64_t cause : kOrder) {
@@ -191,66 +181,66 @@ void Hart::wait_for_interrupt() {
   for (;;) {
     if (m_kick.load(std::memory_order_acquire)) return;
     if (m_trace_state) dump_state("wfi");
-    if (current_mip() & m_mie) return;
+    if (current_mip() & m_s.mie) return;
     auto deadline = give_up;
     // The Sstc deadline, when it falls inside the bound (time_of() of a far-future compare value
     // would overflow).
     const base::Timebase& tb = m_platform.timebase();
-    if ((m_menvcfg & kMenvcfgSTCE) && (m_mie & kSTIP) && m_stimecmp - tb.now() < tb.frequency_hz() / 50)
-      deadline = std::min(deadline, tb.time_of(m_stimecmp));
+    if ((m_s.menvcfg & kMenvcfgSTCE) && (m_s.mie & kSTIP) && m_s.stimecmp - tb.now() < tb.frequency_hz() / 50)
+      deadline = std::min(deadline, tb.time_of(m_s.stimecmp));
     if (clock::now() >= give_up) return;
     m_wait_cv.wait_until(lock, deadline);
   }
 }
 
 void Hart::set_priv(Priv p) {
-  m_priv = p;
+  m_s.priv = p;
   update_contexts();
 }
 
 void Hart::update_contexts() {
-  const uint64_t mode = m_satp >> 60;
-  const Priv data_priv = (m_mstatus & kMPRV) ? static_cast<Priv>((m_mstatus >> 11) & 3) : m_priv;
+  const uint64_t mode = m_s.satp >> 60;
+  const Priv data_priv = (m_s.mstatus & kMPRV) ? static_cast<Priv>((m_s.mstatus >> 11) & 3) : m_s.priv;
   if (mode == 0 || data_priv == Priv::kM)
     m_data_ctx = kCtxBare;
   else if (data_priv == Priv::kU)
     m_data_ctx = kCtxU;
   else
-    m_data_ctx = (m_mstatus & kSUM) ? kCtxSSum : kCtxS;
-  if (mode == 0 || m_priv == Priv::kM)
+    m_data_ctx = (m_s.mstatus & kSUM) ? kCtxSSum : kCtxS;
+  if (mode == 0 || m_s.priv == Priv::kM)
     m_fetch_ctx = kCtxBare;
   else
-    m_fetch_ctx = m_priv == Priv::kU ? kCtxU : kCtxS;
+    m_fetch_ctx = m_s.priv == Priv::kU ? kCtxU : kCtxS;
   m_fetch_vpn = ~0ull;
 }
 
 void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
-  const uint64_t deleg = interrupt ? m_mideleg : m_medeleg;
-  m_resv_valid = false;
+  const uint64_t deleg = interrupt ? m_s.mideleg : m_s.medeleg;
+  m_s.resv_valid = false;
   const uint64_t code = (interrupt ? 1ull << 63 : 0) | cause;
   if (m_trace_traps)
     std::fprintf(stderr, "jit: hart %u trap cause %#llx tval %#llx at pc %#llx priv %d\n", m_hart_id,
                  static_cast<unsigned long long>(code), static_cast<unsigned long long>(tval),
-                 static_cast<unsigned long long>(m_pc), static_cast<int>(m_priv));
-  if (m_priv != Priv::kM && ((deleg >> cause) & 1)) {
-    m_scause = code;
-    m_sepc = m_pc;
-    m_stval = tval;
-    uint64_t s = m_mstatus & ~(kSPP | kSPIE | kSIE);
-    if (m_mstatus & kSIE) s |= kSPIE;
-    if (m_priv == Priv::kS) s |= kSPP;
-    m_mstatus = s;
-    m_pc = (m_stvec & ~3ull) + ((interrupt && (m_stvec & 1)) ? 4 * cause : 0);
+                 static_cast<unsigned long long>(m_s.pc), static_cast<int>(m_s.priv));
+  if (m_s.priv != Priv::kM && ((deleg >> cause) & 1)) {
+    m_s.scause = code;
+    m_s.sepc = m_s.pc;
+    m_s.stval = tval;
+    uint64_t s = m_s.mstatus & ~(kSPP | kSPIE | kSIE);
+    if (m_s.mstatus & kSIE) s |= kSPIE;
+    if (m_s.priv == Priv::kS) s |= kSPP;
+    m_s.mstatus = s;
+    m_s.pc = (m_s.stvec & ~3ull) + ((interrupt && (m_s.stvec & 1)) ? 4 * cause : 0);
     set_priv(Priv::kS);
   } else {
-    m_mcause = code;
-    m_mepc = m_pc;
-    m_mtval = tval;
-    uint64_t s = m_mstatus & ~(kMPP | kMPIE | kMIE);
-    if (m_mstatus & kMIE) s |= kMPIE;
-    s |= static_cast<uint64_t>(m_priv) << 11;
-    m_mstatus = s;
-    m_pc = (m_mtvec & ~3ull) + ((interrupt && (m_mtvec & 1)) ? 4 * cause : 0);
+    m_s.mcause = code;
+    m_s.mepc = m_s.pc;
+    m_s.mtval = tval;
+    uint64_t s = m_s.mstatus & ~(kMPP | kMPIE | kMIE);
+    if (m_s.mstatus & kMIE) s |= kMPIE;
+    s |= static_cast<uint64_t>(m_s.priv) << 11;
+    m_s.mstatus = s;
+    m_s.pc = (m_s.mtvec & ~3ull) + ((interrupt && (m_s.mtvec & 1)) ? 4 * cause : 0);
     set_priv(Priv::kM);
   }
 }
@@ -259,8 +249,8 @@ void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
 // The interpreter loop.
 
 Hart::ChunkEnd Hart::execute(int64_t budget) {
-  uint64_t pc = m_pc;
-  uint64_t* const x = m_x;
+  uint64_t pc = m_s.pc;
+  uint64_t* const x = m_s.x;
   int64_t left = budget;
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
@@ -541,7 +531,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kSret:
         case Op::kWfi:
         case Op::kSfenceVma: {
-          m_pc = pc;
+          m_s.pc = pc;
           if (!exec_system(in, &pc)) TRAP;
           SYNC_FETCH();
           if (in.op == Op::kWfi) {
@@ -554,22 +544,22 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
 
         default:
           if (in.op >= Op::kLrW && in.op <= Op::kAmomaxuD) {
-            m_pc = pc;
+            m_s.pc = pc;
             if (!exec_amo(in)) TRAP;
             SYNC_FETCH();
             NEXT;
           }
-          m_pc = pc;
+          m_s.pc = pc;
           if (!exec_fp(in)) TRAP;
           SYNC_FETCH();
           NEXT;
       }
     }
   trap:
-    m_pc = pc;
+    m_s.pc = pc;
     take_trap(m_trap_cause, m_trap_tval, false);
     SYNC_FETCH();
-    pc = m_pc;
+    pc = m_s.pc;
     // A trap can enable interrupts (mret target, delegation) only through later instructions, so
     // carrying on in this chunk is fine.
   }
@@ -577,8 +567,8 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
 #undef TRAP
 #undef SYNC_FETCH
 out:
-  m_pc = pc;
-  m_instret += static_cast<uint64_t>(budget - left);
+  m_s.pc = pc;
+  m_s.instret += static_cast<uint64_t>(budget - left);
   return end;
 }
 
@@ -741,7 +731,7 @@ bool Hart::translate(uint64_t va, Access access, uint64_t* pa, unsigned size) {
   } else if (!walk(va, access, ctx == kCtxU, ctx == kCtxSSum, pa)) {
     return false;
   }
-  if (m_pmp_active && !pmp_allows(*pa, size, access, access == kFetch ? m_priv : data_priv()))
+  if (m_pmp_active && !pmp_allows(*pa, size, access, access == kFetch ? m_s.priv : data_priv()))
     return fault(access, va, false);
   return true;
 }
@@ -751,18 +741,18 @@ bool Hart::pmp_allows(uint64_t pa, uint64_t size, Access access, Priv priv) cons
   if (priv == Priv::kM && !m_pmp_locked) return true;
   const uint64_t end = pa + size;  // exclusive; guest addresses are < 2^56, no overflow
   for (unsigned i = 0; i < 16; ++i) {
-    const uint8_t cfg = m_pmpcfg[i];
+    const uint8_t cfg = m_s.pmpcfg[i];
     const unsigned mode = (cfg >> 3) & 3;
     if (mode == 0) continue;
     uint64_t lo, hi;  // [lo, hi)
     if (mode == 1) {  // TOR
-      lo = i == 0 ? 0 : m_pmpaddr[i - 1] << 2;
-      hi = m_pmpaddr[i] << 2;
+      lo = i == 0 ? 0 : m_s.pmpaddr[i - 1] << 2;
+      hi = m_s.pmpaddr[i] << 2;
     } else if (mode == 2) {  // NA4
-      lo = m_pmpaddr[i] << 2;
+      lo = m_s.pmpaddr[i] << 2;
       hi = lo + 4;
     } else {  // NAPOT: trailing ones of pmpaddr encode the size
-      const uint64_t a = m_pmpaddr[i];
+      const uint64_t a = m_s.pmpaddr[i];
       const int ones = __builtin_ctzll(~a);  // a is < 2^54, so ~a != 0
       if (ones >= 54) {
         lo = 0;
@@ -785,7 +775,7 @@ bool Hart::pmp_allows(uint64_t pa, uint64_t size, Access access, Priv priv) cons
 
 void Hart::pmp_changed() {
   m_pmp_active = m_pmp_locked = false;
-  for (uint8_t cfg : m_pmpcfg) {
+  for (uint8_t cfg : m_s.pmpcfg) {
     if ((cfg >> 3) & 3) m_pmp_active = true;
     if (cfg & 0x80) m_pmp_locked = true;
   }
@@ -793,12 +783,12 @@ void Hart::pmp_changed() {
 }
 
 bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
-  const int levels = (m_satp >> 60) == 9 ? 4 : 3;
+  const int levels = (m_s.satp >> 60) == 9 ? 4 : 3;
   const int va_bits = 12 + 9 * levels;
   const uint64_t canonical =
       static_cast<uint64_t>(static_cast<int64_t>(va << (64 - va_bits)) >> (64 - va_bits));
   if (canonical != va) return fault(access, va, true);
-  uint64_t table = (m_satp & kPpnMask) << 12;
+  uint64_t table = (m_s.satp & kPpnMask) << 12;
   for (int level = levels - 1; level >= 0; --level) {
     const uint64_t pte_pa = table + ((va >> (12 + 9 * level)) & 511) * 8;
     uint8_t* host = m_platform.ram(pte_pa, 8);
@@ -822,7 +812,7 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
           allowed = pte & kPteX;
           break;
         case kRead:
-          allowed = (pte & kPteR) || ((m_mstatus & kMXR) && (pte & kPteX));
+          allowed = (pte & kPteR) || ((m_s.mstatus & kMXR) && (pte & kPteX));
           break;
         default:
           allowed = pte & kPteW;
@@ -849,7 +839,7 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
 void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page) {
   const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
-  if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_priv : data_priv()))
+  if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
   TlbEntry& e = m_tlb[ctx][access][(va >> 12) & (kTlbSize - 1)];
   e.tag = (va >> 12) | m_tlb_gen[access];
@@ -962,43 +952,43 @@ bool Hart::exec_system(const Insn& in, uint64_t* pc) {
       m_end_chunk = true;
       return true;
     case Op::kEcall:
-      return raise(kEcallU + static_cast<uint64_t>(m_priv), 0);
+      return raise(kEcallU + static_cast<uint64_t>(m_s.priv), 0);
     case Op::kEbreak:
       return raise(kBreakpoint, *pc);
     case Op::kMret: {
-      if (m_priv != Priv::kM) return raise(kIllegalInstruction, 0x30200073);
-      const Priv prev = static_cast<Priv>((m_mstatus >> 11) & 3);
-      uint64_t s = m_mstatus & ~(kMPP | kMIE | kMPIE);
-      if (m_mstatus & kMPIE) s |= kMIE;
+      if (m_s.priv != Priv::kM) return raise(kIllegalInstruction, csr::kMretBits);
+      const Priv prev = static_cast<Priv>((m_s.mstatus >> 11) & 3);
+      uint64_t s = m_s.mstatus & ~(kMPP | kMIE | kMPIE);
+      if (m_s.mstatus & kMPIE) s |= kMIE;
       s |= kMPIE;
       if (prev != Priv::kM) s &= ~kMPRV;
-      m_mstatus = s;
-      *pc = m_mepc;
+      m_s.mstatus = s;
+      *pc = m_s.mepc;
       set_priv(prev);
       m_end_chunk = true;
       return true;
     }
     case Op::kSret: {
-      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTSR)))
-        return raise(kIllegalInstruction, 0x10200073);
-      const Priv prev = (m_mstatus & kSPP) ? Priv::kS : Priv::kU;
-      uint64_t s = m_mstatus & ~(kSPP | kSIE | kSPIE | kMPRV);
-      if (m_mstatus & kSPIE) s |= kSIE;
+      if (m_s.priv == Priv::kU || (m_s.priv == Priv::kS && (m_s.mstatus & kTSR)))
+        return raise(kIllegalInstruction, csr::kSretBits);
+      const Priv prev = (m_s.mstatus & kSPP) ? Priv::kS : Priv::kU;
+      uint64_t s = m_s.mstatus & ~(kSPP | kSIE | kSPIE | kMPRV);
+      if (m_s.mstatus & kSPIE) s |= kSIE;
       s |= kSPIE;
-      m_mstatus = s;
-      *pc = m_sepc;
+      m_s.mstatus = s;
+      *pc = m_s.sepc;
       set_priv(prev);
       m_end_chunk = true;
       return true;
     }
     case Op::kWfi:
-      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTW)))
-        return raise(kIllegalInstruction, 0x10500073);
+      if (m_s.priv == Priv::kU || (m_s.priv == Priv::kS && (m_s.mstatus & kTW)))
+        return raise(kIllegalInstruction, csr::kWfiBits);
       *pc += in.len;
       return true;
     case Op::kSfenceVma:
-      if (m_priv == Priv::kU || (m_priv == Priv::kS && (m_mstatus & kTVM)))
-        return raise(kIllegalInstruction, 0x12000073u | (in.rs1 << 15) | (in.rs2 << 20));
+      if (m_s.priv == Priv::kU || (m_s.priv == Priv::kS && (m_s.mstatus & kTVM)))
+        return raise(kIllegalInstruction, csr::kSfenceVmaBits | (in.rs1 << 15) | (in.rs2 << 20));
       flush_tlb();
       *pc += in.len;
       return true;
@@ -1010,7 +1000,7 @@ bool Hart::exec_system(const Insn& in, uint64_t* pc) {
 bool Hart::exec_csr(const Insn& in) {
   const uint16_t csr = static_cast<uint16_t>(in.imm);
   const bool imm_form = in.op >= Op::kCsrrwi;
-  const uint64_t src = imm_form ? in.rs1 : m_x[in.rs1];
+  const uint64_t src = imm_form ? in.rs1 : m_s.x[in.rs1];
   const Op base = imm_form ? static_cast<Op>(static_cast<int>(in.op) - 3) : in.op;
   const bool write = base == Op::kCsrrw || in.rs1 != 0;
   // Raw bits for mtval on illegal-instruction (OpenSBI decodes them to emulate CSRs).
@@ -1019,7 +1009,7 @@ bool Hart::exec_csr(const Insn& in) {
                        (kF3[static_cast<int>(in.op) - static_cast<int>(Op::kCsrrw)] << 12) |
                        ((in.rd == kZeroSink ? 0u : in.rd) << 7) | 0x73;
   const unsigned min_priv = (csr >> 8) & 3;
-  if (min_priv > static_cast<unsigned>(m_priv)) return raise(kIllegalInstruction, raw);
+  if (min_priv > static_cast<unsigned>(m_s.priv)) return raise(kIllegalInstruction, raw);
   if (write && (csr >> 10) == 3) return raise(kIllegalInstruction, raw);
   uint64_t old = 0;
   if (!csr_read(csr, &old)) return raise(kIllegalInstruction, raw);
@@ -1027,178 +1017,179 @@ bool Hart::exec_csr(const Insn& in) {
     // Priv spec 3.1.9: only the software-writable SEIP bit takes part in a CSRRS/CSRRC of mip. Using
     // the read value (which ORs in the PLIC's line) would latch a passing external interrupt into
     // the software bit for good: OpenSBI's `csrs mip, SSIP` IPI injection does exactly that.
-    const uint64_t rmw = csr == 0x344 ? (old & ~kSEIP) | (m_mip_sw & kSEIP) : old;
+    const uint64_t rmw = csr == csr::kMip ? (old & ~kSEIP) | (m_s.mip_sw & kSEIP) : old;
     uint64_t value = base == Op::kCsrrw ? src : base == Op::kCsrrs ? (rmw | src) : (rmw & ~src);
     if (!csr_write(csr, value)) return raise(kIllegalInstruction, raw);
   }
-  m_x[in.rd] = old;
+  m_s.x[in.rd] = old;
   return true;
 }
 
 bool Hart::counter_allowed(uint16_t csr) const {
   const unsigned bit = csr & 31;
-  if (m_priv == Priv::kM) return true;
-  if (!((m_mcounteren >> bit) & 1)) return false;
-  if (m_priv == Priv::kU && !((m_scounteren >> bit) & 1)) return false;
+  if (m_s.priv == Priv::kM) return true;
+  if (!((m_s.mcounteren >> bit) & 1)) return false;
+  if (m_s.priv == Priv::kU && !((m_s.scounteren >> bit) & 1)) return false;
   return true;
 }
 
 bool Hart::read_csr(uint16_t csr, uint64_t* value) {
-  const Priv saved = m_priv;
-  m_priv = Priv::kM;
+  const Priv saved = m_s.priv;
+  m_s.priv = Priv::kM;
   m_chunk_retired = 0;
   const bool ok = csr_read(csr, value);
-  m_priv = saved;
+  m_s.priv = saved;
   return ok;
 }
 
 bool Hart::csr_read(uint16_t csr, uint64_t* v) {
-  const uint64_t retired = m_instret + static_cast<uint64_t>(m_chunk_retired);
+  const uint64_t retired = m_s.instret + static_cast<uint64_t>(m_chunk_retired);
   switch (csr) {
-    case 0x001:
+    case csr::kFflags:
       if (!fp_enabled()) return false;
-      *v = m_fflags;
+      *v = m_s.fflags;
       return true;
-    case 0x002:
+    case csr::kFrm:
       if (!fp_enabled()) return false;
-      *v = m_frm;
+      *v = m_s.frm;
       return true;
-    case 0x003:
+    case csr::kFcsr:
       if (!fp_enabled()) return false;
-      *v = (m_frm << 5) | m_fflags;
+      *v = (m_s.frm << 5) | m_s.fflags;
       return true;
-    case 0xc00:
+    case csr::kCycle:
       if (!counter_allowed(csr)) return false;
-      *v = retired + m_cycle_offset;
+      *v = retired + m_s.cycle_offset;
       return true;
-    case 0xc01:
+    case csr::kTime:
       if (!counter_allowed(csr)) return false;
       *v = m_platform.timebase().now();
       return true;
-    case 0xc02:
+    case csr::kInstret:
       if (!counter_allowed(csr)) return false;
       *v = retired;
       return true;
-    case 0x100: {
-      const uint64_t s = m_mstatus | kUXL_SXL;
+    case csr::kSstatus: {
+      const uint64_t s = m_s.mstatus | kUXL_SXL;
       *v = (s & kSstatusMask) | (((s & kFS) == kFS) ? 1ull << 63 : 0);
       return true;
     }
-    case 0x104:
-      *v = m_mie & m_mideleg;
+    case csr::kSie:
+      *v = m_s.mie & m_s.mideleg;
       return true;
-    case 0x105:
-      *v = m_stvec;
+    case csr::kStvec:
+      *v = m_s.stvec;
       return true;
-    case 0x106:
-      *v = m_scounteren;
+    case csr::kScounteren:
+      *v = m_s.scounteren;
       return true;
-    case 0x10a:
-      *v = m_senvcfg;
+    case csr::kSenvcfg:
+      *v = m_s.senvcfg;
       return true;
-    case 0x140:
-      *v = m_sscratch;
+    case csr::kSscratch:
+      *v = m_s.sscratch;
       return true;
-    case 0x141:
-      *v = m_sepc;
+    case csr::kSepc:
+      *v = m_s.sepc;
       return true;
-    case 0x142:
-      *v = m_scause;
+    case csr::kScause:
+      *v = m_s.scause;
       return true;
-    case 0x143:
-      *v = m_stval;
+    case csr::kStval:
+      *v = m_s.stval;
       return true;
-    case 0x144:
-      *v = current_mip() & m_mideleg;
+    case csr::kSip:
+      *v = current_mip() & m_s.mideleg;
       return true;
-    case 0x14d:
+    case csr::kStimecmp:
       if (!m_platform.config().sstc) return false;
-      if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
-      *v = m_stimecmp;
+      if (m_s.priv == Priv::kS && (!(m_s.menvcfg & kMenvcfgSTCE) || !(m_s.mcounteren & 2))) return false;
+      *v = m_s.stimecmp;
       return true;
-    case 0x180:
-      if (m_priv == Priv::kS && (m_mstatus & kTVM)) return false;
-      *v = m_satp;
+    case csr::kSatp:
+      if (m_s.priv == Priv::kS && (m_s.mstatus & kTVM)) return false;
+      *v = m_s.satp;
       return true;
-    case 0xf11:
-    case 0xf12:
-    case 0xf13:
-    case 0xf15:
+    case csr::kMvendorid:
+    case csr::kMarchid:
+    case csr::kMimpid:
+    case csr::kMconfigptr:
       *v = 0;
       return true;
-    case 0xf14:
+    case csr::kMhartid:
       *v = m_hart_id;
       return true;
-    case 0x300:
-      *v = m_mstatus | kUXL_SXL | (((m_mstatus & kFS) == kFS) ? 1ull << 63 : 0);
+    case csr::kMstatus:
+      *v = m_s.mstatus | kUXL_SXL | (((m_s.mstatus & kFS) == kFS) ? 1ull << 63 : 0);
       return true;
-    case 0x301:
+    case csr::kMisa:
       *v = kMisa;
       return true;
-    case 0x302:
-      *v = m_medeleg;
+    case csr::kMedeleg:
+      *v = m_s.medeleg;
       return true;
-    case 0x303:
-      *v = m_mideleg;
+    case csr::kMideleg:
+      *v = m_s.mideleg;
       return true;
-    case 0x304:
-      *v = m_mie;
+    case csr::kMie:
+      *v = m_s.mie;
       return true;
-    case 0x305:
-      *v = m_mtvec;
+    case csr::kMtvec:
+      *v = m_s.mtvec;
       return true;
-    case 0x306:
-      *v = m_mcounteren;
+    case csr::kMcounteren:
+      *v = m_s.mcounteren;
       return true;
-    case 0x30a:
-      *v = m_menvcfg;
+    case csr::kMenvcfg:
+      *v = m_s.menvcfg;
       return true;
-    case 0x320:
-      *v = m_mcountinhibit;
+    case csr::kMcountinhibit:
+      *v = m_s.mcountinhibit;
       return true;
-    case 0x340:
-      *v = m_mscratch;
+    case csr::kMscratch:
+      *v = m_s.mscratch;
       return true;
-    case 0x341:
-      *v = m_mepc;
+    case csr::kMepc:
+      *v = m_s.mepc;
       return true;
-    case 0x342:
-      *v = m_mcause;
+    case csr::kMcause:
+      *v = m_s.mcause;
       return true;
-    case 0x343:
-      *v = m_mtval;
+    case csr::kMtval:
+      *v = m_s.mtval;
       return true;
-    case 0x344:
+    case csr::kMip:
       *v = current_mip();
       return true;
-    case 0xb00:
-      *v = retired + m_cycle_offset;
+    case csr::kMcycle:
+      *v = retired + m_s.cycle_offset;
       return true;
-    case 0xb02:
+    case csr::kMinstret:
       *v = retired;
       return true;
   }
-  if (csr >= 0xc03 && csr <= 0xc1f) {  // hpmcounter3..31: present, always zero
+  if (csr >= csr::kHpmcounter3 && csr <= csr::kHpmcounter31) {  // hpmcounter3..31: present, always zero
     if (!counter_allowed(csr)) return false;
     *v = 0;
     return true;
   }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) {  // mhpmcounter/mhpmevent
+  if ((csr >= csr::kMhpmcounter3 && csr <= csr::kMhpmcounter31) ||
+      (csr >= csr::kMhpmevent3 && csr <= csr::kMhpmevent31)) {  // mhpmcounter/mhpmevent
     *v = 0;
     return true;
   }
-  if (csr >= 0x3a0 && csr <= 0x3af) {  // pmpcfg: RV64 has only the even ones
+  if (csr >= csr::kPmpcfg0 && csr <= csr::kPmpcfg15) {  // pmpcfg: RV64 has only the even ones
     if (csr & 1) return false;
-    const unsigned first = (csr - 0x3a0) * 4;
+    const unsigned first = (csr - csr::kPmpcfg0) * 4;
     uint64_t value = 0;
     for (unsigned i = 0; i < 8; ++i)
-      if (first + i < 16) value |= static_cast<uint64_t>(m_pmpcfg[first + i]) << (8 * i);
+      if (first + i < 16) value |= static_cast<uint64_t>(m_s.pmpcfg[first + i]) << (8 * i);
     *v = value;
     return true;
   }
-  if (csr >= 0x3b0 && csr <= 0x3ef) {
-    const unsigned i = csr - 0x3b0;
-    *v = i < 16 ? m_pmpaddr[i] : 0;
+  if (csr >= csr::kPmpaddr0 && csr <= csr::kPmpaddr63) {
+    const unsigned i = csr - csr::kPmpaddr0;
+    *v = i < 16 ? m_s.pmpaddr[i] : 0;
     return true;
   }
   return false;
@@ -1206,154 +1197,156 @@ bool Hart::csr_read(uint16_t csr, uint64_t* v) {
 
 bool Hart::csr_write(uint16_t csr, uint64_t v) {
   switch (csr) {
-    case 0x001:
-      m_fflags = v & 31;
+    case csr::kFflags:
+      m_s.fflags = v & 31;
       fp_dirty();
       return true;
-    case 0x002:
-      m_frm = v & 7;
+    case csr::kFrm:
+      m_s.frm = v & 7;
       fp_dirty();
       return true;
-    case 0x003:
-      m_fflags = v & 31;
-      m_frm = (v >> 5) & 7;
+    case csr::kFcsr:
+      m_s.fflags = v & 31;
+      m_s.frm = (v >> 5) & 7;
       fp_dirty();
       return true;
-    case 0x100: {
+    case csr::kSstatus: {
       const uint64_t mask = kSstatusMask & kMstatusWritable;
-      const uint64_t old = m_mstatus;
-      m_mstatus = (m_mstatus & ~mask) | (v & mask);
-      if ((old ^ m_mstatus) & kMXR) flush_tlb();
+      const uint64_t old = m_s.mstatus;
+      m_s.mstatus = (m_s.mstatus & ~mask) | (v & mask);
+      if ((old ^ m_s.mstatus) & kMXR) flush_tlb();
       update_contexts();
       m_end_chunk = true;
       return true;
     }
-    case 0x104:
-      m_mie = (m_mie & ~m_mideleg) | (v & m_mideleg & kSInterrupts);
+    case csr::kSie:
+      m_s.mie = (m_s.mie & ~m_s.mideleg) | (v & m_s.mideleg & kSInterrupts);
       m_end_chunk = true;
       return true;
-    case 0x105:
-      m_stvec = v & ~2ull;
+    case csr::kStvec:
+      m_s.stvec = v & ~2ull;
       return true;
-    case 0x106:
-      m_scounteren = static_cast<uint32_t>(v);
+    case csr::kScounteren:
+      m_s.scounteren = static_cast<uint32_t>(v);
       return true;
-    case 0x10a:
-      m_senvcfg = v & 1;
+    case csr::kSenvcfg:
+      m_s.senvcfg = v & 1;
       return true;
-    case 0x140:
-      m_sscratch = v;
+    case csr::kSscratch:
+      m_s.sscratch = v;
       return true;
-    case 0x141:
-      m_sepc = v & ~1ull;
+    case csr::kSepc:
+      m_s.sepc = v & ~1ull;
       return true;
-    case 0x142:
-      m_scause = v;
+    case csr::kScause:
+      m_s.scause = v;
       return true;
-    case 0x143:
-      m_stval = v;
+    case csr::kStval:
+      m_s.stval = v;
       return true;
-    case 0x144:
-      if (m_mideleg & kSSIP) m_mip_sw = (m_mip_sw & ~kSSIP) | (v & kSSIP);
+    case csr::kSip:
+      if (m_s.mideleg & kSSIP) m_s.mip_sw = (m_s.mip_sw & ~kSSIP) | (v & kSSIP);
       m_end_chunk = true;
       return true;
-    case 0x14d:
+    case csr::kStimecmp:
       if (!m_platform.config().sstc) return false;
-      if (m_priv == Priv::kS && (!(m_menvcfg & kMenvcfgSTCE) || !(m_mcounteren & 2))) return false;
-      m_stimecmp = v;
+      if (m_s.priv == Priv::kS && (!(m_s.menvcfg & kMenvcfgSTCE) || !(m_s.mcounteren & 2))) return false;
+      m_s.stimecmp = v;
       m_end_chunk = true;
       return true;
-    case 0x180: {
-      if (m_priv == Priv::kS && (m_mstatus & kTVM)) return false;
+    case csr::kSatp: {
+      if (m_s.priv == Priv::kS && (m_s.mstatus & kTVM)) return false;
       const uint64_t mode = v >> 60;
       if (mode != 0 && mode != 8 && !(mode == 9 && m_platform.config().sv48))
-        return true;                           // unsupported mode: write ignored (WARL)
-      m_satp = (mode << 60) | (v & kPpnMask);  // no ASID bits implemented
+        return true;                             // unsupported mode: write ignored (WARL)
+      m_s.satp = (mode << 60) | (v & kPpnMask);  // no ASID bits implemented
       flush_tlb();
       update_contexts();
       m_end_chunk = true;
       return true;
     }
-    case 0x300: {
-      const uint64_t old = m_mstatus;
-      uint64_t s = (m_mstatus & ~kMstatusWritable) | (v & kMstatusWritable);
+    case csr::kMstatus: {
+      const uint64_t old = m_s.mstatus;
+      uint64_t s = (m_s.mstatus & ~kMstatusWritable) | (v & kMstatusWritable);
       if (((s >> 11) & 3) == 2) s = (s & ~kMPP) | (old & kMPP);  // MPP=2 is reserved: keep old
-      m_mstatus = s;
-      if ((old ^ m_mstatus) & kMXR) flush_tlb();
+      m_s.mstatus = s;
+      if ((old ^ m_s.mstatus) & kMXR) flush_tlb();
       update_contexts();
       m_end_chunk = true;
       return true;
     }
-    case 0x301:
+    case csr::kMisa:
       return true;  // misa is read-only here (WARL)
-    case 0x302:
-      m_medeleg = v & 0xb3ff;
+    case csr::kMedeleg:
+      m_s.medeleg = v & 0xb3ff;
       return true;  // not ecall-from-M (11), no reserved 10/14
-    case 0x303:
-      m_mideleg = v & kSInterrupts;
+    case csr::kMideleg:
+      m_s.mideleg = v & kSInterrupts;
       m_end_chunk = true;
       return true;
-    case 0x304:
-      m_mie = v & kAllInterrupts;
+    case csr::kMie:
+      m_s.mie = v & kAllInterrupts;
       m_end_chunk = true;
       return true;
-    case 0x305:
-      m_mtvec = (v & 3) >= 2 ? (v & ~3ull) : v;
+    case csr::kMtvec:
+      m_s.mtvec = (v & 3) >= 2 ? (v & ~3ull) : v;
       return true;
-    case 0x306:
-      m_mcounteren = static_cast<uint32_t>(v);
+    case csr::kMcounteren:
+      m_s.mcounteren = static_cast<uint32_t>(v);
       return true;
-    case 0x30a:
-      m_menvcfg = v & ((m_platform.config().sstc ? kMenvcfgSTCE : 0) | 1);
+    case csr::kMenvcfg:
+      m_s.menvcfg = v & ((m_platform.config().sstc ? kMenvcfgSTCE : 0) | 1);
       m_end_chunk = true;
       return true;
-    case 0x320:
-      m_mcountinhibit = static_cast<uint32_t>(v) & ~2u;
+    case csr::kMcountinhibit:
+      m_s.mcountinhibit = static_cast<uint32_t>(v) & ~2u;
       return true;
-    case 0x340:
-      m_mscratch = v;
+    case csr::kMscratch:
+      m_s.mscratch = v;
       return true;
-    case 0x341:
-      m_mepc = v & ~1ull;
+    case csr::kMepc:
+      m_s.mepc = v & ~1ull;
       return true;
-    case 0x342:
-      m_mcause = v;
+    case csr::kMcause:
+      m_s.mcause = v;
       return true;
-    case 0x343:
-      m_mtval = v;
+    case csr::kMtval:
+      m_s.mtval = v;
       return true;
-    case 0x344: {
-      uint64_t mask = kSSIP | kSEIP | ((m_menvcfg & kMenvcfgSTCE) ? 0 : kSTIP);
-      m_mip_sw = (m_mip_sw & ~mask) | (v & mask);
+    case csr::kMip: {
+      uint64_t mask = kSSIP | kSEIP | ((m_s.menvcfg & kMenvcfgSTCE) ? 0 : kSTIP);
+      m_s.mip_sw = (m_s.mip_sw & ~mask) | (v & mask);
       m_end_chunk = true;
       return true;
     }
-    case 0xb00:
-      m_cycle_offset = v - (m_instret + m_chunk_retired);
+    case csr::kMcycle:
+      m_s.cycle_offset = v - (m_s.instret + m_chunk_retired);
       return true;
-    case 0xb02:
-      m_instret = v - m_chunk_retired - 1;
+    case csr::kMinstret:
+      m_s.instret = v - m_chunk_retired - 1;
       return true;  // the write's own retirement follows
   }
-  if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true;  // hardwired zero
-  if (csr >= 0x3a0 && csr <= 0x3af) {
+  if ((csr >= csr::kMhpmcounter3 && csr <= csr::kMhpmcounter31) ||
+      (csr >= csr::kMhpmevent3 && csr <= csr::kMhpmevent31))
+    return true;  // hardwired zero
+  if (csr >= csr::kPmpcfg0 && csr <= csr::kPmpcfg15) {
     if (csr & 1) return false;
-    const unsigned first = (csr - 0x3a0) * 4;
+    const unsigned first = (csr - csr::kPmpcfg0) * 4;
     for (unsigned i = 0; i < 8 && first + i < 16; ++i) {
-      if (m_pmpcfg[first + i] & 0x80) continue;  // locked
+      if (m_s.pmpcfg[first + i] & 0x80) continue;  // locked
       uint8_t cfg = static_cast<uint8_t>(v >> (8 * i)) & 0x9f;
       if ((cfg & 3) == 2) cfg &= ~3;  // W without R is reserved
-      m_pmpcfg[first + i] = cfg;
+      m_s.pmpcfg[first + i] = cfg;
     }
     pmp_changed();
     return true;
   }
-  if (csr >= 0x3b0 && csr <= 0x3ef) {
-    const unsigned i = csr - 0x3b0;
+  if (csr >= csr::kPmpaddr0 && csr <= csr::kPmpaddr63) {
+    const unsigned i = csr - csr::kPmpaddr0;
     if (i >= 16) return true;
-    const bool locked =
-        (m_pmpcfg[i] & 0x80) || (i + 1 < 16 && (m_pmpcfg[i + 1] & 0x80) && ((m_pmpcfg[i + 1] >> 3) & 3) == 1);
-    if (!locked) m_pmpaddr[i] = v & ((1ull << 54) - 1);
+    const bool locked = (m_s.pmpcfg[i] & 0x80) ||
+                        (i + 1 < 16 && (m_s.pmpcfg[i + 1] & 0x80) && ((m_s.pmpcfg[i + 1] >> 3) & 3) == 1);
+    if (!locked) m_s.pmpaddr[i] = v & ((1ull << 54) - 1);
     pmp_changed();
     return true;
   }
@@ -1367,38 +1360,38 @@ bool Hart::exec_amo(const Insn& in) {
   const bool dword = in.op >= Op::kLrD;
   const unsigned size = dword ? 8 : 4;
   const Op op = dword ? static_cast<Op>(static_cast<int>(in.op) - 11) : in.op;  // fold D onto W names
-  const uint64_t va = m_x[in.rs1];
+  const uint64_t va = m_s.x[in.rs1];
   if (op == Op::kLrW) {
     uint8_t* host = host_for_atomic(va, kRead, size);
     if (!host) return false;
     // Safe: naturally aligned, inside RAM (host_for_atomic checked both).
     const uint64_t value = dword ? __atomic_load_n(reinterpret_cast<uint64_t*>(host), __ATOMIC_ACQUIRE)
                                  : __atomic_load_n(reinterpret_cast<uint32_t*>(host), __ATOMIC_ACQUIRE);
-    m_resv_valid = true;
-    m_resv_host = reinterpret_cast<uintptr_t>(host);  // one host mapping per RAM byte: identifies it
-    m_resv_value = value;
-    m_x[in.rd] = dword ? value : static_cast<uint64_t>(sext32(value));
+    m_s.resv_valid = true;
+    m_s.resv_host = reinterpret_cast<uintptr_t>(host);  // one host mapping per RAM byte: identifies it
+    m_s.resv_value = value;
+    m_s.x[in.rd] = dword ? value : static_cast<uint64_t>(sext32(value));
     return true;
   }
   uint8_t* host = host_for_atomic(va, kWrite, size);
   if (!host) return false;
-  const uint64_t src = m_x[in.rs2];
+  const uint64_t src = m_s.x[in.rs2];
   if (op == Op::kScW) {
     bool ok = false;
-    if (m_resv_valid && m_resv_host == reinterpret_cast<uintptr_t>(host)) {
+    if (m_s.resv_valid && m_s.resv_host == reinterpret_cast<uintptr_t>(host)) {
       if (dword) {
-        uint64_t expected = m_resv_value;
+        uint64_t expected = m_s.resv_value;
         ok = __atomic_compare_exchange_n(reinterpret_cast<uint64_t*>(host), &expected, src, false,
                                          __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
       } else {
-        uint32_t expected = static_cast<uint32_t>(m_resv_value);
+        uint32_t expected = static_cast<uint32_t>(m_s.resv_value);
         ok = __atomic_compare_exchange_n(reinterpret_cast<uint32_t*>(host), &expected,
                                          static_cast<uint32_t>(src), false, __ATOMIC_SEQ_CST,
                                          __ATOMIC_SEQ_CST);
       }
     }
-    m_resv_valid = false;
-    m_x[in.rd] = ok ? 0 : 1;
+    m_s.resv_valid = false;
+    m_s.x[in.rd] = ok ? 0 : 1;
     return true;
   }
   auto apply = [&](auto* p, auto s) -> uint64_t {
@@ -1441,9 +1434,9 @@ bool Hart::exec_amo(const Insn& in) {
   };
   // Safe: naturally aligned, inside RAM (host_for_atomic checked both).
   if (dword) {
-    m_x[in.rd] = apply(reinterpret_cast<uint64_t*>(host), static_cast<uint64_t>(src));
+    m_s.x[in.rd] = apply(reinterpret_cast<uint64_t*>(host), static_cast<uint64_t>(src));
   } else {
-    m_x[in.rd] =
+    m_s.x[in.rd] =
         static_cast<uint64_t>(sext32(apply(reinterpret_cast<uint32_t*>(host), static_cast<uint32_t>(src))));
   }
   return true;
@@ -1453,20 +1446,20 @@ bool Hart::exec_amo(const Insn& in) {
 // F and D.
 
 uint32_t Hart::f32(unsigned r) const {
-  const uint64_t v = m_f[r];
+  const uint64_t v = m_s.f[r];
   return (v >> 32) == 0xffffffffu ? static_cast<uint32_t>(v) : fpu::kCanonicalNan32;  // NaN boxing
 }
 void Hart::set_f32(unsigned r, uint32_t v) {
-  m_f[r] = 0xffffffff00000000ull | v;
+  m_s.f[r] = 0xffffffff00000000ull | v;
   fp_dirty();
 }
 void Hart::set_f64(unsigned r, uint64_t v) {
-  m_f[r] = v;
+  m_s.f[r] = v;
   fp_dirty();
 }
 void Hart::accrue(uint32_t flags) {
   if (flags) {
-    m_fflags |= flags;
+    m_s.fflags |= flags;
     fp_dirty();
   }
 }
@@ -1475,10 +1468,10 @@ bool Hart::exec_fp(const Insn& in) {
   if (!fp_enabled()) return raise(kIllegalInstruction, 0);
   using fpu::Arith;
   using fpu::IntKind;
-  const int rm = in.rm == 7 ? static_cast<int>(m_frm) : in.rm;
+  const int rm = in.rm == 7 ? static_cast<int>(m_s.frm) : in.rm;
   auto rm_ok = [&] { return rm <= 4; };
   uint32_t fl = 0;
-  uint64_t* const x = m_x;
+  uint64_t* const x = m_s.x;
   switch (in.op) {
     case Op::kFlw: {
       uint32_t v;
@@ -1493,14 +1486,14 @@ bool Hart::exec_fp(const Insn& in) {
       return true;
     }
     case Op::kFsw:
-      return store<uint32_t>(x[in.rs1] + in.imm, static_cast<uint32_t>(m_f[in.rs2]));
+      return store<uint32_t>(x[in.rs1] + in.imm, static_cast<uint32_t>(m_s.f[in.rs2]));
     case Op::kFsd:
-      return store<uint64_t>(x[in.rs1] + in.imm, m_f[in.rs2]);
+      return store<uint64_t>(x[in.rs1] + in.imm, m_s.f[in.rs2]);
     case Op::kFmvXW:
-      x[in.rd] = static_cast<uint64_t>(sext32(m_f[in.rs1]));
+      x[in.rd] = static_cast<uint64_t>(sext32(m_s.f[in.rs1]));
       return true;
     case Op::kFmvXD:
-      x[in.rd] = m_f[in.rs1];
+      x[in.rd] = m_s.f[in.rs1];
       return true;
     case Op::kFmvWX:
       set_f32(in.rd, static_cast<uint32_t>(x[in.rs1]));
@@ -1521,7 +1514,7 @@ bool Hart::exec_fp(const Insn& in) {
     case Op::kFsgnjD:
     case Op::kFsgnjnD:
     case Op::kFsgnjxD: {
-      const uint64_t a = m_f[in.rs1], b = m_f[in.rs2], s = 1ull << 63;
+      const uint64_t a = m_s.f[in.rs1], b = m_s.f[in.rs2], s = 1ull << 63;
       uint64_t sign = b & s;
       if (in.op == Op::kFsgnjnD) sign ^= s;
       if (in.op == Op::kFsgnjxD) sign = (a ^ b) & s;
@@ -1535,7 +1528,7 @@ bool Hart::exec_fp(const Insn& in) {
       return true;
     case Op::kFminD:
     case Op::kFmaxD:
-      set_f64(in.rd, fpu::f64_minmax(m_f[in.rs1], m_f[in.rs2], in.op == Op::kFmaxD, &fl));
+      set_f64(in.rd, fpu::f64_minmax(m_s.f[in.rs1], m_s.f[in.rs2], in.op == Op::kFmaxD, &fl));
       accrue(fl);
       return true;
     case Op::kFeqS:
@@ -1551,22 +1544,22 @@ bool Hart::exec_fp(const Insn& in) {
       accrue(fl);
       return true;
     case Op::kFeqD:
-      x[in.rd] = fpu::f64_eq(m_f[in.rs1], m_f[in.rs2], &fl);
+      x[in.rd] = fpu::f64_eq(m_s.f[in.rs1], m_s.f[in.rs2], &fl);
       accrue(fl);
       return true;
     case Op::kFltD:
-      x[in.rd] = fpu::f64_lt(m_f[in.rs1], m_f[in.rs2], &fl);
+      x[in.rd] = fpu::f64_lt(m_s.f[in.rs1], m_s.f[in.rs2], &fl);
       accrue(fl);
       return true;
     case Op::kFleD:
-      x[in.rd] = fpu::f64_le(m_f[in.rs1], m_f[in.rs2], &fl);
+      x[in.rd] = fpu::f64_le(m_s.f[in.rs1], m_s.f[in.rs2], &fl);
       accrue(fl);
       return true;
     case Op::kFclassS:
       x[in.rd] = fpu::f32_classify(f32(in.rs1));
       return true;
     case Op::kFclassD:
-      x[in.rd] = fpu::f64_classify(m_f[in.rs1]);
+      x[in.rd] = fpu::f64_classify(m_s.f[in.rs1]);
       return true;
     default:
       break;
@@ -1590,14 +1583,14 @@ bool Hart::exec_fp(const Insn& in) {
     case Op::kFdivD: {
       static constexpr Arith ops[4] = {Arith::kAdd, Arith::kSub, Arith::kMul, Arith::kDiv};
       const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFaddD);
-      set_f64(in.rd, fpu::f64_arith(ops[k], m_f[in.rs1], m_f[in.rs2], rm, &fl));
+      set_f64(in.rd, fpu::f64_arith(ops[k], m_s.f[in.rs1], m_s.f[in.rs2], rm, &fl));
       break;
     }
     case Op::kFsqrtS:
       set_f32(in.rd, fpu::f32_sqrt(f32(in.rs1), rm, &fl));
       break;
     case Op::kFsqrtD:
-      set_f64(in.rd, fpu::f64_sqrt(m_f[in.rs1], rm, &fl));
+      set_f64(in.rd, fpu::f64_sqrt(m_s.f[in.rs1], rm, &fl));
       break;
     case Op::kFmaddS:
     case Op::kFmsubS:
@@ -1613,11 +1606,12 @@ bool Hart::exec_fp(const Insn& in) {
     case Op::kFnmsubD:
     case Op::kFnmaddD: {
       const int k = static_cast<int>(in.op) - static_cast<int>(Op::kFmaddD);
-      set_f64(in.rd, fpu::f64_fma(m_f[in.rs1], m_f[in.rs2], m_f[in.rs3], k >= 2, k == 1 || k == 3, rm, &fl));
+      set_f64(in.rd,
+              fpu::f64_fma(m_s.f[in.rs1], m_s.f[in.rs2], m_s.f[in.rs3], k >= 2, k == 1 || k == 3, rm, &fl));
       break;
     }
     case Op::kFcvtSD:
-      set_f32(in.rd, fpu::f64_to_f32(m_f[in.rs1], rm, &fl));
+      set_f32(in.rd, fpu::f64_to_f32(m_s.f[in.rs1], rm, &fl));
       break;
     case Op::kFcvtDS:
       set_f64(in.rd, fpu::f32_to_f64(f32(in.rs1), &fl));
@@ -1633,8 +1627,8 @@ bool Hart::exec_fp(const Insn& in) {
     case Op::kFcvtWuD:
     case Op::kFcvtLD:
     case Op::kFcvtLuD:
-      x[in.rd] = fpu::f64_to_int(m_f[in.rs1], kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtWD)],
-                                 rm, &fl);
+      x[in.rd] = fpu::f64_to_int(m_s.f[in.rs1],
+                                 kKinds[static_cast<int>(in.op) - static_cast<int>(Op::kFcvtWD)], rm, &fl);
       break;
     case Op::kFcvtSW:
     case Op::kFcvtSWu:

@@ -26,6 +26,7 @@
 #include "accel/accelerator.h"
 #include "base/guest_memory.h"
 #include "base/timebase.h"
+#include "jit/cpu_state.h"
 #include "jit/decode.h"
 
 namespace jit {
@@ -65,8 +66,6 @@ class Platform {
   CpuConfig m_config;
   std::vector<base::GuestMemory::Region> m_ram;
 };
-
-enum class Priv : uint8_t { kU = 0, kS = 1, kM = 3 };
 
 // Exception causes (mcause values without the interrupt bit).
 enum Cause : uint64_t {
@@ -108,14 +107,14 @@ class Hart {
   void set_irq(unsigned bit, bool level);
 
   // Inspection (tests, debugging). Not synchronised with run().
-  uint64_t x(unsigned i) const { return i < 32 ? m_x[i] : 0; }
+  uint64_t x(unsigned i) const { return i < 32 ? m_s.x[i] : 0; }
   void set_x(unsigned i, uint64_t v) {
-    if (i > 0 && i < 32) m_x[i] = v;
+    if (i > 0 && i < 32) m_s.x[i] = v;
   }
-  uint64_t f(unsigned i) const { return m_f[i & 31]; }
-  uint64_t pc() const { return m_pc; }
-  Priv priv() const { return m_priv; }
-  uint64_t instret() const { return m_instret; }
+  uint64_t f(unsigned i) const { return m_s.f[i & 31]; }
+  uint64_t pc() const { return m_s.pc; }
+  Priv priv() const { return m_s.priv; }
+  uint64_t instret() const { return m_s.instret; }
   // Reads a CSR as M-mode would (nullopt-like false for unimplemented ones).
   bool read_csr(uint16_t csr, uint64_t* value);
   unsigned hart_id() const { return m_hart_id; }
@@ -191,7 +190,7 @@ class Hart {
   // va -> pa for an access of `size` bytes at va (within one page), including the PMP check.
   bool translate(uint64_t va, Access access, uint64_t* pa, unsigned size = 1);
   Priv data_priv() const {
-    return (m_mstatus & (1ull << 17)) ? static_cast<Priv>((m_mstatus >> 11) & 3) : m_priv;
+    return (m_s.mstatus & (1ull << 17)) ? static_cast<Priv>((m_s.mstatus >> 11) & 3) : m_s.priv;
   }
   // PMP (priv 1.12 section 3.7): whether [pa, pa+size) may be accessed by `priv`. As in QEMU, a hart
   // with no active entry allows everything, so bare-metal code need not program PMP first.
@@ -225,8 +224,8 @@ class Hart {
   bool csr_read(uint16_t csr, uint64_t* value);
   bool csr_write(uint16_t csr, uint64_t value);
   bool counter_allowed(uint16_t csr) const;
-  bool fp_enabled() const { return (m_mstatus >> 13 & 3) != 0; }
-  void fp_dirty() { m_mstatus |= 3ull << 13; }
+  bool fp_enabled() const { return (m_s.mstatus >> 13 & 3) != 0; }
+  void fp_dirty() { m_s.mstatus |= 3ull << 13; }
   uint32_t f32(unsigned r) const;
   void set_f32(unsigned r, uint32_t v);
   void set_f64(unsigned r, uint64_t v);
@@ -241,26 +240,8 @@ class Hart {
   bool m_trace_mmio = false;  // VMLAUNCH_JIT_TRACE=mmio: every device access
   void trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const;
 
-  // Architectural state.
-  uint64_t m_x[33] = {};  // x[32] absorbs writes to x0
-  uint64_t m_f[32] = {};
-  uint64_t m_pc = 0;
-  Priv m_priv = Priv::kM;
-  uint32_t m_fflags = 0, m_frm = 0;
-  uint64_t m_mstatus = 0, m_medeleg = 0, m_mideleg = 0, m_mie = 0, m_mip_sw = 0;
-  uint64_t m_mtvec = 0, m_stvec = 0, m_mepc = 0, m_sepc = 0, m_mcause = 0, m_scause = 0;
-  uint64_t m_mtval = 0, m_stval = 0, m_mscratch = 0, m_sscratch = 0, m_satp = 0;
-  uint32_t m_mcounteren = 0, m_scounteren = 0, m_mcountinhibit = 0;
-  uint64_t m_menvcfg = 0, m_senvcfg = 0, m_stimecmp = ~0ull;
-  uint64_t m_instret = 0, m_cycle_offset = 0;
-  uint8_t m_pmpcfg[16] = {};
-  uint64_t m_pmpaddr[16] = {};
-  bool m_pmp_active = false, m_pmp_locked = false;  // some entry is enabled / locked
-  // LR/SC reservation: the reserved word's host address and the value LR saw (SC compares-and-swaps
-  // it, so a store by another hart in between makes the SC fail).
-  bool m_resv_valid = false;
-  uintptr_t m_resv_host = 0;
-  uint64_t m_resv_value = 0;
+  CpuState m_s;
+  bool m_pmp_active = false, m_pmp_locked = false;  // derived from m_s.pmpcfg by pmp_changed()
 
   // Interrupt inputs driven by devices, and the wake-up machinery for wfi and kick().
   std::atomic<uint64_t> m_mip_ext{0};

@@ -12,6 +12,13 @@ namespace jit {
 
 enum class Priv : uint8_t { kU = 0, kS = 1, kM = 3 };
 
+// Optional parts of the hart that a machine may leave out (VmSpec::cpu_features "-sstc", "-sv48"),
+// so the CPU matches the ISA string its device tree advertises.
+struct CpuConfig {
+  bool sstc = true;  // stimecmp and menvcfg.STCE
+  bool sv48 = true;  // satp mode 9 (Sv39 is always there)
+};
+
 struct CpuState {
   uint64_t x[33] = {};  // x[32] absorbs writes to x0 (the decoder maps rd == 0 to it)
   uint64_t f[32] = {};  // NaN-boxed single values live in the low half

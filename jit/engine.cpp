@@ -84,6 +84,9 @@ void Engine::invalidate_range(uint64_t pa, uint64_t len) {
 void Engine::halt() {
   m_halted.store(true, std::memory_order_release);
   for (auto& hart : m_harts) hart->kick();
+  // Parked harts must leave run() too (their threads are about to be joined); the kick above is
+  // seen before they execute anything.
+  resume();
 }
 
 }  // namespace jit

@@ -62,7 +62,7 @@ class Engine {
   // for device DMA into RAM and loaders. The harts apply it before their next chunk.
   void invalidate_range(uint64_t pa, uint64_t len);
 
-  // Stops the machine: every run() returns now and at each later call.
+  // Stops the machine: every run() returns now (parked harts included) and at each later call.
   void halt();
   bool halted() const { return m_halted.load(std::memory_order_acquire); }
 

@@ -115,6 +115,17 @@ TEST_CASE("engine: invalidate_range makes harts see code a device wrote") {
   CHECK(m.engine->state(0)->x[10] == 2);
 }
 
+TEST_CASE("engine: halt releases a parked hart without running it further") {
+  Machine m({kAddiT0T0One, kJumpBack4});
+  std::thread vcpu([&] { m.engine->run(0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(m.engine->park(std::chrono::seconds(2)));
+  const uint64_t at_park = m.engine->state(0)->instret;
+  m.engine->halt();
+  vcpu.join();
+  CHECK(m.engine->state(0)->instret == at_park);
+}
+
 TEST_CASE("engine: hart indexes are checked; halt makes run() return at once") {
   Machine m({kAddiT0T0One, kJumpBack4});
   CHECK_FALSE(m.engine->reset(1, kBase, 0, 0, 0));

@@ -120,7 +120,10 @@ void Hart::run() {
 void Hart::run_until_kicked() {
   for (;;) {
     if (m_kick.exchange(false, std::memory_order_acq_rel)) return;
-    if (m_park_requested.load(std::memory_order_acquire)) park_here();
+    if (m_park_requested.load(std::memory_order_acquire)) {
+      park_here();
+      continue;  // a kick or halt that came while parked is seen before any guest instruction
+    }
     if (m_code.has_posted()) apply_posted_invalidations();
     if (m_trace_state) dump_state("run");
     check_interrupts();

@@ -469,7 +469,12 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kWfi:
         case Op::kSfenceVma: {
           m_s.pc = pc;
-          if (!exec_system(in, &pc)) TRAP;
+          // Through a copy: exec_system lives in trap.cpp, and passing &pc itself would make pc
+          // address-taken across an opaque call, so the compiler keeps it on the stack in every
+          // handler (measured: ~5% fewer MIPS on bench/interp_loop).
+          uint64_t next_pc = pc;
+          if (!exec_system(in, &next_pc)) TRAP;
+          pc = next_pc;
           SYNC_FETCH();
           if (in.op == Op::kWfi) {
             end = ChunkEnd::kWfi;

@@ -3,6 +3,7 @@
 // mapped only once the tier is loaded.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -103,6 +104,7 @@ TEST_CASE("llvm tier: loaded on demand; compiled blocks match the interpreter in
 
   std::mt19937 rng(11);
   int blocks = 0, instructions = 0;
+  std::chrono::steady_clock::duration compile_time{};
   for (int round = 0; round < 60; ++round) {
     const size_t count = 1 + rng() % 40;
     std::vector<uint32_t> words;
@@ -127,7 +129,9 @@ TEST_CASE("llvm tier: loaded on demand; compiled blocks match the interpreter in
     hart.step(count);
     const jit::CpuState& interpreted = hart.state();
 
+    const auto compile_start = std::chrono::steady_clock::now();
     JitBlockFn block = api.compile_block(tier, insns.data(), insns.size(), kBase, error, sizeof error);
+    compile_time += std::chrono::steady_clock::now() - compile_start;
     REQUIRE_MESSAGE(static_cast<bool>(block), error);
     jit::CpuState compiled = start;
     block(&compiled);
@@ -142,7 +146,9 @@ TEST_CASE("llvm tier: loaded on demand; compiled blocks match the interpreter in
     ++blocks;
     instructions += static_cast<int>(count);
   }
-  MESSAGE(blocks << " blocks, " << instructions << " instructions compared");
+  MESSAGE(blocks << " blocks, " << instructions << " instructions compared; compile "
+                 << std::chrono::duration<double, std::milli>(compile_time).count() / blocks
+                 << " ms per block (one module each, LLJIT defaults)");
 
   // Anything outside the subset is refused with a reason, not miscompiled.
   const jit::Insn load = jit::decode(0x0002b283);  // ld t0, 0(t0)

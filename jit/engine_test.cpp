@@ -130,6 +130,20 @@ TEST_CASE("engine: invalidate_range makes harts see code a device wrote") {
   CHECK(m.engine->state(0)->x[10] == 2);
 }
 
+TEST_CASE("engine: a hart sleeping in wfi parks at once and sleeps again after resume") {
+  Machine m({0x10500073, kJumpBack4});  // wfi; j -4 (no interrupt enabled: sleeps in rounds)
+  std::thread vcpu([&] { m.engine->run(0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(m.engine->park(std::chrono::seconds(2)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  const auto parked = m.engine->state(0);
+  CHECK((parked->pc == kBase || parked->pc == kBase + 4));
+  m.engine->resume();
+  m.engine->halt();
+  vcpu.join();
+}
+
 TEST_CASE("engine: halt releases a parked hart without running it further") {
   Machine m({kAddiT0T0One, kJumpBack4});
   std::thread vcpu([&] { m.engine->run(0); });

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <llvm/Config/llvm-config.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "accel/catalogue.h"
+#include "jit/llvm_info.h"
 
 namespace accel {
 
@@ -179,7 +179,7 @@ Availability probe_kvm(const char* device_path) {
 }
 
 std::string llvm_version() {
-  return LLVM_VERSION_STRING;
+  return jit::llvm_version();
 }
 
 Availability probe_jit() {

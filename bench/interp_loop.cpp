@@ -16,7 +16,7 @@
 
 #include "base/guest_memory.h"
 #include "base/timebase.h"
-#include "jit/hart.h"
+#include "jit/engine.h"
 
 namespace {
 
@@ -61,16 +61,15 @@ double run_ours(const std::string& image_path, uint64_t* retired, double* cpu) {
   if (!region.ok() || !memory.write(0x80000000, image)) std::exit(1);
   base::Timebase timebase;
   ToHost ops;
-  jit::Platform platform(ops, timebase);
-  platform.add_ram(*region);
-  jit::Hart hart(platform, 0);
-  hart.reset(0x80000000, 0, 0, 0);
+  jit::Engine engine(ops, timebase, 1, jit::CpuConfig{});
+  engine.add_ram(*region);
+  engine.reset(0, 0x80000000, 0, 0, 0);
   const double cpu_start = thread_cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
-  while (!ops.done) hart.step(1 << 20);
+  while (!ops.done) engine.step(0, 1 << 20);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   *cpu = thread_cpu_seconds() - cpu_start;
-  *retired = hart.instret();
+  *retired = engine.state(0)->instret;
   return seconds;
 }
 

@@ -20,22 +20,17 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "accel/accelerator.h"
 #include "base/guest_memory.h"
 #include "base/timebase.h"
+#include "jit/arch_bits.h"
+#include "jit/code_cache.h"
+#include "jit/cpu_state.h"
 #include "jit/decode.h"
 
 namespace jit {
-
-// Optional parts of the hart that a machine may leave out (VmSpec::cpu_features "-sstc", "-sv48"),
-// so the CPU matches the ISA string its device tree advertises.
-struct CpuConfig {
-  bool sstc = true;  // stimecmp and menvcfg.STCE
-  bool sv48 = true;  // satp mode 9 (Sv39 is always there)
-};
 
 // What all harts of a VM share. RAM regions are fixed before the harts start running.
 class Platform {
@@ -66,30 +61,6 @@ class Platform {
   std::vector<base::GuestMemory::Region> m_ram;
 };
 
-enum class Priv : uint8_t { kU = 0, kS = 1, kM = 3 };
-
-// Exception causes (mcause values without the interrupt bit).
-enum Cause : uint64_t {
-  kInstMisaligned = 0,
-  kInstAccessFault = 1,
-  kIllegalInstruction = 2,
-  kBreakpoint = 3,
-  kLoadMisaligned = 4,
-  kLoadAccessFault = 5,
-  kStoreMisaligned = 6,
-  kStoreAccessFault = 7,
-  kEcallU = 8,
-  kEcallS = 9,
-  kEcallM = 11,
-  kInstPageFault = 12,
-  kLoadPageFault = 13,
-  kStorePageFault = 15,
-};
-
-// mip/mie bits.
-inline constexpr uint64_t kSSIP = 1 << 1, kMSIP = 1 << 3, kSTIP = 1 << 5, kMTIP = 1 << 7, kSEIP = 1 << 9,
-                          kMEIP = 1 << 11;
-
 class Hart {
  public:
   Hart(Platform& platform, unsigned hart_id);
@@ -108,20 +79,50 @@ class Hart {
   void set_irq(unsigned bit, bool level);
 
   // Inspection (tests, debugging). Not synchronised with run().
-  uint64_t x(unsigned i) const { return i < 32 ? m_x[i] : 0; }
+  uint64_t x(unsigned i) const { return i < 32 ? m_s.x[i] : 0; }
   void set_x(unsigned i, uint64_t v) {
-    if (i > 0 && i < 32) m_x[i] = v;
+    if (i > 0 && i < 32) m_s.x[i] = v;
   }
-  uint64_t f(unsigned i) const { return m_f[i & 31]; }
-  uint64_t pc() const { return m_pc; }
-  Priv priv() const { return m_priv; }
-  uint64_t instret() const { return m_instret; }
+  uint64_t f(unsigned i) const { return m_s.f[i & 31]; }
+  uint64_t pc() const { return m_s.pc; }
+  Priv priv() const { return m_s.priv; }
+  uint64_t instret() const { return m_s.instret; }
   // Reads a CSR as M-mode would (nullopt-like false for unimplemented ones).
   bool read_csr(uint16_t csr, uint64_t* value);
   unsigned hart_id() const { return m_hart_id; }
 
   // Runs at most `max_instructions` and returns (for tests and the benchmark); wfi returns too.
   void step(uint64_t max_instructions);
+
+  // Park: request_park() (any thread) makes run() stop between chunks (within kChunk
+  // instructions, or at once from wfi) and wait, without returning, until resume(). While parked,
+  // state() and set_state() may be used from other threads. wait_parked() waits up to `timeout`
+  // and is true once the hart is parked or not inside run() at all.
+  void request_park();
+  bool wait_parked(std::chrono::milliseconds timeout);
+  void resume();
+  bool parked() const { return m_parked.load(std::memory_order_acquire); }
+
+  // The architectural state. Only while the hart is not running (parked, or from its own thread).
+  const CpuState& state() const { return m_s; }
+  // Replaces the architectural state and rebuilds everything derived from it (TLBs, decoded code,
+  // PMP summary); a reservation cannot survive (its host address may be stale).
+  void set_state(const CpuState& state);
+
+  // Forgets decoded code in guest-physical [pa, pa+len) (device DMA, a loader writing RAM). Any
+  // thread; applied before the hart's next chunk.
+  void invalidate_range(uint64_t pa, uint64_t len);
+
+  // Slow paths behind jit/mmu.h's C entry points. false: a trap is pending (take_pending_trap()).
+  bool load_slow(uint64_t va, void* out, unsigned size);
+  bool store_slow(uint64_t va, const void* in, unsigned size);
+  bool exec_amo(const Insn& in);
+  int raise_access_fault(uint64_t va, bool store) {
+    return raise(store ? kStoreAccessFault : kLoadAccessFault, va);
+  }
+  int raise_illegal() { return raise(kIllegalInstruction, 0); }
+  // Enters the trap recorded by a failed slow path, with m_s.pc at the faulting instruction.
+  void take_pending_trap() { take_trap(m_trap_cause, m_trap_tval, false); }
 
  private:
   enum Access : int { kRead = 0, kWrite = 1, kFetch = 2 };
@@ -130,17 +131,6 @@ class Hart {
   // Translation contexts: separate TLBs so privilege changes and SUM toggles need no flush.
   enum Ctx : int { kCtxU = 0, kCtxS = 1, kCtxSSum = 2, kCtxBare = 3, kCtxCount = 4 };
 
-  struct DecodedPage {
-    Insn insns[2048];
-    uint8_t* host = nullptr;
-    uint64_t ppn = 0;
-    uint64_t decoded_lines = 0;  // bit i: some slot in bytes [64i, 64i+64) was decoded
-    // fence.i does not drop pages: it marks them stale, and the next fetch keeps the decoded page
-    // if the bytes its slots were decoded from are unchanged (Linux issues a fence.i, through SBI
-    // on every hart, for each newly mapped executable page).
-    bool stale = false;
-    uint8_t snapshot[4096];  // the page as decoded: creation-time bytes, updated per decoded slot
-  };
   struct TlbEntry {
     uint64_t tag = ~0ull;         // guest-virtual page number
     uintptr_t addend = 0;         // host address - guest-virtual address, for RAM pages
@@ -184,14 +174,12 @@ class Hart {
     }
     return store_slow(va, &value, sizeof(T));
   }
-  bool load_slow(uint64_t va, void* out, unsigned size);
-  bool store_slow(uint64_t va, const void* in, unsigned size);
   // Host pointer for an aligned RAM access inside one page (LR/SC/AMO); raises on failure.
   uint8_t* host_for_atomic(uint64_t va, Access access, unsigned size);
   // va -> pa for an access of `size` bytes at va (within one page), including the PMP check.
   bool translate(uint64_t va, Access access, uint64_t* pa, unsigned size = 1);
   Priv data_priv() const {
-    return (m_mstatus & (1ull << 17)) ? static_cast<Priv>((m_mstatus >> 11) & 3) : m_priv;
+    return (m_s.mstatus & (1ull << 17)) ? static_cast<Priv>((m_s.mstatus >> 11) & 3) : m_s.priv;
   }
   // PMP (priv 1.12 section 3.7): whether [pa, pa+size) may be accessed by `priv`. As in QEMU, a hart
   // with no active entry allows everything, so bare-metal code need not program PMP first.
@@ -211,22 +199,21 @@ class Hart {
   // Instruction fetch.
   bool refill_fetch(uint64_t pc);
   DecodedPage* decoded_page(uint64_t ppn, uint8_t* host);
-  void invalidate_page(uint64_t ppn);
-  void flush_decoded();  // drops every decoded page (reset, cache full)
-  void fence_i();        // marks every decoded page stale (see DecodedPage::stale)
-  void decode_slot(DecodedPage* page, unsigned offset);
+  void invalidate_code(uint64_t pa, uint64_t len);  // this thread's own stores and loaders
+  void apply_posted_invalidations();                // invalidate_range() calls from other threads
+  void flush_decoded();                             // drops every decoded page (reset, cache full)
+  void fence_i();                                   // marks every decoded page stale (see DecodedPage::stale)
   bool fetch_cross_page(uint64_t pc, Insn* out);
 
   // Instruction groups kept out of the hot loop.
   bool exec_csr(const Insn& in);
   bool exec_system(const Insn& in, uint64_t* pc);
-  bool exec_amo(const Insn& in);
   bool exec_fp(const Insn& in);
   bool csr_read(uint16_t csr, uint64_t* value);
   bool csr_write(uint16_t csr, uint64_t value);
   bool counter_allowed(uint16_t csr) const;
-  bool fp_enabled() const { return (m_mstatus >> 13 & 3) != 0; }
-  void fp_dirty() { m_mstatus |= 3ull << 13; }
+  bool fp_enabled() const { return (m_s.mstatus >> 13 & 3) != 0; }
+  void fp_dirty() { m_s.mstatus |= 3ull << 13; }
   uint32_t f32(unsigned r) const;
   void set_f32(unsigned r, uint32_t v);
   void set_f64(unsigned r, uint64_t v);
@@ -241,26 +228,8 @@ class Hart {
   bool m_trace_mmio = false;  // VMLAUNCH_JIT_TRACE=mmio: every device access
   void trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const;
 
-  // Architectural state.
-  uint64_t m_x[33] = {};  // x[32] absorbs writes to x0
-  uint64_t m_f[32] = {};
-  uint64_t m_pc = 0;
-  Priv m_priv = Priv::kM;
-  uint32_t m_fflags = 0, m_frm = 0;
-  uint64_t m_mstatus = 0, m_medeleg = 0, m_mideleg = 0, m_mie = 0, m_mip_sw = 0;
-  uint64_t m_mtvec = 0, m_stvec = 0, m_mepc = 0, m_sepc = 0, m_mcause = 0, m_scause = 0;
-  uint64_t m_mtval = 0, m_stval = 0, m_mscratch = 0, m_sscratch = 0, m_satp = 0;
-  uint32_t m_mcounteren = 0, m_scounteren = 0, m_mcountinhibit = 0;
-  uint64_t m_menvcfg = 0, m_senvcfg = 0, m_stimecmp = ~0ull;
-  uint64_t m_instret = 0, m_cycle_offset = 0;
-  uint8_t m_pmpcfg[16] = {};
-  uint64_t m_pmpaddr[16] = {};
-  bool m_pmp_active = false, m_pmp_locked = false;  // some entry is enabled / locked
-  // LR/SC reservation: the reserved word's host address and the value LR saw (SC compares-and-swaps
-  // it, so a store by another hart in between makes the SC fail).
-  bool m_resv_valid = false;
-  uintptr_t m_resv_host = 0;
-  uint64_t m_resv_value = 0;
+  CpuState m_s;
+  bool m_pmp_active = false, m_pmp_locked = false;  // derived from m_s.pmpcfg by pmp_changed()
 
   // Interrupt inputs driven by devices, and the wake-up machinery for wfi and kick().
   std::atomic<uint64_t> m_mip_ext{0};
@@ -281,9 +250,14 @@ class Hart {
   Insn* m_fetch_insns = nullptr;
   DecodedPage* m_fetch_page = nullptr;
   Insn m_cross_insn;
-  std::unordered_map<uint64_t, DecodedPage*> m_pages;
-  std::vector<std::unique_ptr<DecodedPage>> m_page_pool;  // owns every page
-  std::vector<DecodedPage*> m_free_pages;
+  CodeCache m_code;
+
+  // Park handshake (request_park/resume), on m_wait_mutex and m_wait_cv.
+  std::atomic<bool> m_park_requested{false};
+  std::atomic<bool> m_parked{false};
+  bool m_in_run = false;  // under m_wait_mutex: a thread is inside run()
+  void park_here();
+  void run_until_kicked();
 };
 
 }  // namespace jit

@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "jit/mmu.h"
+
 namespace {
 
 class NoDevices final : public accel::VmOps {
@@ -157,4 +159,36 @@ TEST_CASE("hart: code rewritten behind the hart's back (DMA, other harts) shows 
   hart.step(4);
   CHECK(hart.x(10) == 2);
   CHECK(hart.pc() == kBase + 0x104);
+}
+
+TEST_CASE("hart: the MMU's C entry points load, store, and report faults as pending traps") {
+  base::GuestMemory memory;
+  auto region = memory.add_region(kBase, 0x2000);
+  REQUIRE(region.ok());
+  base::Timebase timebase;
+  NoDevices ops;
+  jit::Platform platform(ops, timebase);
+  platform.add_ram(*region);
+  jit::Hart hart(platform, 0);
+  hart.reset(kBase, 0, 0, 0);
+  jit::CpuState state = hart.state();
+  state.mtvec = kBase + 0x100;
+  hart.set_state(state);
+
+  const uint64_t value = 0x1122334455667788;
+  CHECK(jit_mmu_store(&hart, kBase + 0xffd, &value, 8) == 1);  // misaligned, across a page
+  uint64_t back = 0;
+  CHECK(jit_mmu_load(&hart, kBase + 0xffd, &back, 8) == 1);
+  CHECK(back == value);
+  CHECK(memory.read_le<uint8_t>(kBase + 0xffd).value_or(0) == 0x88);
+
+  CHECK(jit_mmu_load(&hart, 0x1000, &back, 4) == 0);  // no RAM, no device
+  CHECK(jit_mmu_load(&hart, kBase, &back, 3) == 0);   // not an access size
+  CHECK(jit_mmu_amo(&hart, 0xffff, 1, 2, 3) == 0);    // not an atomic op
+  CHECK(jit_mmu_load(&hart, 0x1000, &back, 4) == 0);
+  jit_take_pending_trap(&hart);
+  CHECK(hart.pc() == kBase + 0x100);
+  CHECK(hart.state().mcause == jit::kLoadAccessFault);
+  CHECK(hart.state().mtval == 0x1000);
+  CHECK(hart.state().mepc == kBase);
 }

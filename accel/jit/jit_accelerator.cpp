@@ -3,31 +3,32 @@
 #include <memory>
 #include <vector>
 
-#include "jit/hart.h"
+#include "jit/engine.h"
 
 namespace accel {
 namespace {
 
 class JitVcpu final : public Vcpu {
  public:
-  explicit JitVcpu(jit::Hart& hart) : m_hart(hart) {}
+  JitVcpu(jit::Engine& engine, unsigned index) : m_engine(engine), m_index(index) {}
 
   AccelResult<void> set_boot_state(const BootState& state) override {
     const auto* riscv = std::get_if<RiscvBootState>(&state);
     if (!riscv) return base::fail(AccelError("jit: boot state is not riscv64"));
-    m_hart.reset(riscv->pc, riscv->a0, riscv->a1, riscv->a2);
+    m_engine.reset(m_index, riscv->pc, riscv->a0, riscv->a1, riscv->a2);
     return {};
   }
 
   AccelResult<VcpuExit> run() override {
-    m_hart.run();
+    m_engine.run(m_index);
     return VcpuExit{ExitInterrupted{}};
   }
 
-  void kick() override { m_hart.kick(); }
+  void kick() override { m_engine.kick(m_index); }
 
  private:
-  jit::Hart& m_hart;
+  jit::Engine& m_engine;
+  const unsigned m_index;  // < the engine's hart count: create_vcpu checked it
 };
 
 // The optional hart features named by VmSpec::cpu_features. "+x" for something the interpreter
@@ -69,44 +70,40 @@ class JitVm final : public Vm {
  public:
   JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops, jit::CpuConfig config)
       : m_own_timebase(spec.timebase ? nullptr : std::make_unique<base::Timebase>()),
-        m_platform(ops, spec.timebase ? *spec.timebase : *m_own_timebase, config) {
-    for (const auto& region : memory.regions()) m_platform.add_ram(region);
-    // Harts exist from the start so interrupt lines work before (and without) create_vcpu.
-    for (unsigned i = 0; i < spec.vcpu_count; ++i)
-      m_harts.push_back(std::make_unique<jit::Hart>(m_platform, i));
+        m_engine(ops, spec.timebase ? *spec.timebase : *m_own_timebase, spec.vcpu_count, config) {
+    for (const auto& region : memory.regions()) m_engine.add_ram(region);
     m_claimed.assign(spec.vcpu_count, false);
   }
 
   AccelResult<void> map_memory(const base::GuestMemory::Region& region) override {
     if (region.size == 0 || !region.host) return base::fail(AccelError("jit: empty memory region"));
     if (!aligned(region)) return base::fail(AccelError(kMisaligned));
-    m_platform.add_ram(region);
+    m_engine.add_ram(region);
     return {};
   }
 
   AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) override {
-    if (index >= m_harts.size())
+    if (index >= m_engine.hart_count())
       return base::fail(AccelError("jit: vcpu " + std::to_string(index) + " out of range (" +
-                                   std::to_string(m_harts.size()) + " harts)"));
+                                   std::to_string(m_engine.hart_count()) + " harts)"));
     if (m_claimed[index])
       return base::fail(AccelError("jit: vcpu " + std::to_string(index) + " created twice"));
     m_claimed[index] = true;
-    return std::unique_ptr<Vcpu>(std::make_unique<JitVcpu>(*m_harts[index]));
+    return std::unique_ptr<Vcpu>(std::make_unique<JitVcpu>(m_engine, index));
   }
 
   AccelResult<void> set_irq_line(uint32_t line, bool level) override {
     const uint32_t hart = line / 64, bit = line % 64;
-    if (hart >= m_harts.size()) return base::fail(AccelError("jit: irq line for nonexistent hart"));
+    if (hart >= m_engine.hart_count()) return base::fail(AccelError("jit: irq line for nonexistent hart"));
     if (bit != 3 && bit != 7 && bit != 9 && bit != 11 && bit != 1 && bit != 5)
       return base::fail(AccelError("jit: irq line " + std::to_string(bit) + " is not a mip interrupt bit"));
-    m_harts[hart]->set_irq(bit, level);
+    m_engine.set_irq(hart, bit, level);
     return {};
   }
 
  private:
   std::unique_ptr<base::Timebase> m_own_timebase;
-  jit::Platform m_platform;
-  std::vector<std::unique_ptr<jit::Hart>> m_harts;
+  jit::Engine m_engine;
   std::vector<bool> m_claimed;
 };
 

@@ -1,5 +1,5 @@
-// The `jit` accelerator: riscv64 guests on the reference interpreter (jit/hart.h), one host thread
-// per hart. The LLVM tier will plug in behind the same interface.
+// The `jit` accelerator: riscv64 guests on jit::Engine (jit/engine.h; the reference interpreter
+// today), one host thread per hart. The LLVM tier will plug in behind the same engine.
 //
 // Contract for machines (hw/riscv64 virt):
 // - create_vm(spec, memory, ops): spec.vcpu_count harts; spec.timebase drives `time` and Sstc

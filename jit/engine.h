@@ -1,0 +1,75 @@
+// The `jit` accelerator's one front door: everything outside jit/ (accel/jit, benches, tests of the
+// accelerator) reaches the execution tiers only through Engine. Today the interpreter (jit::Hart)
+// is the only tier behind it; a translator tier plugs in here without its callers changing, and
+// its LLVM headers stay behind this file.
+//
+// Threads: each hart's run() is called from that hart's own (vCPU) thread. kick, set_irq, park,
+// resume, invalidate_range and halt may be called from any thread. state/set_state of a hart only
+// while it is parked or not running.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "accel/accelerator.h"
+#include "base/guest_memory.h"
+#include "base/timebase.h"
+#include "jit/cpu_state.h"
+
+namespace jit {
+
+class Hart;
+class Platform;
+
+class Engine {
+ public:
+  Engine(accel::VmOps& ops, const base::Timebase& timebase, unsigned hart_count, const CpuConfig& config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  unsigned hart_count() const { return static_cast<unsigned>(m_harts.size()); }
+  // Before the harts run; mapping the same region twice is fine.
+  void add_ram(const base::GuestMemory::Region& region);
+
+  // Each returns false for a hart index out of range (nothing happens then).
+  // Power-on state: M-mode at pc, a0..a2 as given, everything else zero.
+  bool reset(unsigned hart, uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2);
+  // Runs guest code until kick(hart) or halt(); returns at once after halt().
+  bool run(unsigned hart);
+  // At most max_instructions (tests, benchmarks); returns early in wfi.
+  bool step(unsigned hart, uint64_t max_instructions);
+  bool kick(unsigned hart);
+  // Drives a mip input bit (MSIP 3, MTIP 7, SEIP 9, MEIP 11; SSIP 1, STIP 5 for tests).
+  bool set_irq(unsigned hart, unsigned bit, bool level);
+
+  // Parks every hart: each stops within a chunk of instructions (or at once from wfi) and waits
+  // inside run() with its state intact; a hart outside run() parks when it next enters. False when
+  // some hart did not park within `timeout` (the request stays; call resume() to cancel it).
+  bool park(std::chrono::milliseconds timeout);
+  // Lets parked harts continue where they stopped.
+  void resume();
+
+  // The architectural state of a parked (or not running) hart.
+  std::optional<CpuState> state(unsigned hart) const;
+  bool set_state(unsigned hart, const CpuState& state);
+
+  // Forgets decoded (and, later, translated) code for guest-physical [pa, pa+len) on every hart:
+  // for device DMA into RAM and loaders. The harts apply it before their next chunk.
+  void invalidate_range(uint64_t pa, uint64_t len);
+
+  // Stops the machine: every run() returns now (parked harts included) and at each later call.
+  void halt();
+  bool halted() const { return m_halted.load(std::memory_order_acquire); }
+
+ private:
+  std::unique_ptr<Platform> m_platform;
+  std::vector<std::unique_ptr<Hart>> m_harts;
+  std::atomic<bool> m_halted{false};
+};
+
+}  // namespace jit

@@ -1,0 +1,171 @@
+// The front door: park/resume within bounded time with state intact, state get/set, DMA-style
+// invalidation, halt, and index checks.
+#include "jit/engine.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+namespace {
+
+class NoDevices final : public accel::VmOps {
+ public:
+  bool mmio_read(uint64_t, std::span<uint8_t>) override { return false; }
+  bool mmio_write(uint64_t, std::span<const uint8_t>) override { return false; }
+  bool pio_read(uint16_t, std::span<uint8_t>) override { return false; }
+  bool pio_write(uint16_t, std::span<const uint8_t>) override { return false; }
+};
+
+constexpr uint64_t kBase = 0x80000000;
+constexpr uint32_t kAddiT0T0One = 0x00128293;  // addi t0, t0, 1
+constexpr uint32_t kJumpBack4 = 0xffdff06f;    // j -4
+
+struct Machine {
+  base::GuestMemory memory;
+  base::Timebase timebase;
+  NoDevices ops;
+  std::unique_ptr<jit::Engine> engine;
+
+  explicit Machine(std::initializer_list<uint32_t> code, unsigned harts = 1) {
+    auto region = memory.add_region(kBase, 0x10000);
+    REQUIRE(region.ok());
+    uint64_t at = kBase;
+    for (uint32_t word : code) {
+      REQUIRE(memory.write_le<uint32_t>(at, word));
+      at += 4;
+    }
+    engine = std::make_unique<jit::Engine>(ops, timebase, harts, jit::CpuConfig{});
+    engine->add_ram(*region);
+    for (unsigned i = 0; i < harts; ++i) REQUIRE(engine->reset(i, kBase, i, 0, 0));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("engine: a hart in a tight loop parks within bounded time, keeps its state, and resumes") {
+  Machine m({kAddiT0T0One, kJumpBack4});
+  REQUIRE(m.engine->step(0, 1001));  // so the state has visibly moved even if the thread starts late
+  std::thread vcpu([&] { m.engine->run(0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(m.engine->park(std::chrono::seconds(2)));
+  const auto took = std::chrono::steady_clock::now() - start;
+  // A chunk is 8192 instructions: microseconds. 500 ms leaves room for a loaded 2-core host.
+  CHECK(took < std::chrono::milliseconds(500));
+
+  const auto parked = m.engine->state(0);
+  REQUIRE(parked);
+  CHECK(parked->x[5] > 0);
+  CHECK((parked->pc == kBase || parked->pc == kBase + 4));
+  CHECK(parked->priv == jit::Priv::kM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto still = m.engine->state(0);
+  CHECK(still->x[5] == parked->x[5]);  // parked means no guest instruction runs
+  CHECK(still->instret == parked->instret);
+
+  // State written while parked is what the hart continues from.
+  jit::CpuState edited = *still;
+  edited.x[6] = 0x1234;
+  REQUIRE(m.engine->set_state(0, edited));
+  // On a loaded host the woken thread may not get a CPU before the next park: retry for a while.
+  std::optional<jit::CpuState> later;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    m.engine->resume();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(m.engine->park(std::chrono::seconds(2)));
+    later = m.engine->state(0);
+    if (later->instret > still->instret) break;
+  }
+  CHECK(later->x[5] > still->x[5]);
+  CHECK(later->instret > still->instret);
+  CHECK(later->x[6] == 0x1234);
+
+  m.engine->resume();
+  m.engine->halt();
+  vcpu.join();
+  CHECK(m.engine->halted());
+}
+
+TEST_CASE("engine: park covers harts not yet running; they park on entering run()") {
+  Machine m({kAddiT0T0One, kJumpBack4}, 2);
+  REQUIRE(m.engine->park(std::chrono::milliseconds(100)));  // nobody runs: parked at once
+  std::thread vcpu([&] { m.engine->run(1); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(m.engine->state(1)->instret == 0);  // entered run() but parked before executing
+  m.engine->resume();
+  // Halt only once the released hart has run (it may wait for a CPU on a loaded host).
+  std::optional<jit::CpuState> after;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(m.engine->park(std::chrono::seconds(2)));
+    after = m.engine->state(1);
+    if (after->instret > 0) break;
+    m.engine->resume();
+  }
+  m.engine->halt();
+  vcpu.join();
+  CHECK(m.engine->state(1)->instret > 0);
+  CHECK(m.engine->state(0)->instret == 0);
+}
+
+TEST_CASE("engine: invalidate_range makes harts see code a device wrote") {
+  Machine m({0x00100513, kJumpBack4});  // addi a0, zero, 1; j -4
+  REQUIRE(m.engine->step(0, 100));
+  CHECK(m.engine->state(0)->x[10] == 1);
+  // A "DMA" write behind the hart's back: the decoded copy is still used (as the ISA allows
+  // without fence.i) until the engine is told.
+  REQUIRE(m.memory.write_le<uint32_t>(kBase, 0x00200513));  // addi a0, zero, 2
+  REQUIRE(m.engine->step(0, 100));
+  CHECK(m.engine->state(0)->x[10] == 1);
+  m.engine->invalidate_range(kBase, 4);
+  REQUIRE(m.engine->step(0, 100));
+  CHECK(m.engine->state(0)->x[10] == 2);
+  // Hostile lengths neither overflow nor hang.
+  m.engine->invalidate_range(~0ull - 2, ~0ull);
+  m.engine->invalidate_range(0, ~0ull);
+  REQUIRE(m.engine->step(0, 100));
+  CHECK(m.engine->state(0)->x[10] == 2);
+}
+
+TEST_CASE("engine: a hart sleeping in wfi parks at once and sleeps again after resume") {
+  Machine m({0x10500073, kJumpBack4});  // wfi; j -4 (no interrupt enabled: sleeps in rounds)
+  std::thread vcpu([&] { m.engine->run(0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(m.engine->park(std::chrono::seconds(2)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  const auto parked = m.engine->state(0);
+  CHECK((parked->pc == kBase || parked->pc == kBase + 4));
+  m.engine->resume();
+  m.engine->halt();
+  vcpu.join();
+}
+
+TEST_CASE("engine: halt releases a parked hart without running it further") {
+  Machine m({kAddiT0T0One, kJumpBack4});
+  std::thread vcpu([&] { m.engine->run(0); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(m.engine->park(std::chrono::seconds(2)));
+  const uint64_t at_park = m.engine->state(0)->instret;
+  m.engine->halt();
+  vcpu.join();
+  CHECK(m.engine->state(0)->instret == at_park);
+}
+
+TEST_CASE("engine: hart indexes are checked; halt makes run() return at once") {
+  Machine m({kAddiT0T0One, kJumpBack4});
+  CHECK_FALSE(m.engine->reset(1, kBase, 0, 0, 0));
+  CHECK_FALSE(m.engine->run(7));
+  CHECK_FALSE(m.engine->step(1, 10));
+  CHECK_FALSE(m.engine->kick(1));
+  CHECK_FALSE(m.engine->set_irq(1, 7, true));
+  CHECK_FALSE(m.engine->set_irq(0, 64, true));
+  CHECK_FALSE(m.engine->state(1).has_value());
+  CHECK_FALSE(m.engine->set_state(1, jit::CpuState{}));
+  m.engine->halt();
+  CHECK(m.engine->run(0));  // returns: halted
+  CHECK(m.engine->state(0)->instret == 0);
+}

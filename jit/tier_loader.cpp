@@ -1,0 +1,47 @@
+#include "jit/tier_loader.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace jit {
+
+LoadedTier::~LoadedTier() {
+  // The tier's compiled code and its instances must be gone before this (their owner destroys
+  // them first); unloading libLLVM under live code would leave dangling function pointers.
+  dlclose(m_handle);
+}
+
+base::Result<std::unique_ptr<LoadedTier>, std::string> load_tier(const std::string& path) {
+  // RTLD_LOCAL: LLVM's symbols stay private to the tier, never interposing on the launcher's.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* why = dlerror();
+    return base::fail("jit tier " + path + ": " + (why ? why : "dlopen failed"));
+  }
+  // Safety: the symbol is declared in jit/tier.h with exactly this type (JitTierEntry).
+  auto entry = reinterpret_cast<JitTierEntry>(dlsym(handle, "vmlaunch_jit_tier_v1"));
+  if (!entry) {
+    dlclose(handle);
+    return base::fail("jit tier " + path + ": no vmlaunch_jit_tier_v1 symbol");
+  }
+  const JitTierApi* api = entry();
+  if (!api || api->abi_version != kJitTierAbiVersion) {
+    dlclose(handle);
+    return base::fail("jit tier " + path + ": ABI version " + std::to_string(api ? api->abi_version : 0) +
+                      ", vmlaunch needs " + std::to_string(kJitTierAbiVersion));
+  }
+  return std::unique_ptr<LoadedTier>(new LoadedTier(handle, api));
+}
+
+std::string default_tier_path() {
+  if (const char* env = std::getenv("VMLAUNCH_JIT_TIER"); env && *env) return env;
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "libvmlaunch_jit_llvm.so";
+  std::string dir(self, static_cast<size_t>(n));
+  return dir.substr(0, dir.rfind('/') + 1) + "libvmlaunch_jit_llvm.so";
+}
+
+}  // namespace jit

@@ -12,6 +12,12 @@
 #include "backends/net_factory.h"
 #include "backends/options.h"
 #include "backends/rng/random.h"
+#include "base/field_use.h"
+
+// Each backend's driver and options, checked by the driver's maker (unknown options are errors).
+VML_CONSUMES("backends.chardev.*");
+VML_CONSUMES("backends.block.*");
+VML_CONSUMES("backends.rng.*");
 
 namespace backends {
 

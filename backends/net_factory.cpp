@@ -4,6 +4,9 @@
 #include "backends/net/slirp_library.h"
 #include "backends/net/stream.h"
 #include "backends/net/tap.h"
+#include "base/field_use.h"
+
+VML_CONSUMES("backends.net.*");
 
 namespace backends {
 

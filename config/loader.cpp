@@ -23,6 +23,11 @@
 #include <sstream>
 #include <system_error>
 
+#include "base/field_use.h"
+
+VML_CONSUMES("extends");  // merged here
+VML_CONSUMES("$schema");  // for editors: names the schema, runs nothing
+
 namespace config {
 namespace {
 

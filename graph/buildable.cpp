@@ -1,6 +1,15 @@
 #include "graph/buildable.h"
 
+#include "base/field_use.h"
 #include "hw/catalogue/catalogue.h"
+
+// Refused at validate until they can take effect (see check_buildable).
+VML_REFUSES("passthrough.*");
+VML_REFUSES("devices[].passthrough");
+VML_REFUSES("devices[].host");
+VML_REFUSES("devices[].bootindex");
+VML_REFUSES("devices[].name");        // only virtconsole takes it
+VML_REFUSES("device-type:vfio-pci");  // through its passthrough entry
 
 namespace graph {
 

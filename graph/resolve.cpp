@@ -8,9 +8,19 @@
 #include <unordered_map>
 
 #include "accel/catalogue.h"
+#include "base/field_use.h"
 #include "config/did_you_mean.h"
 #include "config/size.h"
 #include "hw/catalogue/catalogue.h"
+
+// Settings resolution itself turns into the graph every builder walks.
+VML_CONSUMES("machine.arch");
+VML_CONSUMES("machine.type");
+VML_CONSUMES("name");  // the machine's name, stable MAC addresses
+VML_CONSUMES("devices[].id");
+VML_CONSUMES("devices[].bus");
+VML_CONSUMES("devices[].addr");
+VML_CONSUMES("devices[].multifunction");
 
 namespace graph {
 

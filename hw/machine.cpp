@@ -10,8 +10,11 @@
 #include <type_traits>
 #include <variant>
 
+#include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/device_model.h"
+
+VML_CONSUMES("devices[].driver");  // the machine builders build each device by its driver
 
 namespace hw {
 

@@ -1,5 +1,9 @@
 #include "launcher/host_accelerator.h"
 
+#include "base/field_use.h"
+
+VML_CONSUMES("accel");  // up tries the candidates in the file's order
+
 namespace launcher {
 
 accel::Selection select_on_host(const graph::Graph& graph) {

@@ -3,7 +3,10 @@
 #include <map>
 #include <mutex>
 
+#include "base/field_use.h"
 #include "graph/graph.h"
+
+VML_CONSUMES("devices[].chassis");  // the bridge's Slot Numbering capability
 
 namespace hw::pci {
 namespace {

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "accel/accelerator.h"
+#include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/boot/elf.h"
 #include "hw/boot/image.h"
@@ -19,6 +20,19 @@
 #include "hw/riscv/plic.h"
 #include "hw/riscv/sifive_test.h"
 #include "hw/serial/ns16550.h"
+
+// What the riscv64 virt builder honours beyond the graph's devices.
+VML_CONSUMES("boot.firmware");
+VML_CONSUMES("boot.kernel");
+VML_CONSUMES("boot.initrd");
+VML_CONSUMES("boot.cmdline");
+VML_CONSUMES("boot.dtb");
+VML_CONSUMES("cpu.count");
+VML_CONSUMES("cpu.model");
+VML_CONSUMES("cpu.features");
+VML_CONSUMES("cpu.topology");  // the device tree's cpu-map
+VML_CONSUMES("machine.memory");
+VML_CONSUMES("device-type:ns16550");  // built here, not by a device model
 
 namespace hw::riscv {
 namespace {

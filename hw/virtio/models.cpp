@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/pci/models.h"
 #include "hw/virtio/blk.h"
@@ -13,6 +14,16 @@
 #include "hw/virtio/net.h"
 #include "hw/virtio/pci.h"
 #include "hw/virtio/rng.h"
+
+// Properties and backends of the virtio device types, honoured by the models below.
+VML_CONSUMES("devices[].queue-size");
+VML_CONSUMES("devices[].num-queues");
+VML_CONSUMES("devices[].serial");
+VML_CONSUMES("devices[].mac");
+VML_CONSUMES("devices[].drive");
+VML_CONSUMES("devices[].netdev");
+VML_CONSUMES("devices[].rng");
+VML_CONSUMES("devices[].chardev");
 
 namespace hw::virtio {
 

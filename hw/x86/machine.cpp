@@ -16,6 +16,7 @@
 #include <shared_mutex>
 
 #include "accel/accelerator.h"
+#include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/boot/image.h"
 #include "hw/device_model.h"
@@ -25,6 +26,9 @@
 #include "hw/x86/i8042.h"
 #include "hw/x86/ioapic.h"
 #include "hw/x86/tables.h"
+
+VML_CONSUMES("machine.pit");          // microvm: KVM's full irqchip with the PIT and PIC pair
+VML_CONSUMES("device-type:ns16550");  // COM ports, built here
 
 namespace hw::x86 {
 namespace {

@@ -20,7 +20,7 @@ namespace {
 bool wait_gone(const std::filesystem::path& root, const std::string& name, double seconds) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
-    if (vmm::read_record(root, name).state != "running") return true;
+    if (!vmm::read_record(root, name).vmm_alive) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -34,10 +34,12 @@ bool down_one(const std::filesystem::path& root, const std::string& name, double
     return false;
   }
   vmm::MachineRecord record = vmm::read_record(root, name);
-  if (record.state == "running") {
+  if (record.vmm_alive) {
     auto client = vmm::ControlClient::connect(record.dir / "control.sock");
     bool asked = false;
-    if (client.ok()) {
+    if (record.state != "running") {
+      std::fprintf(stderr, "vmlaunch: %s is stale: %s\n", name.c_str(), record.stale_reason.c_str());
+    } else if (client.ok()) {
       if (!force) {
         auto graceful = client.value().execute("powerdown");
         asked = graceful.ok();
@@ -51,7 +53,7 @@ bool down_one(const std::filesystem::path& root, const std::string& name, double
                    client.error().message.c_str());
     }
     if (!asked || !wait_gone(root, name, asked ? timeout : 0)) {
-      // run.lock is held by this very pid (read_record checked), so the signal cannot hit a stranger.
+      // run.lock is held and the pid lives on this boot (read_record checked): the signal hits our VMM.
       std::fprintf(stderr, "vmlaunch: %s did not stop; killing pid %ld\n", name.c_str(), record.pid);
       ::kill(static_cast<pid_t>(record.pid), SIGKILL);
       if (!wait_gone(root, name, 5)) {

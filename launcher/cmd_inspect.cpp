@@ -53,6 +53,7 @@ int run_inspect(const std::string& name, bool json) {
       "memory:      %llu\nuptime:      %s\nconfig:      %s\nstate dir:   %s\n",
       record.name.c_str(), record.state.c_str(), record.pid, record.accelerator.c_str(), record.vcpus,
       record.memory, format_uptime(record).c_str(), record.config_path.c_str(), record.dir.c_str());
+  if (record.state == "stale") std::printf("stale:       %s\n", record.stale_reason.c_str());
   if (record.state == "stopped")
     std::printf("exit:        %d (%s)\n", record.exit_status, record.exit_reason.c_str());
   std::printf("\n%s", read_text(record.dir / "graph.txt").c_str());

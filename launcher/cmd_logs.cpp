@@ -59,7 +59,7 @@ int run_logs(const std::string& name, bool follow, long tail) {
   if (!follow) return kExitOk;
   uint64_t offset = current.size();
   for (;;) {
-    bool running = vmm::read_record(*root, name).state == "running";
+    bool running = vmm::read_record(*root, name).vmm_alive;
     struct stat st {};
     if (::stat(log.c_str(), &st) == 0) {
       uint64_t size = static_cast<uint64_t>(st.st_size);

@@ -257,6 +257,13 @@ int run_up_detached(const std::string& file, std::string name) {
                    name.c_str(), record.pid, name.c_str());
       return kExitRuntimeFailure;
     }
+    if (record.vmm_alive) {  // stale, yet its VMM lives: replacing the directory would orphan it
+      std::fprintf(
+          stderr,
+          "vmlaunch: machine %s is stale (%s) but its VMM (pid %ld) lives; `vmlaunch down %s` ends it\n",
+          name.c_str(), record.stale_reason.c_str(), record.pid, name.c_str());
+      return kExitRuntimeFailure;
+    }
     // Stopped or stale: nobody holds it (we hold the name lock), so it is ours to replace.
     if (auto removed = vmm::remove_machine_dir(dir); !removed.ok()) {
       std::fprintf(stderr, "vmlaunch: %s\n", removed.error().message.c_str());

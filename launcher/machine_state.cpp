@@ -24,6 +24,7 @@ nlohmann::json record_json(const vmm::MachineRecord& record) {
                         {"started_at", record.started_at},
                         {"dir", record.dir.string()}};
   out["uptime_s"] = record.state == "running" ? vmm::now_seconds() - record.started_at : 0.0;
+  if (record.state == "stale") out["stale_reason"] = record.stale_reason;
   if (record.state == "stopped")
     out["exit"] = {{"status", record.exit_status}, {"reason", record.exit_reason}};
   return out;

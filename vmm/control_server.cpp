@@ -12,6 +12,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "graph/render.h"
@@ -36,8 +37,10 @@ nlohmann::json error_reply(const std::string& cls, const std::string& message) {
   return {{"error", {{"class", cls}, {"message", message}}}};
 }
 
-base::ErrorOr<sockaddr_un> address_of(const std::filesystem::path& path) {
-  std::string text = TRY(socket_address(path));
+// `keep` holds the directory fd the address may go through until the caller's bind/connect is done.
+base::ErrorOr<sockaddr_un> address_of(const std::filesystem::path& path, std::optional<SocketPath>& keep) {
+  keep.emplace(TRY(SocketPath::of(path)));
+  const std::string& text = keep->path();
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (text.size() >= sizeof(address.sun_path))
@@ -84,7 +87,8 @@ class ControlServer::Impl {
 
   base::Result<void, base::Error> start() {
     if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) return base::fail(errno_text("pipe"));
-    sockaddr_un address = TRY(address_of(m_path));
+    std::optional<SocketPath> keep;
+    sockaddr_un address = TRY(address_of(m_path, keep));
     m_listen = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (m_listen < 0) return base::fail(errno_text("socket"));
     ::unlink(m_path.c_str());
@@ -93,7 +97,7 @@ class ControlServer::Impl {
     int bound = ::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof(address));
     ::umask(old_mask);
     if (bound != 0) return base::fail(errno_text("bind " + m_path.string()));
-    if (::listen(m_listen, 16) != 0) return base::fail(errno_text("listen " + m_path.string()));
+    if (::listen(m_listen, 64) != 0) return base::fail(errno_text("listen " + m_path.string()));
     m_controller.add_event_sink([this](const nlohmann::json& event) {
       {
         std::lock_guard guard(m_events_lock);
@@ -339,7 +343,8 @@ ControlClient::~ControlClient() {
 
 base::ErrorOr<ControlClient> ControlClient::connect(const std::filesystem::path& socket_path,
                                                     int timeout_ms) {
-  sockaddr_un address = TRY(address_of(socket_path));
+  std::optional<SocketPath> keep;
+  sockaddr_un address = TRY(address_of(socket_path, keep));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return base::fail(errno_text("socket"));
   ControlClient client(fd);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -55,6 +56,27 @@ bool run_lock_held(const fs::path& dir) {
   bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   ::close(fd);
   return held;
+}
+
+constexpr double kStartupGrace = 30;
+
+enum class Probe { Answers, Missing, Refused };
+
+// connect() alone: a listening socket accepts into its backlog at once, so this never waits on the VMM.
+// A VMM whose server hangs is caught by the clients' reply timeouts instead (down kills it).
+Probe socket_answers(const fs::path& socket) {
+  std::error_code ec;
+  if (!fs::exists(socket, ec)) return Probe::Missing;
+  auto path = SocketPath::of(socket);
+  if (!path.ok() || path.value().path().size() >= sizeof(sockaddr_un::sun_path)) return Probe::Refused;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.value().path().c_str(), path.value().path().size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Probe::Refused;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return ok ? Probe::Answers : Probe::Refused;
 }
 
 }  // namespace
@@ -133,13 +155,34 @@ MachineRecord read_record(const fs::path& root, const std::string& name) {
   auto exit = nlohmann::json::parse(read_small(record.dir / "exit.json"), nullptr, false);
   bool same_boot = !record.boot_id.empty() && record.boot_id == host_boot_id();
   bool pid_alive = record.pid > 0 && (::kill(static_cast<pid_t>(record.pid), 0) == 0 || errno == EPERM);
-  if (same_boot && pid_alive && run_lock_held(record.dir)) {
-    record.state = "running";
+  record.vmm_alive = same_boot && pid_alive && run_lock_held(record.dir);
+  if (record.vmm_alive) {
+    switch (socket_answers(record.dir / "control.sock")) {
+      case Probe::Answers:
+        record.state = "running";
+        break;
+      case Probe::Missing:
+        if (now_seconds() - record.started_at < kStartupGrace) {
+          record.state = "starting";
+          break;
+        }
+        record.stale_reason = "its control socket is gone";
+        break;
+      case Probe::Refused:
+        record.stale_reason = "its control socket refuses connections";
+        break;
+    }
   } else if (exit.is_object() && exit.contains("status") && exit["status"].is_number_integer()) {
     record.state = "stopped";
     record.exit_status = exit["status"].get<int>();
     if (exit.contains("reason") && exit["reason"].is_string())
       record.exit_reason = exit["reason"].get<std::string>();
+  } else if (record.pid == 0) {
+    record.stale_reason = "its record is incomplete";
+  } else if (!same_boot) {
+    record.stale_reason = "it ran before this host booted";
+  } else {
+    record.stale_reason = "its VMM (pid " + std::to_string(record.pid) + ") is gone";
   }
   return record;
 }
@@ -219,13 +262,17 @@ base::Result<void, base::Error> hold_run_lock(const fs::path& dir) {
   return {};  // fd stays open: the lock lives exactly as long as this process
 }
 
-base::ErrorOr<std::string> socket_address(const fs::path& socket) {
+base::ErrorOr<SocketPath> SocketPath::of(const fs::path& socket) {
   std::string path = socket.string();
-  if (path.size() < sizeof(sockaddr_un::sun_path)) return path;
+  if (path.size() < sizeof(sockaddr_un::sun_path)) return SocketPath(path, -1);
   // Deep temporary directories (Bazel's TEST_TMPDIR) overflow sun_path; a directory fd does not.
   int fd = ::open(socket.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return base::fail(errno_text("open " + socket.parent_path().string()));
-  return "/proc/self/fd/" + std::to_string(fd) + "/" + socket.filename().string();
+  return SocketPath("/proc/self/fd/" + std::to_string(fd) + "/" + socket.filename().string(), fd);
+}
+
+SocketPath::~SocketPath() {
+  if (m_dir_fd >= 0) ::close(m_dir_fd);
 }
 
 }  // namespace vmm

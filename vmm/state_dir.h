@@ -42,9 +42,14 @@ std::string host_boot_id();
 struct MachineRecord {
   std::string name;
   std::filesystem::path dir;
-  // running: the VMM holds run.lock, its pid lives and the boot id is this boot's.
-  // stopped: the VMM ended and said how (exit.json). stale: anything else (killed, half-written).
+  // running: the VMM holds run.lock, its pid lives, the boot id is this boot's and its control socket
+  // accepts connections. starting: all that but the socket is not there yet (first seconds only).
+  // stopped: the VMM ended and said how (exit.json). stale: anything else (killed, other boot,
+  // half-written, socket gone or refusing).
   std::string state;
+  std::string stale_reason;  // stale: why, for ps and down
+  // The VMM process itself still lives (it holds run.lock): a stale one must be killed, not forgotten.
+  bool vmm_alive = false;
   long pid = 0;
   std::string boot_id;
   double started_at = 0;  // seconds since the epoch
@@ -86,8 +91,22 @@ base::Result<void, base::Error> write_file_atomic(const std::filesystem::path& p
 base::Result<void, base::Error> hold_run_lock(const std::filesystem::path& dir);
 
 // A sockaddr_un path for `socket` that fits 108 bytes: the path itself, or /proc/self/fd/N/BASENAME
-// through a directory fd that stays open for the life of the process.
-base::ErrorOr<std::string> socket_address(const std::filesystem::path& socket);
+// through a directory fd, which must stay open until bind() or connect() returns (and no longer).
+class SocketPath {
+ public:
+  static base::ErrorOr<SocketPath> of(const std::filesystem::path& socket);
+  SocketPath(SocketPath&& other) noexcept : m_path(std::move(other.m_path)), m_dir_fd(other.m_dir_fd) {
+    other.m_dir_fd = -1;
+  }
+  SocketPath& operator=(SocketPath&&) = delete;
+  ~SocketPath();
+  const std::string& path() const { return m_path; }
+
+ private:
+  SocketPath(std::string path, int dir_fd) : m_path(std::move(path)), m_dir_fd(dir_fd) {}
+  std::string m_path;
+  int m_dir_fd;
+};
 
 double now_seconds();
 

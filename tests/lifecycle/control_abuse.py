@@ -17,10 +17,17 @@ address = "/proc/self/fd/%d/%s" % (dir_fd, os.path.basename(path))
 
 
 def connect():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(address)
-    return s
+    # A full listen backlog (EAGAIN on unix sockets) only means the server is busy: try again.
+    for attempt in range(500):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(address)
+            return s
+        except BlockingIOError:
+            s.close()
+            time.sleep(0.01)
+    raise RuntimeError("the control socket never accepted")
 
 
 def read_lines(s, want):

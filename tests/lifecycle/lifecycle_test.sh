@@ -68,10 +68,24 @@ check "down of an unknown machine exits 1" bash -c '"$0" down other 2>/dev/null;
 # kill -9: ps shows stale, a new up -d of the same name cleans up and works.
 kill -9 "$pid"
 wait_for 5 bash -c '! kill -0 "$0" 2>/dev/null' "$pid"
-check "after kill -9, ps shows the machine stale" json "d[0]['name'] == 'ticker' and d[0]['state'] == 'stale'" < <("$vml" ps --json)
+check "after kill -9, ps shows the machine stale, its VMM gone" \
+  json "d[0]['name'] == 'ticker' and d[0]['state'] == 'stale' and 'is gone' in d[0]['stale_reason']" < <("$vml" ps --json)
 check "up -d of the stale name works" test "$("$vml" up -d "$tmp/ticker.yaml" 2>/dev/null)" = ticker
 newpid=$(json "d[0]['pid']" < <("$vml" ps --json))
 check "and runs a new VMM" bash -c 'test "$0" != "$1" && kill -0 "$0"' "$newpid" "$pid"
+
+# A VMM that lives but whose control socket nobody answers: stale, refused by up -d, killed by down.
+sock=$VMLAUNCH_STATE_DIR/ticker/control.sock
+rm "$sock"
+/usr/bin/python3 -c "import os,socket,sys; os.chdir(os.path.dirname(sys.argv[1])); socket.socket(socket.AF_UNIX).bind('control.sock')" "$sock"
+check "a control socket nobody answers: ps shows stale, with the reason" \
+  json "d[0]['state'] == 'stale' and 'refuses' in d[0]['stale_reason']" < <("$vml" ps --json)
+"$vml" up -d "$tmp/ticker.yaml" >/dev/null 2>"$tmp/stale-alive.err"
+check "up -d refuses to orphan a stale VMM that still lives (exit 1)" test $? -eq 1
+check "down of the stale machine kills its VMM" bash -c '"$0" down ticker >/dev/null 2>&1 && ! kill -0 "$1" 2>/dev/null' \
+  "$vml" "$newpid"
+"$vml" up -d "$tmp/ticker.yaml" >/dev/null
+newpid=$(json "d[0]['pid']" < <("$vml" ps --json))
 
 check "down --force exits 0" bash -c '"$0" down --force ticker >/dev/null' "$vml"
 check "down --force: the VMM is gone" bash -c '! kill -0 "$0" 2>/dev/null' "$newpid"

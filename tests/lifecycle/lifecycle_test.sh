@@ -24,6 +24,7 @@ check "ps --json's pid is a live process" kill -0 "$pid"
 "$vml" ps >"$tmp/ps.txt"
 check "ps prints a table with the machine" grep -qE '^ticker +running +jit +1 +64 MiB' "$tmp/ps.txt"
 
+check "events.log has the start as a JSON line" grep -q '"to":"running"},"event":"STATE"' "$VMLAUNCH_STATE_DIR/ticker/events.log"
 check "the console output reaches the log" wait_for 20 grep -q "tick 3" "$VMLAUNCH_STATE_DIR/ticker/console.log"
 "$vml" logs ticker >"$tmp/logs.out"
 check "logs prints the console output" grep -q "^tick 1$" "$tmp/logs.out"
@@ -60,7 +61,26 @@ check "and says why (the missing kernel)" grep -q "no-such-kernel.elf" "$tmp/mis
 
 # down, graceful by default: no guest power button yet, so it is refused and the machine stopped.
 other_pid=$(json "[m['pid'] for m in d if m['name'] == 'other'][0]" < <("$vml" ps --json))
+# A control client sees the stop as timestamped asynchronous events.
+/usr/bin/python3 - "$VMLAUNCH_STATE_DIR/other/control.sock" >"$tmp/events.out" 2>&1 <<'PY' &
+import json, os, socket, sys
+fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect("/proc/self/fd/%d/control.sock" % fd)
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    print(chunk.decode(), end="", flush=True)
+PY
+watcher=$!
+check "a control client gets the greeting" wait_for 20 bash -c 'grep -q "\"protocol\":1" "$0"' "$tmp/events.out"
 check "down NAME exits 0" bash -c '"$0" down other >/dev/null 2>&1' "$vml"
+wait "$watcher"
+check "a connected client gets a timestamped STATE event (running -> stopping)" \
+  grep -qE '"data":\{"from":"running","to":"stopping"\},"event":"STATE","timestamp":[0-9.]+' "$tmp/events.out"
+check "and a STOPPED event saying why" grep -qE '"data":\{"message":"","reason":"stop","status":0\},"event":"STOPPED"' "$tmp/events.out"
 check "down NAME: the VMM is gone" bash -c '! kill -0 "$0" 2>/dev/null' "$other_pid"
 check "down NAME: its state directory is gone" test ! -e "$VMLAUNCH_STATE_DIR/other"
 check "down of an unknown machine exits 1" bash -c '"$0" down other 2>/dev/null; test $? -eq 1' "$vml"

@@ -293,6 +293,10 @@ int run_up_detached(const std::string& file, std::string name) {
   if (pid == 0) {
     lock.value().forget_in_child();
     ::close(ready[0]);
+    // Whatever the caller left open (a test's pipes, a shell's descriptors) must not be held for
+    // the machine's whole life: `$(vmlaunch up -d ...)` and pipelines would never see EOF.
+    if (ready[1] > 3) ::close_range(3, static_cast<unsigned>(ready[1]) - 1, 0);
+    ::close_range(static_cast<unsigned>(ready[1]) + 1, ~0U, 0);
     ::setsid();  // no controlling terminal: closing the shell that started it does not stop it
     int status = run_detached(file, name, prepared, dir, ready[1]);
     std::fflush(nullptr);

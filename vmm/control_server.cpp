@@ -391,12 +391,16 @@ base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command,
     nlohmann::json reply = TRY(read_object(timeout_ms));
     auto it = reply.find("id");
     if (it == reply.end() || !it->is_number_integer() || it->get<long>() != id) continue;  // an event
-    if (auto error = reply.find("error"); error != reply.end() && error->is_object()) {
-      std::string cls = error->value("class", std::string("Error"));
-      std::string message = error->value("message", std::string());
-      return base::fail(base::Error(cls + ": " + message));
+    if (auto error = reply.find("error"); error != reply.end()) {
+      // value() would throw on a field of the wrong type; the reply is checked like a request.
+      auto text = [&](const char* key) {
+        auto it = error->is_object() ? error->find(key) : error->end();
+        return it != error->end() && it->is_string() ? it->get<std::string>() : std::string("?");
+      };
+      return base::fail(base::Error(text("class") + ": " + text("message")));
     }
-    return reply.value("return", nlohmann::json::object());
+    auto result = reply.find("return");
+    return result == reply.end() ? nlohmann::json::object() : *result;
   }
 }
 

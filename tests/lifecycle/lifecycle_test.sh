@@ -139,6 +139,17 @@ check "four racing up -d of one name: exactly one wins" test "$wins" -eq 1
 check "the other three are refused with exit 1" test "$losses" -eq 3
 check "one VMM runs for the name" json "[m['state'] for m in d] == ['running']" < <("$vml" ps --json)
 
+# The foreground up runs through the same controller: console on stdout, SIGTERM stops it (exit 1),
+# as before the controller existed.
+"$vml" up "$tmp/ticker.yaml" </dev/null >"$tmp/fg.out" 2>"$tmp/fg.err" &
+fg=$!
+check "foreground up: console output on stdout" wait_for 20 grep -q "^tick 2$" "$tmp/fg.out"
+kill -TERM "$fg"
+wait "$fg"
+check "foreground up: SIGTERM ends it with exit 1" test $? -eq 1
+check "foreground up: and says so on stderr" grep -q "stopped by signal" "$tmp/fg.err"
+rm -f "$tmp/fg.err"
+
 # Timings on this host, for the report (not asserted: the host is shared).
 for i in 1 2 3; do
   t0=$(date +%s%N); "$vml" up -d --name "timing$i" "$tmp/ticker.yaml" >/dev/null; t1=$(date +%s%N)

@@ -68,6 +68,7 @@ class ControlServer::Impl {
         m_version(std::move(version)) {}
 
   ~Impl() {
+    if (m_sink != 0) m_controller.remove_event_sink(m_sink);
     if (m_thread.joinable()) {
       m_done = true;
       wake();
@@ -98,7 +99,7 @@ class ControlServer::Impl {
     ::umask(old_mask);
     if (bound != 0) return base::fail(errno_text("bind " + m_path.string()));
     if (::listen(m_listen, 64) != 0) return base::fail(errno_text("listen " + m_path.string()));
-    m_controller.add_event_sink([this](const nlohmann::json& event) {
+    m_sink = m_controller.add_event_sink([this](const nlohmann::json& event) {
       {
         std::lock_guard guard(m_events_lock);
         m_events.push_back(line_of(event));
@@ -317,6 +318,7 @@ class ControlServer::Impl {
   int m_wake[2] = {-1, -1};
   std::atomic<bool> m_done{false};
   std::thread m_thread;
+  size_t m_sink = 0;
   std::list<Client> m_clients;  // serve() thread only
   uint64_t m_requests = 0, m_errors = 0;
   std::mutex m_events_lock;

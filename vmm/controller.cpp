@@ -70,19 +70,21 @@ base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions 
   return controller;
 }
 
-void Controller::add_event_sink(EventSink sink) {
-  std::lock_guard guard(m_lock);
-  m_sinks.push_back(std::move(sink));
+size_t Controller::add_event_sink(EventSink sink) {
+  std::lock_guard guard(m_sinks_lock);
+  m_sinks.emplace_back(m_next_sink, std::move(sink));
+  return m_next_sink++;
+}
+
+void Controller::remove_event_sink(size_t id) {
+  std::lock_guard guard(m_sinks_lock);
+  std::erase_if(m_sinks, [id](const auto& entry) { return entry.first == id; });
 }
 
 void Controller::emit(const std::string& name, nlohmann::json data) {
   nlohmann::json event = {{"event", name}, {"data", std::move(data)}, {"timestamp", now_seconds()}};
-  std::vector<EventSink> sinks;
-  {
-    std::lock_guard guard(m_lock);
-    sinks = m_sinks;
-  }
-  for (auto& sink : sinks) sink(event);
+  std::lock_guard guard(m_sinks_lock);
+  for (auto& [id, sink] : m_sinks) sink(event);
 }
 
 void Controller::set_state(State state) {
@@ -106,7 +108,7 @@ void Controller::stop(const std::string& reason) {
 nlohmann::json Controller::stats() const {
   nlohmann::json stats = {
       {"state", state_name(state())},
-      {"uptime_s", m_started_at > 0 ? now_seconds() - m_started_at : 0.0},
+      {"uptime_s", started_at() > 0 ? now_seconds() - started_at() : 0.0},
       {"guest_resets", m_resets.load()},
   };
   if (m_console_log)

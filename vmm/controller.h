@@ -69,11 +69,14 @@ class Controller {
   State state() const { return m_state.load(); }
   const graph::Graph& graph() const { return m_options.graph; }
   const std::string& accelerator_name() const { return m_options.accelerator_name; }
-  double started_at() const { return m_started_at; }
+  double started_at() const { return m_started_at.load(); }
   // What is counted today: uptime, guest resets, console bytes (logged, dropped by the cap).
   nlohmann::json stats() const;
-  // Events are delivered on the thread that causes them; a sink must not call back into stop().
-  void add_event_sink(EventSink sink);
+  // Events are delivered on the thread that causes them, one at a time; a sink must not call back
+  // into the controller. Returns an id for remove_event_sink, after which the sink is never called
+  // again (a client that goes away before the machine does must not be called into).
+  size_t add_event_sink(EventSink sink);
+  void remove_event_sink(size_t id);
 
  private:
   explicit Controller(ControllerOptions options);
@@ -86,13 +89,15 @@ class Controller {
   std::shared_ptr<ConsoleLog> m_console_log;
 
   std::atomic<State> m_state{State::Created};
-  double m_started_at = 0;
+  std::atomic<double> m_started_at{0};  // read by control clients while run() sets it
   std::atomic<uint64_t> m_resets{0};
 
-  mutable std::mutex m_lock;  // guards what follows
+  mutable std::mutex m_lock;  // guards m_machine and m_stop_reason
   hw::Machine* m_machine = nullptr;
   std::string m_stop_reason;  // non-empty once stop() was asked
-  std::vector<EventSink> m_sinks;
+  std::mutex m_sinks_lock;    // held while sinks run, so removal waits for a delivery in progress
+  std::vector<std::pair<size_t, EventSink>> m_sinks;
+  size_t m_next_sink = 1;
 };
 
 }  // namespace vmm

@@ -81,13 +81,13 @@ wait "$watcher"
 check "a connected client gets a timestamped STATE event (running -> stopping)" \
   grep -qE '"data":\{"from":"running","to":"stopping"\},"event":"STATE","timestamp":[0-9.]+' "$tmp/events.out"
 check "and a STOPPED event saying why" grep -qE '"data":\{"message":"","reason":"stop","status":0\},"event":"STOPPED"' "$tmp/events.out"
-check "down NAME: the VMM is gone" bash -c '! kill -0 "$0" 2>/dev/null' "$other_pid"
+check "down NAME: the VMM is gone" gone "$other_pid"
 check "down NAME: its state directory is gone" test ! -e "$VMLAUNCH_STATE_DIR/other"
 check "down of an unknown machine exits 1" bash -c '"$0" down other 2>/dev/null; test $? -eq 1' "$vml"
 
 # kill -9: ps shows stale, a new up -d of the same name cleans up and works.
 kill -9 "$pid"
-wait_for 5 bash -c '! kill -0 "$0" 2>/dev/null' "$pid"
+wait_for 5 gone "$pid"
 check "after kill -9, ps shows the machine stale, its VMM gone" \
   json "d[0]['name'] == 'ticker' and d[0]['state'] == 'stale' and 'is gone' in d[0]['stale_reason']" < <("$vml" ps --json)
 check "up -d of the stale name works" test "$("$vml" up -d "$tmp/ticker.yaml" 2>/dev/null)" = ticker
@@ -102,19 +102,18 @@ check "a control socket nobody answers: ps shows stale, with the reason" \
   json "d[0]['state'] == 'stale' and 'refuses' in d[0]['stale_reason']" < <("$vml" ps --json)
 "$vml" up -d "$tmp/ticker.yaml" >/dev/null 2>"$tmp/stale-alive.err"
 check "up -d refuses to orphan a stale VMM that still lives (exit 1)" test $? -eq 1
-check "down of the stale machine kills its VMM" bash -c '"$0" down ticker >/dev/null 2>&1 && ! kill -0 "$1" 2>/dev/null' \
-  "$vml" "$newpid"
+check "down of the stale machine kills its VMM" bash -c '"$0" down ticker >/dev/null 2>&1 && gone "$1"' "$vml" "$newpid"
 "$vml" up -d "$tmp/ticker.yaml" >/dev/null
 newpid=$(json "d[0]['pid']" < <("$vml" ps --json))
 
 check "down --force exits 0" bash -c '"$0" down --force ticker >/dev/null' "$vml"
-check "down --force: the VMM is gone" bash -c '! kill -0 "$0" 2>/dev/null' "$newpid"
+check "down --force: the VMM is gone" gone "$newpid"
 
 # SIGTERM to the VMM stops the machine the same way and records it.
 "$vml" up -d "$tmp/ticker.yaml" >/dev/null
 pid=$(json "d[0]['pid']" < <("$vml" ps --json))
 kill -TERM "$pid"
-check "SIGTERM stops the VMM" wait_for 10 bash -c '! kill -0 "$0"' "$pid"
+check "SIGTERM stops the VMM" wait_for 10 gone "$pid"
 check "ps --all shows it stopped by the signal (status 1)" \
   json "[(m['state'], m['exit']) for m in d if m['name'] == 'ticker'] == [('stopped', {'status': 1, 'reason': 'signal'})]" \
   < <("$vml" ps --all --json)

@@ -2,6 +2,7 @@
 #   machine FILE NAME KERNEL   writes a one-vCPU riscv64 virt machine file with a stdio console
 #   json EXPR                  evaluates a Python expression over the JSON on stdin (bound to `d`)
 #   wait_for SECS CMD...       retries CMD every 20 ms until it succeeds (fails on timeout)
+#   gone PID                   the process has exited (a zombie its new parent has not reaped yet counts)
 vml=$PWD/launcher/vmlaunch
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 export VMLAUNCH_STATE_DIR=$tmp/state
@@ -40,6 +41,9 @@ wait_for() {
     sleep 0.02
   done
 }
+
+gone() { ! kill -0 "$1" 2>/dev/null || grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
+export -f gone
 
 # Cleanup for any machine a failed case left running: the test's VMMs must not outlive it.
 trap '"$vml" down --all --force >/dev/null 2>&1' EXIT

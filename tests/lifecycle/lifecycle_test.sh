@@ -159,6 +159,19 @@ done
 check "down --all stops and removes everything" bash -c '"$0" down --all >/dev/null 2>&1 && test -z "$(ls "$1")"' \
   "$vml" "$VMLAUNCH_STATE_DIR"
 check "down with neither names nor --all is bad input (exit 2)" bash -c '"$0" down 2>/dev/null; test $? -eq 2' "$vml"
+# Where the state lives without VMLAUNCH_STATE_DIR: XDG_RUNTIME_DIR/vmlaunch, created private.
+env -u VMLAUNCH_STATE_DIR XDG_RUNTIME_DIR="$tmp/xdg" "$vml" ps >/dev/null
+check "without VMLAUNCH_STATE_DIR the root is XDG_RUNTIME_DIR/vmlaunch, 0700" test "$(stat -c %a "$tmp/xdg/vmlaunch")" = 700
+mkdir -p "$tmp/foreign"
+chown 65534 "$tmp/foreign" 2>/dev/null
+if [ "$(stat -c %u "$tmp/foreign")" = 65534 ]; then
+  VMLAUNCH_STATE_DIR=$tmp/foreign "$vml" ps >/dev/null 2>"$tmp/foreign.log"
+  check "a state root another user owns is refused (exit 1)" test $? -eq 1
+  check "and the error says whose it is" grep -q "belongs to another user" "$tmp/foreign.log"
+else
+  skip "a state root another user owns is refused" "cannot chown here (not root)"
+fi
+
 for cmd in up ps inspect logs down; do
   check "$cmd --help" bash -c '"$0" "$1" --help | grep -q Usage' "$vml" "$cmd"
 done

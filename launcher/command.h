@@ -23,5 +23,9 @@ void register_up(CLI::App& app, Action& action);
 void register_plan(CLI::App& app, Action& action);
 void register_devices(CLI::App& app, Action& action);
 void register_accel(CLI::App& app, Action& action);
+void register_ps(CLI::App& app, Action& action);
+void register_inspect(CLI::App& app, Action& action);
+void register_logs(CLI::App& app, Action& action);
+void register_down(CLI::App& app, Action& action);
 
 }  // namespace launcher

@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   launcher::register_plan(app, action);
   launcher::register_devices(app, action);
   launcher::register_accel(app, action);
+  launcher::register_ps(app, action);
+  launcher::register_inspect(app, action);
+  launcher::register_logs(app, action);
+  launcher::register_down(app, action);
 
   try {
     app.parse(argc, argv);

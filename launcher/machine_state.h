@@ -1,0 +1,20 @@
+// What ps, inspect, logs and down share: the state root, and one machine's record as JSON and text.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "vmm/state_dir.h"
+
+namespace launcher {
+
+// The state root, or nullopt after printing why not.
+std::optional<std::filesystem::path> open_state_root();
+
+nlohmann::json record_json(const vmm::MachineRecord& record);
+
+// "3m12s", "2h05m", "-" when not running.
+std::string format_uptime(const vmm::MachineRecord& record);
+
+}  // namespace launcher

@@ -1,0 +1,176 @@
+#include "vmm/controller.h"
+
+#include <map>
+
+#include "backends/factory.h"
+#include "vmm/console_log.h"
+#include "vmm/state_dir.h"
+
+namespace vmm {
+
+const char* state_name(State state) {
+  switch (state) {
+    case State::Created:
+      return "created";
+    case State::Running:
+      return "running";
+    case State::Stopping:
+      return "stopping";
+    case State::Stopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+// The graph's backends, created once and shared by machine rebuilds (guest reset).
+class Controller::Backends : public hw::BackendSource {
+ public:
+  std::map<std::string, backends::AnyBackend, std::less<>> by_name;
+  std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
+    return find(name).chardev;
+  }
+  std::shared_ptr<backends::BlockBackend> block(std::string_view name) override { return find(name).block; }
+  std::shared_ptr<backends::NetBackend> net(std::string_view name) override { return find(name).net; }
+  std::shared_ptr<backends::RngBackend> rng(std::string_view name) override { return find(name).rng; }
+
+ private:
+  const backends::AnyBackend& find(std::string_view name) {
+    static const backends::AnyBackend none;
+    auto it = by_name.find(name);
+    return it == by_name.end() ? none : it->second;
+  }
+};
+
+Controller::Controller(ControllerOptions options)
+    : m_options(std::move(options)), m_backends(std::make_unique<Backends>()) {}
+
+Controller::~Controller() = default;
+
+base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions options) {
+  std::unique_ptr<Controller> controller(new Controller(std::move(options)));
+  Controller* self = controller.get();
+  if (!self->m_options.console_log.empty()) {
+    self->m_console_log = TRY(ConsoleLog::open(self->m_options.console_log, self->m_options.console_log_cap));
+  }
+  backends::FactoryContext context;
+  // stdio's Ctrl-a x: the user at the console asks to quit, an ordinary end (exit 0).
+  context.quit = [self] { self->stop("quit"); };
+  context.base_dir = self->m_options.base_dir;
+  context.machine_name = self->m_options.graph.machine.name;
+  for (const graph::Backend& backend : self->m_options.graph.backends) {
+    auto made = backends::create_backend(graph::backend_kind_name(backend.kind), backend.name, backend.driver,
+                                         backend.options, context);
+    if (!made.ok()) {
+      // Option errors already start with the option's own file:line:col; say where only once.
+      const std::string& message = made.error().message;
+      if (message.rfind(backend.location.file + ":", 0) == 0) return base::fail(base::Error(message));
+      return base::fail(base::Error(backend.location.to_string() + ": backend " + backend.name + ": " + message));
+    }
+    if (made.value().chardev && self->m_console_log)
+      made.value().chardev = std::make_shared<TeeCharBackend>(made.value().chardev, self->m_console_log);
+    self->m_backends->by_name.emplace(backend.name, std::move(made.value()));
+  }
+  return controller;
+}
+
+size_t Controller::add_event_sink(EventSink sink) {
+  std::lock_guard guard(m_sinks_lock);
+  m_sinks.emplace_back(m_next_sink, std::move(sink));
+  return m_next_sink++;
+}
+
+void Controller::remove_event_sink(size_t id) {
+  std::lock_guard guard(m_sinks_lock);
+  std::erase_if(m_sinks, [id](const auto& entry) { return entry.first == id; });
+}
+
+void Controller::emit(const std::string& name, nlohmann::json data) {
+  nlohmann::json event = {{"event", name}, {"data", std::move(data)}, {"timestamp", now_seconds()}};
+  std::lock_guard guard(m_sinks_lock);
+  for (auto& [id, sink] : m_sinks) sink(event);
+}
+
+void Controller::set_state(State state) {
+  State old = m_state.exchange(state);
+  if (old != state) emit("STATE", {{"from", state_name(old)}, {"to", state_name(state)}});
+}
+
+void Controller::stop(const std::string& reason) {
+  bool first = false;
+  {
+    std::lock_guard guard(m_lock);
+    if (m_stop_reason.empty()) {
+      m_stop_reason = reason;
+      first = true;
+    }
+    if (m_machine) m_machine->power().quit();
+  }
+  if (first && m_state.load() == State::Running) set_state(State::Stopping);
+}
+
+nlohmann::json Controller::stats() const {
+  nlohmann::json stats = {
+      {"state", state_name(state())},
+      {"uptime_s", started_at() > 0 ? now_seconds() - started_at() : 0.0},
+      {"guest_resets", m_resets.load()},
+  };
+  if (m_console_log)
+    stats["console"] = {{"bytes_logged", m_console_log->written()},
+                        {"log_rotations", m_console_log->rotations()}};
+  return stats;
+}
+
+Outcome Controller::run() {
+  hw::MachineContext context;
+  context.accelerator = m_options.accelerator.get();
+  context.backends = m_backends.get();
+  m_started_at = now_seconds();
+  Outcome result;
+  // A guest reset builds the machine afresh from the same graph and backends.
+  for (;;) {
+    auto machine = hw::build_machine(m_options.graph, context);
+    if (!machine.ok()) {
+      result = {1, "error", machine.error().message};
+      break;
+    }
+    {
+      std::lock_guard guard(m_lock);
+      m_machine = machine.value().get();
+      if (!m_stop_reason.empty()) m_machine->power().quit();
+    }
+    // Running means built: `up -d` returns on this, so a machine that cannot be built is an error
+    // its caller sees, not a machine that dies right after "started".
+    if (m_state.load() == State::Created) set_state(State::Running);
+    hw::RunOutcome outcome = machine.value()->run();
+    std::string stop_reason;
+    {
+      std::lock_guard guard(m_lock);
+      m_machine = nullptr;
+      stop_reason = m_stop_reason;
+    }
+    machine.value().reset();
+    if (outcome.kind == hw::RunOutcome::Kind::Reset && stop_reason.empty()) {
+      m_resets.fetch_add(1);
+      emit("RESET", nlohmann::json::object());
+      continue;
+    }
+    switch (outcome.kind) {
+      case hw::RunOutcome::Kind::PowerOff:
+        result = {outcome.exit_code < 0 || outcome.exit_code > 255 ? 1 : outcome.exit_code, "poweroff", {}};
+        break;
+      case hw::RunOutcome::Kind::Reset:
+      case hw::RunOutcome::Kind::Quit:
+        result = {0, stop_reason.empty() ? "quit" : stop_reason, {}};
+        break;
+      case hw::RunOutcome::Kind::Error:
+        result = {1, "error", outcome.message};
+        break;
+    }
+    break;
+  }
+  set_state(State::Stopped);
+  emit("STOPPED", {{"reason", result.reason}, {"status", result.status}, {"message", result.message}});
+  return result;
+}
+
+}  // namespace vmm

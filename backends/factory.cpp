@@ -94,8 +94,9 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const 
     auto colon = path->rfind(':');
     std::string host_part = path->substr(4, colon - 4);
     std::string port_part = path->substr(colon + 1);
-    if (colon <= 3 || port_part.empty() || port_part.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(port_part) > 65535)
+    // The length bound comes first: std::stoul throws out_of_range on a long run of digits.
+    if (colon <= 3 || port_part.empty() || port_part.size() > 5 ||
+        port_part.find_first_not_of("0123456789") != std::string::npos || std::stoul(port_part) > 65535)
       return base::fail(options.error("path", "expected tcp:HOST:PORT, got '" + *path + "'"));
     o.host = host_part.empty() ? "127.0.0.1" : host_part;
     o.port = static_cast<uint16_t>(std::stoul(port_part));

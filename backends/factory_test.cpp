@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "backends/chardev/simple.h"
+#include "backends/net/stream.h"
 
 using backends::FactoryContext;
 using config::Node;
@@ -208,4 +209,86 @@ TEST_CASE("factory: net user with hostfwd rules, and their errors") {
   auto unknown = backends::create_net("n0", "vde", Node::map(), {});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message.find("known: socket, tap, user") != std::string::npos);
+}
+
+namespace {
+
+// A server socket for both socket drivers (net `socket`, chardev `socket`), by options.
+base::ErrorOr<std::string> open_socket_error(const std::string& kind,
+                                             std::vector<std::pair<std::string, Node>> entries) {
+  auto made = backends::create_backend(kind, "s0", "socket", options_map(std::move(entries)), {});
+  if (made.ok()) return base::fail(base::Error("opened"));
+  return made.error().message;
+}
+
+}  // namespace
+
+// Every way a socket address can fail is an error value naming the option's place (these used to
+// abort with "terminate called after throwing std::system_error" from the net backend).
+TEST_CASE("factory: socket backends report bad addresses as errors with their place") {
+  std::string dir = temp_dir() + "/sock-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  // A TCP port in use: a listener of our own holds it.
+  auto holder = backends::create_backend(
+      "net", "h", "socket", options_map({{"port", Node::integer(0)}, {"server", Node::boolean(true)}}), {});
+  REQUIRE(holder.ok());
+  auto* stream = dynamic_cast<backends::net::StreamBackend*>(holder->net.get());
+  REQUIRE(stream != nullptr);
+  int busy_port = stream->port();
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    struct Case {
+      std::string name;
+      std::vector<std::pair<std::string, Node>> options;
+      std::string says;
+    };
+    std::vector<Case> cases = {
+        {"missing dir", {{"path", Node::string("/nonexistent/n.sock")}}, "No such file or directory"},
+        {"long path", {{"path", Node::string(dir + "/" + std::string(120, 'x'))}}, "107-byte limit"},
+        {"directory", {{"path", Node::string(dir)}}, "is a directory"},
+        {"port in use", {{"port", Node::integer(busy_port)}}, "Address already in use"},
+        {"unresolvable host",
+         {{"host", Node::string("no-such-host.invalid")}, {"port", Node::integer(1)}},
+         "resolving no-such-host.invalid"},
+    };
+    for (auto& c : cases) {
+      CAPTURE(c.name);
+      c.options.emplace_back("server", Node::boolean(true));
+      auto message = open_socket_error(kind, c.options);
+      REQUIRE(message.ok());
+      CHECK(message->find("machine.yaml:1") == 0);  // the option's line:col
+      CHECK(message->find(c.says) != std::string::npos);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// `path:` naming an existing regular file is refused and the file kept; a stale socket from an
+// earlier run is replaced, and the backend removes its own socket when it closes.
+TEST_CASE("factory: server sockets remove only sockets") {
+  // Not TEST_TMPDIR: Bazel's is too long for a unix socket path.
+  std::string dir = "/tmp/vml-keep-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string file = dir + "/data.txt";
+  std::ofstream(file) << "precious";
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    auto message = open_socket_error(kind, {{"path", Node::string(file)}, {"server", Node::boolean(true)}});
+    REQUIRE(message.ok());
+    CHECK(message->find("exists and is a regular file, not a socket") != std::string::npos);
+    std::ifstream in(file);
+    std::string content;
+    in >> content;
+    CHECK(content == "precious");
+    std::string sock = dir + "/" + kind + ".sock";
+    {
+      auto first = backends::create_backend(
+          kind, "s0", "socket", options_map({{"path", Node::string(sock)}, {"server", Node::boolean(true)}}),
+          {});
+      REQUIRE(first.ok());
+      CHECK(std::filesystem::is_socket(sock));
+    }
+    CHECK_FALSE(std::filesystem::exists(sock));
+  }
+  std::filesystem::remove_all(dir);
 }

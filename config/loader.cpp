@@ -6,7 +6,10 @@
 #ifndef TOML_ASSERT
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #endif
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 #include <yaml-cpp/anchor.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -482,24 +485,78 @@ Format format_for_path(std::string_view path) {
   return extension == ".toml" ? Format::Toml : Format::Yaml;
 }
 
+namespace {
+
+// Reads what is left of `fd` up to `limit` bytes; more than that is an error, so a file that grows
+// while it is read (or a device that never ends) stops at the limit.
+std::optional<std::string> read_capped(int fd, size_t limit, std::string* error) {
+  std::string contents;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (error) *error = std::strerror(errno);
+      return std::nullopt;
+    }
+    if (n == 0) return contents;
+    if (contents.size() + static_cast<size_t>(n) > limit) {
+      if (error) *error = "larger than " + std::to_string(limit >> 20) + " MiB, the limit for a config file";
+      return std::nullopt;
+    }
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory";
+  if (S_ISFIFO(mode)) return "is a FIFO, not a regular file";
+  if (S_ISCHR(mode)) return "is a character device, not a regular file";
+  if (S_ISBLK(mode)) return "is a block device, not a regular file";
+  if (S_ISSOCK(mode)) return "is a socket, not a regular file";
+  return "is not a regular file";
+}
+
+}  // namespace
+
 std::optional<std::string> read_file(const std::string& path, std::string* error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (error) *error = "is a directory";
+  if (path.find('\0') != std::string::npos) {
+    if (error) *error = "the file name contains a NUL byte";
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below refuses it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (error) *error = errno == EISDIR ? "is a directory" : std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
     if (error) *error = std::strerror(errno);
+    ::close(fd);
     return std::nullopt;
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    if (error) *error = "read error";
+  // Only regular files, and only small ones: /dev/zero, a FIFO or a huge sparse file would
+  // otherwise grow memory without bound or block forever.
+  if (!S_ISREG(st.st_mode)) {
+    if (error) *error = file_kind(st.st_mode);
+    ::close(fd);
     return std::nullopt;
   }
-  return contents.str();
+  if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    if (error)
+      *error = "is " + std::to_string(st.st_size) + " bytes, over the " +
+               std::to_string(kMaxFileBytes >> 20) + " MiB limit for a config file";
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::optional<std::string> contents = read_capped(fd, kMaxFileBytes, error);
+  ::close(fd);
+  return contents;
+}
+
+std::optional<std::string> read_stdin(std::string* error) {
+  return read_capped(STDIN_FILENO, kMaxFileBytes, error);
 }
 
 }  // namespace config

@@ -1,8 +1,12 @@
 #include "config/loader.h"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "config/test_util.h"
@@ -210,6 +214,31 @@ TEST_CASE("read_file reports missing files and directories") {
   CHECK(error == "No such file or directory");
   CHECK_FALSE(read_file("/", &error));
   CHECK(error == "is a directory");
+}
+
+// Each of these used to grow memory without bound or block forever: only regular files up to
+// kMaxFileBytes are read, and the refusal is immediate.
+TEST_CASE("read_file reads only regular files, up to the size limit") {
+  std::string error;
+  CHECK_FALSE(read_file("/dev/zero", &error));
+  CHECK(error == "is a character device, not a regular file");
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/read-file-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string fifo = dir + "/fifo.yaml";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_FALSE(read_file(fifo, &error));  // no writer: must not wait for one
+  CHECK(error == "is a FIFO, not a regular file");
+  std::string sparse = dir + "/sparse.yaml";
+  { std::ofstream(sparse) << "a: 1\n"; }
+  std::filesystem::resize_file(sparse, uint64_t{1} << 40);  // 1 TiB of holes
+  CHECK_FALSE(read_file(sparse, &error));
+  CHECK(error == "is 1099511627776 bytes, over the 16 MiB limit for a config file");
+  std::filesystem::resize_file(sparse, kMaxFileBytes);
+  CHECK(read_file(sparse, &error).has_value());  // exactly at the limit is fine
+  CHECK_FALSE(read_file(std::string("a\0b", 3), &error));
+  CHECK(error == "the file name contains a NUL byte");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("YAML that is not valid UTF-8 is refused at the first bad byte") {

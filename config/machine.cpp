@@ -32,7 +32,8 @@ struct Loader {
   // location for the machine file itself). Returns nullopt when the file could not be read or parsed.
   std::optional<Node> load(const std::string& path, const Node* from, bool* readable) {
     std::string error;
-    std::optional<std::string> text = read_file(path, &error);
+    // `-` is standard input, for the machine file only: an extends entry "-" names a file.
+    std::optional<std::string> text = !from && path == "-" ? read_stdin(&error) : read_file(path, &error);
     if (!text) {
       if (from) {
         diagnostics.push_back(Diagnostic::error(from->location(), "extends",

@@ -12,6 +12,7 @@ std::string lock_path_for(const std::string& config_path) {
 }
 
 std::optional<Lock> read_lock_file(const std::string& config_path, config::Diagnostics& diagnostics) {
+  if (config_path == "-") return std::nullopt;  // a machine file on stdin has no lock file
   std::string path = lock_path_for(config_path);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Hostile-but-realistic input to `vmlaunch validate` and `plan` (issue 14): every case ends at
+# once with a clear message and the right exit status, and touches nothing it should not.
+set -uo pipefail
+source tests/lib.sh
+vmlaunch=$PWD/launcher/vmlaunch
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/hostile.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+example=$PWD/examples/hello-riscv.yaml
+
+# `expect STATUS PATTERN CMD...`: CMD exits STATUS within 10 s and its stderr matches PATTERN.
+expect() {
+  local status=$1 pattern=$2 err actual
+  shift 2
+  err=$(timeout 10 "$@" 2>&1 >/dev/null)
+  actual=$?
+  if [ "$actual" != "$status" ] || ! grep -qE -- "$pattern" <<<"$err"; then
+    echo "    exit $actual (want $status); stderr:"
+    head -c 2000 <<<"$err" | sed 's/^/    /'
+    return 1
+  fi
+}
+
+# Only regular files are read, with a size cap; `-` is stdin with the same cap.
+mkfifo "$work/fifo.yaml"
+truncate -s 1T "$work/sparse.yaml"
+printf 'extends: /dev/zero\nname: x\n' >"$work/extends-zero.yaml"
+check "config /dev/zero" expect 1 "/dev/zero: cannot read file: is a character device, not a regular file" \
+  "$vmlaunch" validate /dev/zero
+check "config FIFO" expect 1 "is a FIFO, not a regular file" "$vmlaunch" validate "$work/fifo.yaml"
+check "config sparse 1 TiB" expect 1 "over the 16 MiB limit" "$vmlaunch" validate "$work/sparse.yaml"
+check "extends /dev/zero" expect 2 'extends: cannot read "/dev/zero": is a character device' \
+  "$vmlaunch" validate "$work/extends-zero.yaml"
+check "config from stdin" expect 0 "^$" "$vmlaunch" validate - <"$example"
+check "stdin over the cap" expect 1 "larger than 16 MiB" \
+  bash -c "head -c 17M /dev/zero | tr '\\0' '#' | '$vmlaunch' validate -"
+
+finish

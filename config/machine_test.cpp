@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +114,36 @@ TEST_CASE("load_machine: extends cycles are reported at the entry that closes th
   std::string path = self.write("s.yaml", "extends: s.yaml\n");
   CHECK(find_message(load_machine(path, Environment::fixed({})).diagnostics,
                      "extends cycle: s.yaml -> s.yaml"));
+}
+
+// 15 files each extending the next four: once 4^14 loads (over 30 s); each file is now read once.
+TEST_CASE("load_machine: extends fan-out loads each file once and bounds the merged size") {
+  TempTree tree("fan-out");
+  auto name = [](int i) { return "f" + std::to_string(i) + ".yaml"; };
+  for (int i = 0; i < 15; ++i) {
+    std::string extends;
+    for (int k = i + 1; k <= i + 4 && k < 15; ++k) extends += (extends.empty() ? "" : ", ") + name(k);
+    tree.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") + "labels: {l" +
+                            std::to_string(i) + ": x}\n");
+  }
+  auto start = std::chrono::steady_clock::now();
+  LoadResult result = load_machine((tree.root / name(0)).string(), Environment::fixed({}));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(result.files.size() == 15);
+  CHECK(find_message(result.diagnostics, "extends cycle") == nullptr);
+
+  // The same graph with a list of plain values in each file: appended at every level, the merged
+  // list would have ~4^14 items; it is refused once past the value bound.
+  TempTree lists("fan-out-lists");
+  for (int i = 0; i < 15; ++i) {
+    std::string extends;
+    for (int k = i + 1; k <= i + 4 && k < 15; ++k) extends += (extends.empty() ? "" : ", ") + name(k);
+    lists.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") + "accel: [jit]\n");
+  }
+  start = std::chrono::steady_clock::now();
+  result = load_machine((lists.root / name(0)).string(), Environment::fixed({}));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(find_message(result.diagnostics, "expand to more than 100000 values"));
 }
 
 TEST_CASE("load_machine: a missing base is an error at the extends entry, not an unreadable file") {

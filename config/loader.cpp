@@ -33,6 +33,9 @@ namespace {
 // exhausting the stack or memory. Real machine files are a few levels deep and a few hundred nodes.
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 100000;
+// Scalar text in the expanded document: aliases copy their anchor's text, so one long anchored
+// string referenced many times (1 MB x 5,000 aliases) is bounded by bytes, not by value count.
+constexpr size_t kMaxTextBytes = size_t{32} << 20;
 
 struct TooComplex {
   Location at;
@@ -179,13 +182,15 @@ class YamlBuilder : public YAML::EventHandler {
     if (m_nodes > kMaxNodes)
       throw TooComplex{
           at(mark), "document expands to more than " + std::to_string(kMaxNodes) + " values (alias bomb?)"};
+    add_bytes(mark, found->second.bytes);
     add(found->second.node, 0, found->second.text, found->second.scalar);
   }
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     count(mark);
-    add(scalar(tag, value, at(mark)), anchor, value, true);
+    add_bytes(mark, value.size());
+    add(scalar(tag, value, at(mark)), anchor, value, true, 1, value.size());
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
@@ -207,6 +212,7 @@ class YamlBuilder : public YAML::EventHandler {
     Node node;
     YAML::anchor_t anchor = 0;
     size_t first_node = 0;    // m_nodes when the frame started (for the anchor's size)
+    size_t first_byte = 0;    // m_bytes when the frame started
     bool have_key = false;    // maps: a key was read, its value comes next
     bool skip_value = false;  // the key was bad or a duplicate: drop the value
     std::string key;
@@ -215,6 +221,7 @@ class YamlBuilder : public YAML::EventHandler {
   struct Anchored {
     Node node;
     size_t size = 1;
+    size_t bytes = 0;  // scalar text under the anchor
     std::string text;  // scalars: the text, so an aliased scalar can serve as a key
     bool scalar = false;
   };
@@ -228,6 +235,13 @@ class YamlBuilder : public YAML::EventHandler {
       throw TooComplex{at(mark), "document has more than " + std::to_string(kMaxNodes) + " values"};
   }
 
+  void add_bytes(const YAML::Mark& mark, size_t bytes) {
+    m_bytes += bytes;
+    if (m_bytes > kMaxTextBytes)
+      throw TooComplex{at(mark), "document expands to more than " + std::to_string(kMaxTextBytes >> 20) +
+                                     " MiB of text (a long string referenced by many aliases?)"};
+  }
+
   void push(Node node, YAML::anchor_t anchor, const YAML::Mark& mark) {
     if (m_stack.size() >= static_cast<size_t>(kMaxDepth))
       throw TooComplex{at(mark), "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
@@ -235,6 +249,7 @@ class YamlBuilder : public YAML::EventHandler {
     frame.node = std::move(node);
     frame.anchor = anchor;
     frame.first_node = m_nodes - 1;
+    frame.first_byte = m_bytes;
     m_stack.push_back(std::move(frame));
   }
 
@@ -242,11 +257,13 @@ class YamlBuilder : public YAML::EventHandler {
     if (m_stack.empty()) return;
     Frame frame = std::move(m_stack.back());
     m_stack.pop_back();
-    add(std::move(frame.node), frame.anchor, std::string(), false, m_nodes - frame.first_node);
+    add(std::move(frame.node), frame.anchor, std::string(), false, m_nodes - frame.first_node,
+        m_bytes - frame.first_byte);
   }
 
-  void add(Node value, YAML::anchor_t anchor, const std::string& text, bool scalar, size_t size = 1) {
-    if (anchor) m_anchors[anchor] = Anchored{value, size, text, scalar};
+  void add(Node value, YAML::anchor_t anchor, const std::string& text, bool scalar, size_t size = 1,
+           size_t bytes = 0) {
+    if (anchor) m_anchors[anchor] = Anchored{value, size, bytes, text, scalar};
     if (m_stack.empty()) {
       if (!m_document) m_document = std::move(value);
       return;
@@ -304,6 +321,7 @@ class YamlBuilder : public YAML::EventHandler {
   Location m_start;
   size_t m_nodes = 0;
   size_t m_events = 0;
+  size_t m_bytes = 0;
 };
 
 class TomlConverter {

@@ -35,4 +35,20 @@ check "config from stdin" expect 0 "^$" "$vmlaunch" validate - <"$example"
 check "stdin over the cap" expect 1 "larger than 16 MiB" \
   bash -c "head -c 17M /dev/zero | tr '\\0' '#' | '$vmlaunch' validate -"
 
+# Lock files: only next to a regular machine file, never through a symlink, written atomically.
+cp "$example" "$work/m.yaml"
+check "plan --lock writes m.yaml.lock" expect 0 "wrote $work/m.yaml.lock" "$vmlaunch" plan --lock "$work/m.yaml"
+check "no temporary file left" test "$(ls "$work" | grep -c '^m.yaml.lock')" = 1
+check "plan --lock /dev/stdin" expect 1 "is not a machine file in a directory" \
+  bash -c "'$vmlaunch' plan --lock /dev/stdin <'$example'"
+check "no /dev/stdin.lock" test ! -e /dev/stdin.lock
+check "plan --lock -" expect 1 "stdin has no lock file" bash -c "'$vmlaunch' plan --lock - <'$example'"
+cp "$example" "$work/l.yaml"
+keep='{"vmlaunch-lock": 1, "machine": "riscv64/virt", "devices": []}'
+echo "$keep" >"$work/target"
+ln -s "$work/target" "$work/l.yaml.lock"
+check "plan --lock through a symlink" expect 1 "exists and is not a regular file" \
+  "$vmlaunch" plan --lock "$work/l.yaml"
+check "symlink target kept" test "$(cat "$work/target")" = "$keep"
+
 finish

@@ -42,6 +42,13 @@ struct TooComplex {
   std::string message;
 };
 
+// A NUL byte would silently cut a path or name where it reaches the C library ("Image\0/x" opens
+// "Image"), so no string or key may hold one.
+Diagnostic nul_error(Location at) {
+  return Diagnostic::error(std::move(at), {}, "a NUL byte (\\0) inside a string",
+                           "names, paths and values cannot contain NUL; remove it");
+}
+
 Location make_location(const std::string& file, int line0, int column0) {
   if (line0 < 0 || column0 < 0) return Location{file, 0, 0};
   return Location{file, static_cast<uint32_t>(line0) + 1, static_cast<uint32_t>(column0) + 1};
@@ -190,6 +197,7 @@ class YamlBuilder : public YAML::EventHandler {
                 const std::string& value) override {
     count(mark);
     add_bytes(mark, value.size());
+    if (value.find('\0') != std::string::npos) m_diagnostics.push_back(nul_error(at(mark)));
     add(scalar(tag, value, at(mark)), anchor, value, true, 1, value.size());
   }
 
@@ -326,7 +334,8 @@ class YamlBuilder : public YAML::EventHandler {
 
 class TomlConverter {
  public:
-  explicit TomlConverter(const std::string& file) : m_file(file) {}
+  TomlConverter(const std::string& file, Diagnostics& diagnostics)
+      : m_file(file), m_diagnostics(diagnostics) {}
 
   Location location(const toml::source_region& source) const {
     if (source.begin.line == 0) return Location{m_file, 0, 0};
@@ -349,9 +358,12 @@ class TomlConverter {
       std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
         return a.first->source().begin < b.first->source().begin;
       });
-      for (auto& [key, value] : entries)
+      for (auto& [key, value] : entries) {
+        if (key->str().find('\0') != std::string_view::npos)
+          m_diagnostics.push_back(nul_error(location(key->source())));
         map.entries().push_back(
             Node::Entry{std::string(key->str()), location(key->source()), convert(*value, depth + 1)});
+      }
       return map;
     }
     if (const toml::array* array = t.as_array()) {
@@ -359,7 +371,10 @@ class TomlConverter {
       for (const toml::node& item : *array) list.push_back(convert(item, depth + 1));
       return list;
     }
-    if (auto v = t.as_string()) return Node::string(v->get(), at);
+    if (auto v = t.as_string()) {
+      if (v->get().find('\0') != std::string::npos) m_diagnostics.push_back(nul_error(at));
+      return Node::string(v->get(), at);
+    }
     if (auto v = t.as_integer()) return Node::integer(v->get(), at);
     if (auto v = t.as_floating_point()) return Node::floating(v->get(), at);
     if (auto v = t.as_boolean()) return Node::boolean(v->get(), at);
@@ -377,6 +392,7 @@ class TomlConverter {
 
  private:
   const std::string& m_file;
+  Diagnostics& m_diagnostics;
   size_t m_nodes = 0;
 };
 
@@ -472,7 +488,7 @@ ParseResult parse_toml_string(std::string_view text, const std::string& file_nam
   ParseResult result;
   try {
     toml::table table = toml::parse(text, file_name);
-    TomlConverter converter(file_name);
+    TomlConverter converter(file_name, result.diagnostics);
     result.node = converter.convert(table, 0);
     result.node.set_location(Location{file_name, 1, 1});
   } catch (const toml::parse_error& e) {

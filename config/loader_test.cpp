@@ -152,6 +152,31 @@ TEST_CASE("YAML alias expansion is bounded by bytes, not only by values") {
   CHECK(parse_yaml_string("a: &s " + std::string(1 << 20, 'x') + "\nb: [*s, *s, *s]\n", "ok.yaml").ok());
 }
 
+// `kernel: "…/Image\0/x"` used to boot ".../Image": NUL is refused in every string and key.
+TEST_CASE("a NUL byte in any string or key is an error, in YAML and TOML") {
+  for (std::string text : {std::string("kernel: \"Image\\0/x\"\n"), std::string("\"k\\0ey\": 1\n"),
+                           std::string("a: [ok, \"b\\0\"]\n")}) {
+    CAPTURE(text);
+    ParseResult parsed = parse_yaml_string(text, "nul.yaml");
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.diagnostics[0].message == "a NUL byte (\\0) inside a string");
+  }
+  ParseResult toml = parse_toml_string("kernel = \"Image\\u0000/x\"\n", "nul.toml");
+  REQUIRE_FALSE(toml.ok());
+  CHECK(toml.diagnostics[0].to_string() ==
+        "nul.toml:1:10: a NUL byte (\\0) inside a string (names, paths and values cannot contain NUL; remove "
+        "it)");
+  CHECK_FALSE(parse_toml_string("\"k\\u0000\" = 1\n", "nul.toml").ok());
+}
+
+// A message quotes the user's text; ESC and NUL in it must reach the terminal as text.
+TEST_CASE("diagnostics escape control characters in every part") {
+  Diagnostic d = Diagnostic::error(Location{"m.yaml", 1, 2}, "a\x1b[31m",
+                                   std::string("bad \"x\0y\nz\x7f\"", 13), "hint\t");
+  CHECK(d.to_string() == "m.yaml:1:2: a\\e[31m: bad \"x\\0y\\nz\\x7f\" (hint\\t)");
+  CHECK(escape_control("caf\xC3\xA9") == "caf\xC3\xA9");  // UTF-8 stays
+}
+
 TEST_CASE("YAML with several documents is an error") {
   ParseResult parsed = parse_yaml_string("a: 1\n---\nb: 2\n", "two.yaml");
   CHECK_FALSE(parsed.ok());

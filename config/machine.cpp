@@ -1,6 +1,7 @@
 #include "config/machine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -37,6 +38,20 @@ size_t count_values(const Node& node, size_t limit, size_t count = 0) {
     }
   }
   return count;
+}
+
+// The first top-level key that no machine file could have written: too long, or with characters
+// other than letters, digits, "$_.-" and spaces (spaces stay, for "did you mean" on typos).
+const Node::Entry* first_unlike_key(const Node& document) {
+  for (const Node::Entry& entry : document.entries()) {
+    bool name = !entry.key.empty() && entry.key.size() <= 64;
+    for (char c : entry.key)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '$' || c == '_' || c == '.' || c == '-' ||
+            c == ' '))
+        name = false;
+    if (!name) return &entry;
+  }
+  return nullptr;
 }
 
 struct Loader {
@@ -77,6 +92,14 @@ struct Loader {
     if (!parsed.ok()) return std::nullopt;
     Node document = std::move(parsed.node);
     if (!document.is_map()) return document;  // the schema says "expected object"
+    if (const Node::Entry* odd = first_unlike_key(document)) {
+      // /etc/shadow parses as a map of "root:$6$...": its lines would come back in "unknown key"
+      // errors. A file whose top-level keys are not names is not a machine file; say only that.
+      diagnostics.push_back(Diagnostic::error(
+          odd->key_location, {}, "this is not a vmlaunch machine file (a top-level key is not a name)",
+          from ? "check the extends entry at " + from->location().to_string() : "check the file name"));
+      return std::nullopt;
+    }
 
     const Node::Entry* extends = document.find_entry("extends");
     if (!extends) return document;

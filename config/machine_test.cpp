@@ -146,6 +146,24 @@ TEST_CASE("load_machine: extends fan-out loads each file once and bounds the mer
   CHECK(find_message(result.diagnostics, "expand to more than 100000 values"));
 }
 
+// `extends: /etc/shadow` echoed each line back as an "unknown key" error.
+TEST_CASE("load_machine: a file that is not a machine file is not quoted back") {
+  TempTree tree("not-config");
+  tree.write("shadow", "root:$6$salt$secrethash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n");
+  std::string path = tree.write("vm.yaml", "extends: shadow\nname: x\n");
+  LoadResult result = load_machine(path, Environment::fixed({}));
+  const Diagnostic* odd = find_message(result.diagnostics, "not a vmlaunch machine file");
+  REQUIRE(odd);
+  CHECK(odd->location.file == (tree.root / "shadow").string());
+  CHECK(odd->location.line == 1);
+  CHECK(odd->hint == "check the extends entry at " + path + ":1:10");
+  for (const Diagnostic& d : result.diagnostics) CHECK(d.to_string().find("secrethash") == std::string::npos);
+  for (const Diagnostic& d : result.diagnostics) CHECK(d.to_string().find("daemon") == std::string::npos);
+  // A typo in a real key is still an unknown key with its did-you-mean.
+  std::string typo = tree.write("typo.yaml", "extends: vm.yaml\nmachin e: {}\n");
+  CHECK(find_message(load_machine(typo, Environment::fixed({})).diagnostics, "unknown key"));
+}
+
 TEST_CASE("load_machine: a missing base is an error at the extends entry, not an unreadable file") {
   TempTree tree("missing-base");
   std::string path =

@@ -35,6 +35,20 @@ check "config from stdin" expect 0 "^$" "$vmlaunch" validate - <"$example"
 check "stdin over the cap" expect 1 "larger than 16 MiB" \
   bash -c "head -c 17M /dev/zero | tr '\\0' '#' | '$vmlaunch' validate -"
 
+# Not a machine file: nothing of it is echoed; NUL refused; control characters escaped.
+printf 'root:$6$salt$secrethash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n' >"$work/shadow"
+printf 'extends: %s\nname: x\n' "$work/shadow" >"$work/extends-shadow.yaml"
+check "extends a non-config" expect 2 "shadow:1:1: this is not a vmlaunch machine file" \
+  "$vmlaunch" validate "$work/extends-shadow.yaml"
+no_secret() { ! "$vmlaunch" validate "$work/extends-shadow.yaml" 2>&1 | grep -qE 'secrethash|daemon'; }
+check "no line of it echoed" no_secret
+printf 'name: "a\\0b"\n' >"$work/nul.yaml"
+check "NUL in a string" expect 2 'nul.yaml:1:7: a NUL byte \(\\0\) inside a string' "$vmlaunch" validate "$work/nul.yaml"
+printf 'machine: {arch: "\\e[31mred"}\n' >"$work/esc.yaml"
+no_escape() { ! "$vmlaunch" validate "$work/esc.yaml" 2>&1 | grep -q $'\e'; }
+check "ESC is escaped in messages" no_escape
+check "ESC shown as \\e" expect 2 '\\e\[31mred' "$vmlaunch" validate "$work/esc.yaml"
+
 # Lock files: only next to a regular machine file, never through a symlink, written atomically.
 cp "$example" "$work/m.yaml"
 check "plan --lock writes m.yaml.lock" expect 0 "wrote $work/m.yaml.lock" "$vmlaunch" plan --lock "$work/m.yaml"

@@ -131,6 +131,8 @@ TEST_CASE("factory: block images by driver, with readonly and snapshot") {
   REQUIRE(raw.ok());
   CHECK((*raw)->size() == 1 << 16);
   CHECK_FALSE((*raw)->read_only());
+  // Closed first: while it is open for writing, the image is locked against other opens.
+  (*raw).reset();
   auto ro = backends::create_backend(
       "block", "d", "raw",
       options_map({{"file", Node::string("disk.raw")}, {"readonly", Node::boolean(true)}}), context);

@@ -16,7 +16,7 @@ base::ErrorOr<sockaddr_un> unix_address(const std::string& path) {
   if (path.size() >= sizeof(address.sun_path))
     return base::fail(base::Error("unix socket path is " + std::to_string(path.size()) + " bytes, over the " +
                                   std::to_string(sizeof(address.sun_path) - 1) +
-                                  "-byte limit of the system (use a shorter or relative path)"));
+                                  "-byte limit of the system (use a shorter path)"));
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   return address;
 }

@@ -49,6 +49,25 @@ no_escape() { ! "$vmlaunch" validate "$work/esc.yaml" 2>&1 | grep -q $'\e'; }
 check "ESC is escaped in messages" no_escape
 check "ESC shown as \\e" expect 2 '\\e\[31mred' "$vmlaunch" validate "$work/esc.yaml"
 
+# `up` with a socket net backend that cannot listen: an error at the option, exit 1 (it aborted
+# with std::system_error); a regular file at `path:` is kept.
+net_config() {
+  printf 'name: n\nmachine: {arch: riscv64, type: virt, memory: 256MiB}\naccel: [jit]\n'
+  printf 'boot: {firmware: opensbi}\nbackends:\n  net: {n: {driver: socket, path: "%s", server: true}}\n' "$1"
+  printf 'devices:\n  - {driver: virtio-net-pci, netdev: n}\n'
+}
+net_config /nonexistent/n.sock >"$work/net-missing.yaml"
+check "up: socket in a missing directory" expect 1 \
+  "net-missing.yaml:6:[0-9]+: .*option 'path': net socket: listen on /nonexistent/n.sock: No such file" \
+  "$vmlaunch" up "$work/net-missing.yaml"
+short=$(mktemp -d /tmp/vml.XXXXXX)  # Bazel's TEST_TMPDIR is too long for a unix socket path
+trap 'rm -rf "$work" "$short"' EXIT
+echo precious >"$short/data.txt"
+net_config "$short/data.txt" >"$work/net-file.yaml"
+check "up: socket path naming a regular file" expect 1 "exists and is a regular file, not a socket" \
+  "$vmlaunch" up "$work/net-file.yaml"
+check "the regular file is kept" test "$(cat "$short/data.txt")" = precious
+
 # Lock files: only next to a regular machine file, never through a symlink, written atomically.
 cp "$example" "$work/m.yaml"
 check "plan --lock writes m.yaml.lock" expect 0 "wrote $work/m.yaml.lock" "$vmlaunch" plan --lock "$work/m.yaml"

@@ -57,6 +57,7 @@ const Node::Entry* first_unlike_key(const Node& document) {
 struct Loader {
   Diagnostics& diagnostics;
   std::vector<std::string>& files;
+  const Environment& env;
   std::vector<std::string> stack;  // canonical paths of the files being loaded, outermost first
   // Every file loaded in this run, by canonical path, with its result (nullopt: unreadable or
   // invalid, already reported). A file several others extend is read and merged once: 15 files
@@ -124,11 +125,20 @@ struct Loader {
     stack.push_back(identity(path));
     std::optional<Node> merged;
     for (const Node* base : bases) {
-      std::string base_path = base->as_string();
-      if (!fs::path(base_path).is_absolute()) {
-        fs::path dir = fs::path(path).parent_path();
-        base_path = (dir / base_path).lexically_normal().string();
+      // ${VAR}, ${VAR:-default} and ~/ mean in extends what they mean in every other path: the
+      // entry is expanded first, then resolved against the file that names it.
+      std::string error, hint;
+      std::optional<std::string> expanded = expand_variables(base->as_string(), env, error, hint);
+      if (!expanded) {
+        diagnostics.push_back(Diagnostic::error(base->location(), "extends", error, hint));
+        continue;
       }
+      if (expanded->empty()) {
+        diagnostics.push_back(Diagnostic::error(base->location(), "extends", "empty file name",
+                                                "write extends: [base.yaml, ...]"));
+        continue;
+      }
+      std::string base_path = resolve_path(*expanded, path == "-" ? std::string() : path, env);
       const std::string id = identity(base_path);
       if (std::find(stack.begin(), stack.end(), id) != stack.end()) {
         std::string cycle;
@@ -216,7 +226,7 @@ Diagnostics process_document(Node& document, const Environment& env) {
 
 LoadResult load_machine(const std::string& path, const Environment& env) {
   LoadResult result;
-  Loader loader{result.diagnostics, result.files, {}, {}};
+  Loader loader{result.diagnostics, result.files, env, {}, {}};
   std::optional<Node> document = loader.load(path, nullptr, &result.readable);
   if (document) {
     result.document = std::move(*document);

@@ -164,6 +164,30 @@ TEST_CASE("load_machine: a file that is not a machine file is not quoted back") 
   CHECK(find_message(load_machine(typo, Environment::fixed({})).diagnostics, "unknown key"));
 }
 
+// extends entries were taken literally: "${DIR}/base.yaml" and "~/base.yaml" named no file.
+TEST_CASE("load_machine: extends entries expand ${VAR} and ~/ like every other path") {
+  TempTree tree("extends-vars");
+  tree.write("base.yaml", "name: from-base\n");
+  std::string dir = tree.root.string();
+  Environment env = Environment::fixed({{"HOME", dir}, {"DIR", dir}, {"EMPTY", ""}});
+  for (std::string entry :
+       {"${DIR}/base.yaml", "~/base.yaml", "${NOPE:-base.yaml}", "${EMPTY:-${DIR}/base.yaml}"}) {
+    CAPTURE(entry);
+    std::string path = tree.write("vm.yaml", "extends: [\"" + entry + "\"]\n");
+    LoadResult result = load_machine(path, env);
+    CHECK(find_message(result.diagnostics, "cannot read") == nullptr);
+    REQUIRE(result.document.find("name"));
+    CHECK(result.document.find("name")->as_string() == "from-base");
+  }
+  std::string unset = tree.write("unset.yaml", "extends: [\"${NOPE}/base.yaml\"]\n");
+  const Diagnostic* error = find_message(load_machine(unset, env).diagnostics, "NOPE");
+  REQUIRE(error);
+  CHECK(error->path == "extends");
+  CHECK(error->location.line == 1);
+  std::string empty = tree.write("empty.yaml", "extends: [\"${EMPTY}\"]\n");
+  CHECK(find_message(load_machine(empty, env).diagnostics, "empty file name"));
+}
+
 TEST_CASE("load_machine: a missing base is an error at the extends entry, not an unreadable file") {
   TempTree tree("missing-base");
   std::string path =

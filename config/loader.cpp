@@ -441,6 +441,46 @@ Location location_of_offset(std::string_view text, size_t offset, const std::str
   return Location{file, line, column};
 }
 
+// The line (1-based) of `text`, without its newline.
+std::string_view line_of(std::string_view text, uint32_t line) {
+  size_t at = 0;
+  for (uint32_t i = 1; i < line && at != std::string_view::npos; ++i) {
+    at = text.find('\n', at);
+    if (at != std::string_view::npos) ++at;
+  }
+  if (at == std::string_view::npos || at > text.size()) return {};
+  return text.substr(at, text.find('\n', at) - at);
+}
+
+// A TOML table header ("[machine]") followed by key = value lines: read as YAML it is a flow list
+// and then a second document.
+bool looks_like_toml(std::string_view text) {
+  bool header = false, assignment = false;
+  for (uint32_t line = 1; line <= 200; ++line) {
+    std::string_view l = line_of(text, line);
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+    if (l.empty() || l.front() == '#') continue;
+    if (l.front() == '[' && l.back() == ']') header = true;
+    size_t eq = l.find(" = ");
+    if (eq != std::string_view::npos && l.find(':') > eq) assignment = true;
+  }
+  return header && assignment;
+}
+
+// "more than one document", said in terms of what the file holds: the hint "remove the ---" only
+// when there is a "---" to remove.
+Diagnostic second_document_error(std::string_view text, const Location& at) {
+  std::string_view line = line_of(text, at.line);
+  if (line.substr(0, 3) == "---")
+    return Diagnostic::error(at, {}, "more than one YAML document in the file",
+                             "a machine file holds one document; remove the \"---\"");
+  if (looks_like_toml(text))
+    return Diagnostic::error(at, {}, "this file is TOML, but its name makes it YAML",
+                             "name it .toml, or write it as YAML");
+  return Diagnostic::error(at, {}, "more than one value in the file: the first one ended before this line",
+                           "a machine file holds one map; put everything in it");
+}
+
 }  // namespace
 
 Node resolve_yaml_scalar(const std::string& text, Location at) {
@@ -462,9 +502,7 @@ ParseResult parse_yaml_string(std::string_view text, const std::string& file_nam
       result.node = builder.document().value_or(Node::null(builder.start()));
       YamlBuilder second(file_name, result.diagnostics);
       if (parser.HandleNextDocument(second))
-        result.diagnostics.push_back(
-            Diagnostic::error(second.start(), {}, "more than one YAML document in the file",
-                              "a machine file holds one document; remove the \"---\""));
+        result.diagnostics.push_back(second_document_error(text, second.start()));
     } else {
       result.node = Node::null(Location{file_name, 1, 1});
     }

@@ -177,6 +177,22 @@ TEST_CASE("diagnostics escape control characters in every part") {
   CHECK(escape_control("caf\xC3\xA9") == "caf\xC3\xA9");  // UTF-8 stays
 }
 
+// "remove the ---" was the hint for every second document, also when the file has no "---".
+TEST_CASE("a second document is explained by what the file holds") {
+  ParseResult toml = parse_yaml_string("[machine]\narch = \"riscv64\"\ntype = \"virt\"\n", "t.yaml");
+  REQUIRE_FALSE(toml.ok());
+  CHECK(toml.diagnostics[0].to_string() ==
+        "t.yaml:2:1: this file is TOML, but its name makes it YAML (name it .toml, or write it as YAML)");
+  ParseResult json = parse_yaml_string("{\"name\": \"x\"}\n{\"machine\": 1}\n", "j.yaml");
+  REQUIRE_FALSE(json.ok());
+  CHECK(json.diagnostics[0].to_string() ==
+        "j.yaml:2:1: more than one value in the file: the first one ended before this line (a machine file "
+        "holds one map; put everything in it)");
+  ParseResult dashes = parse_yaml_string("a: 1\n---\nb: 2\n", "d.yaml");
+  REQUIRE_FALSE(dashes.ok());
+  CHECK(dashes.diagnostics[0].hint == "a machine file holds one document; remove the \"---\"");
+}
+
 TEST_CASE("YAML with several documents is an error") {
   ParseResult parsed = parse_yaml_string("a: 1\n---\nb: 2\n", "two.yaml");
   CHECK_FALSE(parsed.ok());

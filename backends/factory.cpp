@@ -110,6 +110,10 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const 
   if (port) o.port = static_cast<uint16_t>(*port);
   auto socket = chardev::SocketBackend::open(o);
   if (!socket) return base::fail(options.error(path ? "path" : "port", socket.error().message));
+  // Port 0 asks the kernel for a free port: the user can only connect if we say which one.
+  if (o.server && o.path.empty() && o.port == 0)
+    std::fprintf(stderr, "vmlaunch: %s: listening on %s:%u\n", options.what().c_str(), o.host.c_str(),
+                 static_cast<unsigned>((*socket)->port()));
   return std::shared_ptr<CharBackend>(std::move(socket).value());
 }
 

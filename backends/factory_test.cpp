@@ -3,11 +3,14 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "backends/chardev/simple.h"
+#include "backends/chardev/socket.h"
 #include "backends/net/stream.h"
 
 using backends::FactoryContext;
@@ -293,4 +296,47 @@ TEST_CASE("factory: server sockets remove only sockets") {
     CHECK_FALSE(std::filesystem::exists(sock));
   }
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// What `make` writes to stderr (fd 2), read back through a temporary file.
+template <typename F>
+std::string stderr_of(F make) {
+  std::fflush(stderr);
+  std::string path = temp_dir() + "/stderr-" + std::to_string(getpid());
+  int saved = dup(2);
+  FILE* file = std::fopen(path.c_str(), "w+");
+  dup2(fileno(file), 2);
+  make();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::fclose(file);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(path);
+  return text;
+}
+
+}  // namespace
+
+// `port: 0` lets the kernel choose; without the chosen port printed, nobody could connect.
+TEST_CASE("factory: socket servers on port 0 print the port they listen on") {
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    base::ErrorOr<backends::AnyBackend> made = base::fail(base::Error("not run"));
+    std::string printed = stderr_of([&] {
+      made = backends::create_backend(
+          kind, "s0", "socket", options_map({{"port", Node::integer(0)}, {"server", Node::boolean(true)}}),
+          {});
+    });
+    REQUIRE(made.ok());
+    uint16_t port = kind == "net"
+                        ? dynamic_cast<backends::net::StreamBackend*>(made->net.get())->port()
+                        : dynamic_cast<backends::chardev::SocketBackend*>(made->chardev.get())->port();
+    CHECK(port != 0);
+    CHECK(printed == "vmlaunch: backend 's0' (" + kind +
+                         " socket): listening on 127.0.0.1:" + std::to_string(port) + "\n");
+  }
 }

@@ -176,7 +176,12 @@ TEST_CASE("qcow2: a backing chain that loops is refused") {
   REQUIRE(run("cd " + dir + " && qemu-img rebase -u -f qcow2 -b b.qcow2 -F qcow2 a.qcow2") == 0);
   auto image = open_image(dir + "/b.qcow2", {"qcow2", true, false});
   REQUIRE_FALSE(image.ok());
-  CHECK(image.error().message.find("backing chain deeper") != std::string::npos);
+  CHECK(image.error().message.find("backing file loop: " + dir + "/b.qcow2 -> " + dir + "/a.qcow2 -> " + dir +
+                                   "/b.qcow2") != std::string::npos);
+  // Writable, the loop is still called a loop (not "in use": the first open holds the lock).
+  auto writable = open_image(dir + "/b.qcow2", {"qcow2", false, false});
+  REQUIRE_FALSE(writable.ok());
+  CHECK(writable.error().message.find("backing file loop") != std::string::npos);
 }
 
 TEST_CASE("qcow2: 512-byte clusters force new refcount blocks and a larger refcount table") {

@@ -340,3 +340,12 @@ TEST_CASE("factory: socket servers on port 0 print the port they listen on") {
                          " socket): listening on 127.0.0.1:" + std::to_string(port) + "\n");
   }
 }
+
+// A path is quoted in backend errors; a control character in it prints as text.
+TEST_CASE("factory: backend errors escape control characters") {
+  auto made =
+      backends::create_block("d", "raw", options_map({{"file", Node::string("/nonexistent/\x1b[2Jx")}}), {});
+  REQUIRE_FALSE(made.ok());
+  CHECK(made.error().message.find("/nonexistent/\\e[2Jx") != std::string::npos);
+  CHECK(made.error().message.find('\x1b') == std::string::npos);
+}

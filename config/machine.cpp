@@ -18,8 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kMaxExtendsDepth = 16;
-// Bounds on the whole extends graph of one run: distinct files, and values after merging (lists of
-// plain values are appended, so a diamond of bases can double a list at every level).
+// Bounds on the whole extends graph of one run: distinct files, and values after merging (list items
+// without an id are appended, so a diamond of bases can double a list at every level).
 constexpr size_t kMaxExtendsFiles = 256;
 constexpr size_t kMaxMergedValues = 100000;
 
@@ -175,7 +175,7 @@ struct Loader {
         diagnostics.push_back(Diagnostic::error(
             base->location(), "extends",
             "the files extended expand to more than " + std::to_string(kMaxMergedValues) + " values",
-            "lists of plain values are appended at every level of extends; extend fewer files"));
+            "list items without an id are appended at every level of extends; extend fewer files"));
         merged.reset();
         break;
       }

@@ -100,8 +100,9 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const 
     auto colon = path->rfind(':');
     std::string host_part = path->substr(4, colon - 4);
     std::string port_part = path->substr(colon + 1);
-    if (colon <= 3 || port_part.empty() || port_part.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(port_part) > 65535)
+    // The length bound comes first: std::stoul throws out_of_range on a long run of digits.
+    if (colon <= 3 || port_part.empty() || port_part.size() > 5 ||
+        port_part.find_first_not_of("0123456789") != std::string::npos || std::stoul(port_part) > 65535)
       return base::fail(options.error("path", "expected tcp:HOST:PORT, got '" + *path + "'"));
     o.host = host_part.empty() ? "127.0.0.1" : host_part;
     o.port = static_cast<uint16_t>(std::stoul(port_part));
@@ -115,6 +116,10 @@ base::ErrorOr<std::shared_ptr<CharBackend>> make_socket(Options& options, const 
   if (port) o.port = static_cast<uint16_t>(*port);
   auto socket = chardev::SocketBackend::open(o);
   if (!socket) return base::fail(options.error(path ? "path" : "port", socket.error().message));
+  // Port 0 asks the kernel for a free port: the user can only connect if we say which one.
+  if (o.server && o.path.empty() && o.port == 0)
+    std::fprintf(stderr, "vmlaunch: %s: listening on %s:%u\n", options.what().c_str(), o.host.c_str(),
+                 static_cast<unsigned>((*socket)->port()));
   return std::shared_ptr<CharBackend>(std::move(socket).value());
 }
 

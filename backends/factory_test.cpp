@@ -3,11 +3,15 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "backends/chardev/simple.h"
+#include "backends/chardev/socket.h"
+#include "backends/net/stream.h"
 
 using backends::FactoryContext;
 using config::Node;
@@ -130,6 +134,8 @@ TEST_CASE("factory: block images by driver, with readonly and snapshot") {
   REQUIRE(raw.ok());
   CHECK((*raw)->size() == 1 << 16);
   CHECK_FALSE((*raw)->read_only());
+  // Closed first: while it is open for writing, the image is locked against other opens.
+  (*raw).reset();
   auto ro = backends::create_backend(
       "block", "d", "raw",
       options_map({{"file", Node::string("disk.raw")}, {"readonly", Node::boolean(true)}}), context);
@@ -208,4 +214,138 @@ TEST_CASE("factory: net user with hostfwd rules, and their errors") {
   auto unknown = backends::create_net("n0", "vde", Node::map(), {});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().message.find("known: socket, tap, user") != std::string::npos);
+}
+
+namespace {
+
+// A server socket for both socket drivers (net `socket`, chardev `socket`), by options.
+base::ErrorOr<std::string> open_socket_error(const std::string& kind,
+                                             std::vector<std::pair<std::string, Node>> entries) {
+  auto made = backends::create_backend(kind, "s0", "socket", options_map(std::move(entries)), {});
+  if (made.ok()) return base::fail(base::Error("opened"));
+  return made.error().message;
+}
+
+}  // namespace
+
+// Every way a socket address can fail is an error value naming the option's place (these used to
+// abort with "terminate called after throwing std::system_error" from the net backend).
+TEST_CASE("factory: socket backends report bad addresses as errors with their place") {
+  std::string dir = temp_dir() + "/sock-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  // A TCP port in use: a listener of our own holds it.
+  auto holder = backends::create_backend(
+      "net", "h", "socket", options_map({{"port", Node::integer(0)}, {"server", Node::boolean(true)}}), {});
+  REQUIRE(holder.ok());
+  auto* stream = dynamic_cast<backends::net::StreamBackend*>(holder->net.get());
+  REQUIRE(stream != nullptr);
+  int busy_port = stream->port();
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    struct Case {
+      std::string name;
+      std::vector<std::pair<std::string, Node>> options;
+      std::string says;
+    };
+    std::vector<Case> cases = {
+        {"missing dir", {{"path", Node::string("/nonexistent/n.sock")}}, "No such file or directory"},
+        {"long path", {{"path", Node::string(dir + "/" + std::string(120, 'x'))}}, "107-byte limit"},
+        {"directory", {{"path", Node::string(dir)}}, "is a directory"},
+        {"port in use", {{"port", Node::integer(busy_port)}}, "Address already in use"},
+        {"unresolvable host",
+         {{"host", Node::string("no-such-host.invalid")}, {"port", Node::integer(1)}},
+         "resolving no-such-host.invalid"},
+    };
+    for (auto& c : cases) {
+      CAPTURE(c.name);
+      c.options.emplace_back("server", Node::boolean(true));
+      auto message = open_socket_error(kind, c.options);
+      REQUIRE(message.ok());
+      CHECK(message->find("machine.yaml:1") == 0);  // the option's line:col
+      CHECK(message->find(c.says) != std::string::npos);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// `path:` naming an existing regular file is refused and the file kept; a stale socket from an
+// earlier run is replaced, and the backend removes its own socket when it closes.
+TEST_CASE("factory: server sockets remove only sockets") {
+  // Not TEST_TMPDIR: Bazel's is too long for a unix socket path.
+  std::string dir = "/tmp/vml-keep-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string file = dir + "/data.txt";
+  std::ofstream(file) << "precious";
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    auto message = open_socket_error(kind, {{"path", Node::string(file)}, {"server", Node::boolean(true)}});
+    REQUIRE(message.ok());
+    CHECK(message->find("exists and is a regular file, not a socket") != std::string::npos);
+    std::ifstream in(file);
+    std::string content;
+    in >> content;
+    CHECK(content == "precious");
+    std::string sock = dir + "/" + kind + ".sock";
+    {
+      auto first = backends::create_backend(
+          kind, "s0", "socket", options_map({{"path", Node::string(sock)}, {"server", Node::boolean(true)}}),
+          {});
+      REQUIRE(first.ok());
+      CHECK(std::filesystem::is_socket(sock));
+    }
+    CHECK_FALSE(std::filesystem::exists(sock));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// What `make` writes to stderr (fd 2), read back through a temporary file.
+template <typename F>
+std::string stderr_of(F make) {
+  std::fflush(stderr);
+  std::string path = temp_dir() + "/stderr-" + std::to_string(getpid());
+  int saved = dup(2);
+  FILE* file = std::fopen(path.c_str(), "w+");
+  dup2(fileno(file), 2);
+  make();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::fclose(file);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(path);
+  return text;
+}
+
+}  // namespace
+
+// `port: 0` lets the kernel choose; without the chosen port printed, nobody could connect.
+TEST_CASE("factory: socket servers on port 0 print the port they listen on") {
+  for (std::string kind : {"net", "chardev"}) {
+    CAPTURE(kind);
+    base::ErrorOr<backends::AnyBackend> made = base::fail(base::Error("not run"));
+    std::string printed = stderr_of([&] {
+      made = backends::create_backend(
+          kind, "s0", "socket", options_map({{"port", Node::integer(0)}, {"server", Node::boolean(true)}}),
+          {});
+    });
+    REQUIRE(made.ok());
+    uint16_t port = kind == "net"
+                        ? dynamic_cast<backends::net::StreamBackend*>(made->net.get())->port()
+                        : dynamic_cast<backends::chardev::SocketBackend*>(made->chardev.get())->port();
+    CHECK(port != 0);
+    CHECK(printed == "vmlaunch: backend 's0' (" + kind +
+                         " socket): listening on 127.0.0.1:" + std::to_string(port) + "\n");
+  }
+}
+
+// A path is quoted in backend errors; a control character in it prints as text.
+TEST_CASE("factory: backend errors escape control characters") {
+  auto made =
+      backends::create_block("d", "raw", options_map({{"file", Node::string("/nonexistent/\x1b[2Jx")}}), {});
+  REQUIRE_FALSE(made.ok());
+  CHECK(made.error().message.find("/nonexistent/\\e[2Jx") != std::string::npos);
+  CHECK(made.error().message.find('\x1b') == std::string::npos);
 }

@@ -1,5 +1,7 @@
 #include "backends/net_factory.h"
 
+#include <cstdio>
+
 #include "backends/net/slirp.h"
 #include "backends/net/slirp_library.h"
 #include "backends/net/stream.h"
@@ -62,6 +64,10 @@ base::ErrorOr<std::shared_ptr<NetBackend>> make_stream(Options& options, const F
   if (port) o.port = static_cast<uint16_t>(*port);
   auto stream = net::StreamBackend::open(o);
   if (!stream) return base::fail(options.error(path ? "path" : "port", stream.error().message));
+  // Port 0 asks the kernel for a free port: the peer can only connect if we say which one.
+  if (o.server && o.path.empty() && o.port == 0)
+    std::fprintf(stderr, "vmlaunch: %s: listening on %s:%u\n", options.what().c_str(), o.host.c_str(),
+                 static_cast<unsigned>((*stream)->port()));
   return std::shared_ptr<NetBackend>(std::move(stream).value());
 }
 

@@ -1,5 +1,7 @@
 #include "backends/options.h"
 
+#include "config/diagnostic.h"
+
 namespace backends {
 
 base::Error Options::error(std::string_view key, const std::string& message) const {
@@ -8,7 +10,8 @@ base::Error Options::error(std::string_view key, const std::string& message) con
   std::string text = where.empty() ? "" : where + ": ";
   text += m_what;
   if (!key.empty()) text += ": option '" + std::string(key) + "'";
-  return base::Error(text + ": " + message);
+  // Messages quote paths and host names from the config: ESC or NUL in them must print as text.
+  return base::Error(config::escape_control(text + ": " + message));
 }
 
 const config::Node* Options::lookup(std::string_view key) {

@@ -5,11 +5,47 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/location.h"
 
 namespace config {
+
+// `text` with control characters (NUL, ESC, newlines, DEL) written as \0, \e, \n, \xNN: a
+// message quotes the user's text, and a terminal must show it, not obey it.
+inline std::string escape_control(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+      continue;
+    }
+    static const char kHex[] = "0123456789abcdef";
+    switch (u) {
+      case 0:
+        out += "\\0";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case 0x1b:
+        out += "\\e";
+        break;
+      default:
+        out += std::string("\\x") + kHex[u >> 4] + kHex[u & 15];
+    }
+  }
+  return out;
+}
 
 struct Diagnostic {
   enum class Severity { Error, Warning };
@@ -29,7 +65,8 @@ struct Diagnostic {
 
   bool is_error() const { return severity == Severity::Error; }
 
-  // "file:line:col: path: message (hint)"; warnings say "warning: " before the message.
+  // "file:line:col: path: message (hint)"; warnings say "warning: " before the message. Control
+  // characters are escaped in every part (see escape_control).
   std::string to_string() const {
     std::string text = location.to_string();
     if (!text.empty()) text += ": ";
@@ -37,7 +74,7 @@ struct Diagnostic {
     if (severity == Severity::Warning) text += "warning: ";
     text += message;
     if (!hint.empty()) text += " (" + hint + ")";
-    return text;
+    return escape_control(text);
   }
 };
 

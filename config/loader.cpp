@@ -6,7 +6,10 @@
 #ifndef TOML_ASSERT
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #endif
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 #include <yaml-cpp/anchor.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -35,11 +38,21 @@ namespace {
 // exhausting the stack or memory. Real machine files are a few levels deep and a few hundred nodes.
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 100000;
+// Scalar text in the expanded document: aliases copy their anchor's text, so one long anchored
+// string referenced many times (1 MB x 5,000 aliases) is bounded by bytes, not by value count.
+constexpr size_t kMaxTextBytes = size_t{32} << 20;
 
 struct TooComplex {
   Location at;
   std::string message;
 };
+
+// A NUL byte would silently cut a path or name where it reaches the C library ("Image\0/x" opens
+// "Image"), so no string or key may hold one.
+Diagnostic nul_error(Location at) {
+  return Diagnostic::error(std::move(at), {}, "a NUL byte (\\0) inside a string",
+                           "names, paths and values cannot contain NUL; remove it");
+}
 
 Location make_location(const std::string& file, int line0, int column0) {
   if (line0 < 0 || column0 < 0) return Location{file, 0, 0};
@@ -181,13 +194,16 @@ class YamlBuilder : public YAML::EventHandler {
     if (m_nodes > kMaxNodes)
       throw TooComplex{
           at(mark), "document expands to more than " + std::to_string(kMaxNodes) + " values (alias bomb?)"};
+    add_bytes(mark, found->second.bytes);
     add(found->second.node, 0, found->second.text, found->second.scalar);
   }
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     count(mark);
-    add(scalar(tag, value, at(mark)), anchor, value, true);
+    add_bytes(mark, value.size());
+    if (value.find('\0') != std::string::npos) m_diagnostics.push_back(nul_error(at(mark)));
+    add(scalar(tag, value, at(mark)), anchor, value, true, 1, value.size());
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
@@ -209,6 +225,7 @@ class YamlBuilder : public YAML::EventHandler {
     Node node;
     YAML::anchor_t anchor = 0;
     size_t first_node = 0;    // m_nodes when the frame started (for the anchor's size)
+    size_t first_byte = 0;    // m_bytes when the frame started
     bool have_key = false;    // maps: a key was read, its value comes next
     bool skip_value = false;  // the key was bad or a duplicate: drop the value
     std::string key;
@@ -217,6 +234,7 @@ class YamlBuilder : public YAML::EventHandler {
   struct Anchored {
     Node node;
     size_t size = 1;
+    size_t bytes = 0;  // scalar text under the anchor
     std::string text;  // scalars: the text, so an aliased scalar can serve as a key
     bool scalar = false;
   };
@@ -230,6 +248,13 @@ class YamlBuilder : public YAML::EventHandler {
       throw TooComplex{at(mark), "document has more than " + std::to_string(kMaxNodes) + " values"};
   }
 
+  void add_bytes(const YAML::Mark& mark, size_t bytes) {
+    m_bytes += bytes;
+    if (m_bytes > kMaxTextBytes)
+      throw TooComplex{at(mark), "document expands to more than " + std::to_string(kMaxTextBytes >> 20) +
+                                     " MiB of text (a long string referenced by many aliases?)"};
+  }
+
   void push(Node node, YAML::anchor_t anchor, const YAML::Mark& mark) {
     if (m_stack.size() >= static_cast<size_t>(kMaxDepth))
       throw TooComplex{at(mark), "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
@@ -237,6 +262,7 @@ class YamlBuilder : public YAML::EventHandler {
     frame.node = std::move(node);
     frame.anchor = anchor;
     frame.first_node = m_nodes - 1;
+    frame.first_byte = m_bytes;
     m_stack.push_back(std::move(frame));
   }
 
@@ -244,11 +270,13 @@ class YamlBuilder : public YAML::EventHandler {
     if (m_stack.empty()) return;
     Frame frame = std::move(m_stack.back());
     m_stack.pop_back();
-    add(std::move(frame.node), frame.anchor, std::string(), false, m_nodes - frame.first_node);
+    add(std::move(frame.node), frame.anchor, std::string(), false, m_nodes - frame.first_node,
+        m_bytes - frame.first_byte);
   }
 
-  void add(Node value, YAML::anchor_t anchor, const std::string& text, bool scalar, size_t size = 1) {
-    if (anchor) m_anchors[anchor] = Anchored{value, size, text, scalar};
+  void add(Node value, YAML::anchor_t anchor, const std::string& text, bool scalar, size_t size = 1,
+           size_t bytes = 0) {
+    if (anchor) m_anchors[anchor] = Anchored{value, size, bytes, text, scalar};
     if (m_stack.empty()) {
       if (!m_document) m_document = std::move(value);
       return;
@@ -306,11 +334,13 @@ class YamlBuilder : public YAML::EventHandler {
   Location m_start;
   size_t m_nodes = 0;
   size_t m_events = 0;
+  size_t m_bytes = 0;
 };
 
 class TomlConverter {
  public:
-  explicit TomlConverter(const std::string& file) : m_file(file) {}
+  TomlConverter(const std::string& file, Diagnostics& diagnostics)
+      : m_file(file), m_diagnostics(diagnostics) {}
 
   Location location(const toml::source_region& source) const {
     if (source.begin.line == 0) return Location{m_file, 0, 0};
@@ -333,9 +363,12 @@ class TomlConverter {
       std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
         return a.first->source().begin < b.first->source().begin;
       });
-      for (auto& [key, value] : entries)
+      for (auto& [key, value] : entries) {
+        if (key->str().find('\0') != std::string_view::npos)
+          m_diagnostics.push_back(nul_error(location(key->source())));
         map.entries().push_back(
             Node::Entry{std::string(key->str()), location(key->source()), convert(*value, depth + 1)});
+      }
       return map;
     }
     if (const toml::array* array = t.as_array()) {
@@ -343,7 +376,10 @@ class TomlConverter {
       for (const toml::node& item : *array) list.push_back(convert(item, depth + 1));
       return list;
     }
-    if (auto v = t.as_string()) return Node::string(v->get(), at);
+    if (auto v = t.as_string()) {
+      if (v->get().find('\0') != std::string::npos) m_diagnostics.push_back(nul_error(at));
+      return Node::string(v->get(), at);
+    }
     if (auto v = t.as_integer()) return Node::integer(v->get(), at);
     if (auto v = t.as_floating_point()) return Node::floating(v->get(), at);
     if (auto v = t.as_boolean()) return Node::boolean(v->get(), at);
@@ -361,6 +397,7 @@ class TomlConverter {
 
  private:
   const std::string& m_file;
+  Diagnostics& m_diagnostics;
   size_t m_nodes = 0;
 };
 
@@ -409,6 +446,46 @@ Location location_of_offset(std::string_view text, size_t offset, const std::str
   return Location{file, line, column};
 }
 
+// The line (1-based) of `text`, without its newline.
+std::string_view line_of(std::string_view text, uint32_t line) {
+  size_t at = 0;
+  for (uint32_t i = 1; i < line && at != std::string_view::npos; ++i) {
+    at = text.find('\n', at);
+    if (at != std::string_view::npos) ++at;
+  }
+  if (at == std::string_view::npos || at > text.size()) return {};
+  return text.substr(at, text.find('\n', at) - at);
+}
+
+// A TOML table header ("[machine]") followed by key = value lines: read as YAML it is a flow list
+// and then a second document.
+bool looks_like_toml(std::string_view text) {
+  bool header = false, assignment = false;
+  for (uint32_t line = 1; line <= 200; ++line) {
+    std::string_view l = line_of(text, line);
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+    if (l.empty() || l.front() == '#') continue;
+    if (l.front() == '[' && l.back() == ']') header = true;
+    size_t eq = l.find(" = ");
+    if (eq != std::string_view::npos && l.find(':') > eq) assignment = true;
+  }
+  return header && assignment;
+}
+
+// "more than one document", said in terms of what the file holds: the hint "remove the ---" only
+// when there is a "---" to remove.
+Diagnostic second_document_error(std::string_view text, const Location& at) {
+  std::string_view line = line_of(text, at.line);
+  if (line.substr(0, 3) == "---")
+    return Diagnostic::error(at, {}, "more than one YAML document in the file",
+                             "a machine file holds one document; remove the \"---\"");
+  if (looks_like_toml(text))
+    return Diagnostic::error(at, {}, "this file is TOML, but its name makes it YAML",
+                             "name it .toml, or write it as YAML");
+  return Diagnostic::error(at, {}, "more than one value in the file: the first one ended before this line",
+                           "a machine file holds one map; put everything in it");
+}
+
 }  // namespace
 
 Node resolve_yaml_scalar(const std::string& text, Location at) {
@@ -430,9 +507,7 @@ ParseResult parse_yaml_string(std::string_view text, const std::string& file_nam
       result.node = builder.document().value_or(Node::null(builder.start()));
       YamlBuilder second(file_name, result.diagnostics);
       if (parser.HandleNextDocument(second))
-        result.diagnostics.push_back(
-            Diagnostic::error(second.start(), {}, "more than one YAML document in the file",
-                              "a machine file holds one document; remove the \"---\""));
+        result.diagnostics.push_back(second_document_error(text, second.start()));
     } else {
       result.node = Node::null(Location{file_name, 1, 1});
     }
@@ -456,7 +531,7 @@ ParseResult parse_toml_string(std::string_view text, const std::string& file_nam
   ParseResult result;
   try {
     toml::table table = toml::parse(text, file_name);
-    TomlConverter converter(file_name);
+    TomlConverter converter(file_name, result.diagnostics);
     result.node = converter.convert(table, 0);
     result.node.set_location(Location{file_name, 1, 1});
   } catch (const toml::parse_error& e) {
@@ -487,24 +562,78 @@ Format format_for_path(std::string_view path) {
   return extension == ".toml" ? Format::Toml : Format::Yaml;
 }
 
+namespace {
+
+// Reads what is left of `fd` up to `limit` bytes; more than that is an error, so a file that grows
+// while it is read (or a device that never ends) stops at the limit.
+std::optional<std::string> read_capped(int fd, size_t limit, std::string* error) {
+  std::string contents;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (error) *error = std::strerror(errno);
+      return std::nullopt;
+    }
+    if (n == 0) return contents;
+    if (contents.size() + static_cast<size_t>(n) > limit) {
+      if (error) *error = "larger than " + std::to_string(limit >> 20) + " MiB, the limit for a config file";
+      return std::nullopt;
+    }
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "is a directory";
+  if (S_ISFIFO(mode)) return "is a FIFO, not a regular file";
+  if (S_ISCHR(mode)) return "is a character device, not a regular file";
+  if (S_ISBLK(mode)) return "is a block device, not a regular file";
+  if (S_ISSOCK(mode)) return "is a socket, not a regular file";
+  return "is not a regular file";
+}
+
+}  // namespace
+
 std::optional<std::string> read_file(const std::string& path, std::string* error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    if (error) *error = "is a directory";
+  if (path.find('\0') != std::string::npos) {
+    if (error) *error = "the file name contains a NUL byte";
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below refuses it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (error) *error = errno == EISDIR ? "is a directory" : std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
     if (error) *error = std::strerror(errno);
+    ::close(fd);
     return std::nullopt;
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    if (error) *error = "read error";
+  // Only regular files, and only small ones: /dev/zero, a FIFO or a huge sparse file would
+  // otherwise grow memory without bound or block forever.
+  if (!S_ISREG(st.st_mode)) {
+    if (error) *error = file_kind(st.st_mode);
+    ::close(fd);
     return std::nullopt;
   }
-  return contents.str();
+  if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    if (error)
+      *error = "is " + std::to_string(st.st_size) + " bytes, over the " +
+               std::to_string(kMaxFileBytes >> 20) + " MiB limit for a config file";
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::optional<std::string> contents = read_capped(fd, kMaxFileBytes, error);
+  ::close(fd);
+  return contents;
+}
+
+std::optional<std::string> read_stdin(std::string* error) {
+  return read_capped(STDIN_FILENO, kMaxFileBytes, error);
 }
 
 }  // namespace config

@@ -33,7 +33,14 @@ Node resolve_yaml_scalar(const std::string& text, Location at = {});
 // .toml files are TOML; everything else (.yaml, .yml, .json) is YAML, a superset of JSON.
 Format format_for_path(std::string_view path);
 
-// Whole file contents, or nullopt when it cannot be read (missing, a directory, no permission).
+// The largest config, extends target or lock file read (machine files are a few KiB).
+constexpr size_t kMaxFileBytes = size_t{16} << 20;
+
+// Whole file contents, or nullopt when it cannot be read (missing, no permission, not a regular
+// file, over kMaxFileBytes); `error` says which. Never blocks on a FIFO or reads a device.
 std::optional<std::string> read_file(const std::string& path, std::string* error = nullptr);
+
+// Standard input (`-` as the machine file), with the same size limit.
+std::optional<std::string> read_stdin(std::string* error = nullptr);
 
 }  // namespace config

@@ -1,8 +1,13 @@
 #include "config/loader.h"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "config/test_util.h"
@@ -126,6 +131,68 @@ TEST_CASE("YAML alias bombs and self-referencing anchors are refused, not expand
   CHECK_FALSE(deep.ok());
 }
 
+// Few values but many bytes: 5,000 aliases of one 1 MB string took 25 s and 4.9 GB.
+TEST_CASE("YAML alias expansion is bounded by bytes, not only by values") {
+  std::string text = "a: &s " + std::string(1 << 20, 'x') + "\nb: [";
+  for (int i = 0; i < 5000; ++i) text += "*s, ";
+  text += "]\n";
+  auto start = std::chrono::steady_clock::now();
+  ParseResult parsed = parse_yaml_string(text, "long.yaml");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.diagnostics[0].message ==
+        "document expands to more than 32 MiB of text (a long string "
+        "referenced by many aliases?)");
+  CHECK(parsed.diagnostics[0].location.line == 2);
+  // The same through a map anchor: the bytes under the anchor count for each alias.
+  std::string nested = "a: &m {k: " + std::string(1 << 20, 'y') + "}\nb: [";
+  for (int i = 0; i < 5000; ++i) nested += "*m, ";
+  CHECK_FALSE(parse_yaml_string(nested + "]\n", "nested.yaml").ok());
+  // A few aliases of a long string are fine.
+  CHECK(parse_yaml_string("a: &s " + std::string(1 << 20, 'x') + "\nb: [*s, *s, *s]\n", "ok.yaml").ok());
+}
+
+// `kernel: "…/Image\0/x"` used to boot ".../Image": NUL is refused in every string and key.
+TEST_CASE("a NUL byte in any string or key is an error, in YAML and TOML") {
+  for (std::string text : {std::string("kernel: \"Image\\0/x\"\n"), std::string("\"k\\0ey\": 1\n"),
+                           std::string("a: [ok, \"b\\0\"]\n")}) {
+    CAPTURE(text);
+    ParseResult parsed = parse_yaml_string(text, "nul.yaml");
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.diagnostics[0].message == "a NUL byte (\\0) inside a string");
+  }
+  ParseResult toml = parse_toml_string("kernel = \"Image\\u0000/x\"\n", "nul.toml");
+  REQUIRE_FALSE(toml.ok());
+  CHECK(toml.diagnostics[0].to_string() ==
+        "nul.toml:1:10: a NUL byte (\\0) inside a string (names, paths and values cannot contain NUL; remove "
+        "it)");
+  CHECK_FALSE(parse_toml_string("\"k\\u0000\" = 1\n", "nul.toml").ok());
+}
+
+// A message quotes the user's text; ESC and NUL in it must reach the terminal as text.
+TEST_CASE("diagnostics escape control characters in every part") {
+  Diagnostic d = Diagnostic::error(Location{"m.yaml", 1, 2}, "a\x1b[31m",
+                                   std::string("bad \"x\0y\nz\x7f\"", 13), "hint\t");
+  CHECK(d.to_string() == "m.yaml:1:2: a\\e[31m: bad \"x\\0y\\nz\\x7f\" (hint\\t)");
+  CHECK(escape_control("caf\xC3\xA9") == "caf\xC3\xA9");  // UTF-8 stays
+}
+
+// "remove the ---" was the hint for every second document, also when the file has no "---".
+TEST_CASE("a second document is explained by what the file holds") {
+  ParseResult toml = parse_yaml_string("[machine]\narch = \"riscv64\"\ntype = \"virt\"\n", "t.yaml");
+  REQUIRE_FALSE(toml.ok());
+  CHECK(toml.diagnostics[0].to_string() ==
+        "t.yaml:2:1: this file is TOML, but its name makes it YAML (name it .toml, or write it as YAML)");
+  ParseResult json = parse_yaml_string("{\"name\": \"x\"}\n{\"machine\": 1}\n", "j.yaml");
+  REQUIRE_FALSE(json.ok());
+  CHECK(json.diagnostics[0].to_string() ==
+        "j.yaml:2:1: more than one value in the file: the first one ended before this line (a machine file "
+        "holds one map; put everything in it)");
+  ParseResult dashes = parse_yaml_string("a: 1\n---\nb: 2\n", "d.yaml");
+  REQUIRE_FALSE(dashes.ok());
+  CHECK(dashes.diagnostics[0].hint == "a machine file holds one document; remove the \"---\"");
+}
+
 TEST_CASE("YAML with several documents is an error") {
   ParseResult parsed = parse_yaml_string("a: 1\n---\nb: 2\n", "two.yaml");
   CHECK_FALSE(parsed.ok());
@@ -210,6 +277,31 @@ TEST_CASE("read_file reports missing files and directories") {
   CHECK(error == "No such file or directory");
   CHECK_FALSE(read_file("/", &error));
   CHECK(error == "is a directory");
+}
+
+// Each of these used to grow memory without bound or block forever: only regular files up to
+// kMaxFileBytes are read, and the refusal is immediate.
+TEST_CASE("read_file reads only regular files, up to the size limit") {
+  std::string error;
+  CHECK_FALSE(read_file("/dev/zero", &error));
+  CHECK(error == "is a character device, not a regular file");
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string dir = std::string(tmp ? tmp : "/tmp") + "/read-file-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string fifo = dir + "/fifo.yaml";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_FALSE(read_file(fifo, &error));  // no writer: must not wait for one
+  CHECK(error == "is a FIFO, not a regular file");
+  std::string sparse = dir + "/sparse.yaml";
+  { std::ofstream(sparse) << "a: 1\n"; }
+  std::filesystem::resize_file(sparse, uint64_t{1} << 40);  // 1 TiB of holes
+  CHECK_FALSE(read_file(sparse, &error));
+  CHECK(error == "is 1099511627776 bytes, over the 16 MiB limit for a config file");
+  std::filesystem::resize_file(sparse, kMaxFileBytes);
+  CHECK(read_file(sparse, &error).has_value());  // exactly at the limit is fine
+  CHECK_FALSE(read_file(std::string("a\0b", 3), &error));
+  CHECK(error == "the file name contains a NUL byte");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("YAML that is not valid UTF-8 is refused at the first bad byte") {

@@ -1,7 +1,9 @@
 #include "config/machine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <map>
 #include <tuple>
 
 #include "config/checks.h"
@@ -16,11 +18,51 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kMaxExtendsDepth = 16;
+// Bounds on the whole extends graph of one run: distinct files, and values after merging (list items
+// without an id are appended, so a diamond of bases can double a list at every level).
+constexpr size_t kMaxExtendsFiles = 256;
+constexpr size_t kMaxMergedValues = 100000;
+
+// The number of values in `node`, counting stops once past `limit`.
+size_t count_values(const Node& node, size_t limit, size_t count = 0) {
+  ++count;
+  if (node.is_map()) {
+    for (const Node::Entry& entry : node.entries()) {
+      if (count > limit) return count;
+      count = count_values(entry.value, limit, count);
+    }
+  } else if (node.is_list()) {
+    for (const Node& item : node.items()) {
+      if (count > limit) return count;
+      count = count_values(item, limit, count);
+    }
+  }
+  return count;
+}
+
+// The first top-level key that no machine file could have written: too long, or with characters
+// other than letters, digits, "$_.-" and spaces (spaces stay, for "did you mean" on typos).
+const Node::Entry* first_unlike_key(const Node& document) {
+  for (const Node::Entry& entry : document.entries()) {
+    bool name = !entry.key.empty() && entry.key.size() <= 64;
+    for (char c : entry.key)
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '$' || c == '_' || c == '.' || c == '-' ||
+            c == ' '))
+        name = false;
+    if (!name) return &entry;
+  }
+  return nullptr;
+}
 
 struct Loader {
   Diagnostics& diagnostics;
   std::vector<std::string>& files;
+  const Environment& env;
   std::vector<std::string> stack;  // canonical paths of the files being loaded, outermost first
+  // Every file loaded in this run, by canonical path, with its result (nullopt: unreadable or
+  // invalid, already reported). A file several others extend is read and merged once: 15 files
+  // each extending the next four used to take 4^14 loads.
+  std::map<std::string, std::optional<Node>> loaded_files;
 
   std::string identity(const std::string& path) {
     std::error_code ec;
@@ -32,7 +74,8 @@ struct Loader {
   // location for the machine file itself). Returns nullopt when the file could not be read or parsed.
   std::optional<Node> load(const std::string& path, const Node* from, bool* readable) {
     std::string error;
-    std::optional<std::string> text = read_file(path, &error);
+    // `-` is standard input, for the machine file only: an extends entry "-" names a file.
+    std::optional<std::string> text = !from && path == "-" ? read_stdin(&error) : read_file(path, &error);
     if (!text) {
       if (from) {
         diagnostics.push_back(Diagnostic::error(from->location(), "extends",
@@ -50,6 +93,14 @@ struct Loader {
     if (!parsed.ok()) return std::nullopt;
     Node document = std::move(parsed.node);
     if (!document.is_map()) return document;  // the schema says "expected object"
+    if (const Node::Entry* odd = first_unlike_key(document)) {
+      // /etc/shadow parses as a map of "root:$6$...": its lines would come back in "unknown key"
+      // errors. A file whose top-level keys are not names is not a machine file; say only that.
+      diagnostics.push_back(Diagnostic::error(
+          odd->key_location, {}, "this is not a vmlaunch machine file (a top-level key is not a name)",
+          from ? "check the extends entry at " + from->location().to_string() : "check the file name"));
+      return std::nullopt;
+    }
 
     const Node::Entry* extends = document.find_entry("extends");
     if (!extends) return document;
@@ -74,11 +125,20 @@ struct Loader {
     stack.push_back(identity(path));
     std::optional<Node> merged;
     for (const Node* base : bases) {
-      std::string base_path = base->as_string();
-      if (!fs::path(base_path).is_absolute()) {
-        fs::path dir = fs::path(path).parent_path();
-        base_path = (dir / base_path).lexically_normal().string();
+      // ${VAR}, ${VAR:-default} and ~/ mean in extends what they mean in every other path: the
+      // entry is expanded first, then resolved against the file that names it.
+      std::string error, hint;
+      std::optional<std::string> expanded = expand_variables(base->as_string(), env, error, hint);
+      if (!expanded) {
+        diagnostics.push_back(Diagnostic::error(base->location(), "extends", error, hint));
+        continue;
       }
+      if (expanded->empty()) {
+        diagnostics.push_back(Diagnostic::error(base->location(), "extends", "empty file name",
+                                                "write extends: [base.yaml, ...]"));
+        continue;
+      }
+      std::string base_path = resolve_path(*expanded, path == "-" ? std::string() : path, env);
       const std::string id = identity(base_path);
       if (std::find(stack.begin(), stack.end(), id) != stack.end()) {
         std::string cycle;
@@ -93,14 +153,32 @@ struct Loader {
             base->location(), "extends", "extends chain deeper than " + std::to_string(kMaxExtendsDepth)));
         continue;
       }
-      std::optional<Node> loaded = load(base_path, base, nullptr);
+      auto cached = loaded_files.find(id);
+      if (cached == loaded_files.end()) {
+        if (loaded_files.size() >= kMaxExtendsFiles) {
+          diagnostics.push_back(
+              Diagnostic::error(base->location(), "extends",
+                                "extends names more than " + std::to_string(kMaxExtendsFiles) + " files"));
+          break;
+        }
+        cached = loaded_files.emplace(id, load(base_path, base, nullptr)).first;
+      }
+      const std::optional<Node>& loaded = cached->second;
       if (!loaded) continue;
       if (!loaded->is_map()) {
         diagnostics.push_back(
             Diagnostic::error(loaded->location(), {}, "a file used in extends must hold a map of settings"));
         continue;
       }
-      merged = merged ? merge_nodes(*merged, *loaded) : std::move(*loaded);
+      merged = merged ? merge_nodes(*merged, *loaded) : *loaded;
+      if (count_values(*merged, kMaxMergedValues) > kMaxMergedValues) {
+        diagnostics.push_back(Diagnostic::error(
+            base->location(), "extends",
+            "the files extended expand to more than " + std::to_string(kMaxMergedValues) + " values",
+            "list items without an id are appended at every level of extends; extend fewer files"));
+        merged.reset();
+        break;
+      }
     }
     stack.pop_back();
 
@@ -148,7 +226,7 @@ Diagnostics process_document(Node& document, const Environment& env) {
 
 LoadResult load_machine(const std::string& path, const Environment& env) {
   LoadResult result;
-  Loader loader{result.diagnostics, result.files, {}};
+  Loader loader{result.diagnostics, result.files, env, {}, {}};
   std::optional<Node> document = loader.load(path, nullptr, &result.readable);
   if (document) {
     result.document = std::move(*document);

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +114,78 @@ TEST_CASE("load_machine: extends cycles are reported at the entry that closes th
   std::string path = self.write("s.yaml", "extends: s.yaml\n");
   CHECK(find_message(load_machine(path, Environment::fixed({})).diagnostics,
                      "extends cycle: s.yaml -> s.yaml"));
+}
+
+// 15 files each extending the next four: once 4^14 loads (over 30 s); each file is now read once.
+TEST_CASE("load_machine: extends fan-out loads each file once and bounds the merged size") {
+  TempTree tree("fan-out");
+  auto name = [](int i) { return "f" + std::to_string(i) + ".yaml"; };
+  for (int i = 0; i < 15; ++i) {
+    std::string extends;
+    for (int k = i + 1; k <= i + 4 && k < 15; ++k) extends += (extends.empty() ? "" : ", ") + name(k);
+    tree.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") + "labels: {l" +
+                            std::to_string(i) + ": x}\n");
+  }
+  auto start = std::chrono::steady_clock::now();
+  LoadResult result = load_machine((tree.root / name(0)).string(), Environment::fixed({}));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(result.files.size() == 15);
+  CHECK(find_message(result.diagnostics, "extends cycle") == nullptr);
+
+  // 20 such files with a list of maps without ids in each: appended at every level, the merged
+  // list would have millions of items; it is refused once past the value bound.
+  TempTree lists("fan-out-lists");
+  for (int i = 0; i < 20; ++i) {
+    std::string extends;
+    for (int k = i + 1; k <= i + 4 && k < 20; ++k) extends += (extends.empty() ? "" : ", ") + name(k);
+    lists.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") +
+                             "devices: [{a: 1}, {a: 2}, {a: 3}]\n");
+  }
+  start = std::chrono::steady_clock::now();
+  result = load_machine((lists.root / name(0)).string(), Environment::fixed({}));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(find_message(result.diagnostics, "expand to more than 100000 values"));
+}
+
+// `extends: /etc/shadow` echoed each line back as an "unknown key" error.
+TEST_CASE("load_machine: a file that is not a machine file is not quoted back") {
+  TempTree tree("not-config");
+  tree.write("shadow", "root:$6$salt$secrethash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n");
+  std::string path = tree.write("vm.yaml", "extends: shadow\nname: x\n");
+  LoadResult result = load_machine(path, Environment::fixed({}));
+  const Diagnostic* odd = find_message(result.diagnostics, "not a vmlaunch machine file");
+  REQUIRE(odd);
+  CHECK(odd->location.file == (tree.root / "shadow").string());
+  CHECK(odd->location.line == 1);
+  CHECK(odd->hint == "check the extends entry at " + path + ":1:10");
+  for (const Diagnostic& d : result.diagnostics) CHECK(d.to_string().find("secrethash") == std::string::npos);
+  for (const Diagnostic& d : result.diagnostics) CHECK(d.to_string().find("daemon") == std::string::npos);
+  // A typo in a real key is still an unknown key with its did-you-mean.
+  std::string typo = tree.write("typo.yaml", "extends: vm.yaml\nmachin e: {}\n");
+  CHECK(find_message(load_machine(typo, Environment::fixed({})).diagnostics, "unknown key"));
+}
+
+// extends entries were taken literally: "${DIR}/base.yaml" and "~/base.yaml" named no file.
+TEST_CASE("load_machine: extends entries expand ${VAR} and ~/ like every other path") {
+  TempTree tree("extends-vars");
+  tree.write("base.yaml", "name: from-base\n");
+  std::string dir = tree.root.string();
+  Environment env = Environment::fixed({{"HOME", dir}, {"DIR", dir}, {"EMPTY", ""}});
+  for (std::string entry : {"${DIR}/base.yaml", "~/base.yaml", "${NOPE:-base.yaml}", "${EMPTY:-base.yaml}"}) {
+    CAPTURE(entry);
+    std::string path = tree.write("vm.yaml", "extends: [\"" + entry + "\"]\n");
+    LoadResult result = load_machine(path, env);
+    CHECK(find_message(result.diagnostics, "cannot read") == nullptr);
+    REQUIRE(result.document.find("name"));
+    CHECK(result.document.find("name")->as_string() == "from-base");
+  }
+  std::string unset = tree.write("unset.yaml", "extends: [\"${NOPE}/base.yaml\"]\n");
+  const Diagnostic* error = find_message(load_machine(unset, env).diagnostics, "NOPE");
+  REQUIRE(error);
+  CHECK(error->path == "extends");
+  CHECK(error->location.line == 1);
+  std::string empty = tree.write("empty.yaml", "extends: [\"${EMPTY}\"]\n");
+  CHECK(find_message(load_machine(empty, env).diagnostics, "empty file name"));
 }
 
 TEST_CASE("load_machine: a missing base is an error at the extends entry, not an unreadable file") {

@@ -1,6 +1,13 @@
 #include "graph/lock.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 
 #include "config/loader.h"
 #include "graph/json_text.h"
@@ -11,7 +18,62 @@ std::string lock_path_for(const std::string& config_path) {
   return config_path + ".lock";
 }
 
+base::ErrorOr<std::string> write_lock_file(const std::string& config_path, const std::string& text) {
+  if (config_path == "-") return base::fail(base::Error("a machine file read from stdin has no lock file"));
+  struct stat st;
+  if (::stat(config_path.c_str(), &st) != 0)
+    return base::fail(base::Error(config_path + ": " + std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    return base::fail(base::Error(config_path + " is not a regular file; a lock file is written only "
+                                                "next to a regular machine file"));
+  // /dev/stdin (or /proc/self/fd/0) redirected from a regular file passes the check above, but its
+  // lock would land in /dev or /proc: the lock goes next to a machine file in a real directory.
+  std::error_code ec;
+  std::string dir = std::filesystem::canonical(std::filesystem::absolute(config_path, ec).parent_path(), ec);
+  if (ec || dir == "/dev" || dir.rfind("/dev/", 0) == 0 || dir == "/proc" || dir.rfind("/proc/", 0) == 0)
+    return base::fail(base::Error(config_path +
+                                  " is not a machine file in a directory; a lock file is written "
+                                  "only next to a regular machine file"));
+  std::string path = lock_path_for(config_path);
+  // A lock file that is a symlink, device or directory is refused, not written through: rename
+  // below would replace a symlink, but the user asked for the file next to the config.
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return base::fail(base::Error(path + " exists and is not a regular file (a symlink?); remove it first"));
+  // Written to a temporary file in the same directory and renamed over the old lock, so a reader
+  // (or a crash) never sees half a lock file.
+  std::string temp = path + ".XXXXXX";
+  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) return base::fail(base::Error("cannot create " + temp + ": " + std::strerror(errno)));
+  auto fail = [&](const std::string& what) {
+    std::string why = what + " " + temp + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return base::fail(base::Error(why));
+  };
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, 0644) != 0) return fail("cannot set the mode of");
+  if (::fsync(fd) != 0) return fail("cannot sync");
+  if (::close(fd) != 0) {
+    std::string why = "cannot write " + temp + ": " + std::strerror(errno);
+    ::unlink(temp.c_str());
+    return base::fail(base::Error(why));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    std::string why = "cannot rename " + temp + " to " + path + ": " + std::strerror(errno);
+    ::unlink(temp.c_str());
+    return base::fail(base::Error(why));
+  }
+  return path;
+}
+
 std::optional<Lock> read_lock_file(const std::string& config_path, config::Diagnostics& diagnostics) {
+  if (config_path == "-") return std::nullopt;  // a machine file on stdin has no lock file
   std::string path = lock_path_for(config_path);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;

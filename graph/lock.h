@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "config/diagnostic.h"
 #include "config/location.h"
 #include "config/node.h"
@@ -37,6 +38,11 @@ struct Lock {
 
 // The lock file next to a config: "<config path>.lock".
 std::string lock_path_for(const std::string& config_path);
+
+// Writes `text` to "<config_path>.lock" atomically (a temporary file in the same directory, then
+// rename). Only next to a regular machine file (not stdin, not /dev/stdin), and never through a
+// lock path that is a symlink or anything but a regular file. Returns the lock file's path.
+base::ErrorOr<std::string> write_lock_file(const std::string& config_path, const std::string& text);
 
 // Reads "<config_path>.lock" if it exists: nullopt when there is none (not an error); problems
 // (unreadable, unparsable, malformed entries) become diagnostics at the lock file's line:col.

@@ -3,7 +3,6 @@
 // `--lock` writes FILE.lock with every address vmlaunch chose, so later edits never move devices.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "graph/lock.h"
@@ -31,15 +30,12 @@ int run_plan(const std::string& file, const std::string& format, bool write_lock
 
   if (write_lock) {
     graph::Lock fresh = graph::lock_from_graph(resolved.graph);
-    std::string path = graph::lock_path_for(file);
-    std::string text = graph::lock_to_json(fresh);
-    std::ofstream stream(path, std::ios::binary | std::ios::trunc);
-    stream << text;
-    stream.close();
-    if (!stream) {
-      std::fprintf(stderr, "vmlaunch: cannot write %s\n", path.c_str());
+    auto written = graph::write_lock_file(file, graph::lock_to_json(fresh));
+    if (!written) {
+      std::fprintf(stderr, "vmlaunch: cannot write the lock file: %s\n", written.error().message.c_str());
       return kExitRuntimeFailure;
     }
+    const std::string& path = *written;
     std::fprintf(stderr, "wrote %s (%zu inferred address%s)\n", path.c_str(), fresh.entries.size(),
                  fresh.entries.size() == 1 ? "" : "es");
   }

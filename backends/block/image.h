@@ -1,6 +1,6 @@
 // Opens a disk image by format: "raw", "qcow2", "zstd", or "" to probe (qcow2 magic, zstd magic,
-// else raw). Backing chains of qcow2 images are opened through here too (read-only), bounded in
-// depth so a chain that loops back to itself is an error instead of a stack overflow.
+// else raw). Backing chains of qcow2 images are opened through here too (read-only): a file met
+// again in its own chain is a "backing file loop" error naming the chain, and the depth is bounded.
 #pragma once
 
 #include <memory>

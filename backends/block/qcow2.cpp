@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "backends/block/image_lock.h"
 #include "backends/block/raw.h"
 
 namespace backends::block {
@@ -56,6 +57,10 @@ Qcow2Backend::~Qcow2Backend() {
 base::ErrorOr<std::unique_ptr<Qcow2Backend>> Qcow2Backend::open(const std::string& path, Options options) {
   int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0) return base::fail(base::Error("open " + path + ": " + std::strerror(errno)));
+  if (auto locked = lock_image(fd, path, !options.read_only); !locked) {
+    close(fd);
+    return base::fail(locked.error());
+  }
   struct stat st;
   fstat(fd, &st);
   // The header cluster is at most 2 MiB (cluster_bits <= 21); read what the file has of it.

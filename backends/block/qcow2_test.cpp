@@ -176,7 +176,12 @@ TEST_CASE("qcow2: a backing chain that loops is refused") {
   REQUIRE(run("cd " + dir + " && qemu-img rebase -u -f qcow2 -b b.qcow2 -F qcow2 a.qcow2") == 0);
   auto image = open_image(dir + "/b.qcow2", {"qcow2", true, false});
   REQUIRE_FALSE(image.ok());
-  CHECK(image.error().message.find("backing chain deeper") != std::string::npos);
+  CHECK(image.error().message.find("backing file loop: " + dir + "/b.qcow2 -> " + dir + "/a.qcow2 -> " + dir +
+                                   "/b.qcow2") != std::string::npos);
+  // Writable, the loop is still called a loop (not "in use": the first open holds the lock).
+  auto writable = open_image(dir + "/b.qcow2", {"qcow2", false, false});
+  REQUIRE_FALSE(writable.ok());
+  CHECK(writable.error().message.find("backing file loop") != std::string::npos);
 }
 
 TEST_CASE("qcow2: 512-byte clusters force new refcount blocks and a larger refcount table") {
@@ -334,6 +339,32 @@ TEST_CASE("qcow2: read-only open refuses writes") {
   uint8_t byte = 1;
   CHECK_FALSE((*image)->write(0, {&byte, 1}).ok());
   CHECK_FALSE((*image)->write_zeroes(0, 512).ok());
+}
+
+// The overlay's writer holds its image exclusively and its backing file shared: a second machine
+// can read the base, but nobody can open the base or the overlay for writing meanwhile.
+TEST_CASE("qcow2: a writable overlay locks itself exclusively and its backing file shared") {
+  if (!have_qemu()) VML_SKIP("qemu-img/qemu-io not installed (apt-get install qemu-utils)");
+  std::string dir = scratch_dir();
+  std::string base = dir + "/lock-base.raw";
+  write_file(base, std::vector<uint8_t>(1 << 20, 0));
+  std::string overlay = dir + "/lock-overlay.qcow2";
+  REQUIRE(run("qemu-img create -q -f qcow2 -b " + base + " -F raw " + overlay + " 1M") == 0);
+  auto open = [](const std::string& path, bool read_only) {
+    return open_image(path, {"", read_only, false});
+  };
+  {
+    auto vm = open(overlay, false);
+    REQUIRE_MESSAGE(vm.ok(), (vm.ok() ? "" : vm.error().message));
+    auto second = open(overlay, false);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().message.find(overlay + ": in use by another process") == 0);
+    CHECK(open(base, true).ok());
+    auto base_writer = open(base, false);
+    REQUIRE_FALSE(base_writer.ok());
+    CHECK(base_writer.error().message.find("open for reading") != std::string::npos);
+  }
+  CHECK(open(overlay, false).ok());
 }
 
 TEST_CASE("image probing picks the format from the magic") {

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/block/image_lock.h"
+
 namespace backends::block {
 
 namespace {
@@ -77,6 +79,10 @@ base::ErrorOr<std::unique_ptr<RawBackend>> RawBackend::open(const std::string& p
   if (!block_device && !S_ISREG(st.st_mode)) {
     close(fd);
     return base::fail(base::Error(path + ": not a regular file or block device"));
+  }
+  if (auto locked = lock_image(fd, path, !options.read_only); !locked) {
+    close(fd);
+    return base::fail(locked.error());
   }
   return std::unique_ptr<RawBackend>(new RawBackend(fd, path, options, size, block_device));
 }

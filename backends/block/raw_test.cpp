@@ -102,3 +102,34 @@ TEST_CASE("snapshot: guest writes are visible but never reach the image") {
   snap->reset();
   CHECK(read_file(path) == original);
 }
+
+// Two machines on one writable disk corrupt it: the second open is refused while the first is
+// open, readers share, and closing releases the lock.
+TEST_CASE("image locks: one writer or many readers, per open") {
+  std::string path = scratch_dir() + "/locked.raw";
+  write_file(path, std::vector<uint8_t>(8192, 0));
+  {
+    auto writer = RawBackend::open(path, {});
+    REQUIRE(writer.ok());
+    auto second = RawBackend::open(path, {});
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().message ==
+          path +
+              ": in use by another process (it holds the image for writing); a writable "
+              "image is used by one machine at a time (use snapshot: true or a qcow2 "
+              "overlay to share it)");
+    auto reader = RawBackend::open(path, {true, false});
+    REQUIRE_FALSE(reader.ok());
+    CHECK(reader.error().message.find("stop the machine that writes it first") != std::string::npos);
+  }
+  {
+    auto reader1 = RawBackend::open(path, {true, false});
+    auto reader2 = RawBackend::open(path, {true, false});
+    REQUIRE(reader1.ok());
+    CHECK(reader2.ok());
+    auto writer = RawBackend::open(path, {});
+    REQUIRE_FALSE(writer.ok());
+    CHECK(writer.error().message.find("open for reading") != std::string::npos);
+  }
+  CHECK(RawBackend::open(path, {}).ok());  // all closed: free again
+}

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backends/socket_path.h"
+
 namespace backends::chardev {
 
 namespace {
@@ -21,16 +23,16 @@ std::string errno_text(const std::string& what) {
 }
 
 base::ErrorOr<int> make_unix(const std::string& path, bool server) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path))
-    return base::fail(base::Error("unix socket path too long: " + path));
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  sockaddr_un address = TRY(unix_address(path));
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return base::fail(base::Error(errno_text("socket")));
   int rc;
   if (server) {
-    unlink(path.c_str());  // a stale socket file from an earlier run would make bind fail
+    // A stale socket file from an earlier run would make bind fail; anything else stays.
+    if (auto cleared = clear_stale_socket(path); !cleared) {
+      close(fd);
+      return base::fail(cleared.error());
+    }
     rc = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
     if (rc == 0) rc = listen(fd, 1);
   } else {
@@ -125,7 +127,9 @@ SocketBackend::~SocketBackend() {
   std::lock_guard lock(m_conn_lock);
   if (m_conn_fd >= 0) close(m_conn_fd);
   if (m_listen_fd >= 0) close(m_listen_fd);
-  if (m_options.server && !m_options.path.empty()) unlink(m_options.path.c_str());
+  // Only the socket this backend bound is removed: a failed open leaves what was there.
+  if (m_options.server && !m_options.path.empty() && m_listen_fd >= 0)
+    (void)clear_stale_socket(m_options.path);
 }
 
 bool SocketBackend::sleep_or_stop(unsigned seconds) {

@@ -1,6 +1,7 @@
 #include "backends/net/stream.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,25 +14,43 @@
 #include <cstring>
 #include <vector>
 
+#include "backends/socket_path.h"
+
 namespace backends::net {
 
 namespace {
 
-bool make_address(const StreamBackend::Options& o, sockaddr_storage& address, socklen_t& length) {
+// Resolves the configured address once, at open: a unix path that fits sun_path, or a host name
+// or numeric address with getaddrinfo (the first IPv4 or IPv6 answer).
+base::ErrorOr<void> make_address(const StreamBackend::Options& o, sockaddr_storage& address,
+                                 socklen_t& length) {
   std::memset(&address, 0, sizeof(address));
   if (!o.path.empty()) {
-    auto* un = reinterpret_cast<sockaddr_un*>(&address);
-    if (o.path.size() >= sizeof(un->sun_path)) return false;
-    un->sun_family = AF_UNIX;
-    std::memcpy(un->sun_path, o.path.c_str(), o.path.size() + 1);
+    sockaddr_un un = TRY(unix_address(o.path));
+    std::memcpy(&address, &un, sizeof(un));
     length = sizeof(sockaddr_un);
-    return true;
+    return {};
   }
-  auto* in = reinterpret_cast<sockaddr_in*>(&address);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(o.port);
-  length = sizeof(sockaddr_in);
-  return inet_pton(AF_INET, o.host.c_str(), &in->sin_addr) == 1;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = o.server ? AI_PASSIVE : 0;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(o.port);
+  int gai = getaddrinfo(o.host.c_str(), service.c_str(), &hints, &found);
+  if (gai != 0) return base::fail(base::Error("resolving " + o.host + ": " + gai_strerror(gai)));
+  if (!found || found->ai_addrlen > sizeof(address)) {
+    if (found) freeaddrinfo(found);
+    return base::fail(base::Error("no usable address for " + o.host));
+  }
+  std::memcpy(&address, found->ai_addr, found->ai_addrlen);
+  length = found->ai_addrlen;
+  freeaddrinfo(found);
+  return {};
+}
+
+std::string describe(const StreamBackend::Options& o) {
+  return o.path.empty() ? o.host + ":" + std::to_string(o.port) : o.path;
 }
 
 bool read_exact(int fd, uint8_t* data, size_t length) {
@@ -49,54 +68,65 @@ bool read_exact(int fd, uint8_t* data, size_t length) {
 
 base::ErrorOr<std::unique_ptr<StreamBackend>> StreamBackend::open(const Options& options) {
   std::unique_ptr<StreamBackend> backend(new StreamBackend(options));
-  sockaddr_storage address;
-  socklen_t length;
-  if (!make_address(options, address, length))
-    return base::fail(
-        base::Error("net socket: bad address " + (options.path.empty() ? options.host : options.path)));
+  if (auto resolved = make_address(options, backend->m_address, backend->m_address_length); !resolved)
+    return base::fail(base::Error("net socket: " + resolved.error().message));
   if (options.server) {
-    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(backend->m_address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return base::fail(base::Error(std::string("net socket: socket: ") + std::strerror(errno)));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (!options.path.empty()) unlink(options.path.c_str());
-    if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, 1) != 0) {
+    if (!options.path.empty()) {
+      if (auto cleared = clear_stale_socket(options.path); !cleared) {
+        close(fd);
+        return base::fail(base::Error("net socket: " + cleared.error().message));
+      }
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&backend->m_address), backend->m_address_length) != 0 ||
+        listen(fd, 1) != 0) {
       std::string why = std::strerror(errno);
       close(fd);
-      return base::fail(base::Error("net socket: listen: " + why));
+      return base::fail(base::Error("net socket: listen on " + describe(options) + ": " + why));
     }
     if (options.path.empty()) {
-      sockaddr_in bound{};
+      sockaddr_storage bound{};
       socklen_t size = sizeof(bound);
       getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &size);
-      backend->m_port = ntohs(bound.sin_port);
+      backend->m_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     }
     backend->m_listen_fd = fd;
   }
   backend->m_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (backend->m_wake_fd < 0)
+    return base::fail(base::Error(std::string("net socket: eventfd: ") + std::strerror(errno)));
   StreamBackend* raw = backend.get();
   backend->m_thread = std::thread([raw] { raw->run(); });
   return backend;
 }
 
+// A failed open destroys a backend whose thread never started and whose descriptors were never
+// opened: each step here checks what exists (join on a thread that never ran throws).
 StreamBackend::~StreamBackend() {
   m_stop.store(true);
   uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(m_wake_fd, &one, sizeof(one));
-  m_thread.join();
+  if (m_wake_fd >= 0) {
+    [[maybe_unused]] ssize_t n = ::write(m_wake_fd, &one, sizeof(one));
+  }
+  if (m_thread.joinable()) m_thread.join();
   std::lock_guard lock(m_conn_lock);
   if (m_conn_fd >= 0) close(m_conn_fd);
-  if (m_listen_fd >= 0) close(m_listen_fd);
-  close(m_wake_fd);
-  if (m_options.server && !m_options.path.empty()) unlink(m_options.path.c_str());
+  if (m_wake_fd >= 0) close(m_wake_fd);
+  // Only the socket this backend bound is removed, and only while it is still a socket.
+  if (m_listen_fd >= 0) {
+    close(m_listen_fd);
+    if (!m_options.path.empty()) (void)clear_stale_socket(m_options.path);
+  }
 }
 
 int StreamBackend::connect_once() const {
-  sockaddr_storage address;
-  socklen_t length;
-  make_address(m_options, address, length);
-  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(m_address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&m_address), m_address_length) != 0) {
     close(fd);
     return -1;
   }

@@ -4,6 +4,8 @@
 // tcp `host`+`port`. The client retries every second until the server is there.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -41,6 +43,8 @@ class StreamBackend : public NetBackend {
   bool read_frames(int fd);
 
   Options m_options;
+  sockaddr_storage m_address{};  // resolved once by open()
+  socklen_t m_address_length = 0;
   int m_listen_fd = -1;
   uint16_t m_port = 0;
   mutable std::mutex m_conn_lock;

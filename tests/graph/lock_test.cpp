@@ -2,6 +2,12 @@
 #include "graph/lock.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "tests/graph/resolve_helpers.h"
 
@@ -182,4 +188,70 @@ TEST_CASE("a malformed lock file is an error that says how to recover") {
       diagnostics);
   CHECK(diagnostics.size() == 1);
   CHECK(lock.entries.size() == 1);
+}
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+// `plan --lock /dev/stdin` wrote /dev/stdin.lock, and a symlinked lock file was written through.
+TEST_CASE("lock files are written atomically, only as regular files next to a regular config") {
+  namespace fs = std::filesystem;
+  const char* tmp = getenv("TEST_TMPDIR");
+  fs::path dir = fs::path(tmp ? tmp : "/tmp") / ("lock-write-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string config = (dir / "m.yaml").string();
+  std::ofstream(config) << "name: m\n";
+
+  auto written = graph::write_lock_file(config, "{\"vmlaunch-lock\": 1}\n");
+  REQUIRE(written.ok());
+  CHECK(*written == config + ".lock");
+  CHECK(slurp(*written) == "{\"vmlaunch-lock\": 1}\n");
+  CHECK((fs::status(*written).permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
+  // Rewriting replaces it and leaves no temporary files behind.
+  REQUIRE(graph::write_lock_file(config, "second\n").ok());
+  CHECK(slurp(*written) == "second\n");
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);
+
+  // Not next to stdin or a device.
+  auto from_stdin = graph::write_lock_file("-", "x");
+  REQUIRE_FALSE(from_stdin.ok());
+  CHECK(from_stdin.error().message == "a machine file read from stdin has no lock file");
+  auto device = graph::write_lock_file("/dev/null", "x");
+  REQUIRE_FALSE(device.ok());
+  CHECK(device.error().message.find("/dev/null is not a regular file") == 0);
+  CHECK_FALSE(fs::exists("/dev/null.lock"));
+  if (fs::is_regular_file("/dev/stdin")) {  // stdin redirected from a file: still not next to it
+    auto in_dev = graph::write_lock_file("/dev/stdin", "x");
+    REQUIRE_FALSE(in_dev.ok());
+    CHECK(in_dev.error().message.find("is not a machine file in a directory") != std::string::npos);
+  }
+  {
+    // The same through /proc: a regular file by stat, but in /proc/self/fd.
+    int fd = ::open(config.c_str(), O_RDONLY);
+    std::string via_proc = "/proc/self/fd/" + std::to_string(fd);
+    auto in_proc = graph::write_lock_file(via_proc, "x");
+    ::close(fd);
+    REQUIRE_FALSE(in_proc.ok());
+    CHECK(in_proc.error().message.find("is not a machine file in a directory") != std::string::npos);
+  }
+
+  // Not through a symlink: the link's target keeps its content.
+  std::string target = (dir / "elsewhere.txt").string();
+  std::ofstream(target) << "keep";
+  std::string linked = (dir / "l.yaml").string();
+  std::ofstream(linked) << "name: l\n";
+  fs::create_symlink(target, linked + ".lock");
+  auto through = graph::write_lock_file(linked, "x");
+  REQUIRE_FALSE(through.ok());
+  CHECK(through.error().message.find("exists and is not a regular file") != std::string::npos);
+  CHECK(slurp(target) == "keep");
+  fs::remove_all(dir);
 }

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "accel/registry.h"
+#include "base/host_memory.h"
 #include "config/schema.h"
 #include "graph/buildable.h"
 #include "graph/render.h"
@@ -90,7 +91,7 @@ struct Prepared {
 };
 
 // Everything `up` decides before anything runs; a non-zero status is the exit code.
-int prepare(const std::string& file, Prepared& prepared) {
+int prepare(const std::string& file, Prepared& prepared, bool overcommit) {
   prepared.checked = check_machine(file);
   print_diagnostics(prepared.checked.diagnostics);
   if (!prepared.checked.ok()) return prepared.checked.status;
@@ -101,6 +102,19 @@ int prepare(const std::string& file, Prepared& prepared) {
                    backend.name.c_str(), graph::kNoPassthrough);
       return kExitRuntimeFailure;
     }
+  // Guest RAM is backed lazily: without this, `memory: 1T` starts and the VMM grows until the host
+  // suffers. A host fact, so exit 1.
+  if (!overcommit) {
+    auto host = base::host_memory();
+    if (host.ok()) {
+      auto fits =
+          base::check_guest_memory(graph.machine.ram_size, host.value(), "pass --overcommit to start anyway");
+      if (!fits.ok()) {
+        std::fprintf(stderr, "vmlaunch: %s\n", fits.error().message.c_str());
+        return kExitRuntimeFailure;
+      }
+    }
+  }
   // The file says which accelerators it prefers; this host decides which of them it can run.
   prepared.selection = select_on_host(graph);
   if (!prepared.selection.ok) {
@@ -126,9 +140,9 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   return vmm::Controller::create(std::move(options));
 }
 
-int run_up(const std::string& file) {
+int run_up(const std::string& file, bool overcommit) {
   Prepared prepared;
-  if (int status = prepare(file, prepared); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
   SignalWatcher signals;
   vmm::Outcome outcome;
   {
@@ -233,9 +247,9 @@ int run_detached(const std::string& file, const std::string& name, Prepared& pre
   return outcome.status;
 }
 
-int run_up_detached(const std::string& file, std::string name) {
+int run_up_detached(const std::string& file, std::string name, bool overcommit) {
   Prepared prepared;
-  if (int status = prepare(file, prepared); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
   const graph::Graph& graph = prepared.checked.resolved.graph;
   if (name.empty()) name = graph.machine.name;
   if (name.empty()) name = fs::path(file).stem().string();
@@ -350,11 +364,15 @@ void register_up(CLI::App& app, Action& action) {
       "--name", *name,
       "Name of the detached machine (default: the file's `name`, else the file's basename; at most 48 "
       "characters)");
-  cmd->callback([&action, file, detach, name] {
+  auto overcommit = std::make_shared<bool>(false);
+  cmd->add_flag("--overcommit", *overcommit,
+                "Start even when machine.memory is more than this host can back (available memory plus "
+                "free swap)");
+  cmd->callback([&action, file, detach, name, overcommit] {
     if (*detach) {
-      action = [file, name] { return run_up_detached(*file, *name); };
+      action = [file, name, overcommit] { return run_up_detached(*file, *name, *overcommit); };
     } else {
-      action = [file] { return run_up(*file); };
+      action = [file, overcommit] { return run_up(*file, *overcommit); };
     }
   });
 }

@@ -12,6 +12,7 @@
 #include "graph/graph.h"
 #include "hw/boot/elf.h"
 #include "hw/boot/image.h"
+#include "hw/boot/kernel_check.h"
 #include "hw/device_model.h"
 #include "hw/machine.h"
 #include "hw/pci/models.h"
@@ -199,6 +200,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
         base::Error("boot: firmware \"u-boot\" brings its own payload; leave boot.kernel empty "
                     "(or use firmware: opensbi with the kernel)"));
   if (!kernel_path.empty()) kernel_bytes = TRY(hw::boot::read_file(kernel_path));
+  // Say what is wrong with the kernel file before starting (an empty file, another architecture's
+  // kernel, a Linux Image without SBI firmware ran into silence).
+  if (!graph.boot.kernel.empty())
+    TRY(hw::boot::check_riscv_kernel(kernel_bytes, kernel_path,
+                                     firmware.kind != hw::boot::Firmware::Kind::None,
+                                     !graph.boot.initrd.empty() || !graph.boot.cmdline.empty()));
   if (!graph.boot.initrd.empty()) initrd_bytes = TRY(hw::boot::read_file(graph.boot.initrd));
   if (firmware.kind == hw::boot::Firmware::Kind::None && kernel_bytes.empty())
     return base::fail(base::Error("boot: nothing to run (set boot.kernel, or boot.firmware: opensbi)"));

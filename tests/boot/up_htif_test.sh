@@ -75,6 +75,21 @@ sed -i 's/prog.elf/missing.elf/' "$tmp/D/sub/a.yaml"
 check "paths: a missing file is named once, by its absolute path" grep -q "$tmp/D/sub/missing.elf" "$tmp/paths.err"
 check "paths: the directory is never joined twice" bash -c "! grep -q 'sub/sub' '$tmp/paths.err'"
 
+# More RAM than the host can back is refused before anything starts (exit 1, with the numbers).
+sed 's/memory: 64MiB/memory: 64T/' "$tmp/pass.yaml" >"$tmp/huge.yaml"
+timeout 60 "$vml" up "$tmp/huge.yaml" </dev/null >/dev/null 2>"$tmp/huge.err"
+status=$?
+check "memory above what the host can back exits 1" test "$status" -eq 1
+check "and says how much the host has and how to override" grep -q "more than this host can back.*--overcommit" "$tmp/huge.err"
+
+# An empty kernel file is explained, not run into silence.
+: >"$tmp/empty.elf"
+machine empty "$tmp/empty.elf"
+timeout 60 "$vml" up "$tmp/empty.yaml" </dev/null >/dev/null 2>"$tmp/empty.err"
+status=$?
+check "an empty kernel file exits 1" test "$status" -eq 1
+check "and the error names it" grep -q "empty.elf" "$tmp/empty.err"
+
 printf 'machine: {arch: riscv64, type: virt}\n' >"$tmp/bad.yaml"
 timeout 60 "$vml" up "$tmp/bad.yaml" </dev/null >/dev/null 2>"$tmp/bad.err"
 status=$?

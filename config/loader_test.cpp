@@ -172,7 +172,7 @@ TEST_CASE("a NUL byte in any string or key is an error, in YAML and TOML") {
 // A message quotes the user's text; ESC and NUL in it must reach the terminal as text.
 TEST_CASE("diagnostics escape control characters in every part") {
   Diagnostic d = Diagnostic::error(Location{"m.yaml", 1, 2}, "a\x1b[31m",
-                                   std::string("bad \"x\0y\nz\x7f\"", 13), "hint\t");
+                                   std::string("bad \"x\0y\nz\x7f\"", 12), "hint\t");
   CHECK(d.to_string() == "m.yaml:1:2: a\\e[31m: bad \"x\\0y\\nz\\x7f\" (hint\\t)");
   CHECK(escape_control("caf\xC3\xA9") == "caf\xC3\xA9");  // UTF-8 stays
 }

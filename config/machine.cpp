@@ -138,7 +138,7 @@ struct Loader {
                                                 "write extends: [base.yaml, ...]"));
         continue;
       }
-      std::string base_path = resolve_path(*expanded, path == "-" ? std::string() : path, env);
+      std::string base_path = path_next_to(*expanded, path == "-" ? std::string() : path, env);
       const std::string id = identity(base_path);
       if (std::find(stack.begin(), stack.end(), id) != stack.end()) {
         std::string cycle;

@@ -23,6 +23,15 @@ std::string resolve_path(const std::string& value, const std::string& file, cons
   return (dir / path).lexically_normal().string();
 }
 
+std::string path_next_to(const std::string& value, const std::string& file, const Environment& env) {
+  namespace fs = std::filesystem;
+  if (fs::path(file).is_absolute() || value.empty() || value[0] == '~' || fs::path(value).is_absolute() ||
+      file.empty())
+    return resolve_path(value, file, env);
+  fs::path dir = fs::path(file).parent_path();
+  return (dir / value).lexically_normal().string();
+}
+
 void resolve_paths(Node& document, const Environment& env) {
   walk_schema(document, schema_json(), [&](Node& node, const nlohmann::json& fragment, const std::string&) {
     if (!node.is_string()) return;

@@ -14,6 +14,11 @@ namespace config {
 // is absolute unless `file` is empty.
 std::string resolve_path(const std::string& value, const std::string& file, const Environment& env);
 
+// Like resolve_path, but a relative `file` gives a relative result: for files vmlaunch reads itself
+// (extends targets), whose names then appear in messages as the user wrote them, relative to the
+// current directory, instead of as long absolute paths.
+std::string path_next_to(const std::string& value, const std::string& file, const Environment& env);
+
 // Rewrites every path-valued string in the document (fields marked x-vmlaunch-path in the schema,
 // except the names listed in x-vmlaunch-names, such as firmware: opensbi).
 void resolve_paths(Node& document, const Environment& env);

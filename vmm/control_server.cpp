@@ -74,7 +74,15 @@ class ControlServer::Impl {
       wake();
       m_thread.join();
     }
+    // Events the serving thread had not handed out yet (the STOPPED event is emitted just before
+    // the server goes away) still reach every client.
+    std::vector<std::string> events;
+    {
+      std::lock_guard guard(m_events_lock);
+      events.swap(m_events);
+    }
     for (Client& client : m_clients) {
+      for (const std::string& line : events) queue(client, line);
       // One last non-blocking flush so watchers see the STOPPED event.
       if (!client.out.empty())
         (void)!::send(client.fd, client.out.data(), client.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

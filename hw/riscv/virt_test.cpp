@@ -76,6 +76,32 @@ graph::Graph virt_graph(unsigned harts = 1) {
 }
 
 // Writes `bytes` to a temporary file that is removed at scope exit.
+// A bare-metal riscv64 ELF (entry and one segment at 0x80000000) holding `code`: what the machine
+// loads when boot.cmdline or boot.initrd is set without firmware (a raw blob would be refused as
+// "not a Linux kernel").
+std::vector<uint8_t> riscv_elf(const std::vector<uint8_t>& code) {
+  std::vector<uint8_t> elf(0x100 + code.size(), 0);
+  auto put32 = [&](size_t at, uint32_t v) { std::memcpy(elf.data() + at, &v, 4); };
+  auto put64 = [&](size_t at, uint64_t v) { std::memcpy(elf.data() + at, &v, 8); };
+  std::memcpy(elf.data(),
+              "\x7f"
+              "ELF\x02\x01\x01",
+              7);
+  elf[0x10] = 2, elf[0x12] = 243, elf[0x14] = 1;  // ET_EXEC, EM_RISCV, EV_CURRENT
+  put64(0x18, 0x80000000);                        // entry
+  put64(0x20, 0x40);                              // program headers
+  elf[0x34] = 64, elf[0x36] = 56, elf[0x38] = 1;
+  put32(0x40, 1);  // PT_LOAD
+  put32(0x44, 5);  // R+X
+  put64(0x48, 0x100);
+  put64(0x50, 0x80000000);
+  put64(0x58, 0x80000000);
+  put64(0x60, code.size());
+  put64(0x68, code.size());
+  std::memcpy(elf.data() + 0x100, code.data(), code.size());
+  return elf;
+}
+
 struct TempFile {
   std::string path;
   explicit TempFile(const std::vector<uint8_t>& bytes) {
@@ -123,7 +149,7 @@ TEST_CASE("virt: cpu model and features shape the advertised ISA") {
 }
 
 TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and device tree") {
-  std::vector<uint8_t> kernel = {0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00};  // wfi; j .
+  std::vector<uint8_t> kernel = riscv_elf({0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00});  // wfi; j .
   TempFile kernel_file(kernel);
   std::vector<uint8_t> initrd(3000, 0xab);
   TempFile initrd_file(initrd);
@@ -136,7 +162,7 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
   auto& s = *built.accel.state;
   REQUIRE(s.boot.size() == 2);
   CHECK(boot_of(s, 1).a0 == 1);
-  CHECK(boot_of(s, 0).pc == 0x80000000);  // no firmware: the raw kernel runs from the start of RAM
+  CHECK(boot_of(s, 0).pc == 0x80000000);  // no firmware: the kernel runs from the start of RAM
   CHECK(*s.memory->read_le<uint32_t>(0x80000000) == 0x10500073);
   REQUIRE(s.mapped.size() == 1);
   CHECK(s.mapped[0].size == 64 * MiB);
@@ -177,7 +203,7 @@ TEST_CASE("virt: builds from the graph, loads the kernel and passes hart id and 
 }
 
 TEST_CASE("virt: boot.dtb replaces the generated device tree; /chosen comes from the file") {
-  std::vector<uint8_t> kernel = {0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00};  // wfi; j .
+  std::vector<uint8_t> kernel = riscv_elf({0x73, 0x00, 0x50, 0x10, 0x6f, 0x00, 0x00, 0x00});  // wfi; j .
   TempFile kernel_file(kernel);
   TempFile initrd_file(std::vector<uint8_t>(100, 0xcd));
   std::vector<uint8_t> dtb(4096);

@@ -9,18 +9,12 @@
 #include <thread>
 
 #include "jit/mmu.h"
+#include "jit/test_support.h"
 
 namespace {
 
-class NoDevices final : public accel::VmOps {
- public:
-  bool mmio_read(uint64_t, std::span<uint8_t>) override { return false; }
-  bool mmio_write(uint64_t, std::span<const uint8_t>) override { return false; }
-  bool pio_read(uint16_t, std::span<uint8_t>) override { return false; }
-  bool pio_write(uint16_t, std::span<const uint8_t>) override { return false; }
-};
-
-constexpr uint64_t kBase = 0x80000000;
+using jit::testing::kBase;
+using jit::testing::NoDevices;
 
 }  // namespace
 

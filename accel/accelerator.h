@@ -4,6 +4,7 @@
 // so the exit type stays tiny and both accelerators route MMIO and port I/O the same way.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -43,12 +44,12 @@ class VmOps {
 };
 
 // Why Vcpu::run() returned.
-struct ExitHalt {};                   // the vCPU halted with interrupts off: nothing will wake it
-struct ExitShutdown {                 // guest asked to power off (syscon, ACPI, exit port, HTIF)
-  int exit_code = 0;                  // what `vmlaunch up` exits with (HTIF tests report through it)
+struct ExitHalt {};    // the vCPU halted with interrupts off: nothing will wake it
+struct ExitShutdown {  // guest asked to power off (syscon, ACPI, exit port, HTIF)
+  int exit_code = 0;   // what `vmlaunch up` exits with (HTIF tests report through it)
 };
-struct ExitReset {};                  // guest asked to reboot
-struct ExitInterrupted {};            // Vcpu::kick() from another thread
+struct ExitReset {};        // guest asked to reboot
+struct ExitInterrupted {};  // Vcpu::kick() from another thread
 struct ExitDebug {
   uint64_t pc = 0;
 };
@@ -58,17 +59,17 @@ using VcpuExit = std::variant<ExitHalt, ExitShutdown, ExitReset, ExitInterrupted
 struct X86BootState {
   enum class Mode { Pvh32, Linux64 } mode = Mode::Pvh32;
   uint64_t rip = 0;
-  uint64_t rsi = 0;   // Linux: boot_params; PVH: unused
-  uint64_t rbx = 0;   // PVH: hvm_start_info
+  uint64_t rsi = 0;  // Linux: boot_params; PVH: unused
+  uint64_t rbx = 0;  // PVH: hvm_start_info
   uint64_t rsp = 0;
-  uint64_t cr3 = 0;   // Linux64: identity page tables the builder placed in guest RAM
+  uint64_t cr3 = 0;  // Linux64: identity page tables the builder placed in guest RAM
   uint64_t gdt_base = 0;
 };
 struct RiscvBootState {
   uint64_t pc = 0;
-  uint64_t a0 = 0;    // hart id
-  uint64_t a1 = 0;    // device tree address
-  uint64_t a2 = 0;    // fw_dynamic info, when used
+  uint64_t a0 = 0;  // hart id
+  uint64_t a1 = 0;  // device tree address
+  uint64_t a2 = 0;  // fw_dynamic info, when used
 };
 using BootState = std::variant<X86BootState, RiscvBootState>;
 
@@ -84,9 +85,9 @@ class Vcpu {
 
 // What the machine asks of the VM as a whole.
 struct VmSpec {
-  std::string arch;              // "x86_64", "riscv64"
+  std::string arch;  // "x86_64", "riscv64"
   unsigned vcpu_count = 1;
-  std::string cpu_model;         // "host", "rv64gc", ...
+  std::string cpu_model;                  // "host", "rv64gc", ...
   std::vector<std::string> cpu_features;  // "+x2apic", "-cx16"
   struct Topology {
     unsigned sockets = 1, cores = 1, threads = 1;
@@ -112,8 +113,10 @@ inline uint32_t x86_apic_id(const VmSpec::Topology& topology, unsigned index) {
     while ((1u << b) < count) ++b;
     return b;
   };
-  const unsigned threads = topology.threads ? topology.threads : 1, cores = topology.cores ? topology.cores : 1;
-  const unsigned thread = index % threads, core = (index / threads) % cores, socket = index / (threads * cores);
+  const unsigned threads = topology.threads ? topology.threads : 1,
+                 cores = topology.cores ? topology.cores : 1;
+  const unsigned thread = index % threads, core = (index / threads) % cores,
+                 socket = index / (threads * cores);
   return (socket << (bits(threads) + bits(cores))) | (core << bits(threads)) | thread;
 }
 
@@ -123,6 +126,16 @@ class Vm {
   // Makes a RAM region of `memory` visible to the guest. The region outlives the Vm.
   virtual AccelResult<void> map_memory(const base::GuestMemory::Region& region) = 0;
   virtual AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) = 0;
+  // Parks every vCPU where it is (state intact) within `timeout`, and lets them continue. A paused
+  // vCPU's run() does not return on its own; resume before stopping. Safe from any thread.
+  // Accelerators that cannot park keep these defaults.
+  virtual AccelResult<void> pause(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return base::fail(AccelError("this accelerator cannot pause vCPUs yet"));
+  }
+  virtual AccelResult<void> resume() {
+    return base::fail(AccelError("this accelerator cannot pause vCPUs yet"));
+  }
   // Drives an interrupt line of the accelerator's interrupt controller: for kvm a GSI of the
   // in-kernel IOAPIC/PIC; for jit a hart's interrupt-pending input (line = hart * 64 + mip bit).
   virtual AccelResult<void> set_irq_line(uint32_t line, bool level) = 0;
@@ -161,7 +174,7 @@ class Accelerator {
   virtual Availability probe() const = 0;
   // `ops` and `memory` outlive the Vm.
   virtual AccelResult<std::unique_ptr<Vm>> create_vm(const VmSpec& spec, const base::GuestMemory& memory,
-                                                      VmOps& ops) = 0;
+                                                     VmOps& ops) = 0;
 };
 
 }  // namespace accel

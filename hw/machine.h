@@ -105,6 +105,10 @@ class Machine {
   virtual RunOutcome run() = 0;
   // For stop requests from outside (signals, the console's Ctrl-a x).
   virtual PowerController& power() = 0;
+  // Freezes the running guest: vCPUs parked with their state, the guest clock stopped; resume()
+  // continues as if no time had passed. Call from any thread while run() runs; resume before a stop.
+  virtual base::ErrorOr<void> pause() { return base::fail(base::Error("this machine cannot pause yet")); }
+  virtual base::ErrorOr<void> resume() { return base::fail(base::Error("this machine cannot pause yet")); }
 };
 
 // Runs vCPUs on their own threads and turns their exits into power requests. Shared by all

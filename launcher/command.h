@@ -27,5 +27,6 @@ void register_ps(CLI::App& app, Action& action);
 void register_inspect(CLI::App& app, Action& action);
 void register_logs(CLI::App& app, Action& action);
 void register_down(CLI::App& app, Action& action);
+void register_pause(CLI::App& app, Action& action);  // pause and resume
 
 }  // namespace launcher

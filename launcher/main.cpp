@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   launcher::register_inspect(app, action);
   launcher::register_logs(app, action);
   launcher::register_down(app, action);
+  launcher::register_pause(app, action);
 
   try {
     app.parse(argc, argv);

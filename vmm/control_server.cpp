@@ -294,8 +294,15 @@ class ControlServer::Impl {
       return error_reply("Unsupported",
                          "this machine has no guest power button yet, so the guest cannot be asked to power "
                          "off; use stop");
-    if (command == "pause" || command == "resume")
-      return error_reply("Unsupported", command + " needs the accelerators' vCPU park/resume, not built yet");
+    if (command == "pause" || command == "resume") {
+      auto done = command == "pause" ? m_controller.pause() : m_controller.resume();
+      if (!done.ok()) {
+        State state = m_controller.state();
+        bool can_ask = state == State::Running || state == State::Paused;
+        return error_reply(can_ask ? "Unsupported" : "InvalidState", done.error().message);
+      }
+      return {{"return", nlohmann::json::object()}};
+    }
     if (command == "query-devices") {
       nlohmann::json graph = nlohmann::json::parse(graph::render_json(m_controller.graph()), nullptr, false);
       if (graph.is_discarded())

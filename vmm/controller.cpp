@@ -14,6 +14,8 @@ const char* state_name(State state) {
       return "created";
     case State::Running:
       return "running";
+    case State::Paused:
+      return "paused";
     case State::Stopping:
       return "stopping";
     case State::Stopped:
@@ -64,7 +66,8 @@ base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions 
       // Option errors already start with the option's own file:line:col; say where only once.
       const std::string& message = made.error().message;
       if (message.rfind(backend.location.file + ":", 0) == 0) return base::fail(base::Error(message));
-      return base::fail(base::Error(backend.location.to_string() + ": backend " + backend.name + ": " + message));
+      return base::fail(
+          base::Error(backend.location.to_string() + ": backend " + backend.name + ": " + message));
     }
     if (made.value().chardev && self->m_console_log)
       made.value().chardev = std::make_shared<TeeCharBackend>(made.value().chardev, self->m_console_log);
@@ -103,9 +106,41 @@ void Controller::stop(const std::string& reason) {
       m_stop_reason = reason;
       first = true;
     }
-    if (m_machine) m_machine->power().quit();
+    if (m_machine) {
+      // Parked vCPUs would not see the quit: let them run into it.
+      if (m_state.load() == State::Paused) (void)m_machine->resume();
+      m_machine->power().quit();
+    }
   }
-  if (first && m_state.load() == State::Running) set_state(State::Stopping);
+  State now = m_state.load();
+  if (first && (now == State::Running || now == State::Paused)) set_state(State::Stopping);
+}
+
+base::ErrorOr<void> Controller::pause() {
+  {
+    std::lock_guard guard(m_lock);
+    if (m_state.load() == State::Paused) return {};
+    if (!m_machine || m_state.load() != State::Running || !m_stop_reason.empty())
+      return base::fail(
+          base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not running"));
+    TRY(m_machine->pause());
+  }
+  set_state(State::Paused);
+  return {};
+}
+
+base::ErrorOr<void> Controller::resume() {
+  {
+    std::lock_guard guard(m_lock);
+    if (m_state.load() != State::Paused) {
+      if (m_state.load() == State::Running) return {};
+      return base::fail(
+          base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not paused"));
+    }
+    TRY(m_machine->resume());
+  }
+  set_state(State::Running);
+  return {};
 }
 
 nlohmann::json Controller::stats() const {

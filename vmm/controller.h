@@ -4,8 +4,7 @@
 // state(), stats() and events. All methods but run() are thread-safe and never block on the guest.
 //
 //   created --run()--> running --guest poweroff / stop() / error--> stopped
-//
-// (pause/resume come with the accelerators' park/resume front door.)
+//                      running <--pause()/resume()--> paused (vCPUs parked, guest clock stopped)
 #pragma once
 
 #include <atomic>
@@ -27,7 +26,7 @@ namespace vmm {
 
 class ConsoleLog;
 
-enum class State { Created, Running, Stopping, Stopped };
+enum class State { Created, Running, Paused, Stopping, Stopped };
 const char* state_name(State state);
 
 // How run() ended: what `up` exits with and says.
@@ -65,6 +64,11 @@ class Controller {
   // Stops the machine as soon as possible (the forced stop); a stop before run() is remembered.
   // `reason` is what the outcome and the stopped event say ("stop", "signal").
   void stop(const std::string& reason = "stop");
+  // Freezes a running machine (vCPUs parked with their state, the guest clock stopped) and lets it
+  // continue. Errors say why (not running, the machine type or accelerator cannot pause). A stop of
+  // a paused machine resumes it first.
+  base::ErrorOr<void> pause();
+  base::ErrorOr<void> resume();
 
   State state() const { return m_state.load(); }
   const graph::Graph& graph() const { return m_options.graph; }

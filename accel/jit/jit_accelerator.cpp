@@ -92,6 +92,20 @@ class JitVm final : public Vm {
     return std::unique_ptr<Vcpu>(std::make_unique<JitVcpu>(m_engine, index));
   }
 
+  AccelResult<void> pause(std::chrono::milliseconds timeout) override {
+    if (!m_engine.park(timeout)) {
+      m_engine.resume();  // cancel the request: the harts that did park continue
+      return base::fail(
+          AccelError("jit: a hart did not park within " + std::to_string(timeout.count()) + " ms"));
+    }
+    return {};
+  }
+
+  AccelResult<void> resume() override {
+    m_engine.resume();
+    return {};
+  }
+
   AccelResult<void> set_irq_line(uint32_t line, bool level) override {
     const uint32_t hart = line / 64, bit = line % 64;
     if (hart >= m_engine.hart_count()) return base::fail(AccelError("jit: irq line for nonexistent hart"));

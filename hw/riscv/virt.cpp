@@ -83,6 +83,20 @@ class VirtMachine final : public Machine {
   RunOutcome run() override { return run_vcpus(m_vcpus, m_power); }
   PowerController& power() override { return m_power; }
 
+  // Harts first, then the clock (no hart sees it stop); the clock first on the way back.
+  base::ErrorOr<void> pause() override {
+    auto parked = m_vm->pause(std::chrono::seconds(2));
+    if (!parked.ok()) return base::fail(base::Error(parked.error().message));
+    m_timebase.pause();
+    return {};
+  }
+  base::ErrorOr<void> resume() override {
+    m_timebase.resume();
+    auto resumed = m_vm->resume();
+    if (!resumed.ok()) return base::fail(base::Error(resumed.error().message));
+    return {};
+  }
+
   // Declaration order matters for destruction: devices (in m_bus and m_devices) go after the Vm is
   // detached in the destructor body; memory outlives everything that points into it.
   base::Timebase m_timebase;

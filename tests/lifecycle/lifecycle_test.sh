@@ -59,6 +59,25 @@ machine "$tmp/missing.yaml" missing "$tmp/no-such-kernel.elf"
 check "a machine that cannot be built: up -d exits 1" test $? -eq 1
 check "and says why (the missing kernel)" grep -q "no-such-kernel.elf" "$tmp/missing.err"
 
+# pause / resume: the vCPUs park, the console goes quiet, then the guest continues where it was.
+log=$VMLAUNCH_STATE_DIR/ticker/console.log
+check "pause NAME exits 0" bash -c '"$0" pause ticker >/dev/null' "$vml"
+check "a paused machine says so (inspect's live state)" \
+  json "d['stats']['state'] == 'paused'" < <("$vml" inspect ticker --json)
+size1=$(stat -c %s "$log"); sleep 1; size2=$(stat -c %s "$log")
+check "a paused guest prints nothing" test "$size1" -eq "$size2"
+check "pause of a paused machine is fine" bash -c '"$0" pause ticker >/dev/null' "$vml"
+last=$(grep -a '^tick' "$log" | tail -n 1 | cut -d' ' -f2)
+check "resume NAME exits 0" bash -c '"$0" resume ticker >/dev/null' "$vml"
+check "a resumed guest continues where it stopped" \
+  wait_for 20 bash -c 'grep -aq "^tick $(($1 + 2))$" "$0"' "$log" "$last"
+check "it runs again (inspect's live state)" json "d['stats']['state'] == 'running'" < <("$vml" inspect ticker --json)
+check "pause of an unknown machine exits 1" bash -c '"$0" pause nosuch 2>/dev/null; test $? -eq 1' "$vml"
+"$vml" up -d --name frozen "$tmp/ticker.yaml" >/dev/null && frozen_pid=$(json "[m['pid'] for m in d if m['name'] == 'frozen'][0]" < <("$vml" ps --json))
+"$vml" pause frozen >/dev/null
+check "down of a paused machine stops it (exit 0)" bash -c '"$0" down --timeout 10 frozen >/dev/null 2>&1' "$vml"
+check "down of a paused machine: the VMM is gone" gone "$frozen_pid"
+
 # down, graceful by default: no guest power button yet, so it is refused and the machine stopped.
 other_pid=$(json "[m['pid'] for m in d if m['name'] == 'other'][0]" < <("$vml" ps --json))
 # A control client sees the stop as timestamped asynchronous events.

@@ -14,13 +14,6 @@
 namespace launcher {
 namespace {
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 int run_inspect(const std::string& name, bool json) {
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());

@@ -1,6 +1,8 @@
 #include "launcher/machine_state.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 namespace launcher {
 
@@ -39,6 +41,13 @@ std::string format_uptime(const vmm::MachineRecord& record) {
   else
     std::snprintf(text, sizeof(text), "%ldh%02ldm", s / 3600, (s / 60) % 60);
   return text;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace launcher

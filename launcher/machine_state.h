@@ -14,6 +14,9 @@ std::optional<std::filesystem::path> open_state_root();
 
 nlohmann::json record_json(const vmm::MachineRecord& record);
 
+// A state file's whole text; empty when it cannot be read (state files are small, written by us).
+std::string read_text(const std::filesystem::path& path);
+
 // "3m12s", "2h05m", "-" when not running.
 std::string format_uptime(const vmm::MachineRecord& record);
 

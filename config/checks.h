@@ -20,4 +20,8 @@ Diagnostics check_device_ids(const Node& document);
 // serve one device; backends no device uses are warnings.
 Diagnostics check_references(const Node& document);
 
+// Backend options whose values the file alone decides: hostfwd rules parse (ports 0-65535, IPv4
+// addresses), a socket has a unix path or a TCP host/port, not both.
+Diagnostics check_backend_options(const Node& document);
+
 }  // namespace config

@@ -42,10 +42,44 @@ void interpolate_node(Node& node, const std::string& path, const Environment& en
   }
 }
 
+// The "}" that closes the "${" whose name starts at `from`, skipping nested "${...}" in a default
+// (`${A:-${B}}`, as shells allow); npos when it is never closed.
+size_t matching_brace(std::string_view text, size_t from) {
+  int depth = 0;
+  for (size_t j = from; j < text.size(); ++j) {
+    if (text[j] == '$' && j + 1 < text.size() && text[j + 1] == '{') {
+      ++depth;
+      ++j;
+    } else if (text[j] == '}') {
+      if (depth == 0) return j;
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Defaults may nest, but not without end: a file is not a program.
+constexpr int kMaxNesting = 8;
+
+std::optional<std::string> expand(std::string_view text, const Environment& env, std::string& error,
+                                  std::string& hint, int depth);
+
 }  // namespace
 
 std::optional<std::string> expand_variables(std::string_view text, const Environment& env, std::string& error,
                                             std::string& hint) {
+  return expand(text, env, error, hint, 0);
+}
+
+namespace {
+
+std::optional<std::string> expand(std::string_view text, const Environment& env, std::string& error,
+                                  std::string& hint, int depth) {
+  if (depth > kMaxNesting) {
+    error = "defaults nested more than " + std::to_string(kMaxNesting) + " deep";
+    hint = "flatten the ${NAME:-default} chain";
+    return std::nullopt;
+  }
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
@@ -65,7 +99,7 @@ std::optional<std::string> expand_variables(std::string_view text, const Environ
       ++i;
       continue;
     }
-    size_t close = text.find('}', i + 2);
+    size_t close = matching_brace(text, i + 2);
     if (close == std::string_view::npos) {
       error = "unterminated \"${\"";
       hint = "close it with \"}\", or write \"$$\" for a literal \"$\"";
@@ -87,7 +121,9 @@ std::optional<std::string> expand_variables(std::string_view text, const Environ
     if (value && !value->empty()) {
       out += *value;
     } else if (fallback) {
-      out += *fallback;
+      auto expanded = expand(*fallback, env, error, hint, depth + 1);
+      if (!expanded) return std::nullopt;
+      out += *expanded;
     } else if (value) {
       out += *value;  // set but empty, no default: the shell gives "" too
     } else {
@@ -99,6 +135,8 @@ std::optional<std::string> expand_variables(std::string_view text, const Environ
   }
   return out;
 }
+
+}  // namespace
 
 Diagnostics interpolate(Node& document, const Environment& env) {
   Diagnostics out;

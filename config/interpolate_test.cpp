@@ -78,3 +78,16 @@ TEST_CASE("interpolation: a whole reference in a number or boolean field takes t
   CHECK(device.find("addr")->is_string());       // addr also takes strings ("1f.2")
   CHECK(device.find("bootindex")->is_string());  // not a whole reference
 }
+
+TEST_CASE("interpolation: defaults nest, as in the shell, up to a bound") {
+  Environment env = Environment::fixed({{"B", "bee"}});
+  CHECK(expand("${A:-${B}}", env) == "bee");
+  CHECK(expand("${A:-${C:-deep}}/x", env) == "deep/x");
+  CHECK(expand("${A:-pre-${B}-post}", env) == "pre-bee-post");
+  CHECK_FALSE(expand("${A:-${C}}", env).has_value());  // the inner one is unset, no default
+  std::string nested = "x";
+  for (int i = 0; i < 20; ++i) nested = "${U" + std::to_string(i) + ":-" + nested + "}";
+  std::string error, hint;
+  CHECK_FALSE(expand_variables(nested, env, error, hint).has_value());
+  CHECK(error.find("nested more than") != std::string::npos);
+}

@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -126,9 +125,9 @@ TEST_CASE("load_machine: extends fan-out loads each file once and bounds the mer
     tree.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") + "labels: {l" +
                             std::to_string(i) + ": x}\n");
   }
-  auto start = std::chrono::steady_clock::now();
+  // No timed assertion (a loaded CI machine makes it flaky): the count of loads is what proves it,
+  // and the 4^14 loads of old would run into the test's timeout.
   LoadResult result = load_machine((tree.root / name(0)).string(), Environment::fixed({}));
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   CHECK(result.files.size() == 15);
   CHECK(find_message(result.diagnostics, "extends cycle") == nullptr);
 
@@ -141,9 +140,7 @@ TEST_CASE("load_machine: extends fan-out loads each file once and bounds the mer
     lists.write(name(i), (extends.empty() ? "" : "extends: [" + extends + "]\n") +
                              "devices: [{a: 1}, {a: 2}, {a: 3}]\n");
   }
-  start = std::chrono::steady_clock::now();
   result = load_machine((lists.root / name(0)).string(), Environment::fixed({}));
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   CHECK(find_message(result.diagnostics, "expand to more than 100000 values"));
 }
 

@@ -300,12 +300,19 @@ std::optional<Diagnostic> translate(const Node& document, const json& schema,
   const json& fragment = at.fragment ? *at.fragment : empty;
 
   if (text.rfind("Value type not permitted", 0) == 0) {
+    // YAML reads a bare `null` or `~` as no value at all: someone who wrote `driver: null` meant text.
+    if (node.is_null())
+      return Diagnostic::error(node.location(), at.path,
+                               "expected " + expected_types(fragment) + ", got null",
+                               "a bare null, ~ or nothing is YAML's empty value; write \"null\" in quotes "
+                               "if you mean the word");
     return Diagnostic::error(node.location(), at.path,
                              "expected " + expected_types(fragment) + ", got " +
                                  std::string(Node::kind_name(node.kind())) +
                                  (node.is_map() || node.is_list() ? "" : " " + describe_value(node)));
   }
   if (text.rfind("Failed to match against any enum values", 0) == 0) {
+    if (node.is_null()) return std::nullopt;  // the type error above says it, with the fix
     std::vector<std::string> allowed;
     if (const json* values = schema_keyword(fragment, "enum"))
       for (const json& value : *values) allowed.push_back(json_scalar_text(value));

@@ -234,6 +234,7 @@ class Resolver {
     if (const Node* memory = get(*machine, "memory")) {
       if (auto size = config::size_value(*memory)) {
         graph().machine.ram_size = *size;
+        check_ram_size(*memory, *size);
       } else {
         error(memory->location(), "machine.memory", "invalid size",
               "write bytes or a number with a unit, like 512MiB");
@@ -243,6 +244,28 @@ class Resolver {
     }
     resolve_pit(*machine);
     return true;
+  }
+
+  // What the file alone can tell about the RAM size: a guest needs whole pages and room for its
+  // firmware and device tree; the end must be addressable (2^48 bytes: what both architectures'
+  // guests and a host process can map) and must not wrap. The host's own limit is `up`'s business.
+  void check_ram_size(const Node& memory, uint64_t size) {
+    constexpr uint64_t kMin = 1ull << 20, kPage = 4096, kLimit = 1ull << 48;
+    const std::string type = m_machine->arch + "/" + m_machine->name;
+    if (size == 0) return;  // check_sizes reports a zero size
+    if (size < kMin)
+      error(memory.location(), "machine.memory",
+            "memory " + std::to_string(size) + " bytes is too small for " + type,
+            "give at least 1MiB; Linux guests want 64MiB or more");
+    else if (size % kPage)
+      error(memory.location(), "machine.memory",
+            "memory " + std::to_string(size) + " bytes is not a whole number of 4KiB pages",
+            "round it to a multiple of 4KiB, like 512MiB");
+    else if (size > kLimit - m_machine->ram_base)
+      error(memory.location(), "machine.memory",
+            "memory " + std::to_string(size) + " bytes starting at " + hex(m_machine->ram_base) +
+                " ends beyond the 2^48-byte guest physical address space",
+            "use at most " + std::to_string((kLimit - m_machine->ram_base) >> 30) + "GiB");
   }
 
   void resolve_pit(const Node& machine) {
@@ -784,6 +807,21 @@ class Resolver {
     }
     if (slot < b.first_slot || slot > b.last_slot) {
       std::string hint;
+      // A quoted PCI address is hex ("1f.2"), so "20" is slot 32: say so rather than look wrong.
+      if (b.kind == BusKind::Pci && addr.is_string && slot > 9) {
+        std::string fix = "quoted PCI addresses are hex, \"slot.function\"";
+        const std::string digits = addr.text.substr(0, addr.text.find('.'));
+        if (!digits.empty() && digits.size() <= 3 &&
+            digits.find_first_not_of("0123456789") == std::string::npos) {
+          char wanted[8];
+          std::snprintf(wanted, sizeof wanted, "%lx", std::strtoul(digits.c_str(), nullptr, 10));
+          fix += "; for slot " + digits + " write addr: " + digits + " (a number) or \"" + wanted + "\"";
+        }
+        return fail("address " + quoted(addr.text) + " is read as hex (slot " + hex(slot) + " = " +
+                        std::to_string(slot) + "), out of range for " + quoted(b.name) + " (slots " +
+                        slot_range(b) + ")",
+                    fix);
+      }
       if (!b.slot_resources.empty()) {
         std::vector<std::string> bases;
         for (const SlotResource& r : b.slot_resources) bases.push_back(hex(r.base));
@@ -1099,6 +1137,19 @@ class Resolver {
 
   void build_lists() {
     Graph& g = graph();
+    // PCI bus numbers are 8 bits: the root is bus 0, so at most 255 bridges can each get a bus.
+    size_t pci_bridges = 0;
+    for (size_t b = 0; b < g.buses.size(); ++b) {
+      if (g.buses[b].kind != BusKind::Pci || m_buses[b].provider < 0) continue;
+      if (++pci_bridges == 256) {
+        const auto provider = static_cast<size_t>(m_buses[b].provider);
+        const Device& bridge = g.devices[provider];
+        error(
+            bridge.location, "devices[" + std::to_string(provider - m_first_config_device) + "]",
+            "bridge " + quoted(bridge.id) + " would be PCI bus 256: a PCI tree has at most 256 buses (0-255)",
+            "use fewer bridges");
+      }
+    }
     for (size_t b = 0; b < g.buses.size(); ++b) {
       std::vector<size_t> devices = m_buses[b].placed;
       std::sort(devices.begin(), devices.end(), [&](size_t x, size_t y) {

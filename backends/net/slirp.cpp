@@ -87,43 +87,12 @@ const SlirpCb kCallbacks = {
     cb_send_packet,      cb_guest_error,        cb_clock_get_ns, cb_timer_new, cb_timer_free, cb_timer_mod,
     cb_register_poll_fd, cb_unregister_poll_fd, cb_notify,       nullptr,      nullptr};
 
-bool parse_port(const std::string& text, uint16_t& port) {
-  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  unsigned long value = std::stoul(text);
-  if (value > 65535) return false;
-  port = static_cast<uint16_t>(value);
-  return true;
-}
-
 }  // namespace
 
 base::ErrorOr<HostForward> parse_hostfwd(const std::string& rule) {
-  auto bad = [&](const std::string& why) {
-    return base::fail(base::Error("hostfwd \"" + rule + "\": " + why +
-                                  " (expected tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport)"));
-  };
   HostForward fwd;
-  size_t colon = rule.find(':');
-  if (colon == std::string::npos) return bad("no protocol");
-  std::string proto = rule.substr(0, colon);
-  if (proto != "tcp" && proto != "udp") return bad("protocol must be tcp or udp");
-  fwd.udp = proto == "udp";
-  std::string rest = rule.substr(colon + 1);
-  size_t dash = rest.find('-');
-  if (dash == std::string::npos) return bad("no '-' between host and guest");
-  std::string host = rest.substr(0, dash), guest = rest.substr(dash + 1);
-  size_t host_colon = host.rfind(':'), guest_colon = guest.rfind(':');
-  if (host_colon == std::string::npos || guest_colon == std::string::npos) return bad("missing ':port'");
-  fwd.host_addr = host.substr(0, host_colon);
-  fwd.guest_addr = guest.substr(0, guest_colon);
-  if (!parse_port(host.substr(host_colon + 1), fwd.host_port)) return bad("bad host port");
-  if (!parse_port(guest.substr(guest_colon + 1), fwd.guest_port)) return bad("bad guest port");
-  in_addr probe;
-  if (!fwd.host_addr.empty() && inet_pton(AF_INET, fwd.host_addr.c_str(), &probe) != 1)
-    return bad("host address is not an IPv4 address");
-  if (!fwd.guest_addr.empty() && inet_pton(AF_INET, fwd.guest_addr.c_str(), &probe) != 1)
-    return bad("guest address is not an IPv4 address");
+  std::string why;
+  if (!config::parse_hostfwd(rule, fwd, why)) return base::fail(base::Error(why));
   return fwd;
 }
 

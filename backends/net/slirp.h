@@ -20,6 +20,7 @@
 
 #include "backends/net.h"
 #include "base/result.h"
+#include "config/hostfwd.h"
 
 struct Slirp;
 
@@ -27,15 +28,9 @@ namespace backends::net {
 
 struct SlirpLibrary;
 
-struct HostForward {
-  bool udp = false;
-  std::string host_addr;  // empty: all interfaces
-  uint16_t host_port = 0;
-  std::string guest_addr;  // empty: the DHCP address (10.0.2.15)
-  uint16_t guest_port = 0;
-};
+using HostForward = config::HostForward;
 
-// "tcp:127.0.0.1:2222-:22" -> HostForward; errors say what is wrong.
+// "tcp:127.0.0.1:2222-:22" -> HostForward (config/hostfwd.h parses it; `validate` checks the same).
 base::ErrorOr<HostForward> parse_hostfwd(const std::string& rule);
 
 class SlirpBackend : public NetBackend {

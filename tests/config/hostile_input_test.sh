@@ -84,4 +84,47 @@ check "plan --lock through a symlink" expect 1 "exists and is not a regular file
   "$vmlaunch" plan --lock "$work/l.yaml"
 check "symlink target kept" test "$(cat "$work/target")" = "$keep"
 
+# Bad input the file alone decides is exit 2 at `validate`, with the place and the fix (these
+# surfaced only at `up`, or never).
+machine() {
+  printf 'machine: {arch: riscv64, type: virt, memory: %s}\naccel: [jit]\nboot: {firmware: opensbi}\n' "${1:-256MiB}"
+}
+{ machine; printf 'backends:\n  net: {n: {driver: user, hostfwd: ["tcp:127.0.0.1:99999-:22"]}}\n'
+  printf 'devices:\n  - {driver: virtio-net-pci, netdev: n}\n'; } >"$work/fwd-port.yaml"
+check "hostfwd port 99999" expect 2 'fwd-port.yaml:5:37: backends.net.n.hostfwd\[0\]: .*host port 99999 is not 0-65535' \
+  "$vmlaunch" validate "$work/fwd-port.yaml"
+sed 's/127.0.0.1:99999/999.1.1.1:2222/' "$work/fwd-port.yaml" >"$work/fwd-addr.yaml"
+check "hostfwd address 999.1.1.1" expect 2 'hostfwd\[0\]: .*host address 999.1.1.1 is not an IPv4 address' \
+  "$vmlaunch" validate "$work/fwd-addr.yaml"
+{ machine; printf 'backends:\n  chardev: {c: {driver: socket, path: /tmp/x.sock, port: 4444}}\n'
+  printf 'devices:\n  - {driver: ns16550, chardev: c}\n'; } >"$work/sock-both.yaml"
+check "socket with path and port" expect 2 'sock-both.yaml:5:58: backends.chardev.c.port: .*both a unix socket path and a TCP port' \
+  "$vmlaunch" validate "$work/sock-both.yaml"
+machine 1KiB >"$work/ram-1k.yaml"
+check "1 KiB of RAM" expect 2 'ram-1k.yaml:1:46: machine.memory: memory 1024 bytes is too small' \
+  "$vmlaunch" validate "$work/ram-1k.yaml"
+machine 10000000 >"$work/ram-odd.yaml"
+check "RAM not whole pages" expect 2 'not a whole number of 4KiB pages' "$vmlaunch" validate "$work/ram-odd.yaml"
+machine 17592186044415M >"$work/ram-huge.yaml"
+check "RAM beyond 2^48" expect 2 'ends beyond the 2\^48-byte guest physical address space' \
+  "$vmlaunch" validate "$work/ram-huge.yaml"
+{ machine; printf 'devices:\n'
+  for i in $(seq 0 256); do
+    parent=pcie.0; [ "$i" = 0 ] || parent=b$((i - 1))
+    printf '  - {driver: pci-bridge, id: b%d, bus: %s}\n' "$i" "$parent"
+  done; } >"$work/buses.yaml"
+check "more than 255 PCI bridges" expect 2 'devices\[255\]: bridge "b255" would be PCI bus 256' \
+  "$vmlaunch" validate "$work/buses.yaml"
+{ machine; printf 'devices:\n  - {driver: null, id: x}\n'; } >"$work/null.yaml"
+check "driver: null says to quote it" expect 2 'null.yaml:5:14: devices\[0\].driver: expected string, got null \(.*write "null" in quotes' \
+  "$vmlaunch" validate "$work/null.yaml"
+one_null_error() { test "$("$vmlaunch" validate "$work/null.yaml" 2>&1 | grep -c 'devices\[0\].driver')" = 1; }
+check "driver: null reported once" one_null_error
+{ machine; printf 'devices:\n  - {driver: virtio-rng-pci, addr: "20"}\n'; } >"$work/hex.yaml"
+check 'addr: "20" is read as hex' expect 2 'address "20" is read as hex \(slot 0x20 = 32\).*write addr: 20 \(a number\) or "14"' \
+  "$vmlaunch" validate "$work/hex.yaml"
+{ machine; printf 'name: ${VML_UNSET_A:-${VML_UNSET_B:-nested}}\n'; } >"$work/nested-default.yaml"
+check 'nested default ${A:-${B:-x}}' expect 0 'machine riscv64/virt "nested"' \
+  bash -c "'$vmlaunch' plan '$work/nested-default.yaml' >&2"
+
 finish

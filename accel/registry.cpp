@@ -109,6 +109,22 @@ void Registry::set_factory(std::string name, Factory factory) {
   m_factories.emplace_back(std::move(name), std::move(factory));
 }
 
+void Registry::set_cpu_feature_check(std::string name, CpuFeatureCheck check) {
+  for (auto& [existing, c] : m_feature_checks) {
+    if (existing == name) {
+      c = std::move(check);
+      return;
+    }
+  }
+  m_feature_checks.emplace_back(std::move(name), std::move(check));
+}
+
+std::string Registry::cpu_feature_problem(std::string_view name, const std::string& feature) const {
+  for (const auto& [existing, check] : m_feature_checks)
+    if (existing == name) return check(feature);
+  return {};
+}
+
 bool Registry::has_factory(std::string_view name) const {
   for (const auto& [existing, f] : m_factories)
     if (existing == name) return true;

@@ -56,6 +56,13 @@ class Registry {
   // nullptr when no implementation of `name` is linked into this binary.
   std::unique_ptr<Accelerator> create(std::string_view name) const;
 
+  // What an implementation says of a `cpu.features` entry ("+sstc", "-x2apic") without touching the
+  // host: empty when it can honour it, else why not. Registered beside the factory; an accelerator
+  // without a check accepts everything here (and may still refuse at `up`).
+  using CpuFeatureCheck = std::function<std::string(const std::string& feature)>;
+  void set_cpu_feature_check(std::string name, CpuFeatureCheck check);
+  std::string cpu_feature_problem(std::string_view name, const std::string& feature) const;
+
   // First candidate that is known, supports `arch` and probes usable. An empty preference list means
   // every known accelerator in registry order.
   Selection select(const std::vector<std::string>& preference, std::string_view arch) const;
@@ -63,12 +70,14 @@ class Registry {
  private:
   std::vector<AcceleratorInfo> m_accelerators;
   std::vector<std::pair<std::string, Factory>> m_factories;
+  std::vector<std::pair<std::string, CpuFeatureCheck>> m_feature_checks;
 };
 
 // Static registration from an implementation's .cpp (its cc_library needs alwayslink = True):
 //   static accel::AccelFactoryRegistration reg("kvm", [] { return std::make_unique<KvmAccelerator>(); });
 struct AccelFactoryRegistration {
-  AccelFactoryRegistration(std::string name, Factory factory) {
+  AccelFactoryRegistration(std::string name, Factory factory, Registry::CpuFeatureCheck check = {}) {
+    if (check) Registry::builtin().set_cpu_feature_check(name, std::move(check));
     Registry::builtin().set_factory(std::move(name), std::move(factory));
   }
 };

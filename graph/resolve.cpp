@@ -304,7 +304,10 @@ class Resolver {
       }
       if (const Node* n = get(*node, "features"); n && n->is_list())
         for (const Node& f : n->items())
-          if (f.is_string()) cpu.features.push_back(f.as_string());
+          if (f.is_string() && !f.as_string().empty())
+            // The schema lets "name" mean "+name"; the accelerators read signed entries only.
+            cpu.features.push_back(f.as_string()[0] == '+' || f.as_string()[0] == '-' ? f.as_string()
+                                                                                      : "+" + f.as_string());
     }
     // Without a topology: one socket of cpu.count cores, as QEMU (6.2 and later) reads -smp N.
     cpu.cores = cpu.count;

@@ -3,10 +3,45 @@
 #include <cstdio>
 #include <set>
 
+#include "accel/registry.h"
+#include "config/schema.h"
 #include "graph/buildable.h"
 #include "launcher/command.h"
 
 namespace launcher {
+
+namespace {
+
+// cpu.features by the rules of the accelerators that could run the file (static rules: whether this
+// host's KVM offers a feature is `up`'s question). An entry none of them can honour is bad input.
+config::Diagnostics check_cpu_features(const config::Node& document, const graph::AccelChoice& accel) {
+  config::Diagnostics out;
+  const config::Node* cpu = document.is_map() ? document.find("cpu") : nullptr;
+  const config::Node* features = cpu && cpu->is_map() ? cpu->find("features") : nullptr;
+  if (!features || !features->is_list() || accel.candidates.empty()) return out;
+  for (size_t i = 0; i < features->items().size(); ++i) {
+    const config::Node& item = features->items()[i];
+    if (!item.is_string() || item.as_string().empty()) continue;
+    std::string feature = item.as_string();
+    if (feature[0] != '+' && feature[0] != '-') feature = "+" + feature;  // the schema's "name" = "+name"
+    std::string why;
+    bool honoured = false;
+    for (const std::string& candidate : accel.candidates) {
+      std::string problem = accel::Registry::builtin().cpu_feature_problem(candidate, feature);
+      if (problem.empty()) {
+        honoured = true;
+        break;
+      }
+      if (why.empty()) why = problem.rfind(candidate + ": ", 0) == 0 ? problem : candidate + ": " + problem;
+    }
+    if (!honoured)
+      out.push_back(config::Diagnostic::error(item.location(), config::join_path("cpu.features", i), why,
+                                              "remove it, or name a feature of this architecture"));
+  }
+  return out;
+}
+
+}  // namespace
 
 void print_diagnostics(const config::Diagnostics& diagnostics) {
   for (const config::Diagnostic& d : diagnostics) std::fprintf(stderr, "%s\n", d.to_string().c_str());
@@ -63,6 +98,8 @@ CheckedMachine check_machine(const std::string& file) {
   // Devices and properties no machine builder honours yet, passthrough entries (also on a partial
   // graph: one run shows everything).
   config::Diagnostics buildable = graph::check_buildable(out.resolved.graph);
+  config::Diagnostics features = check_cpu_features(out.loaded.document, out.resolved.graph.accel);
+  buildable.insert(buildable.end(), features.begin(), features.end());
   config::sort_diagnostics(buildable);
   out.diagnostics.insert(out.diagnostics.end(), buildable.begin(), buildable.end());
   if (!out.resolved.ok() || config::has_errors(buildable)) out.status = kExitBadInput;

@@ -147,6 +147,11 @@ class JitAccelerator final : public Accelerator {
 
 }  // namespace
 
+std::string jit_cpu_feature_problem(const std::string& feature) {
+  auto config = cpu_config({feature});
+  return config ? std::string() : config.error().message;
+}
+
 std::unique_ptr<Accelerator> make_jit_accelerator() {
   return std::make_unique<JitAccelerator>();
 }

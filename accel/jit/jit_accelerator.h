@@ -12,11 +12,16 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "accel/accelerator.h"
 
 namespace accel {
 
 std::unique_ptr<Accelerator> make_jit_accelerator();
+
+// Why the interpreter cannot honour a `cpu.features` entry ("+v", "sstc" without a sign), or empty:
+// the static check `validate` runs (the same rule as at `up`).
+std::string jit_cpu_feature_problem(const std::string& feature);
 
 }  // namespace accel

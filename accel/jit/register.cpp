@@ -3,5 +3,6 @@
 #include "accel/registry.h"
 
 namespace {
-accel::AccelFactoryRegistration g_jit_registration("jit", [] { return accel::make_jit_accelerator(); });
+accel::AccelFactoryRegistration g_jit_registration(
+    "jit", [] { return accel::make_jit_accelerator(); }, accel::jit_cpu_feature_problem);
 }  // namespace

@@ -164,17 +164,21 @@ bool feature_bit(const CpuidTable& table, const CpuFeature& feature) {
   return (reg_of(const_cast<CpuidEntry&>(*entry), feature.reg) >> feature.bit) & 1;
 }
 
+std::string cpu_feature_problem(const std::string& edit) {
+  if (edit.size() < 2 || (edit[0] != '+' && edit[0] != '-'))
+    return "cpu feature \"" + edit + "\" must start with + or - (e.g. -cx16)";
+  if (!find_cpu_feature(std::string_view(edit).substr(1)))
+    return "cpu feature \"" + edit.substr(1) +
+           "\" is not an x86 feature kvm knows (names as in /proc/cpuinfo: cx16, x2apic, avx2, ...)";
+  return {};
+}
+
 base::Result<void, base::Error> apply_cpu_features(CpuidTable& table, const CpuidTable& supported,
                                                    const std::vector<std::string>& edits) {
   for (const std::string& edit : edits) {
-    if (edit.size() < 2 || (edit[0] != '+' && edit[0] != '-'))
-      return base::fail(base::Error("cpu feature \"" + edit + "\" must start with + or - (e.g. -cx16)"));
+    if (std::string problem = cpu_feature_problem(edit); !problem.empty())
+      return base::fail(base::Error(problem));
     const CpuFeature* feature = find_cpu_feature(std::string_view(edit).substr(1));
-    if (!feature)
-      return base::fail(
-          base::Error("cpu feature \"" + edit.substr(1) +
-                      "\" is not an x86 feature kvm knows (names as in /proc/cpuinfo: cx16, x2apic, "
-                      "avx2, ...)"));
     CpuidEntry* entry = find_entry(table, feature->function, feature->index);
     if (edit[0] == '+') {
       if (!feature_bit(supported, *feature))

@@ -34,6 +34,9 @@ struct CpuFeature {
 };
 const std::vector<CpuFeature>& cpu_features();
 const CpuFeature* find_cpu_feature(std::string_view name);  // accepts '_' or '-' and any case
+// Why a `cpu.features` entry ("+avx2", "-x2apic") is not something kvm can edit, or empty; the
+// check `validate` runs without the host (whether the host's KVM offers it is `up`'s question).
+std::string cpu_feature_problem(const std::string& edit);
 
 CpuidEntry* find_entry(CpuidTable& table, uint32_t function, uint32_t index = 0);
 const CpuidEntry* find_entry(const CpuidTable& table, uint32_t function, uint32_t index = 0);

@@ -127,4 +127,16 @@ check 'addr: "20" is read as hex' expect 2 'address "20" is read as hex \(slot 0
 check 'nested default ${A:-${B:-x}}' expect 0 'machine riscv64/virt "nested"' \
   bash -c "'$vmlaunch' plan '$work/nested-default.yaml' >&2"
 
+# cpu.features by the rules of the architecture's accelerator, at validate: an x86 name on riscv64.
+{ printf 'machine: {arch: riscv64, type: virt, memory: 256MiB}\ncpu: {model: rv64gc, features: [sstc, avx2]}\n'
+  printf 'accel: [jit]\nboot: {firmware: opensbi}\n'; } >"$work/features.yaml"
+check "cpu.features of the wrong architecture" expect 2 'features.yaml:2:39: cpu.features\[1\]: jit: cpu feature \+avx2 is not implemented' \
+  "$vmlaunch" validate "$work/features.yaml"
+one_feature_error() { test "$("$vmlaunch" validate "$work/features.yaml" 2>&1 | grep -c 'cpu.features')" = 1; }
+check "a bare feature name means +name" one_feature_error
+{ printf 'machine: {arch: x86_64, type: microvm, memory: 256MiB}\ncpu: {model: host, features: [-x2apic, +sstc]}\n'
+  printf 'accel: [kvm]\nboot: {kernel: /nonexistent}\n'; } >"$work/features-x86.yaml"
+check "a riscv64 feature on x86_64" expect 2 'cpu.features\[1\]: kvm: cpu feature "sstc" is not an x86 feature' \
+  "$vmlaunch" validate "$work/features-x86.yaml"
+
 finish

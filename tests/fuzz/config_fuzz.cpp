@@ -4,6 +4,9 @@
 // Beyond not crashing, two properties from issue 14 are checked on every input: no string or key
 // of an accepted document holds a NUL byte (it would cut a path where it reaches the C library),
 // and no message carries a raw control character (quoted user text must not drive a terminal).
+// A document the checks accept then goes through what `validate` and `plan` run next (graph
+// resolution, the buildable checks, every rendering of the plan): they too must not crash, and a
+// graph resolution that reports no error must give a graph that renders.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +15,9 @@
 
 #include "config/loader.h"
 #include "config/machine.h"
+#include "graph/buildable.h"
+#include "graph/render.h"
+#include "graph/resolve.h"
 
 namespace {
 
@@ -53,6 +59,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_no_nul(parsed.node);
     config::Diagnostics diagnostics = config::process_document(parsed.node, env);
     check_messages(diagnostics);
+    if (config::has_errors(diagnostics)) continue;
+    graph::ResolveResult resolved = graph::resolve(parsed.node);
+    check_messages(resolved.diagnostics);
+    check_messages(graph::check_buildable(resolved.graph));
+    if (!resolved.ok()) continue;
+    if (graph::render_text(resolved.graph).empty() || graph::render_json(resolved.graph).empty())
+      violated("an accepted graph renders to nothing", text);
+    (void)graph::render_dot(resolved.graph);
   }
   return 0;
 }

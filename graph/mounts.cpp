@@ -67,8 +67,8 @@ void expand_mounts(Node& document, config::Diagnostics& diagnostics) {
           type->location(), path + ".type",
           "type virtiofs is not available yet: this vmlaunch has no vhost-user frontend to run virtiofsd "
           "with",
-          "use type: 9p (served by vmlaunch itself; in the guest: mount -t 9p -o trans=virtio " +
-              tag->as_string() + " DIR)"));
+          "use type: 9p, served by vmlaunch itself; in the guest: mount -t 9p -o trans=virtio " +
+              tag->as_string() + " DIR"));
       continue;
     }
     if (!tags.insert(tag->as_string()).second) {

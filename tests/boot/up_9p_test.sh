@@ -31,8 +31,8 @@ echo "written by the guest" >/mnt/rw/from-guest.txt
 mkdir /mnt/rw/newdir && echo nested >/mnt/rw/newdir/n.txt && mv /mnt/rw/newdir/n.txt /mnt/rw/newdir/moved.txt
 echo "listing=$(ls /mnt/rw | tr '\n' ' ')"
 echo "ro-read=[$(cat /mnt/ro/ro.txt)]"
-echo x >/mnt/ro/new.txt 2>/tmp/e1; echo "ro-create=$? $(cat /tmp/e1)"
-echo x >>/mnt/ro/ro.txt 2>/tmp/e2; echo "ro-append=$? $(cat /tmp/e2)"
+{ echo x >/mnt/ro/new.txt; } 2>/tmp/e1; echo "ro-create=$? $(cat /tmp/e1)"
+{ echo x >>/mnt/ro/ro.txt; } 2>/tmp/e2; echo "ro-append=$? $(cat /tmp/e2)"
 rm /mnt/ro/ro.txt 2>/tmp/e3; echo "ro-rm=$? $(cat /tmp/e3)"
 echo "up-link=[$(cat /mnt/rw/up-link 2>&1)]"
 echo "abs-link=[$(cat /mnt/rw/abs-link 2>&1)]"

@@ -27,6 +27,7 @@ enum : uint8_t {
   kTsetattr = 26,
   kTreaddir = 40,
   kTfsync = 50,
+  kTlink = 70,
   kTmkdir = 72,
   kTrenameat = 74,
   kTunlinkat = 76,
@@ -305,6 +306,9 @@ size_t P9Server::serve(std::span<const uint8_t> request, std::span<uint8_t> repl
       case kTreaddir:
         error = op_readdir(m);
         break;
+      case kTlink:
+        error = op_link(m);
+        break;
       case kTmkdir:
         error = op_mkdir(m);
         break;
@@ -334,7 +338,7 @@ size_t P9Server::serve(std::span<const uint8_t> request, std::span<uint8_t> repl
         break;
       default:
         error = EOPNOTSUPP;
-        break;  // xattrs, locks, mknod, link, Tremove/Trename (.L has *at)
+        break;  // xattrs, locks, mknod, Tremove/Trename (.L has *at)
     }
     // A request cut short is malformed even if the handler got far enough to act.
     if (error == 0 && m.bad()) error = EPROTO;
@@ -688,6 +692,25 @@ int P9Server::op_mkdir(Message& m) {
   struct stat st {};
   if (::fstatat(fid->path_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   m.put_qid(st);
+  return 0;
+}
+
+int P9Server::op_link(Message& m) {
+  uint32_t dir_id = 0, fid_id = 0;
+  std::string name;
+  if (!m.get(dir_id) || !m.get(fid_id) || !m.str(name, kMaxName + 1)) return EPROTO;
+  Fid* dir = find_fid(dir_id);
+  Fid* fid = find_fid(fid_id);
+  if (!dir || !fid) return EBADF;
+  if (int error = check_name(name)) return error;
+  if (m_read_only) return EROFS;
+  struct stat st {};
+  if (::fstatat(fid->path_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  // Only regular files: following the /proc link of a symlink's fd could link its target, which
+  // may lie outside the share. A regular file's fd names exactly that inode (its type never changes).
+  if (!S_ISREG(st.st_mode)) return EPERM;
+  if (::linkat(AT_FDCWD, proc_path(fid->path_fd).c_str(), dir->path_fd, name.c_str(), AT_SYMLINK_FOLLOW) != 0)
+    return errno;
   return 0;
 }
 

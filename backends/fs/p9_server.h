@@ -72,6 +72,7 @@ class P9Server : public FsBackend {
   int op_write(Message& m);
   int op_readdir(Message& m);
   int op_mkdir(Message& m);
+  int op_link(Message& m);
   int op_symlink(Message& m);
   int op_readlink(Message& m);
   int op_unlinkat(Message& m);

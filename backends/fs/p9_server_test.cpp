@@ -237,6 +237,15 @@ TEST_CASE("9p: the guest writes files the host then reads") {
   Reply link = c.send(Msg(22).u32(5));
   REQUIRE(link.type() == 23);
   CHECK(link.str() == "/anywhere/at/all");
+  // Hard links: of regular files only (a link's target could lie outside the share).
+  REQUIRE(c.walk(0, 6, {"hello.txt"}) == 0);
+  CHECK(c.send(Msg(70).u32(0).u32(6).str("hard.txt")).type() == 71);
+  CHECK(Tree::read(tree.share / "hard.txt") == "hello from the host\n");
+  CHECK(stdfs::hard_link_count(tree.share / "hello.txt") == 2);
+  REQUIRE(c.walk(0, 7, {"up-link"}) == 0);
+  CHECK(c.send(Msg(70).u32(0).u32(7).str("hard-outside")).error() == EPERM);
+  CHECK(!stdfs::exists(tree.share / "hard-outside"));
+  CHECK(c.send(Msg(70).u32(0).u32(6).str("../hard")).error() == EINVAL);
   // statfs answers.
   CHECK(c.send(Msg(8).u32(0)).type() == 9);
 }
@@ -350,6 +359,7 @@ TEST_CASE("9p: a read-only share refuses every change with EROFS") {
   CHECK(c.send(Msg(14).u32(0).str("new").u32(0102).u32(0644).u32(0)).error() == EROFS);
   CHECK(c.send(Msg(72).u32(0).str("d").u32(0755).u32(0)).error() == EROFS);
   CHECK(c.send(Msg(16).u32(0).str("l").str("x").u32(0)).error() == EROFS);
+  CHECK(c.send(Msg(70).u32(0).u32(1).str("hard")).error() == EROFS);
   CHECK(c.send(Msg(76).u32(0).str("hello.txt").u32(0)).error() == EROFS);
   CHECK(c.send(Msg(74).u32(0).str("hello.txt").u32(0).str("x")).error() == EROFS);
   REQUIRE(c.walk(0, 2, {"hello.txt"}) == 0);
@@ -445,7 +455,8 @@ TEST_CASE("9p: random bytes never crash the server and every reply fits") {
     state ^= state << 17;
     return state;
   };
-  const uint8_t types[] = {8, 12, 14, 16, 22, 24, 26, 40, 50, 72, 74, 76, 100, 104, 108, 110, 116, 118, 120};
+  const uint8_t types[] = {8,  12, 14, 16,  22,  24,  26,  40,  50,  70,
+                           72, 74, 76, 100, 104, 108, 110, 116, 118, 120};
   for (int i = 0; i < 20000; ++i) {
     std::vector<uint8_t> m(7 + next() % 64);
     for (uint8_t& b : m) b = uint8_t(next());

@@ -28,6 +28,7 @@ mount -t 9p -o $o ro /mnt/ro && echo mounted-ro
 echo "host-file=[$(cat /mnt/rw/from-host.txt)]"
 echo "big-sum=$(md5sum </mnt/rw/big.bin | cut -d' ' -f1)"
 echo "written by the guest" >/mnt/rw/from-guest.txt
+ln /mnt/rw/from-guest.txt /mnt/rw/hard.txt && echo hard-link-made
 mkdir /mnt/rw/newdir && echo nested >/mnt/rw/newdir/n.txt && mv /mnt/rw/newdir/n.txt /mnt/rw/newdir/moved.txt
 echo "listing=$(ls /mnt/rw | tr '\n' ' ')"
 echo "ro-read=[$(cat /mnt/ro/ro.txt)]"
@@ -73,6 +74,7 @@ check "both shares mount by tag" bash -c "grep -aq mounted-rw '$vm_out' && grep 
 check "the guest reads a host file" grep -aq "host-file=\[hello from the host\]" "$vm_out"
 check "the guest reads 1 MiB intact (same checksum as the host's)" grep -aq "big-sum=$big_sum" "$vm_out"
 check "the host reads the file the guest wrote" test "$(cat "$tmp/shares/rw/from-guest.txt" 2>/dev/null)" = "written by the guest"
+check "a hard link the guest makes is one inode on the host" test "$(stat -c %h "$tmp/shares/rw/hard.txt" 2>/dev/null)" = 2
 check "the guest made a directory and renamed a file in it" test "$(cat "$tmp/shares/rw/newdir/moved.txt" 2>/dev/null)" = "nested"
 check "the read-only share is readable" grep -aq "ro-read=\[read-only content\]" "$vm_out"
 check "creating on the read-only share fails with EROFS" grep -aqE "ro-create=[1-9].*Read-only file system" "$vm_out"

@@ -9,6 +9,7 @@
 #include "backends/chardev/simple.h"
 #include "backends/chardev/socket.h"
 #include "backends/chardev/stdio.h"
+#include "backends/fs/p9_server.h"
 #include "backends/net_factory.h"
 #include "backends/options.h"
 #include "backends/rng/random.h"
@@ -18,6 +19,7 @@
 VML_CONSUMES("backends.chardev.*");
 VML_CONSUMES("backends.block.*");
 VML_CONSUMES("backends.rng.*");
+VML_CONSUMES("backends.fs.*");
 
 namespace backends {
 
@@ -195,6 +197,25 @@ const std::map<std::string, RngMaker, std::less<>>& rng_makers() {
   return makers;
 }
 
+// ---- fs ----
+using FsMaker = base::ErrorOr<std::shared_ptr<FsBackend>> (*)(Options&, const FactoryContext&);
+
+// A host directory served by vmlaunch's own 9P2000.L server (QEMU's `-fsdev local`).
+base::ErrorOr<std::shared_ptr<FsBackend>> make_local(Options& options, const FactoryContext& context) {
+  std::string path = TRY(options.required_string("path"));
+  bool read_only = TRY(options.boolean("readonly")).value_or(false);
+  if (auto alias = TRY(options.boolean("read-only"))) read_only = *alias;
+  TRY(options.finish());
+  auto server = fs::P9Server::open(resolve_path(path, context), read_only);
+  if (!server) return base::fail(options.error("path", server.error().message));
+  return std::shared_ptr<FsBackend>(std::move(server).value());
+}
+
+const std::map<std::string, FsMaker, std::less<>>& fs_makers() {
+  static const std::map<std::string, FsMaker, std::less<>> makers = {{"local", make_local}};
+  return makers;
+}
+
 template <typename Map>
 std::vector<std::string> keys(const Map& map) {
   std::vector<std::string> out;
@@ -217,13 +238,14 @@ base::ErrorOr<typename Map::mapped_type> find_maker(const Map& makers, Options& 
 }  // namespace
 
 std::vector<std::string> known_kinds() {
-  return {"block", "chardev", "net", "rng"};
+  return {"block", "chardev", "fs", "net", "rng"};
 }
 
 std::vector<std::string> known_drivers(std::string_view kind) {
   if (kind == "chardev") return keys(chardev_makers());
   if (kind == "block") return keys(block_makers());
   if (kind == "rng") return keys(rng_makers());
+  if (kind == "fs") return keys(fs_makers());
   if (kind == "net") return net_drivers();
   return {};
 }
@@ -252,6 +274,14 @@ base::ErrorOr<std::shared_ptr<RngBackend>> create_rng(std::string_view name, std
   return maker(checked, context);
 }
 
+base::ErrorOr<std::shared_ptr<FsBackend>> create_fs(std::string_view name, std::string_view driver,
+                                                    const config::Node& options,
+                                                    const FactoryContext& context) {
+  Options checked(options, describe("fs", name, driver));
+  auto maker = TRY(find_maker(fs_makers(), checked, "fs", driver));
+  return maker(checked, context);
+}
+
 base::ErrorOr<std::shared_ptr<NetBackend>> create_net(std::string_view name, std::string_view driver,
                                                       const config::Node& options,
                                                       const FactoryContext& context) {
@@ -263,7 +293,10 @@ base::ErrorOr<std::shared_ptr<NetBackend>> create_net(std::string_view name, std
 base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,
                                          std::string_view driver, const config::Node& options,
                                          const FactoryContext& context) {
-  AnyBackend out{std::string(kind), std::string(name), std::string(driver), {}, {}, {}, {}};
+  AnyBackend out;
+  out.kind = std::string(kind);
+  out.name = std::string(name);
+  out.driver = std::string(driver);
   if (kind == "chardev") {
     out.chardev = TRY(create_chardev(name, driver, options, context));
   } else if (kind == "block") {
@@ -272,6 +305,8 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
     out.rng = TRY(create_rng(name, driver, options, context));
   } else if (kind == "net") {
     out.net = TRY(create_net(name, driver, options, context));
+  } else if (kind == "fs") {
+    out.fs = TRY(create_fs(name, driver, options, context));
   } else {
     Options checked(options, describe(kind, name, driver));
     return base::fail(checked.error(

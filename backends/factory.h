@@ -8,6 +8,7 @@
 //   block:   raw | qcow2 | zstd {file (or path), readonly, direct (raw), snapshot}
 //   net:     user {hostfwd: [..], restrict, net, dns, hostname}, tap {ifname}, socket {...}
 //   rng:     random {file, default /dev/urandom}, builtin (getrandom)
+//   fs:      local {path, readonly} (a host directory, served over 9P2000.L by fs::P9Server)
 // Errors name the backend, the place in the config, and what would fix it.
 #pragma once
 
@@ -20,6 +21,7 @@
 
 #include "backends/block.h"
 #include "backends/chardev.h"
+#include "backends/fs.h"
 #include "backends/net.h"
 #include "backends/rng.h"
 #include "base/result.h"
@@ -46,11 +48,16 @@ struct AnyBackend {
   std::shared_ptr<BlockBackend> block;
   std::shared_ptr<NetBackend> net;
   std::shared_ptr<RngBackend> rng;
+  std::shared_ptr<FsBackend> fs;
 };
 
 base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,
                                          std::string_view driver, const config::Node& options,
                                          const FactoryContext& context);
+
+base::ErrorOr<std::shared_ptr<FsBackend>> create_fs(std::string_view name, std::string_view driver,
+                                                    const config::Node& options,
+                                                    const FactoryContext& context);
 
 // Typed shortcuts; fail if `driver` is not of that kind.
 base::ErrorOr<std::shared_ptr<CharBackend>> create_chardev(std::string_view name, std::string_view driver,

@@ -22,6 +22,7 @@ const Kind kKinds[] = {
     {"block", "block backend", "backends.block", true},
     {"net", "net backend", "backends.net", true},
     {"rng", "rng backend", "backends.rng", false},
+    {"fs", "fs backend", "backends.fs", true},
     {"passthrough", "passthrough entry", "passthrough", true},
 };
 

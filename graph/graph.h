@@ -36,8 +36,8 @@ std::string_view bus_kind_name(
     BusKind kind);  // "system", "virtio-mmio", "pci", "isa", "scsi", "virtio-serial"
 std::optional<BusKind> parse_bus_kind(std::string_view name);
 
-enum class BackendKind { Chardev, Block, Net, Rng, Passthrough };
-std::string_view backend_kind_name(BackendKind kind);  // "chardev", "block", "net", "rng", "passthrough"
+enum class BackendKind { Chardev, Block, Net, Rng, Passthrough, Fs };
+std::string_view backend_kind_name(BackendKind kind);  // "chardev", "block", "net", "rng", "passthrough", "fs"
 std::optional<BackendKind> parse_backend_kind(std::string_view name);
 
 // A typed property value. Sizes are stored as integers (bytes); MAC addresses as strings.

@@ -9,7 +9,7 @@ TEST_CASE("names of kinds round-trip") {
                     BusKind::VirtioSerial})
     CHECK(parse_bus_kind(bus_kind_name(k)) == k);
   for (BackendKind k : {BackendKind::Chardev, BackendKind::Block, BackendKind::Net, BackendKind::Rng,
-                        BackendKind::Passthrough})
+                        BackendKind::Passthrough, BackendKind::Fs})
     CHECK(parse_backend_kind(backend_kind_name(k)) == k);
   CHECK_FALSE(parse_bus_kind("usb").has_value());
   CHECK(memory_kind_name(MemoryRegion::Kind::PciWindow) == "pci-window");

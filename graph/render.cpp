@@ -124,6 +124,13 @@ std::string render_text(const Graph& g) {
     out += "\nbackends:\n";
     for (const Backend& backend : g.backends) {
       out += "  " + std::string(backend_kind_name(backend.kind)) + " " + backend.name + ": " + backend.driver;
+      if (backend.kind == BackendKind::Fs) {
+        // What a shared folder exposes is the point of reviewing its plan: the directory and access.
+        const config::Node* path = backend.options.find("path");
+        const config::Node* readonly = backend.options.find("readonly");
+        if (path && path->is_string()) out += " " + path->as_string();
+        out += readonly && readonly->is_bool() && readonly->as_bool() ? ", read-only" : ", read-write";
+      }
       out += backend.used_by.empty() ? ", unused" : ", used by ";
       for (size_t i = 0; i < backend.used_by.size(); ++i) out += (i ? ", " : "") + backend.used_by[i];
       out += "\n";

@@ -11,6 +11,7 @@
 #include "base/field_use.h"
 #include "config/did_you_mean.h"
 #include "config/size.h"
+#include "graph/mounts.h"
 #include "hw/catalogue/catalogue.h"
 
 // Settings resolution itself turns into the graph every builder walks.
@@ -377,7 +378,8 @@ class Resolver {
 
   void resolve_backends() {
     if (const Node* backends = get(m_doc, "backends"); backends && backends->is_map()) {
-      for (BackendKind kind : {BackendKind::Chardev, BackendKind::Block, BackendKind::Net, BackendKind::Rng})
+      for (BackendKind kind :
+           {BackendKind::Chardev, BackendKind::Block, BackendKind::Net, BackendKind::Rng, BackendKind::Fs})
         if (const Node* map = get(*backends, backend_kind_name(kind))) add_backends(*map, kind);
     }
     if (const Node* passthrough = get(m_doc, "passthrough"))
@@ -1236,7 +1238,15 @@ class Resolver {
 }  // namespace
 
 ResolveResult resolve(const config::Node& document, const ResolveOptions& options) {
-  return Resolver(document, options).run();
+  if (!has_mounts(document)) return Resolver(document, options).run();
+  // Mounts are a shorthand for a device and a backend each: resolve the document they stand for
+  // (the graph keeps copies of the nodes it needs, so the expanded document may go).
+  config::Node expanded = document;
+  config::Diagnostics diagnostics;
+  expand_mounts(expanded, diagnostics);
+  ResolveResult result = Resolver(expanded, options).run();
+  result.diagnostics.insert(result.diagnostics.begin(), diagnostics.begin(), diagnostics.end());
+  return result;
 }
 
 }  // namespace graph

@@ -24,6 +24,7 @@
 #include "accel/accelerator.h"
 #include "backends/block.h"
 #include "backends/chardev.h"
+#include "backends/fs.h"
 #include "backends/net.h"
 #include "backends/rng.h"
 #include "base/result.h"
@@ -46,6 +47,7 @@ class BackendSource {
   virtual std::shared_ptr<backends::BlockBackend> block(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::NetBackend> net(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::RngBackend> rng(std::string_view name) { return nullptr; }
+  virtual std::shared_ptr<backends::FsBackend> fs(std::string_view name) { return nullptr; }
 };
 
 // Why a machine stopped, and what `vmlaunch up` exits with.

@@ -89,6 +89,11 @@ std::vector<DeviceType> build_device_types() {
       {{"rng", BackendKind::Rng, false, false, "rng backend; without one, the host's /dev/urandom", {}}});
   add_virtio_pair(types, "virtio-console", "virtio console (one port, hvc0 in the guest)", {},
                   {chardev(true)});
+  // QEMU's names: -device virtio-9p-pci,fsdev=ID,mount_tag=TAG.
+  add_virtio_pair(
+      types, "virtio-9p", "virtio 9P shared folder (9P2000.L, served by vmlaunch itself)",
+      {string_prop("mount_tag", "", "the tag the guest mounts (mount -t 9p -o trans=virtio TAG DIR)")},
+      {{"fsdev", BackendKind::Fs, true, true, "fs backend: the host directory to share", {}}});
 
   types.push_back({"virtio-scsi-pci",
                    "virtio SCSI host adapter; provides SCSI bus <id>.0 (targets 0-255)",

@@ -1,0 +1,26 @@
+// Shared-folder backend interface, for virtio-9p: a host directory served to the guest as a 9P2000.L
+// file server. The device only moves messages between its virtqueue and serve(); everything about
+// files (and every check on what the guest asks for) lives behind this interface.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace backends {
+
+class FsBackend {
+ public:
+  virtual ~FsBackend() = default;
+  // Whether the share refuses every change (each writing request answers EROFS).
+  virtual bool read_only() const = 0;
+  // Serves one 9P request (`request` as the guest wrote it: hostile, any length) and writes the
+  // reply into `reply`, whose size is the room the guest offered. Returns the reply's length; 0 when
+  // not even an error reply fits or the request is too short to carry a tag. Never throws; one
+  // caller at a time (the device serialises its queue).
+  virtual size_t serve(std::span<const uint8_t> request, std::span<uint8_t> reply) = 0;
+  // The device was reset: forget every fid and open file (the next session starts with Tversion).
+  virtual void reset() = 0;
+};
+
+}  // namespace backends

@@ -18,6 +18,7 @@ read -r line <&3
 echo "GOT=$line"
 exec 3>&-
 for h in /dev/hvc1 /dev/hvc2 /dev/hvc3; do echo console-port-text 2>/dev/null >$h; done
+echo SERIAL-DONE
 SH
 
 cat >"$tmp/serial.yaml" <<YAML

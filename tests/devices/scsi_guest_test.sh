@@ -66,7 +66,7 @@ backends:
   block:
     raw0: {driver: raw, file: $tmp/hd.raw}
     qcow0: {driver: qcow2, file: $tmp/hd.qcow2}
-    cd0: {driver: raw, file: $tmp/cd.img, read-only: true}
+    cd0: {driver: raw, file: $tmp/cd.img, readonly: true}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-scsi-pci, id: scsi0}
@@ -83,6 +83,7 @@ check "the raw scsi-hd is a 16 MiB disk" bash -c "grep -aqE 'DISK sd. size=32768
 check "the qcow2 scsi-hd is a 32 MiB disk" bash -c "grep -aqE 'DISK sd. size=65536 ro=0 model=VMLAUNCH DISK *type=0' '$vm_out'"
 check "the scsi-cd is sr0, read-only, type 5 (64 blocks of 2 KiB = 256 sectors)" \
   bash -c "grep -aqE 'DISK sr0 size=256 ro=1 model=VMLAUNCH CD-ROM *type=5' '$vm_out'"
+check "the guest wrote raw blocks with fsync (SYNCHRONIZE CACHE)" has RAW-WRITTEN
 check "raw blocks written by the guest read back equal" has RAW-READBACK-OK
 sum=$(grep -a '^RAWSUM=' "$vm_out" | head -n1 | cut -d= -f2 | tr -d '\r')
 host_sum=$(dd if="$tmp/hd.raw" bs=1024 skip=100 count=64 2>/dev/null | md5sum | cut -d' ' -f1)

@@ -34,21 +34,47 @@ mount -t ext2 $q /mnt/q && echo hello-from-the-qcow2-disk > /mnt/q/greeting && s
 echo 3 > /proc/sys/vm/drop_caches
 mount -t ext2 $q /mnt/q && echo "READ=$(cat /mnt/q/greeting)" && umount /mnt/q
 echo "CD ro=$(cat /sys/block/sr0/ro) block3=$(dd if=/dev/sr0 bs=2048 skip=3 count=1 2>/dev/null | head -c 12)"
+mkdir -p /mnt/cd
+mount -t iso9660 -o ro /dev/sr0 /mnt/cd && echo "ISO=$(cat /mnt/cd/hello.txt)" && umount /mnt/cd
 if dd if=/dev/zero of=/dev/sr0 bs=2048 count=1 conv=fsync 2>/dev/null; then echo CD-WRITE-ACCEPTED; else echo CD-WRITE-REFUSED; fi
 sync
 SH
 
-# The CD: 64 blocks of 2048 bytes, blocks 0-31 each starting with its number, then the script.
+# The CD: 64 blocks of 2048 bytes. An ISO 9660 file system with one file (HELLO.TXT) in blocks
+# 16-21 (volume descriptors, path tables, root directory, the file); blocks 0-15 and 22-31 each
+# start with their number; blocks 32-63 hold the script.
 printf '%s\nexit 0\n' "$guest" >"$tmp/guest.sh"
 python3 - "$tmp/cd.img" "$tmp/guest.sh" <<'PY'
-import sys
+import struct, sys
 script = open(sys.argv[2], "rb").read()
 assert len(script) <= 32 * 2048
+both16 = lambda v: struct.pack("<H", v) + struct.pack(">H", v)
+both32 = lambda v: struct.pack("<I", v) + struct.pack(">I", v)
+def record(extent, size, flags, name):
+    body = bytes([0]) + both32(extent) + both32(size) + bytes(7) + bytes([flags, 0, 0]) + both16(1)
+    body += bytes([len(name)]) + name
+    body = bytes([len(body) + 1]) + body
+    return body + bytes(len(body) % 2)
+text = b"hello from an iso9660 cd\n"
+blocks = [("CDBLOCK-%04d" % n).encode().ljust(2048, b".") for n in range(32)]
+pvd = bytes([1]) + b"CD001" + bytes([1, 0]) + b" " * 32 + b"VMLAUNCH_TEST".ljust(32) + bytes(8)
+pvd += both32(64) + bytes(32) + both16(1) + both16(1) + both16(2048) + both32(10)
+pvd += struct.pack("<I", 18) + bytes(4) + struct.pack(">I", 19) + bytes(4)
+pvd += record(20, 2048, 2, b"\0") + b" " * (128 * 4 + 37 * 3)
+pvd += (b"0" * 16 + b"\0") * 4 + bytes([1])
+blocks[16] = pvd.ljust(2048, b"\0")
+blocks[17] = (bytes([255]) + b"CD001" + bytes([1])).ljust(2048, b"\0")
+blocks[18] = (bytes([1, 0]) + struct.pack("<I", 20) + struct.pack("<H", 1) + bytes(2)).ljust(2048, b"\0")
+blocks[19] = (bytes([1, 0]) + struct.pack(">I", 20) + struct.pack(">H", 1) + bytes(2)).ljust(2048, b"\0")
+blocks[20] = (record(20, 2048, 2, b"\0") + record(20, 2048, 2, b"\1") +
+              record(21, len(text), 0, b"HELLO.TXT;1")).ljust(2048, b"\0")
+blocks[21] = text.ljust(2048, b"\0")
 with open(sys.argv[1], "wb") as f:
-    for n in range(32):
-        f.write(("CDBLOCK-%04d" % n).encode().ljust(2048, b"."))
+    f.write(b"".join(blocks))
     f.write(script.ljust(32 * 2048, b"\n"))
 PY
+
+cp "$tmp/cd.img" "$tmp/cd.before"
 
 cat >"$tmp/scsi.yaml" <<YAML
 name: scsi
@@ -92,10 +118,11 @@ check "mkfs.ext2 on the qcow2 disk" has MKFS-OK
 check "the file system mounts, takes a file and unmounts" has MOUNT-1-OK
 check "mounted again, the file reads back" has "READ=hello-from-the-qcow2-disk"
 check "the CD's block 3 is the host's block 3" has "block3=CDBLOCK-0003"
+check "the CD's ISO 9660 file system mounts and its file reads" has "ISO=hello from an iso9660 cd"
 check "a write to the CD is refused" has CD-WRITE-REFUSED
 check "qemu-img check finds the qcow2 image clean" qemu-img check -q "$tmp/hd.qcow2"
 qemu-img convert -O raw "$tmp/hd.qcow2" "$tmp/qcow.raw"
 check "the qcow2 image holds the guest's file" grep -aq hello-from-the-qcow2-disk "$tmp/qcow.raw"
-check "the CD image is unchanged" bash -c "head -c 12 '$tmp/cd.img' | grep -q CDBLOCK-0000"
+check "the CD image is unchanged" cmp -s "$tmp/cd.img" "$tmp/cd.before"
 [ "$vm_status" -eq 0 ] && has READ=hello || vm_dump
 finish

@@ -76,6 +76,7 @@ void ScsiDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 void ScsiDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues) {
+  stop_worker();  // the transport resets before activating again; never leave a thread behind
   std::lock_guard lock(m_lock);
   m_host = &host;
   m_queues = std::move(queues);
@@ -98,13 +99,17 @@ void ScsiDevice::notify(uint16_t q) {
   m_wake.notify_one();
 }
 
-void ScsiDevice::reset() {
+void ScsiDevice::stop_worker() {
   {
     std::lock_guard lock(m_lock);
     m_stop = true;
   }
   m_wake.notify_all();
   if (m_worker.joinable()) m_worker.join();  // finishes the command it is running
+}
+
+void ScsiDevice::reset() {
+  stop_worker();
   std::lock_guard lock(m_lock);
   m_host = nullptr;
   m_queues.clear();

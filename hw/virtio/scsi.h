@@ -55,6 +55,7 @@ class ScsiDevice : public VirtioDevice {
 
  private:
   void worker();
+  void stop_worker();
   uint32_t execute(const Chain& chain);
   uint32_t control(const Chain& chain);
 

@@ -192,3 +192,14 @@ TEST_CASE("virtio-scsi: task management and event queries on the control queue")
   REQUIRE(f.h->wait_used(0, 3));
   CHECK(f.device->bad_requests() == 1);
 }
+
+TEST_CASE("virtio-scsi: reset and a second bring-up serve requests again") {
+  Fixture f;
+  f.device->reset();
+  f.device->reset();  // twice is harmless
+  f.h = std::make_unique<Harness>(f.device);
+  REQUIRE(f.h->bring_up());
+  f.done = 0;
+  uint64_t data;
+  CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data).response == ScsiDevice::kOk);
+}

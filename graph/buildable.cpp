@@ -8,7 +8,6 @@ VML_REFUSES("passthrough.*");
 VML_REFUSES("devices[].passthrough");
 VML_REFUSES("devices[].host");
 VML_REFUSES("devices[].bootindex");
-VML_REFUSES("devices[].name");        // only virtconsole takes it
 VML_REFUSES("device-type:vfio-pci");  // through its passthrough entry
 
 namespace graph {

@@ -11,7 +11,7 @@ TEST_CASE("every device type the issue names is in the catalogue") {
   for (const char* name :
        {"ns16550", "pci-bridge", "virtio-blk-pci", "virtio-blk-mmio", "virtio-net-pci", "virtio-net-mmio",
         "virtio-rng-pci", "virtio-rng-mmio", "virtio-console-pci", "virtio-console-mmio", "virtio-scsi-pci",
-        "scsi-hd", "virtio-serial-pci", "virtconsole", "vfio-pci"})
+        "scsi-hd", "scsi-cd", "virtio-serial-pci", "virtconsole", "virtserialport", "vfio-pci"})
     CHECK_MESSAGE(find_device_type(name) != nullptr, name);
   CHECK(find_device_type("virtio-gpu-pci") == nullptr);
 }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "base/field_use.h"
 #include "graph/graph.h"
@@ -14,6 +15,9 @@
 #include "hw/virtio/net.h"
 #include "hw/virtio/pci.h"
 #include "hw/virtio/rng.h"
+#include "hw/virtio/scsi.h"
+#include "hw/virtio/scsi_disk.h"
+#include "hw/virtio/serial.h"
 
 // Properties and backends of the virtio device types, honoured by the models below.
 VML_CONSUMES("devices[].queue-size");
@@ -24,6 +28,7 @@ VML_CONSUMES("devices[].drive");
 VML_CONSUMES("devices[].netdev");
 VML_CONSUMES("devices[].rng");
 VML_CONSUMES("devices[].chardev");
+VML_CONSUMES("devices[].name");  // virtconsole, virtserialport: PORT_NAME
 
 namespace hw::virtio {
 
@@ -68,6 +73,64 @@ TransportCore::Log log_for(DeviceEnv& env) {
   return [id](std::string_view text) {
     std::fprintf(stderr, "vmlaunch: %s: %.*s\n", id.c_str(), int(text.size()), text.data());
   };
+}
+
+// The devices on the bus a controller provides ("scsi0.0"), by address.
+std::vector<const graph::Device*> children(DeviceEnv& env) {
+  std::vector<const graph::Device*> out;
+  for (const std::string& bus : env.device.provides)
+    for (const graph::Device* child : env.graph.devices_on(bus)) out.push_back(child);
+  return out;
+}
+
+// virtio-scsi-pci with the scsi-hd/scsi-cd on its bus: target id = the child's address, LUN 0.
+base::ErrorOr<std::shared_ptr<VirtioDevice>> create_scsi(DeviceEnv& env) {
+  std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> targets;
+  for (const graph::Device* child : children(env)) {
+    const graph::BackendRef* ref = child->backend("drive");
+    if (!ref) return base::fail(base::Error(child->id + ": " + child->driver + " needs a drive backend"));
+    auto disk = env.backends.block(ref->name);
+    if (!disk) return base::fail(missing(*ref, "block").with_context(child->id));
+    if (child->address.kind != graph::Address::Kind::Slot || child->address.slot > 255)
+      return base::fail(base::Error(child->id + ": has no SCSI target id"));
+    hw::scsi::Disk::Options options;
+    options.kind = child->driver == "scsi-cd" ? hw::scsi::Disk::Kind::Cd : hw::scsi::Disk::Kind::Hd;
+    options.serial = child->string_property("serial");
+    options.device_id = child->id;
+    targets[static_cast<uint16_t>(child->address.slot)] =
+        std::make_shared<hw::scsi::Disk>(std::move(disk), options);
+  }
+  ScsiDevice::Options options;
+  options.request_queues =
+      static_cast<uint16_t>(std::max<int64_t>(1, env.device.int_property("num-queues", 1)));
+  options.queue_size = queue_size(env.device);
+  return std::shared_ptr<VirtioDevice>(std::make_shared<ScsiDevice>(std::move(targets), options));
+}
+
+// virtio-serial-pci with the virtconsole/virtserialport on its bus: port number = the child's address.
+base::ErrorOr<std::shared_ptr<VirtioDevice>> create_serial(DeviceEnv& env) {
+  std::vector<SerialDevice::PortSpec> ports;
+  for (const graph::Device* child : children(env)) {
+    const graph::BackendRef* ref = child->backend("chardev");
+    if (!ref) return base::fail(base::Error(child->id + ": " + child->driver + " needs a chardev backend"));
+    auto chardev = env.backends.chardev(ref->name);
+    if (!chardev) return base::fail(missing(*ref, "chardev").with_context(child->id));
+    if (child->address.kind != graph::Address::Kind::Slot || child->address.slot >= SerialDevice::kMaxPorts)
+      return base::fail(base::Error(child->id + ": has no virtio-serial port number"));
+    SerialDevice::PortSpec port;
+    port.id = child->address.slot;
+    port.name = child->string_property("name");
+    port.console = child->driver == "virtconsole";
+    port.backend = std::move(chardev);
+    ports.push_back(std::move(port));
+  }
+  return std::shared_ptr<VirtioDevice>(std::make_shared<SerialDevice>(std::move(ports)));
+}
+
+// Devices on a controller's bus: the controller's factory builds them (above); the machine builder
+// finds this model and has nothing more to do.
+base::ErrorOr<std::shared_ptr<Device>> built_by_controller(DeviceEnv&) {
+  return std::shared_ptr<Device>();
 }
 
 }  // namespace
@@ -119,6 +182,8 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_virtio_device(DeviceEnv& env
     if (!chardev) return base::fail(missing(*ref, "chardev"));
     return std::shared_ptr<VirtioDevice>(std::make_shared<ConsoleDevice>(std::move(chardev)));
   }
+  if (kind == "virtio-scsi") return create_scsi(env);
+  if (kind == "virtio-serial") return create_serial(env);
   return base::fail(base::Error("no virtio device model for driver " + device.driver));
 }
 
@@ -145,5 +210,11 @@ HW_REGISTER_DEVICE_MODEL("virtio-blk-pci", create_virtio_pci);
 HW_REGISTER_DEVICE_MODEL("virtio-net-pci", create_virtio_pci);
 HW_REGISTER_DEVICE_MODEL("virtio-rng-pci", create_virtio_pci);
 HW_REGISTER_DEVICE_MODEL("virtio-console-pci", create_virtio_pci);
+HW_REGISTER_DEVICE_MODEL("virtio-scsi-pci", create_virtio_pci);
+HW_REGISTER_DEVICE_MODEL("virtio-serial-pci", create_virtio_pci);
+HW_REGISTER_DEVICE_MODEL("scsi-hd", built_by_controller);
+HW_REGISTER_DEVICE_MODEL("scsi-cd", built_by_controller);
+HW_REGISTER_DEVICE_MODEL("virtconsole", built_by_controller);
+HW_REGISTER_DEVICE_MODEL("virtserialport", built_by_controller);
 
 }  // namespace hw::virtio

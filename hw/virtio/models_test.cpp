@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <tuple>
 
 #include "graph/graph.h"
 #include "hw/virtio/mmio.h"
@@ -66,8 +67,10 @@ struct ModelFixture {
 }  // namespace
 
 TEST_CASE("models: every virtio driver of the catalogue is registered") {
-  for (const char* driver : {"virtio-blk-mmio", "virtio-net-mmio", "virtio-rng-mmio", "virtio-console-mmio",
-                             "virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci", "virtio-console-pci"})
+  for (const char* driver :
+       {"virtio-blk-mmio", "virtio-net-mmio", "virtio-rng-mmio", "virtio-console-mmio", "virtio-blk-pci",
+        "virtio-net-pci", "virtio-rng-pci", "virtio-console-pci", "virtio-scsi-pci", "virtio-serial-pci",
+        "scsi-hd", "scsi-cd", "virtconsole", "virtserialport"})
     CHECK_MESSAGE(hw::find_device_model(driver) != nullptr, driver);
 }
 
@@ -114,6 +117,75 @@ TEST_CASE("models: virtio-pci on a machine without a PCI host is a clear error")
   auto model = f.build();
   REQUIRE_FALSE(model.ok());
   CHECK(model.error().message.find("no PCI host bridge") != std::string::npos);
+}
+
+namespace {
+// A controller `ctl` providing bus "ctl.0" with `children` (driver, backend name, address) on it.
+void add_bus(ModelFixture& f, graph::BusKind kind, std::string property, graph::BackendKind backend_kind,
+             std::vector<std::tuple<std::string, std::string, uint32_t>> children) {
+  f.device.id = "ctl";
+  f.device.provides = {"ctl.0"};
+  graph::Bus bus;
+  bus.name = "ctl.0";
+  bus.kind = kind;
+  for (auto& [driver, backend, slot] : children) {
+    graph::Device child;
+    child.id = driver + std::to_string(slot);
+    child.driver = driver;
+    child.bus = "ctl.0";
+    child.address.kind = graph::Address::Kind::Slot;
+    child.address.slot = slot;
+    graph::BackendRef ref;
+    ref.property = property;
+    ref.kind = backend_kind;
+    ref.name = backend;
+    child.backends.push_back(ref);
+    child.properties.push_back({"name", std::string("port-") + std::to_string(slot), false, {}});
+    bus.devices.push_back(f.graph.devices.size());
+    f.graph.devices.push_back(child);
+  }
+  f.graph.buses.push_back(bus);
+}
+}  // namespace
+
+TEST_CASE("models: virtio-scsi gathers the disks on its bus, target id = address") {
+  ModelFixture f("virtio-scsi-pci");
+  add_bus(f, graph::BusKind::Scsi, "drive", graph::BackendKind::Block,
+          {{"scsi-hd", "d0", 0}, {"scsi-cd", "c0", 5}});
+  f.source.blocks["d0"] = std::make_shared<MemoryDisk>(1 << 20);
+  f.source.blocks["c0"] = std::make_shared<MemoryDisk>(1 << 20);
+  hw::DeviceEnv env{f.graph, f.device, f.memory, f.bus, f.irq, f.source, f.power};
+  auto device = create_virtio_device(env);
+  REQUIRE(device.ok());
+  CHECK((*device)->device_id() == kIdScsi);
+  uint8_t max_target[2] = {};
+  (*device)->read_config(30, max_target);
+  CHECK(max_target[0] == 5);
+  // The children's own models leave the building to the controller.
+  hw::DeviceEnv child_env{f.graph, f.graph.devices[0], f.memory, f.bus, f.irq, f.source, f.power};
+  auto child = (*hw::find_device_model("scsi-hd"))(child_env);
+  REQUIRE(child.ok());
+  CHECK(*child == nullptr);
+
+  f.source.blocks.erase("c0");
+  auto broken = create_virtio_device(env);
+  REQUIRE_FALSE(broken.ok());
+  CHECK(broken.error().message.find("scsi-cd5") != std::string::npos);
+}
+
+TEST_CASE("models: virtio-serial gathers the ports on its bus, port number = address") {
+  ModelFixture f("virtio-serial-pci");
+  add_bus(f, graph::BusKind::VirtioSerial, "chardev", graph::BackendKind::Chardev,
+          {{"virtconsole", "a", 0}, {"virtserialport", "b", 3}});
+  auto a = std::make_shared<RecordingChardev>(), b = std::make_shared<RecordingChardev>();
+  f.source.chardevs["a"] = a;
+  f.source.chardevs["b"] = b;
+  hw::DeviceEnv env{f.graph, f.device, f.memory, f.bus, f.irq, f.source, f.power};
+  auto device = create_virtio_device(env);
+  REQUIRE(device.ok());
+  CHECK((*device)->num_queues() == 2 * (4 + 1));  // ports up to 3
+  CHECK(a->receiver != nullptr);
+  CHECK(b->receiver != nullptr);
 }
 
 TEST_CASE("stable MACs: same key same MAC, locally administered prefix, parse round trip") {

@@ -26,6 +26,7 @@ std::vector<uint8_t> cap_body(uint8_t type, uint8_t bar, uint32_t offset, uint32
 hw::pci::FunctionIds virtio_pci_ids(uint16_t device_id) {
   uint32_t class_code = 0x00ff00;  // "other"
   if (device_id == kIdBlock) class_code = 0x010000;
+  if (device_id == kIdScsi) class_code = 0x010000;  // mass storage, SCSI
   if (device_id == kIdNet) class_code = 0x020000;
   if (device_id == kIdConsole) class_code = 0x078000;
   return {0x1af4, static_cast<uint16_t>(0x1040 + device_id), class_code, 1, 0x1af4, 0x1100};

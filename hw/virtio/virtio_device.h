@@ -36,6 +36,7 @@ constexpr uint16_t kIdNet = 1;
 constexpr uint16_t kIdBlock = 2;
 constexpr uint16_t kIdConsole = 3;
 constexpr uint16_t kIdRng = 4;
+constexpr uint16_t kIdScsi = 8;
 
 // What a device may ask of its transport. Thread-safe: called from vCPU, I/O and backend threads.
 class DeviceHost {

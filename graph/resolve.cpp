@@ -820,7 +820,11 @@ class Resolver {
             digits.find_first_not_of("0123456789") == std::string::npos) {
           char wanted[8];
           std::snprintf(wanted, sizeof wanted, "%lx", std::strtoul(digits.c_str(), nullptr, 10));
-          fix += "; for slot " + digits + " write addr: " + digits + " (a number) or \"" + wanted + "\"";
+          const size_t dot = addr.text.find('.');
+          fix +=
+              "; for slot " + digits +
+              (dot == std::string::npos ? " write addr: " + digits + " (a number) or \"" + wanted + "\""
+                                        : " write \"" + std::string(wanted) + addr.text.substr(dot) + "\"");
         }
         return fail("address " + quoted(addr.text) + " is read as hex (slot " + hex(slot) + " = " +
                         std::to_string(slot) + "), out of range for " + quoted(b.name) + " (slots " +

@@ -7,7 +7,7 @@
 //   "id": 7} server:  {"event": "STATE", "data": {"from": "running", "to": "stopping"}, "timestamp":
 //   1765000000.5}
 //
-// Commands: status, stop (stop the machine now), powerdown, pause, resume, query-devices (the
+// Commands: status, stop (stop the machine now), powerdown (press the guest's power button), pause, resume, query-devices (the
 // resolved graph), query-stats, query-commands, quit (end this connection; the machine runs on).
 // Every peer is hostile: a line is at most kMaxRequest bytes, every field is type-checked, a client
 // that does not read its replies is dropped, and nothing a client sends can stop or stall the

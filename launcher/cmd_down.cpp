@@ -27,8 +27,10 @@ bool wait_gone(const std::filesystem::path& root, const std::string& name, doubl
   }
 }
 
-// Returns false when the machine could not be stopped.
-bool down_one(const std::filesystem::path& root, const std::string& name, double timeout, bool force) {
+}  // namespace
+
+bool down_one(const std::filesystem::path& root, const std::string& name, double timeout, bool force,
+              bool quiet) {
   auto lock = vmm::NameLock::acquire(root, name);
   if (!lock.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", lock.error().message.c_str());
@@ -70,9 +72,11 @@ bool down_one(const std::filesystem::path& root, const std::string& name, double
     std::fprintf(stderr, "vmlaunch: %s\n", removed.error().message.c_str());
     return false;
   }
-  std::printf("%s\n", name.c_str());
+  if (!quiet) std::printf("%s\n", name.c_str());
   return true;
 }
+
+namespace {
 
 int run_down(const std::vector<std::string>& names, bool all, double timeout, bool force) {
   if (all == !names.empty()) {

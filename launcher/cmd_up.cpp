@@ -7,6 +7,7 @@
 // a state directory with control and console sockets.
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
 #include "launcher/checked_machine.h"
 #include "launcher/command.h"
 #include "launcher/host_accelerator.h"
+#include "launcher/machine_state.h"
+#include "launcher/readiness.h"
 #include "launcher/version.h"
 #include "vmm/console_server.h"
 #include "vmm/control_server.h"
@@ -393,12 +396,56 @@ int run_detached(const std::string& file, const std::string& name, Prepared& pre
   });
 }
 
-int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace) {
+// A second `up -d` of a running name: the same effective config is fine (exit 0, says so), a changed
+// one is drift (exit 1, naming the keys) unless --recreate replaces the machine. Returns -1 to go on
+// (the name is free now), else the exit status.
+int second_up(const fs::path& root, const std::string& name, const nlohmann::json& config, bool recreate,
+              double grace, std::optional<vmm::NameLock>& lock) {
+  vmm::MachineRecord record = vmm::read_record(root, name);
+  if (record.state != "running" && record.state != "starting") return -1;  // claim_machine_dir decides
+  nlohmann::json was = nlohmann::json::parse(read_text(root / name / "config.json"), nullptr, false);
+  std::vector<std::string> drift = config_drift(was, config);
+  if (!recreate) {
+    if (drift.empty()) {
+      std::fprintf(stderr, "vmlaunch: %s is already running with this configuration (pid %ld)\n",
+                   name.c_str(), record.pid);
+      std::printf("%s\n", name.c_str());
+      return kExitOk;
+    }
+    std::string keys;
+    for (const std::string& key : drift) keys += (keys.empty() ? "" : ", ") + key;
+    std::fprintf(stderr,
+                 "vmlaunch: %s is already running with a different configuration (changed: %s); --recreate "
+                 "replaces it\n",
+                 name.c_str(), keys.c_str());
+    return kExitRuntimeFailure;
+  }
+  lock.reset();  // down takes the name lock itself
+  if (!down_one(root, name, grace, false, true)) return kExitRuntimeFailure;
+  auto again = vmm::NameLock::acquire(root, name);
+  if (!again.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", again.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  lock.emplace(std::move(again.value()));
+  return -1;
+}
+
+int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
+                    bool recreate) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
+    return kExitBadInput;
+  }
+  // As written to config.json and read back: the form drift is compared in.
+  nlohmann::json config =
+      nlohmann::json::parse(config::to_json(prepared.checked.loaded.document).dump(), nullptr, false);
+  auto readiness = readiness_of(config);
+  if (!readiness.ok()) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), readiness.error().message.c_str());
     return kExitBadInput;
   }
   auto root = vmm::state_root();
@@ -408,11 +455,16 @@ int run_up_detached(const std::string& file, const std::string& given_name, bool
   }
   // Held until the machine runs or failed: of two `up -d` racing for one name, the second waits here
   // and then finds the first one running.
-  auto lock = vmm::NameLock::acquire(root.value(), name);
-  if (!lock.ok()) {
-    std::fprintf(stderr, "vmlaunch: %s\n", lock.error().message.c_str());
-    return kExitRuntimeFailure;
+  std::optional<vmm::NameLock> lock;
+  {
+    auto acquired = vmm::NameLock::acquire(root.value(), name);
+    if (!acquired.ok()) {
+      std::fprintf(stderr, "vmlaunch: %s\n", acquired.error().message.c_str());
+      return kExitRuntimeFailure;
+    }
+    lock.emplace(std::move(acquired.value()));
   }
+  if (int status = second_up(root.value(), name, config, recreate, grace, lock); status >= 0) return status;
   if (!claim_machine_dir(root.value(), name, prepared, false)) return kExitRuntimeFailure;
   fs::path dir = root.value() / name;
 
@@ -428,7 +480,7 @@ int run_up_detached(const std::string& file, const std::string& given_name, bool
     return kExitRuntimeFailure;
   }
   if (pid == 0) {
-    lock.value().forget_in_child();
+    lock->forget_in_child();
     ::close(ready[0]);
     // Whatever the caller left open (a test's pipes, a shell's descriptors) must not be held for
     // the machine's whole life: `$(vmlaunch up -d ...)` and pipelines would never see EOF.
@@ -450,6 +502,22 @@ int run_up_detached(const std::string& file, const std::string& given_name, bool
   }
   ::close(ready[0]);
   if (answer == "ok") {
+    lock.reset();  // it runs: others may look at it (down, a second up) while we wait for readiness
+    if (readiness.value().any()) {
+      auto ready = wait_ready(readiness.value(), dir / "console.log",
+                              [&] { return vmm::read_record(root.value(), name).vmm_alive; });
+      if (!ready.ok()) {
+        std::fprintf(stderr, "vmlaunch: %s: %s; stopping it\n", name.c_str(), ready.error().message.c_str());
+        if (auto client = vmm::ControlClient::connect(dir / "control.sock"); client.ok())
+          (void)client.value().execute("stop");
+        else
+          ::kill(pid, SIGKILL);
+        int child_status = 0;
+        ::waitpid(pid, &child_status, 0);
+        std::fprintf(stderr, "vmlaunch: its log stays in %s (vmlaunch logs %s)\n", dir.c_str(), name.c_str());
+        return kExitRuntimeFailure;
+      }
+    }
     std::printf("%s\n", name.c_str());
     return kExitOk;
   }
@@ -477,7 +545,9 @@ void register_up(CLI::App& app, Action& action) {
   auto detach = std::make_shared<bool>(false);
   auto name = std::make_shared<std::string>();
   cmd->add_option("FILE", *file, "Machine file (YAML, TOML or JSON)")->required();
-  cmd->add_flag("-d,--detach", *detach, "Run detached: return once the machine runs, print its name");
+  cmd->add_flag("-d,--detach", *detach,
+                "Run detached: return once the machine runs (and the file's readiness: is seen; else stop it "
+                "and exit 1), print its name");
   cmd->add_option(
       "--name", *name,
       "Name of the machine in ps, logs, console, down (default: the file's `name`, else the file's "
@@ -487,13 +557,20 @@ void register_up(CLI::App& app, Action& action) {
                 "Start even when machine.memory is more than this host can back (available memory plus "
                 "free swap)");
   auto grace = std::make_shared<double>(30);
+  auto recreate = std::make_shared<bool>(false);
+  cmd->add_flag("--recreate", *recreate,
+                "With -d: a machine of this name already running is powered off (as down) and started "
+                "anew from FILE; without it, the same configuration exits 0 and a changed one exits 1 "
+                "naming the changed keys");
   cmd->add_option("--stop-timeout", *grace,
                   "Seconds SIGTERM waits for the guest to power off after pressing its power button "
                   "before stopping the machine (default 30; SIGINT or a second SIGTERM stops at once)")
       ->check(CLI::NonNegativeNumber);
-  cmd->callback([&action, file, detach, name, overcommit, grace] {
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate] {
     if (*detach) {
-      action = [file, name, overcommit, grace] { return run_up_detached(*file, *name, *overcommit, *grace); };
+      action = [file, name, overcommit, grace, recreate] {
+        return run_up_detached(*file, *name, *overcommit, *grace, *recreate);
+      };
     } else {
       action = [file, name, overcommit, grace] { return run_up(*file, *name, *overcommit, *grace); };
     }

@@ -40,10 +40,17 @@ check "inspect --json has the effective config and live counters" \
   json "d['effective_config']['name'] == 'ticker' and d['stats']['console']['bytes_logged'] > 0" <"$tmp/inspect.json"
 check "inspect prints state and the device graph" bash -c '"$0" inspect ticker | grep -q "state: *running"' "$vml"
 
-"$vml" up -d "$tmp/ticker.yaml" >/dev/null 2>"$tmp/again.err"
+out=$("$vml" up -d "$tmp/ticker.yaml" 2>"$tmp/again.log")
 status=$?
-check "a second up -d of a running name is refused (exit 1)" test "$status" -eq 1
-check "and says it is already running" grep -q "already running" "$tmp/again.err"
+check "a second up -d of a running name with the same config exits 0" test "$status" -eq 0
+check "and prints the name" test "$out" = ticker
+check "and says it already runs with this configuration" grep -q "already running with this configuration" "$tmp/again.log"
+check "and starts no second VMM" json "[(m['name'], m['pid']) for m in d if m['name'] == 'ticker'] == [('ticker', $pid)]" < <("$vml" ps --json)
+sed 's/memory: 64MiB/memory: 96MiB/' "$tmp/ticker.yaml" >"$tmp/ticker-big.yaml"
+"$vml" up -d "$tmp/ticker-big.yaml" >/dev/null 2>"$tmp/drift.log"
+check "a changed config of a running name is drift: refused (exit 1)" test $? -eq 1
+check "and the drift names the changed key" grep -q "changed: machine.memory" "$tmp/drift.log"
+rm -f "$tmp/again.log" "$tmp/drift.log"
 
 check "--name overrides the file's name" test "$("$vml" up -d --name other "$tmp/ticker.yaml")" = other
 long=$(printf 'x%.0s' $(seq 49))
@@ -171,10 +178,12 @@ for i in 1 2 3 4; do
   ("$vml" up -d "$tmp/ticker.yaml" >"$tmp/race$i.out" 2>"$tmp/race$i.err"; echo $? >"$tmp/race$i.rc") &
 done
 wait
-wins=$(grep -lx 0 "$tmp"/race?.rc | wc -l)
-losses=$(grep -lx 1 "$tmp"/race?.rc | wc -l)
-check "four racing up -d of one name: exactly one wins" test "$wins" -eq 1
-check "the other three are refused with exit 1" test "$losses" -eq 3
+# The losers find it running with the same configuration: exit 0, saying so, no VMM of their own.
+started=0
+for i in 1 2 3 4; do grep -q "already running" "$tmp/race$i.err" || started=$((started + 1)); done
+check "four racing up -d of one name: exactly one starts a VMM" test "$started" -eq 1
+check "the other three find it running (exit 0)" test "$(grep -lx 0 "$tmp"/race?.rc | wc -l)" -eq 4
+rm -f "$tmp"/race?.err
 check "one VMM runs for the name" json "[m['state'] for m in d] == ['running']" < <("$vml" ps --json)
 
 # The foreground up runs through the same controller: console on stdout, and a state directory so
@@ -204,6 +213,43 @@ check "foreground up: down NAME reaches it" bash -c '"$0" down --force fgdown >/
 wait "$fg"
 check "foreground up: stopped by down --force, exit 12" test $? -eq 12
 rm -f "$tmp/fgdown.log"
+
+# --recreate: the running machine is powered off (tick.elf ignores the button: --stop-timeout) and
+# started anew from the changed file.
+oldpid=$(json "[m['pid'] for m in d if m['name'] == 'ticker'][0]" < <("$vml" ps --json))
+check "up -d --recreate of a running name exits 0" \
+  bash -c 'test "$("$0" up -d --recreate --stop-timeout 1 "$1" 2>/dev/null)" = ticker' "$vml" "$tmp/ticker-big.yaml"
+check "--recreate: a new VMM with the new config runs" \
+  json "[(m['memory'], m['pid'] != $oldpid) for m in d if m['name'] == 'ticker'] == [(96 << 20, True)]" < <("$vml" ps --json)
+check "--recreate: the old VMM is gone" gone "$oldpid"
+
+# readiness: up -d returns once the console shows the pattern or the port accepts; else it stops the
+# machine and exits 1.
+machine "$tmp/ready.yaml" ready "$tick" "readiness: {console: 'tick [3]', timeout: 120}"
+check "readiness console: up -d exits 0" bash -c 'test "$("$0" up -d "$1")" = ready' "$vml" "$tmp/ready.yaml"
+check "readiness console: the line was there when up -d returned" grep -q "^tick 3" "$VMLAUNCH_STATE_DIR/ready/console.log"
+"$vml" down --force ready >/dev/null
+machine "$tmp/never.yaml" never "$tick" "readiness: {console: 'never printed', timeout: 1}"
+"$vml" up -d "$tmp/never.yaml" >/dev/null 2>"$tmp/never.log"
+check "readiness not seen in time: up -d exits 1" test $? -eq 1
+check "and says what was not seen" grep -q "console /never printed/ not seen" "$tmp/never.log"
+check "and the machine was stopped (forced, status 12)" \
+  json "[(m['state'], m['exit']['status']) for m in d if m['name'] == 'never'] == [('stopped', 12)]" < <("$vml" ps --all --json)
+port=$(/usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+machine "$tmp/tcp.yaml" tcpready "$tick" "readiness: {tcp: $port, timeout: 1}"
+"$vml" up -d "$tmp/tcp.yaml" >/dev/null 2>"$tmp/tcp.log"
+check "readiness tcp: a port nobody listens on: exit 1" test $? -eq 1
+check "and says which port" grep -q "tcp 127.0.0.1:$port not accepting" "$tmp/tcp.log"
+/usr/bin/python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',$port)); s.listen(8); time.sleep(60)" &
+listener=$!
+wait_for 10 /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1',$port))"
+check "readiness tcp: a listening port: up -d exits 0" bash -c '"$0" up -d "$1" >/dev/null' "$vml" "$tmp/tcp.yaml"
+kill "$listener"
+"$vml" down --force tcpready >/dev/null
+machine "$tmp/badre.yaml" badre "$tick" "readiness: {console: 'tick (', timeout: 5}"
+"$vml" up -d "$tmp/badre.yaml" >/dev/null 2>"$tmp/badre.log"
+check "readiness: a pattern that is not a regular expression is bad input (exit 2)" test $? -eq 2
+rm -f "$tmp/never.log" "$tmp/tcp.log" "$tmp/badre.log"
 
 # console: attach without a terminal (stdin a pipe): guest output flows, the detach key leaves the
 # machine running, one attach at a time unless --force.

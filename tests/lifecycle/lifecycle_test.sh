@@ -273,6 +273,45 @@ check "console --force takes it over (and end of input detaches it, exit 0)" tes
 wait "$con"
 check "console: the client taken over ends" grep -q "took this console over" "$tmp/con.out"
 exec 7>&-
+# Through a pty, as a user at a terminal: raw mode (Ctrl-C would reach the guest), Ctrl-] detaches and
+# the terminal's modes are back as they were.
+/usr/bin/python3 - "$vml" >"$tmp/pty.log" 2>&1 <<'PY'
+import os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "console", "ticker"])
+before = None
+out = b""
+deadline = time.time() + 20
+while b"tick" not in out and time.time() < deadline:
+    if select.select([fd], [], [], 0.2)[0]:
+        out += os.read(fd, 4096)
+attrs = termios.tcgetattr(fd)
+print("raw" if not (attrs[3] & termios.ICANON) and not (attrs[3] & termios.ECHO) else "cooked")
+print("output" if b"tick" in out else "no output")
+os.write(fd, b"")
+_, status = os.waitpid(pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+PY
+check "console in a pty: the terminal is raw while attached" grep -qx raw "$tmp/pty.log"
+check "console in a pty: the guest's output arrives" grep -qx output "$tmp/pty.log"
+check "console in a pty: Ctrl-] detaches with exit 0" grep -qx "exit 0" "$tmp/pty.log"
+# A hostile console client: a handshake that is not one gets an error and the machine runs on.
+/usr/bin/python3 - "$VMLAUNCH_STATE_DIR/ticker/console.sock" >"$tmp/con-bad.log" 2>&1 <<'PY'
+import os, socket, sys
+fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+for junk in [b"x" * 5000, b"attach now\n", b"\x00\xff\n", b""]:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("/proc/self/fd/%d/console.sock" % fd)
+    s.sendall(junk)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    print(repr(s.recv(200)))
+    s.close()
+PY
+check "console socket: a bad handshake is refused with an error" grep -q "error: expected" "$tmp/con-bad.log"
+check "console socket: after hostile clients the console still attaches" \
+  bash -c 'timeout 20 "$0" console ticker < <(sleep 2) | grep -q "^tick"' "$vml"
 "$vml" console --detach-key f1 ticker </dev/null >/dev/null 2>&1
 check "console: a detach key that is not ctrl-KEY is bad input (exit 2)" test $? -eq 2
 "$vml" console nosuch </dev/null >/dev/null 2>&1

@@ -140,7 +140,7 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   return vmm::Controller::create(std::move(options));
 }
 
-int run_up(const std::string& file, bool overcommit) {
+int run_up(const std::string& file, bool overcommit, bool stats) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
   SignalWatcher signals;
@@ -154,6 +154,8 @@ int run_up(const std::string& file, bool overcommit) {
     signals.set_target(controller.value().get());
     outcome = controller.value()->run();
     signals.set_target(nullptr);
+    if (stats && controller.value()->accelerator())
+      std::fputs(controller.value()->accelerator()->stats_text().c_str(), stderr);
   }  // backends go away here: the terminal is back in cooked mode before we print
   if (outcome.reason == "signal" && signals.signal() != 0) {
     outcome.status = kExitRuntimeFailure;
@@ -368,11 +370,15 @@ void register_up(CLI::App& app, Action& action) {
   cmd->add_flag("--overcommit", *overcommit,
                 "Start even when machine.memory is more than this host can back (available memory plus "
                 "free swap)");
-  cmd->callback([&action, file, detach, name, overcommit] {
+  auto stats = std::make_shared<bool>(false);
+  cmd->add_flag("--stats", *stats,
+                "At exit, print the accelerator's counters on stderr (jit: regions compiled, compile time "
+                "p50/p99/total, share of guest instructions run in compiled code)");
+  cmd->callback([&action, file, detach, name, overcommit, stats] {
     if (*detach) {
       action = [file, name, overcommit] { return run_up_detached(*file, *name, *overcommit); };
     } else {
-      action = [file, overcommit] { return run_up(*file, *overcommit); };
+      action = [file, overcommit, stats] { return run_up(*file, *overcommit, *stats); };
     }
   });
 }

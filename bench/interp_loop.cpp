@@ -106,6 +106,11 @@ int main(int argc, char** argv) {
   const double ours_mips = retired / cpu / 1e6;
   std::printf("jit interpreter: %llu instructions, %.3f s CPU (%.3f s wall) = %.1f MIPS\n",
               static_cast<unsigned long long>(retired), cpu, wall, ours_mips);
+  const double auto_wall =
+      run_ours("bench/interp_loop_bare.bin", jit::TierOptions::Mode::kAuto, &retired, &cpu);
+  std::printf(
+      "jit tier auto:   %llu instructions, %.3f s CPU (%.3f s wall) = %.1f MIPS (background compile)\n",
+      static_cast<unsigned long long>(retired), cpu, auto_wall, retired / cpu / 1e6);
   const double tier_wall =
       run_ours("bench/interp_loop_bare.bin", jit::TierOptions::Mode::kLlvm, &retired, &cpu);
   const double tier_mips = retired / cpu / 1e6;

@@ -584,7 +584,7 @@ bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionI
   uint32_t queue[kJitMaxRegionInsns * 2];
   size_t head = 0, tail = 0;
   queue[tail++] = entry;
-  while (head < tail && out->size() < kJitMaxRegionInsns) {
+  while (head < tail && out->size() < kRegionFormCap) {
     const uint32_t offset = queue[head++];
     if (offset >= 4096 || seen[offset >> 1]) continue;
     seen[offset >> 1] = true;
@@ -642,6 +642,7 @@ void Hart::install(DecodedPage* page, uint32_t offset, JitRegionFn fn) {
   if (slot.op == Op::kCompiled || slot.op == Op::kUndecoded || !tier_compiles(slot.op)) return;
   if (m_regions.size() >= kMaxRegions) return;
   m_regions.push_back({fn, slot});
+  m_tier->note_installed();
   slot.op = Op::kCompiled;
   slot.imm = static_cast<int64_t>(m_regions.size() - 1);
 }

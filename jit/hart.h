@@ -238,6 +238,9 @@ class Hart {
     Insn original;
   };
   static constexpr size_t kMaxRegions = 1 << 16;  // per hart; promotion stops beyond it
+  // Instructions a region is formed with at most: compile time grows with size, and with every
+  // block head compiled (tier llvm) most regions are cold (a Linux boot compiles thousands).
+  static constexpr size_t kRegionFormCap = 64;
   struct ReadyRegion {
     uint64_t ppn = 0, generation = 0;
     uint32_t offset = 0;

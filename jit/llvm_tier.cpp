@@ -11,6 +11,7 @@
 // a hart in a loop still reaches its chunk boundary (kick, park, interrupts) in bounded time.
 // LLVM errors become strings in the caller's buffer; nothing throws across the ABI.
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/IRBuilder.h>
@@ -85,7 +86,15 @@ void* create(const JitHelpers* helpers, char* error, size_t error_len) {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
-  auto jit = llvm::orc::LLJITBuilder().create();
+  // Codegen at -O1: the IR is already cleaned up by optimise(); the full -O2 backend costs compile
+  // time that a translator pays for every region (measured with `up --stats`, docs/benchmarks.md).
+  auto machine = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machine) {
+    put_error(error, error_len, "host target: " + llvm::toString(machine.takeError()));
+    return nullptr;
+  }
+  machine->setCodeGenOptLevel(llvm::CodeGenOptLevel::Less);
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*machine)).create();
   if (!jit) {
     put_error(error, error_len, "LLJIT: " + llvm::toString(jit.takeError()));
     return nullptr;

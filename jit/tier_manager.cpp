@@ -148,6 +148,7 @@ TierStats TierManager::stats() const {
     s.compile_ns_p50 = ns[ns.size() / 2];
     s.compile_ns_p99 = ns[std::min(ns.size() - 1, ns.size() * 99 / 100)];
   }
+  s.regions_installed = m_installed.load(std::memory_order_relaxed);
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   return s;

@@ -24,11 +24,12 @@ namespace jit {
 class LoadedTier;
 
 struct TierStats {
-  std::string mode;               // "auto", "interp", "llvm"
-  std::string tier;               // the tier's describe() line; empty when none is loaded
-  uint64_t regions_compiled = 0;  // successful compiles
-  uint64_t regions_failed = 0;    // compiles the tier refused (counted, interpreter used instead)
-  std::string last_failure;       // the tier's message for the latest refusal
+  std::string mode;                // "auto", "interp", "llvm"
+  std::string tier;                // the tier's describe() line; empty when none is loaded
+  uint64_t regions_compiled = 0;   // successful compiles
+  uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
+  uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
+  std::string last_failure;        // the tier's message for the latest refusal
   uint64_t compile_ns_total = 0;
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
   uint64_t guest_instructions = 0;     // retired by all harts
@@ -70,6 +71,7 @@ class TierManager {
     m_compiled_instructions.fetch_add(compiled, std::memory_order_relaxed);
   }
   TierStats stats() const;
+  void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   explicit TierManager(const TierOptions& options);
@@ -98,7 +100,7 @@ class TierManager {
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
   std::string m_last_failure;
-  std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0};
+  std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
 };
 
 }  // namespace jit

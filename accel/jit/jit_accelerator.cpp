@@ -122,12 +122,12 @@ std::string format_stats(const jit::TierStats& s) {
   const double share = s.guest_instructions ? 100.0 * s.compiled_instructions / s.guest_instructions : 0;
   std::snprintf(
       line, sizeof line,
-      "jit: tier %s%s%s: %llu regions compiled (%llu refused), compile time p50 %.2f ms, p99 %.2f ms, "
-      "total %.3f s; %.1f%% of %llu guest instructions ran in compiled code\n",
+      "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed), compile time p50 %.2f ms, "
+      "p99 %.2f ms, total %.3f s; %.1f%% of %llu guest instructions ran in compiled code\n",
       s.mode.c_str(), s.tier.empty() ? "" : ", ", s.tier.c_str(),
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
-      s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9, share,
-      static_cast<unsigned long long>(s.guest_instructions));
+      static_cast<unsigned long long>(s.regions_installed), s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6,
+      s.compile_ns_total / 1e9, share, static_cast<unsigned long long>(s.guest_instructions));
   return line;
 }
 

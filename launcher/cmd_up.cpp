@@ -239,8 +239,14 @@ bool claim_machine_dir(const fs::path& root, const std::string& name, Prepared& 
 // Runs the machine with its state directory: record, event log, control and console sockets, and
 // exit.json at the end. `ready` is called once: with "" when the machine runs, else with why it
 // never did. Used by the detached VMM and by the foreground `up` alike.
+// `up --stats`: the accelerator's counters on stderr once the machine has stopped.
+void print_stats(vmm::Controller& controller) {
+  if (controller.accelerator()) std::fputs(controller.accelerator()->stats_text().c_str(), stderr);
+}
+
 int run_with_state(const std::string& file, const std::string& name, Prepared& prepared, const fs::path& dir,
-                   SignalWatcher& signals, const std::function<void(const std::string&)>& ready) {
+                   SignalWatcher& signals, const std::function<void(const std::string&)>& ready,
+                   bool stats = false) {
   std::atomic<bool> answered{false};
   auto answer = [&](const std::string& message) {
     if (!answered.exchange(true)) ready(message);
@@ -285,6 +291,7 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   signals.set_target(controller.value().get());
   vmm::Outcome outcome = controller.value()->run();
   signals.set_target(nullptr);
+  if (stats) print_stats(*controller.value());
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
   // It never ran: the caller reports why.
@@ -303,7 +310,7 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
 }
 
 // The foreground machine without a state directory (when none can be made): nothing else sees it.
-int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals) {
+int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals, bool stats = false) {
   vmm::Outcome outcome;
   {
     auto controller = make_controller(file, prepared, {});
@@ -314,6 +321,7 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
     signals.set_target(controller.value().get());
     outcome = controller.value()->run();
     signals.set_target(nullptr);
+    if (stats) print_stats(*controller.value());
   }  // backends go away here: the terminal is back in cooked mode before we print
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
@@ -325,7 +333,8 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
 // (so ps, logs, inspect, console and down see it), removed again when it ends. A name taken by a
 // running machine is refused when given (--name); a name derived from the file gets a suffix
 // instead, so two foreground runs of one file (parallel tests) do not collide.
-int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace) {
+int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
+           bool stats) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
   SignalWatcher signals(grace);
@@ -342,7 +351,7 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     std::fprintf(stderr,
                  "vmlaunch: warning: no state directory (%s); ps and down will not see this machine\n",
                  root.error().message.c_str());
-    return run_bare(file, prepared, signals);
+    return run_bare(file, prepared, signals, stats);
   }
   std::string base = name;
   std::optional<vmm::NameLock> lock;
@@ -351,7 +360,7 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     if (!acquired.ok()) {
       std::fprintf(stderr, "vmlaunch: warning: %s; ps and down will not see this machine\n",
                    acquired.error().message.c_str());
-      return run_bare(file, prepared, signals);
+      return run_bare(file, prepared, signals, stats);
     }
     lock.emplace(std::move(acquired.value()));
     bool explicit_name = !given_name.empty();
@@ -362,7 +371,7 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     if (suffix > 99 || !vmm::check_name(next).ok()) {
       std::fprintf(stderr, "vmlaunch: warning: no free machine name for %s; ps and down will not see it\n",
                    base.c_str());
-      return run_bare(file, prepared, signals);
+      return run_bare(file, prepared, signals, stats);
     }
     name = next;
   }
@@ -370,8 +379,8 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
   if (name != base)
     std::fprintf(stderr, "vmlaunch: %s is taken; this machine is %s\n", base.c_str(), name.c_str());
   // The name lock is released once the run lock is held and the record written (the first event).
-  int status =
-      run_with_state(file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); });
+  int status = run_with_state(
+      file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); }, stats);
   lock.reset();
   // Gone with the process. If `down` holds the name lock, it is waiting for us and removes it itself.
   if (auto again = vmm::NameLock::try_acquire(root.value(), name)) (void)vmm::remove_machine_dir(dir);
@@ -566,13 +575,19 @@ void register_up(CLI::App& app, Action& action) {
                   "Seconds SIGTERM waits for the guest to power off after pressing its power button "
                   "before stopping the machine (default 30; SIGINT or a second SIGTERM stops at once)")
       ->check(CLI::NonNegativeNumber);
-  cmd->callback([&action, file, detach, name, overcommit, grace, recreate] {
+  auto stats = std::make_shared<bool>(false);
+  cmd->add_flag("--stats", *stats,
+                "At exit, print the accelerator's counters on stderr (jit: regions compiled, compile time "
+                "p50/p99/total, share of guest instructions run in compiled code)");
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats] {
     if (*detach) {
       action = [file, name, overcommit, grace, recreate] {
         return run_up_detached(*file, *name, *overcommit, *grace, *recreate);
       };
     } else {
-      action = [file, name, overcommit, grace] { return run_up(*file, *name, *overcommit, *grace); };
+      action = [file, name, overcommit, grace, stats] {
+        return run_up(*file, *name, *overcommit, *grace, *stats);
+      };
     }
   });
 }

@@ -96,6 +96,7 @@ class Controller {
   State state() const { return m_state.load(); }
   const graph::Graph& graph() const { return m_options.graph; }
   const std::string& accelerator_name() const { return m_options.accelerator_name; }
+  const accel::Accelerator* accelerator() const { return m_options.accelerator.get(); }
   double started_at() const { return m_started_at.load(); }
   // The console's chardev (the first device's), through which a host client reads and types; null
   // when no device has a chardev.

@@ -319,6 +319,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
   vm_spec.cpu_features = spec.cpu.features;
   vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
   vm_spec.timebase = &machine->m_timebase;
+  if (auto it = graph.accel.settings.find(std::string(context.accelerator->name()));
+      it != graph.accel.settings.end())
+    vm_spec.accel_options = it->second;
   auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_bus);
   if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
   machine->m_vm = std::move(vm.value());

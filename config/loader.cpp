@@ -552,7 +552,33 @@ ParseResult parse_toml_string(std::string_view text, const std::string& file_nam
 }
 
 ParseResult parse_string(std::string_view text, const std::string& file_name, Format format) {
-  return format == Format::Toml ? parse_toml_string(text, file_name) : parse_yaml_string(text, file_name);
+  // The file name picks the language. When the body is plainly the other one (TOML in a .yaml file
+  // reads as one long YAML string; YAML in a .toml file is a TOML syntax error), say that instead of
+  // what the wrong parser makes of it.
+  if (format == Format::Toml) {
+    ParseResult toml = parse_toml_string(text, file_name);
+    if (toml.ok()) return toml;
+    ParseResult yaml = parse_yaml_string(text, file_name);
+    if (yaml.ok() && yaml.node.is_map() && !yaml.node.entries().empty()) {
+      toml.diagnostics.insert(
+          toml.diagnostics.begin(),
+          Diagnostic::error(Location{file_name, 1, 1}, {}, "this file is named .toml but its body is YAML",
+                            "rename it to .yaml, or write it in TOML"));
+      toml.diagnostics.erase(toml.diagnostics.begin() + 1, toml.diagnostics.end());
+    }
+    return toml;
+  }
+  ParseResult yaml = parse_yaml_string(text, file_name);
+  if (yaml.ok() && yaml.node.is_string()) {
+    ParseResult toml = parse_toml_string(text, file_name);
+    if (toml.ok() && toml.node.is_map() && !toml.node.entries().empty()) {
+      yaml.node = Node();
+      yaml.diagnostics.push_back(Diagnostic::error(Location{file_name, 1, 1}, {},
+                                                   "this file is named .yaml but its body is TOML",
+                                                   "rename it to .toml, or write it in YAML"));
+    }
+  }
+  return yaml;
 }
 
 Format format_for_path(std::string_view path) {

@@ -167,7 +167,8 @@ class VirtMachine final : public Machine {
 }  // namespace
 
 base::ErrorOr<BootPlan> plan_boot(uint64_t ram_base, uint64_t ram_size, bool has_firmware,
-                                  uint64_t kernel_size, uint64_t initrd_size, uint64_t fdt_size) {
+                                  uint64_t kernel_size, uint64_t initrd_size, uint64_t fdt_size,
+                                  uint64_t firmware_fdt_copy) {
   BootPlan plan;
   const uint64_t ram_end = ram_base + ram_size;
   plan.firmware_address = ram_base;
@@ -185,6 +186,10 @@ base::ErrorOr<BootPlan> plan_boot(uint64_t ram_base, uint64_t ram_size, bool has
   if (initrd_size > 0) {
     plan.initrd_address = align_up(plan.kernel_address + std::min(ram_size / 2, 128 * MiB), kPage);
     if (plan.initrd_address < kernel_end) plan.initrd_address = align_up(kernel_end, kPage);
+    // The firmware's own copy of the device tree would overwrite an initrd there: go above it.
+    if (firmware_fdt_copy && plan.initrd_address < firmware_fdt_copy + fdt_size &&
+        firmware_fdt_copy < plan.initrd_address + initrd_size)
+      plan.initrd_address = align_up(firmware_fdt_copy + fdt_size, 2 * MiB);
     if (plan.initrd_address + initrd_size > plan.info_address) {
       // Small RAM: put it as high as it goes, just below the firmware info and device tree.
       if (initrd_size > plan.info_address) return base::fail(base::Error("the initrd does not fit in RAM"));
@@ -480,8 +485,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
     uint64_t kernel_base = firmware.kind == hw::boot::Firmware::Kind::None ? ram_base : ram_base + 2 * MiB;
     kernel_extent = end > kernel_base ? end - kernel_base : 0;
   }
+  const uint64_t fdt_copy = firmware.kind == hw::boot::Firmware::Kind::Jump ? ram_base + kFwJumpFdtOffset : 0;
   BootPlan plan = TRY(plan_boot(ram_base, spec.ram_size, firmware.kind != hw::boot::Firmware::Kind::None,
-                                kernel_extent, initrd_bytes.size(), fdt_size));
+                                kernel_extent, initrd_bytes.size(), fdt_size, fdt_copy));
   auto writer = [raw](uint64_t gpa, std::span<const uint8_t> bytes) { return raw->write_phys(gpa, bytes); };
 
   uint64_t entry = 0, kernel_entry = 0;

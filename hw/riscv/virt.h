@@ -37,8 +37,15 @@ struct BootPlan {
 
 // `kernel_end`: one past the kernel's last byte (for initrd placement). Fails when things overlap
 // or leave RAM.
+// `firmware_fdt_copy`: where the firmware itself copies the device tree before it jumps (OpenSBI's
+// fw_jump: FW_JUMP_FDT_ADDR, ram base + 0x2200000 in Debian's generic build), 0 for none; the initrd
+// is kept clear of that copy (on 64 MiB QEMU's initrd spot is exactly there).
 base::ErrorOr<BootPlan> plan_boot(uint64_t ram_base, uint64_t ram_size, bool has_firmware,
-                                  uint64_t kernel_size, uint64_t initrd_size, uint64_t fdt_size);
+                                  uint64_t kernel_size, uint64_t initrd_size, uint64_t fdt_size,
+                                  uint64_t firmware_fdt_copy = 0);
+
+// OpenSBI fw_jump's FW_JUMP_FDT_ADDR for the generic platform: FW_TEXT_START + 0x2200000.
+constexpr uint64_t kFwJumpFdtOffset = 0x2200000;
 
 // The ISA the device tree advertises for the graph's cpu model and features ("+sstc", "-sstc",
 // "-sv48"): fills isa, isa_extensions and mmu_type of `layout`.

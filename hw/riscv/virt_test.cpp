@@ -130,6 +130,12 @@ TEST_CASE("virt: boot plan places kernel, initrd and device tree as QEMU does") 
   CHECK(small->initrd_address >= 0x80200000 + 20 * MiB);
   CHECK(small->initrd_address + 30 * MiB <= small->info_address);
   CHECK_FALSE(hw::riscv::plan_boot(0x80000000, 64 * MiB, true, 40 * MiB, 30 * MiB, 0x2000).ok());
+  // fw_jump copies the device tree to 0x82200000, QEMU's initrd spot on 64 MiB: the initrd goes above.
+  auto jump = hw::riscv::plan_boot(0x80000000, 64 * MiB, true, 6 * MiB, 1 * MiB, 0x2000,
+                                   0x80000000 + hw::riscv::kFwJumpFdtOffset);
+  REQUIRE(jump.ok());
+  CHECK(jump->initrd_address == 0x82400000);
+  CHECK(jump->fdt_address == 0x83e00000);
   auto bare = hw::riscv::plan_boot(0x80000000, 64 * MiB, false, 4096, 0, 0x2000);
   REQUIRE(bare.ok());
   CHECK(bare->kernel_address == 0x80000000);

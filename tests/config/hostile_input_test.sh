@@ -139,4 +139,12 @@ check "a bare feature name means +name" one_feature_error
 check "a riscv64 feature on x86_64" expect 2 'cpu.features\[1\]: kvm: cpu feature "sstc" is not an x86 feature' \
   "$vmlaunch" validate "$work/features-x86.yaml"
 
+# The other language's body under a file name: said plainly, not as what the wrong parser made of it.
+printf 'name = "x"\n[machine]\narch = "riscv64"\n' >"$work/toml-body.yaml"
+check "TOML body in a .yaml file" expect 2 'toml-body.yaml:1:1: this file is named .yaml but its body is TOML \(rename it to .toml' \
+  "$vmlaunch" validate "$work/toml-body.yaml"
+printf 'name: x\nmachine: {arch: riscv64}\n' >"$work/yaml-body.toml"
+check "YAML body in a .toml file" expect 2 'yaml-body.toml:1:1: this file is named .toml but its body is YAML \(rename it to .yaml' \
+  "$vmlaunch" validate "$work/yaml-body.toml"
+
 finish

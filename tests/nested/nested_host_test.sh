@@ -16,6 +16,7 @@ echo "stderr line" >&2
 echo "cwd=$PWD"
 echo "var=$NESTED_TEST_VAR"
 [ -c /dev/kvm ] && echo "kvm: /dev/kvm is a character device"
+[ -d /sys/module/vfio_pci ] && echo "modprobe: vfio_pci loaded"
 echo written >"$NESTED_TEST_WORK/from-inside"
 if touch /usr/nested-host-probe 2>/dev/null; then echo "root: writable"; else echo "root: read-only"; fi
 for d in /sys/bus/pci/devices/*; do
@@ -28,7 +29,7 @@ exit 7
 SH
 
 NESTED_TEST_VAR="hello 'quoted' world" NESTED_TEST_WORK=$WORK \
-  "$NESTED" --device edu --qmp "$SOCKDIR/qmp" --rw "$WORK" --timeout 1200 -- bash "$WORK/inside.sh" \
+  "$NESTED" --device edu --modprobe vfio_pci --qmp "$SOCKDIR/qmp" --rw "$WORK" --timeout 1200 -- bash "$WORK/inside.sh" \
   >"$WORK/out" 2>"$WORK/err" &
 nested_pid=$!
 python3 - "$SOCKDIR/qmp" "$WORK/qmp-done" <<'PY' >"$WORK/qmp.log" 2>&1
@@ -69,6 +70,7 @@ same_directory_and_environment() {
   grep -qx "cwd=$PWD" "$WORK/out" && grep -qx "var=hello 'quoted' world" "$WORK/out"
 }
 kvm_inside() { grep -q "^kvm: /dev/kvm is a character device" "$WORK/out"; }
+module_on_request() { grep -qx "modprobe: vfio_pci loaded" "$WORK/out"; }
 shared_directory_writable_root_read_only() {
   [ "$(cat "$WORK/from-inside" 2>/dev/null)" = written ] && grep -qx "root: read-only" "$WORK/out"
 }
@@ -97,7 +99,7 @@ kvm_or_nested_obeys_override() {
 }
 
 for c in exit_status_comes_back stdout_and_stderr_apart same_directory_and_environment kvm_inside \
-  shared_directory_writable_root_read_only extra_device_inside outer_qmp_answers timeout_is_124 \
+  module_on_request shared_directory_writable_root_read_only extra_device_inside outer_qmp_answers timeout_is_124 \
   bad_usage_is_2 kvm_or_nested_obeys_override; do
   echo "== $c"
   check "$c" "$c"

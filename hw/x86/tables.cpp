@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 namespace hw::x86 {
@@ -159,6 +160,12 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   const uint64_t dsdt_address = address + 0x40;
 
   Bytes dsdt = sdt("DSDT", 2);
+  if (inputs.sleep_port) {
+    // Name (_S5, Package (4) { 5, 0, 0, 0 }): SLP_TYP 5 for the sleep control register.
+    for (uint8_t byte :
+         std::initializer_list<uint8_t>{0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0, 0, 0})
+      dsdt.add<uint8_t>(byte);
+  }
   finish_sdt(dsdt);
   const uint64_t fadt_address = dsdt_address + ((dsdt.data.size() + 15) & ~15ull);
 
@@ -169,7 +176,17 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   fadt.set<uint16_t>(109, 0);                                   // IAPC_BOOT_ARCH: no legacy devices claimed
   fadt.data[131] = 5;                                           // FADT minor version 6.5
   fadt.set<uint64_t>(140, dsdt_address);                        // X_DSDT
-  fadt.set<uint64_t>(268, 0x564d4c41554e4348ull);               // hypervisor vendor identity
+  if (inputs.sleep_port) {
+    // SLEEP_CONTROL_REG and SLEEP_STATUS_REG: generic addresses in system I/O, 8 bits, byte access.
+    for (unsigned i = 0; i < 2; ++i) {
+      const size_t at = 244 + 12 * i;
+      fadt.data[at] = 1;
+      fadt.data[at + 1] = 8;
+      fadt.data[at + 3] = 1;
+      fadt.set<uint64_t>(at + 4, inputs.sleep_port + i);
+    }
+  }
+  fadt.set<uint64_t>(268, 0x564d4c41554e4348ull);  // hypervisor vendor identity
   finish_sdt(fadt);
   const uint64_t madt_address = fadt_address + ((fadt.data.size() + 15) & ~15ull);
 

@@ -26,6 +26,9 @@ struct TableInputs {
   // Whether the machine has the 8259 pair (pc: in the kernel; microvm with the split irqchip: none).
   bool has_pic = true;
   uint8_t ioapic_version = 0x11;  // what the IOAPIC's version register says (0x11 KVM's, 0x20 ours)
+  // I/O port of the ACPI sleep control register (status at +1; hw/x86/acpi_sleep.h), 0 for none:
+  // with one, the FADT points at both and the DSDT names \_S5, so the guest can power off.
+  uint16_t sleep_port = 0;
 };
 
 // The IOAPIC's id in both tables: one above the highest APIC id. The IOAPIC model reports the same.

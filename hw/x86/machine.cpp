@@ -260,6 +260,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
           return base::fail(device_error(device, "chardev backend \"" + ref->name + "\" was not created"));
       }
       TRY(map(device, *slot, std::make_shared<Ns16550>(device.id, 1, irq, chardev)));
+      if (device.irq && *device.irq < 16)
+        tables.serial_ports.push_back({static_cast<uint16_t>(slot->base), static_cast<uint8_t>(*device.irq)});
     } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
       if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
       // MSI only on pc: its PCI functions may use MSI-X through the in-kernel LAPICs.

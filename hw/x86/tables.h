@@ -36,7 +36,7 @@ struct TableInputs {
     uint16_t port = 0;
     uint8_t irq = 0;
   };
-  std::vector<SerialPort> serial_ports;
+  std::vector<SerialPort> serial_ports = {};
 };
 
 // The IOAPIC's id in both tables: one above the highest APIC id. The IOAPIC model reports the same.

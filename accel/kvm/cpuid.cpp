@@ -195,6 +195,23 @@ base::Result<void, base::Error> apply_cpu_features(CpuidTable& table, const Cpui
   return {};
 }
 
+void add_hypervisor_leaves(CpuidTable& table) {
+  if (CpuidEntry* leaf1 = find_entry(table, 1)) leaf1->ecx |= 1u << 31;
+  constexpr uint32_t kSignature = 0x40000000, kFeatures = 0x40000001;
+  // "KVMKVMKVM\0\0\0" in EBX, ECX, EDX.
+  constexpr uint32_t kKvmK = 0x4b4d564b, kVmKv = 0x564b4d56, kM = 0x0000004d;
+  const bool has_features = find_entry(table, kFeatures) != nullptr;
+  CpuidEntry* signature = find_entry(table, kSignature);
+  if (!signature) {
+    table.push_back({kSignature, 0, 0, 0, 0, 0, 0});
+    signature = &table.back();
+  }
+  signature->eax = has_features ? kFeatures : kSignature;
+  signature->ebx = kKvmK;
+  signature->ecx = kVmKv;
+  signature->edx = kM;
+}
+
 uint32_t apic_id(const CpuTopology& topology, unsigned index) {
   return accel::x86_apic_id({topology.sockets, topology.cores, topology.threads}, index);
 }

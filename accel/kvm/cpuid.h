@@ -47,6 +47,12 @@ bool feature_bit(const CpuidTable& table, const CpuFeature& feature);
 base::Result<void, base::Error> apply_cpu_features(CpuidTable& table, const CpuidTable& supported,
                                                    const std::vector<std::string>& edits);
 
+// What QEMU adds to KVM_GET_SUPPORTED_CPUID for every KVM guest: leaf 1 ECX bit 31 ("hypervisor")
+// and the KVM signature leaf 0x40000000 ("KVMKVMKVM", highest leaf 0x40000001). Without the bit Linux
+// never looks at the KVM leaves, so it runs without kvm-clock and, on machines without HPET or ACPI
+// PM timer (microvm), cannot calibrate its TSC. KVM's own 0x40000001 (paravirt features) is kept.
+void add_hypervisor_leaves(CpuidTable& table);
+
 struct CpuTopology {
   unsigned sockets = 1, cores = 1, threads = 1;
 };

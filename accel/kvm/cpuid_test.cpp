@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <string>
+
 using namespace accel::kvm;
 
 namespace {
@@ -78,4 +82,27 @@ TEST_CASE("topology shows in leaves 1, 4, 0xB and 0x80000008") {
   CHECK(core->ebx == 4);
   CHECK(core->edx == 3);
   CHECK((find_entry(table, 0x80000008)->ecx & 0xff) == 3);
+}
+
+TEST_CASE("the hypervisor bit and the KVM signature leaf are added; -hypervisor takes the bit away") {
+  CpuidTable supported = host_table();
+  supported.push_back({0x40000001, 0, 0, 1u << 3, 0, 0, 0});  // KVM_FEATURE_CLOCKSOURCE2
+  add_hypervisor_leaves(supported);
+  CHECK(feature_bit(supported, *find_cpu_feature("hypervisor")));
+  const CpuidEntry* signature = find_entry(supported, 0x40000000);
+  REQUIRE(signature);
+  char vendor[13] = {};
+  std::memcpy(vendor, &signature->ebx, 4);
+  std::memcpy(vendor + 4, &signature->ecx, 4);
+  std::memcpy(vendor + 8, &signature->edx, 4);
+  CHECK(std::string(vendor) == "KVMKVMKVM");
+  CHECK(signature->eax == 0x40000001);
+  CHECK(find_entry(supported, 0x40000001)->eax == 1u << 3);  // KVM's paravirt features untouched
+  CpuidTable table = supported;
+  REQUIRE(apply_cpu_features(table, supported, {"-hypervisor"}).ok());
+  CHECK_FALSE(feature_bit(table, *find_cpu_feature("hypervisor")));
+  // Twice is the same as once (no second signature leaf).
+  add_hypervisor_leaves(supported);
+  CHECK(std::count_if(supported.begin(), supported.end(),
+                      [](const CpuidEntry& e) { return e.function == 0x40000000; }) == 1);
 }

@@ -622,6 +622,8 @@ AccelResult<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmSpec& spec,
   // The feature edits are checked first: a bad edit is a config error, worth reporting before
   // anything is created.
   CpuidTable supported = TRY(supported_cpuid(kvm.get()));
+  // As QEMU: the guest learns it runs on KVM (kvm-clock, paravirt features); "-hypervisor" hides it.
+  add_hypervisor_leaves(supported);
   CpuidTable table = supported;
   auto edited = apply_cpu_features(table, supported, spec.cpu_features);
   if (!edited.ok()) return base::fail(AccelError(edited.error().message));

@@ -1,7 +1,8 @@
 // The x86_64 machines, `microvm` and `pc`, registered as "x86_64/microvm" and "x86_64/pc".
 //
 // Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), LAPICs in the accelerator, COM ports (ns16550 on
-// the ISA slots of the graph), an i8042 for reset, the debug exit port 0x501, MP table + ACPI for the CPUs,
+// the ISA slots of the graph), an i8042 for reset, the debug exit port 0x501, ACPI sleep registers for
+// poweroff (hw/x86/acpi_sleep.h), MP table + ACPI for the CPUs,
 // and direct kernel boot (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs
 // only; no PIC, no PIT, unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds
 // virtio-mmio transports, announced on the kernel command line as Firecracker does; pc keeps the
@@ -22,6 +23,7 @@
 #include "hw/device_model.h"
 #include "hw/pci/models.h"
 #include "hw/serial/ns16550.h"
+#include "hw/x86/acpi_sleep.h"
 #include "hw/x86/boot.h"
 #include "hw/x86/i8042.h"
 #include "hw/x86/ioapic.h"
@@ -199,6 +201,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   TableInputs tables;
   tables.has_pci = pc;
   tables.has_pic = full_irqchip;
+  tables.sleep_port = AcpiSleep::kPort;
   // APIC ids as the accelerator numbers vCPUs; the IOAPIC's id follows from them.
   for (unsigned i = 0; i < spec.cpu.count; ++i)
     tables.apic_ids.push_back(accel::x86_apic_id(vm_spec.topology, i));
@@ -257,6 +260,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
           return base::fail(device_error(device, "chardev backend \"" + ref->name + "\" was not created"));
       }
       TRY(map(device, *slot, std::make_shared<Ns16550>(device.id, 1, irq, chardev)));
+      if (device.irq && *device.irq < 16)
+        tables.serial_ports.push_back({static_cast<uint16_t>(slot->base), static_cast<uint8_t>(*device.irq)});
     } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
       if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
       // MSI only on pc: its PCI functions may use MSI-X through the in-kernel LAPICs.
@@ -295,6 +300,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     return base::fail(base::Error(type + ": the graph has no ioapic device, and interrupts need one"));
   TRY(map(graph::Device{}, graph::SlotResource{DebugExit::kPort, 2, std::nullopt, true},
           std::make_shared<DebugExit>(machine->m_power)));
+  TRY(map(graph::Device{}, graph::SlotResource{AcpiSleep::kPort, 2, std::nullopt, true},
+          std::make_shared<AcpiSleep>(machine->m_power)));
   TRY(hw::pci::finish(machine->m_bus, graph));
 
   // Boot images and tables.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 namespace hw::x86 {
@@ -159,6 +160,74 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   const uint64_t dsdt_address = address + 0x40;
 
   Bytes dsdt = sdt("DSDT", 2);
+  if (inputs.sleep_port) {
+    // Name (_S5, Package (4) { 5, 0, 0, 0 }): SLP_TYP 5 for the sleep control register.
+    for (uint8_t byte :
+         std::initializer_list<uint8_t>{0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0, 0, 0})
+      dsdt.add<uint8_t>(byte);
+  }
+  if (!inputs.serial_ports.empty()) {
+    // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } } }
+    Bytes scope;
+    for (size_t i = 0; i < inputs.serial_ports.size() && i < 9; ++i) {
+      const auto& com = inputs.serial_ports[i];
+      const uint16_t mask = static_cast<uint16_t>(1u << (com.irq & 15));
+      const std::vector<uint8_t> body = {'C',
+                                         'O',
+                                         'M',
+                                         static_cast<uint8_t>('1' + i),
+                                         0x08,
+                                         '_',
+                                         'H',
+                                         'I',
+                                         'D',
+                                         0x0c,
+                                         0x41,
+                                         0xd0,
+                                         0x05,
+                                         0x01,  // EisaId ("PNP0501")
+                                         0x08,
+                                         '_',
+                                         'U',
+                                         'I',
+                                         'D',
+                                         0x0a,
+                                         static_cast<uint8_t>(i + 1),
+                                         0x08,
+                                         '_',
+                                         'C',
+                                         'R',
+                                         'S',
+                                         0x11,
+                                         0x10,
+                                         0x0a,
+                                         0x0d,  // Buffer (13)
+                                         0x47,
+                                         0x01,
+                                         static_cast<uint8_t>(com.port),
+                                         static_cast<uint8_t>(com.port >> 8),
+                                         static_cast<uint8_t>(com.port),
+                                         static_cast<uint8_t>(com.port >> 8),
+                                         0x00,
+                                         0x08,  // IO
+                                         0x22,
+                                         static_cast<uint8_t>(mask),
+                                         static_cast<uint8_t>(mask >> 8),  // IRQNoFlags
+                                         0x79,
+                                         0x00};  // EndTag
+      scope.add<uint8_t>(0x5b);                  // DeviceOp
+      scope.add<uint8_t>(0x82);
+      scope.add<uint8_t>(static_cast<uint8_t>(body.size() + 1));  // PkgLength (< 64: one byte)
+      for (uint8_t byte : body) scope.add<uint8_t>(byte);
+    }
+    // ScopeOp with a two-byte PkgLength (the devices may exceed 63 bytes).
+    const size_t length = scope.data.size() + 2 + 4;
+    dsdt.add<uint8_t>(0x10);
+    dsdt.add<uint8_t>(static_cast<uint8_t>(0x40 | (length & 0x0f)));
+    dsdt.add<uint8_t>(static_cast<uint8_t>(length >> 4));
+    for (uint8_t byte : {'_', 'S', 'B', '_'}) dsdt.add<uint8_t>(byte);
+    for (uint8_t byte : scope.data) dsdt.add<uint8_t>(byte);
+  }
   finish_sdt(dsdt);
   const uint64_t fadt_address = dsdt_address + ((dsdt.data.size() + 15) & ~15ull);
 
@@ -169,7 +238,17 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   fadt.set<uint16_t>(109, 0);                                   // IAPC_BOOT_ARCH: no legacy devices claimed
   fadt.data[131] = 5;                                           // FADT minor version 6.5
   fadt.set<uint64_t>(140, dsdt_address);                        // X_DSDT
-  fadt.set<uint64_t>(268, 0x564d4c41554e4348ull);               // hypervisor vendor identity
+  if (inputs.sleep_port) {
+    // SLEEP_CONTROL_REG and SLEEP_STATUS_REG: generic addresses in system I/O, 8 bits, byte access.
+    for (unsigned i = 0; i < 2; ++i) {
+      const size_t at = 244 + 12 * i;
+      fadt.data[at] = 1;
+      fadt.data[at + 1] = 8;
+      fadt.data[at + 3] = 1;
+      fadt.set<uint64_t>(at + 4, inputs.sleep_port + i);
+    }
+  }
+  fadt.set<uint64_t>(268, 0x564d4c41554e4348ull);  // hypervisor vendor identity
   finish_sdt(fadt);
   const uint64_t madt_address = fadt_address + ((fadt.data.size() + 15) & ~15ull);
 

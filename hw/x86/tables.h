@@ -26,6 +26,17 @@ struct TableInputs {
   // Whether the machine has the 8259 pair (pc: in the kernel; microvm with the split irqchip: none).
   bool has_pic = true;
   uint8_t ioapic_version = 0x11;  // what the IOAPIC's version register says (0x11 KVM's, 0x20 ours)
+  // I/O port of the ACPI sleep control register (status at +1; hw/x86/acpi_sleep.h), 0 for none:
+  // with one, the FADT points at both and the DSDT names \_S5, so the guest can power off.
+  uint16_t sleep_port = 0;
+  // The COM ports, declared in the DSDT as PNP0501 devices with their ports and IRQ. Without a PIC
+  // (microvm) Linux maps no ISA IRQ by itself, so an undeclared port's IRQ never gets a handler and
+  // its tty (the console's userspace output) never transmits; QEMU's microvm declares them too.
+  struct SerialPort {
+    uint16_t port = 0;
+    uint8_t irq = 0;
+  };
+  std::vector<SerialPort> serial_ports = {};
 };
 
 // The IOAPIC's id in both tables: one above the highest APIC id. The IOAPIC model reports the same.

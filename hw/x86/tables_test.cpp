@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 using namespace hw::x86;
 
@@ -138,4 +140,81 @@ TEST_CASE("without a PIC (microvm): no PCAT_COMPAT, no ExtINT pin; both tables n
   REQUIRE(write_acpi_tables(memory, 0xe0000, pc).ok());
   auto pc_madt = bytes(memory, madt_at, 48);
   CHECK(u32(pc_madt, 40) == 1);  // pc keeps its 8259s: PCAT_COMPAT
+}
+
+TEST_CASE("with a sleep port: the FADT points at the sleep registers and the DSDT names \\_S5") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0};
+  inputs.sleep_port = 0x600;
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  uint64_t fadt_at;
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  auto fadt = bytes(memory, fadt_at, 276);
+  REQUIRE(std::memcmp(fadt.data(), "FACP", 4) == 0);
+  CHECK(checksum(fadt.data(), fadt.size()) == 0);
+  // SLEEP_CONTROL_REG at 244, SLEEP_STATUS_REG at 256: system I/O, 8 bits, byte access, the port.
+  for (unsigned i = 0; i < 2; ++i) {
+    const size_t at = 244 + 12 * i;
+    CHECK(fadt[at] == 1);
+    CHECK(fadt[at + 1] == 8);
+    CHECK(fadt[at + 3] == 1);
+    uint64_t port;
+    std::memcpy(&port, fadt.data() + at + 4, 8);
+    CHECK(port == 0x600 + i);
+  }
+  uint64_t dsdt_at;
+  std::memcpy(&dsdt_at, fadt.data() + 140, 8);
+  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  const std::vector<uint8_t> s5 = {0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0x00, 0x00, 0x00};
+  REQUIRE(dsdt.size() == 36 + s5.size());
+  CHECK(std::vector<uint8_t>(dsdt.begin() + 36, dsdt.end()) == s5);
+
+  // Without one, neither (the guest would try a register that is not there).
+  inputs.sleep_port = 0;
+  rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  fadt = bytes(memory, fadt_at, 276);
+  CHECK(fadt[244] == 0);
+  CHECK(u32(bytes(memory, dsdt_at, 36), 4) == 36);
+}
+
+TEST_CASE("COM ports are PNP0501 devices under \\_SB with their I/O range and IRQ") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0};
+  inputs.serial_ports = {{0x3f8, 4}, {0x2f8, 3}};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at, fadt_at, dsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
+  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  // ScopeOp, a two-byte PkgLength covering the rest of the table, \_SB_.
+  REQUIRE(dsdt.size() > 42);
+  CHECK(dsdt[36] == 0x10);
+  CHECK((dsdt[37] >> 6) == 1);
+  CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
+  CHECK(std::string(dsdt.begin() + 39, dsdt.begin() + 43) == "_SB_");
+  // Each device: DeviceOp, PkgLength, name, then _HID EisaId("PNP0501") and the resources.
+  auto find = [&](const std::vector<uint8_t>& needle) {
+    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
+  };
+  CHECK(find({0x5b, 0x82, 44, 'C', 'O', 'M', '1', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01}));
+  CHECK(find({0x5b, 0x82, 44, 'C', 'O', 'M', '2'}));
+  CHECK(
+      find({0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08, 0x22, 0x10, 0x00, 0x79, 0x00}));  // 0x3f8, IRQ 4
+  CHECK(
+      find({0x47, 0x01, 0xf8, 0x02, 0xf8, 0x02, 0x00, 0x08, 0x22, 0x08, 0x00, 0x79, 0x00}));  // 0x2f8, IRQ 3
+  CHECK(dsdt.size() == 36 + 3 + 4 + 2 * 46);
 }

@@ -283,11 +283,15 @@ if pid == 0:
 before = None
 out = b""
 deadline = time.time() + 20
-while b"tick" not in out and time.time() < deadline:
+def is_raw():
+    attrs = termios.tcgetattr(fd)
+    return not (attrs[3] & termios.ICANON) and not (attrs[3] & termios.ECHO)
+# Output can arrive before the client has switched the terminal (on a loaded machine it did): wait
+# for both, up to the deadline, instead of sampling the mode once.
+while (b"tick" not in out or not is_raw()) and time.time() < deadline:
     if select.select([fd], [], [], 0.2)[0]:
         out += os.read(fd, 4096)
-attrs = termios.tcgetattr(fd)
-print("raw" if not (attrs[3] & termios.ICANON) and not (attrs[3] & termios.ECHO) else "cooked")
+print("raw" if is_raw() else "cooked")
 print("output" if b"tick" in out else "no output")
 os.write(fd, b"")
 _, status = os.waitpid(pid, 0)

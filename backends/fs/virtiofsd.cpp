@@ -37,6 +37,20 @@ bool make_read_only_view(const char* directory) {
   return mount(nullptr, directory, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) == 0;
 }
 
+// The end of the daemon's log, for an error that says why it did not start.
+std::string log_tail(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buffer[1024];
+  off_t size = lseek(fd, 0, SEEK_END);
+  off_t from = size > off_t(sizeof buffer) ? size - off_t(sizeof buffer) : 0;
+  ssize_t n = pread(fd, buffer, sizeof buffer, from);
+  close(fd);
+  std::string text(buffer, n > 0 ? size_t(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text.empty() ? std::string() : ": " + text;
+}
+
 void sleep_ms(long ms) {
   timespec t{ms / 1000, (ms % 1000) * 1000000};
   nanosleep(&t, nullptr);
@@ -70,6 +84,11 @@ base::ErrorOr<std::unique_ptr<Virtiofsd>> Virtiofsd::start(const std::string& di
     return base::fail(base::Error("virtiofsd socket path too long"));
   std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
 
+  // The daemon's messages go to a log in the private directory: it is chatty at shutdown
+  // ("fv_remove_watch: TODO!"), and a start failure quotes the log's end instead.
+  const std::string log_path = daemon->m_dir + "/virtiofsd.log";
+  int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (log < 0) return base::fail(base::Error("creating " + log_path + ": " + errno_text()));
   // Everything the child needs is built before fork (no allocation after it).
   std::vector<std::string> args = {
       binary,          "--socket-path=" + socket_path, "-o", "source=" + directory, "-o", "cache=auto", "-o",
@@ -79,11 +98,14 @@ base::ErrorOr<std::unique_ptr<Virtiofsd>> Virtiofsd::start(const std::string& di
   argv.push_back(nullptr);
   const pid_t parent = getpid();
   pid_t pid = fork();
+  if (pid != 0) close(log);
   if (pid < 0) return base::fail(base::Error(std::string("starting virtiofsd: fork: ") + errno_text()));
   if (pid == 0) {
     // The daemon must not outlive vmlaunch, however vmlaunch ends.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
+    dup2(log, 1);
+    dup2(log, 2);
     if (read_only && !make_read_only_view(directory.c_str())) {
       static const char msg[] = "vmlaunch: virtiofsd: cannot make the read-only view of the share\n";
       [[maybe_unused]] ssize_t n = write(2, msg, sizeof msg - 1);
@@ -108,11 +130,12 @@ base::ErrorOr<std::unique_ptr<Virtiofsd>> Virtiofsd::start(const std::string& di
       daemon->m_pid = -1;
       std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                                           : "signal " + std::to_string(WTERMSIG(status));
-      return base::fail(base::Error("virtiofsd (" + binary + ") ended before listening (" + how +
-                                    "); its messages are above"));
+      return base::fail(base::Error("virtiofsd (" + binary + ") ended before listening (" + how + ")" +
+                                    log_tail(log_path)));
     }
     if (waited >= kListenTimeoutMs)
-      return base::fail(base::Error("virtiofsd did not listen on " + socket_path + " within 10 s"));
+      return base::fail(
+          base::Error("virtiofsd did not listen on " + socket_path + " within 10 s" + log_tail(log_path)));
     sleep_ms(10);
   }
   return daemon;
@@ -138,6 +161,7 @@ Virtiofsd::~Virtiofsd() {
   }
   if (!m_dir.empty()) {
     unlink((m_dir + "/vhost-user.sock").c_str());
+    unlink((m_dir + "/virtiofsd.log").c_str());
     rmdir(m_dir.c_str());
   }
 }

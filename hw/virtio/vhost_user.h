@@ -79,6 +79,8 @@ class Frontend {
   base::ErrorOr<void> set_vring_call(uint32_t index, int eventfd);
   base::ErrorOr<void> set_vring_enable(uint32_t index, bool enable);
 
+  // The socket, for watching it for hang-up (never read or written outside this class).
+  int socket() const { return m_socket; }
   // Whether an earlier exchange failed (the stream may be out of step: nothing more is sent).
   bool broken() const { return m_broken; }
 

@@ -123,8 +123,10 @@ base::ErrorOr<void> VhostUserFsDevice::start(uint64_t negotiated, const std::vec
 }
 
 void VhostUserFsDevice::forward_calls() {
-  std::vector<pollfd> fds{{m_stop, POLLIN, 0}};
-  std::vector<uint16_t> queue_of{0};
+  // Slot 1 watches the backend's socket for hang-up only (events 0): a daemon that died must show
+  // as a broken device, not as a guest file system that silently stops answering.
+  std::vector<pollfd> fds{{m_stop, POLLIN, 0}, {m_frontend->socket(), 0, 0}};
+  std::vector<uint16_t> queue_of{0, 0};
   for (size_t i = 0; i < m_call.size(); ++i) {
     if (m_call[i] < 0) continue;
     fds.push_back({m_call[i], POLLIN, 0});
@@ -133,7 +135,11 @@ void VhostUserFsDevice::forward_calls() {
   while (true) {
     if (poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
     if (fds[0].revents) return;
-    for (size_t i = 1; i < fds.size(); ++i) {
+    if (fds[1].revents & (POLLHUP | POLLERR)) {
+      m_host->needs_reset("the vhost-user backend (virtiofsd) closed the connection");
+      fds[1].fd = -1;  // reported once
+    }
+    for (size_t i = 2; i < fds.size(); ++i) {
       if (!(fds[i].revents & POLLIN)) continue;
       uint64_t count;
       if (read(fds[i].fd, &count, sizeof count) == sizeof count) m_host->interrupt_queue(queue_of[i]);

@@ -427,6 +427,22 @@ TEST_CASE("vhost-user-fs hands its queues to the backend and forwards kicks and 
   CHECK_FALSE(h.needs_reset());
 }
 
+TEST_CASE("a backend that goes away breaks the device, not the VMM") {
+  FakeBackend backend;
+  auto device = VhostUserFsDevice::connect(backend.start(), "t");
+  REQUIRE(device.ok());
+  Harness h(device.value(), 16, /*shareable=*/true);
+  REQUIRE(h.bring_up());
+  REQUIRE(backend.wait_for(18, 2).size() == 2);
+  CHECK_FALSE(h.needs_reset());
+  shutdown(backend.peer.fd, SHUT_RDWR);  // as if virtiofsd died
+  for (int i = 0; i < 5000 && !h.needs_reset(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(h.needs_reset());
+  h.kick(1);            // still harmless
+  h.write32(0x070, 0);  // reset: GET_VRING_BASE fails, nothing hangs
+}
+
 TEST_CASE("vhost-user-fs refuses private guest RAM and a backend without VERSION_1") {
   FakeBackend backend;
   auto device = VhostUserFsDevice::connect(backend.start(), "t");

@@ -82,6 +82,7 @@ check "appending on the read-only share fails with EROFS" grep -aqE "ro-append=[
 check "removing on the read-only share fails" grep -aqE "ro-rm=[1-9]" "$vm_out"
 check "the read-only share is unchanged on the host" bash -c "[ \"\$(ls '$tmp/shares/ro')\" = ro.txt ] && [ \"\$(cat '$tmp/shares/ro/ro.txt')\" = 'read-only content' ]"
 check "the shares unmount cleanly" grep -aq unmounted "$vm_out"
+check "vmlaunch reported no device or daemon trouble (stderr empty)" test ! -s "$vm_err"
 # ([s] keeps pgrep from matching the bash -c that runs it.)
 check "no virtiofsd serving this test's shares outlives vmlaunch" bash -c "! pgrep -f '[s]ource=$tmp/shares/' >/dev/null"
 check "virtiofsd's private socket directories are removed" test "$(ls -d /tmp/vmlaunch-virtiofsd.* 2>/dev/null)" = "$sockets_before"

@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -102,6 +103,10 @@ struct VmSpec {
   // riscv64: the mtime counter shared with the CLINT device (the `time` CSR and stimecmp read it).
   // Owned by the machine; outlives the Vm. Unused on x86_64.
   const base::Timebase* timebase = nullptr;
+  // Settings from the config's accel entry for the chosen accelerator (`{type: jit, tier: llvm}`
+  // gives {"tier", "llvm"}), already validated against the schema; the accelerator interprets
+  // them and refuses names it does not know.
+  std::vector<std::pair<std::string, std::string>> accel_options;
 };
 
 // x86: the APIC id of vCPU `index` under `topology`: socket | core | thread, each field as wide as
@@ -175,6 +180,9 @@ class Accelerator {
   // `ops` and `memory` outlive the Vm.
   virtual AccelResult<std::unique_ptr<Vm>> create_vm(const VmSpec& spec, const base::GuestMemory& memory,
                                                      VmOps& ops) = 0;
+  // What its VMs did, for `vmlaunch up --stats` (lines for stderr; empty when it counts nothing).
+  // Valid while a VM runs and after it is gone.
+  virtual std::string stats_text() const { return {}; }
 };
 
 }  // namespace accel

@@ -1,5 +1,6 @@
-// bench/interp_loop: guest MIPS of the reference interpreter on an integer loop, side by side with
-// qemu-riscv64 (user mode, TCG) running the same loop as a Linux program.
+// bench/interp_loop: guest MIPS of the reference interpreter and of the LLVM tier (tier llvm: every
+// block compiled before it runs) on an integer loop, side by side with qemu-riscv64 (user mode,
+// TCG) running the same loop as a Linux program.
 // Usage: interp_loop [--no-qemu]   (run with cwd = the runfiles root, as `bazel run` does)
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -49,7 +50,7 @@ double thread_cpu_seconds() {
 
 // Returns wall seconds; *cpu gets the CPU seconds the run consumed (what we compare: the machine
 // is shared, so wall time depends on everyone else's load).
-double run_ours(const std::string& image_path, uint64_t* retired, double* cpu) {
+double run_ours(const std::string& image_path, jit::TierOptions::Mode mode, uint64_t* retired, double* cpu) {
   std::ifstream file(image_path, std::ios::binary);
   std::vector<uint8_t> image((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   if (image.empty()) {
@@ -63,6 +64,14 @@ double run_ours(const std::string& image_path, uint64_t* retired, double* cpu) {
   ToHost ops;
   jit::Engine engine(ops, timebase, 1, jit::CpuConfig{});
   engine.add_ram(*region);
+  jit::TierOptions tier;
+  tier.mode = mode;
+  tier.library = "jit/libvmlaunch_jit_llvm.so";  // runfiles-relative (data dep)
+  auto set = engine.set_tier(tier);
+  if (!set.ok()) {
+    std::fprintf(stderr, "interp_loop: %s\n", set.error().c_str());
+    std::exit(1);
+  }
   engine.reset(0, 0x80000000, 0, 0, 0);
   const double cpu_start = thread_cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
@@ -93,10 +102,21 @@ int main(int argc, char** argv) {
   const bool qemu = !(argc > 1 && std::strcmp(argv[1], "--no-qemu") == 0);
   uint64_t retired = 0;
   double cpu = 0;
-  const double wall = run_ours("bench/interp_loop_bare.bin", &retired, &cpu);
+  const double wall = run_ours("bench/interp_loop_bare.bin", jit::TierOptions::Mode::kInterp, &retired, &cpu);
   const double ours_mips = retired / cpu / 1e6;
   std::printf("jit interpreter: %llu instructions, %.3f s CPU (%.3f s wall) = %.1f MIPS\n",
               static_cast<unsigned long long>(retired), cpu, wall, ours_mips);
+  const double auto_wall =
+      run_ours("bench/interp_loop_bare.bin", jit::TierOptions::Mode::kAuto, &retired, &cpu);
+  std::printf(
+      "jit tier auto:   %llu instructions, %.3f s CPU (%.3f s wall) = %.1f MIPS (background compile)\n",
+      static_cast<unsigned long long>(retired), cpu, auto_wall, retired / cpu / 1e6);
+  const double tier_wall =
+      run_ours("bench/interp_loop_bare.bin", jit::TierOptions::Mode::kLlvm, &retired, &cpu);
+  const double tier_mips = retired / cpu / 1e6;
+  std::printf(
+      "jit llvm tier:   %llu instructions, %.3f s CPU (%.3f s wall) = %.1f MIPS (%.2fx the interpreter)\n",
+      static_cast<unsigned long long>(retired), cpu, tier_wall, tier_mips, tier_mips / ours_mips);
   if (!qemu) return 0;
   const double theirs = run_qemu("bench/interp_loop_linux.elf");
   if (theirs < 0) {
@@ -106,6 +126,7 @@ int main(int argc, char** argv) {
   const double qemu_mips = kInstructions / theirs / 1e6;
   std::printf("qemu-riscv64-static (TCG JIT, user mode): %.3f s CPU = %.1f MIPS (incl. process start)\n",
               theirs, qemu_mips);
-  std::printf("ratio jit/qemu: %.2f\n", ours_mips / qemu_mips);
+  std::printf("ratio interpreter/qemu: %.2f\n", ours_mips / qemu_mips);
+  std::printf("ratio llvm tier/qemu: %.2f\n", tier_mips / qemu_mips);
   return 0;
 }

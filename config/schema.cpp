@@ -343,6 +343,14 @@ std::optional<Diagnostic> translate(const Node& document, const json& schema,
     return Diagnostic::error(node.location(), at.path, "missing required key \"" + name + "\"", hint);
   }
   if (text.rfind("Failed to match regex", 0) == 0) {
+    // A name or an object (accel entries): the names get the same message as an enum.
+    if (const json* names = schema_keyword(fragment, "x-vmlaunch-enum"); names && names->is_array()) {
+      std::vector<std::string> allowed;
+      for (const json& value : *names) allowed.push_back(json_scalar_text(value));
+      return Diagnostic::error(
+          node.location(), at.path, "unknown " + noun_for(at.path) + " " + describe_value(node),
+          suggestion_hint(node.is_string() ? node.as_string() : describe_value(node), allowed));
+    }
     std::string hint;
     if (const json* words = schema_keyword(fragment, "x-vmlaunch-hint"); words && words->is_string())
       hint = "expected " + words->get<std::string>();

@@ -13,9 +13,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -72,6 +74,9 @@ struct AccelChoice {
     std::string reason;  // "runs only x86_64 guests", "unknown accelerator (known: ...)"
   };
   std::vector<Rejected> rejected;  // the file's accelerators that can never run this arch
+  // Settings of object entries (`{type: jit, tier: llvm}`), by accelerator name, as written (numbers
+  // as decimal text); the accelerator that runs the machine interprets its own (accel::VmSpec).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> settings;
 };
 
 struct Boot {

@@ -16,6 +16,7 @@
 
 // Settings resolution itself turns into the graph every builder walks.
 VML_CONSUMES("machine.arch");
+VML_CONSUMES("accel[].type");  // an object entry names its accelerator here
 VML_CONSUMES("machine.type");
 VML_CONSUMES("name");  // the machine's name, stable MAC addresses
 VML_CONSUMES("devices[].id");
@@ -820,7 +821,11 @@ class Resolver {
             digits.find_first_not_of("0123456789") == std::string::npos) {
           char wanted[8];
           std::snprintf(wanted, sizeof wanted, "%lx", std::strtoul(digits.c_str(), nullptr, 10));
-          fix += "; for slot " + digits + " write addr: " + digits + " (a number) or \"" + wanted + "\"";
+          const size_t dot = addr.text.find('.');
+          fix +=
+              "; for slot " + digits +
+              (dot == std::string::npos ? " write addr: " + digits + " (a number) or \"" + wanted + "\""
+                                        : " write \"" + std::string(wanted) + addr.text.substr(dot) + "\"");
         }
         return fail("address " + quoted(addr.text) + " is read as hex (slot " + hex(slot) + " = " +
                         std::to_string(slot) + "), out of range for " + quoted(b.name) + " (slots " +
@@ -1210,11 +1215,43 @@ class Resolver {
   void choose_accelerator() {
     std::vector<std::string> preference;
     const Node* accel = get(m_doc, "accel");
-    if (accel && accel->is_list())
-      for (const Node& item : accel->items())
-        if (item.is_string()) preference.push_back(item.as_string());
-    accel::Preference chosen = accel::prefer(preference, graph().machine.arch);
     AccelChoice& choice = graph().accel;
+    if (accel && accel->is_list()) {
+      for (size_t i = 0; i < accel->items().size(); ++i) {
+        const Node& item = accel->items()[i];
+        // Two string entries of one name are the schema's "listed twice"; a name and an object of
+        // the same accelerator are caught here.
+        if (item.is_string()) {
+          if (choice.settings.count(item.as_string()))
+            error(item.location(), "accel[" + std::to_string(i) + "]",
+                  "\"" + item.as_string() + "\" is listed twice", "one entry per accelerator");
+          else
+            preference.push_back(item.as_string());
+        }
+        const Node* type = item.is_map() ? item.find("type") : nullptr;
+        if (!type || !type->is_string()) continue;
+        if (std::find(preference.begin(), preference.end(), type->as_string()) != preference.end()) {
+          error(type->location(), "accel[" + std::to_string(i) + "].type",
+                "\"" + type->as_string() + "\" is listed twice", "one entry per accelerator");
+          continue;
+        }
+        preference.push_back(type->as_string());
+        auto& settings = choice.settings[type->as_string()];
+        for (const Node::Entry& entry : item.entries()) {
+          if (entry.key == "type") continue;
+          // Every setting the schema knows belongs to the jit accelerator's tiers.
+          if (type->as_string() != "jit") {
+            error(entry.key_location, "accel[" + std::to_string(i) + "]." + entry.key,
+                  "\"" + entry.key + "\" is a setting of the jit accelerator, not of " + type->as_string());
+            continue;
+          }
+          settings.emplace_back(entry.key, entry.value.is_int()      ? std::to_string(entry.value.as_int())
+                                           : entry.value.is_string() ? entry.value.as_string()
+                                                                     : std::string());
+        }
+      }
+    }
+    accel::Preference chosen = accel::prefer(preference, graph().machine.arch);
     choice.candidates = chosen.candidates;
     if (chosen.ok) choice.name = chosen.preferred();
     choice.reason = chosen.reason;

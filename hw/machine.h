@@ -52,7 +52,7 @@ class BackendSource {
 
 // Why a machine stopped, and what `vmlaunch up` exits with.
 struct RunOutcome {
-  enum class Kind { PowerOff, Reset, Quit, Error };
+  enum class Kind { PowerOff, Reset, Quit, Error, Panic };
   Kind kind = Kind::PowerOff;
   int exit_code = 0;    // PowerOff: the guest's status (HTIF tests, exit devices); 0 for syscon
   std::string message;  // Error: what went wrong
@@ -67,6 +67,8 @@ class PowerController {
   void reset() { request({RunOutcome::Kind::Reset, 0, {}}); }
   void quit() { request({RunOutcome::Kind::Quit, 0, {}}); }
   void fail(std::string message) { request({RunOutcome::Kind::Error, 1, std::move(message)}); }
+  // The guest said it panicked (pvpanic) and the machine's owner did not take it (on_guest_panic).
+  void panic() { request({RunOutcome::Kind::Panic, 0, {}}); }
 
   void request(RunOutcome outcome);
   bool stopping() const { return m_stopping.load(std::memory_order_acquire); }
@@ -111,6 +113,11 @@ class Machine {
   // continues as if no time had passed. Call from any thread while run() runs; resume before a stop.
   virtual base::ErrorOr<void> pause() { return base::fail(base::Error("this machine cannot pause yet")); }
   virtual base::ErrorOr<void> resume() { return base::fail(base::Error("this machine cannot pause yet")); }
+  // Presses the guest's power button (held briefly, then released): the guest decides what to do,
+  // usually a clean shutdown. Errors when the machine has none.
+  virtual base::ErrorOr<void> press_power_button() {
+    return base::fail(base::Error("this machine has no guest power button yet"));
+  }
 };
 
 // Runs vCPUs on their own threads and turns their exits into power requests. Shared by all
@@ -128,6 +135,10 @@ struct MachineContext {
   BackendSource* backends = nullptr;
   // Written to by the machine for diagnostics it wants the user to see (stderr if null).
   std::function<void(std::string_view)> log;
+  // Called on the vCPU thread when the guest reports a panic (pvpanic). Returns true when the owner
+  // has dealt with it (e.g. will pause the machine); false, or no hook, stops the machine with
+  // RunOutcome::Kind::Panic. Must not block on the machine.
+  std::function<bool()> on_guest_panic;
 };
 
 using MachineFactory = std::function<base::ErrorOr<std::unique_ptr<Machine>>(const graph::Graph& graph,

@@ -14,6 +14,8 @@ DecodedPage* CodeCache::acquire(uint64_t ppn, uint8_t* host, bool* created) {
       page->stale = false;
       if (page->host != host || std::memcmp(page->snapshot, host, 4096) != 0) {
         std::memset(static_cast<void*>(page->insns), 0, sizeof page->insns);
+        std::memset(page->heat, 0, sizeof page->heat);
+        page->generation = ++m_generation;
         std::memcpy(page->snapshot, host, 4096);
         page->host = host;
         page->decoded_lines = 0;
@@ -30,6 +32,8 @@ DecodedPage* CodeCache::acquire(uint64_t ppn, uint8_t* host, bool* created) {
     m_pool.push_back(std::make_unique<DecodedPage>());
     page = m_pool.back().get();
   }
+  std::memset(page->heat, 0, sizeof page->heat);
+  page->generation = ++m_generation;
   page->host = host;
   page->ppn = ppn;
   page->decoded_lines = 0;

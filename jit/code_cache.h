@@ -29,6 +29,12 @@ struct DecodedPage {
   // on every hart, for each newly mapped executable page).
   bool stale = false;
   uint8_t snapshot[4096];  // the page as decoded: creation-time bytes, updated per decoded slot
+  // Translator tier: entries counted per slot (block heads: branch targets, trap entries, code
+  // after instructions the tier leaves to the interpreter), and a generation that changes whenever
+  // insns[] is reset, so a region compiled in the background is installed only into the page
+  // contents it was formed from.
+  uint16_t heat[2048];
+  uint64_t generation = 0;
 };
 
 class CodeCache {
@@ -38,6 +44,11 @@ class CodeCache {
   bool empty() const { return m_pages.empty(); }
   bool full() const { return m_pages.size() >= kMaxPages; }
   bool holds(uint64_t ppn) const { return m_pages.count(ppn) != 0; }
+  // The decoded page for ppn if there is one (not re-checked if stale).
+  DecodedPage* find(uint64_t ppn) const {
+    auto it = m_pages.find(ppn);
+    return it == m_pages.end() ? nullptr : it->second;
+  }
 
   // The decoded page for ppn whose bytes are at `host` (4 KiB of RAM), creating it if needed
   // (*created tells). A stale page is re-checked against its bytes first. Call only when !full().
@@ -65,6 +76,7 @@ class CodeCache {
   std::unordered_map<uint64_t, DecodedPage*> m_pages;
   std::vector<std::unique_ptr<DecodedPage>> m_pool;  // owns every page
   std::vector<DecodedPage*> m_free;
+  uint64_t m_generation = 0;  // source of DecodedPage::generation
 
   std::atomic<bool> m_has_posted{false};
   std::mutex m_posted_mutex;

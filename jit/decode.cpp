@@ -498,6 +498,8 @@ const char* op_name(Op op) {
       "fmv.w.x",   "fmv.x.d",   "fmv.d.x",
   };
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Op::kCount));
+  if (op == Op::kCompiled) return "compiled";
+  if (op >= Op::kCount) return "?";
   return names[static_cast<size_t>(op)];
 }
 

@@ -180,6 +180,9 @@ enum class Op : uint8_t {
   kFmvXD,
   kFmvDX,
   kCount,
+  // Not an instruction: a decoded-page slot whose code the translator tier compiled; imm indexes
+  // the hart's table of compiled regions (which keeps the original Insn). Never produced by decode().
+  kCompiled,
 };
 
 inline constexpr bool is_fp(Op op) {

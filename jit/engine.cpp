@@ -13,7 +13,24 @@ Engine::Engine(accel::VmOps& ops, const base::Timebase& timebase, unsigned hart_
   for (unsigned i = 0; i < hart_count; ++i) m_harts.push_back(std::make_unique<Hart>(*m_platform, i));
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // Background compiles post results to harts: stop them before the harts go.
+  if (m_tier) m_tier->stop();
+  m_harts.clear();
+}
+
+base::Result<bool, std::string> Engine::set_tier(const TierOptions& options) {
+  auto tier = TierManager::create(options);
+  if (!tier.ok()) return base::fail(std::move(tier).error());
+  if (m_tier) m_tier->stop();
+  m_tier = std::move(*tier);
+  for (auto& hart : m_harts) hart->set_tier(m_tier.get());
+  return m_tier->active();
+}
+
+TierStats Engine::tier_stats() const {
+  return m_tier ? m_tier->stats() : TierStats{};
+}
 
 void Engine::add_ram(const base::GuestMemory::Region& region) {
   m_platform->add_ram(region);

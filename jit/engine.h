@@ -1,7 +1,7 @@
 // The `jit` accelerator's one front door: everything outside jit/ (accel/jit, benches, tests of the
 // accelerator) reaches the execution tiers only through Engine. Today the interpreter (jit::Hart)
-// is the only tier behind it; a translator tier plugs in here without its callers changing, and
-// its LLVM headers stay behind this file.
+// and the LLVM translator tier (jit/tier_manager.h, loaded at run time) sit behind it; its LLVM
+// headers stay behind this file.
 //
 // Threads: each hart's run() is called from that hart's own (vCPU) thread. kick, set_irq, park,
 // resume, invalidate_range and halt may be called from any thread. state/set_state of a hart only
@@ -17,8 +17,11 @@
 
 #include "accel/accelerator.h"
 #include "base/guest_memory.h"
+#include "base/result.h"
 #include "base/timebase.h"
 #include "jit/cpu_state.h"
+#include "jit/tier_manager.h"
+#include "jit/tier_options.h"
 
 namespace jit {
 
@@ -35,6 +38,13 @@ class Engine {
   unsigned hart_count() const { return static_cast<unsigned>(m_harts.size()); }
   // Before the harts run; mapping the same region twice is fine.
   void add_ram(const base::GuestMemory::Region& region);
+
+  // Chooses the execution tier before any hart runs (the default is the interpreter alone):
+  // loads the LLVM tier's shared object for `auto` and `llvm` (only now does libLLVM get mapped).
+  // Errors: `llvm` without a loadable tier.
+  base::Result<bool, std::string> set_tier(const TierOptions& options);
+  // Compile and execution counts for `up --stats` (zeros without a tier).
+  TierStats tier_stats() const;
 
   // Each returns false for a hart index out of range (nothing happens then).
   // Power-on state: M-mode at pc, a0..a2 as given, everything else zero.
@@ -68,6 +78,7 @@ class Engine {
 
  private:
   std::unique_ptr<Platform> m_platform;
+  std::unique_ptr<TierManager> m_tier;  // outlives the harts: they run its compiled code
   std::vector<std::unique_ptr<Hart>> m_harts;
   std::atomic<bool> m_halted{false};
 };

@@ -52,6 +52,7 @@ bool Hart::fetch_cross_page(uint64_t pc, Insn* out) {
 
 void Hart::invalidate_code(uint64_t pa, uint64_t len) {
   if (!m_code.invalidate_range(pa, len)) return;
+  ++m_code_epoch;
   bump_tlb(kFetch);
   m_fetch_vpn = ~0ull;
 }
@@ -68,6 +69,7 @@ void Hart::invalidate_range(uint64_t pa, uint64_t len) {
 
 void Hart::flush_decoded() {
   m_code.drop_all();
+  m_regions.clear();  // no page holds a marker for them any more
   bump_tlb(kFetch);
   m_fetch_vpn = ~0ull;
 }

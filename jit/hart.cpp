@@ -8,6 +8,7 @@
 #include "jit/arch_bits.h"
 #include "jit/csr_numbers.h"
 #include "jit/fpu.h"
+#include "jit/tier_manager.h"
 
 namespace jit {
 
@@ -125,6 +126,7 @@ void Hart::run_until_kicked() {
       continue;  // a kick or halt that came while parked is seen before any guest instruction
     }
     if (m_code.has_posted()) apply_posted_invalidations();
+    if (m_has_ready.load(std::memory_order_acquire)) install_ready();
     if (m_trace_state) dump_state("run");
     check_interrupts();
     if (execute(kChunk) == ChunkEnd::kWfi) wait_for_interrupt();
@@ -134,6 +136,7 @@ void Hart::run_until_kicked() {
 void Hart::step(uint64_t max_instructions) {
   while (max_instructions > 0) {
     if (m_code.has_posted()) apply_posted_invalidations();
+    if (m_has_ready.load(std::memory_order_acquire)) install_ready();
     check_interrupts();
     const int64_t budget = static_cast<int64_t>(std::min<uint64_t>(max_instructions, kChunk));
     const uint64_t before = m_s.instret;
@@ -191,6 +194,8 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
   int64_t left = budget;
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
+  const bool tier_on = m_tier_on;
+  uint64_t compiled = 0;  // instructions run in compiled regions this chunk
   // Local copies of the fetch state: members would be reloaded after every register write (the
   // compiler cannot prove x[] does not alias them). Re-read after anything that may change them.
   uint64_t fetch_vpn = m_fetch_vpn;
@@ -205,7 +210,12 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
   pc += in.len; \
   continue
 #define TRAP goto trap
+// After a jump: with the tier on, the target is a block head (counted, maybe compiled).
+#define JUMPED                                 \
+  if (__builtin_expect(tier_on, 0)) goto head; \
+  continue
 
+  if (tier_on) goto head;
   while (left > 0) {
     --left;
     if (__builtin_expect((pc >> 12) != fetch_vpn, 0)) {
@@ -237,31 +247,31 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         case Op::kJal:
           x[in.rd] = pc + in.len;
           pc += in.imm;
-          continue;
+          JUMPED;
         case Op::kJalr: {
           const uint64_t target = (x[in.rs1] + in.imm) & ~1ull;
           x[in.rd] = pc + in.len;
           pc = target;
-          continue;
+          JUMPED;
         }
         case Op::kBeq:
           pc += x[in.rs1] == x[in.rs2] ? in.imm : in.len;
-          continue;
+          JUMPED;
         case Op::kBne:
           pc += x[in.rs1] != x[in.rs2] ? in.imm : in.len;
-          continue;
+          JUMPED;
         case Op::kBlt:
           pc += static_cast<int64_t>(x[in.rs1]) < static_cast<int64_t>(x[in.rs2]) ? in.imm : in.len;
-          continue;
+          JUMPED;
         case Op::kBge:
           pc += static_cast<int64_t>(x[in.rs1]) >= static_cast<int64_t>(x[in.rs2]) ? in.imm : in.len;
-          continue;
+          JUMPED;
         case Op::kBltu:
           pc += x[in.rs1] < x[in.rs2] ? in.imm : in.len;
-          continue;
+          JUMPED;
         case Op::kBgeu:
           pc += x[in.rs1] >= x[in.rs2] ? in.imm : in.len;
-          continue;
+          JUMPED;
 
 #define LOAD(T)                                 \
   {                                             \
@@ -459,7 +469,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
           SYNC_FETCH();
           pc += in.len;
           if (m_end_chunk) goto out;
-          continue;
+          JUMPED;
 
         case Op::kFenceI:
         case Op::kEcall:
@@ -481,7 +491,24 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
             goto out;
           }
           if (m_end_chunk) goto out;
-          continue;
+          JUMPED;
+        }
+
+        case Op::kCompiled: {
+          const CompiledRegion& region = m_regions[static_cast<size_t>(in.imm)];
+          if (left + 1 < kJitMaxRegionInsns) {  // too little budget left: interpret this one
+            ip = &region.original;
+            goto dispatch;
+          }
+          const JitMemView view{m_tlb[m_data_ctx][kRead], m_tlb[m_data_ctx][kWrite], m_tlb_gen[kRead],
+                                m_tlb_gen[kWrite]};
+          const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view);
+          left -= static_cast<int64_t>(exit.retired) - 1;  // the loop counted one already
+          compiled += exit.retired;
+          pc = m_s.pc;
+          SYNC_FETCH();
+          if (exit.status) TRAP;
+          goto head;
         }
 
         default:
@@ -489,12 +516,14 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
             m_s.pc = pc;
             if (!exec_amo(in)) TRAP;
             SYNC_FETCH();
-            NEXT;
+            pc += in.len;
+            JUMPED;
           }
           m_s.pc = pc;
           if (!exec_fp(in)) TRAP;
           SYNC_FETCH();
-          NEXT;
+          pc += in.len;
+          JUMPED;
       }
     }
   trap:
@@ -504,14 +533,132 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
     pc = m_s.pc;
     // A trap can enable interrupts (mret target, delegation) only through later instructions, so
     // carrying on in this chunk is fine.
+    if (!tier_on) continue;
+  head:
+    // A block head (jump target, trap entry, after an instruction the tier leaves to the
+    // interpreter, after a region): count it, and promote it once hot.
+    if (__builtin_expect((pc >> 12) != fetch_vpn, 0)) {
+      if (!refill_fetch(pc)) continue;  // the loop's own fetch raises the fault again
+      SYNC_FETCH();
+    }
+    {
+      const unsigned slot = (pc >> 1) & 2047;
+      const Op op = fetch_insns[slot].op;
+      if (op != Op::kCompiled && op != Op::kCrossPage && ++m_fetch_page->heat[slot] == m_hot_threshold) {
+        promote(pc);
+        SYNC_FETCH();
+      }
+    }
   }
+#undef JUMPED
 #undef NEXT
 #undef TRAP
 #undef SYNC_FETCH
 out:
   m_s.pc = pc;
   m_s.instret += static_cast<uint64_t>(budget - left);
+  if (m_tier) {
+    m_compiled_retired += compiled;
+    m_tier->count_instructions(static_cast<uint64_t>(budget - left), compiled);
+  }
   return end;
+}
+
+void Hart::set_tier(TierManager* tier) {
+  // Compiled entries and pending results belong to the previous tier's code: forget them.
+  flush_decoded();
+  {
+    std::lock_guard<std::mutex> lock(m_ready_mutex);
+    m_ready.clear();
+    m_has_ready.store(false, std::memory_order_release);
+  }
+  m_tier = tier;
+  m_tier_on = tier && tier->active();
+  m_hot_threshold = tier ? static_cast<uint16_t>(std::clamp<uint32_t>(tier->hot_threshold(), 1, 65535)) : 1;
+}
+
+bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out) {
+  // Breadth first from the entry over what the tier compiles, following fall-through and direct
+  // branch targets inside the page; anything else is where the region exits.
+  bool seen[2048] = {};
+  uint32_t queue[kJitMaxRegionInsns * 2];
+  size_t head = 0, tail = 0;
+  queue[tail++] = entry;
+  while (head < tail && out->size() < kRegionFormCap) {
+    const uint32_t offset = queue[head++];
+    if (offset >= 4096 || seen[offset >> 1]) continue;
+    seen[offset >> 1] = true;
+    if (page->insns[offset >> 1].op == Op::kUndecoded) CodeCache::decode_slot(page, offset);
+    Insn in = page->insns[offset >> 1];
+    if (in.op == Op::kCompiled) in = m_regions[static_cast<size_t>(in.imm)].original;
+    if (!tier_compiles(in.op) || offset + in.len > 4096) continue;
+    out->push_back(JitRegionInsn{offset, 0, in});
+    auto push = [&](int64_t target) {
+      if (target >= 0 && target < 4096 && tail < sizeof queue / sizeof queue[0])
+        queue[tail++] = static_cast<uint32_t>(target);
+    };
+    if (in.op == Op::kJalr) continue;
+    if (in.op == Op::kJal) {
+      push(static_cast<int64_t>(offset) + in.imm);
+      continue;
+    }
+    push(offset + in.len);
+    if (tier_ends_block(in.op)) push(static_cast<int64_t>(offset) + in.imm);
+  }
+  std::sort(out->begin(), out->end(),
+            [](const JitRegionInsn& a, const JitRegionInsn& b) { return a.offset < b.offset; });
+  return !out->empty() && (*out)[0].offset <= entry && seen[entry >> 1] &&
+         std::any_of(out->begin(), out->end(), [&](const JitRegionInsn& r) { return r.offset == entry; });
+}
+
+void Hart::promote(uint64_t pc) {
+  if (m_regions.size() >= kMaxRegions) return;
+  DecodedPage* page = m_fetch_page;
+  const uint32_t offset = pc & 0xfff;
+  std::vector<JitRegionInsn> insns;
+  if (!form_region(page, offset, &insns)) return;
+  if (m_tier->synchronous()) {
+    if (JitRegionFn fn = m_tier->compile_now(insns, offset)) install(page, offset, fn);
+    return;
+  }
+  CompileJob job;
+  job.insns = std::move(insns);
+  job.entry_offset = offset;
+  job.ppn = page->ppn;
+  job.generation = page->generation;
+  job.done = [this](const CompileJob& done, JitRegionFn fn) {
+    if (!fn) return;
+    {
+      std::lock_guard<std::mutex> lock(m_ready_mutex);
+      m_ready.push_back({done.ppn, done.generation, done.entry_offset, fn});
+    }
+    m_has_ready.store(true, std::memory_order_release);
+  };
+  m_tier->enqueue(std::move(job));
+}
+
+void Hart::install(DecodedPage* page, uint32_t offset, JitRegionFn fn) {
+  Insn& slot = page->insns[offset >> 1];
+  if (slot.op == Op::kCompiled || slot.op == Op::kUndecoded || !tier_compiles(slot.op)) return;
+  if (m_regions.size() >= kMaxRegions) return;
+  m_regions.push_back({fn, slot});
+  m_tier->note_installed();
+  slot.op = Op::kCompiled;
+  slot.imm = static_cast<int64_t>(m_regions.size() - 1);
+}
+
+void Hart::install_ready() {
+  std::vector<ReadyRegion> ready;
+  {
+    std::lock_guard<std::mutex> lock(m_ready_mutex);
+    ready.swap(m_ready);
+    m_has_ready.store(false, std::memory_order_release);
+  }
+  for (const ReadyRegion& r : ready) {
+    // Only into the page contents it was formed from (a dropped or re-decoded page has moved on).
+    DecodedPage* page = m_code.find(r.ppn);
+    if (page && page->generation == r.generation && !page->stale) install(page, r.offset, r.fn);
+  }
 }
 
 bool Hart::exec_amo(const Insn& in) {

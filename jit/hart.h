@@ -29,8 +29,11 @@
 #include "jit/code_cache.h"
 #include "jit/cpu_state.h"
 #include "jit/decode.h"
+#include "jit/tier.h"
 
 namespace jit {
+
+class TierManager;
 
 // What all harts of a VM share. RAM regions are fixed before the harts start running.
 class Platform {
@@ -112,6 +115,14 @@ class Hart {
   // Forgets decoded code in guest-physical [pa, pa+len) (device DMA, a loader writing RAM). Any
   // thread; applied before the hart's next chunk.
   void invalidate_range(uint64_t pa, uint64_t len);
+
+  // The compiled tier (jit/tier_manager.h), shared by the engine's harts; before run(). Its
+  // threshold and mode say when a block head is promoted and whether compiling waits.
+  void set_tier(TierManager* tier);
+  // Bumped whenever decoded code is dropped by this hart's own stores (compiled code checks it).
+  uint64_t code_epoch() const { return m_code_epoch; }
+  // Instructions this hart ran inside compiled regions.
+  uint64_t compiled_instructions() const { return m_compiled_retired; }
 
   // Slow paths behind jit/mmu.h's C entry points. false: a trap is pending (take_pending_trap()).
   bool load_slow(uint64_t va, void* out, unsigned size);
@@ -218,6 +229,36 @@ class Hart {
   void set_f32(unsigned r, uint32_t v);
   void set_f64(unsigned r, uint64_t v);
   void accrue(uint32_t flags);
+
+  // Translator tier. A promoted block head's slot in the decoded page becomes Op::kCompiled with
+  // imm indexing m_regions, which keeps the instruction it replaced (run when the chunk has too
+  // little budget left for a region). Dropping the decoded page drops the marker with it.
+  struct CompiledRegion {
+    JitRegionFn fn = nullptr;
+    Insn original;
+  };
+  static constexpr size_t kMaxRegions = 1 << 16;  // per hart; promotion stops beyond it
+  // Instructions a region is formed with at most: compile time grows with size, and with every
+  // block head compiled (tier llvm) most regions are cold (a Linux boot compiles thousands).
+  static constexpr size_t kRegionFormCap = 64;
+  struct ReadyRegion {
+    uint64_t ppn = 0, generation = 0;
+    uint32_t offset = 0;
+    JitRegionFn fn = nullptr;
+  };
+  void promote(uint64_t pc);  // pc's page is the current fetch page
+  bool form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out);
+  void install(DecodedPage* page, uint32_t offset, JitRegionFn fn);
+  void install_ready();  // background results, between chunks
+  TierManager* m_tier = nullptr;
+  bool m_tier_on = false;
+  uint16_t m_hot_threshold = 1;
+  uint64_t m_code_epoch = 0;
+  uint64_t m_compiled_retired = 0;
+  std::vector<CompiledRegion> m_regions;
+  std::mutex m_ready_mutex;
+  std::vector<ReadyRegion> m_ready;
+  std::atomic<bool> m_has_ready{false};
 
   Platform& m_platform;
   const unsigned m_hart_id;

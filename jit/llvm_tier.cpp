@@ -1,20 +1,35 @@
-// The LLVM tier's skeleton, built as its own shared object (libvmlaunch_jit_llvm.so, see
-// jit/tier.h): ORC LLJIT compiling one straight-line block of integer instructions into a function
-// on CpuState. Guest registers live in SSA values inside the block; each is loaded on first use and
-// stored back once at the exit if written, with pc and instret, so the state after the call is the
-// interpreter's. LLVM errors become strings in the caller's buffer; nothing throws across the ABI.
+// The LLVM tier (jit/tier.h), built as its own shared object, libvmlaunch_jit_llvm.so: ORC LLJIT
+// compiling a region (instructions of one 4 KiB page reachable from an entry, up to
+// kJitMaxRegionInsns) into one function on CpuState.
+//
+// Shape of the generated code: guest registers live in allocas that SROA turns into SSA; every
+// guest instruction is its own basic block; internal branches are LLVM branches; anything leaving
+// the region goes to one exit block that writes back the registers the region writes, the exact
+// pc and returns the number of instructions run. Loads and stores look up the hart's TLB inline
+// (JitMemView) and call the engine's slow paths on a miss, for MMIO and on faults; a fault exits
+// with the faulting instruction's pc, as the interpreter leaves it. Back-edges check the budget so
+// a hart in a loop still reaches its chunk boundary (kick, park, interrupts) in bounded time.
+// LLVM errors become strings in the caller's buffer; nothing throws across the ABI.
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
+#include <llvm/Transforms/Scalar/EarlyCSE.h>
+#include <llvm/Transforms/Scalar/SROA.h>
+#include <llvm/Transforms/Scalar/SimplifyCFG.h>
 
 #include <cstddef>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -28,7 +43,8 @@ namespace {
 
 struct Tier {
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  uint64_t next_block = 0;
+  JitHelpers helpers;
+  uint64_t next_region = 0;
 };
 
 void put_error(char* buffer, size_t size, const std::string& message) {
@@ -36,21 +52,60 @@ void put_error(char* buffer, size_t size, const std::string& message) {
 }
 
 const char* describe() {
-  return "LLVM " LLVM_VERSION_STRING " ORC LLJIT (skeleton: straight-line integer blocks)";
+  return "LLVM " LLVM_VERSION_STRING " ORC LLJIT (regions: RV64IMC integer, loads/stores, branches)";
 }
 
-void* create(char* error, size_t error_len) {
+// The short pass list the issue names (SROA first: it turns the register allocas into SSA).
+void optimise(llvm::Module& module) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb;
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::FunctionPassManager fpm;
+  fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+  fpm.addPass(llvm::EarlyCSEPass());
+  fpm.addPass(llvm::InstCombinePass());
+  fpm.addPass(llvm::SimplifyCFGPass());
+  for (llvm::Function& f : module)
+    if (!f.isDeclaration()) fpm.run(f, fam);
+}
+
+void* create(const JitHelpers* helpers, char* error, size_t error_len) {
+  if (!helpers || !helpers->load || !helpers->store) {
+    put_error(error, error_len, "create: no helpers");
+    return nullptr;
+  }
   static std::once_flag targets;
   std::call_once(targets, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
-  auto jit = llvm::orc::LLJITBuilder().create();
+  // Codegen at -O1: the IR is already cleaned up by optimise(); the full -O2 backend costs compile
+  // time that a translator pays for every region (measured with `up --stats`, docs/benchmarks.md).
+  auto machine = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!machine) {
+    put_error(error, error_len, "host target: " + llvm::toString(machine.takeError()));
+    return nullptr;
+  }
+  machine->setCodeGenOptLevel(llvm::CodeGenOptLevel::Less);
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*machine)).create();
   if (!jit) {
     put_error(error, error_len, "LLJIT: " + llvm::toString(jit.takeError()));
     return nullptr;
   }
-  auto* tier = new (std::nothrow) Tier{std::move(*jit)};
+  (*jit)->getIRTransformLayer().setTransform(
+      [](llvm::orc::ThreadSafeModule module,
+         llvm::orc::MaterializationResponsibility&) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+        module.withModuleDo([](llvm::Module& m) { optimise(m); });
+        return module;
+      });
+  auto* tier = new (std::nothrow) Tier{std::move(*jit), *helpers};
   if (!tier) put_error(error, error_len, "out of memory");
   return tier;
 }
@@ -59,163 +114,483 @@ void destroy(void* tier) {
   delete static_cast<Tier*>(tier);
 }
 
-// Emits IR for one block; false (with a message) at the first instruction it cannot translate.
-bool emit_block(llvm::IRBuilder<>& b, llvm::Value* state, const jit::Insn* insns, size_t count, uint64_t pc,
-                std::string* why) {
-  llvm::Type* i64 = b.getInt64Ty();
-  llvm::Type* i32 = b.getInt32Ty();
-  auto field = [&](size_t offset) { return b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), state, offset); };
-  llvm::Value* regs[33] = {};
-  bool dirty[33] = {};
-  auto get = [&](unsigned r) -> llvm::Value* {
-    if (r == 0 || r >= 32) return b.getInt64(0);  // x0 reads zero; 32 is the write sink
-    if (!regs[r]) regs[r] = b.CreateLoad(i64, field(offsetof(jit::CpuState, x) + 8 * r));
-    return regs[r];
-  };
-  auto set = [&](unsigned r, llvm::Value* v) {
-    if (r == 0 || r >= 32) return;  // writes to x0 vanish, as the interpreter's sink register
-    regs[r] = v;
-    dirty[r] = true;
-  };
-  auto sext32 = [&](llvm::Value* v) { return b.CreateSExt(b.CreateTrunc(v, i32), i64); };
-  auto lo32 = [&](llvm::Value* v) { return b.CreateTrunc(v, i32); };
-  auto bool64 = [&](llvm::Value* v) { return b.CreateZExt(v, i64); };
+class RegionEmitter {
+ public:
+  RegionEmitter(llvm::LLVMContext& context, llvm::Function* function, const JitHelpers& helpers)
+      : m_ctx(context), m_fn(function), m_b(context), m_helpers(helpers) {}
 
-  for (size_t i = 0; i < count; ++i) {
-    const jit::Insn& in = insns[i];
-    llvm::Value* imm = b.getInt64(static_cast<uint64_t>(in.imm));
-    llvm::Value* imm32 = b.getInt32(static_cast<uint32_t>(in.imm) & 31);
+  bool emit(const JitRegionInsn* insns, size_t count, uint32_t entry_offset, std::string* why) {
+    for (size_t i = 0; i < count; ++i) {
+      const jit::Insn& in = insns[i].insn;
+      if (!jit::tier_compiles(in.op)) {
+        *why = "instruction at offset " + std::to_string(insns[i].offset) + " (" + jit::op_name(in.op) +
+               ") is not compiled by this tier";
+        return false;
+      }
+      if (insns[i].offset >= 4096 || insns[i].offset % 2 || insns[i].offset + in.len > 4096) {
+        *why = "instruction offset " + std::to_string(insns[i].offset) + " outside the page";
+        return false;
+      }
+      m_insns[insns[i].offset] = &in;
+      for (unsigned r : {unsigned(in.rs1), unsigned(in.rs2), unsigned(in.rd)})
+        if (r > 0 && r < 32) m_used[r] = true;
+      if (in.rd > 0 && in.rd < 32 && writes_rd(in.op)) m_dirty[in.rd] = true;
+    }
+    if (!m_insns.count(entry_offset)) {
+      *why = "entry offset " + std::to_string(entry_offset) + " is not one of the region's instructions";
+      return false;
+    }
+    llvm::BasicBlock* entry = llvm::BasicBlock::Create(m_ctx, "entry", m_fn);
+    m_exit = llvm::BasicBlock::Create(m_ctx, "exit", m_fn);
+    m_b.SetInsertPoint(entry);
+    m_state = m_fn->getArg(0);
+    m_hart = m_fn->getArg(1);
+    m_page_va = m_fn->getArg(2);
+    m_budget_limit = m_b.CreateSub(m_fn->getArg(3), m_b.getInt64(kJitMaxRegionInsns));
+    llvm::Value* view = m_fn->getArg(4);
+    m_read_tlb = m_b.CreateLoad(ptr(), field_of(view, offsetof(JitMemView, read_tlb)));
+    m_write_tlb = m_b.CreateLoad(ptr(), field_of(view, offsetof(JitMemView, write_tlb)));
+    m_read_gen = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, read_gen)));
+    m_write_gen = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, write_gen)));
+    m_done = m_b.CreateAlloca(i64(), nullptr, "done");
+    m_exit_pc = m_b.CreateAlloca(i64(), nullptr, "exit_pc");
+    m_exit_status = m_b.CreateAlloca(i64(), nullptr, "exit_status");
+    m_scratch = m_b.CreateAlloca(i64(), nullptr, "scratch");
+    m_b.CreateStore(m_b.getInt64(0), m_done);
+    for (unsigned r = 1; r < 32; ++r) {
+      if (!m_used[r]) continue;
+      m_regs[r] = m_b.CreateAlloca(i64(), nullptr, "x" + std::to_string(r));
+      m_b.CreateStore(m_b.CreateLoad(i64(), reg_field(r)), m_regs[r]);
+    }
+    for (const auto& [offset, in] : m_insns)
+      m_blocks[offset] = llvm::BasicBlock::Create(m_ctx, "i" + std::to_string(offset), m_fn);
+    m_b.CreateBr(m_blocks[entry_offset]);
+
+    for (const auto& [offset, in] : m_insns) {
+      m_b.SetInsertPoint(m_blocks[offset]);
+      m_b.CreateStore(m_b.CreateAdd(m_b.CreateLoad(i64(), m_done), m_b.getInt64(1)), m_done);
+      emit_insn(*in, offset);
+    }
+
+    // The one exit: registers the region writes, the exact pc, and what ran.
+    m_b.SetInsertPoint(m_exit);
+    for (unsigned r = 1; r < 32; ++r)
+      if (m_dirty[r]) m_b.CreateStore(m_b.CreateLoad(i64(), m_regs[r]), reg_field(r));
+    m_b.CreateStore(m_b.CreateLoad(i64(), m_exit_pc), field(offsetof(jit::CpuState, pc)));
+    llvm::Value* result = llvm::UndefValue::get(m_fn->getReturnType());
+    result = m_b.CreateInsertValue(result, m_b.CreateLoad(i64(), m_done), 0);
+    result = m_b.CreateInsertValue(result, m_b.CreateLoad(i64(), m_exit_status), 1);
+    m_b.CreateRet(result);
+    return true;
+  }
+
+ private:
+  static bool writes_rd(jit::Op op) {
     using jit::Op;
+    return !(op >= Op::kBeq && op <= Op::kBgeu) && !(op >= Op::kSb && op <= Op::kSd) && op != Op::kFence;
+  }
+
+  llvm::Type* i64() { return m_b.getInt64Ty(); }
+  llvm::Type* i32() { return m_b.getInt32Ty(); }
+  llvm::Type* ptr() { return m_b.getPtrTy(); }
+  llvm::Value* field_of(llvm::Value* base, size_t offset) {
+    return m_b.CreateConstInBoundsGEP1_64(m_b.getInt8Ty(), base, offset);
+  }
+  llvm::Value* field(size_t offset) { return field_of(m_state, offset); }
+  llvm::Value* reg_field(unsigned r) { return field(offsetof(jit::CpuState, x) + 8 * r); }
+  llvm::Value* pc_at(int64_t offset) {
+    return m_b.CreateAdd(m_page_va, m_b.getInt64(static_cast<uint64_t>(offset)));
+  }
+
+  llvm::Value* get(unsigned r) {
+    if (r == 0 || r >= 32) return m_b.getInt64(0);
+    return m_b.CreateLoad(i64(), m_regs[r]);
+  }
+  void set(unsigned r, llvm::Value* v) {
+    if (r == 0 || r >= 32) return;  // x0 and the decoder's sink register
+    m_b.CreateStore(v, m_regs[r]);
+  }
+
+  void exit_to(llvm::Value* pc, uint64_t status) {
+    m_b.CreateStore(pc, m_exit_pc);
+    m_b.CreateStore(m_b.getInt64(status), m_exit_status);
+    m_b.CreateBr(m_exit);
+  }
+  // Control to `target` (an offset in the page; may lie outside it): inside the region a branch,
+  // with a budget check on back-edges; otherwise an exit.
+  void go_to(int64_t target, int64_t from) {
+    auto it = target >= 0 && target < 4096 ? m_blocks.find(static_cast<uint32_t>(target)) : m_blocks.end();
+    if (it == m_blocks.end()) {
+      exit_to(pc_at(target), 0);
+      return;
+    }
+    if (target > from) {
+      m_b.CreateBr(it->second);
+      return;
+    }
+    llvm::BasicBlock* leave = llvm::BasicBlock::Create(m_ctx, "budget", m_fn);
+    llvm::Value* spent = m_b.CreateICmpSGT(m_b.CreateLoad(i64(), m_done), m_budget_limit);
+    m_b.CreateCondBr(spent, leave, it->second);
+    m_b.SetInsertPoint(leave);
+    exit_to(pc_at(target), 0);
+  }
+
+  llvm::Value* call_helper(void* fn, llvm::Value* va, uint32_t size) {
+    auto* type = llvm::FunctionType::get(i32(), {ptr(), i64(), ptr(), i32()}, false);
+    llvm::Value* callee =
+        llvm::ConstantExpr::getIntToPtr(m_b.getInt64(reinterpret_cast<uintptr_t>(fn)), ptr());
+    return m_b.CreateCall(type, callee, {m_hart, va, m_scratch, m_b.getInt32(size)});
+  }
+
+  // The inline TLB probe: a host pointer on a hit, or a branch to `slow`.
+  llvm::Value* probe(llvm::Value* tlb, llvm::Value* gen, llvm::Value* va, unsigned size,
+                     llvm::BasicBlock* slow) {
+    llvm::Value* vpn = m_b.CreateLShr(va, 12);
+    llvm::Value* index = m_b.CreateAnd(vpn, kJitTlbEntries - 1);
+    llvm::Value* entry =
+        m_b.CreateGEP(m_b.getInt8Ty(), tlb, m_b.CreateMul(index, m_b.getInt64(kJitTlbEntrySize)));
+    llvm::Value* tag = m_b.CreateLoad(i64(), entry);
+    llvm::Value* hit = m_b.CreateAnd(m_b.CreateICmpEQ(tag, m_b.CreateOr(vpn, gen)),
+                                     m_b.CreateICmpULE(m_b.CreateAnd(va, 0xfff), m_b.getInt64(4096 - size)));
+    llvm::BasicBlock* fast = llvm::BasicBlock::Create(m_ctx, "tlb_hit", m_fn);
+    m_b.CreateCondBr(hit, fast, slow);
+    m_b.SetInsertPoint(fast);
+    llvm::Value* addend = m_b.CreateLoad(i64(), field_of(entry, kJitTlbAddendOffset));
+    return m_b.CreateIntToPtr(m_b.CreateAdd(addend, va), ptr());
+  }
+
+  void emit_load(const jit::Insn& in, int64_t offset, unsigned size, bool sign) {
+    llvm::Type* type = m_b.getIntNTy(size * 8);
+    llvm::Value* va = m_b.CreateAdd(get(in.rs1), m_b.getInt64(static_cast<uint64_t>(in.imm)));
+    llvm::BasicBlock* slow = llvm::BasicBlock::Create(m_ctx, "load_slow", m_fn);
+    llvm::BasicBlock* fault = llvm::BasicBlock::Create(m_ctx, "load_fault", m_fn);
+    llvm::BasicBlock* join = llvm::BasicBlock::Create(m_ctx, "load_done", m_fn);
+    auto extend = [&](llvm::Value* v) { return sign ? m_b.CreateSExt(v, i64()) : m_b.CreateZExt(v, i64()); };
+    llvm::Value* host = probe(m_read_tlb, m_read_gen, va, size, slow);
+    llvm::LoadInst* fast_value = m_b.CreateAlignedLoad(type, host, llvm::MaybeAlign(1));
+    set(in.rd, extend(fast_value));
+    m_b.CreateBr(join);
+    m_b.SetInsertPoint(slow);
+    llvm::Value* ok = call_helper(reinterpret_cast<void*>(m_helpers.load), va, size);
+    m_b.CreateCondBr(m_b.CreateICmpEQ(ok, m_b.getInt32(0)), fault,
+                     join_after_slow_load(in, type, extend, join));
+    m_b.SetInsertPoint(fault);
+    exit_to(pc_at(offset), 1);
+    m_b.SetInsertPoint(join);
+  }
+  template <typename Extend>
+  llvm::BasicBlock* join_after_slow_load(const jit::Insn& in, llvm::Type* type, Extend extend,
+                                         llvm::BasicBlock* join) {
+    llvm::BasicBlock* got = llvm::BasicBlock::Create(m_ctx, "load_slow_done", m_fn);
+    llvm::IRBuilderBase::InsertPointGuard guard(m_b);
+    m_b.SetInsertPoint(got);
+    set(in.rd, extend(m_b.CreateLoad(type, m_scratch)));
+    m_b.CreateBr(join);
+    return got;
+  }
+
+  void emit_store(const jit::Insn& in, int64_t offset, unsigned size) {
+    llvm::Type* type = m_b.getIntNTy(size * 8);
+    llvm::Value* va = m_b.CreateAdd(get(in.rs1), m_b.getInt64(static_cast<uint64_t>(in.imm)));
+    llvm::Value* value = get(in.rs2);
+    llvm::BasicBlock* slow = llvm::BasicBlock::Create(m_ctx, "store_slow", m_fn);
+    llvm::BasicBlock* fault = llvm::BasicBlock::Create(m_ctx, "store_fault", m_fn);
+    llvm::BasicBlock* check = llvm::BasicBlock::Create(m_ctx, "store_code", m_fn);
+    llvm::BasicBlock* code = llvm::BasicBlock::Create(m_ctx, "store_hit_code", m_fn);
+    llvm::BasicBlock* join = llvm::BasicBlock::Create(m_ctx, "store_done", m_fn);
+    llvm::Value* host = probe(m_write_tlb, m_write_gen, va, size, slow);
+    m_b.CreateAlignedStore(m_b.CreateTrunc(value, type), host, llvm::MaybeAlign(1));
+    m_b.CreateBr(join);
+    m_b.SetInsertPoint(slow);
+    m_b.CreateStore(value, m_scratch);  // little-endian: the low `size` bytes are the value
+    llvm::Value* result = call_helper(reinterpret_cast<void*>(m_helpers.store), va, size);
+    m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(0)), fault, check);
+    m_b.SetInsertPoint(fault);
+    exit_to(pc_at(offset), 1);
+    m_b.SetInsertPoint(check);
+    m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(2)), code, join);
+    m_b.SetInsertPoint(code);
+    // The store changed decoded code (perhaps this region's): leave before running any of it.
+    exit_to(pc_at(offset + in.len), 0);
+    m_b.SetInsertPoint(join);
+  }
+
+  llvm::Value* sext32(llvm::Value* v) { return m_b.CreateSExt(m_b.CreateTrunc(v, i32()), i64()); }
+  llvm::Value* lo32(llvm::Value* v) { return m_b.CreateTrunc(v, i32()); }
+  llvm::Value* bool64(llvm::Value* v) { return m_b.CreateZExt(v, i64()); }
+  llvm::Value* mul_high(llvm::Value* a, llvm::Value* b, bool a_signed, bool b_signed) {
+    llvm::Type* i128 = m_b.getInt128Ty();
+    llvm::Value* wa = a_signed ? m_b.CreateSExt(a, i128) : m_b.CreateZExt(a, i128);
+    llvm::Value* wb = b_signed ? m_b.CreateSExt(b, i128) : m_b.CreateZExt(b, i128);
+    return m_b.CreateTrunc(m_b.CreateLShr(m_b.CreateMul(wa, wb), 64), i64());
+  }
+  // RISC-V division never traps: x/0 = all ones, x%0 = x, MIN/-1 = MIN, MIN%-1 = 0. LLVM's
+  // division is undefined there, so those cases divide by 1 and select the architectural result.
+  llvm::Value* divide(llvm::Value* a, llvm::Value* b, bool is_signed, bool remainder) {
+    llvm::Type* type = a->getType();
+    const unsigned bits = type->getIntegerBitWidth();
+    llvm::Value* zero = llvm::ConstantInt::get(type, 0);
+    llvm::Value* one = llvm::ConstantInt::get(type, 1);
+    llvm::Value* by_zero = m_b.CreateICmpEQ(b, zero);
+    llvm::Value* overflow = m_b.getFalse();
+    if (is_signed)
+      overflow = m_b.CreateAnd(
+          m_b.CreateICmpEQ(a, llvm::ConstantInt::get(type, llvm::APInt::getSignedMinValue(bits))),
+          m_b.CreateICmpEQ(b, llvm::ConstantInt::getSigned(type, -1)));
+    llvm::Value* divisor = m_b.CreateSelect(m_b.CreateOr(by_zero, overflow), one, b);
+    llvm::Value* q = remainder ? (is_signed ? m_b.CreateSRem(a, divisor) : m_b.CreateURem(a, divisor))
+                               : (is_signed ? m_b.CreateSDiv(a, divisor) : m_b.CreateUDiv(a, divisor));
+    if (remainder) {
+      q = m_b.CreateSelect(overflow, zero, q);
+      return m_b.CreateSelect(by_zero, a, q);
+    }
+    q = m_b.CreateSelect(overflow, a, q);
+    return m_b.CreateSelect(by_zero, llvm::ConstantInt::getSigned(type, -1), q);
+  }
+
+  void emit_insn(const jit::Insn& in, uint32_t offset) {
+    using jit::Op;
+    const int64_t off = offset;
+    llvm::Value* imm = m_b.getInt64(static_cast<uint64_t>(in.imm));
+    llvm::Value* imm32 = m_b.getInt32(static_cast<uint32_t>(in.imm) & 31);
+    llvm::Value* rs1;
     switch (in.op) {
       case Op::kLui:
         set(in.rd, imm);
         break;
       case Op::kAuipc:
-        set(in.rd, b.getInt64(pc + static_cast<uint64_t>(in.imm)));
+        set(in.rd, pc_at(off + in.imm));
+        break;
+      case Op::kJal:
+        set(in.rd, pc_at(off + in.len));
+        go_to(off + in.imm, off);
+        return;
+      case Op::kJalr: {
+        llvm::Value* target = m_b.CreateAnd(m_b.CreateAdd(get(in.rs1), imm), m_b.getInt64(~1ull));
+        set(in.rd, pc_at(off + in.len));
+        exit_to(target, 0);
+        return;
+      }
+      case Op::kBeq:
+      case Op::kBne:
+      case Op::kBlt:
+      case Op::kBge:
+      case Op::kBltu:
+      case Op::kBgeu: {
+        llvm::Value* a = get(in.rs1);
+        llvm::Value* b = get(in.rs2);
+        llvm::Value* cond = in.op == Op::kBeq    ? m_b.CreateICmpEQ(a, b)
+                            : in.op == Op::kBne  ? m_b.CreateICmpNE(a, b)
+                            : in.op == Op::kBlt  ? m_b.CreateICmpSLT(a, b)
+                            : in.op == Op::kBge  ? m_b.CreateICmpSGE(a, b)
+                            : in.op == Op::kBltu ? m_b.CreateICmpULT(a, b)
+                                                 : m_b.CreateICmpUGE(a, b);
+        llvm::BasicBlock* taken = llvm::BasicBlock::Create(m_ctx, "taken", m_fn);
+        llvm::BasicBlock* not_taken = llvm::BasicBlock::Create(m_ctx, "not_taken", m_fn);
+        m_b.CreateCondBr(cond, taken, not_taken);
+        m_b.SetInsertPoint(taken);
+        go_to(off + in.imm, off);
+        m_b.SetInsertPoint(not_taken);
+        go_to(off + in.len, off);
+        return;
+      }
+      case Op::kLb:
+        emit_load(in, off, 1, true);
+        break;
+      case Op::kLh:
+        emit_load(in, off, 2, true);
+        break;
+      case Op::kLw:
+        emit_load(in, off, 4, true);
+        break;
+      case Op::kLd:
+        emit_load(in, off, 8, false);
+        break;
+      case Op::kLbu:
+        emit_load(in, off, 1, false);
+        break;
+      case Op::kLhu:
+        emit_load(in, off, 2, false);
+        break;
+      case Op::kLwu:
+        emit_load(in, off, 4, false);
+        break;
+      case Op::kSb:
+        emit_store(in, off, 1);
+        break;
+      case Op::kSh:
+        emit_store(in, off, 2);
+        break;
+      case Op::kSw:
+        emit_store(in, off, 4);
+        break;
+      case Op::kSd:
+        emit_store(in, off, 8);
         break;
       case Op::kAddi:
-        set(in.rd, b.CreateAdd(get(in.rs1), imm));
+        set(in.rd, m_b.CreateAdd(get(in.rs1), imm));
         break;
       case Op::kSlti:
-        set(in.rd, bool64(b.CreateICmpSLT(get(in.rs1), imm)));
+        set(in.rd, bool64(m_b.CreateICmpSLT(get(in.rs1), imm)));
         break;
       case Op::kSltiu:
-        set(in.rd, bool64(b.CreateICmpULT(get(in.rs1), imm)));
+        set(in.rd, bool64(m_b.CreateICmpULT(get(in.rs1), imm)));
         break;
       case Op::kXori:
-        set(in.rd, b.CreateXor(get(in.rs1), imm));
+        set(in.rd, m_b.CreateXor(get(in.rs1), imm));
         break;
       case Op::kOri:
-        set(in.rd, b.CreateOr(get(in.rs1), imm));
+        set(in.rd, m_b.CreateOr(get(in.rs1), imm));
         break;
       case Op::kAndi:
-        set(in.rd, b.CreateAnd(get(in.rs1), imm));
+        set(in.rd, m_b.CreateAnd(get(in.rs1), imm));
         break;
       case Op::kSlli:
-        set(in.rd, b.CreateShl(get(in.rs1), b.getInt64(in.imm & 63)));
+        set(in.rd, m_b.CreateShl(get(in.rs1), m_b.getInt64(in.imm & 63)));
         break;
       case Op::kSrli:
-        set(in.rd, b.CreateLShr(get(in.rs1), b.getInt64(in.imm & 63)));
+        set(in.rd, m_b.CreateLShr(get(in.rs1), m_b.getInt64(in.imm & 63)));
         break;
       case Op::kSrai:
-        set(in.rd, b.CreateAShr(get(in.rs1), b.getInt64(in.imm & 63)));
+        set(in.rd, m_b.CreateAShr(get(in.rs1), m_b.getInt64(in.imm & 63)));
         break;
       case Op::kAdd:
-        set(in.rd, b.CreateAdd(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateAdd(get(in.rs1), get(in.rs2)));
         break;
       case Op::kSub:
-        set(in.rd, b.CreateSub(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateSub(get(in.rs1), get(in.rs2)));
         break;
       case Op::kSll:
-        set(in.rd, b.CreateShl(get(in.rs1), b.CreateAnd(get(in.rs2), 63)));
+        set(in.rd, m_b.CreateShl(get(in.rs1), m_b.CreateAnd(get(in.rs2), 63)));
         break;
       case Op::kSlt:
-        set(in.rd, bool64(b.CreateICmpSLT(get(in.rs1), get(in.rs2))));
+        set(in.rd, bool64(m_b.CreateICmpSLT(get(in.rs1), get(in.rs2))));
         break;
       case Op::kSltu:
-        set(in.rd, bool64(b.CreateICmpULT(get(in.rs1), get(in.rs2))));
+        set(in.rd, bool64(m_b.CreateICmpULT(get(in.rs1), get(in.rs2))));
         break;
       case Op::kXor:
-        set(in.rd, b.CreateXor(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateXor(get(in.rs1), get(in.rs2)));
         break;
       case Op::kSrl:
-        set(in.rd, b.CreateLShr(get(in.rs1), b.CreateAnd(get(in.rs2), 63)));
+        set(in.rd, m_b.CreateLShr(get(in.rs1), m_b.CreateAnd(get(in.rs2), 63)));
         break;
       case Op::kSra:
-        set(in.rd, b.CreateAShr(get(in.rs1), b.CreateAnd(get(in.rs2), 63)));
+        set(in.rd, m_b.CreateAShr(get(in.rs1), m_b.CreateAnd(get(in.rs2), 63)));
         break;
       case Op::kOr:
-        set(in.rd, b.CreateOr(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateOr(get(in.rs1), get(in.rs2)));
         break;
       case Op::kAnd:
-        set(in.rd, b.CreateAnd(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateAnd(get(in.rs1), get(in.rs2)));
         break;
       case Op::kAddiw:
-        set(in.rd, sext32(b.CreateAdd(get(in.rs1), imm)));
+        set(in.rd, sext32(m_b.CreateAdd(get(in.rs1), imm)));
         break;
       case Op::kSlliw:
-        set(in.rd, b.CreateSExt(b.CreateShl(lo32(get(in.rs1)), imm32), i64));
+        set(in.rd, m_b.CreateSExt(m_b.CreateShl(lo32(get(in.rs1)), imm32), i64()));
         break;
       case Op::kSrliw:
-        set(in.rd, b.CreateSExt(b.CreateLShr(lo32(get(in.rs1)), imm32), i64));
+        set(in.rd, m_b.CreateSExt(m_b.CreateLShr(lo32(get(in.rs1)), imm32), i64()));
         break;
       case Op::kSraiw:
-        set(in.rd, b.CreateSExt(b.CreateAShr(lo32(get(in.rs1)), imm32), i64));
+        set(in.rd, m_b.CreateSExt(m_b.CreateAShr(lo32(get(in.rs1)), imm32), i64()));
         break;
       case Op::kAddw:
-        set(in.rd, sext32(b.CreateAdd(get(in.rs1), get(in.rs2))));
+        set(in.rd, sext32(m_b.CreateAdd(get(in.rs1), get(in.rs2))));
         break;
       case Op::kSubw:
-        set(in.rd, sext32(b.CreateSub(get(in.rs1), get(in.rs2))));
+        set(in.rd, sext32(m_b.CreateSub(get(in.rs1), get(in.rs2))));
         break;
       case Op::kSllw:
-        set(in.rd, b.CreateSExt(b.CreateShl(lo32(get(in.rs1)), b.CreateAnd(lo32(get(in.rs2)), 31)), i64));
+        set(in.rd,
+            m_b.CreateSExt(m_b.CreateShl(lo32(get(in.rs1)), m_b.CreateAnd(lo32(get(in.rs2)), 31)), i64()));
         break;
       case Op::kSrlw:
-        set(in.rd, b.CreateSExt(b.CreateLShr(lo32(get(in.rs1)), b.CreateAnd(lo32(get(in.rs2)), 31)), i64));
+        set(in.rd,
+            m_b.CreateSExt(m_b.CreateLShr(lo32(get(in.rs1)), m_b.CreateAnd(lo32(get(in.rs2)), 31)), i64()));
         break;
       case Op::kSraw:
-        set(in.rd, b.CreateSExt(b.CreateAShr(lo32(get(in.rs1)), b.CreateAnd(lo32(get(in.rs2)), 31)), i64));
+        set(in.rd,
+            m_b.CreateSExt(m_b.CreateAShr(lo32(get(in.rs1)), m_b.CreateAnd(lo32(get(in.rs2)), 31)), i64()));
+        break;
+      case Op::kFence:
+        // As the interpreter: only an order of earlier writes before later reads needs a host fence.
+        if ((in.imm & 0x50) && (in.imm & 0x0a)) m_b.CreateFence(llvm::AtomicOrdering::SequentiallyConsistent);
         break;
       case Op::kMul:
-        set(in.rd, b.CreateMul(get(in.rs1), get(in.rs2)));
+        set(in.rd, m_b.CreateMul(get(in.rs1), get(in.rs2)));
         break;
+      case Op::kMulh:
+        set(in.rd, mul_high(get(in.rs1), get(in.rs2), true, true));
+        break;
+      case Op::kMulhsu:
+        set(in.rd, mul_high(get(in.rs1), get(in.rs2), true, false));
+        break;
+      case Op::kMulhu:
+        set(in.rd, mul_high(get(in.rs1), get(in.rs2), false, false));
+        break;
+      case Op::kDiv:
+      case Op::kDivu:
+      case Op::kRem:
+      case Op::kRemu: {
+        const bool is_signed = in.op == Op::kDiv || in.op == Op::kRem;
+        set(in.rd, divide(get(in.rs1), get(in.rs2), is_signed, in.op == Op::kRem || in.op == Op::kRemu));
+        break;
+      }
       case Op::kMulw:
-        set(in.rd, sext32(b.CreateMul(get(in.rs1), get(in.rs2))));
+        set(in.rd, sext32(m_b.CreateMul(get(in.rs1), get(in.rs2))));
         break;
-      default:
-        *why = "instruction " + std::to_string(i) + " (" + jit::op_name(in.op) +
-               ") is not a straight-line integer op";
-        return false;
+      case Op::kDivw:
+      case Op::kDivuw:
+      case Op::kRemw:
+      case Op::kRemuw: {
+        const bool is_signed = in.op == Op::kDivw || in.op == Op::kRemw;
+        rs1 = lo32(get(in.rs1));
+        llvm::Value* q = divide(rs1, lo32(get(in.rs2)), is_signed, in.op == Op::kRemw || in.op == Op::kRemuw);
+        set(in.rd, m_b.CreateSExt(q, i64()));
+        break;
+      }
+      default:  // emit() accepted only tier_compiles() ops
+        exit_to(pc_at(off), 0);
+        return;
     }
-    pc += in.len;
+    go_to(off + in.len, off);
   }
-  // Exit: write back what the block changed, then the exact pc and the instret delta.
-  for (unsigned r = 1; r < 32; ++r)
-    if (dirty[r]) b.CreateStore(regs[r], field(offsetof(jit::CpuState, x) + 8 * r));
-  b.CreateStore(b.getInt64(pc), field(offsetof(jit::CpuState, pc)));
-  llvm::Value* instret = b.CreateLoad(i64, field(offsetof(jit::CpuState, instret)));
-  b.CreateStore(b.CreateAdd(instret, b.getInt64(count)), field(offsetof(jit::CpuState, instret)));
-  b.CreateRetVoid();
-  return true;
-}
 
-JitBlockFn compile_block(void* opaque, const jit::Insn* insns, size_t count, uint64_t pc, char* error,
-                         size_t error_len) {
+  llvm::LLVMContext& m_ctx;
+  llvm::Function* m_fn;
+  llvm::IRBuilder<> m_b;
+  const JitHelpers& m_helpers;
+  std::map<uint32_t, const jit::Insn*> m_insns;
+  std::map<uint32_t, llvm::BasicBlock*> m_blocks;
+  bool m_used[32] = {};
+  bool m_dirty[32] = {};
+  llvm::Value* m_regs[32] = {};
+  llvm::Value *m_state = nullptr, *m_hart = nullptr, *m_page_va = nullptr, *m_budget_limit = nullptr;
+  llvm::Value *m_read_tlb = nullptr, *m_write_tlb = nullptr, *m_read_gen = nullptr, *m_write_gen = nullptr;
+  llvm::Value *m_done = nullptr, *m_exit_pc = nullptr, *m_exit_status = nullptr, *m_scratch = nullptr;
+  llvm::BasicBlock* m_exit = nullptr;
+};
+
+JitRegionFn compile_region(void* opaque, const JitRegionInsn* insns, size_t count, uint32_t entry_offset,
+                           char* error, size_t error_len) {
   auto* tier = static_cast<Tier*>(opaque);
-  if (!tier || !insns || count == 0) {
-    put_error(error, error_len, "compile_block: no tier or an empty block");
+  if (!tier || !insns || count == 0 || count > kJitMaxRegionInsns) {
+    put_error(error, error_len, "compile_region: no tier, or an empty or oversized region");
     return nullptr;
   }
   auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>("vmlaunch_block", *context);
-  const std::string name = "vmlaunch_block_" + std::to_string(tier->next_block++);
-  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(*context),
-                                       {llvm::PointerType::getUnqual(*context)}, false);
+  auto module = std::make_unique<llvm::Module>("vmlaunch_region", *context);
+  const std::string name = "vmlaunch_region_" + std::to_string(tier->next_region++);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(*context);
+  llvm::Type* ptr = llvm::PointerType::getUnqual(*context);
+  auto* type =
+      llvm::FunctionType::get(llvm::StructType::get(*context, {i64, i64}), {ptr, ptr, i64, i64, ptr}, false);
   auto* function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module.get());
-  llvm::IRBuilder<> builder(llvm::BasicBlock::Create(*context, "entry", function));
   std::string why;
-  if (!emit_block(builder, function->getArg(0), insns, count, pc, &why)) {
+  RegionEmitter emitter(*context, function, tier->helpers);
+  if (!emitter.emit(insns, count, entry_offset, &why)) {
     put_error(error, error_len, why);
     return nullptr;
   }
@@ -234,13 +609,13 @@ JitBlockFn compile_block(void* opaque, const jit::Insn* insns, size_t count, uin
     put_error(error, error_len, "lookup: " + llvm::toString(symbol.takeError()));
     return nullptr;
   }
-  return symbol->toPtr<JitBlockFn>();
+  return symbol->toPtr<JitRegionFn>();
 }
 
-constexpr JitTierApi kApi = {kJitTierAbiVersion, describe, create, destroy, compile_block};
+constexpr JitTierApi kApi = {kJitTierAbiVersion, describe, create, destroy, compile_region};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v1(void) {
+extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v2(void) {
   return &kApi;
 }

@@ -1,18 +1,22 @@
-// The LLVM tier skeleton in lockstep with the interpreter: random straight-line integer blocks are
-// run by both from the same state; every register, pc and instret must agree. Also: libLLVM is
-// mapped only once the tier is loaded.
+// The LLVM tier against the interpreter. libLLVM is mapped only once the tier is loaded; compiled
+// regions give the interpreter's results on straight-line code called directly, and whole random
+// programs (integer, M, C, loads/stores across a page boundary, faults, branches, JAL/JALR) run
+// with every block compiled (tier llvm, threshold 1) end in exactly the interpreter's state.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "base/guest_memory.h"
+#include "base/timebase.h"
 #include "jit/hart.h"
+#include "jit/random_program.h"
 #include "jit/test_support.h"
 #include "jit/tier_loader.h"
+#include "jit/tier_manager.h"
 
 namespace {
 
@@ -27,56 +31,43 @@ bool llvm_mapped() {
   return text.str().find("libLLVM") != std::string::npos;
 }
 
-uint32_t r_type(uint32_t opcode, uint32_t f3, uint32_t f7, uint32_t rd, uint32_t rs1, uint32_t rs2) {
-  return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode;
+int no_load(void*, uint64_t, void*, uint32_t) {
+  return 0;
 }
-uint32_t i_type(uint32_t opcode, uint32_t f3, uint32_t imm12, uint32_t rd, uint32_t rs1) {
-  return ((imm12 & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opcode;
+int no_store(void*, uint64_t, const void*, uint32_t) {
+  return 0;
 }
 
-// One random instruction of the skeleton's subset (rd may be x0).
-uint32_t random_integer_op(std::mt19937& rng) {
-  auto reg = [&] { return static_cast<uint32_t>(rng() % 32); };
-  const uint32_t rd = reg(), rs1 = reg(), rs2 = reg();
-  const uint32_t imm = rng() & 0xfff, shamt6 = rng() % 64, shamt5 = rng() % 32;
-  switch (rng() % 8) {
-    case 0: {  // OP: add sub sll slt sltu xor srl sra or and mul
-      static constexpr uint32_t kF3F7[][2] = {{0, 0}, {0, 0x20}, {1, 0}, {2, 0}, {3, 0}, {4, 0},
-                                              {5, 0}, {5, 0x20}, {6, 0}, {7, 0}, {0, 1}};
-      const auto& f = kF3F7[rng() % 11];
-      return r_type(0x33, f[0], f[1], rd, rs1, rs2);
-    }
-    case 1: {  // OP-IMM without shifts: addi slti sltiu xori ori andi
-      static constexpr uint32_t kF3[] = {0, 2, 3, 4, 6, 7};
-      return i_type(0x13, kF3[rng() % 6], imm, rd, rs1);
-    }
-    case 2: {  // slli srli srai
-      static constexpr uint32_t kForms[][2] = {{1, 0}, {5, 0}, {5, 0x400}};
-      const auto& f = kForms[rng() % 3];
-      return i_type(0x13, f[0], f[1] | shamt6, rd, rs1);
-    }
-    case 3:  // addiw
-      return i_type(0x1b, 0, imm, rd, rs1);
-    case 4: {  // slliw srliw sraiw
-      static constexpr uint32_t kForms[][2] = {{1, 0}, {5, 0}, {5, 0x400}};
-      const auto& f = kForms[rng() % 3];
-      return i_type(0x1b, f[0], f[1] | shamt5, rd, rs1);
-    }
-    case 5: {  // OP-32: addw subw sllw srlw sraw mulw
-      static constexpr uint32_t kF3F7[][2] = {{0, 0}, {0, 0x20}, {1, 0}, {5, 0}, {5, 0x20}, {0, 1}};
-      const auto& f = kF3F7[rng() % 6];
-      return r_type(0x3b, f[0], f[1], rd, rs1, rs2);
-    }
-    case 6:  // lui
-      return (rng() & 0xfffff000u) | (rd << 7) | 0x37;
-    default:  // auipc
-      return (rng() & 0xfffff000u) | (rd << 7) | 0x17;
+// A machine with one hart and RAM only, optionally with the tier.
+struct Machine {
+  explicit Machine(jit::TierManager* tier) : platform(ops, timebase) {
+    auto r = memory.add_region(kBase, jit::testing::RandomProgram::kRamSize);
+    REQUIRE(r.ok());
+    platform.add_ram(*r);
+    hart = std::make_unique<jit::Hart>(platform, 0);
+    hart->set_tier(tier);
   }
-}
+  void load(const jit::testing::RandomProgram& p) {
+    REQUIRE(memory.write(kBase, p.code));
+    REQUIRE(memory.write(kBase + p.kHandler, p.handler));
+    REQUIRE(memory.write(kBase + p.kData, p.data));
+    jit::CpuState s{};
+    for (unsigned r = 0; r < 32; ++r) s.x[r] = p.regs[r];
+    s.pc = kBase;
+    s.priv = jit::Priv::kM;
+    s.mstatus = 0xa00000000ull;  // UXL/SXL = 64
+    hart->set_state(s);
+  }
+  base::GuestMemory memory;
+  base::Timebase timebase;
+  NoDevices ops;
+  jit::Platform platform;
+  std::unique_ptr<jit::Hart> hart;
+};
 
 }  // namespace
 
-TEST_CASE("llvm tier: loaded on demand; compiled blocks match the interpreter in lockstep") {
+TEST_CASE("llvm tier: loaded on demand; a compiled straight-line region matches the interpreter") {
   CHECK_FALSE(llvm_mapped());  // nothing in this binary links libLLVM
   auto loaded = jit::load_tier(kTierPath);
   REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
@@ -84,76 +75,118 @@ TEST_CASE("llvm tier: loaded on demand; compiled blocks match the interpreter in
   const JitTierApi& api = (*loaded)->api();
   CHECK(std::string(api.describe()).find("LLVM 19.") == 0);
   char error[256] = {};
-  void* tier = api.create(error, sizeof error);
+  const JitHelpers helpers{no_load, no_store};
+  void* tier = api.create(&helpers, error, sizeof error);
   REQUIRE_MESSAGE(tier, error);
 
-  base::GuestMemory memory;
-  auto region = memory.add_region(kBase, 0x10000);
-  REQUIRE(region.ok());
-  base::Timebase timebase;
-  NoDevices ops;
-  jit::Platform platform(ops, timebase);
-  platform.add_ram(*region);
-  jit::Hart hart(platform, 0);
-
+  Machine machine(nullptr);
   std::mt19937 rng(11);
-  int blocks = 0, instructions = 0;
-  std::chrono::steady_clock::duration compile_time{};
-  for (int round = 0; round < 60; ++round) {
-    const size_t count = 1 + rng() % 40;
+  for (int round = 0; round < 20; ++round) {
+    // Straight-line integer and M code (the generator's first kinds), ending in an exit.
     std::vector<uint32_t> words;
-    std::vector<jit::Insn> insns;
-    for (size_t i = 0; i < count; ++i) {
-      words.push_back(random_integer_op(rng));
-      insns.push_back(jit::decode(words.back()));
-      REQUIRE(memory.write_le<uint32_t>(kBase + 4 * i, words.back()));
+    for (int k = 0; k < 30; ++k) {
+      const uint32_t rd = 1 + rng() % 27, rs1 = rng() % 32, rs2 = rng() % 32;
+      words.push_back(jit::testing::encode::r(0x33, rng() % 8, rng() % 2 ? 1 : 0, rd, rs1, rs2));
     }
+    std::vector<JitRegionInsn> insns;
+    std::vector<uint8_t> bytes;
+    for (size_t k = 0; k < words.size(); ++k) {
+      insns.push_back({static_cast<uint32_t>(4 * k), 0, jit::decode(words[k])});
+      for (unsigned b = 0; b < 4; ++b) bytes.push_back(static_cast<uint8_t>(words[k] >> (8 * b)));
+    }
+    REQUIRE(machine.memory.write(kBase, bytes));
     jit::CpuState start{};
-    for (unsigned r = 1; r < 32; ++r) {
-      // Mix small, sign-boundary and random values: shifts, compares and W ops differ there.
-      const uint64_t picks[] = {static_cast<uint64_t>(rng()) << 32 | rng(), rng() % 70, 0x7fffffff,
-                                0xffffffff80000000ull, ~0ull};
-      start.x[r] = picks[rng() % 5];
-    }
+    for (unsigned r = 1; r < 32; ++r) start.x[r] = static_cast<uint64_t>(rng()) << 32 | rng();
+    start.x[5] = 0;
+    start.x[6] = ~0ull;
     start.pc = kBase;
-    start.instret = 1000;
     start.priv = jit::Priv::kM;
+    machine.hart->set_state(start);
+    machine.hart->step(words.size());
+    const jit::CpuState& interpreted = machine.hart->state();
 
-    hart.set_state(start);  // also drops the previous round's decoded code
-    hart.step(count);
-    const jit::CpuState& interpreted = hart.state();
-
-    const auto compile_start = std::chrono::steady_clock::now();
-    JitBlockFn block = api.compile_block(tier, insns.data(), insns.size(), kBase, error, sizeof error);
-    compile_time += std::chrono::steady_clock::now() - compile_start;
-    REQUIRE_MESSAGE(static_cast<bool>(block), error);
+    JitRegionFn fn = api.compile_region(tier, insns.data(), insns.size(), 0, error, sizeof error);
+    REQUIRE_MESSAGE(static_cast<bool>(fn), error);
     jit::CpuState compiled = start;
-    block(&compiled);
-
+    const JitMemView view{};
+    const JitExit exit = fn(&compiled, nullptr, kBase, 1000, &view);
+    CHECK(exit.status == 0);
+    CHECK(exit.retired == words.size());
     for (unsigned r = 0; r < 32; ++r) {
-      INFO("round " << round << " x" << r << " after " << count << " instructions");
+      INFO("round " << round << " x" << r);
       CHECK(compiled.x[r] == interpreted.x[r]);
     }
     CHECK(compiled.pc == interpreted.pc);
-    CHECK(compiled.pc == kBase + 4 * count);
-    CHECK(compiled.instret == interpreted.instret);
-    ++blocks;
-    instructions += static_cast<int>(count);
   }
-  MESSAGE(blocks << " blocks, " << instructions << " instructions compared; compile "
-                 << std::chrono::duration<double, std::milli>(compile_time).count() / blocks
-                 << " ms per block (one module each, LLJIT defaults)");
-
-  // Anything outside the subset is refused with a reason, not miscompiled.
-  const jit::Insn load = jit::decode(0x0002b283);  // ld t0, 0(t0)
-  CHECK_FALSE(static_cast<bool>(api.compile_block(tier, &load, 1, kBase, error, sizeof error)));
-  CHECK(std::string(error).find("not a straight-line integer op") != std::string::npos);
-  CHECK_FALSE(static_cast<bool>(api.compile_block(tier, nullptr, 0, kBase, error, sizeof error)));
+  // Anything the tier does not translate is refused with a reason, not miscompiled.
+  const JitRegionInsn csr{0, 0, jit::decode(0x30002573)};  // csrr a0, mstatus
+  CHECK_FALSE(static_cast<bool>(api.compile_region(tier, &csr, 1, 0, error, sizeof error)));
+  CHECK(std::string(error).find("csrrs") != std::string::npos);
+  CHECK_FALSE(static_cast<bool>(api.compile_region(tier, nullptr, 0, 0, error, sizeof error)));
   api.destroy(tier);
+}
+
+TEST_CASE("llvm tier: random programs with every block compiled end in the interpreter's state") {
+  jit::TierOptions options;
+  options.mode = jit::TierOptions::Mode::kLlvm;
+  options.library = kTierPath;
+  auto tier = jit::TierManager::create(options);
+  REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+  REQUIRE((*tier)->active());
+  uint64_t total = 0, compiled = 0, divergences = 0;
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    const auto program = jit::testing::random_program(kBase, seed, seed % 2 ? 300 : 1500);
+    Machine reference(nullptr), subject(tier->get());
+    reference.load(program);
+    subject.load(program);
+    for (int round = 0; round < 10 && divergences == 0; ++round) {
+      reference.hart->step(3000);
+      subject.hart->step(3000);
+      const jit::CpuState& a = reference.hart->state();
+      const jit::CpuState& b = subject.hart->state();
+      INFO("seed " << seed << " round " << round << " pc " << std::hex << a.pc << " vs " << b.pc);
+      for (unsigned r = 1; r < 32; ++r) {
+        INFO("x" << std::dec << r);
+        CHECK(a.x[r] == b.x[r]);
+        divergences += a.x[r] != b.x[r];
+      }
+      CHECK(a.pc == b.pc);
+      CHECK(a.instret == b.instret);
+      CHECK(a.mcause == b.mcause);
+      CHECK(a.mtval == b.mtval);
+      CHECK(a.mepc == b.mepc);
+      divergences += (a.pc != b.pc) + (a.instret != b.instret) + (a.mepc != b.mepc);
+      std::vector<uint8_t> da(8192), db(8192);
+      REQUIRE(reference.memory.read(kBase + program.kData, da));
+      REQUIRE(subject.memory.read(kBase + program.kData, db));
+      CHECK(da == db);
+      divergences += da != db;
+    }
+    total += subject.hart->state().instret;
+    compiled += subject.hart->compiled_instructions();
+    MESSAGE("seed " << seed << ": " << subject.hart->compiled_instructions() << " of "
+                    << subject.hart->state().instret << " in compiled code; pc " << std::hex
+                    << subject.hart->state().pc << " mcause " << subject.hart->state().mcause << " mepc "
+                    << subject.hart->state().mepc << std::dec);
+  }
+  CHECK(divergences == 0);
+  MESSAGE(total << " instructions compared, " << compiled << " of them in compiled code; "
+                << (*tier)->stats().regions_compiled << " regions compiled, "
+                << (*tier)->stats().regions_failed << " refused (" << (*tier)->stats().last_failure << ")");
+  CHECK(compiled > total / 2);  // the tier really ran most of it, not the interpreter
 }
 
 TEST_CASE("llvm tier: a missing library is an error value naming the path") {
   auto loaded = jit::load_tier("/nonexistent/libvmlaunch_jit_llvm.so");
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.error().find("/nonexistent/libvmlaunch_jit_llvm.so") != std::string::npos);
+  jit::TierOptions options;
+  options.mode = jit::TierOptions::Mode::kLlvm;
+  options.library = "/nonexistent/libvmlaunch_jit_llvm.so";
+  CHECK_FALSE(jit::TierManager::create(options).ok());
+  options.mode = jit::TierOptions::Mode::kAuto;  // auto carries on with the interpreter
+  auto fallback = jit::TierManager::create(options);
+  REQUIRE(fallback.ok());
+  CHECK_FALSE((*fallback)->active());
+  CHECK((*fallback)->note().find("/nonexistent") != std::string::npos);
 }

@@ -279,6 +279,17 @@ int jit_mmu_amo(jit::Hart* hart, uint32_t op, uint32_t rd, uint32_t rs1, uint32_
   return hart->exec_amo(in) ? 1 : 0;
 }
 
+int jit_tier_load(void* opaque, uint64_t va, void* out, uint32_t size) {
+  return jit_mmu_load(static_cast<jit::Hart*>(opaque), va, out, size);
+}
+
+int jit_tier_store(void* opaque, uint64_t va, const void* in, uint32_t size) {
+  auto* hart = static_cast<jit::Hart*>(opaque);
+  const uint64_t epoch = hart->code_epoch();
+  if (!jit_mmu_store(hart, va, in, size)) return 0;
+  return hart->code_epoch() == epoch ? 1 : 2;
+}
+
 void jit_take_pending_trap(jit::Hart* hart) {
   hart->take_pending_trap();
 }

@@ -24,4 +24,9 @@ int jit_mmu_store(jit::Hart* hart, uint64_t va, const void* in, uint32_t size);
 int jit_mmu_amo(jit::Hart* hart, uint32_t op, uint32_t rd, uint32_t rs1, uint32_t rs2);
 void jit_take_pending_trap(jit::Hart* hart);
 
+// The same for the compiled tier's JitHelpers (jit/tier.h; hart is a jit::Hart*). jit_tier_store
+// returns 2 when the store changed decoded code: the region must not run further.
+int jit_tier_load(void* hart, uint64_t va, void* out, uint32_t size);
+int jit_tier_store(void* hart, uint64_t va, const void* in, uint32_t size);
+
 }  // extern "C"

@@ -12,29 +12,79 @@
 
 extern "C" {
 
-// Runs a compiled block on a hart's state: reads and writes CpuState fields, and on exit leaves
-// pc and instret exactly as the interpreter would after the same instructions.
-typedef void (*JitBlockFn)(jit::CpuState* state);
+// The hart's data TLBs as compiled code sees them (jit/hart.h builds one per region call): arrays
+// of kJitTlbEntries entries of kJitTlbEntrySize bytes, {tag, host addend, ...}. A hit is
+// tag == (va >> 12 | gen) and the access inside the page; the host address is addend + va.
+struct JitMemView {
+  const void* read_tlb;
+  const void* write_tlb;
+  uint64_t read_gen;
+  uint64_t write_gen;
+};
+enum { kJitTlbEntries = 256, kJitTlbEntrySize = 24, kJitTlbAddendOffset = 8 };
 
-enum { kJitTierAbiVersion = 1 };
+// What a region returns. retired: instructions it executed, counting a faulting one as the
+// interpreter does. status 0: CpuState::pc is the next instruction; status 1: a trap is pending on
+// the hart (CpuState::pc is the faulting instruction, registers written back) and the caller enters
+// it (Hart::take_pending_trap).
+struct JitExit {
+  uint64_t retired;
+  uint64_t status;
+};
+
+// A compiled region, entered at its entry instruction. page_va: the guest-virtual address of the
+// page it runs in (regions are physically indexed; every pc they compute is page_va + offset).
+// budget: instructions it may run (>= kJitMaxRegionInsns); it returns before exceeding it.
+typedef JitExit (*JitRegionFn)(jit::CpuState* state, void* hart, uint64_t page_va, int64_t budget,
+                               const JitMemView* view);
+
+// The engine's slow paths (jit/mmu.h), called by compiled code. 1 = done, 0 = a trap is pending.
+// store additionally returns 2 when the store changed decoded code (the region must exit next).
+struct JitHelpers {
+  int (*load)(void* hart, uint64_t va, void* out, uint32_t size);
+  int (*store)(void* hart, uint64_t va, const void* in, uint32_t size);
+};
+
+// One instruction of a region: its byte offset in the page and its decoded form.
+struct JitRegionInsn {
+  uint32_t offset;
+  uint32_t reserved;
+  jit::Insn insn;
+};
+
+enum { kJitTierAbiVersion = 2, kJitMaxRegionInsns = 256 };
 
 struct JitTierApi {
   uint32_t abi_version;  // kJitTierAbiVersion of the tier that was built
   // One line for logs and `vmlaunch accel`: "LLVM 19.1.7 ORC LLJIT, host x86_64-pc-linux-gnu".
   const char* (*describe)(void);
-  // A compiler instance (one per compile thread). nullptr with a message in error on failure.
-  void* (*create)(char* error, size_t error_len);
+  // A compiler instance (one per compile thread; not for concurrent use). nullptr with a message in
+  // error on failure. helpers must outlive it.
+  void* (*create)(const JitHelpers* helpers, char* error, size_t error_len);
   void (*destroy)(void* tier);
-  // Compiles `count` decoded instructions at guest pc `pc` (4 bytes apart in guest memory) that
-  // form one straight-line block. The skeleton supports integer register ops only (RV64I ALU, LUI,
-  // AUIPC, MUL/MULW); anything else gives nullptr and a message naming it. The code lives until
-  // destroy().
-  JitBlockFn (*compile_block)(void* tier, const jit::Insn* insns, size_t count, uint64_t pc, char* error,
-                              size_t error_len);
+  // Compiles a region: `count` instructions of one 4 KiB page sorted by offset, entered at
+  // entry_offset. Control that leaves the listed instructions (a branch target or fall-through not
+  // in the list, JALR) returns to the caller with the exact pc. Only ops jit::tier_compiles()
+  // accepts may appear; anything else gives nullptr and a message. The code lives until destroy().
+  JitRegionFn (*compile_region)(void* tier, const JitRegionInsn* insns, size_t count, uint32_t entry_offset,
+                                char* error, size_t error_len);
 };
 
 // The one symbol a tier library exports.
-const JitTierApi* vmlaunch_jit_tier_v1(void);
+const JitTierApi* vmlaunch_jit_tier_v2(void);
 typedef const JitTierApi* (*JitTierEntry)(void);
 
 }  // extern "C"
+
+namespace jit {
+
+// The instructions the compiled tier translates; region formation stops at anything else, which
+// runs in the interpreter (CSR, system, AMO, FP for now).
+inline constexpr bool tier_compiles(Op op) {
+  return (op >= Op::kLui && op <= Op::kFence) || (op >= Op::kMul && op <= Op::kRemuw);
+}
+inline constexpr bool tier_ends_block(Op op) {
+  return op >= Op::kJal && op <= Op::kBgeu;
+}
+
+}  // namespace jit

@@ -21,10 +21,10 @@ base::Result<std::unique_ptr<LoadedTier>, std::string> load_tier(const std::stri
     return base::fail("jit tier " + path + ": " + (why ? why : "dlopen failed"));
   }
   // Safety: the symbol is declared in jit/tier.h with exactly this type (JitTierEntry).
-  auto entry = reinterpret_cast<JitTierEntry>(dlsym(handle, "vmlaunch_jit_tier_v1"));
+  auto entry = reinterpret_cast<JitTierEntry>(dlsym(handle, "vmlaunch_jit_tier_v2"));
   if (!entry) {
     dlclose(handle);
-    return base::fail("jit tier " + path + ": no vmlaunch_jit_tier_v1 symbol");
+    return base::fail("jit tier " + path + ": no vmlaunch_jit_tier_v2 symbol");
   }
   const JitTierApi* api = entry();
   if (!api || api->abi_version != kJitTierAbiVersion) {
@@ -40,8 +40,12 @@ std::string default_tier_path() {
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return "libvmlaunch_jit_llvm.so";
-  std::string dir(self, static_cast<size_t>(n));
-  return dir.substr(0, dir.rfind('/') + 1) + "libvmlaunch_jit_llvm.so";
+  const std::string exe(self, static_cast<size_t>(n));
+  const std::string beside = exe.substr(0, exe.rfind('/') + 1) + "libvmlaunch_jit_llvm.so";
+  // A Bazel-built binary (bazel run, tests) finds it in its runfiles when it is a data dependency.
+  const std::string runfiles = exe + ".runfiles/vmlaunch/jit/libvmlaunch_jit_llvm.so";
+  if (access(beside.c_str(), R_OK) != 0 && access(runfiles.c_str(), R_OK) == 0) return runfiles;
+  return beside;
 }
 
 }  // namespace jit

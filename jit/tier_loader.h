@@ -29,7 +29,7 @@ class LoadedTier {
 base::Result<std::unique_ptr<LoadedTier>, std::string> load_tier(const std::string& path);
 
 // Where the LLVM tier is looked for: $VMLAUNCH_JIT_TIER, else libvmlaunch_jit_llvm.so beside the
-// running executable.
+// running executable (or in its Bazel runfiles).
 std::string default_tier_path();
 
 }  // namespace jit

@@ -1,7 +1,8 @@
-// `vmlaunch down NAME [--timeout S] [--force]` and `down --all`: stop a detached machine and remove
-// its state directory. The guest is asked to power off first; no machine has a guest power button
-// yet, so today that request is refused and the machine is stopped at once (what --force does).
-// A VMM that does not stop within the timeout, or whose control socket does not answer, is killed.
+// `vmlaunch down NAME [--timeout S] [--force]` and `down --all`: stop a machine and remove its state
+// directory. The guest is asked to power off first (its power button: riscv64 virt's gpio-keys key);
+// when it has not within --timeout, or it has no power button, the machine is stopped (what --force
+// does at once). A VMM that does not stop then, or whose control socket does not answer, is killed.
+// Exit 0 when every machine is gone, 1 otherwise, 2 for bad arguments.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -26,8 +27,10 @@ bool wait_gone(const std::filesystem::path& root, const std::string& name, doubl
   }
 }
 
-// Returns false when the machine could not be stopped.
-bool down_one(const std::filesystem::path& root, const std::string& name, double timeout, bool force) {
+}  // namespace
+
+bool down_one(const std::filesystem::path& root, const std::string& name, double timeout, bool force,
+              bool quiet) {
   auto lock = vmm::NameLock::acquire(root, name);
   if (!lock.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", lock.error().message.c_str());
@@ -40,19 +43,22 @@ bool down_one(const std::filesystem::path& root, const std::string& name, double
     if (record.state != "running") {
       std::fprintf(stderr, "vmlaunch: %s is stale: %s\n", name.c_str(), record.stale_reason.c_str());
     } else if (client.ok()) {
+      bool gone = false;
       if (!force) {
         auto graceful = client.value().execute("powerdown");
-        asked = graceful.ok();
-        if (!asked)
+        if (!graceful.ok())
           std::fprintf(stderr, "vmlaunch: %s: %s; stopping it\n", name.c_str(),
                        graceful.error().message.c_str());
+        else if (!(gone = wait_gone(root, name, timeout)))
+          std::fprintf(stderr, "vmlaunch: %s did not power off within %gs; stopping it\n", name.c_str(),
+                       timeout);
       }
-      if (!asked) asked = client.value().execute("stop").ok();
+      asked = gone || client.value().execute("stop").ok();
     } else {
       std::fprintf(stderr, "vmlaunch: %s: control socket: %s\n", name.c_str(),
                    client.error().message.c_str());
     }
-    if (!asked || !wait_gone(root, name, asked ? timeout : 0)) {
+    if (!asked || !wait_gone(root, name, asked ? 10 : 0)) {
       // run.lock is held and the pid lives on this boot (read_record checked): the signal hits our VMM.
       std::fprintf(stderr, "vmlaunch: %s did not stop; killing pid %ld\n", name.c_str(), record.pid);
       ::kill(static_cast<pid_t>(record.pid), SIGKILL);
@@ -66,9 +72,11 @@ bool down_one(const std::filesystem::path& root, const std::string& name, double
     std::fprintf(stderr, "vmlaunch: %s\n", removed.error().message.c_str());
     return false;
   }
-  std::printf("%s\n", name.c_str());
+  if (!quiet) std::printf("%s\n", name.c_str());
   return true;
 }
+
+namespace {
 
 int run_down(const std::vector<std::string>& names, bool all, double timeout, bool force) {
   if (all == !names.empty()) {
@@ -104,9 +112,9 @@ int run_down(const std::vector<std::string>& names, bool all, double timeout, bo
 void register_down(CLI::App& app, Action& action) {
   CLI::App* cmd =
       app.add_subcommand("down",
-                         "Stop detached machines and remove their state: ask the guest to power off, wait "
-                         "--timeout, then stop it "
-                         "(today no guest has a power button, so the machine is stopped at once)");
+                         "Stop machines and remove their state: press the guest's power button, wait "
+                         "--timeout for it to power off, then stop it (at once without a power button, "
+                         "or with --force). Exit 0 when all are gone, 1 otherwise, 2 for bad arguments");
   auto names = std::make_shared<std::vector<std::string>>();
   auto all = std::make_shared<bool>(false);
   auto force = std::make_shared<bool>(false);
@@ -115,7 +123,7 @@ void register_down(CLI::App& app, Action& action) {
   cmd->add_flag("--all", *all, "Every machine in the state directory");
   cmd->add_flag("-f,--force", *force, "Stop at once, without asking the guest");
   cmd->add_option("-t,--timeout", *timeout,
-                  "Seconds to wait for the machine to stop before killing it (default 30)")
+                  "Seconds to wait for the guest to power off before stopping it (default 30)")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([&action, names, all, force, timeout] {
     action = [names, all, force, timeout] { return run_down(*names, *all, *timeout, *force); };

@@ -1,11 +1,13 @@
 // `vmlaunch up FILE`: load and check the machine file, resolve its device graph, create the chosen
 // accelerator and hand both to a vmm::Controller, which owns the running machine. In the foreground
 // the serial console is this terminal and `up` exits with the guest's status when it powers off (0
-// for a normal poweroff; an HTIF test's own status), 2 for a bad machine file, 1 for runtime failures.
-// `up -d` starts the same controller in a detached VMM process with a state directory and a control
-// socket, and returns once the machine runs.
+// for a normal poweroff; an HTIF test's own status), 2 for a bad machine file, 1 for runtime failures,
+// and vmm's codes for a guest reset or panic the file said to stop on and for a forced stop. `up -d`
+// starts the same controller in a detached VMM process and returns once the machine runs; both keep
+// a state directory with control and console sockets.
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,12 +18,15 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "accel/registry.h"
+#include "base/field_use.h"
 #include "base/host_memory.h"
 #include "config/schema.h"
 #include "graph/buildable.h"
@@ -29,24 +34,32 @@
 #include "launcher/checked_machine.h"
 #include "launcher/command.h"
 #include "launcher/host_accelerator.h"
+#include "launcher/machine_state.h"
+#include "launcher/readiness.h"
 #include "launcher/version.h"
+#include "vmm/console_server.h"
 #include "vmm/control_server.h"
 #include "vmm/controller.h"
 #include "vmm/state_dir.h"
+
+VML_CONSUMES("lifecycle.on-reset");  // the controller reboots or stops on a guest reset
+VML_CONSUMES("lifecycle.on-panic");  // and powers off, pauses or reboots on a guest panic (pvpanic)
 
 namespace launcher {
 namespace {
 
 namespace fs = std::filesystem;
 
-// SIGINT/SIGTERM/SIGHUP become a stop request instead of killing the process, so the terminal is
-// restored and the VM torn down. In raw mode Ctrl-C reaches the guest, not us. The signals are
-// blocked in every thread (threads created later inherit the mask, so this must exist before any)
-// and collected here with sigwaitinfo; SIGUSR1, also blocked, is how the destructor wakes the watcher.
-// A signal that arrives before the controller exists is remembered and honoured by set_target.
+// Signals become requests to the controller instead of killing the process, so the terminal is
+// restored and the VM torn down. The first SIGTERM (or SIGHUP) is a graceful stop: the guest's power
+// button, then a forced stop after the grace period (--stop-timeout); SIGINT or a second signal stops
+// at once. In raw mode Ctrl-C reaches the guest, not us. The signals are blocked in every thread
+// (threads created later inherit the mask, so this must exist before any) and collected here with
+// sigwaitinfo; SIGUSR1, also blocked, is how the destructor wakes the watcher. A signal that arrives
+// before the controller exists is remembered and honoured by set_target.
 class SignalWatcher {
  public:
-  SignalWatcher() {
+  explicit SignalWatcher(double grace_seconds) : m_grace(grace_seconds) {
     sigemptyset(&m_set);
     sigaddset(&m_set, SIGINT);
     sigaddset(&m_set, SIGTERM);
@@ -57,9 +70,11 @@ class SignalWatcher {
       while (!m_done.load()) {
         int sig = sigwaitinfo(&m_set, nullptr);
         if (sig <= 0 || sig == SIGUSR1) continue;
-        m_signal.store(sig);
         std::lock_guard guard(m_lock);
-        if (m_target) m_target->stop("signal");
+        m_signal.store(sig);
+        m_forced = m_forced || sig == SIGINT || m_count > 0;
+        ++m_count;
+        deliver();
       }
     });
   }
@@ -72,15 +87,26 @@ class SignalWatcher {
   void set_target(vmm::Controller* target) {
     std::lock_guard guard(m_lock);
     m_target = target;
-    if (m_target && m_signal.load() != 0) m_target->stop("signal");
+    if (m_count > 0) deliver();
   }
   int signal() const { return m_signal.load(); }
 
  private:
+  void deliver() {
+    if (!m_target) return;
+    if (m_forced)
+      m_target->stop("signal");
+    else
+      m_target->shutdown(m_grace, "signal");
+  }
+
+  double m_grace;
   sigset_t m_set{}, m_old{};
   std::atomic<bool> m_done{false};
   std::atomic<int> m_signal{0};
   std::mutex m_lock;
+  int m_count = 0;
+  bool m_forced = false;
   vmm::Controller* m_target = nullptr;
   std::thread m_thread;
 };
@@ -137,30 +163,19 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   options.accelerator_name = prepared.selection.name;
   options.base_dir = fs::absolute(file).parent_path();
   options.console_log = std::move(console_log);
+  // lifecycle: what a guest reset or panic leads to (validated by the schema: these values only).
+  nlohmann::json doc = config::to_json(prepared.checked.loaded.document);
+  auto policy = [&doc](const char* key) -> std::string {
+    auto section = doc.find("lifecycle");
+    if (section == doc.end() || !section->is_object()) return {};
+    auto value = section->find(key);
+    return value != section->end() && value->is_string() ? value->get<std::string>() : std::string();
+  };
+  if (policy("on-reset") == "poweroff") options.on_reset = vmm::OnReset::Poweroff;
+  std::string on_panic = policy("on-panic");
+  if (on_panic == "pause") options.on_panic = vmm::OnPanic::Pause;
+  if (on_panic == "reboot") options.on_panic = vmm::OnPanic::Reboot;
   return vmm::Controller::create(std::move(options));
-}
-
-int run_up(const std::string& file, bool overcommit) {
-  Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
-  SignalWatcher signals;
-  vmm::Outcome outcome;
-  {
-    auto controller = make_controller(file, prepared, {});
-    if (!controller.ok()) {
-      std::fprintf(stderr, "%s\n", controller.error().message.c_str());
-      return kExitRuntimeFailure;
-    }
-    signals.set_target(controller.value().get());
-    outcome = controller.value()->run();
-    signals.set_target(nullptr);
-  }  // backends go away here: the terminal is back in cooked mode before we print
-  if (outcome.reason == "signal" && signals.signal() != 0) {
-    outcome.status = kExitRuntimeFailure;
-    outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
-  }
-  if (!outcome.message.empty()) std::fprintf(stderr, "vmlaunch: %s\n", outcome.message.c_str());
-  return outcome.status;
 }
 
 void write_all(int fd, const std::string& text) {
@@ -173,24 +188,74 @@ void write_all(int fd, const std::string& text) {
   }
 }
 
-// The detached VMM (the child of `up -d`): runs the controller with a control socket, logs and
-// records, tells the parent through `ready_fd` ("ok" or the error) and exits with the machine.
-int run_detached(const std::string& file, const std::string& name, Prepared& prepared, const fs::path& dir,
-                 int ready_fd) {
-  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  int log_fd = ::open((dir / "vmm.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (null_fd >= 0) {
-    ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(null_fd, STDOUT_FILENO);  // console output goes to console.log, not twice
+// The machine's name: --name, else the file's `name`, else the file's basename.
+std::string machine_name(const std::string& file, const std::string& given, const graph::Graph& graph) {
+  if (!given.empty()) return given;
+  if (!graph.machine.name.empty()) return graph.machine.name;
+  return fs::path(file).stem().string();
+}
+
+// Makes ROOT/NAME for a new machine (call with the name lock held): a stopped or stale one of that
+// name is replaced; a running one is refused. Returns false after saying why.
+bool claim_machine_dir(const fs::path& root, const std::string& name, Prepared& prepared,
+                       bool quiet_if_taken) {
+  fs::path dir = root / name;
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    vmm::MachineRecord record = vmm::read_record(root, name);
+    if (record.state == "running" || record.state == "starting") {
+      if (!quiet_if_taken)
+        std::fprintf(stderr,
+                     "vmlaunch: machine %s is already running (pid %ld); `vmlaunch down %s` stops it\n",
+                     name.c_str(), record.pid, name.c_str());
+      return false;
+    }
+    if (record.vmm_alive) {  // stale, yet its VMM lives: replacing the directory would orphan it
+      if (!quiet_if_taken)
+        std::fprintf(
+            stderr,
+            "vmlaunch: machine %s is stale (%s) but its VMM (pid %ld) lives; `vmlaunch down %s` ends it\n",
+            name.c_str(), record.stale_reason.c_str(), record.pid, name.c_str());
+      return false;
+    }
+    // Stopped or stale: nobody holds it (we hold the name lock), so it is ours to replace.
+    if (auto removed = vmm::remove_machine_dir(dir); !removed.ok()) {
+      std::fprintf(stderr, "vmlaunch: %s\n", removed.error().message.c_str());
+      return false;
+    }
   }
-  if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    std::fprintf(stderr, "vmlaunch: mkdir %s: %s\n", dir.c_str(), std::strerror(errno));
+    return false;
+  }
+  const graph::Graph& graph = prepared.checked.resolved.graph;
+  (void)vmm::write_file_atomic(dir / "config.json",
+                               config::to_json(prepared.checked.loaded.document).dump(2) + "\n");
+  (void)vmm::write_file_atomic(dir / "graph.json", graph::render_json(graph));
+  (void)vmm::write_file_atomic(dir / "graph.txt", graph::render_text(graph));
+  return true;
+}
+
+// Runs the machine with its state directory: record, event log, control and console sockets, and
+// exit.json at the end. `ready` is called once: with "" when the machine runs, else with why it
+// never did. Used by the detached VMM and by the foreground `up` alike.
+// `up --stats`: the accelerator's counters on stderr once the machine has stopped.
+void print_stats(vmm::Controller& controller) {
+  if (controller.accelerator()) std::fputs(controller.accelerator()->stats_text().c_str(), stderr);
+}
+
+int run_with_state(const std::string& file, const std::string& name, Prepared& prepared, const fs::path& dir,
+                   SignalWatcher& signals, const std::function<void(const std::string&)>& ready,
+                   bool stats = false) {
+  std::atomic<bool> answered{false};
+  auto answer = [&](const std::string& message) {
+    if (!answered.exchange(true)) ready(message);
+  };
   auto fail = [&](const std::string& message) {
     std::fprintf(stderr, "vmlaunch: %s\n", message.c_str());
-    write_all(ready_fd, message);
-    ::close(ready_fd);
+    answer(message);
     return kExitRuntimeFailure;
   };
-  SignalWatcher signals;  // before any thread: SIGTERM is a stop, the outcome is recorded
   if (auto held = vmm::hold_run_lock(dir); !held.ok()) return fail(held.error().message);
   const graph::Graph& graph = prepared.checked.resolved.graph;
   nlohmann::json info = {{"name", name},
@@ -208,53 +273,188 @@ int run_detached(const std::string& file, const std::string& name, Prepared& pre
   auto controller = make_controller(file, prepared, dir / "console.log");
   if (!controller.ok()) return fail(controller.error().message);
   int events_fd = ::open((dir / "events.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  std::atomic<int> ready{ready_fd};
-  controller.value()->add_event_sink([events_fd, &ready](const nlohmann::json& event) {
+  controller.value()->add_event_sink([events_fd, &answer](const nlohmann::json& event) {
     if (events_fd >= 0)
       write_all(events_fd, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-    if (event["event"] == "STATE" && event["data"]["to"] == "running") {
-      int fd = ready.exchange(-1);
-      if (fd >= 0) {
-        write_all(fd, "ok");
-        ::close(fd);
-      }
-    }
+    if (event["event"] == "STATE" && event["data"]["to"] == "running") answer("");
   });
   auto server = vmm::ControlServer::start(
       *controller.value(), dir / "control.sock",
       {{"name", name}, {"pid", ::getpid()}, {"config", fs::absolute(file).string()}}, kVersion);
   if (!server.ok()) return fail(server.error().message);
+  std::unique_ptr<vmm::ConsoleServer> console;
+  if (controller.value()->console()) {
+    auto started = vmm::ConsoleServer::start(controller.value()->console(), dir / "console.sock");
+    if (!started.ok()) return fail(started.error().message);
+    console = std::move(started.value());
+  }
   signals.set_target(controller.value().get());
   vmm::Outcome outcome = controller.value()->run();
   signals.set_target(nullptr);
-  if (outcome.reason == "signal" && signals.signal() != 0) {
-    outcome.status = kExitRuntimeFailure;
+  if (stats) print_stats(*controller.value());
+  if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
-  }
-  if (int fd = ready.exchange(-1); fd >= 0) {  // it never ran: the parent reports why
-    write_all(fd, outcome.message.empty() ? "the machine stopped before it ran" : outcome.message);
-    ::close(fd);
-  }
+  // It never ran: the caller reports why.
+  answer(outcome.message.empty() ? "the machine stopped before it ran" : outcome.message);
+  console.reset();
+  server.value().reset();
+  controller.value().reset();  // backends go away here: the terminal is back in cooked mode
   if (!outcome.message.empty()) std::fprintf(stderr, "vmlaunch: %s\n", outcome.message.c_str());
   nlohmann::json exit = {{"status", outcome.status},
                          {"reason", outcome.reason},
                          {"message", outcome.message},
                          {"stopped_at", vmm::now_seconds()}};
   (void)vmm::write_file_atomic(dir / "exit.json", exit.dump(2) + "\n");
-  server.value().reset();
-  controller.value().reset();
   if (events_fd >= 0) ::close(events_fd);
   return outcome.status;
 }
 
-int run_up_detached(const std::string& file, std::string name, bool overcommit) {
+// The foreground machine without a state directory (when none can be made): nothing else sees it.
+int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals, bool stats = false) {
+  vmm::Outcome outcome;
+  {
+    auto controller = make_controller(file, prepared, {});
+    if (!controller.ok()) {
+      std::fprintf(stderr, "%s\n", controller.error().message.c_str());
+      return kExitRuntimeFailure;
+    }
+    signals.set_target(controller.value().get());
+    outcome = controller.value()->run();
+    signals.set_target(nullptr);
+    if (stats) print_stats(*controller.value());
+  }  // backends go away here: the terminal is back in cooked mode before we print
+  if (outcome.reason == "signal" && signals.signal() != 0)
+    outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
+  if (!outcome.message.empty()) std::fprintf(stderr, "vmlaunch: %s\n", outcome.message.c_str());
+  return outcome.status;
+}
+
+// The foreground `up`: the console is this terminal, and the machine also has a state directory
+// (so ps, logs, inspect, console and down see it), removed again when it ends. A name taken by a
+// running machine is refused when given (--name); a name derived from the file gets a suffix
+// instead, so two foreground runs of one file (parallel tests) do not collide.
+int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
+           bool stats) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
-  const graph::Graph& graph = prepared.checked.resolved.graph;
-  if (name.empty()) name = graph.machine.name;
-  if (name.empty()) name = fs::path(file).stem().string();
+  SignalWatcher signals(grace);
+  std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
+  if (auto valid = vmm::check_name(name); !valid.ok()) {
+    if (!given_name.empty()) {
+      std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
+      return kExitBadInput;
+    }
+    name = "machine";  // a file name no directory can be named after still runs in the foreground
+  }
+  auto root = vmm::state_root();
+  if (!root.ok()) {
+    std::fprintf(stderr,
+                 "vmlaunch: warning: no state directory (%s); ps and down will not see this machine\n",
+                 root.error().message.c_str());
+    return run_bare(file, prepared, signals, stats);
+  }
+  std::string base = name;
+  std::optional<vmm::NameLock> lock;
+  for (int suffix = 2;; ++suffix) {
+    auto acquired = vmm::NameLock::acquire(root.value(), name);
+    if (!acquired.ok()) {
+      std::fprintf(stderr, "vmlaunch: warning: %s; ps and down will not see this machine\n",
+                   acquired.error().message.c_str());
+      return run_bare(file, prepared, signals, stats);
+    }
+    lock.emplace(std::move(acquired.value()));
+    bool explicit_name = !given_name.empty();
+    if (claim_machine_dir(root.value(), name, prepared, !explicit_name)) break;
+    lock.reset();
+    if (explicit_name) return kExitRuntimeFailure;
+    std::string next = base.substr(0, vmm::kMaxNameLength - 4) + "-" + std::to_string(suffix);
+    if (suffix > 99 || !vmm::check_name(next).ok()) {
+      std::fprintf(stderr, "vmlaunch: warning: no free machine name for %s; ps and down will not see it\n",
+                   base.c_str());
+      return run_bare(file, prepared, signals, stats);
+    }
+    name = next;
+  }
+  fs::path dir = root.value() / name;
+  if (name != base)
+    std::fprintf(stderr, "vmlaunch: %s is taken; this machine is %s\n", base.c_str(), name.c_str());
+  // The name lock is released once the run lock is held and the record written (the first event).
+  int status = run_with_state(
+      file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); }, stats);
+  lock.reset();
+  // Gone with the process. If `down` holds the name lock, it is waiting for us and removes it itself.
+  if (auto again = vmm::NameLock::try_acquire(root.value(), name)) (void)vmm::remove_machine_dir(dir);
+  return status;
+}
+
+// The detached VMM (the child of `up -d`): stdio on /dev/null and vmm.log, tells the parent through
+// `ready_fd` ("ok" or the error) and exits with the machine.
+int run_detached(const std::string& file, const std::string& name, Prepared& prepared, const fs::path& dir,
+                 int ready_fd, double grace) {
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int log_fd = ::open((dir / "vmm.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);  // console output goes to console.log, not twice
+  }
+  if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
+  SignalWatcher signals(grace);  // before any thread: SIGTERM is a stop, the outcome is recorded
+  return run_with_state(file, name, prepared, dir, signals, [ready_fd](const std::string& message) {
+    write_all(ready_fd, message.empty() ? std::string("ok") : message);
+    ::close(ready_fd);
+  });
+}
+
+// A second `up -d` of a running name: the same effective config is fine (exit 0, says so), a changed
+// one is drift (exit 1, naming the keys) unless --recreate replaces the machine. Returns -1 to go on
+// (the name is free now), else the exit status.
+int second_up(const fs::path& root, const std::string& name, const nlohmann::json& config, bool recreate,
+              double grace, std::optional<vmm::NameLock>& lock) {
+  vmm::MachineRecord record = vmm::read_record(root, name);
+  if (record.state != "running" && record.state != "starting") return -1;  // claim_machine_dir decides
+  nlohmann::json was = nlohmann::json::parse(read_text(root / name / "config.json"), nullptr, false);
+  std::vector<std::string> drift = config_drift(was, config);
+  if (!recreate) {
+    if (drift.empty()) {
+      std::fprintf(stderr, "vmlaunch: %s is already running with this configuration (pid %ld)\n",
+                   name.c_str(), record.pid);
+      std::printf("%s\n", name.c_str());
+      return kExitOk;
+    }
+    std::string keys;
+    for (const std::string& key : drift) keys += (keys.empty() ? "" : ", ") + key;
+    std::fprintf(stderr,
+                 "vmlaunch: %s is already running with a different configuration (changed: %s); --recreate "
+                 "replaces it\n",
+                 name.c_str(), keys.c_str());
+    return kExitRuntimeFailure;
+  }
+  lock.reset();  // down takes the name lock itself
+  if (!down_one(root, name, grace, false, true)) return kExitRuntimeFailure;
+  auto again = vmm::NameLock::acquire(root, name);
+  if (!again.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", again.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  lock.emplace(std::move(again.value()));
+  return -1;
+}
+
+int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
+                    bool recreate) {
+  Prepared prepared;
+  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
+  std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
+    return kExitBadInput;
+  }
+  // As written to config.json and read back: the form drift is compared in.
+  nlohmann::json config =
+      nlohmann::json::parse(config::to_json(prepared.checked.loaded.document).dump(), nullptr, false);
+  auto readiness = readiness_of(config);
+  if (!readiness.ok()) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), readiness.error().message.c_str());
     return kExitBadInput;
   }
   auto root = vmm::state_root();
@@ -264,41 +464,18 @@ int run_up_detached(const std::string& file, std::string name, bool overcommit) 
   }
   // Held until the machine runs or failed: of two `up -d` racing for one name, the second waits here
   // and then finds the first one running.
-  auto lock = vmm::NameLock::acquire(root.value(), name);
-  if (!lock.ok()) {
-    std::fprintf(stderr, "vmlaunch: %s\n", lock.error().message.c_str());
-    return kExitRuntimeFailure;
+  std::optional<vmm::NameLock> lock;
+  {
+    auto acquired = vmm::NameLock::acquire(root.value(), name);
+    if (!acquired.ok()) {
+      std::fprintf(stderr, "vmlaunch: %s\n", acquired.error().message.c_str());
+      return kExitRuntimeFailure;
+    }
+    lock.emplace(std::move(acquired.value()));
   }
+  if (int status = second_up(root.value(), name, config, recreate, grace, lock); status >= 0) return status;
+  if (!claim_machine_dir(root.value(), name, prepared, false)) return kExitRuntimeFailure;
   fs::path dir = root.value() / name;
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    vmm::MachineRecord record = vmm::read_record(root.value(), name);
-    if (record.state == "running") {
-      std::fprintf(stderr, "vmlaunch: machine %s is already running (pid %ld); `vmlaunch down %s` stops it\n",
-                   name.c_str(), record.pid, name.c_str());
-      return kExitRuntimeFailure;
-    }
-    if (record.vmm_alive) {  // stale, yet its VMM lives: replacing the directory would orphan it
-      std::fprintf(
-          stderr,
-          "vmlaunch: machine %s is stale (%s) but its VMM (pid %ld) lives; `vmlaunch down %s` ends it\n",
-          name.c_str(), record.stale_reason.c_str(), record.pid, name.c_str());
-      return kExitRuntimeFailure;
-    }
-    // Stopped or stale: nobody holds it (we hold the name lock), so it is ours to replace.
-    if (auto removed = vmm::remove_machine_dir(dir); !removed.ok()) {
-      std::fprintf(stderr, "vmlaunch: %s\n", removed.error().message.c_str());
-      return kExitRuntimeFailure;
-    }
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0) {
-    std::fprintf(stderr, "vmlaunch: mkdir %s: %s\n", dir.c_str(), std::strerror(errno));
-    return kExitRuntimeFailure;
-  }
-  (void)vmm::write_file_atomic(dir / "config.json",
-                               config::to_json(prepared.checked.loaded.document).dump(2) + "\n");
-  (void)vmm::write_file_atomic(dir / "graph.json", graph::render_json(graph));
-  (void)vmm::write_file_atomic(dir / "graph.txt", graph::render_text(graph));
 
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) {
@@ -312,14 +489,14 @@ int run_up_detached(const std::string& file, std::string name, bool overcommit) 
     return kExitRuntimeFailure;
   }
   if (pid == 0) {
-    lock.value().forget_in_child();
+    lock->forget_in_child();
     ::close(ready[0]);
     // Whatever the caller left open (a test's pipes, a shell's descriptors) must not be held for
     // the machine's whole life: `$(vmlaunch up -d ...)` and pipelines would never see EOF.
     if (ready[1] > 3) ::close_range(3, static_cast<unsigned>(ready[1]) - 1, 0);
     ::close_range(static_cast<unsigned>(ready[1]) + 1, ~0U, 0);
     ::setsid();  // no controlling terminal: closing the shell that started it does not stop it
-    int status = run_detached(file, name, prepared, dir, ready[1]);
+    int status = run_detached(file, name, prepared, dir, ready[1], grace);
     std::fflush(nullptr);
     ::_exit(status);
   }
@@ -334,6 +511,22 @@ int run_up_detached(const std::string& file, std::string name, bool overcommit) 
   }
   ::close(ready[0]);
   if (answer == "ok") {
+    lock.reset();  // it runs: others may look at it (down, a second up) while we wait for readiness
+    if (readiness.value().any()) {
+      auto ready = wait_ready(readiness.value(), dir / "console.log",
+                              [&] { return vmm::read_record(root.value(), name).vmm_alive; });
+      if (!ready.ok()) {
+        std::fprintf(stderr, "vmlaunch: %s: %s; stopping it\n", name.c_str(), ready.error().message.c_str());
+        if (auto client = vmm::ControlClient::connect(dir / "control.sock"); client.ok())
+          (void)client.value().execute("stop");
+        else
+          ::kill(pid, SIGKILL);
+        int child_status = 0;
+        ::waitpid(pid, &child_status, 0);
+        std::fprintf(stderr, "vmlaunch: its log stays in %s (vmlaunch logs %s)\n", dir.c_str(), name.c_str());
+        return kExitRuntimeFailure;
+      }
+    }
     std::printf("%s\n", name.c_str());
     return kExitOk;
   }
@@ -351,28 +544,50 @@ void register_up(CLI::App& app, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "up",
       "Run a machine in the foreground, its serial console on this terminal (Ctrl-a x quits, Ctrl-a h "
-      "helps). "
-      "Exits with the guest's status when it powers off: 0 normally, a bare-metal test's HTIF status; "
-      "2 for an invalid machine file, 1 for runtime failures. With -d, start it detached and print its "
-      "name once it runs (see ps, logs, inspect, down).");
+      "helps), or with -d detached (prints its name once it runs). Either way ps, logs, console and down "
+      "see it. SIGTERM presses the guest's power button and stops the machine after --stop-timeout; "
+      "SIGINT or a second signal stops it at once. Exit codes: 0 the guest powered off, 1 runtime "
+      "failure, 2 invalid machine file or arguments, 10 the guest reset (lifecycle.on-reset: poweroff), "
+      "11 the guest panicked (lifecycle.on-panic: poweroff), 12 stopped by the host (forced); any other "
+      "status is the guest's own (a bare-metal test's HTIF status).");
   auto file = std::make_shared<std::string>();
   auto detach = std::make_shared<bool>(false);
   auto name = std::make_shared<std::string>();
   cmd->add_option("FILE", *file, "Machine file (YAML, TOML or JSON)")->required();
-  cmd->add_flag("-d,--detach", *detach, "Run detached: return once the machine runs, print its name");
+  cmd->add_flag("-d,--detach", *detach,
+                "Run detached: return once the machine runs (and the file's readiness: is seen; else stop it "
+                "and exit 1), print its name");
   cmd->add_option(
       "--name", *name,
-      "Name of the detached machine (default: the file's `name`, else the file's basename; at most 48 "
-      "characters)");
+      "Name of the machine in ps, logs, console, down (default: the file's `name`, else the file's "
+      "basename; at most 48 characters). In the foreground, a default name already running gets a suffix");
   auto overcommit = std::make_shared<bool>(false);
   cmd->add_flag("--overcommit", *overcommit,
                 "Start even when machine.memory is more than this host can back (available memory plus "
                 "free swap)");
-  cmd->callback([&action, file, detach, name, overcommit] {
+  auto grace = std::make_shared<double>(30);
+  auto recreate = std::make_shared<bool>(false);
+  cmd->add_flag("--recreate", *recreate,
+                "With -d: a machine of this name already running is powered off (as down) and started "
+                "anew from FILE; without it, the same configuration exits 0 and a changed one exits 1 "
+                "naming the changed keys");
+  cmd->add_option("--stop-timeout", *grace,
+                  "Seconds SIGTERM waits for the guest to power off after pressing its power button "
+                  "before stopping the machine (default 30; SIGINT or a second SIGTERM stops at once)")
+      ->check(CLI::NonNegativeNumber);
+  auto stats = std::make_shared<bool>(false);
+  cmd->add_flag("--stats", *stats,
+                "At exit, print the accelerator's counters on stderr (jit: regions compiled, compile time "
+                "p50/p99/total, share of guest instructions run in compiled code)");
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats] {
     if (*detach) {
-      action = [file, name, overcommit] { return run_up_detached(*file, *name, *overcommit); };
+      action = [file, name, overcommit, grace, recreate] {
+        return run_up_detached(*file, *name, *overcommit, *grace, *recreate);
+      };
     } else {
-      action = [file, overcommit] { return run_up(*file, *overcommit); };
+      action = [file, name, overcommit, grace, stats] {
+        return run_up(*file, *name, *overcommit, *grace, *stats);
+      };
     }
   });
 }

@@ -17,6 +17,12 @@ nlohmann::json record_json(const vmm::MachineRecord& record);
 // A state file's whole text; empty when it cannot be read (state files are small, written by us).
 std::string read_text(const std::filesystem::path& path);
 
+// `down NAME`: presses the power button, waits `timeout` seconds, stops (at once with `force`), kills
+// a VMM that does not stop, removes the state directory and prints the name (unless `quiet`). Takes
+// the name lock. Returns false (after saying why) when the machine could not be stopped.
+bool down_one(const std::filesystem::path& root, const std::string& name, double timeout, bool force,
+              bool quiet = false);
+
 // "3m12s", "2h05m", "-" when not running.
 std::string format_uptime(const vmm::MachineRecord& record);
 

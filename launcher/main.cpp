@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   launcher::register_logs(app, action);
   launcher::register_down(app, action);
   launcher::register_pause(app, action);
+  launcher::register_console(app, action);
 
   try {
     app.parse(argc, argv);

@@ -290,10 +290,16 @@ class ControlServer::Impl {
       m_controller.stop("stop");
       return {{"return", nlohmann::json::object()}};
     }
-    if (command == "powerdown")
-      return error_reply("Unsupported",
-                         "this machine has no guest power button yet, so the guest cannot be asked to power "
-                         "off; use stop");
+    if (command == "powerdown") {
+      // The guest's power button: the guest decides (a clean shutdown, normally); `stop` forces.
+      auto pressed = m_controller.powerdown();
+      if (!pressed.ok()) {
+        State state = m_controller.state();
+        bool running = state == State::Running || state == State::Paused;
+        return error_reply(running ? "Unsupported" : "InvalidState", pressed.error().message);
+      }
+      return {{"return", nlohmann::json::object()}};
+    }
     if (command == "pause" || command == "resume") {
       auto done = command == "pause" ? m_controller.pause() : m_controller.resume();
       if (!done.ok()) {

@@ -1,17 +1,17 @@
 // The control socket: a unix socket (0600) in the machine's state directory speaking one JSON object
-// per line, after QMP.
+// per line, after QMP:
 //
 //   server:  {"vmlaunch": {"version": {"protocol": 1, "vmlaunch": "0.1.0"}, "capabilities": ["events"]}}
 //   client:  {"execute": "status", "id": 7}
-//   server:  {"return": {...}, "id": 7}   or   {"error": {"class": "CommandNotFound", "message": "..."},
-//   "id": 7} server:  {"event": "STATE", "data": {"from": "running", "to": "stopping"}, "timestamp":
-//   1765000000.5}
+//   server:  {"return": {...}, "id": 7}
+//            or {"error": {"class": "CommandNotFound", "message": "..."}, "id": 7}
+//   server:  {"event": "STATE", "data": {"from": "running", "to": "stopping"}, "timestamp": 1765000000.5}
 //
-// Commands: status, stop (stop the machine now), powerdown, pause, resume, query-devices (the
-// resolved graph), query-stats, query-commands, quit (end this connection; the machine runs on).
-// Every peer is hostile: a line is at most kMaxRequest bytes, every field is type-checked, a client
-// that does not read its replies is dropped, and nothing a client sends can stop or stall the
-// machine except the `stop` command itself.
+// Commands: status, stop (stop the machine now), powerdown (press the guest's power button), pause,
+// resume, query-devices (the resolved graph), query-stats, query-commands, quit (end this connection;
+// the machine runs on). Every peer is hostile: a line is at most kMaxRequest bytes, every field is
+// type-checked, a client that does not read its replies is dropped, and nothing a client sends can
+// stop or stall the machine except the `stop` command itself.
 #pragma once
 
 #include <filesystem>

@@ -47,7 +47,15 @@ class Controller::Backends : public hw::BackendSource {
 Controller::Controller(ControllerOptions options)
     : m_options(std::move(options)), m_backends(std::make_unique<Backends>()) {}
 
-Controller::~Controller() = default;
+Controller::~Controller() {
+  {
+    std::lock_guard guard(m_helpers_lock);
+    m_ending = true;
+  }
+  m_helpers_wake.notify_all();
+  for (std::thread& helper : m_helpers)
+    if (helper.joinable()) helper.join();
+}
 
 base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions options) {
   std::unique_ptr<Controller> controller(new Controller(std::move(options)));
@@ -60,6 +68,13 @@ base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions 
   context.quit = [self] { self->stop("quit"); };
   context.base_dir = self->m_options.base_dir;
   context.machine_name = self->m_options.graph.machine.name;
+  // The console `vmlaunch console` attaches to: the first device's chardev (the first serial port).
+  std::string console_name;
+  for (const graph::Device& device : self->m_options.graph.devices)
+    if (const graph::BackendRef* ref = device.backend("chardev")) {
+      console_name = ref->name;
+      break;
+    }
   for (const graph::Backend& backend : self->m_options.graph.backends) {
     auto made = backends::create_backend(graph::backend_kind_name(backend.kind), backend.name, backend.driver,
                                          backend.options, context);
@@ -70,8 +85,11 @@ base::ErrorOr<std::unique_ptr<Controller>> Controller::create(ControllerOptions 
       return base::fail(
           base::Error(backend.location.to_string() + ": backend " + backend.name + ": " + message));
     }
-    if (made.value().chardev && self->m_console_log)
-      made.value().chardev = std::make_shared<TeeCharBackend>(made.value().chardev, self->m_console_log);
+    if (made.value().chardev && (self->m_console_log || backend.name == console_name)) {
+      auto tee = std::make_shared<TeeCharBackend>(made.value().chardev, self->m_console_log);
+      if (backend.name == console_name) self->m_console = tee;
+      made.value().chardev = std::move(tee);
+    }
     self->m_backends->by_name.emplace(backend.name, std::move(made.value()));
   }
   return controller;
@@ -144,11 +162,65 @@ base::ErrorOr<void> Controller::resume() {
   return {};
 }
 
+base::ErrorOr<void> Controller::powerdown() {
+  bool resumed = false;
+  base::ErrorOr<void> pressed;
+  {
+    std::lock_guard guard(m_lock);
+    State state = m_state.load();
+    if (!m_machine || (state != State::Running && state != State::Paused) || !m_stop_reason.empty())
+      return base::fail(base::Error(std::string("the machine is ") + state_name(state) + ", not running"));
+    if (state == State::Paused) {
+      TRY(m_machine->resume());
+      resumed = true;
+    }
+    pressed = m_machine->press_power_button();
+  }
+  if (resumed) set_state(State::Running);
+  if (!pressed.ok()) return pressed;
+  emit("POWERDOWN", nlohmann::json::object());
+  return {};
+}
+
+void Controller::shutdown(double grace_seconds, const std::string& reason) {
+  if (!powerdown().ok()) {
+    stop(reason);
+    return;
+  }
+  std::lock_guard guard(m_helpers_lock);
+  if (m_ending) return;
+  m_helpers.emplace_back([this, grace_seconds, reason] {
+    std::unique_lock lock(m_helpers_lock);
+    bool ended = m_helpers_wake.wait_for(lock, std::chrono::duration<double>(grace_seconds),
+                                         [this] { return m_ending; });
+    lock.unlock();
+    if (!ended) stop(reason);
+  });
+}
+
+bool Controller::on_guest_panic() {
+  const char* action = m_options.on_panic == OnPanic::Pause    ? "pause"
+                       : m_options.on_panic == OnPanic::Reboot ? "reboot"
+                                                               : "poweroff";
+  emit("GUEST_PANICKED", {{"action", action}});
+  if (m_options.on_panic != OnPanic::Pause) return false;  // the machine stops; run() decides
+  // Parking the vCPUs waits for this very vCPU: another thread does it.
+  std::lock_guard guard(m_helpers_lock);
+  if (m_ending) return false;
+  m_helpers.emplace_back([this] {
+    auto paused = pause();
+    if (!paused.ok())
+      emit("ERROR", {{"message", "pausing after the guest panic: " + paused.error().message}});
+  });
+  return true;
+}
+
 nlohmann::json Controller::stats() const {
   nlohmann::json stats = {
       {"state", state_name(state())},
       {"uptime_s", started_at() > 0 ? now_seconds() - started_at() : 0.0},
       {"guest_resets", m_resets.load()},
+      {"guest_panics", m_panics.load()},
   };
   if (m_console_log)
     stats["console"] = {{"bytes_logged", m_console_log->written()},
@@ -160,6 +232,7 @@ Outcome Controller::run() {
   hw::MachineContext context;
   context.accelerator = m_options.accelerator.get();
   context.backends = m_backends.get();
+  context.on_guest_panic = [this] { return on_guest_panic(); };
   m_started_at = now_seconds();
   Outcome result;
   // A guest reset builds the machine afresh from the same graph and backends.
@@ -187,23 +260,43 @@ Outcome Controller::run() {
     machine.value().reset();
     if (outcome.kind == hw::RunOutcome::Kind::Reset && stop_reason.empty()) {
       m_resets.fetch_add(1);
-      emit("RESET", nlohmann::json::object());
-      continue;
+      bool reboot = m_options.on_reset == OnReset::Reboot;
+      emit("RESET", {{"action", reboot ? "reboot" : "poweroff"}});
+      if (reboot) continue;
+      result = {kExitGuestReset, "reset", "the guest reset (lifecycle.on-reset: poweroff)"};
+      break;
+    }
+    if (outcome.kind == hw::RunOutcome::Kind::Panic && stop_reason.empty()) {
+      m_panics.fetch_add(1);
+      if (m_options.on_panic == OnPanic::Reboot) continue;
+      result = {kExitGuestPanic, "panic", "the guest panicked (lifecycle.on-panic: poweroff)"};
+      break;
     }
     switch (outcome.kind) {
       case hw::RunOutcome::Kind::PowerOff:
         result = {outcome.exit_code < 0 || outcome.exit_code > 255 ? 1 : outcome.exit_code, "poweroff", {}};
         break;
       case hw::RunOutcome::Kind::Reset:
-      case hw::RunOutcome::Kind::Quit:
-        result = {0, stop_reason.empty() ? "quit" : stop_reason, {}};
+      case hw::RunOutcome::Kind::Panic:
+      case hw::RunOutcome::Kind::Quit: {
+        // Ctrl-a x at the console is the user's own ordinary end; a stop from the host is forced.
+        std::string reason = stop_reason.empty() ? "quit" : stop_reason;
+        result = {reason == "quit" ? 0 : kExitForcedStop, reason, {}};
         break;
+      }
       case hw::RunOutcome::Kind::Error:
         result = {1, "error", outcome.message};
         break;
     }
     break;
   }
+  {
+    std::lock_guard guard(m_helpers_lock);
+    m_ending = true;
+  }
+  m_helpers_wake.notify_all();
+  for (std::thread& helper : m_helpers)
+    if (helper.joinable()) helper.join();
   set_state(State::Stopped);
   emit("STOPPED", {{"reason", result.reason}, {"status", result.status}, {"message", result.message}});
   return result;

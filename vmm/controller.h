@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "accel/accelerator.h"
@@ -25,16 +27,29 @@
 namespace vmm {
 
 class ConsoleLog;
+class TeeCharBackend;
 
 enum class State { Created, Running, Paused, Stopping, Stopped };
 const char* state_name(State state);
 
+// Exit statuses of a machine beyond 0 (guest powered off), 1 (VMM error) and 2 (bad input). A status
+// the guest reports itself (HTIF, an exit device) is passed through as it is; `reason` in exit.json
+// and `ps --all --json` tells those apart from these.
+inline constexpr int kExitGuestReset = 10;  // the guest reset and lifecycle.on-reset is poweroff
+inline constexpr int kExitGuestPanic = 11;  // the guest panicked and lifecycle.on-panic is poweroff
+inline constexpr int kExitForcedStop =
+    12;  // the host stopped the machine (down --force, a grace period ran out)
+
 // How run() ended: what `up` exits with and says.
 struct Outcome {
-  int status = 0;       // 0 ok / the guest's own status, 1 runtime failure
-  std::string reason;   // "poweroff", "stop", "signal", "error"
+  int status = 0;       // 0 ok / the guest's own status, 1 runtime failure, or one of the above
+  std::string reason;   // "poweroff", "quit", "stop", "signal", "reset", "panic", "error"
   std::string message;  // for "error" and "signal": what to tell the user
 };
+
+// What the file's `lifecycle:` section says to do when the guest resets or panics.
+enum class OnReset { Reboot, Poweroff };
+enum class OnPanic { Poweroff, Pause, Reboot };
 
 // A timestamped asynchronous event: {"event": NAME, "data": {...}, "timestamp": seconds}.
 using EventSink = std::function<void(const nlohmann::json& event)>;
@@ -48,6 +63,8 @@ struct ControllerOptions {
   // rotation to PATH.1), whatever the console backend is.
   std::filesystem::path console_log;
   uint64_t console_log_cap = 4 << 20;
+  OnReset on_reset = OnReset::Reboot;
+  OnPanic on_panic = OnPanic::Poweroff;
 };
 
 class Controller {
@@ -69,11 +86,21 @@ class Controller {
   // a paused machine resumes it first.
   base::ErrorOr<void> pause();
   base::ErrorOr<void> resume();
+  // Presses the guest's power button (a paused machine is resumed first, or it could not react).
+  // Errors when the machine is not running or has no power button.
+  base::ErrorOr<void> powerdown();
+  // The graceful stop a supervisor's SIGTERM asks for: the power button, then stop(reason) if the
+  // machine still runs after `grace_seconds`; at once when there is no power button.
+  void shutdown(double grace_seconds, const std::string& reason);
 
   State state() const { return m_state.load(); }
   const graph::Graph& graph() const { return m_options.graph; }
   const std::string& accelerator_name() const { return m_options.accelerator_name; }
+  const accel::Accelerator* accelerator() const { return m_options.accelerator.get(); }
   double started_at() const { return m_started_at.load(); }
+  // The console's chardev (the first device's), through which a host client reads and types; null
+  // when no device has a chardev.
+  std::shared_ptr<TeeCharBackend> console() const { return m_console; }
   // What is counted today: uptime, guest resets, console bytes (logged, dropped by the cap).
   nlohmann::json stats() const;
   // Events are delivered on the thread that causes them, one at a time; a sink must not call back
@@ -86,20 +113,29 @@ class Controller {
   explicit Controller(ControllerOptions options);
   void set_state(State state);
   void emit(const std::string& name, nlohmann::json data);
+  bool on_guest_panic();  // vCPU thread
 
   ControllerOptions m_options;
   class Backends;
   std::unique_ptr<Backends> m_backends;
   std::shared_ptr<ConsoleLog> m_console_log;
+  std::shared_ptr<TeeCharBackend> m_console;
 
   std::atomic<State> m_state{State::Created};
   std::atomic<double> m_started_at{0};  // read by control clients while run() sets it
   std::atomic<uint64_t> m_resets{0};
+  std::atomic<uint64_t> m_panics{0};
 
   mutable std::mutex m_lock;  // guards m_machine and m_stop_reason
   hw::Machine* m_machine = nullptr;
   std::string m_stop_reason;  // non-empty once stop() was asked
-  std::mutex m_sinks_lock;    // held while sinks run, so removal waits for a delivery in progress
+  // Helpers that must not run on the thread that asks for them (pause after a panic, the grace
+  // period of shutdown()); joined when run() ends.
+  std::mutex m_helpers_lock;
+  std::condition_variable m_helpers_wake;
+  bool m_ending = false;
+  std::vector<std::thread> m_helpers;
+  std::mutex m_sinks_lock;  // held while sinks run, so removal waits for a delivery in progress
   std::vector<std::pair<size_t, EventSink>> m_sinks;
   size_t m_next_sink = 1;
 };

@@ -212,6 +212,17 @@ base::ErrorOr<NameLock> NameLock::acquire(const fs::path& root, const std::strin
   return NameLock(fd);
 }
 
+std::optional<NameLock> NameLock::try_acquire(const fs::path& root, const std::string& name) {
+  fs::path path = root / ("." + name + ".lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return std::nullopt;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  return NameLock(fd);
+}
+
 NameLock::~NameLock() {
   if (m_fd >= 0) ::close(m_fd);
 }

@@ -70,6 +70,8 @@ std::vector<MachineRecord> list_records(const std::filesystem::path& root);
 class NameLock {
  public:
   static base::ErrorOr<NameLock> acquire(const std::filesystem::path& root, const std::string& name);
+  // Without waiting: nullopt when someone else holds it (or it cannot be opened).
+  static std::optional<NameLock> try_acquire(const std::filesystem::path& root, const std::string& name);
   NameLock(NameLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
   NameLock& operator=(NameLock&&) = delete;
   ~NameLock();

@@ -1,9 +1,16 @@
 #include "accel/jit/jit_accelerator.h"
 
+#include <cstdio>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "base/field_use.h"
 #include "jit/engine.h"
+
+VML_CONSUMES("accel[].tier");             // the jit accelerator's tier: auto, interp, llvm
+VML_CONSUMES("accel[].hot-threshold");    // block entries before promotion to the LLVM tier
+VML_CONSUMES("accel[].compile-threads");  // background compilers for tier auto
 
 namespace accel {
 namespace {
@@ -64,16 +71,94 @@ AccelResult<jit::CpuConfig> cpu_config(const std::vector<std::string>& features)
 bool aligned(const base::GuestMemory::Region& region) {
   return ((region.guest_base ^ reinterpret_cast<uintptr_t>(region.host)) & 7) == 0;
 }
+// The accel entry's settings: tier (auto|interp|llvm), hot-threshold, compile-threads.
+AccelResult<jit::TierOptions> tier_options(const std::vector<std::pair<std::string, std::string>>& settings) {
+  jit::TierOptions options;
+  auto number = [](const std::string& text, uint32_t* out) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    *out = static_cast<uint32_t>(std::stoul(text));
+    return *out > 0;
+  };
+  for (const auto& [name, value] : settings) {
+    if (name == "tier") {
+      if (value == "auto") {
+        options.mode = jit::TierOptions::Mode::kAuto;
+      } else if (value == "interp") {
+        options.mode = jit::TierOptions::Mode::kInterp;
+      } else if (value == "llvm") {
+        options.mode = jit::TierOptions::Mode::kLlvm;
+      } else {
+        return base::fail(AccelError("jit: tier \"" + value + "\" unknown (auto, interp, llvm)"));
+      }
+    } else if (name == "hot-threshold" || name == "compile-threads") {
+      uint32_t n = 0;
+      if (!number(value, &n) || n > (name == "hot-threshold" ? 65535u : 64u))
+        return base::fail(AccelError("jit: " + name + " must be a positive integer (" +
+                                     (name == "hot-threshold" ? "at most 65535" : "at most 64") +
+                                     "), not \"" + value + "\""));
+      (name == "hot-threshold" ? options.hot_threshold : options.compile_threads) = n;
+    } else {
+      return base::fail(
+          AccelError("jit: unknown setting \"" + name + "\" (tier, hot-threshold, compile-threads)"));
+    }
+  }
+  return options;
+}
+
 constexpr const char* kMisaligned = "jit: a RAM region's guest base must be 8-byte aligned";
+
+// The tier numbers of the accelerator's VMs for `up --stats`: read from the live engine while a VM
+// exists, kept as they were when it went away.
+struct StatsBoard {
+  std::mutex mutex;
+  const jit::Engine* live = nullptr;
+  jit::TierStats last;
+  bool any = false;
+};
+
+std::string format_stats(const jit::TierStats& s) {
+  char line[512];
+  const double share = s.guest_instructions ? 100.0 * s.compiled_instructions / s.guest_instructions : 0;
+  std::snprintf(
+      line, sizeof line,
+      "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed), compile time p50 %.2f ms, "
+      "p99 %.2f ms, total %.3f s; %.1f%% of %llu guest instructions ran in compiled code\n",
+      s.mode.c_str(), s.tier.empty() ? "" : ", ", s.tier.c_str(),
+      static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
+      static_cast<unsigned long long>(s.regions_installed), s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6,
+      s.compile_ns_total / 1e9, share, static_cast<unsigned long long>(s.guest_instructions));
+  return line;
+}
 
 class JitVm final : public Vm {
  public:
-  JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops, jit::CpuConfig config)
+  JitVm(const VmSpec& spec, const base::GuestMemory& memory, VmOps& ops, jit::CpuConfig config,
+        std::shared_ptr<StatsBoard> board)
       : m_own_timebase(spec.timebase ? nullptr : std::make_unique<base::Timebase>()),
-        m_engine(ops, spec.timebase ? *spec.timebase : *m_own_timebase, spec.vcpu_count, config) {
+        m_engine(ops, spec.timebase ? *spec.timebase : *m_own_timebase, spec.vcpu_count, config),
+        m_board(std::move(board)) {
     for (const auto& region : memory.regions()) m_engine.add_ram(region);
     m_claimed.assign(spec.vcpu_count, false);
+    std::lock_guard<std::mutex> lock(m_board->mutex);
+    m_board->live = &m_engine;
+    m_board->any = true;
   }
+  ~JitVm() override {
+    std::lock_guard<std::mutex> lock(m_board->mutex);
+    if (m_board->live == &m_engine) {
+      m_board->last = m_engine.tier_stats();
+      m_board->live = nullptr;
+    }
+  }
+
+  // Loads the LLVM tier for auto/llvm: the first moment a process maps libLLVM.
+  AccelResult<void> set_tier(const jit::TierOptions& options) {
+    auto set = m_engine.set_tier(options);
+    if (!set.ok()) return base::fail(AccelError("jit: " + set.error()));
+    return {};
+  }
+  jit::TierStats tier_stats() const { return m_engine.tier_stats(); }
 
   AccelResult<void> map_memory(const base::GuestMemory::Region& region) override {
     if (region.size == 0 || !region.host) return base::fail(AccelError("jit: empty memory region"));
@@ -118,6 +203,7 @@ class JitVm final : public Vm {
  private:
   std::unique_ptr<base::Timebase> m_own_timebase;
   jit::Engine m_engine;
+  std::shared_ptr<StatsBoard> m_board;
   std::vector<bool> m_claimed;
 };
 
@@ -141,8 +227,21 @@ class JitAccelerator final : public Accelerator {
       if (!aligned(region)) return base::fail(AccelError(kMisaligned));
     auto config = cpu_config(spec.cpu_features);
     if (!config.ok()) return base::fail(std::move(config).error());
-    return std::unique_ptr<Vm>(std::make_unique<JitVm>(spec, memory, ops, *config));
+    auto tier = tier_options(spec.accel_options);
+    if (!tier.ok()) return base::fail(std::move(tier).error());
+    auto vm = std::make_unique<JitVm>(spec, memory, ops, *config, m_board);
+    if (auto set = vm->set_tier(*tier); !set.ok()) return base::fail(std::move(set).error());
+    return std::unique_ptr<Vm>(std::move(vm));
   }
+
+  std::string stats_text() const override {
+    std::lock_guard<std::mutex> lock(m_board->mutex);
+    if (!m_board->any) return {};
+    return format_stats(m_board->live ? m_board->live->tier_stats() : m_board->last);
+  }
+
+ private:
+  std::shared_ptr<StatsBoard> m_board = std::make_shared<StatsBoard>();
 };
 
 }  // namespace

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Boot benchmark (issue 4): the guests/ riscv64 Linux kernel + busybox initramfs behind Debian's
 # OpenSBI fw_jump, 2 harts, 256 MiB, booting to the userspace marker ("vmlaunch-guest: userspace
-# up"), running `true` and powering off. vmlaunch (`up`, jit interpreter) and qemu-system-riscv64
-# -M virt (TCG) boot the same files, alternating, RUNS times each (default 3), in one run.
+# up"), running `true` and powering off. vmlaunch (`up`, jit accelerator with tier interp, auto
+# and llvm) and qemu-system-riscv64 -M virt (TCG) boot the same files, alternating, RUNS times
+# each (default 3), in one run. TIERS (default "interp auto llvm") picks the jit tiers, HARTS the
+# harts (default 2).
 # Reports medians of wall time to the marker, wall time to exit, and CPU time (user+sys) of the
 # process, plus the ratios vmlaunch / QEMU.
 #   BZ=name tools/dev-bazel run //bench/boot_riscv     (or: bench/boot_riscv/boot_riscv.sh VMLAUNCH)
@@ -26,11 +28,13 @@ cmdline='console=ttyS0 quiet vml.cmd=true'
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/bench.yaml" <<YAML
+tiers=${TIERS:-interp auto llvm}
+for tier in $tiers; do
+  cat >"$tmp/$tier.yaml" <<YAML
 name: boot-bench
 machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
-accel: [jit]
+cpu: {model: rv64gc, count: ${HARTS:-2}}
+accel: [{type: jit, tier: $tier}]
 boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: "$cmdline"}
 backends:
   chardev:
@@ -38,6 +42,7 @@ backends:
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
 YAML
+done
 
 # run_one NAME CMD... -> appends "marker_s exit_s cpu_s" to $tmp/NAME.times
 run_one() {
@@ -61,22 +66,30 @@ run_one() {
 }
 
 for i in $(seq "$runs"); do
-  run_one vmlaunch "$vml" up "$tmp/bench.yaml"
-  run_one qemu qemu-system-riscv64 -M virt -smp 2 -m 256M -nographic -monitor none -bios "$fw" \
+  for tier in $tiers; do
+    run_one "$tier" "$vml" up --stats "$tmp/$tier.yaml"
+    grep -a "^jit: tier" "$tmp/$tier.out" >>"$tmp/$tier.stats" || true
+  done
+  run_one qemu qemu-system-riscv64 -M virt -smp "${HARTS:-2}" -m 256M -nographic -monitor none -bios "$fw" \
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 done
 
 median() {  # median of column $2 of file $1
   cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-echo "boot_riscv: $runs runs each, medians (guests/ Linux 6.1 + busybox, OpenSBI fw_jump, 2 harts, 256 MiB)"
+echo "boot_riscv: $runs runs each, medians (guests/ Linux + busybox, OpenSBI fw_jump, ${HARTS:-2} harts, 256 MiB)"
 printf '| engine | to userspace marker (s) | to exit (s) | CPU user+sys (s) |\n|---|---|---|---|\n'
-for name in vmlaunch qemu; do
-  label=$([ "$name" = vmlaunch ] && echo "vmlaunch up (jit interpreter)" || echo "qemu-system-riscv64 -M virt (TCG)")
+for name in $tiers qemu; do
+  label=$([ "$name" = qemu ] && echo "qemu-system-riscv64 -M virt (TCG)" || echo "vmlaunch up (jit, tier $name)")
   printf '| %s | %s | %s | %s |\n' "$label" "$(median "$tmp/$name.times" 1)" "$(median "$tmp/$name.times" 2)" \
     "$(median "$tmp/$name.times" 3)"
 done
-ratio() { awk -v a="$(median "$tmp/vmlaunch.times" "$1")" -v b="$(median "$tmp/qemu.times" "$1")" 'BEGIN { printf "%.2f", a / b }'; }
-printf '| ratio vmlaunch / qemu | %s | %s | %s |\n' "$(ratio 1)" "$(ratio 2)" "$(ratio 3)"
+ratio() { awk -v a="$(median "$tmp/$2.times" "$1")" -v b="$(median "$tmp/qemu.times" "$1")" 'BEGIN { printf "%.2f", a / b }'; }
+for tier in $tiers; do
+  printf '| ratio tier %s / qemu | %s | %s | %s |\n' "$tier" "$(ratio 1 "$tier")" "$(ratio 2 "$tier")" "$(ratio 3 "$tier")"
+done
 echo "per run (marker exit cpu):"
-for name in vmlaunch qemu; do echo "  $name: $(tr '\n' ';' <"$tmp/$name.times")"; done
+for name in $tiers qemu; do echo "  $name: $(tr '\n' ';' <"$tmp/$name.times")"; done
+for tier in $tiers; do
+  if [ -s "$tmp/$tier.stats" ]; then echo "  $tier --stats (last run): $(tail -n 1 "$tmp/$tier.stats")"; fi
+done

@@ -81,6 +81,17 @@ MachineType riscv64_virt() {
        mmio(0x2000000, 0x10000),
        {}},
       {"plic", "riscv-plic", "platform-level interrupt controller", "", 0, mmio(0xc000000, 0x600000), {}},
+      {"power-button", "sifive-gpio",
+       "GPIO controller (sifive,gpio0) whose pin 0 is a gpio-keys power button: `down` asks the guest to "
+       "power off",
+       "", 0, mmio(0x10060000, 0x1000), 12},
+      {"pvpanic",
+       "pvpanic-mmio",
+       "guest panic notifier (qemu,pvpanic-mmio): lifecycle.on-panic decides what follows",
+       "",
+       0,
+       mmio(0x102000, 0x2),
+       {}},
       {"pcie-host",
        "gpex-pcihost",
        "generic PCIe host bridge (ECAM)",
@@ -91,9 +102,11 @@ MachineType riscv64_virt() {
   };
   m.memory_map = {
       {"syscon", 0x100000, 0x1000, MemoryRegion::Kind::Mmio, "syscon"},
+      {"pvpanic", 0x102000, 0x2, MemoryRegion::Kind::Mmio, "pvpanic"},
       {"clint", 0x2000000, 0x10000, MemoryRegion::Kind::Mmio, "clint"},
       {"pcie-pio", 0x3000000, 0x10000, MemoryRegion::Kind::PciWindow, "pcie-host"},
       {"plic", 0xc000000, 0x600000, MemoryRegion::Kind::Mmio, "plic"},
+      {"power-button", 0x10060000, 0x1000, MemoryRegion::Kind::Mmio, "power-button"},
       {"pcie-ecam", 0x30000000, 0x10000000, MemoryRegion::Kind::PciConfig, "pcie-host"},
       {"pcie-mmio", 0x40000000, 0x40000000, MemoryRegion::Kind::PciWindow, "pcie-host"},
   };

@@ -86,6 +86,7 @@ base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout) {
   }
   const uint32_t plic_phandle = next_phandle++;
   const uint32_t syscon_phandle = next_phandle++;
+  const uint32_t gpio_phandle = next_phandle++;
 
   w.start();
   w.prop_u32("#address-cells", 2);
@@ -115,6 +116,18 @@ base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout) {
   w.prop_u32("regmap", syscon_phandle);
   w.prop_string("compatible", "syscon-reboot");
   w.end();
+
+  if (layout.power_gpio) {
+    // Linux's gpio-keys: pin 0 high = KEY_POWER pressed (both edges interrupt; 5 ms debounce).
+    w.begin("gpio-keys");
+    w.prop_string("compatible", "gpio-keys");
+    w.begin("power");
+    w.prop_string("label", "power");
+    w.prop_u32("linux,code", 116);                // KEY_POWER
+    w.prop_cells("gpios", {gpio_phandle, 0, 0});  // pin 0, GPIO_ACTIVE_HIGH
+    w.end();
+    w.end();
+  }
 
   for (const FdtRange& ram : layout.memory) {
     w.begin("memory@" + hex(ram.base));
@@ -200,6 +213,27 @@ base::ErrorOr<std::vector<uint8_t>> build_fdt(const FdtLayout& layout) {
   w.reg(layout.syscon);
   w.prop_strings("compatible", {"sifive,test1", "sifive,test0", "syscon"});
   w.end();
+
+  if (layout.power_gpio) {
+    w.begin("gpio@" + hex(layout.power_gpio->reg.base));
+    w.prop_u32("phandle", gpio_phandle);
+    w.prop_u32("interrupt-parent", plic_phandle);
+    w.prop_cells("interrupts", {layout.power_gpio->irq});  // one line per pin: Linux counts pins by them
+    w.reg(layout.power_gpio->reg);
+    w.prop("gpio-controller");
+    w.prop_u32("#gpio-cells", 2);
+    w.prop("interrupt-controller");
+    w.prop_u32("#interrupt-cells", 2);
+    w.prop_strings("compatible", {"sifive,fu540-c000-gpio", "sifive,gpio0"});
+    w.end();
+  }
+
+  if (layout.pvpanic) {
+    w.begin("pvpanic@" + hex(layout.pvpanic->base));
+    w.reg(*layout.pvpanic);
+    w.prop_string("compatible", "qemu,pvpanic-mmio");
+    w.end();
+  }
 
   for (const auto& uart : layout.uarts) {
     w.begin("serial@" + hex(uart.reg.base));

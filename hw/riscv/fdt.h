@@ -55,6 +55,10 @@ struct FdtLayout {
     std::vector<uint32_t> intx_irqs;  // PLIC sources of INTA..D at slot 0 (rotated per slot)
   };
   std::optional<PciHost> pci;
+  // The power button: a SiFive GPIO controller with one input pin (its interrupt line) and a
+  // gpio-keys node that maps pin 0 to KEY_POWER.
+  std::optional<Irq> power_gpio;
+  std::optional<FdtRange> pvpanic;  // qemu,pvpanic-mmio
 };
 
 // Path of the first UART node ("/soc/serial@10000000"), for stdout-path.

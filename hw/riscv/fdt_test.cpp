@@ -234,3 +234,32 @@ TEST_CASE("fdt: the nodes firmware relies on match QEMU's virt device tree") {
     CHECK(cell(qemu.data(), node, "interrupts-extended", 3) == cell(fdt, node, "interrupts-extended", 3));
   }
 }
+
+TEST_CASE("fdt: the power button is a gpio-keys KEY_POWER on pin 0 of a SiFive GPIO; pvpanic-mmio") {
+  auto layout = sample();
+  layout.power_gpio = hw::riscv::FdtLayout::Irq{{0x10060000, 0x1000}, 12};
+  layout.pvpanic = hw::riscv::FdtRange{0x102000, 2};
+  auto blob = hw::riscv::build_fdt(layout);
+  REQUIRE(blob.ok());
+  const void* fdt = blob->data();
+  CHECK(str(fdt, "/soc/gpio@10060000", "compatible") ==
+        std::string("sifive,fu540-c000-gpio\0sifive,gpio0", 35));
+  CHECK(cell(fdt, "/soc/gpio@10060000", "interrupts") == 12);  // one line: Linux sees one pin
+  CHECK(cell(fdt, "/soc/gpio@10060000", "#gpio-cells") == 2);
+  CHECK(cell(fdt, "/soc/gpio@10060000", "interrupt-parent") == cell(fdt, "/soc/plic@c000000", "phandle"));
+  CHECK(str(fdt, "/gpio-keys", "compatible") == "gpio-keys");
+  CHECK(cell(fdt, "/gpio-keys/power", "linux,code") == 116);
+  CHECK(cell(fdt, "/gpio-keys/power", "gpios", 0) == cell(fdt, "/soc/gpio@10060000", "phandle"));
+  CHECK(cell(fdt, "/gpio-keys/power", "gpios", 1) == 0);  // pin 0
+  CHECK(cell(fdt, "/gpio-keys/power", "gpios", 2) == 0);  // active high
+  CHECK(str(fdt, "/soc/pvpanic@102000", "compatible") == "qemu,pvpanic-mmio");
+  CHECK(cell(fdt, "/soc/pvpanic@102000", "reg", 3) == 2);
+}
+
+TEST_CASE("fdt: no power button or pvpanic nodes unless the machine has them") {
+  auto blob = hw::riscv::build_fdt(sample());
+  REQUIRE(blob.ok());
+  CHECK(fdt_path_offset(blob->data(), "/gpio-keys") < 0);
+  CHECK(fdt_path_offset(blob->data(), "/soc/gpio@10060000") < 0);
+  CHECK(fdt_path_offset(blob->data(), "/soc/pvpanic@102000") < 0);
+}

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <thread>
 
 #include "accel/accelerator.h"
 #include "base/field_use.h"
@@ -19,6 +21,8 @@
 #include "hw/riscv/clint.h"
 #include "hw/riscv/htif.h"
 #include "hw/riscv/plic.h"
+#include "hw/riscv/pvpanic_mmio.h"
+#include "hw/riscv/sifive_gpio.h"
 #include "hw/riscv/sifive_test.h"
 #include "hw/serial/ns16550.h"
 
@@ -76,6 +80,12 @@ class HartIrqRouter {
 class VirtMachine final : public Machine {
  public:
   ~VirtMachine() override {
+    {
+      std::lock_guard guard(m_button_lock);
+      m_closing = true;
+    }
+    m_button_changed.notify_all();
+    if (m_button_thread.joinable()) m_button_thread.join();
     m_router.attach(nullptr);
     m_vcpus.clear();
     m_vm.reset();
@@ -97,6 +107,25 @@ class VirtMachine final : public Machine {
     return {};
   }
 
+  // The button is held down for kButtonHold and then released, as QEMU's gpio-key: long enough for
+  // gpio-keys' debounce (5 ms) to see it pressed. A press while it is down changes nothing.
+  static constexpr auto kButtonHold = std::chrono::milliseconds(200);
+  base::ErrorOr<void> press_power_button() override {
+    if (!m_power_gpio) return Machine::press_power_button();
+    std::lock_guard guard(m_button_lock);
+    if (m_button_down) return {};
+    if (m_button_thread.joinable()) m_button_thread.join();  // the previous press's release is done
+    m_button_down = true;
+    m_power_gpio->set_pin(0, true);
+    m_button_thread = std::thread([this] {
+      std::unique_lock lock(m_button_lock);
+      m_button_changed.wait_for(lock, kButtonHold, [this] { return m_closing; });
+      m_power_gpio->set_pin(0, false);
+      m_button_down = false;
+    });
+    return {};
+  }
+
   // Declaration order matters for destruction: devices (in m_bus and m_devices) go after the Vm is
   // detached in the destructor body; memory outlives everything that points into it.
   base::Timebase m_timebase;
@@ -106,6 +135,11 @@ class VirtMachine final : public Machine {
   Bus m_bus;
   std::vector<std::shared_ptr<Device>> m_devices;
   std::shared_ptr<Htif> m_htif;
+  std::shared_ptr<SifiveGpio> m_power_gpio;
+  std::mutex m_button_lock;
+  std::condition_variable m_button_changed;
+  bool m_button_down = false, m_closing = false;
+  std::thread m_button_thread;
   uint64_t m_htif_base = 0, m_htif_size = 0;
   std::unique_ptr<accel::Vm> m_vm;
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
@@ -288,6 +322,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
   vm_spec.cpu_features = spec.cpu.features;
   vm_spec.topology = {spec.cpu.sockets, spec.cpu.cores, spec.cpu.threads};
   vm_spec.timebase = &machine->m_timebase;
+  if (auto it = graph.accel.settings.find(std::string(context.accelerator->name()));
+      it != graph.accel.settings.end())
+    vm_spec.accel_options = it->second;
   auto vm = context.accelerator->create_vm(vm_spec, machine->m_memory, machine->m_bus);
   if (!vm.ok()) return base::fail(base::Error("creating the VM: " + vm.error().message));
   machine->m_vm = std::move(vm.value());
@@ -338,6 +375,18 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
     } else if (device.driver == "sifive-test" && region) {
       TRY(map(device, region->base, region->size, std::make_shared<SifiveTest>(machine->m_power)));
       layout.syscon = {region->base, region->size};
+    } else if (device.driver == "sifive-gpio" && region) {
+      if (!irq) return base::fail(device_error(device, "has no interrupt line"));
+      machine->m_power_gpio = std::make_shared<SifiveGpio>(std::vector<std::shared_ptr<IrqLine>>{irq});
+      TRY(map(device, region->base, region->size, machine->m_power_gpio));
+      layout.power_gpio = FdtLayout::Irq{{region->base, region->size}, *device.irq};
+    } else if (device.driver == "pvpanic-mmio" && region) {
+      PowerController* power = &machine->m_power;
+      auto on_panic = [power, hook = context.on_guest_panic] {
+        if (!hook || !hook()) power->panic();
+      };
+      TRY(map(device, region->base, region->size, std::make_shared<PvPanicMmio>(on_panic)));
+      layout.pvpanic = FdtRange{region->base, region->size};
     } else if (device.driver == "ns16550") {
       if (!slot || !device.irq) return base::fail(device_error(device, "has no MMIO slot or interrupt"));
       std::shared_ptr<backends::CharBackend> chardev;

@@ -78,6 +78,8 @@ use_riscv64_guest() {
     finish
     exit
   fi
-  kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-  initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+  # The printed paths are symlinks into the cache's store that another worktree's build (other
+  # guests/init, other kernel config) may repoint at any time: hold on to what they name now.
+  kernel=$(readlink -f "$(printf '%s\n' "$paths" | sed -n 1p)")
+  initrd=$(readlink -f "$(printf '%s\n' "$paths" | sed -n 2p)")
 }

@@ -7,6 +7,10 @@ source tests/lib.sh
 source tests/boot/console.sh
 
 use_riscv64_guest tests/devices/serial_guest_test.sh
+# The socket lives in a short directory of its own: Bazel's TEST_TMPDIR can be longer than the
+# 107 bytes a unix socket path may have.
+sockdir=$(mktemp -d /tmp/vml-serial.XXXXXX)
+trap 'rm -rf "$sockdir"' EXIT
 
 # hvc0 is the SBI console; the virtconsole is the next hvc (written to every candidate).
 read -r -d '' guest <<'SH'
@@ -35,7 +39,7 @@ backends:
   chardev:
     con0: {driver: stdio}
     vcon: {driver: file, path: $tmp/console-port.out}
-    data: {driver: socket, path: $tmp/port.sock, server: true, wait: true}
+    data: {driver: socket, path: $sockdir/port.sock, server: true, wait: true}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-serial-pci, id: vser}
@@ -45,11 +49,13 @@ YAML
 cmdline_bytes=$(sed -n 's/^  cmdline: //p' "$tmp/serial.yaml" | wc -c)
 check "the kernel command line fits riscv64's 1 KiB ($cmdline_bytes bytes)" test "$cmdline_bytes" -lt 1000
 
-python3 tests/devices/serial_peer.py "$tmp/port.sock" "$tmp/port.host" host-to-guest-line &
+python3 tests/devices/serial_peer.py "$sockdir/port.sock" "$tmp/port.host" host-to-guest-line &
 peer=$!
 vm_start "$tmp/serial.yaml"
 vm_finish 600
-wait "$peer"
+# A machine that never listened (or died) leaves the peer waiting for a connection: end it.
+kill "$peer" 2>/dev/null
+wait "$peer" 2>/dev/null
 has() { grep -aq -- "$1" "$vm_out"; }
 check "the guest ran its command and vmlaunch exited 0" test "$vm_status" -eq 0
 check "the virtconsole's name is in sysfs (port 0)" has "PORT vport.p0 name=org.vmlaunch.console"

@@ -180,7 +180,9 @@ TEST_CASE("addresses out of range and malformed") {
         "m.yaml:5:36: devices[0].addr: address 32 is out of range for \"pci.0\" (slots 0-31)");
   CHECK(only_error(
             resolve_yaml(std::string(kPc) + "devices:\n  - {driver: virtio-rng-pci, addr: \"20.0\"}\n")) ==
-        "m.yaml:5:36: devices[0].addr: address 20.0 is out of range for \"pci.0\" (slots 0-31)");
+        "m.yaml:5:36: devices[0].addr: address \"20.0\" is read as hex (slot 0x20 = 32), out of range for "
+        "\"pci.0\" "
+        "(slots 0-31) (quoted PCI addresses are hex, \"slot.function\"; for slot 20 write \"14.0\")");
   CHECK(only_error(resolve_yaml(std::string(kPc) + "devices:\n  - {driver: virtio-rng-pci, addr: \"3.9\"}\n"))
             .find("invalid address \"3.9\"") != std::string::npos);
   CHECK(

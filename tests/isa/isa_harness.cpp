@@ -84,7 +84,8 @@ class HarnessOps final : public accel::VmOps {
 
 }  // namespace
 
-RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_mib, double timeout_seconds) {
+RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_mib, double timeout_seconds,
+                    const AccelOptions& accel_options) {
   RunResult result;
   std::ifstream file(image_path, std::ios::binary);
   if (!file) {
@@ -111,6 +112,7 @@ RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_
   spec.vcpu_count = harts;
   spec.cpu_model = "rv64gc";
   spec.timebase = &timebase;
+  spec.accel_options = accel_options;
   auto vm = accel->create_vm(spec, memory, ops);
   if (!vm.ok()) {
     result.error = vm.error().message;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace isa {
@@ -20,8 +21,10 @@ struct RunResult {
 inline constexpr uint64_t kRamBase = 0x80000000;
 
 // Loads `image` at kRamBase into `ram_mib` MiB of RAM, starts `harts` harts at kRamBase (a0 =
-// hart id) and waits up to `timeout_seconds` for a tohost write.
+// hart id) and waits up to `timeout_seconds` for a tohost write. accel_options: the jit
+// accelerator's settings ({"tier", "llvm"} forces every block through the LLVM tier).
+using AccelOptions = std::vector<std::pair<std::string, std::string>>;
 RunResult run_image(const std::string& image_path, unsigned harts = 1, unsigned ram_mib = 16,
-                    double timeout_seconds = 20);
+                    double timeout_seconds = 20, const AccelOptions& accel_options = {});
 
 }  // namespace isa

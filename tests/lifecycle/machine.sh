@@ -1,5 +1,8 @@
 # Helpers for lifecycle tests (sourced after tests/lib.sh). Every test gets its own state root.
-#   machine FILE NAME KERNEL   writes a one-vCPU riscv64 virt machine file with a stdio console
+#   machine FILE NAME KERNEL [YAML]  writes a one-vCPU riscv64 virt machine file with a stdio console
+#                                    (YAML: extra top-level lines, e.g. a lifecycle: section)
+#   watch_events SOCKET OUT    prints everything the control socket sends into OUT until it closes
+#                              (background it; the greeting arrives first)
 #   json EXPR                  evaluates a Python expression over the JSON on stdin (bound to `d`)
 #   wait_for SECS CMD...       retries CMD every 20 ms until it succeeds (fails on timeout)
 #   gone PID                   the process has exited (a zombie its new parent has not reaped yet counts)
@@ -20,7 +23,23 @@ backends:
     con0: {driver: stdio}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
+${4:-}
 YAML
+}
+
+watch_events() {
+  /usr/bin/python3 - "$1" >"$2" 2>&1 <<'PY'
+import os, socket, sys
+fd = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(600)
+s.connect("/proc/self/fd/%d/%s" % (fd, os.path.basename(sys.argv[1])))
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    print(chunk.decode(), end="", flush=True)
+PY
 }
 
 # A boolean result is the exit status (true: 0); anything else is printed.

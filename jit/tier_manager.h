@@ -1,0 +1,106 @@
+// The compiled tier as the harts use it: loads the tier's shared object (jit/tier_loader.h), owns
+// its compiler instances and the background compile threads, and keeps the numbers `up --stats`
+// prints. One per Engine; shared by its harts. No LLVM here: the tier is reached only through the
+// C table of jit/tier.h.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "jit/tier.h"
+#include "jit/tier_options.h"
+
+namespace jit {
+
+class LoadedTier;
+
+struct TierStats {
+  std::string mode;                // "auto", "interp", "llvm"
+  std::string tier;                // the tier's describe() line; empty when none is loaded
+  uint64_t regions_compiled = 0;   // successful compiles
+  uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
+  uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
+  std::string last_failure;        // the tier's message for the latest refusal
+  uint64_t compile_ns_total = 0;
+  uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
+  uint64_t guest_instructions = 0;     // retired by all harts
+  uint64_t compiled_instructions = 0;  // of those, in compiled regions
+};
+
+// A region to compile, formed by a hart from its decoded page.
+struct CompileJob {
+  std::vector<JitRegionInsn> insns;
+  uint32_t entry_offset = 0;
+  uint64_t ppn = 0, generation = 0;  // the decoded page it came from, for installing the result
+  // Called on the compile thread with the result (nullptr when the tier refused the region).
+  std::function<void(const CompileJob&, JitRegionFn)> done;
+};
+
+class TierManager {
+ public:
+  // Loads the tier for `options` (nothing for kInterp). kAuto without a loadable tier gives a
+  // manager that compiles nothing (stats say why); kLlvm without one is an error.
+  static base::Result<std::unique_ptr<TierManager>, std::string> create(const TierOptions& options);
+  ~TierManager();
+  TierManager(const TierManager&) = delete;
+  TierManager& operator=(const TierManager&) = delete;
+
+  bool active() const { return m_instances_ready; }
+  bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
+  uint32_t hot_threshold() const { return m_threshold; }
+  const std::string& note() const { return m_note; }  // why an `auto` tier is inactive
+
+  // Compiles now, on the calling (hart) thread. nullptr when the tier refuses the region.
+  JitRegionFn compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  // Queues a region for the background threads (auto). Dropped when the queue is long.
+  void enqueue(CompileJob job);
+  // Stops and joins the compile threads (before the harts that receive results go away).
+  void stop();
+
+  void count_instructions(uint64_t total, uint64_t compiled) {
+    m_guest_instructions.fetch_add(total, std::memory_order_relaxed);
+    m_compiled_instructions.fetch_add(compiled, std::memory_order_relaxed);
+  }
+  TierStats stats() const;
+  void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  explicit TierManager(const TierOptions& options);
+  struct Instance {
+    void* compiler = nullptr;
+    std::mutex mutex;
+  };
+  JitRegionFn compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  void worker(Instance& instance);
+
+  TierOptions m_options;
+  uint32_t m_threshold = 1;
+  std::string m_note;
+  std::unique_ptr<LoadedTier> m_library;
+  JitHelpers m_helpers{};
+  std::vector<std::unique_ptr<Instance>> m_instances;  // [0]: synchronous compiles; then one per thread
+  bool m_instances_ready = false;
+
+  std::mutex m_queue_mutex;
+  std::condition_variable m_queue_cv;
+  std::deque<CompileJob> m_queue;
+  bool m_stopping = false;
+  std::vector<std::thread> m_threads;
+
+  mutable std::mutex m_stats_mutex;
+  std::vector<uint64_t> m_compile_ns;
+  uint64_t m_failed = 0;
+  std::string m_last_failure;
+  std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
+};
+
+}  // namespace jit

@@ -1,0 +1,28 @@
+// How a jit machine uses the compiled tier: the `accel` entry's options ({type: jit, tier: ...,
+// hot-threshold: N, compile-threads: N}), as the engine takes them. No LLVM here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace jit {
+
+struct TierOptions {
+  enum class Mode {
+    kAuto,    // interpreter first; hot code compiled in the background (libLLVM loaded if present)
+    kInterp,  // interpreter only; libLLVM never loaded
+    kLlvm,    // every block compiled (synchronously) before it runs; libLLVM required
+  };
+  // The interpreter alone until the compiled tier wins on a whole Linux boot: measured in
+  // docs/benchmarks.md, `auto` still boots slower (compiles arrive after the hot boot code ran).
+  Mode mode = Mode::kInterp;
+  uint32_t hot_threshold = 0;    // block entries before promotion; 0 = the mode's default
+  uint32_t compile_threads = 0;  // background compile threads (auto); 0 = the default (1)
+  std::string library;           // the tier's shared object; empty = jit::default_tier_path()
+
+  static constexpr uint32_t kDefaultAutoThreshold = 1024;
+};
+
+const char* mode_name(TierOptions::Mode mode);
+
+}  // namespace jit

@@ -10,6 +10,7 @@
 #include "backends/chardev/socket.h"
 #include "backends/chardev/stdio.h"
 #include "backends/fs/p9_server.h"
+#include "backends/fs/virtiofsd.h"
 #include "backends/net_factory.h"
 #include "backends/options.h"
 #include "backends/rng/random.h"
@@ -211,8 +212,19 @@ base::ErrorOr<std::shared_ptr<FsBackend>> make_local(Options& options, const Fac
   return std::shared_ptr<FsBackend>(std::move(server).value());
 }
 
+// A host directory served over virtio-fs by virtiofsd, which this starts (for vhost-user-fs devices).
+base::ErrorOr<std::shared_ptr<FsBackend>> make_virtiofsd(Options& options, const FactoryContext& context) {
+  std::string path = TRY(options.required_string("path"));
+  bool read_only = TRY(options.boolean("readonly")).value_or(false);
+  TRY(options.finish());
+  auto daemon = fs::Virtiofsd::start(resolve_path(path, context), read_only);
+  if (!daemon) return base::fail(options.error("", daemon.error().message));
+  return std::shared_ptr<FsBackend>(std::move(daemon).value());
+}
+
 const std::map<std::string, FsMaker, std::less<>>& fs_makers() {
-  static const std::map<std::string, FsMaker, std::less<>> makers = {{"local", make_local}};
+  static const std::map<std::string, FsMaker, std::less<>> makers = {{"local", make_local},
+                                                                     {"virtiofsd", make_virtiofsd}};
   return makers;
 }
 

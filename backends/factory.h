@@ -9,6 +9,7 @@
 //   net:     user {hostfwd: [..], restrict, net, dns, hostname}, tap {ifname}, socket {...}
 //   rng:     random {file, default /dev/urandom}, builtin (getrandom)
 //   fs:      local {path, readonly} (a host directory, served over 9P2000.L by fs::P9Server)
+//            virtiofsd {path, readonly} (served over virtio-fs by virtiofsd, started here)
 // Errors name the backend, the place in the config, and what would fix it.
 #pragma once
 

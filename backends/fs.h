@@ -1,4 +1,4 @@
-// Shared-folder backend interface, for virtio-9p: a host directory served to the guest as a 9P2000.L
+// Shared-folder backend interface, for virtio-9p (and vhost-user-fs, see vhost_user() below): a host directory served to the guest as a 9P2000.L
 // file server. The device only moves messages between its virtqueue and serve(); everything about
 // files (and every check on what the guest asks for) lives behind this interface.
 #pragma once
@@ -21,6 +21,12 @@ class FsBackend {
   virtual size_t serve(std::span<const uint8_t> request, std::span<uint8_t> reply) = 0;
   // The device was reset: forget every fid and open file (the next session starts with Tversion).
   virtual void reset() = 0;
+
+  // A share served by an external vhost-user daemon (virtiofsd) instead of vmlaunch's 9P server:
+  // such a backend answers serve() with nothing and is for vhost-user-fs devices only.
+  virtual bool vhost_user() const { return false; }
+  // The connected vhost-user socket, handed over once (the caller owns it); -1 otherwise.
+  virtual int take_vhost_user_socket() { return -1; }
 };
 
 }  // namespace backends

@@ -22,6 +22,7 @@ class GuestMemory {
     uint64_t guest_base = 0;
     uint64_t size = 0;
     uint8_t* host = nullptr;  // owned by GuestMemory; valid for its lifetime
+    int fd = -1;              // the memfd behind a shareable region (owned), else -1
   };
 
   GuestMemory() = default;
@@ -32,6 +33,13 @@ class GuestMemory {
   // Maps `size` bytes of zeroed anonymous memory at guest-physical `guest_base`.
   // Fails on zero size, overflow, overlap with an existing region, or mmap failure.
   ErrorOr<Region> add_region(uint64_t guest_base, uint64_t size);
+
+  // Regions added after set_shareable(true) live in a sealed memfd (MFD_CLOEXEC|MFD_ALLOW_SEALING,
+  // shrinking and growing sealed off) mapped shared, so another process (a vhost-user backend such
+  // as virtiofsd) can map the same RAM from Region::fd. Machines turn it on only when a vhost-user
+  // device is present: private anonymous memory stays the default.
+  void set_shareable(bool shareable) { m_shareable = shareable; }
+  bool shareable() const { return m_shareable; }
 
   const std::vector<Region>& regions() const { return m_regions; }
 
@@ -56,7 +64,10 @@ class GuestMemory {
   }
 
  private:
+  ErrorOr<Region> add_shared_region(uint64_t guest_base, uint64_t size);
+
   std::vector<Region> m_regions;
+  bool m_shareable = false;
 };
 
 }  // namespace base

@@ -16,6 +16,8 @@ using config::Diagnostic;
 using config::Location;
 using config::Node;
 
+constexpr size_t kVirtiofsTagMax = 36;  // struct virtio_fs_config.tag
+
 const Node* get(const Node& map, std::string_view key) {
   return map.is_map() ? map.find(key) : nullptr;
 }
@@ -51,7 +53,7 @@ bool has_mounts(const Node& document) {
 void expand_mounts(Node& document, config::Diagnostics& diagnostics) {
   if (!has_mounts(document)) return;
   const Node mounts = *document.find("mounts");
-  const std::string driver = machine_has_pci(document) ? "virtio-9p-pci" : "virtio-9p-mmio";
+  const std::string transport = machine_has_pci(document) ? "-pci" : "-mmio";
   std::set<std::string> tags;
   for (size_t i = 0; i < mounts.items().size(); ++i) {
     const Node& mount = mounts.items()[i];
@@ -62,13 +64,11 @@ void expand_mounts(Node& document, config::Diagnostics& diagnostics) {
     if (!location || !location->is_string() || !tag || !tag->is_string() || tag->as_string().empty())
       continue;
     const Node* type = get(mount, "type");
-    if (type && type->is_string() && type->as_string() == "virtiofs") {
-      diagnostics.push_back(Diagnostic::error(
-          type->location(), path + ".type",
-          "type virtiofs is not available yet: this vmlaunch has no vhost-user frontend to run virtiofsd "
-          "with",
-          "use type: 9p, served by vmlaunch itself; in the guest: mount -t 9p -o trans=virtio " +
-              tag->as_string() + " DIR"));
+    const bool virtiofs = type && type->is_string() && type->as_string() == "virtiofs";
+    if (virtiofs && tag->as_string().size() > kVirtiofsTagMax) {
+      diagnostics.push_back(Diagnostic::error(tag->location(), path + ".tag",
+                                              "a virtiofs tag is at most 36 bytes (virtio-fs config space)",
+                                              "shorten the tag"));
       continue;
     }
     if (!tags.insert(tag->as_string()).second) {
@@ -94,7 +94,7 @@ void expand_mounts(Node& document, config::Diagnostics& diagnostics) {
       continue;
     }
     Node backend = Node::map(at);
-    backend.set("driver", Node::string("local", at), at);
+    backend.set("driver", Node::string(virtiofs ? "virtiofsd" : "local", at), at);
     backend.set("path", *location, location->location());
     backend.set("readonly", Node::boolean(read_only, writable ? writable->location() : at),
                 writable ? writable->location() : at);
@@ -104,10 +104,10 @@ void expand_mounts(Node& document, config::Diagnostics& diagnostics) {
     Node* devices = document.find("devices");
     if (!devices || !devices->is_list()) continue;
     Node device = Node::map(at);
-    device.set("driver", Node::string(driver, at), at);
+    device.set("driver", Node::string((virtiofs ? "vhost-user-fs" : "virtio-9p") + transport, at), at);
     device.set("id", Node::string(name, tag->location()), tag->location());
     device.set("fsdev", Node::string(name, tag->location()), tag->location());
-    device.set("mount_tag", *tag, tag->location());
+    device.set(virtiofs ? "tag" : "mount_tag", *tag, tag->location());
     devices->push_back(std::move(device));
   }
 }

@@ -52,19 +52,36 @@ TEST_CASE("mounts use virtio-mmio on a machine without PCI") {
   CHECK(device(r, "mount-srv")->driver == "virtio-9p-mmio");
 }
 
+TEST_CASE("virtiofs mounts become vhost-user-fs devices with a virtiofsd backend") {
+  auto r = resolve_yaml(std::string(kRiscv) +
+                        "mounts:\n  - {location: /srv, tag: srv, type: virtiofs, writable: true}\n");
+  REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
+  const auto* d = device(r, "mount-srv");
+  REQUIRE(d);
+  CHECK(d->driver == "vhost-user-fs-pci");
+  const auto* b = r.graph.find_backend("mount-srv");
+  REQUIRE(b);
+  CHECK(b->driver == "virtiofsd");
+  CHECK_FALSE(readonly_of(*b));
+  auto mmio =
+      resolve_yaml(std::string(kMicrovm) + "mounts:\n  - {location: /srv, tag: srv, type: virtiofs}\n");
+  REQUIRE_MESSAGE(mmio.ok(), diagnostics_text(mmio));
+  CHECK(device(mmio, "mount-srv")->driver == "vhost-user-fs-mmio");
+  CHECK(readonly_of(*mmio.graph.find_backend("mount-srv")));
+}
+
 TEST_CASE("mount entries that cannot take effect are errors at their place") {
   auto r = resolve_yaml(std::string(kRiscv) +
                         "mounts:\n"
-                        "  - {location: /a, tag: a, type: virtiofs}\n"
+                        "  - {location: /a, tag: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, type: virtiofs}\n"
                         "  - {location: /b, tag: b}\n"
                         "  - {location: /c, tag: b}\n");
   std::string text = diagnostics_text(r);
   CHECK_FALSE(r.ok());
-  CHECK(text.find("m.yaml:5:34: mounts[0].type: type virtiofs is not available yet") != std::string::npos);
-  CHECK(text.find("use type: 9p") != std::string::npos);
+  CHECK(text.find("m.yaml:5:25: mounts[0].tag: a virtiofs tag is at most 36 bytes") != std::string::npos);
   CHECK(text.find("m.yaml:7:25: mounts[2].tag: duplicate mount tag \"b\"") != std::string::npos);
   CHECK(device(r, "mount-b"));
-  CHECK_FALSE(device(r, "mount-a"));
+  CHECK_FALSE(device(r, "mount-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 TEST_CASE("a mount's generated names clash with the file's own") {

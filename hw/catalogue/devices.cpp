@@ -94,6 +94,12 @@ std::vector<DeviceType> build_device_types() {
       types, "virtio-9p", "virtio 9P shared folder (9P2000.L, served by vmlaunch itself)",
       {string_prop("mount_tag", "", "the tag the guest mounts (mount -t 9p -o trans=virtio TAG DIR)")},
       {{"fsdev", BackendKind::Fs, true, true, "fs backend: the host directory to share", {}}});
+  // QEMU's vhost-user-fs-pci,chardev=ID,tag=TAG; here the fs backend (driver virtiofsd) starts the
+  // daemon and holds the socket.
+  add_virtio_pair(
+      types, "vhost-user-fs", "virtio-fs shared folder served by virtiofsd over vhost-user",
+      {string_prop("tag", "", "the tag the guest mounts (mount -t virtiofs TAG DIR; at most 36 bytes)")},
+      {{"fsdev", BackendKind::Fs, true, true, "fs backend (driver virtiofsd): the host directory to share", {}}});
 
   types.push_back({"virtio-scsi-pci",
                    "virtio SCSI host adapter; provides SCSI bus <id>.0 (targets 0-255)",

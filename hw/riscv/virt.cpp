@@ -298,6 +298,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
     address = *symbol;
     return true;
   };
+  // vhost-user backends (virtiofsd) map guest RAM themselves: then it lives in a shareable memfd.
+  for (const graph::Device& device : graph.devices)
+    if (device.driver.rfind("vhost-user-", 0) == 0) machine->m_memory.set_shareable(true);
   uint64_t tohost = 0, fromhost = 0;
   if (word_in_ram("tohost", tohost)) {
     uint64_t lo = align_down(tohost, kPage), hi = align_up(tohost + 8, kPage);

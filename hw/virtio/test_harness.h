@@ -31,8 +31,10 @@ class TestIrq : public hw::IrqLine {
 
 class Harness {
  public:
-  explicit Harness(std::shared_ptr<VirtioDevice> device, uint32_t queue_size = 16)
+  // `shareable`: guest RAM in a memfd, as machines do for vhost-user devices.
+  explicit Harness(std::shared_ptr<VirtioDevice> device, uint32_t queue_size = 16, bool shareable = false)
       : m_queue_size(queue_size) {
+    memory.set_shareable(shareable);
     REQUIRE(memory.add_region(kRamBase, kRamSize).ok());
     transport = std::make_unique<MmioTransport>("test", device, memory, irq_ptr,
                                                 [this](std::string_view) { logs++; });

@@ -21,6 +21,9 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_9p(DeviceEnv& env) {
   if (!ref) return base::fail(base::Error(env.device.driver + " needs an fs backend (fsdev)"));
   auto fs = env.backends.fs(ref->name);
   if (!fs) return base::fail(base::Error("fs backend \"" + ref->name + "\" was not created"));
+  if (fs->vhost_user())
+    return base::fail(base::Error(env.device.driver + ": fs backend \"" + ref->name +
+                                  "\" is served by virtiofsd: use a vhost-user-fs device"));
   std::string tag = env.device.string_property("mount_tag");
   if (tag.empty() || tag.size() > kMax9pTag)
     return base::fail(base::Error("mount_tag must be 1 to 255 bytes"));

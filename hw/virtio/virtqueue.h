@@ -91,6 +91,7 @@ class Virtqueue {
   bool has_available();
 
   uint32_t size() const { return m_layout.size; }
+  const Layout& layout() const { return m_layout; }
   bool broken() const { return m_broken; }
   uint16_t last_avail() const { return m_last_avail; }
 

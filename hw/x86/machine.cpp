@@ -173,6 +173,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
 
   auto machine = std::make_unique<X86Machine>();
   const uint64_t low = std::min<uint64_t>(spec.ram_size, 3 * GiB);
+  // vhost-user backends (virtiofsd) map guest RAM themselves: then it lives in a shareable memfd.
+  for (const graph::Device& device : graph.devices)
+    if (device.driver.rfind("vhost-user-", 0) == 0) machine->m_memory.set_shareable(true);
   TRY(machine->m_memory.add_region(0, low));
   if (spec.ram_size > low) TRY(machine->m_memory.add_region(4 * GiB, spec.ram_size - low));
 

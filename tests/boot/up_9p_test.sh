@@ -88,9 +88,4 @@ check "the shares unmount cleanly" grep -aq unmounted "$vm_out"
 check "the host file outside the shares is untouched" test "$(cat "$tmp/shares/outside.txt")" = "host secret"
 grep -aq unmounted "$vm_out" || vm_dump
 
-# type: virtiofs is refused at validate (exit 2) with the alternative, the same on every host.
-sed 's/tag: ro}/tag: ro, type: virtiofs}/' "$tmp/share.yaml" >"$tmp/virtiofs.yaml"
-"$vml" validate "$tmp/virtiofs.yaml" >"$tmp/virtiofs.out" 2>&1
-check "type: virtiofs is refused at validate with exit 2" test $? -eq 2
-check "the refusal names the place and the alternative" grep -qE "virtiofs.yaml:[0-9]+:[0-9]+: mounts\[1\].type: .*use type: 9p" "$tmp/virtiofs.out"
 finish

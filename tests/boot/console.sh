@@ -63,6 +63,27 @@ vm_dump() {
   cat "$vm_err"
 }
 
+# riscv64_guest_yaml NAME HARTS CMDLINE: the head every test of the riscv64 Linux guest shares (after
+# use_riscv64_guest): a 256 MiB virt machine on jit booting $kernel/$initrd behind OpenSBI with
+# CMDLINE, and the chardev con0 on stdio. The caller's text follows it: more backend kinds (indented
+# two spaces, under `backends:`), then `devices:` and the rest.
+riscv64_guest_yaml() {
+  cat <<YAML
+name: $1
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+cpu: {model: rv64gc, count: $2}
+accel: [jit]
+boot:
+  firmware: opensbi
+  kernel: $kernel
+  initrd: $initrd
+  cmdline: '$3'
+backends:
+  chardev:
+    con0: {driver: stdio}
+YAML
+}
+
 # use_riscv64_guest TEST_SCRIPT: builds (or finds cached) the riscv64 Linux guest and sets $kernel
 # and $initrd. The guest is the project's own asset and CI must be able to build it, so a failing
 # guest build is a failed case (with the build log's tail), never a skip; the test then ends.

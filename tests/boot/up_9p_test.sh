@@ -42,19 +42,9 @@ ln -s /etc/passwd /mnt/rw/guest-link && echo guest-link-made
 sync
 umount /mnt/rw && umount /mnt/ro && echo unmounted
 SH
-cat >"$tmp/share.yaml" <<YAML
-name: share
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 1}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 quiet vml.cmd="mkdir -p /mnt/ctl && mount -t 9p -o trans=virtio ctl /mnt/ctl && sh /mnt/ctl/test.sh"'
-backends:
-  chardev:
-    con0: {driver: stdio}
+{
+  riscv64_guest_yaml share 1 'console=ttyS0 quiet vml.cmd="mkdir -p /mnt/ctl && mount -t 9p -o trans=virtio ctl /mnt/ctl && sh /mnt/ctl/test.sh"'
+  cat <<YAML
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
 mounts:
@@ -62,6 +52,7 @@ mounts:
   - {location: shares/ro, tag: ro}
   - {location: shares/ctl, tag: ctl}
 YAML
+} >"$tmp/share.yaml"
 
 # The plan shows the generated devices and backends (paths resolved against the file's directory).
 "$vml" plan "$tmp/share.yaml" >"$tmp/plan.txt" 2>&1

@@ -76,19 +76,9 @@ PY
 
 cp "$tmp/cd.img" "$tmp/cd.before"
 
-cat >"$tmp/scsi.yaml" <<YAML
-name: scsi
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 1}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 quiet vml.cmd="dd if=/dev/sr0 bs=2048 skip=32 2>/dev/null | sh"'
-backends:
-  chardev:
-    con0: {driver: stdio}
+{
+  riscv64_guest_yaml scsi 1 'console=ttyS0 quiet vml.cmd="dd if=/dev/sr0 bs=2048 skip=32 2>/dev/null | sh"'
+  cat <<YAML
   block:
     raw0: {driver: raw, file: $tmp/hd.raw}
     qcow0: {driver: qcow2, file: $tmp/hd.qcow2}
@@ -100,6 +90,7 @@ devices:
   - {driver: scsi-hd, id: hd1, bus: scsi0.0, addr: 1, drive: qcow0}
   - {driver: scsi-cd, id: cd0, bus: scsi0.0, addr: 2, drive: cd0}
 YAML
+} >"$tmp/scsi.yaml"
 
 vm_start "$tmp/scsi.yaml"
 vm_finish 600

@@ -25,19 +25,9 @@ for h in /dev/hvc1 /dev/hvc2 /dev/hvc3; do echo console-port-text 2>/dev/null >$
 echo SERIAL-DONE
 SH
 
-cat >"$tmp/serial.yaml" <<YAML
-name: serial
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 1}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 quiet vml.cmd64=$(printf '%s' "$guest" | base64 -w0)'
-backends:
-  chardev:
-    con0: {driver: stdio}
+{
+  riscv64_guest_yaml serial 1 "console=ttyS0 quiet vml.cmd64=$(printf '%s' "$guest" | base64 -w0)"
+  cat <<YAML
     vcon: {driver: file, path: $tmp/console-port.out}
     data: {driver: socket, path: $sockdir/port.sock, server: true, wait: true}
 devices:
@@ -46,6 +36,7 @@ devices:
   - {driver: virtconsole, id: vcon0, bus: vser.0, addr: 0, chardev: vcon, name: org.vmlaunch.console}
   - {driver: virtserialport, id: port1, bus: vser.0, chardev: data, name: org.vmlaunch.data}
 YAML
+} >"$tmp/serial.yaml"
 cmdline_bytes=$(sed -n 's/^  cmdline: //p' "$tmp/serial.yaml" | wc -c)
 check "the kernel command line fits riscv64's 1 KiB ($cmdline_bytes bytes)" test "$cmdline_bytes" -lt 1000
 

@@ -19,25 +19,16 @@ use_riscv64_guest tests/virtio/guest_blk_test.sh
 machine() {
   local cmd64
   cmd64=$(printf '%s' "$2" | base64 -w0)
-  cat >"$tmp/$1.yaml" <<YAML
-name: $1
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 quiet vml.cmd64=$cmd64'
-backends:
-  chardev:
-    con0: {driver: stdio}
+  {
+    riscv64_guest_yaml "$1" 2 "console=ttyS0 quiet vml.cmd64=$cmd64"
+    cat <<YAML
   block:
     disk0: {driver: qcow2, file: $tmp/disk.qcow2, readonly: ${3:-false}}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-blk-mmio, id: vda, drive: disk0, serial: VMLDISK0001}
 YAML
+  } >"$tmp/$1.yaml"
 }
 
 # The base: 32 MiB of a recognisable pattern; the guest's writes must never reach it.

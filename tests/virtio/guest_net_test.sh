@@ -35,25 +35,16 @@ sleep 600
 GUEST
 )
 cmd64=$(printf '%s' "$guest_cmd" | base64 -w0)
-cat >"$tmp/net.yaml" <<YAML
-name: net-test
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 quiet vml.cmd64=$cmd64'
-backends:
-  chardev:
-    con0: {driver: stdio}
+{
+  riscv64_guest_yaml net-test 2 "console=ttyS0 quiet vml.cmd64=$cmd64"
+  cat <<YAML
   net:
     user0: {driver: user, hostfwd: ["tcp:127.0.0.1:$fwd_port-:8080"]}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-net-mmio, id: net0, netdev: user0}
 YAML
+} >"$tmp/net.yaml"
 
 vm_start "$tmp/net.yaml"
 vm_wait "httpd-up" 900

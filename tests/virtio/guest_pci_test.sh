@@ -16,19 +16,9 @@ echo "hwrng: $(head -c 64 /dev/hwrng | wc -c)"
 echo "mac: $(cat /sys/class/net/eth0/address)"
 grep -c virtio /proc/interrupts'
 cmd64=$(printf '%s' "$guest_cmd" | base64 -w0)
-cat >"$tmp/pci.yaml" <<YAML
-name: pci-test
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
-accel: [jit]
-boot:
-  firmware: opensbi
-  kernel: $kernel
-  initrd: $initrd
-  cmdline: 'console=ttyS0 vml.cmd64=$cmd64'
-backends:
-  chardev:
-    con0: {driver: stdio}
+{
+  riscv64_guest_yaml pci-test 2 "console=ttyS0 vml.cmd64=$cmd64"
+  cat <<YAML
   block:
     disk0: {driver: raw, file: $tmp/disk.raw}
   net:
@@ -40,6 +30,7 @@ devices:
   - {driver: virtio-rng-pci, id: rng0, bus: br1}
   - {driver: virtio-net-pci, id: nic0, bus: br1, addr: "05.0", netdev: n0}
 YAML
+} >"$tmp/pci.yaml"
 
 # The plan's addresses: the root bus is 00, the bridge's secondary bus 01 (firmware numbering).
 "$vml" plan --format json "$tmp/pci.yaml" >"$tmp/plan.json"

@@ -6,25 +6,14 @@
 # disk path is exercised; each engine runs RUNS times (interleaved), every run is printed.
 # Usage: bench/blk/blk_seq.sh [VMLAUNCH] [SIZE_MB] [RUNS]
 set -euo pipefail
-here=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-vml=${1:-$here/bazel-bin/launcher/vmlaunch}
+source "$(dirname "$(readlink -f "$0")")/../guest.sh"
+bench_guest "${1:-}"
 size_mb=${2:-64}
 runs=${3:-2}
-paths=$("$here/guests/riscv64/build")
-kernel=$(printf '%s\n' "$paths" | sed -n 1p)
-initrd=$(printf '%s\n' "$paths" | sed -n 2p)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-opensbi=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
 
-cmd="dd if=/dev/zero of=/dev/vda bs=1M count=$size_mb conv=fsync 2>&1 | tail -1 | sed 's/^/WRITE /';
+guest_append "dd if=/dev/zero of=/dev/vda bs=1M count=$size_mb conv=fsync 2>&1 | tail -1 | sed 's/^/WRITE /';
 echo 3 > /proc/sys/vm/drop_caches;
 dd if=/dev/vda of=/dev/null bs=1M count=$size_mb 2>&1 | tail -1 | sed 's/^/READ /'"
-cmd64=$(printf '%s' "$cmd" | base64 -w0)
-append="console=ttyS0 quiet vml.cmd64=$cmd64"
-
-# busybox dd: "N bytes (X.YMB) copied, T seconds, R MB/s"; we recompute MB/s from bytes and seconds.
-rate() { grep -a "^$1 " | sed -E 's/.*\(([0-9.]+)MB\) copied, ([0-9.]+) seconds.*/\1 \2/' | awk '{ printf "%.1f", $1 / $2 }'; }
 
 run_vmlaunch() {
   for fmt in raw qcow2; do
@@ -44,7 +33,7 @@ devices:
   - {driver: virtio-blk-mmio, id: vda, drive: disk0}
 YAML
     "$vml" up "$tmp/vm.yaml" </dev/null >"$tmp/out.$fmt" 2>&1
-    echo "vmlaunch $fmt write $(rate WRITE <"$tmp/out.$fmt") read $(rate READ <"$tmp/out.$fmt")"
+    echo "vmlaunch $fmt write $(dd_rate WRITE <"$tmp/out.$fmt") read $(dd_rate READ <"$tmp/out.$fmt")"
   done
 }
 
@@ -55,7 +44,7 @@ run_qemu() {
     timeout 1800 qemu-system-riscv64 -M virt -smp 1 -m 256M -nographic -bios "$opensbi" -kernel "$kernel" \
       -initrd "$initrd" -append "$append" -drive "file=$tmp/disk.$fmt,if=none,format=$fmt,id=d0,cache=writeback" \
       -device virtio-blk-device,drive=d0 -no-reboot </dev/null >"$tmp/qout.$fmt" 2>&1 || true
-    echo "qemu-tcg $fmt write $(rate WRITE <"$tmp/qout.$fmt") read $(rate READ <"$tmp/qout.$fmt")"
+    echo "qemu-tcg $fmt write $(dd_rate WRITE <"$tmp/qout.$fmt") read $(dd_rate READ <"$tmp/qout.$fmt")"
   done
 }
 

@@ -1,0 +1,30 @@
+# Sourced by the bench scripts that boot the riscv64 Linux guest (guests/riscv64/build) on vmlaunch
+# and on qemu-system-riscv64 side by side, with a command in the guest (vml.cmd64).
+#   bench_guest VMLAUNCH   sets $here (the source tree), $vml (VMLAUNCH or bazel-bin's),
+#                          $kernel, $initrd, $opensbi and $tmp (a directory removed on exit,
+#                          together with the process in $daemon if one is set)
+#   guest_append CMD       sets $append: the kernel command line that runs CMD in the guest
+#   dd_rate LABEL          reads a console log on stdin: the MB/s of busybox dd's summary line
+#                          ("N bytes (X.YMB) copied, T seconds, R MB/s") the guest printed after
+#                          LABEL, recomputed from bytes and seconds (busybox rounds its own)
+bench_guest() {
+  here=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+  vml=${1:-$here/bazel-bin/launcher/vmlaunch}
+  local paths
+  paths=$("$here/guests/riscv64/build")
+  kernel=$(printf '%s\n' "$paths" | sed -n 1p)
+  initrd=$(printf '%s\n' "$paths" | sed -n 2p)
+  opensbi=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
+  tmp=$(mktemp -d)
+  daemon=
+  trap '[ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$tmp"' EXIT
+}
+
+guest_append() {
+  append="console=ttyS0 quiet vml.cmd64=$(printf '%s' "$1" | base64 -w0)"
+}
+
+dd_rate() {
+  grep -a "^$1 " | sed -E 's/.*\(([0-9.]+)MB\) copied, ([0-9.]+) seconds.*/\1 \2/' |
+    awk '{ printf "%.1f", $1 / $2 }'
+}

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <map>
+#include <type_traits>
 
 #include "backends/block/image.h"
 #include "backends/block/snapshot.h"
@@ -235,16 +236,19 @@ std::vector<std::string> keys(const Map& map) {
   return out;
 }
 
-// Looks up the maker for (kind, driver) or explains which drivers exist.
-template <typename Map>
-base::ErrorOr<typename Map::mapped_type> find_maker(const Map& makers, Options& checked,
-                                                    std::string_view kind, std::string_view driver) {
+// Finds `driver` among one kind's makers and runs it on the entry's options; an unknown driver is
+// an error that lists the known ones. Every kind but net (its drivers load on demand) comes here.
+template <typename Map, typename... Extra>
+auto make_backend(const Map& makers, std::string_view kind, std::string_view name, std::string_view driver,
+                  const config::Node& options, const FactoryContext& context, Extra... extra)
+    -> std::invoke_result_t<typename Map::mapped_type, Options&, const FactoryContext&, Extra...> {
+  Options checked(options, describe(kind, name, driver));
   auto maker = makers.find(driver);
   if (maker == makers.end())
     return base::fail(checked.error("", "unknown " + std::string(kind) + " driver '" + std::string(driver) +
                                             "' (known: " + join(keys(makers)) + ")"));
   skip_identity_keys(checked);
-  return maker->second;
+  return maker->second(checked, context, extra...);
 }
 
 }  // namespace
@@ -265,33 +269,25 @@ std::vector<std::string> known_drivers(std::string_view kind) {
 base::ErrorOr<std::shared_ptr<CharBackend>> create_chardev(std::string_view name, std::string_view driver,
                                                            const config::Node& options,
                                                            const FactoryContext& context) {
-  Options checked(options, describe("chardev", name, driver));
-  auto maker = TRY(find_maker(chardev_makers(), checked, "chardev", driver));
-  return maker(checked, context);
+  return make_backend(chardev_makers(), "chardev", name, driver, options, context);
 }
 
 base::ErrorOr<std::shared_ptr<BlockBackend>> create_block(std::string_view name, std::string_view driver,
                                                           const config::Node& options,
                                                           const FactoryContext& context) {
-  Options checked(options, describe("block", name, driver));
-  auto maker = TRY(find_maker(block_makers(), checked, "block", driver));
-  return maker(checked, context, driver);
+  return make_backend(block_makers(), "block", name, driver, options, context, driver);
 }
 
 base::ErrorOr<std::shared_ptr<RngBackend>> create_rng(std::string_view name, std::string_view driver,
                                                       const config::Node& options,
                                                       const FactoryContext& context) {
-  Options checked(options, describe("rng", name, driver));
-  auto maker = TRY(find_maker(rng_makers(), checked, "rng", driver));
-  return maker(checked, context);
+  return make_backend(rng_makers(), "rng", name, driver, options, context);
 }
 
 base::ErrorOr<std::shared_ptr<FsBackend>> create_fs(std::string_view name, std::string_view driver,
                                                     const config::Node& options,
                                                     const FactoryContext& context) {
-  Options checked(options, describe("fs", name, driver));
-  auto maker = TRY(find_maker(fs_makers(), checked, "fs", driver));
-  return maker(checked, context);
+  return make_backend(fs_makers(), "fs", name, driver, options, context);
 }
 
 base::ErrorOr<std::shared_ptr<NetBackend>> create_net(std::string_view name, std::string_view driver,

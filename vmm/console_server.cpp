@@ -68,20 +68,7 @@ class ConsoleServer::Impl {
 
   base::Result<void, base::Error> start() {
     if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) return base::fail(errno_text("pipe"));
-    auto path = TRY(SocketPath::of(m_path));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.path().size() >= sizeof(address.sun_path))
-      return base::fail(base::Error("socket path too long: " + path.path()));
-    std::memcpy(address.sun_path, path.path().c_str(), path.path().size() + 1);
-    m_listen = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (m_listen < 0) return base::fail(errno_text("socket"));
-    ::unlink(m_path.c_str());
-    mode_t old_mask = ::umask(0177);  // born 0600, as the control socket
-    int bound = ::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::umask(old_mask);
-    if (bound != 0) return base::fail(errno_text("bind " + m_path.string()));
-    if (::listen(m_listen, 8) != 0) return base::fail(errno_text("listen " + m_path.string()));
+    m_listen = TRY(listen_private(m_path, 8));
     m_console->set_listener([this](std::span<const uint8_t> data) { output(data); });
     m_thread = std::thread([this] { serve(); });
     return {};

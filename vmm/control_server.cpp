@@ -40,13 +40,7 @@ nlohmann::json error_reply(const std::string& cls, const std::string& message) {
 // `keep` holds the directory fd the address may go through until the caller's bind/connect is done.
 base::ErrorOr<sockaddr_un> address_of(const std::filesystem::path& path, std::optional<SocketPath>& keep) {
   keep.emplace(TRY(SocketPath::of(path)));
-  const std::string& text = keep->path();
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (text.size() >= sizeof(address.sun_path))
-    return base::fail(base::Error("socket path too long: " + text));
-  std::memcpy(address.sun_path, text.c_str(), text.size() + 1);
-  return address;
+  return keep->address();
 }
 
 struct Client {
@@ -96,17 +90,7 @@ class ControlServer::Impl {
 
   base::Result<void, base::Error> start() {
     if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) return base::fail(errno_text("pipe"));
-    std::optional<SocketPath> keep;
-    sockaddr_un address = TRY(address_of(m_path, keep));
-    m_listen = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (m_listen < 0) return base::fail(errno_text("socket"));
-    ::unlink(m_path.c_str());
-    // The socket is born 0600: nobody else may even connect between bind and chmod.
-    mode_t old_mask = ::umask(0177);
-    int bound = ::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::umask(old_mask);
-    if (bound != 0) return base::fail(errno_text("bind " + m_path.string()));
-    if (::listen(m_listen, 64) != 0) return base::fail(errno_text("listen " + m_path.string()));
+    m_listen = TRY(listen_private(m_path, 64));
     m_sink = m_controller.add_event_sink([this](const nlohmann::json& event) {
       {
         std::lock_guard guard(m_events_lock);

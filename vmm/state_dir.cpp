@@ -68,13 +68,12 @@ Probe socket_answers(const fs::path& socket) {
   std::error_code ec;
   if (!fs::exists(socket, ec)) return Probe::Missing;
   auto path = SocketPath::of(socket);
-  if (!path.ok() || path.value().path().size() >= sizeof(sockaddr_un::sun_path)) return Probe::Refused;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.value().path().c_str(), path.value().path().size() + 1);
+  if (!path.ok()) return Probe::Refused;
+  auto address = path.value().address();
+  if (!address.ok()) return Probe::Refused;
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Probe::Refused;
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.value()), sizeof(sockaddr_un)) == 0;
   ::close(fd);
   return ok ? Probe::Answers : Probe::Refused;
 }
@@ -284,6 +283,32 @@ base::ErrorOr<SocketPath> SocketPath::of(const fs::path& socket) {
 
 SocketPath::~SocketPath() {
   if (m_dir_fd >= 0) ::close(m_dir_fd);
+}
+
+base::ErrorOr<sockaddr_un> SocketPath::address() const {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (m_path.size() >= sizeof(address.sun_path))
+    return base::fail(base::Error("socket path too long: " + m_path));
+  std::memcpy(address.sun_path, m_path.c_str(), m_path.size() + 1);
+  return address;
+}
+
+base::ErrorOr<int> listen_private(const fs::path& socket, int backlog) {
+  auto path = TRY(SocketPath::of(socket));
+  sockaddr_un address = TRY(path.address());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return base::fail(errno_text("socket"));
+  ::unlink(socket.c_str());
+  mode_t old_mask = ::umask(0177);
+  int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(fd, backlog) != 0) {
+    base::Error error(errno_text((bound != 0 ? "bind " : "listen ") + socket.string()));
+    ::close(fd);
+    return base::fail(error);
+  }
+  return fd;
 }
 
 }  // namespace vmm

@@ -16,6 +16,8 @@
 // TMPDIR/vmlaunch-UID (created 0700 and refused if another user owns it).
 #pragma once
 
+#include <sys/un.h>
+
 #include <ctime>
 #include <filesystem>
 #include <optional>
@@ -103,12 +105,20 @@ class SocketPath {
   SocketPath& operator=(SocketPath&&) = delete;
   ~SocketPath();
   const std::string& path() const { return m_path; }
+  // The address to bind or connect to while this object lives; fails when even the short form
+  // does not fit sun_path.
+  base::ErrorOr<sockaddr_un> address() const;
 
  private:
   SocketPath(std::string path, int dir_fd) : m_path(std::move(path)), m_dir_fd(dir_fd) {}
   std::string m_path;
   int m_dir_fd;
 };
+
+// A listening unix stream socket at `socket` (non-blocking, close-on-exec; a stale file there is
+// replaced), born mode 0600: nobody else may connect, not even between bind and a chmod. Used by
+// the control and console sockets of a machine's directory.
+base::ErrorOr<int> listen_private(const std::filesystem::path& socket, int backlog);
 
 double now_seconds();
 

@@ -597,18 +597,23 @@ int P9Server::op_lcreate(Message& m) {
   return 0;
 }
 
+int P9Server::io_request(Message& m, IoRequest& request) {
+  uint32_t fid_id = 0;
+  if (!m.get(fid_id) || !m.get(request.offset) || !m.get(request.count)) return EPROTO;
+  request.fid = find_fid(fid_id);
+  if (!request.fid || request.fid->open_fd < 0) return EBADF;
+  if (request.offset > uint64_t(INT64_MAX)) return EINVAL;
+  return 0;
+}
+
 int P9Server::op_read(Message& m) {
-  uint32_t fid_id = 0, count = 0;
-  uint64_t offset = 0;
-  if (!m.get(fid_id) || !m.get(offset) || !m.get(count)) return EPROTO;
-  Fid* fid = find_fid(fid_id);
-  if (!fid || fid->open_fd < 0) return EBADF;
-  if (offset > uint64_t(INT64_MAX)) return EINVAL;
+  IoRequest request;
+  if (int error = io_request(m, request)) return error;
   m.put(uint32_t(0));  // the count, once known
   size_t count_at = m.written() - 4;
   std::span<uint8_t> room = m.room();
-  size_t want = std::min<size_t>(count, room.size());
-  ssize_t n = ::pread(fid->open_fd, room.data(), want, off_t(offset));
+  size_t want = std::min<size_t>(request.count, room.size());
+  ssize_t n = ::pread(request.fid->open_fd, room.data(), want, off_t(request.offset));
   if (n < 0) return errno;
   m.patch(count_at, uint32_t(n), 4);
   m.advance(size_t(n));
@@ -616,12 +621,12 @@ int P9Server::op_read(Message& m) {
 }
 
 int P9Server::op_write(Message& m) {
-  uint32_t fid_id = 0, count = 0;
-  uint64_t offset = 0;
+  IoRequest request;
   std::span<const uint8_t> data;
-  if (!m.get(fid_id) || !m.get(offset) || !m.get(count) || !m.bytes(count, data)) return EPROTO;
-  Fid* fid = find_fid(fid_id);
-  if (!fid || fid->open_fd < 0) return EBADF;
+  if (int error = io_request(m, request)) return error;
+  if (!m.bytes(request.count, data)) return EPROTO;
+  Fid* fid = request.fid;
+  const uint64_t offset = request.offset, count = request.count;
   if (m_read_only) return EROFS;  // not reachable through lopen, checked again on the data path
   if (offset > uint64_t(INT64_MAX) - count) return EINVAL;
   ssize_t n = ::pwrite(fid->open_fd, data.data(), data.size(), off_t(offset));
@@ -631,12 +636,11 @@ int P9Server::op_write(Message& m) {
 }
 
 int P9Server::op_readdir(Message& m) {
-  uint32_t fid_id = 0, count = 0;
-  uint64_t offset = 0;
-  if (!m.get(fid_id) || !m.get(offset) || !m.get(count)) return EPROTO;
-  Fid* fid = find_fid(fid_id);
-  if (!fid || fid->open_fd < 0) return EBADF;
-  if (offset > uint64_t(INT64_MAX)) return EINVAL;
+  IoRequest request;
+  if (int error = io_request(m, request)) return error;
+  Fid* fid = request.fid;
+  const uint64_t offset = request.offset;
+  const uint32_t count = request.count;
   // Offsets are the host's d_off cookies: the guest hands back the last one it saw.
   if (::lseek(fid->open_fd, off_t(offset), SEEK_SET) < 0) return errno;
   m.put(uint32_t(0));

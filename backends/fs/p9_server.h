@@ -68,6 +68,14 @@ class P9Server : public FsBackend {
   int op_setattr(Message& m);
   int op_lopen(Message& m);
   int op_lcreate(Message& m);
+  // Tread, Twrite and Treaddir start alike: fid[4] offset[8] count[4], naming a fid that lopen or
+  // lcreate opened. io_request reads that head: 0, or the errno to answer with.
+  struct IoRequest {
+    Fid* fid = nullptr;
+    uint64_t offset = 0;
+    uint32_t count = 0;
+  };
+  int io_request(Message& m, IoRequest& request);
   int op_read(Message& m);
   int op_write(Message& m);
   int op_readdir(Message& m);

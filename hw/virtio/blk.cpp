@@ -58,9 +58,8 @@ void BlkDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues)
   std::lock_guard lock(m_lock);
   m_host = &host;
   m_queues = std::move(queues);
-  m_stop = false;
   if (m_options.io_uring && m_backend->direct_fd() >= 0 && start_uring()) return;
-  for (unsigned i = 0; i < m_options.io_threads; ++i) m_workers.emplace_back([this] { worker(); });
+  m_workers.start(m_options.io_threads, [this] { service_queues(); });
 }
 
 void BlkDevice::notify(uint16_t) {
@@ -68,69 +67,46 @@ void BlkDevice::notify(uint16_t) {
     uring_kick();
     return;
   }
-  {
-    std::lock_guard lock(m_lock);
-    m_kicks++;
-  }
-  m_wake.notify_one();
+  m_workers.kick();
 }
 
 void BlkDevice::reset() {
-  {
-    std::lock_guard lock(m_lock);
-    m_stop = true;
-  }
-  m_wake.notify_all();
-  for (std::thread& t : m_workers) t.join();  // each finishes the request it is running
-  m_workers.clear();
+  m_workers.stop();                  // each finishes the request it is running
   if (m_uring_active) stop_uring();  // waits for the requests in flight
   std::lock_guard lock(m_lock);
   m_host = nullptr;
   m_queues.clear();
 }
 
-void BlkDevice::worker() {
-  uint64_t seen = ~0ull;
-  while (true) {
-    {
-      std::unique_lock lock(m_lock);
-      m_wake.wait(lock, [&] { return m_stop || m_kicks != seen; });
-      if (m_stop) return;
-      seen = m_kicks;
-    }
-    // Keep popping until every queue is empty, so kicks that arrive while we work are not lost
-    // (the next wait sees m_kicks changed and loops once more).
-    bool progress = true;
-    while (progress) {
-      progress = false;
-      for (size_t q = 0; q < m_queues.size(); ++q) {
-        Queue* queue = m_queues[q];
-        if (!queue) continue;
-        std::optional<Chain> chain;
-        {
-          std::lock_guard lock(queue->lock);
-          auto next = queue->ring.pop();
-          if (!next) {
-            m_host->needs_reset(next.error().message);
-            continue;
-          }
-          chain = std::move(*next);
+void BlkDevice::service_queues() {
+  // Several threads pop from the same queues, one chain at a time, until every queue is empty.
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (size_t q = 0; q < m_queues.size(); ++q) {
+      Queue* queue = m_queues[q];
+      if (!queue) continue;
+      std::optional<Chain> chain;
+      {
+        std::lock_guard lock(queue->lock);
+        auto next = queue->ring.pop();
+        if (!next) {
+          m_host->needs_reset(next.error().message);
+          continue;
         }
-        if (!chain) continue;
-        progress = true;
-        uint32_t written = execute(*chain);
-        bool notify;
-        {
-          std::lock_guard lock(queue->lock);
-          queue->ring.push(chain->head, written);
-          notify = queue->ring.should_notify();
-        }
-        if (notify) m_host->interrupt_queue(static_cast<uint16_t>(q));
-        {
-          std::lock_guard lock(m_lock);
-          if (m_stop) return;
-        }
+        chain = std::move(*next);
       }
+      if (!chain) continue;
+      progress = true;
+      uint32_t written = execute(*chain);
+      bool notify;
+      {
+        std::lock_guard lock(queue->lock);
+        queue->ring.push(chain->head, written);
+        notify = queue->ring.should_notify();
+      }
+      if (notify) m_host->interrupt_queue(static_cast<uint16_t>(q));
+      if (m_workers.stopping()) return;
     }
   }
 }

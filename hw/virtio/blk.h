@@ -8,7 +8,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "backends/block.h"
+#include "hw/virtio/kick_workers.h"
 #include "hw/virtio/virtio_device.h"
 
 namespace hw::virtio {
@@ -65,7 +65,8 @@ class BlkDevice : public VirtioDevice {
   bool using_io_uring() const { return m_uring_active; }
 
  private:
-  void worker();
+  // One I/O thread's turn (KickWorkers): runs requests until the queues are empty.
+  void service_queues();
   // Runs one request; returns bytes written into the chain's writable part (data + status).
   uint32_t execute(const Chain& chain);
   uint8_t do_read(const Chain& chain, uint64_t sector, uint64_t length, uint32_t& written);
@@ -90,14 +91,11 @@ class BlkDevice : public VirtioDevice {
   uint64_t m_capacity_sectors;
 
   std::mutex m_lock;
-  std::condition_variable m_wake;
-  bool m_stop = false;
-  uint64_t m_kicks = 0;  // bumped on every notify; workers sleep until it changes
   DeviceHost* m_host = nullptr;
   std::vector<Queue*> m_queues;
-  std::vector<std::thread> m_workers;
   std::atomic<uint64_t> m_bad_requests{0};
   std::atomic<uint64_t> m_io_errors{0};
+  KickWorkers m_workers;  // last: destroyed (its threads joined) before what they use
 };
 
 }  // namespace hw::virtio

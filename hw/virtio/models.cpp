@@ -8,16 +8,14 @@
 
 #include "base/field_use.h"
 #include "graph/graph.h"
-#include "hw/pci/models.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/console.h"
-#include "hw/virtio/mmio.h"
 #include "hw/virtio/net.h"
-#include "hw/virtio/pci.h"
 #include "hw/virtio/rng.h"
 #include "hw/virtio/scsi.h"
 #include "hw/virtio/scsi_disk.h"
 #include "hw/virtio/serial.h"
+#include "hw/virtio/transports.h"
 
 // Properties and backends of the virtio device types, honoured by the models below.
 VML_CONSUMES("devices[].queue-size");
@@ -66,13 +64,6 @@ uint32_t queue_size(const graph::Device& device) {
   // The graph already checked the range; a power of two is what the transport will demand.
   if (size < 2 || size > 32768 || (size & (size - 1))) size = 256;
   return static_cast<uint32_t>(size);
-}
-
-TransportCore::Log log_for(DeviceEnv& env) {
-  std::string id = env.device.id;
-  return [id](std::string_view text) {
-    std::fprintf(stderr, "vmlaunch: %s: %.*s\n", id.c_str(), int(text.size()), text.data());
-  };
 }
 
 // The devices on the bus a controller provides ("scsi0.0"), by address.
@@ -188,18 +179,11 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_virtio_device(DeviceEnv& env
 }
 
 base::ErrorOr<std::shared_ptr<Device>> create_virtio_mmio(DeviceEnv& env) {
-  auto device = TRY(create_virtio_device(env));
-  return std::shared_ptr<Device>(
-      std::make_shared<MmioTransport>(env.device.id, std::move(device), env.memory, env.irq, log_for(env)));
+  return on_mmio(env, TRY(create_virtio_device(env)));
 }
 
 base::ErrorOr<std::shared_ptr<Device>> create_virtio_pci(DeviceEnv& env) {
-  auto device = TRY(create_virtio_device(env));
-  auto function =
-      std::make_shared<PciTransport>(env.device.id, std::move(device), env.memory, log_for(env), env.msi);
-  auto plugged = hw::pci::plug_function(env, function);
-  if (!plugged.ok()) return base::fail(plugged.error());
-  return std::shared_ptr<Device>();
+  return on_pci(env, TRY(create_virtio_device(env)));
 }
 
 HW_REGISTER_DEVICE_MODEL("virtio-blk-mmio", create_virtio_mmio);

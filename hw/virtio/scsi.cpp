@@ -76,12 +76,11 @@ void ScsiDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 void ScsiDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues) {
-  stop_worker();  // the transport resets before activating again; never leave a thread behind
+  m_worker.stop();  // the transport resets before activating again; never leave a thread behind
   std::lock_guard lock(m_lock);
   m_host = &host;
   m_queues = std::move(queues);
-  m_stop = false;
-  m_worker = std::thread([this] { worker(); });
+  m_worker.start(1, [this] { service_queues(); });
 }
 
 void ScsiDevice::notify(uint16_t q) {
@@ -92,24 +91,11 @@ void ScsiDevice::notify(uint16_t q) {
     return;
   }
   if (q == 1) return;  // eventq: the driver offers buffers we never fill
-  {
-    std::lock_guard lock(m_lock);
-    m_kicks++;
-  }
-  m_wake.notify_one();
-}
-
-void ScsiDevice::stop_worker() {
-  {
-    std::lock_guard lock(m_lock);
-    m_stop = true;
-  }
-  m_wake.notify_all();
-  if (m_worker.joinable()) m_worker.join();  // finishes the command it is running
+  m_worker.kick();
 }
 
 void ScsiDevice::reset() {
-  stop_worker();
+  m_worker.stop();  // finishes the command it is running
   std::lock_guard lock(m_lock);
   m_host = nullptr;
   m_queues.clear();
@@ -117,21 +103,12 @@ void ScsiDevice::reset() {
   m_sense_size = kDefaultSenseSize;
 }
 
-void ScsiDevice::worker() {
-  uint64_t seen = ~0ull;
-  while (true) {
-    {
-      std::unique_lock lock(m_lock);
-      m_wake.wait(lock, [&] { return m_stop || m_kicks != seen; });
-      if (m_stop) return;
-      seen = m_kicks;
-    }
-    // m_host and m_queues change only in activate/reset, and reset joins this thread first.
-    for (size_t q = 2; q < m_queues.size(); ++q)
-      if (m_queues[q])
-        drain_queue(*m_host, *m_queues[q], static_cast<uint16_t>(q),
-                    [&](const Chain& chain) { return execute(chain); });
-  }
+void ScsiDevice::service_queues() {
+  // m_host and m_queues change only in activate/reset, and both join this thread first.
+  for (size_t q = 2; q < m_queues.size(); ++q)
+    if (m_queues[q])
+      drain_queue(*m_host, *m_queues[q], static_cast<uint16_t>(q),
+                  [&](const Chain& chain) { return execute(chain); });
 }
 
 uint32_t ScsiDevice::execute(const Chain& chain) {

@@ -10,13 +10,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
+#include "hw/virtio/kick_workers.h"
 #include "hw/virtio/scsi_disk.h"
 #include "hw/virtio/virtio_device.h"
 
@@ -54,8 +53,8 @@ class ScsiDevice : public VirtioDevice {
   uint64_t bad_requests() const { return m_bad_requests.load(); }
 
  private:
-  void worker();
-  void stop_worker();
+  // The I/O thread's turn (KickWorkers): drains the request queues.
+  void service_queues();
   uint32_t execute(const Chain& chain);
   uint32_t control(const Chain& chain);
 
@@ -66,13 +65,10 @@ class ScsiDevice : public VirtioDevice {
   std::atomic<uint32_t> m_sense_size{kDefaultSenseSize};
 
   std::mutex m_lock;
-  std::condition_variable m_wake;
-  bool m_stop = false;
-  uint64_t m_kicks = 0;
   DeviceHost* m_host = nullptr;
   std::vector<Queue*> m_queues;
-  std::thread m_worker;
   std::atomic<uint64_t> m_bad_requests{0};
+  KickWorkers m_worker;  // last: destroyed (its thread joined) before what it uses
 };
 
 }  // namespace hw::virtio

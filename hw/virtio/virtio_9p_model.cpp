@@ -4,9 +4,7 @@
 
 #include "base/field_use.h"
 #include "graph/graph.h"
-#include "hw/pci/models.h"
-#include "hw/virtio/mmio.h"
-#include "hw/virtio/pci.h"
+#include "hw/virtio/transports.h"
 #include "hw/virtio/virtio_9p.h"
 
 VML_CONSUMES("devices[].fsdev");
@@ -30,25 +28,12 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_9p(DeviceEnv& env) {
   return std::shared_ptr<VirtioDevice>(std::make_shared<P9Device>(std::move(fs), std::move(tag)));
 }
 
-TransportCore::Log log_for(const std::string& id) {
-  return [id](std::string_view text) {
-    std::fprintf(stderr, "vmlaunch: %s: %.*s\n", id.c_str(), int(text.size()), text.data());
-  };
-}
-
 base::ErrorOr<std::shared_ptr<Device>> create_9p_mmio(DeviceEnv& env) {
-  auto device = TRY(create_9p(env));
-  return std::shared_ptr<Device>(std::make_shared<MmioTransport>(env.device.id, std::move(device), env.memory,
-                                                                 env.irq, log_for(env.device.id)));
+  return on_mmio(env, TRY(create_9p(env)));
 }
 
 base::ErrorOr<std::shared_ptr<Device>> create_9p_pci(DeviceEnv& env) {
-  auto device = TRY(create_9p(env));
-  auto function = std::make_shared<PciTransport>(env.device.id, std::move(device), env.memory,
-                                                 log_for(env.device.id), env.msi);
-  auto plugged = hw::pci::plug_function(env, function);
-  if (!plugged.ok()) return base::fail(plugged.error());
-  return std::shared_ptr<Device>();
+  return on_pci(env, TRY(create_9p(env)));
 }
 
 }  // namespace

@@ -48,8 +48,8 @@ std::string Address::to_string() const {
     case Kind::Pci:
       std::snprintf(text, sizeof text, "%02x.%x", slot, function);
       return text;
-    case Kind::Slot:
-      return std::to_string(slot);
+    case Kind::Slot:  // a SCSI target's logical unit other than 0 follows its target: "1.2"
+      return function ? std::to_string(slot) + "." + std::to_string(function) : std::to_string(slot);
   }
   return "?";
 }

@@ -39,7 +39,8 @@ std::string_view bus_kind_name(
 std::optional<BusKind> parse_bus_kind(std::string_view name);
 
 enum class BackendKind { Chardev, Block, Net, Rng, Passthrough, Fs };
-std::string_view backend_kind_name(BackendKind kind);  // "chardev", "block", "net", "rng", "passthrough", "fs"
+std::string_view backend_kind_name(
+    BackendKind kind);  // "chardev", "block", "net", "rng", "passthrough", "fs"
 std::optional<BackendKind> parse_backend_kind(std::string_view name);
 
 // A typed property value. Sizes are stored as integers (bytes); MAC addresses as strings.
@@ -121,11 +122,12 @@ struct Address {
   };
   Kind kind = Kind::None;
   uint32_t slot = 0;
-  uint32_t function = 0;  // PCI only
+  uint32_t function = 0;  // PCI: the function; SCSI: the logical unit on the target (slot)
   // For slots with fixed resources (virtio-mmio window, UART): where the device's registers are.
   std::optional<SlotResource> resource;
 
-  std::string to_string() const;  // "03.1" for PCI (hex, as lspci and QEMU write it), "2" otherwise
+  // "03.1" for PCI (hex, as lspci and QEMU write it), "1.2" for SCSI target 1 LUN 2, "2" otherwise
+  std::string to_string() const;
 };
 
 struct BackendRef {

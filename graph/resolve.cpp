@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -67,6 +68,9 @@ struct ParsedAddr {
   Location at;
   std::string text;  // as written, for messages
 };
+
+// Logical units per SCSI target (addr "target.lun"); single-level LUNs as Linux numbers them.
+constexpr uint32_t kScsiLuns = 256;
 
 ParsedAddr parse_addr(const Node* node) {
   ParsedAddr addr;
@@ -390,7 +394,8 @@ class Resolver {
   // ---- buses ----
   size_t add_bus(Bus bus, int32_t provider) {
     BusState state;
-    state.functions = bus.kind == BusKind::Pci ? 8 : 1;
+    // PCI slots have 8 functions; a SCSI target has logical units (addr "target.lun").
+    state.functions = bus.kind == BusKind::Pci ? 8 : bus.kind == BusKind::Scsi ? kScsiLuns : 1;
     uint32_t slots = bus.last_slot - bus.first_slot + 1;
     state.occupant.assign(static_cast<size_t>(slots) * state.functions, kFree);
     state.reserved.assign(slots, false);
@@ -770,12 +775,29 @@ class Resolver {
       }
       return std::nullopt;
     };
-    if (!addr.valid)
-      return fail("invalid address " + quoted(addr.text),
-                  b.kind == BusKind::Pci ? "write a slot number or \"slot.function\" in hex, like \"1f.2\""
-                                         : "write a slot number");
     uint32_t slot = 0, function = 0;
-    if (b.kind == BusKind::Pci) {
+    if (b.kind == BusKind::Scsi && addr.is_string && addr.text.find('.') != std::string::npos) {
+      // "target.lun", decimal like Linux's H:C:T:L (an unquoted number is the target, LUN 0).
+      unsigned target = 0, lun = 0;
+      int used = 0;
+      const bool digits_and_dot = std::all_of(addr.text.begin(), addr.text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+      });
+      if (!digits_and_dot || std::sscanf(addr.text.c_str(), "%3u.%3u%n", &target, &lun, &used) != 2 ||
+          used != static_cast<int>(addr.text.size()))
+        return fail("invalid address " + quoted(addr.text),
+                    "write a target number, or \"target.lun\" like \"1.2\"");
+      if (lun >= kScsiLuns)
+        return fail("LUN " + std::to_string(lun) + " is out of range for " + quoted(b.name) + " (0-" +
+                    std::to_string(kScsiLuns - 1) + ")");
+      slot = target;
+      function = lun;
+    } else if (!addr.valid) {
+      return fail("invalid address " + quoted(addr.text),
+                  b.kind == BusKind::Pci    ? "write a slot number or \"slot.function\" in hex, like \"1f.2\""
+                  : b.kind == BusKind::Scsi ? "write a target number, or \"target.lun\" like \"1.2\""
+                                            : "write a slot number");
+    } else if (b.kind == BusKind::Pci) {
       if (addr.is_string) {
         slot = addr.slot;
         function = addr.function;

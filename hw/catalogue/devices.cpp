@@ -99,22 +99,28 @@ std::vector<DeviceType> build_device_types() {
   add_virtio_pair(
       types, "vhost-user-fs", "virtio-fs shared folder served by virtiofsd over vhost-user",
       {string_prop("tag", "", "the tag the guest mounts (mount -t virtiofs TAG DIR; at most 36 bytes)")},
-      {{"fsdev", BackendKind::Fs, true, true, "fs backend (driver virtiofsd): the host directory to share", {}}});
+      {{"fsdev",
+        BackendKind::Fs,
+        true,
+        true,
+        "fs backend (driver virtiofsd): the host directory to share",
+        {}}});
 
   types.push_back({"virtio-scsi-pci",
-                   "virtio SCSI host adapter; provides SCSI bus <id>.0 (targets 0-255)",
+                   "virtio SCSI host adapter; provides SCSI bus <id>.0 (targets 0-255, LUNs 0-255 each)",
                    {BusKind::Pci},
                    {multifunction(), int_prop("num-queues", 1, 1, 64, "number of request queues")},
                    {},
                    {{".0", BusKind::Scsi, 0, 255, {}}}});
   types.push_back({"scsi-hd",
-                   "SCSI disk (LUN 0); its address is the target id on the SCSI bus",
+                   "SCSI disk; its address is the target id on the SCSI bus, or \"target.lun\" (\"1.2\")",
                    {BusKind::Scsi},
                    {string_prop("serial", "", "disk serial number the guest sees"), bootindex()},
                    {drive()},
                    {}});
   types.push_back({"scsi-cd",
-                   "SCSI CD/DVD-ROM drive (LUN 0, read-only, 2048-byte blocks); its address is the target id",
+                   "SCSI CD/DVD-ROM drive (read-only, 2048-byte blocks); its address is the target id, or "
+                   "\"target.lun\"",
                    {BusKind::Scsi},
                    {string_prop("serial", "", "drive serial number the guest sees"), bootindex()},
                    {drive()},

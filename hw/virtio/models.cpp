@@ -76,19 +76,21 @@ std::vector<const graph::Device*> children(DeviceEnv& env) {
 
 // virtio-scsi-pci with the scsi-hd/scsi-cd on its bus: target id = the child's address, LUN 0.
 base::ErrorOr<std::shared_ptr<VirtioDevice>> create_scsi(DeviceEnv& env) {
-  std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> targets;
+  std::map<uint16_t, ScsiDevice::Target> targets;
   for (const graph::Device* child : children(env)) {
     const graph::BackendRef* ref = child->backend("drive");
     if (!ref) return base::fail(base::Error(child->id + ": " + child->driver + " needs a drive backend"));
     auto disk = env.backends.block(ref->name);
     if (!disk) return base::fail(missing(*ref, "block").with_context(child->id));
-    if (child->address.kind != graph::Address::Kind::Slot || child->address.slot > 255)
-      return base::fail(base::Error(child->id + ": has no SCSI target id"));
+    if (child->address.kind != graph::Address::Kind::Slot || child->address.slot > 255 ||
+        child->address.function > 255)
+      return base::fail(base::Error(child->id + ": has no SCSI target id and LUN"));
     hw::scsi::Disk::Options options;
     options.kind = child->driver == "scsi-cd" ? hw::scsi::Disk::Kind::Cd : hw::scsi::Disk::Kind::Hd;
     options.serial = child->string_property("serial");
     options.device_id = child->id;
-    targets[static_cast<uint16_t>(child->address.slot)] =
+    // The graph's address is "target.lun" (function = the LUN).
+    targets[static_cast<uint16_t>(child->address.slot)][static_cast<uint16_t>(child->address.function)] =
         std::make_shared<hw::scsi::Disk>(std::move(disk), options);
   }
   ScsiDevice::Options options;

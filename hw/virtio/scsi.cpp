@@ -39,10 +39,13 @@ hw::scsi::DataBuffers data_buffers(const Chain& chain, uint64_t out_skip, uint64
 
 }  // namespace
 
-ScsiDevice::ScsiDevice(std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> targets, Options options)
+ScsiDevice::ScsiDevice(std::map<uint16_t, Target> targets, Options options)
     : m_targets(std::move(targets)), m_options(options) {
   if (m_options.request_queues == 0) m_options.request_queues = 1;
-  for (auto& [id, disk] : m_targets) m_max_target = std::max(m_max_target, id);
+  for (auto& [id, luns] : m_targets) {
+    m_max_target = std::max(m_max_target, id);
+    if (!luns.empty()) m_max_lun = std::max(m_max_lun, luns.rbegin()->first);
+  }
 }
 
 ScsiDevice::~ScsiDevice() {
@@ -60,7 +63,7 @@ void ScsiDevice::read_config(uint64_t offset, std::span<uint8_t> data) {
   put<uint32_t>(config + 24, m_cdb_size.load());
   put<uint16_t>(config + 28, 0);             // max_channel
   put<uint16_t>(config + 30, m_max_target);  // scanning stops at the last target we have
-  put<uint32_t>(config + 32, 0);             // max_lun: LUN 0 only
+  put<uint32_t>(config + 32, m_max_lun);     // and at the highest LUN
   for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof(config) ? config[offset + i] : 0;
 }
 
@@ -146,10 +149,21 @@ uint32_t ScsiDevice::execute(const Chain& chain) {
   if (lun[0] != 1) return finish(kBadTarget, nullptr, in_size + out_size);
   auto target = m_targets.find(lun[1]);
   if (target == m_targets.end()) return finish(kBadTarget, nullptr, in_size + out_size);
-  const uint32_t lun_number = uint32_t(lun[2] & 0x3f) << 8 | lun[3];
-  if (lun_number != 0) return finish(kIncorrectLun, nullptr, in_size + out_size);
-
-  hw::scsi::Outcome outcome = target->second->execute({header + kRequestFixed, cdb_size}, buffers);
+  // Single-level LUN: peripheral (00b) or flat space (01b) addressing of the first level.
+  if ((lun[2] >> 6) > 1) return finish(kIncorrectLun, nullptr, in_size + out_size);
+  const uint16_t lun_number = static_cast<uint16_t>((lun[2] & 0x3f) << 8 | lun[3]);
+  const std::span<const uint8_t> cdb(header + kRequestFixed, cdb_size);
+  const Target& luns = target->second;
+  hw::scsi::Outcome outcome;
+  if (cdb_size > 0 && cdb[0] == 0xa0) {  // REPORT LUNS: the target answers, at any of its LUNs
+    std::vector<uint16_t> numbers;
+    for (const auto& [number, disk] : luns) numbers.push_back(number);
+    outcome = hw::scsi::report_luns(cdb, buffers, numbers);
+  } else if (auto unit = luns.find(lun_number); unit != luns.end()) {
+    outcome = unit->second->execute(cdb, buffers);
+  } else {
+    outcome = hw::scsi::no_such_lun(cdb, buffers);
+  }
   if (outcome.overrun) return finish(kOverrun, nullptr, in_size + out_size);
   uint64_t residual = in_size ? in_size - outcome.data_in : out_size - outcome.data_out;
   return finish(kOk, &outcome, residual);

@@ -35,8 +35,10 @@ class ScsiDevice : public VirtioDevice {
     uint32_t queue_size = 256;
   };
 
-  // `targets`: target id (0-255) -> the disk at its LUN 0.
-  ScsiDevice(std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> targets, Options options);
+  // A target's logical units: LUN -> disk.
+  using Target = std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>>;
+  // `targets`: target id (0-255) -> its logical units (0-255; LUN 0 need not be one of them).
+  ScsiDevice(std::map<uint16_t, Target> targets, Options options);
   ~ScsiDevice() override;
 
   std::string_view name() const override { return "virtio-scsi"; }
@@ -58,9 +60,10 @@ class ScsiDevice : public VirtioDevice {
   uint32_t execute(const Chain& chain);
   uint32_t control(const Chain& chain);
 
-  std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> m_targets;
+  std::map<uint16_t, Target> m_targets;
   Options m_options;
   uint16_t m_max_target = 0;
+  uint16_t m_max_lun = 0;
   std::atomic<uint32_t> m_cdb_size{kDefaultCdbSize};
   std::atomic<uint32_t> m_sense_size{kDefaultSenseSize};
 

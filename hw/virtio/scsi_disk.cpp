@@ -149,7 +149,7 @@ Outcome Disk::execute(std::span<const uint8_t> cdb, const DataBuffers& buffers) 
     }
     case 0x12:  // INQUIRY
       return inquiry(cdb, buffers);
-    case 0xa0: {  // REPORT LUNS: LUN 0 only (the HBA answers for other LUNs itself)
+    case 0xa0: {  // REPORT LUNS of a lone disk: LUN 0 (virtio-scsi answers for a whole target)
       uint32_t allocation = be32(cdb, 6);
       if (allocation < 16 || cdb[2] > 2) return fail(kSenseInvalidField);
       uint8_t data[16] = {};
@@ -495,6 +495,47 @@ Outcome Disk::event_status(std::span<const uint8_t> cdb, const DataBuffers& buff
   }
   put16(&data[0], static_cast<uint16_t>(data.size() - 2));
   return reply(buffers, data, be16(cdb, 7));
+}
+
+Outcome report_luns(std::span<const uint8_t> cdb, const DataBuffers& buffers,
+                    std::span<const uint16_t> luns) {
+  Outcome o;
+  if (cdb.size() < 12 || be32(cdb, 6) < 16 || cdb[2] > 2) {
+    o.status = kStatusCheckCondition;
+    o.sense = kSenseInvalidField;
+    return o;
+  }
+  const uint64_t allocation = be32(cdb, 6);
+  if (allocation > buffers.in_size() || buffers.out_size() != 0) return overrun();
+  std::vector<uint8_t> data(8 + 8 * luns.size(), 0);
+  put32(data.data(), static_cast<uint32_t>(8 * luns.size()));
+  for (size_t i = 0; i < luns.size(); ++i) {
+    // Peripheral device addressing below 256, flat space addressing (01b) above: as Linux encodes.
+    data[8 + 8 * i] = static_cast<uint8_t>(luns[i] < 256 ? 0 : 0x40 | (luns[i] >> 8));
+    data[8 + 8 * i + 1] = static_cast<uint8_t>(luns[i] & 0xff);
+  }
+  o.data_in =
+      copy_in(buffers, std::span<const uint8_t>(data).first(std::min<uint64_t>(data.size(), allocation)));
+  return o;
+}
+
+Outcome no_such_lun(std::span<const uint8_t> cdb, const DataBuffers& buffers) {
+  Outcome o;
+  if (cdb.size() >= 6 && cdb[0] == 0x12) {  // INQUIRY
+    const uint64_t allocation = be16(cdb, 3);
+    if (allocation > buffers.in_size() || buffers.out_size() != 0) return overrun();
+    uint8_t data[36] = {};
+    data[0] = 0x7f;  // peripheral qualifier 3, device type 1Fh: no logical unit can be here
+    data[2] = 0x05;  // SPC-3
+    data[3] = 0x12;  // HiSup, response data format 2
+    data[4] = sizeof(data) - 5;
+    o.data_in =
+        copy_in(buffers, std::span<const uint8_t>(data, std::min<uint64_t>(sizeof(data), allocation)));
+    return o;
+  }
+  o.status = kStatusCheckCondition;
+  o.sense = kSenseLunNotSupported;
+  return o;
 }
 
 }  // namespace hw::scsi

@@ -39,6 +39,7 @@ struct Sense {
 constexpr Sense kSenseInvalidOpcode{kIllegalRequest, 0x20, 0x00};
 constexpr Sense kSenseLbaOutOfRange{kIllegalRequest, 0x21, 0x00};
 constexpr Sense kSenseInvalidField{kIllegalRequest, 0x24, 0x00};
+constexpr Sense kSenseLunNotSupported{kIllegalRequest, 0x25, 0x00};
 constexpr Sense kSenseSavingNotSupported{kIllegalRequest, 0x39, 0x00};
 constexpr Sense kSenseWriteProtected{kDataProtect, 0x27, 0x00};
 constexpr Sense kSenseReadError{kMediumError, 0x11, 0x00};
@@ -110,5 +111,14 @@ class Disk {
   bool m_read_only;
   std::atomic<uint64_t> m_rejected{0};
 };
+
+// What a target answers for itself rather than for one of its logical units (SPC-4, SAM-5), so
+// a target may have several LUNs and gaps between them, as Linux's scan expects:
+//   report_luns: REPORT LUNS, whichever LUN it was sent to, lists `luns` (single-level numbers).
+//   no_such_lun: a command to a LUN the target does not have. INQUIRY gets standard data with
+//                peripheral qualifier 3 (nothing can be at this LUN), everything else CHECK
+//                CONDITION / LOGICAL UNIT NOT SUPPORTED.
+Outcome report_luns(std::span<const uint8_t> cdb, const DataBuffers& buffers, std::span<const uint16_t> luns);
+Outcome no_such_lun(std::span<const uint8_t> cdb, const DataBuffers& buffers);
 
 }  // namespace hw::scsi

@@ -17,14 +17,17 @@ constexpr uint32_t kHeader = 19 + 32, kResponse = 12 + 96;
 struct Fixture {
   std::shared_ptr<MemoryDisk> disk0 = std::make_shared<MemoryDisk>(1 << 20);
   std::shared_ptr<MemoryDisk> cd = std::make_shared<MemoryDisk>(8 * 2048);
+  std::shared_ptr<MemoryDisk> lun3 = std::make_shared<MemoryDisk>(1 << 20);
   std::shared_ptr<ScsiDevice> device;
   std::unique_ptr<Harness> h;
   uint16_t done = 0;
 
   Fixture() {
-    std::map<uint16_t, std::shared_ptr<hw::scsi::Disk>> targets;
-    targets[0] = std::make_shared<hw::scsi::Disk>(disk0, hw::scsi::Disk::Options{});
-    targets[2] = std::make_shared<hw::scsi::Disk>(
+    // Target 0: LUNs 0 and 3 (a gap between); target 2: a CD at LUN 0.
+    std::map<uint16_t, ScsiDevice::Target> targets;
+    targets[0][0] = std::make_shared<hw::scsi::Disk>(disk0, hw::scsi::Disk::Options{});
+    targets[0][3] = std::make_shared<hw::scsi::Disk>(lun3, hw::scsi::Disk::Options{});
+    targets[2][0] = std::make_shared<hw::scsi::Disk>(
         cd, hw::scsi::Disk::Options{hw::scsi::Disk::Kind::Cd, "", "cd0", false});
     device = std::make_shared<ScsiDevice>(std::move(targets), ScsiDevice::Options{});
     h = std::make_unique<Harness>(device);
@@ -41,7 +44,7 @@ struct Fixture {
   }
   struct Reply {
     uint32_t used = 0, sense_len = 0, residual = 0;
-    uint8_t status = 0xee, response = 0xee, sense_key = 0;
+    uint8_t status = 0xee, response = 0xee, sense_key = 0, asc = 0;
   };
   Reply run(uint16_t q, std::vector<Buffer> buffers, uint64_t response_gpa) {
     h->memory.write_le<uint8_t>(response_gpa + 11, 0xee);
@@ -55,6 +58,7 @@ struct Fixture {
     r.status = *h->memory.read_le<uint8_t>(response_gpa + 10);
     r.response = *h->memory.read_le<uint8_t>(response_gpa + 11);
     r.sense_key = *h->memory.read_le<uint8_t>(response_gpa + 12 + 2);
+    r.asc = *h->memory.read_le<uint8_t>(response_gpa + 12 + 12);
     return r;
   }
   // A data-in command: header, response, `in` bytes of data-in at *data.
@@ -75,7 +79,7 @@ TEST_CASE("virtio-scsi: config space announces the queues, sizes and last target
   CHECK(f.h->read32(0x100 + 20) == 96);         // sense_size
   CHECK(f.h->read32(0x100 + 24) == 32);         // cdb_size
   CHECK((f.h->read32(0x100 + 28) >> 16) == 2);  // max_target
-  CHECK(f.h->read32(0x100 + 32) == 0);          // max_lun
+  CHECK(f.h->read32(0x100 + 32) == 3);          // max_lun: the highest LUN of any target
   CHECK(f.device->num_queues() == 3);
 }
 
@@ -111,13 +115,54 @@ TEST_CASE("virtio-scsi: WRITE with data-out after the header") {
   CHECK(f.disk0->data[10 * 512 - 1] == 'w');
 }
 
-TEST_CASE("virtio-scsi: missing targets, other LUNs and bad LUN formats") {
+TEST_CASE("virtio-scsi: several LUNs on a target; REPORT LUNS lists them from any LUN") {
+  Fixture f;
+  uint64_t data;
+  f.lun3->data[7 * 512] = 0x33;
+  auto r = f.in({0x28, 0, 0, 0, 0, 7, 0, 0, 1, 0}, 512, &data, 0, 3);
+  CHECK(r.response == ScsiDevice::kOk);
+  CHECK(r.status == 0);
+  CHECK(*f.h->memory.read_le<uint8_t>(data) == 0x33);  // LUN 3's disk, not LUN 0's
+  CHECK(f.disk0->data[7 * 512] == 0);
+
+  for (uint16_t at : {0, 3, 9}) {
+    CAPTURE(at);
+    r = f.in({0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0}, 64, &data, 0, at);
+    CHECK(r.response == ScsiDevice::kOk);
+    CHECK(r.status == 0);
+    CHECK(r.used == kResponse + 24);
+    CHECK(*f.h->memory.read_le<uint8_t>(data + 3) == 16);  // list length: two entries
+    CHECK(*f.h->memory.read_le<uint8_t>(data + 8 + 1) == 0);
+    CHECK(*f.h->memory.read_le<uint8_t>(data + 16 + 1) == 3);
+  }
+  r = f.in({0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0}, 64, &data, 2, 0);
+  CHECK(*f.h->memory.read_le<uint8_t>(data + 3) == 8);                // target 2: LUN 0 only
+  r = f.in({0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0}, 8, &data, 0, 0);  // allocation below 16
+  CHECK(r.status == hw::scsi::kStatusCheckCondition);
+  CHECK(r.sense_key == hw::scsi::kIllegalRequest);
+}
+
+TEST_CASE("virtio-scsi: missing targets, missing LUNs and bad LUN formats") {
   Fixture f;
   uint64_t data;
   CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 1).response == ScsiDevice::kBadTarget);
   CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 255).response == ScsiDevice::kBadTarget);
-  CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 0, 3).response == ScsiDevice::kIncorrectLun);
-  CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 0, 0x3fff).response == ScsiDevice::kIncorrectLun);
+  // A LUN the target lacks: INQUIRY says nothing can be there (qualifier 3), as Linux's scan wants;
+  // other commands get LOGICAL UNIT NOT SUPPORTED and reach no disk.
+  for (uint16_t missing : {1, 0x3fff}) {
+    CAPTURE(missing);
+    auto r = f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 0, missing);
+    CHECK(r.response == ScsiDevice::kOk);
+    CHECK(r.status == 0);
+    CHECK(*f.h->memory.read_le<uint8_t>(data) == 0x7f);
+    r = f.in({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 512, &data, 0, missing);
+    CHECK(r.response == ScsiDevice::kOk);
+    CHECK(r.status == hw::scsi::kStatusCheckCondition);
+    CHECK(r.sense_key == hw::scsi::kIllegalRequest);
+    CHECK(r.asc == 0x25);  // LOGICAL UNIT NOT SUPPORTED
+  }
+  // Level-two or extended LUN addressing (first byte 10b/11b): not one of ours.
+  CHECK(f.in({0x12, 0, 0, 0, 36, 0}, 36, &data, 0, 0x8000).response == ScsiDevice::kIncorrectLun);
   // First LUN byte other than 1: not a target address at all.
   uint64_t response = f.h->queue(2).alloc(kResponse);
   auto r = f.run(2, {{f.header({0x00}, 0, 0, 7), kHeader, false}, {response, kResponse, true}}, response);

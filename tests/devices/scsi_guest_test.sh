@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # virtio-scsi-pci in the riscv64 Linux guest through `vmlaunch up`: a scsi-hd on a raw image
-# (target 0), a scsi-hd on a qcow2 image (target 1) and a scsi-cd (target 2) on one SCSI bus. The
-# guest finds /dev/sda, /dev/sdb and /dev/sr0, writes and reads raw blocks on the raw disk, makes an
+# (target 0), a scsi-hd on a qcow2 image (target 1), a second logical unit on target 1 (addr "1.3",
+# a raw image; LUNs 1 and 2 absent) and a scsi-cd (target 2) on one SCSI bus. The guest finds
+# /dev/sda, /dev/sdb, /dev/sdc (at H:C:T:L 0:0:1:3, with the host's bytes) and /dev/sr0, writes and reads raw blocks on the raw disk, makes an
 # ext2 file system on the qcow2 disk, mounts it, writes a file, mounts it again and reads it back,
 # and finds the CD read-only with the blocks the host wrote. Afterwards the host checks the raw
 # image's bytes, `qemu-img check` on the qcow2 and the file's text inside it.
@@ -11,13 +12,18 @@ source tests/boot/console.sh
 use_riscv64_guest tests/devices/scsi_guest_test.sh
 
 truncate -s 16M "$tmp/hd.raw"
+truncate -s 8M "$tmp/lun3.raw"
+printf 'LUN3-MARKER' | dd of="$tmp/lun3.raw" conv=notrunc 2>/dev/null
 qemu-img create -q -f qcow2 "$tmp/hd.qcow2" 32M
 # The guest's part. Disks are told apart by size (16 MiB raw = 32768 sectors, 32 MiB qcow2). It is
 # longer than riscv64's 1 KiB kernel command line, so it travels on the CD (blocks 32-63, padded
 # with newlines) and vml.cmd pipes it from /dev/sr0 into sh.
 read -r -d '' guest <<'SH'
 for b in /sys/block/sd* /sys/block/sr*; do
-  echo "DISK ${b##*/} size=$(cat $b/size) ro=$(cat $b/ro) model=$(cat $b/device/model) type=$(cat $b/device/type)"
+  echo "DISK ${b##*/} size=$(cat $b/size) ro=$(cat $b/ro) model=$(cat $b/device/model) type=$(cat $b/device/type) hctl=$(basename $(readlink -f $b/device))"
+done
+for b in /sys/block/sd*; do
+  [ "$(cat $b/size)" = 16384 ] && echo "LUN3=$(dd if=/dev/${b##*/} bs=512 count=1 2>/dev/null | head -c 11)"
 done
 for b in /sys/block/sd*; do
   case $(cat $b/size) in 32768) raw=/dev/${b##*/} ;; 65536) q=/dev/${b##*/} ;; esac
@@ -83,11 +89,13 @@ cp "$tmp/cd.img" "$tmp/cd.before"
     raw0: {driver: raw, file: $tmp/hd.raw}
     qcow0: {driver: qcow2, file: $tmp/hd.qcow2}
     cd0: {driver: raw, file: $tmp/cd.img, readonly: true}
+    lun3: {driver: raw, file: $tmp/lun3.raw}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-scsi-pci, id: scsi0}
   - {driver: scsi-hd, id: hd0, bus: scsi0.0, addr: 0, drive: raw0, serial: RAW0}
   - {driver: scsi-hd, id: hd1, bus: scsi0.0, addr: 1, drive: qcow0}
+  - {driver: scsi-hd, id: hd1lun3, bus: scsi0.0, addr: "1.3", drive: lun3}
   - {driver: scsi-cd, id: cd0, bus: scsi0.0, addr: 2, drive: cd0}
 YAML
 } >"$tmp/scsi.yaml"
@@ -98,6 +106,11 @@ has() { grep -aq -- "$1" "$vm_out"; }
 check "the guest ran its command and vmlaunch exited 0" test "$vm_status" -eq 0
 check "the raw scsi-hd is a 16 MiB disk" bash -c "grep -aqE 'DISK sd. size=32768 ro=0 model=VMLAUNCH DISK *type=0' '$vm_out'"
 check "the qcow2 scsi-hd is a 32 MiB disk" bash -c "grep -aqE 'DISK sd. size=65536 ro=0 model=VMLAUNCH DISK *type=0' '$vm_out'"
+check "the second logical unit of target 1 is an 8 MiB disk at 0:0:1:3" \
+  bash -c "grep -aqE 'DISK sd. size=16384 ro=0 model=VMLAUNCH DISK *type=0 hctl=0:0:1:3' '$vm_out'"
+check "its blocks are the host's (not LUN 0's)" has "LUN3=LUN3-MARKER"
+check "the guest sees exactly three disks and the CD (no phantom LUNs 1 and 2)" \
+  test "$(grep -ac '^DISK ' "$vm_out")" -eq 4
 check "the scsi-cd is sr0, read-only, type 5 (64 blocks of 2 KiB = 256 sectors)" \
   bash -c "grep -aqE 'DISK sr0 size=256 ro=1 model=VMLAUNCH CD-ROM *type=5' '$vm_out'"
 check "the guest wrote raw blocks with fsync (SYNCHRONIZE CACHE)" has RAW-WRITTEN

@@ -333,6 +333,43 @@ TEST_CASE("bus: <id> names the one bus that device provides") {
   CHECK(where(r, "sda") == "scsi0.0/0");
 }
 
+TEST_CASE("SCSI addresses: \"target.lun\" puts several logical units on one target") {
+  auto r = resolve_yaml(std::string(kPc) + kBackends +
+                        "devices:\n"
+                        "  - {driver: virtio-scsi-pci, id: scsi0, addr: 3}\n"
+                        "  - {driver: scsi-hd, id: sda, bus: scsi0, addr: 1, drive: disk0}\n"
+                        "  - {driver: scsi-hd, id: sdb, bus: scsi0, addr: \"1.2\", drive: disk1}\n");
+  REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
+  CHECK(where(r, "sda") == "scsi0.0/1");
+  CHECK(where(r, "sdb") == "scsi0.0/1.2");
+  CHECK(dev(r, "sdb").address.slot == 1);
+  CHECK(dev(r, "sdb").address.function == 2);
+
+  auto taken = resolve_yaml(std::string(kPc) + kBackends +
+                            "devices:\n"
+                            "  - {driver: virtio-scsi-pci, id: scsi0, addr: 3}\n"
+                            "  - {driver: scsi-hd, id: sda, bus: scsi0, addr: \"1.2\", drive: disk0}\n"
+                            "  - {driver: scsi-hd, id: sdb, bus: scsi0, addr: \"1.2\", drive: disk1}\n");
+  CHECK(only_error(taken).find("\"scsi0.0\" 1.2 is already taken by \"sda\"") != std::string::npos);
+
+  for (const char* bad : {"\"1.256\"", "\"1.x\"", "\"1.\"", "\"-1.2\"", "\"1. 2\""}) {
+    CAPTURE(bad);
+    auto r2 = resolve_yaml(std::string(kPc) + kBackends +
+                           "devices:\n"
+                           "  - {driver: virtio-scsi-pci, id: scsi0, addr: 3}\n"
+                           "  - {driver: scsi-hd, id: sda, bus: scsi0, addr: " +
+                           bad + ", drive: disk0}\n");
+    CHECK(only_error(r2).find("devices[1].addr") != std::string::npos);
+  }
+  // "target.lun" is SCSI's: other slotted buses still have no functions.
+  auto serial = resolve_yaml(std::string(kPc) +
+                             "devices:\n"
+                             "  - {driver: virtio-serial-pci, id: vs}\n"
+                             "  - {driver: virtconsole, id: c0, chardev: con0, bus: vs.0, addr: \"1.2\"}\n" +
+                             kBackends);
+  CHECK_FALSE(serial.ok());
+}
+
 TEST_CASE("properties: defaults, typed values, unknown names, ranges") {
   auto ok = resolve_yaml(std::string(kPc) + kBackends +
                          "devices:\n"

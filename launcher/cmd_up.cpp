@@ -284,7 +284,10 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   if (!server.ok()) return fail(server.error().message);
   std::unique_ptr<vmm::ConsoleServer> console;
   if (controller.value()->console()) {
-    auto started = vmm::ConsoleServer::start(controller.value()->console(), dir / "console.sock");
+    vmm::Controller* machine = controller.value().get();
+    auto started = vmm::ConsoleServer::start(
+        machine->console(), dir / "console.sock",
+        [machine](uint64_t dropped, bool first) { machine->console_client_dropped(dropped, first); });
     if (!started.ok()) return fail(started.error().message);
     console = std::move(started.value());
   }

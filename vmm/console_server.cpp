@@ -44,8 +44,8 @@ struct Pending {
 
 class ConsoleServer::Impl {
  public:
-  Impl(std::shared_ptr<TeeCharBackend> console, std::filesystem::path path)
-      : m_console(std::move(console)), m_path(std::move(path)) {}
+  Impl(std::shared_ptr<TeeCharBackend> console, std::filesystem::path path, OnOverflow on_overflow)
+      : m_console(std::move(console)), m_path(std::move(path)), m_on_overflow(std::move(on_overflow)) {}
 
   ~Impl() {
     m_console->set_listener(nullptr);
@@ -83,13 +83,18 @@ class ConsoleServer::Impl {
   // vCPU threads: queue guest output for the attached client, never block.
   void output(std::span<const uint8_t> data) {
     if (!m_attached.load(std::memory_order_relaxed)) return;
-    bool was_empty;
+    bool was_empty, first = false;
+    size_t dropped = 0;
     {
       std::lock_guard guard(m_output_lock);
       was_empty = m_output.empty();
       size_t room = kMaxConsoleBacklog > m_output.size() ? kMaxConsoleBacklog - m_output.size() : 0;
-      m_output.append(reinterpret_cast<const char*>(data.data()), std::min(room, data.size()));
+      size_t taken = std::min(room, data.size());
+      m_output.append(reinterpret_cast<const char*>(data.data()), taken);
+      dropped = data.size() - taken;
+      if (dropped && !m_overflowing) first = m_overflowing = true;
     }
+    if (dropped && m_on_overflow) m_on_overflow(dropped, first);
     if (was_empty) wake();
   }
 
@@ -102,6 +107,7 @@ class ConsoleServer::Impl {
     m_attached = false;
     std::lock_guard guard(m_output_lock);
     m_output.clear();
+    m_overflowing = false;
   }
 
   void serve() {
@@ -176,12 +182,24 @@ class ConsoleServer::Impl {
       done += static_cast<size_t>(n);
     }
     if (done < out.size()) {
-      // Put the unsent rest back in front of what arrived meanwhile (still within the cap).
+      // Put the unsent rest back in front of what arrived meanwhile; beyond the cap the newest go.
+      size_t dropped = 0;
+      bool first = false;
+      {
+        std::lock_guard guard(m_output_lock);
+        std::string rest = out.substr(done);
+        rest += m_output;
+        if (rest.size() > kMaxConsoleBacklog) {
+          dropped = rest.size() - kMaxConsoleBacklog;
+          rest.resize(kMaxConsoleBacklog);
+          if (!m_overflowing) first = m_overflowing = true;
+        }
+        m_output.swap(rest);
+      }
+      if (dropped && m_on_overflow) m_on_overflow(dropped, first);
+    } else {
       std::lock_guard guard(m_output_lock);
-      std::string rest = out.substr(done);
-      rest += m_output;
-      if (rest.size() > kMaxConsoleBacklog) rest.resize(kMaxConsoleBacklog);
-      m_output.swap(rest);
+      if (m_output.empty()) m_overflowing = false;  // caught up: the next drop starts a new episode
     }
   }
 
@@ -259,15 +277,18 @@ class ConsoleServer::Impl {
   std::atomic<bool> m_attached{false};
   std::mutex m_output_lock;
   std::string m_output;
+  bool m_overflowing = false;  // guarded by m_output_lock: output has been dropped since the last catch-up
+  OnOverflow m_on_overflow;
 };
 
 ConsoleServer::ConsoleServer(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 ConsoleServer::~ConsoleServer() = default;
 
 base::ErrorOr<std::unique_ptr<ConsoleServer>> ConsoleServer::start(std::shared_ptr<TeeCharBackend> console,
-                                                                   const std::filesystem::path& socket_path) {
+                                                                   const std::filesystem::path& socket_path,
+                                                                   OnOverflow on_overflow) {
   if (!console) return base::fail(base::Error("the machine has no serial console"));
-  auto impl = std::make_unique<Impl>(std::move(console), socket_path);
+  auto impl = std::make_unique<Impl>(std::move(console), socket_path, std::move(on_overflow));
   TRY(impl->start());
   return std::unique_ptr<ConsoleServer>(new ConsoleServer(std::move(impl)));
 }

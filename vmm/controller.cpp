@@ -4,6 +4,7 @@
 
 #include "backends/factory.h"
 #include "vmm/console_log.h"
+#include "vmm/console_server.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -225,7 +226,19 @@ nlohmann::json Controller::stats() const {
   if (m_console_log)
     stats["console"] = {{"bytes_logged", m_console_log->written()},
                         {"log_rotations", m_console_log->rotations()}};
+  if (m_console) {
+    stats["console"]["client_bytes_dropped"] = m_console_client_dropped.load();
+    stats["console"]["client_overflows"] = m_console_overflows.load();
+  }
   return stats;
+}
+
+void Controller::console_client_dropped(uint64_t bytes, bool first) {
+  m_console_client_dropped += bytes;
+  if (!first) return;
+  m_console_overflows++;
+  emit("CONSOLE_OVERFLOW",
+       {{"client", "console"}, {"dropped_bytes", bytes}, {"backlog_bytes", kMaxConsoleBacklog}});
 }
 
 Outcome Controller::run() {

@@ -103,6 +103,10 @@ class Controller {
   std::shared_ptr<TeeCharBackend> console() const { return m_console; }
   // What is counted today: uptime, guest resets, console bytes (logged, dropped by the cap).
   nlohmann::json stats() const;
+  // The console socket's client could not keep up and `bytes` of guest output were dropped for it
+  // (the console log still has them); `first` opens an episode, which the CONSOLE_OVERFLOW event
+  // announces once. Any thread.
+  void console_client_dropped(uint64_t bytes, bool first);
   // Events are delivered on the thread that causes them, one at a time; a sink must not call back
   // into the controller. Returns an id for remove_event_sink, after which the sink is never called
   // again (a client that goes away before the machine does must not be called into).
@@ -125,6 +129,8 @@ class Controller {
   std::atomic<double> m_started_at{0};  // read by control clients while run() sets it
   std::atomic<uint64_t> m_resets{0};
   std::atomic<uint64_t> m_panics{0};
+  std::atomic<uint64_t> m_console_client_dropped{0};
+  std::atomic<uint64_t> m_console_overflows{0};
 
   mutable std::mutex m_lock;  // guards m_machine and m_stop_reason
   hw::Machine* m_machine = nullptr;

@@ -35,6 +35,8 @@ struct DeviceEnv {
   PowerController& power;
   // MSI delivery for PCI function models; null on machines without an MSI controller (INTx only).
   std::shared_ptr<MsiSink> msi = nullptr;
+  // Where a model may add its counters for query-stats (hw/stats.h); null when nobody asks.
+  StatsRegistry* stats = nullptr;
 };
 
 // Returns the device to map at the graph's address, or null when the model mapped itself through

@@ -47,7 +47,8 @@ void PowerController::set_on_stop(std::function<void()> on_stop) {
   if (already && on_stop) on_stop();
 }
 
-RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power) {
+RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power,
+                     StatsRegistry* stats) {
   if (vcpus.empty()) return {RunOutcome::Kind::Error, 1, "the machine has no vCPUs"};
   const size_t count = vcpus.size();
   std::vector<std::atomic<bool>> done(count);
@@ -65,8 +66,15 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
   for (size_t i = 0; i < count; ++i) {
     threads.emplace_back([&, i] {
       accel::Vcpu& vcpu = *vcpus[i];
+      VcpuCounters* counters = stats ? &stats->vcpu(static_cast<unsigned>(i)) : nullptr;
+      t_vcpu_counters = counters;
       while (!power.stopping()) {
         auto result = vcpu.run();
+        if (counters) {
+          counters->runs.fetch_add(1, std::memory_order_relaxed);
+          if (result.ok() && std::holds_alternative<accel::ExitInterrupted>(result.value()))
+            counters->interrupted.fetch_add(1, std::memory_order_relaxed);
+        }
         if (!result.ok()) {
           power.fail("vCPU " + std::to_string(i) + ": " + result.error().message);
           break;

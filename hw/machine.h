@@ -29,6 +29,7 @@
 #include "backends/rng.h"
 #include "base/result.h"
 #include "hw/address_space.h"
+#include "hw/stats.h"
 
 namespace graph {
 struct Device;
@@ -91,12 +92,28 @@ class Bus : public accel::VmOps {
  public:
   AddressSpace& mmio() { return m_mmio; }
   AddressSpace& pio() { return m_pio; }
-  bool mmio_read(uint64_t addr, std::span<uint8_t> data) override { return m_mmio.read(addr, data); }
-  bool mmio_write(uint64_t addr, std::span<const uint8_t> data) override { return m_mmio.write(addr, data); }
-  bool pio_read(uint16_t port, std::span<uint8_t> data) override { return m_pio.read(port, data); }
-  bool pio_write(uint16_t port, std::span<const uint8_t> data) override { return m_pio.write(port, data); }
+  // Each access is counted for the vCPU making it (query-stats), when a vCPU thread makes it.
+  bool mmio_read(uint64_t addr, std::span<uint8_t> data) override {
+    count(&VcpuCounters::mmio_reads);
+    return m_mmio.read(addr, data);
+  }
+  bool mmio_write(uint64_t addr, std::span<const uint8_t> data) override {
+    count(&VcpuCounters::mmio_writes);
+    return m_mmio.write(addr, data);
+  }
+  bool pio_read(uint16_t port, std::span<uint8_t> data) override {
+    count(&VcpuCounters::pio_reads);
+    return m_pio.read(port, data);
+  }
+  bool pio_write(uint16_t port, std::span<const uint8_t> data) override {
+    count(&VcpuCounters::pio_writes);
+    return m_pio.write(port, data);
+  }
 
  private:
+  static void count(std::atomic<uint64_t> VcpuCounters::*counter) {
+    if (VcpuCounters* c = t_vcpu_counters) (c->*counter).fetch_add(1, std::memory_order_relaxed);
+  }
   AddressSpace m_mmio;
   AddressSpace m_pio;
 };
@@ -124,7 +141,9 @@ class Machine {
 // machine types so their run() is the same few lines.
 //   ExitShutdown -> power_off(code), ExitReset -> reset(), an accelerator error -> fail();
 //   ExitInterrupted / ExitDebug -> run again unless stopping; ExitHalt of every vCPU -> fail().
-RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power);
+// `stats`, when given, receives each vCPU's counters (see hw/stats.h).
+RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power,
+                     StatsRegistry* stats = nullptr);
 
 // A machine builder's error about one device of the graph: "device <id> (<driver>): <message>".
 base::Error device_error(const graph::Device& device, const std::string& message);
@@ -139,6 +158,8 @@ struct MachineContext {
   // has dealt with it (e.g. will pause the machine); false, or no hook, stops the machine with
   // RunOutcome::Kind::Panic. Must not block on the machine.
   std::function<bool()> on_guest_panic;
+  // Where the machine and its devices keep the counters query-stats reports; may be null.
+  StatsRegistry* stats = nullptr;
 };
 
 using MachineFactory = std::function<base::ErrorOr<std::unique_ptr<Machine>>(const graph::Graph& graph,

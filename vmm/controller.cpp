@@ -226,6 +226,23 @@ nlohmann::json Controller::stats() const {
   if (m_console_log)
     stats["console"] = {{"bytes_logged", m_console_log->written()},
                         {"log_rotations", m_console_log->rotations()}};
+  std::shared_ptr<hw::StatsRegistry> registry;
+  {
+    std::lock_guard guard(m_lock);
+    registry = m_stats;
+  }
+  if (registry) {
+    hw::StatsRegistry::Snapshot snapshot = registry->snapshot();
+    auto object = [](const hw::StatsRegistry::Counters& counters) {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& [name, value] : counters) out[name] = value;
+      return out;
+    };
+    stats["vcpus"] = nlohmann::json::array();
+    for (const auto& counters : snapshot.vcpus) stats["vcpus"].push_back(object(counters));
+    stats["devices"] = nlohmann::json::object();
+    for (const auto& [id, counters] : snapshot.devices) stats["devices"][id] = object(counters);
+  }
   if (m_console) {
     stats["console"]["client_bytes_dropped"] = m_console_client_dropped.load();
     stats["console"]["client_overflows"] = m_console_overflows.load();
@@ -250,6 +267,13 @@ Outcome Controller::run() {
   Outcome result;
   // A guest reset builds the machine afresh from the same graph and backends.
   for (;;) {
+    // Fresh counters for each build (a reset starts them over, as the machine does).
+    auto stats = std::make_shared<hw::StatsRegistry>();
+    context.stats = stats.get();
+    {
+      std::lock_guard guard(m_lock);
+      m_stats = stats;
+    }
     auto machine = hw::build_machine(m_options.graph, context);
     if (!machine.ok()) {
       result = {1, "error", machine.error().message};

@@ -101,7 +101,8 @@ class Controller {
   // The console's chardev (the first device's), through which a host client reads and types; null
   // when no device has a chardev.
   std::shared_ptr<TeeCharBackend> console() const { return m_console; }
-  // What is counted today: uptime, guest resets, console bytes (logged, dropped by the cap).
+  // What is counted: uptime, guest resets, console bytes (logged, dropped by the cap), and of the
+  // current build per vCPU (device accesses, run returns) and per device (what its model counts).
   nlohmann::json stats() const;
   // The console socket's client could not keep up and `bytes` of guest output were dropped for it
   // (the console log still has them); `first` opens an episode, which the CONSOLE_OVERFLOW event
@@ -132,9 +133,10 @@ class Controller {
   std::atomic<uint64_t> m_console_client_dropped{0};
   std::atomic<uint64_t> m_console_overflows{0};
 
-  mutable std::mutex m_lock;  // guards m_machine and m_stop_reason
+  mutable std::mutex m_lock;  // guards m_machine, m_stats and m_stop_reason
   hw::Machine* m_machine = nullptr;
-  std::string m_stop_reason;  // non-empty once stop() was asked
+  std::shared_ptr<hw::StatsRegistry> m_stats;  // the current (or last) build's counters
+  std::string m_stop_reason;                   // non-empty once stop() was asked
   // Helpers that must not run on the thread that asks for them (pause after a panic, the grace
   // period of shutdown()); joined when run() ends.
   std::mutex m_helpers_lock;

@@ -90,7 +90,7 @@ class VirtMachine final : public Machine {
     m_vcpus.clear();
     m_vm.reset();
   }
-  RunOutcome run() override { return run_vcpus(m_vcpus, m_power); }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_stats); }
   PowerController& power() override { return m_power; }
 
   // Harts first, then the clock (no hart sees it stop); the clock first on the way back.
@@ -131,6 +131,7 @@ class VirtMachine final : public Machine {
   base::Timebase m_timebase;
   base::GuestMemory m_memory;
   PowerController m_power;
+  StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
   HartIrqRouter m_router;
   Bus m_bus;
   std::vector<std::shared_ptr<Device>> m_devices;
@@ -241,6 +242,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
   const uint64_t ram_base = spec.ram_base ? spec.ram_base : 0x80000000;
 
   auto machine = std::make_unique<VirtMachine>();
+  machine->m_stats = context.stats;
 
   // Boot images first: the kernel's symbol table decides whether RAM gets an HTIF hole.
   hw::boot::Firmware firmware = TRY(hw::boot::resolve_firmware(graph.boot.firmware));
@@ -408,6 +410,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
       if (!context.backends) return base::fail(device_error(device, "no backends were given to the machine"));
       DeviceEnv env{graph,           device, machine->m_memory, machine->m_bus, irq, *context.backends,
                     machine->m_power};
+      env.stats = context.stats;
       auto model = (*factory)(env);
       if (!model.ok()) return base::fail(device_error(device, model.error().message));
       const graph::SlotResource* where = slot ? slot : region;

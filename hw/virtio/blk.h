@@ -60,6 +60,9 @@ class BlkDevice : public VirtioDevice {
 
   uint64_t bad_requests() const { return m_bad_requests.load(); }
   uint64_t io_errors() const { return m_io_errors.load(); }
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    return {{"bad_requests", bad_requests()}, {"io_errors", io_errors()}};
+  }
   bool read_only() const { return m_read_only; }
   // Whether requests currently go through io_uring (after activate; false = worker threads).
   bool using_io_uring() const { return m_uring_active; }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "hw/virtio/blk.h"
 #include "hw/virtio/console.h"
 #include "hw/virtio/rng.h"
@@ -81,6 +83,15 @@ TEST_CASE("virtio-blk: write then read back") {
   CHECK(rstatus == BlkDevice::kStatusOk);
   CHECK(rused == 513);
   CHECK(f.h->queue(0).read_string(in, 512) == sector);
+
+  // query-stats: the transport counted both kicks and the interrupts, the device no bad request.
+  std::map<std::string, uint64_t> counters;
+  for (const auto& [name, value] : f.h->transport->core().counters()) counters[name] = value;
+  CHECK(counters["kicks"] == 2);
+  CHECK(counters["interrupts"] >= 1);  // the driver may suppress some (event index)
+  CHECK(counters["bad_requests"] == 0);
+  CHECK(counters["io_errors"] == 0);
+  CHECK(counters.count("driver_faults") == 1);
 }
 
 TEST_CASE("virtio-blk: read spanning several segments via an indirect table") {

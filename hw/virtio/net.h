@@ -51,6 +51,9 @@ class NetDevice : public VirtioDevice, public backends::NetReceiver {
   const MacAddress& mac() const { return m_mac; }
   uint64_t dropped_rx() const { return m_dropped_rx.load(); }
   uint64_t dropped_tx() const { return m_dropped_tx.load(); }
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    return {{"dropped_rx_frames", dropped_rx()}, {"dropped_tx_frames", dropped_tx()}};
+  }
 
  private:
   std::shared_ptr<backends::NetBackend> m_backend;

@@ -23,6 +23,9 @@ class RngDevice : public VirtioDevice {
   void reset() override;
 
   uint64_t backend_errors() const { return m_errors.load(); }
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    return {{"backend_errors", backend_errors()}};
+  }
 
  private:
   std::shared_ptr<backends::RngBackend> m_backend;

@@ -53,6 +53,9 @@ class ScsiDevice : public VirtioDevice {
   void reset() override;
 
   uint64_t bad_requests() const { return m_bad_requests.load(); }
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    return {{"bad_requests", bad_requests()}};
+  }
 
  private:
   // The I/O thread's turn (KickWorkers): drains the request queues.

@@ -153,16 +153,26 @@ void TransportCore::write_queue_msix_vector(uint16_t vector) {
 }
 
 void TransportCore::notify(uint16_t q) {
+  m_kicks.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(m_lock);
   if (!m_active || q >= m_queues.size() || (m_status.load() & kStatusNeedsReset)) return;
   m_device->notify(q);
 }
 
+std::vector<std::pair<std::string, uint64_t>> TransportCore::counters() const {
+  std::vector<std::pair<std::string, uint64_t>> out{
+      {"kicks", m_kicks.load()}, {"interrupts", m_interrupts.load()}, {"driver_faults", m_faults.load()}};
+  for (auto& counter : m_device->counters()) out.push_back(std::move(counter));
+  return out;
+}
+
 void TransportCore::interrupt_queue(uint16_t q) {
+  m_interrupts.fetch_add(1, std::memory_order_relaxed);
   if (m_signals.queue) m_signals.queue(q);
 }
 
 void TransportCore::interrupt_config() {
+  m_interrupts.fetch_add(1, std::memory_order_relaxed);
   m_generation++;
   if (m_signals.config) m_signals.config();
 }

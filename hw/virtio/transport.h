@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hw/virtio/virtio_device.h"
@@ -75,6 +76,9 @@ class TransportCore : public DeviceHost {
 
   // Counts guest rule violations (for logs and tests).
   uint64_t faults() const { return m_faults.load(); }
+  // For query-stats: driver kicks (notifications), interrupts raised (queue and config), and the
+  // device's own counters.
+  std::vector<std::pair<std::string, uint64_t>> counters() const;
 
   // DeviceHost
   const base::GuestMemory& memory() const override { return m_memory; }
@@ -95,6 +99,8 @@ class TransportCore : public DeviceHost {
   std::atomic<uint8_t> m_status{0};
   std::atomic<uint32_t> m_generation{0};
   std::atomic<uint64_t> m_faults{0};
+  std::atomic<uint64_t> m_kicks{0};
+  std::atomic<uint64_t> m_interrupts{0};
   std::atomic<bool> m_logged{false};
   uint64_t m_driver_features = 0;
   uint16_t m_queue_select = 0;

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <mutex>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/guest_memory.h"
@@ -68,6 +70,8 @@ class VirtioDevice {
   virtual uint64_t features() const = 0;
   virtual uint16_t num_queues() const = 0;
   virtual uint32_t queue_max_size() const { return 256; }
+  // What the model counts, for query-stats ("bad_requests", "io_errors", ...). Any thread.
+  virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
   // Device configuration space (little-endian). Out-of-range reads yield zeros.
   virtual void read_config(uint64_t offset, std::span<uint8_t> data) = 0;
   virtual void write_config(uint64_t offset, std::span<const uint8_t> data) {}

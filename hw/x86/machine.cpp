@@ -132,11 +132,12 @@ class X86Machine final : public Machine {
     m_vcpus.clear();
     m_vm.reset();
   }
-  RunOutcome run() override { return run_vcpus(m_vcpus, m_power); }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_stats); }
   PowerController& power() override { return m_power; }
 
   base::GuestMemory m_memory;
   PowerController m_power;
+  StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
   GsiRouter m_router;
   std::shared_ptr<MsiRouter> m_msi = std::make_shared<MsiRouter>();
   Bus m_bus;
@@ -172,6 +173,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     log(type + ": boot.firmware \"" + graph.boot.firmware + "\" is ignored; the kernel is booted directly");
 
   auto machine = std::make_unique<X86Machine>();
+  machine->m_stats = context.stats;
   const uint64_t low = std::min<uint64_t>(spec.ram_size, 3 * GiB);
   // vhost-user backends (virtiofsd) map guest RAM themselves: then it lives in a shareable memfd.
   for (const graph::Device& device : graph.devices)
@@ -276,6 +278,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
                     *context.backends,
                     machine->m_power,
                     pc ? machine->m_msi : nullptr};
+      env.stats = context.stats;
       auto model = (*factory)(env);
       if (!model.ok()) return base::fail(device_error(device, model.error().message));
       const graph::SlotResource* where = slot ? slot : region;

@@ -38,6 +38,8 @@ check "inspect --json has the resolved graph with the serial port" \
   json "any(x.get('id') == 'serial0' for x in d['graph']['devices'])" <"$tmp/inspect.json"
 check "inspect --json has the effective config and live counters" \
   json "d['effective_config']['name'] == 'ticker' and d['stats']['console']['bytes_logged'] > 0" <"$tmp/inspect.json"
+check "inspect --json counts per vCPU: the UART writes of vCPU 0, its runs" \
+  json "d['stats']['vcpus'][0]['mmio_writes'] > 0 and d['stats']['vcpus'][0]['runs'] >= 0 and isinstance(d['stats']['devices'], dict)" <"$tmp/inspect.json"
 check "inspect prints state and the device graph" bash -c '"$0" inspect ticker | grep -q "state: *running"' "$vml"
 
 out=$("$vml" up -d "$tmp/ticker.yaml" 2>"$tmp/again.log")

@@ -203,6 +203,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   std::string cmdline = graph.boot.cmdline;
   TableInputs tables;
   tables.has_pci = pc;
+  for (const graph::MemoryRegion& r : graph.memory_map)
+    if (pc && r.kind == graph::MemoryRegion::Kind::PciWindow && r.base + r.size <= (uint64_t{1} << 32) &&
+        r.size > tables.pci_mmio_size) {
+      tables.pci_mmio_base = r.base;
+      tables.pci_mmio_size = r.size;
+    }
   tables.has_pic = full_irqchip;
   tables.sleep_port = AcpiSleep::kPort;
   // APIC ids as the accelerator numbers vCPUs; the IOAPIC's id follows from them.

@@ -290,9 +290,13 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       else if (model.value())
         machine->m_devices.push_back(model.value());
       const graph::Bus* bus = graph.find_bus(device.bus);
-      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
+      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq) {
         cmdline += " virtio_mmio.device=" + std::to_string(slot->size) + "@" + hex(slot->base) + ":" +
                    std::to_string(*device.irq);
+        if (*device.irq < 16)
+          tables.virtio_mmio.push_back(
+              {slot->base, static_cast<uint32_t>(slot->size), static_cast<uint8_t>(*device.irq)});
+      }
       // MP table INTx entries cover the root bus; guests swizzle through bridges themselves.
       if (bus && bus->kind == graph::BusKind::Pci && bus->provided_by.empty() && device.irq &&
           device.address.kind == graph::Address::Kind::Pci && device.address.function == 0) {

@@ -62,6 +62,52 @@ void add_word_space(Bytes& out, uint8_t type, uint8_t type_flags, uint16_t min, 
   out.add<uint16_t>(static_cast<uint16_t>(max - min + 1));
 }
 
+// Device (VRnn) { _HID "LNRO0005", _UID nn, _CRS { Memory32Fixed (ReadWrite, base, size),
+// IRQNoFlags { irq } } } for each virtio-mmio transport (nn: two hex digits; at most 256).
+Bytes virtio_mmio_devices(const TableInputs& inputs) {
+  const char* digits = "0123456789ABCDEF";
+  Bytes devices;
+  for (size_t i = 0; i < inputs.virtio_mmio.size() && i < 256; ++i) {
+    const auto& transport = inputs.virtio_mmio[i];
+    Bytes resources;
+    resources.add<uint8_t>(0x86);  // Memory32Fixed, read-write
+    resources.add<uint16_t>(9);
+    resources.add<uint8_t>(1);
+    resources.add<uint32_t>(static_cast<uint32_t>(transport.base));
+    resources.add<uint32_t>(transport.size);
+    resources.add<uint8_t>(0x22);  // IRQNoFlags: edge, active high, as the ISA default of its pin
+    resources.add<uint16_t>(static_cast<uint16_t>(1u << (transport.irq & 15)));
+    resources.add<uint8_t>(0x79);
+    resources.add<uint8_t>(0);
+    Bytes body;
+    body.add<uint8_t>('V');
+    body.add<uint8_t>('R');
+    body.add<uint8_t>(static_cast<uint8_t>(digits[(i >> 4) & 15]));
+    body.add<uint8_t>(static_cast<uint8_t>(digits[i & 15]));
+    body.add<uint8_t>(0x08);
+    body.add_text("_HID", 4);
+    body.add<uint8_t>(0x0d);  // String
+    body.add_text("LNRO0005", 8);
+    body.add<uint8_t>(0);
+    body.add<uint8_t>(0x08);
+    body.add_text("_UID", 4);
+    add_aml_dword(body, static_cast<uint32_t>(i));
+    body.add<uint8_t>(0x08);
+    body.add_text("_CRS", 4);
+    body.add<uint8_t>(0x11);  // BufferOp
+    Bytes buffer;
+    add_aml_dword(buffer, static_cast<uint32_t>(resources.data.size()));
+    buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
+    add_pkg_length(body, buffer.data.size());
+    body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
+    devices.add<uint8_t>(0x5b);  // DeviceOp
+    devices.add<uint8_t>(0x82);
+    add_pkg_length(devices, body.data.size());
+    devices.data.insert(devices.data.end(), body.data.begin(), body.data.end());
+  }
+  return devices;
+}
+
 // One interrupt link per _PRT entry (NumElements is one byte, and so are the names' digits).
 constexpr size_t kMaxLinks = 255;
 
@@ -324,7 +370,7 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
          std::initializer_list<uint8_t>{0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0, 0, 0})
       dsdt.add<uint8_t>(byte);
   }
-  if (!inputs.serial_ports.empty() || inputs.has_pci) {
+  if (!inputs.serial_ports.empty() || inputs.has_pci || !inputs.virtio_mmio.empty()) {
     // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } }
     //                Device (PCI0) { ... } }
     Bytes scope;
@@ -379,6 +425,8 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
       scope.add<uint8_t>(static_cast<uint8_t>(body.size() + 1));  // PkgLength (< 64: one byte)
       for (uint8_t byte : body) scope.add<uint8_t>(byte);
     }
+    Bytes transports = virtio_mmio_devices(inputs);
+    scope.data.insert(scope.data.end(), transports.data.begin(), transports.data.end());
     if (inputs.has_pci) {
       Bytes links = pci_interrupt_links(inputs);
       scope.data.insert(scope.data.end(), links.data.begin(), links.data.end());

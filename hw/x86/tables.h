@@ -37,6 +37,15 @@ struct TableInputs {
     uint8_t irq = 0;
   };
   std::vector<SerialPort> serial_ports = {};
+  // The virtio-mmio transports, declared in the DSDT as LNRO0005 devices with their registers and
+  // IRQ (as QEMU's microvm does): Linux's virtio_mmio driver finds them through ACPI, also when it
+  // is a module that gets no virtio_mmio.device= parameters from the command line.
+  struct VirtioMmio {
+    uint64_t base = 0;
+    uint32_t size = 0;
+    uint8_t irq = 0;
+  };
+  std::vector<VirtioMmio> virtio_mmio = {};
   // With has_pci: the host bridge's 32-bit MMIO window (where the BARs are). The DSDT then declares
   // the root bridge PCI0 (PNP0A03: bus 0-255, I/O around 0xcf8, this window) and its _PRT from
   // pci_irqs. An ACPI guest finds PCI only through that device: Linux scans no bus without it.

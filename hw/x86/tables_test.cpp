@@ -274,3 +274,34 @@ TEST_CASE("with PCI: the DSDT declares the root bridge PCI0, its windows, INTx r
   CHECK(find({'_', 'P', 'R', 'S', 0x11, 17, 0x0c, 11, 0, 0, 0, 0x89, 6, 0, 0x09, 1, 10, 0, 0, 0, 0x79, 0}));
   CHECK(find({0x14, 6, '_', 'S', 'R', 'S', 1}));
 }
+
+TEST_CASE("virtio-mmio transports: LNRO0005 devices in the DSDT with their registers and IRQ") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0};
+  inputs.has_pic = false;
+  inputs.virtio_mmio = {{0xfeb00000, 512, 5}, {0xfeb00200, 512, 6}};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at, fadt_at, dsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
+  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  REQUIRE(dsdt.size() > 43);
+  CHECK(dsdt[36] == 0x10);
+  CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
+  auto find = [&](const std::vector<uint8_t>& needle) {
+    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
+  };
+  // DeviceOp, PkgLength (one byte: 58 bytes follow it), VR00, _HID "LNRO0005".
+  CHECK(find({0x5b, 0x82, 59,  'V', 'R', '0', '0', 0x08, '_', 'H', 'I',
+              'D',  0x0d, 'L', 'N', 'R', 'O', '0', '0',  '0', '5', 0}));
+  CHECK(find({0x5b, 0x82, 59, 'V', 'R', '0', '1'}));
+  // Memory32Fixed (ReadWrite, base, 512), IRQNoFlags {5} / {6}.
+  CHECK(find({0x86, 9, 0, 1, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x20, 0x00, 0x79, 0}));
+  CHECK(find({0x86, 9, 0, 1, 0x00, 0x02, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x40, 0x00, 0x79, 0}));
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The x86_64 Linux guest from Debian packages (guests/x86_64/build): the initramfs has what init
 # needs, and under vmlaunch on KVM (the host's, or the nested KVM host's) the real bzImage boots
-# through init to poweroff: on microvm with 1 vCPU, and on pc with 2 vCPUs and virtio-pci on MSI-X.
+# through init to poweroff: on microvm with 1 vCPU, on pc with 2 vCPUs and virtio-pci on MSI-X, and
+# on microvm with 2 vCPUs and a virtio-blk-mmio disk through a reboot.
 source tests/lib.sh
 set -u
 VMLAUNCH=$PWD/launcher/vmlaunch
@@ -15,6 +16,7 @@ if ! paths=$(guests/x86_64/build 2>"$WORK/build.log"); then
     skip initramfs_contents "no Debian mirror reachable to download the kernel (see log above)"
     skip boots_to_poweroff_on_kvm "no guest kernel"
     skip pc_two_cpus_virtio_msix "no guest kernel"
+    skip microvm_two_cpus_reboot_keeps_disk "no guest kernel"
     finish
     exit $?
   fi
@@ -110,8 +112,29 @@ YAML
 "$VMLAUNCH" plan --format json "$WORK/pc_smp.yaml" >"$WORK/pc_smp.json" &&
   python3 tests/kvm/pci_expect.py "$WORK/pc_smp.json" >"$WORK/pc_smp.expected"
 
-tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp
-for name in microvm pc_smp; do
+# microvm, 2 vCPUs, a virtio-blk-mmio disk (found through the DSDT): the first boot reads "boot1"
+# from the disk, writes "boot2" and reboots (reboot=t: a triple fault, KVM_EXIT_SHUTDOWN); vmlaunch
+# builds the machine afresh and the second boot reads "boot2" and powers off. The reboot keeps the
+# disk and nothing else.
+printf 'boot1' >"$WORK/reboot.img"
+truncate -s 1M "$WORK/reboot.img"
+inside='m=$(head -c 5 /dev/vda); echo "disk says $m; nproc=$(nproc)"; if [ "$m" = boot1 ]; then printf boot2 >/dev/vda; sync; reboot -f; fi; exit 5'
+cat >"$WORK/microvm_reboot.yaml" <<YAML
+name: debian-kernel-reboot
+machine: {arch: x86_64, type: microvm, memory: 256MiB}
+cpu: {model: host, count: 2}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  block: {d0: {driver: raw, file: "$WORK/reboot.img"}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-blk-mmio, id: vda, drive: d0}
+YAML
+
+tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot
+for name in microvm pc_smp microvm_reboot; do
   tr -d '\r' <"$WORK/$name.out" >"$WORK/$name.txt" 2>/dev/null  # the guest's tty ends lines with CR LF
 done
 
@@ -140,7 +163,16 @@ pc_two_cpus_virtio_msix() {
     grep -qx "disk: VMLAUNCH-PC-DISK-MARK" "$out" && grep -qx "rng: virtio_rng.0 16 bytes" "$out"
 }
 
-for c in initramfs_contents boots_to_poweroff_on_kvm pc_two_cpus_virtio_msix; do
+microvm_two_cpus_reboot_keeps_disk() {
+  local out=$WORK/microvm_reboot.txt
+  sed 's/^/    | /' "$out"
+  [ "$(cat "$WORK/microvm_reboot.rc")" = 0 ] && [ "$(grep -c "^vmlaunch-guest: userspace up" "$out")" = 2 ] &&
+    grep -qx "disk says boot1; nproc=2" "$out" && grep -q "reboot: Restarting system" "$out" &&
+    grep -qx "disk says boot2; nproc=2" "$out" && grep -qx "VML-CMD-EXIT=5" "$out" &&
+    grep -q "reboot: Power down" "$out" && [ "$(head -c 5 "$WORK/reboot.img")" = boot2 ]
+}
+
+for c in initramfs_contents boots_to_poweroff_on_kvm pc_two_cpus_virtio_msix microvm_two_cpus_reboot_keeps_disk; do
   echo "== $c"
   check "$c" "$c"
 done

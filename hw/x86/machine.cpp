@@ -205,6 +205,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   std::string cmdline = graph.boot.cmdline;
   TableInputs tables;
   tables.has_pci = pc;
+  for (const graph::MemoryRegion& r : graph.memory_map)
+    if (pc && r.kind == graph::MemoryRegion::Kind::PciWindow && r.base + r.size <= (uint64_t{1} << 32) &&
+        r.size > tables.pci_mmio_size) {
+      tables.pci_mmio_base = r.base;
+      tables.pci_mmio_size = r.size;
+    }
   tables.has_pic = full_irqchip;
   tables.sleep_port = AcpiSleep::kPort;
   // APIC ids as the accelerator numbers vCPUs; the IOAPIC's id follows from them.
@@ -287,9 +293,13 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       else if (model.value())
         machine->m_devices.push_back(model.value());
       const graph::Bus* bus = graph.find_bus(device.bus);
-      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
+      if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq) {
         cmdline += " virtio_mmio.device=" + std::to_string(slot->size) + "@" + hex(slot->base) + ":" +
                    std::to_string(*device.irq);
+        if (*device.irq < 16)
+          tables.virtio_mmio.push_back(
+              {slot->base, static_cast<uint32_t>(slot->size), static_cast<uint8_t>(*device.irq)});
+      }
       // MP table INTx entries cover the root bus; guests swizzle through bridges themselves.
       if (bus && bus->kind == graph::BusKind::Pci && bus->provided_by.empty() && device.irq &&
           device.address.kind == graph::Address::Kind::Pci && device.address.function == 0) {

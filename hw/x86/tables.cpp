@@ -26,6 +26,210 @@ struct Bytes {
   }
 };
 
+// AML's PkgLength for `content` bytes that follow it: 1 to 3 bytes, counting themselves.
+void add_pkg_length(Bytes& out, size_t content) {
+  if (content + 1 < 0x40) {
+    out.add<uint8_t>(static_cast<uint8_t>(content + 1));
+  } else if (content + 2 < 0x1000) {
+    const size_t total = content + 2;
+    out.add<uint8_t>(static_cast<uint8_t>(0x40 | (total & 0x0f)));
+    out.add<uint8_t>(static_cast<uint8_t>(total >> 4));
+  } else {
+    const size_t total = content + 3;
+    out.add<uint8_t>(static_cast<uint8_t>(0x80 | (total & 0x0f)));
+    out.add<uint8_t>(static_cast<uint8_t>(total >> 4));
+    out.add<uint8_t>(static_cast<uint8_t>(total >> 12));
+  }
+}
+
+// An AML integer as a DWordConst (any value below 2^32; one encoding keeps it simple).
+void add_aml_dword(Bytes& out, uint32_t value) {
+  out.add<uint8_t>(0x0c);
+  out.add<uint32_t>(value);
+}
+
+// A 16-bit address space descriptor (ACPI 6.4.3.5.3): a producer with fixed min and max.
+void add_word_space(Bytes& out, uint8_t type, uint8_t type_flags, uint16_t min, uint16_t max) {
+  out.add<uint8_t>(0x88);
+  out.add<uint16_t>(13);
+  out.add<uint8_t>(type);  // 1 = I/O, 2 = bus numbers
+  out.add<uint8_t>(0x0c);  // MinFixed, MaxFixed, positive decode, producer
+  out.add<uint8_t>(type_flags);
+  out.add<uint16_t>(0);  // granularity
+  out.add<uint16_t>(min);
+  out.add<uint16_t>(max);
+  out.add<uint16_t>(0);  // translation
+  out.add<uint16_t>(static_cast<uint16_t>(max - min + 1));
+}
+
+// Device (VRnn) { _HID "LNRO0005", _UID nn, _CRS { Memory32Fixed (ReadWrite, base, size),
+// IRQNoFlags { irq } } } for each virtio-mmio transport (nn: two hex digits; at most 256).
+Bytes virtio_mmio_devices(const TableInputs& inputs) {
+  const char* digits = "0123456789ABCDEF";
+  Bytes devices;
+  for (size_t i = 0; i < inputs.virtio_mmio.size() && i < 256; ++i) {
+    const auto& transport = inputs.virtio_mmio[i];
+    Bytes resources;
+    resources.add<uint8_t>(0x86);  // Memory32Fixed, read-write
+    resources.add<uint16_t>(9);
+    resources.add<uint8_t>(1);
+    resources.add<uint32_t>(static_cast<uint32_t>(transport.base));
+    resources.add<uint32_t>(transport.size);
+    resources.add<uint8_t>(0x22);  // IRQNoFlags: edge, active high, as the ISA default of its pin
+    resources.add<uint16_t>(static_cast<uint16_t>(1u << (transport.irq & 15)));
+    resources.add<uint8_t>(0x79);
+    resources.add<uint8_t>(0);
+    Bytes body;
+    body.add<uint8_t>('V');
+    body.add<uint8_t>('R');
+    body.add<uint8_t>(static_cast<uint8_t>(digits[(i >> 4) & 15]));
+    body.add<uint8_t>(static_cast<uint8_t>(digits[i & 15]));
+    body.add<uint8_t>(0x08);
+    body.add_text("_HID", 4);
+    body.add<uint8_t>(0x0d);  // String
+    body.add_text("LNRO0005", 8);
+    body.add<uint8_t>(0);
+    body.add<uint8_t>(0x08);
+    body.add_text("_UID", 4);
+    add_aml_dword(body, static_cast<uint32_t>(i));
+    body.add<uint8_t>(0x08);
+    body.add_text("_CRS", 4);
+    body.add<uint8_t>(0x11);  // BufferOp
+    Bytes buffer;
+    add_aml_dword(buffer, static_cast<uint32_t>(resources.data.size()));
+    buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
+    add_pkg_length(body, buffer.data.size());
+    body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
+    devices.add<uint8_t>(0x5b);  // DeviceOp
+    devices.add<uint8_t>(0x82);
+    add_pkg_length(devices, body.data.size());
+    devices.data.insert(devices.data.end(), body.data.begin(), body.data.end());
+  }
+  return devices;
+}
+
+// One interrupt link per _PRT entry (NumElements is one byte, and so are the names' digits).
+constexpr size_t kMaxLinks = 255;
+
+// The NameSeg LKnn (nn: two hex digits) of interrupt link `index`.
+void add_link_name(Bytes& out, size_t index) {
+  const char* digits = "0123456789ABCDEF";
+  out.add<uint8_t>('L');
+  out.add<uint8_t>('K');
+  out.add<uint8_t>(static_cast<uint8_t>(digits[(index >> 4) & 15]));
+  out.add<uint8_t>(static_cast<uint8_t>(digits[index & 15]));
+}
+
+// Device (LKnn) { _HID PNP0C0F, _UID nn, _PRS and _CRS: Interrupt (ResourceConsumer, Level,
+// ActiveHigh, Shared) { gsi }, Method (_SRS, 1) {} }, one per PCI INTx route: the link that routes
+// the pin to its fixed GSI (QEMU's pc has LNKA-LNKD the same way). Linux sets the link (_SRS) before
+// using it; the routing cannot change, so _SRS accepts and does nothing.
+Bytes pci_interrupt_links(const TableInputs& inputs) {
+  Bytes links;
+  for (size_t i = 0; i < inputs.pci_irqs.size() && i < kMaxLinks; ++i) {
+    Bytes resource;  // Extended Interrupt Descriptor: consumer, level, active high, shared; one GSI
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x89, 6, 0, 0x09, 1}) resource.add<uint8_t>(byte);
+    resource.add<uint32_t>(inputs.pci_irqs[i].gsi);
+    resource.add<uint8_t>(0x79);
+    resource.add<uint8_t>(0);
+    Bytes body;
+    add_link_name(body, i);
+    for (uint8_t byte :
+         std::initializer_list<uint8_t>{0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0f})
+      body.add<uint8_t>(byte);  // EisaId ("PNP0C0F")
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'U', 'I', 'D'}) body.add<uint8_t>(byte);
+    add_aml_dword(body, static_cast<uint32_t>(i));
+    for (const char* name : {"_PRS", "_CRS"}) {
+      body.add<uint8_t>(0x08);
+      body.add_text(name, 4);
+      body.add<uint8_t>(0x11);  // BufferOp
+      Bytes buffer;
+      add_aml_dword(buffer, static_cast<uint32_t>(resource.data.size()));
+      buffer.data.insert(buffer.data.end(), resource.data.begin(), resource.data.end());
+      add_pkg_length(body, buffer.data.size());
+      body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
+    }
+    body.add<uint8_t>(0x14);  // MethodOp (_SRS, 1 argument, empty)
+    add_pkg_length(body, 5);
+    body.add_text("_SRS", 4);
+    body.add<uint8_t>(1);
+    links.add<uint8_t>(0x5b);  // DeviceOp
+    links.add<uint8_t>(0x82);
+    add_pkg_length(links, body.data.size());
+    links.data.insert(links.data.end(), body.data.begin(), body.data.end());
+  }
+  return links;
+}
+
+// Device (PCI0) { _HID PNP0A03, _UID 0, _CRS, _PRT }: the root bridge of bus 0, as QEMU's pc has.
+Bytes pci_root_bridge(const TableInputs& inputs) {
+  Bytes crs;                           // the resource template
+  add_word_space(crs, 2, 0, 0, 0xff);  // bus numbers 0-255
+  for (uint8_t byte : std::initializer_list<uint8_t>{0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08})
+    crs.add<uint8_t>(byte);                      // IO 0xcf8, 8
+  add_word_space(crs, 1, 0x03, 0x0000, 0x0cf7);  // I/O below and above the config ports
+  add_word_space(crs, 1, 0x03, 0x0d00, 0xffff);
+  if (inputs.pci_mmio_size) {
+    // A 32-bit memory descriptor: read-write, non-cacheable, producer with fixed min and max.
+    const uint64_t end = inputs.pci_mmio_base + inputs.pci_mmio_size - 1;
+    crs.add<uint8_t>(0x87);
+    crs.add<uint16_t>(23);
+    crs.add<uint8_t>(0);     // memory
+    crs.add<uint8_t>(0x0c);  // MinFixed, MaxFixed
+    crs.add<uint8_t>(0x01);  // read-write
+    crs.add<uint32_t>(0);
+    crs.add<uint32_t>(static_cast<uint32_t>(inputs.pci_mmio_base));
+    crs.add<uint32_t>(static_cast<uint32_t>(end));
+    crs.add<uint32_t>(0);
+    crs.add<uint32_t>(static_cast<uint32_t>(inputs.pci_mmio_size));
+  }
+  crs.add<uint8_t>(0x79);  // EndTag
+  crs.add<uint8_t>(0);
+
+  Bytes body;
+  body.add_text("PCI0", 4);
+  for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03})
+    body.add<uint8_t>(byte);  // PNP0A03
+  for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'U', 'I', 'D', 0x00}) body.add<uint8_t>(byte);
+  // Name (_CRS, Buffer () { crs })
+  for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'C', 'R', 'S', 0x11}) body.add<uint8_t>(byte);
+  Bytes buffer;
+  add_aml_dword(buffer, static_cast<uint32_t>(crs.data.size()));
+  buffer.data.insert(buffer.data.end(), crs.data.begin(), crs.data.end());
+  add_pkg_length(body, buffer.data.size());
+  body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
+  // Name (_PRT, Package () { Package () { slot << 16 | 0xffff, pin - 1, LKnn, 0 }, ... }): each
+  // INTx through an interrupt link (pci_interrupt_links) that says level, active high, as the MADT's
+  // overrides for these GSIs do. A plain GSI here would mean active low, and Linux refuses to
+  // register a GSI the override made active high (EBUSY: the device's probe fails).
+  Bytes routes;
+  size_t count = 0;
+  for (const PciIntx& intx : inputs.pci_irqs) {
+    if (count == kMaxLinks) break;
+    Bytes entry;
+    entry.add<uint8_t>(4);
+    add_aml_dword(entry, (uint32_t{intx.device} << 16) | 0xffff);
+    add_aml_dword(entry, static_cast<uint32_t>(intx.pin - 1));
+    add_link_name(entry, count);
+    add_aml_dword(entry, 0);
+    routes.add<uint8_t>(0x12);
+    add_pkg_length(routes, entry.data.size());
+    routes.data.insert(routes.data.end(), entry.data.begin(), entry.data.end());
+    ++count;
+  }
+  for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'P', 'R', 'T', 0x12}) body.add<uint8_t>(byte);
+  add_pkg_length(body, routes.data.size() + 1);
+  body.add<uint8_t>(static_cast<uint8_t>(count));
+  body.data.insert(body.data.end(), routes.data.begin(), routes.data.end());
+
+  Bytes device;
+  device.add<uint8_t>(0x5b);  // DeviceOp
+  device.add<uint8_t>(0x82);
+  add_pkg_length(device, body.data.size());
+  device.data.insert(device.data.end(), body.data.begin(), body.data.end());
+  return device;
+}
+
 // An ACPI table header with the length and checksum filled in by finish_sdt.
 Bytes sdt(const char* signature, uint8_t revision) {
   Bytes t;
@@ -166,8 +370,9 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
          std::initializer_list<uint8_t>{0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0, 0, 0})
       dsdt.add<uint8_t>(byte);
   }
-  if (!inputs.serial_ports.empty()) {
-    // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } } }
+  if (!inputs.serial_ports.empty() || inputs.has_pci || !inputs.virtio_mmio.empty()) {
+    // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } }
+    //                Device (PCI0) { ... } }
     Bytes scope;
     for (size_t i = 0; i < inputs.serial_ports.size() && i < 9; ++i) {
       const auto& com = inputs.serial_ports[i];
@@ -220,11 +425,16 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
       scope.add<uint8_t>(static_cast<uint8_t>(body.size() + 1));  // PkgLength (< 64: one byte)
       for (uint8_t byte : body) scope.add<uint8_t>(byte);
     }
-    // ScopeOp with a two-byte PkgLength (the devices may exceed 63 bytes).
-    const size_t length = scope.data.size() + 2 + 4;
-    dsdt.add<uint8_t>(0x10);
-    dsdt.add<uint8_t>(static_cast<uint8_t>(0x40 | (length & 0x0f)));
-    dsdt.add<uint8_t>(static_cast<uint8_t>(length >> 4));
+    Bytes transports = virtio_mmio_devices(inputs);
+    scope.data.insert(scope.data.end(), transports.data.begin(), transports.data.end());
+    if (inputs.has_pci) {
+      Bytes links = pci_interrupt_links(inputs);
+      scope.data.insert(scope.data.end(), links.data.begin(), links.data.end());
+      Bytes pci = pci_root_bridge(inputs);
+      scope.data.insert(scope.data.end(), pci.data.begin(), pci.data.end());
+    }
+    dsdt.add<uint8_t>(0x10);  // ScopeOp
+    add_pkg_length(dsdt, scope.data.size() + 4);
     for (uint8_t byte : {'_', 'S', 'B', '_'}) dsdt.add<uint8_t>(byte);
     for (uint8_t byte : scope.data) dsdt.add<uint8_t>(byte);
   }

@@ -1,6 +1,6 @@
 // The tables a guest reads to find its CPUs and interrupt routing, generated from the machine:
 // the Intel MultiProcessor table (floating pointer in the EBDA) and ACPI (RSDP in the BIOS area,
-// XSDT, MADT, a hardware-reduced FADT and an empty DSDT, as Firecracker and QEMU's microvm do).
+// XSDT, MADT, a hardware-reduced FADT and a DSDT with \\_S5, the COM ports and the PCI root bridge).
 // Both list every vCPU by its APIC id (the same ids CPUID reports), the IOAPIC, ISA IRQ 0 -> GSI 2,
 // and the PCI INTx routing of bus 0 (MP table entries; MADT overrides making those GSIs level, active high).
 #pragma once
@@ -37,6 +37,20 @@ struct TableInputs {
     uint8_t irq = 0;
   };
   std::vector<SerialPort> serial_ports = {};
+  // The virtio-mmio transports, declared in the DSDT as LNRO0005 devices with their registers and
+  // IRQ (as QEMU's microvm does): Linux's virtio_mmio driver finds them through ACPI, also when it
+  // is a module that gets no virtio_mmio.device= parameters from the command line.
+  struct VirtioMmio {
+    uint64_t base = 0;
+    uint32_t size = 0;
+    uint8_t irq = 0;
+  };
+  std::vector<VirtioMmio> virtio_mmio = {};
+  // With has_pci: the host bridge's 32-bit MMIO window (where the BARs are). The DSDT then declares
+  // the root bridge PCI0 (PNP0A03: bus 0-255, I/O around 0xcf8, this window) and its _PRT from
+  // pci_irqs. An ACPI guest finds PCI only through that device: Linux scans no bus without it.
+  uint64_t pci_mmio_base = 0;
+  uint64_t pci_mmio_size = 0;
 };
 
 // The IOAPIC's id in both tables: one above the highest APIC id. The IOAPIC model reports the same.

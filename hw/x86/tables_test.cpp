@@ -137,8 +137,13 @@ TEST_CASE("without a PIC (microvm): no PCAT_COMPAT, no ExtINT pin; both tables n
   CHECK(ioapic);
 
   TableInputs pc{{0}, true, {}};
-  REQUIRE(write_acpi_tables(memory, 0xe0000, pc).ok());
+  auto pc_rsdp_at = write_acpi_tables(memory, 0xe0000, pc);
+  REQUIRE(pc_rsdp_at.ok());
+  // With PCI the DSDT holds PCI0, so the MADT sits further on: found again from the RSDP.
+  std::memcpy(&xsdt_at, bytes(memory, *pc_rsdp_at + 24, 8).data(), 8);
+  std::memcpy(&madt_at, bytes(memory, xsdt_at + 44, 8).data(), 8);
   auto pc_madt = bytes(memory, madt_at, 48);
+  REQUIRE(std::memcmp(pc_madt.data(), "APIC", 4) == 0);
   CHECK(u32(pc_madt, 40) == 1);  // pc keeps its 8259s: PCAT_COMPAT
 }
 
@@ -217,4 +222,86 @@ TEST_CASE("COM ports are PNP0501 devices under \\_SB with their I/O range and IR
   CHECK(
       find({0x47, 0x01, 0xf8, 0x02, 0xf8, 0x02, 0x00, 0x08, 0x22, 0x08, 0x00, 0x79, 0x00}));  // 0x2f8, IRQ 3
   CHECK(dsdt.size() == 36 + 3 + 4 + 2 * 46);
+}
+
+TEST_CASE("with PCI: the DSDT declares the root bridge PCI0, its windows, INTx routes and links") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0, 1};
+  inputs.has_pci = true;
+  inputs.pci_irqs = {{3, 1, 11}, {4, 1, 10}};
+  inputs.pci_mmio_base = 0xc0000000;
+  inputs.pci_mmio_size = 0x3ec00000;
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at, fadt_at, dsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
+  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  // Scope (\_SB) covers the rest of the table; in it two interrupt links, then PCI0 to the end.
+  REQUIRE(dsdt.size() > 50);
+  CHECK(dsdt[36] == 0x10);
+  CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
+  CHECK(std::string(dsdt.begin() + 39, dsdt.begin() + 43) == "_SB_");
+  auto find = [&](const std::vector<uint8_t>& needle) {
+    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
+  };
+  const std::string pci0 = "PCI0";
+  const size_t at = std::search(dsdt.begin(), dsdt.end(), pci0.begin(), pci0.end()) - dsdt.begin();
+  REQUIRE(at + 4 <= dsdt.size());
+  CHECK(dsdt[at - 4] == 0x5b);
+  CHECK(dsdt[at - 3] == 0x82);
+  CHECK((dsdt[at - 2] >> 6) == 1);
+  CHECK(((dsdt[at - 2] & 0x0f) | (dsdt[at - 1] << 4)) == dsdt.size() - (at - 2));
+  CHECK(find({0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03}));  // EisaId ("PNP0A03")
+  // Bus numbers 0-255; I/O 0-0xcf7 and 0xd00-0xffff; memory 0xc0000000-0xfebfffff.
+  CHECK(find({0x88, 13, 0, 2, 0x0c, 0, 0, 0, 0, 0, 0xff, 0, 0, 0, 0, 1}));
+  CHECK(find({0x88, 13, 0, 1, 0x0c, 3, 0, 0, 0, 0, 0xf7, 0x0c, 0, 0, 0xf8, 0x0c}));
+  CHECK(find({0x88, 13, 0, 1, 0x0c, 3, 0, 0, 0x00, 0x0d, 0xff, 0xff, 0, 0, 0x00, 0xf3}));
+  CHECK(find({0x87, 23,   0,    0,    0x0c, 1, 0, 0, 0, 0, 0, 0,    0,
+              0xc0, 0xff, 0xff, 0xbf, 0xfe, 0, 0, 0, 0, 0, 0, 0xc0, 0x3e}));
+  // _PRT: slot 3 INTA through LK00, slot 4 INTA through LK01.
+  CHECK(find({0x08, '_', 'P', 'R', 'T', 0x12}));
+  CHECK(find({0x12, 21, 4, 0x0c, 0xff, 0xff, 3, 0, 0x0c, 0, 0, 0, 0, 'L', 'K', '0', '0', 0x0c, 0, 0, 0, 0}));
+  CHECK(find({0x12, 21, 4, 0x0c, 0xff, 0xff, 4, 0, 0x0c, 0, 0, 0, 0, 'L', 'K', '0', '1', 0x0c, 0, 0, 0, 0}));
+  // The links: PNP0C0F, GSI 11 and 10 as level, active high, shared (_PRS and _CRS), and _SRS.
+  CHECK(find({'L', 'K', '0', '0', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0f}));
+  CHECK(find({'_', 'C', 'R', 'S', 0x11, 17, 0x0c, 11, 0, 0, 0, 0x89, 6, 0, 0x09, 1, 11, 0, 0, 0, 0x79, 0}));
+  CHECK(find({'_', 'P', 'R', 'S', 0x11, 17, 0x0c, 11, 0, 0, 0, 0x89, 6, 0, 0x09, 1, 10, 0, 0, 0, 0x79, 0}));
+  CHECK(find({0x14, 6, '_', 'S', 'R', 'S', 1}));
+}
+
+TEST_CASE("virtio-mmio transports: LNRO0005 devices in the DSDT with their registers and IRQ") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs;
+  inputs.apic_ids = {0};
+  inputs.has_pic = false;
+  inputs.virtio_mmio = {{0xfeb00000, 512, 5}, {0xfeb00200, 512, 6}};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto rsdp = bytes(memory, *rsdp_at, 36);
+  uint64_t xsdt_at, fadt_at, dsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
+  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  REQUIRE(dsdt.size() > 43);
+  CHECK(dsdt[36] == 0x10);
+  CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
+  auto find = [&](const std::vector<uint8_t>& needle) {
+    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
+  };
+  // DeviceOp, PkgLength (one byte: 58 bytes follow it), VR00, _HID "LNRO0005".
+  CHECK(find({0x5b, 0x82, 59,  'V', 'R', '0', '0', 0x08, '_', 'H', 'I',
+              'D',  0x0d, 'L', 'N', 'R', 'O', '0', '0',  '0', '5', 0}));
+  CHECK(find({0x5b, 0x82, 59, 'V', 'R', '0', '1'}));
+  // Memory32Fixed (ReadWrite, base, 512), IRQNoFlags {5} / {6}.
+  CHECK(find({0x86, 9, 0, 1, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x20, 0x00, 0x79, 0}));
+  CHECK(find({0x86, 9, 0, 1, 0x00, 0x02, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x40, 0x00, 0x79, 0}));
 }

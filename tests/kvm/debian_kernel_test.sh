@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The x86_64 Linux guest from Debian packages (guests/x86_64/build): the initramfs has what init
 # needs, and under vmlaunch on KVM (the host's, or the nested KVM host's) the real bzImage boots
-# through init to poweroff.
+# through init to poweroff: on microvm with 1 vCPU, on pc with 2 vCPUs and virtio-pci on MSI-X, and
+# on microvm with 2 vCPUs and a virtio-blk-mmio disk through a reboot.
 source tests/lib.sh
 set -u
 VMLAUNCH=$PWD/launcher/vmlaunch
@@ -14,6 +15,8 @@ if ! paths=$(guests/x86_64/build 2>"$WORK/build.log"); then
   if grep -q "apt-get download failed\|cannot resolve" "$WORK/build.log"; then
     skip initramfs_contents "no Debian mirror reachable to download the kernel (see log above)"
     skip boots_to_poweroff_on_kvm "no guest kernel"
+    skip pc_two_cpus_virtio_msix "no guest kernel"
+    skip microvm_two_cpus_reboot_keeps_disk "no guest kernel"
     finish
     exit $?
   fi
@@ -37,32 +40,139 @@ initramfs_contents() {
   [ "$(grep -n '/virtio_ring.ko$' <<<"$order" | cut -d: -f1)" -lt "$(grep -n '/virtio_mmio.ko$' <<<"$order" | cut -d: -f1)" ]
 }
 
-# The whole boot on KVM: on this host's /dev/kvm where it is hardware KVM, else inside the nested
-# KVM host (tests/nested). Linux must find KVM (the CPUID hypervisor bit and signature leaf), use
-# kvm-clock, run init and the command with its output on ttyS0, and power off through the ACPI sleep
-# registers: vmlaunch exits 0 (the guest's poweroff; the command's status is in the marker).
-boots_to_poweroff_on_kvm() {
-  cat >"$WORK/linux.yaml" <<YAML
+# The boots run on KVM: on this host's /dev/kvm where it is hardware KVM, else inside the nested KVM
+# host (tests/nested), all in one nested boot (it costs ~60 s before the first guest starts).
+# Each machine file $WORK/NAME.yaml leaves NAME.txt (its output, CR LF made LF) and NAME.rc.
+cat >"$WORK/boots.sh" <<'SH'
+#!/usr/bin/env bash
+vmlaunch=$1 work=$2
+shift 2
+for name in "$@"; do
+  timeout -k 5 300 "$vmlaunch" up "$work/$name.yaml" </dev/null >"$work/$name.out" 2>&1
+  echo $? >"$work/$name.rc"
+done
+SH
+chmod +x "$WORK/boots.sh"
+
+# Every kernel message is a run of port writes; quiet keeps the nested (TCG) run short. The ones
+# checked below are printed at a level quiet keeps, or are not the kernel's.
+cmdline='console=ttyS0 quiet reboot=t panic=-1'
+
+# microvm, 1 vCPU: Linux must find KVM (the CPUID hypervisor bit and signature leaf), use kvm-clock,
+# run init and the command with its output on ttyS0, and power off through the ACPI sleep registers:
+# vmlaunch exits 0 (the guest's poweroff; the command's status is in the marker).
+cat >"$WORK/microvm.yaml" <<YAML
 name: debian-kernel
 machine: {arch: x86_64, type: microvm, memory: 256MiB}
 cpu: {model: host, count: 1}
 accel: [kvm]
-boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "console=ttyS0 quiet reboot=t panic=-1 vml.cmd=\"uname -m; exit 3\""}
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd=\"uname -m; exit 3\""}
 backends: {chardev: {con0: {driver: stdio}}}
 devices: [{driver: ns16550, id: serial0, chardev: con0}]
 YAML
-  # Every kernel message is a run of port writes; quiet keeps the nested (TCG) run short. The ones
-  # checked below are printed at a level quiet keeps, or are not the kernel's.
-  tests/nested/kvm_or_nested timeout -k 5 300 "$VMLAUNCH" up "$WORK/linux.yaml" </dev/null >"$WORK/linux.out" 2>&1
-  local rc=$?
-  tr -d '\r' <"$WORK/linux.out" >"$WORK/linux.txt"  # the guest's tty ends lines with CR LF
-  sed 's/^/    | /' "$WORK/linux.txt"
+
+# pc, 2 vCPUs, a virtio-blk on bus 0 and a virtio-rng behind a pci-bridge: the second CPU comes up
+# (INIT/SIPI through the in-kernel LAPICs, the MADT's two entries), Linux finds the PCI functions
+# where `plan` puts them (through the DSDT's PCI0), and its virtio-pci driver runs both devices on
+# MSI-X (per-queue vectors in /proc/interrupts, msi_irqs in sysfs); the disk's first sector and 16
+# bytes of the host's randomness come through them.
+head -c 1048576 /dev/zero >"$WORK/disk.img"
+printf 'VMLAUNCH-PC-DISK-MARK' | dd of="$WORK/disk.img" conv=notrunc status=none
+inside=$(cat <<'CMD'
+echo "nproc=$(nproc)"
+for d in /sys/bus/pci/devices/*; do
+  v=$(cat "$d/vendor") i=$(cat "$d/device")
+  echo "pci ${d#/sys/bus/pci/devices/0000:} ${v#0x}:${i#0x}"
+done
+grep -E 'virtio|PCI-MSI' /proc/interrupts
+for d in /sys/bus/pci/devices/*; do
+  [ -d "$d/msi_irqs" ] && echo "msi_irqs ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") $(ls "$d/msi_irqs" | wc -l)"
+done
+echo "disk: $(head -c 21 /dev/vda)"
+echo "rng: $(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | wc -c) bytes"
+exit 4
+CMD
+)
+cat >"$WORK/pc_smp.yaml" <<YAML
+name: debian-kernel-pc
+machine: {arch: x86_64, type: pc, memory: 256MiB}
+cpu: {model: host, count: 2}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  block: {d0: {driver: raw, file: "$WORK/disk.img"}}
+  rng: {r0: {driver: random}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-blk-pci, id: vda, drive: d0, addr: 3}
+  - {driver: pci-bridge, id: br1, addr: 5}
+  - {driver: virtio-rng-pci, id: rng0, rng: r0, bus: br1, addr: 1}
+YAML
+"$VMLAUNCH" plan --format json "$WORK/pc_smp.yaml" >"$WORK/pc_smp.json" &&
+  python3 tests/kvm/pci_expect.py "$WORK/pc_smp.json" >"$WORK/pc_smp.expected"
+
+# microvm, 2 vCPUs, a virtio-blk-mmio disk (found through the DSDT): the first boot reads "boot1"
+# from the disk, writes "boot2" and reboots (reboot=t: a triple fault, KVM_EXIT_SHUTDOWN); vmlaunch
+# builds the machine afresh and the second boot reads "boot2" and powers off. The reboot keeps the
+# disk and nothing else.
+printf 'boot1' >"$WORK/reboot.img"
+truncate -s 1M "$WORK/reboot.img"
+inside='m=$(head -c 5 /dev/vda); echo "disk says $m; nproc=$(nproc)"; if [ "$m" = boot1 ]; then printf boot2 >/dev/vda; sync; reboot -f; fi; exit 5'
+cat >"$WORK/microvm_reboot.yaml" <<YAML
+name: debian-kernel-reboot
+machine: {arch: x86_64, type: microvm, memory: 256MiB}
+cpu: {model: host, count: 2}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+backends:
+  chardev: {con0: {driver: stdio}}
+  block: {d0: {driver: raw, file: "$WORK/reboot.img"}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-blk-mmio, id: vda, drive: d0}
+YAML
+
+tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot
+for name in microvm pc_smp microvm_reboot; do
+  tr -d '\r' <"$WORK/$name.out" >"$WORK/$name.txt" 2>/dev/null  # the guest's tty ends lines with CR LF
+done
+
+boots_to_poweroff_on_kvm() {
+  local out=$WORK/microvm.txt
+  sed 's/^/    | /' "$out"
   # Userspace output needs the COM port's IRQ (declared in the DSDT: microvm has no PIC).
-  [ "$rc" -eq 0 ] && grep -qx "vmlaunch-guest: userspace up" "$WORK/linux.txt" && grep -qx "x86_64" "$WORK/linux.txt" &&
-    grep -qx "VML-CMD-EXIT=3" "$WORK/linux.txt" && grep -q "reboot: Power down" "$WORK/linux.txt"
+  [ "$(cat "$WORK/microvm.rc")" = 0 ] && grep -qx "vmlaunch-guest: userspace up" "$out" && grep -qx "x86_64" "$out" &&
+    grep -qx "VML-CMD-EXIT=3" "$out" && grep -q "reboot: Power down" "$out"
+}
+pc_two_cpus_virtio_msix() {
+  local out=$WORK/pc_smp.txt
+  sed 's/^/    | /' "$out"
+  [ "$(cat "$WORK/pc_smp.rc")" = 0 ] && grep -qx "VML-CMD-EXIT=4" "$out" && grep -q "reboot: Power down" "$out" &&
+    grep -qx "nproc=2" "$out" || return 1
+  sed -n 's/^pci //p' "$out" >"$WORK/pc_smp.seen"
+  echo "    expected (from plan):"
+  sed 's/^/      /' "$WORK/pc_smp.expected"
+  [ -s "$WORK/pc_smp.expected" ] && diff "$WORK/pc_smp.expected" "$WORK/pc_smp.seen" || return 1
+  # virtio-pci devices are 1af4:1042 (block) and 1af4:1044 (entropy), with config + one queue vector.
+  grep -q "^msi_irqs 0000:00:03.0 0x1af4:0x1042 2$" "$out" && grep -q "^msi_irqs 0000:01:01.0 0x1af4:0x1044 2$" "$out" &&
+    grep -q "PCI-MSI.*virtio0-config" "$out" && grep -q "PCI-MSI.*virtio0-req.0" "$out" &&
+    grep -q "PCI-MSI.*virtio1-config" "$out" && grep -q "PCI-MSI.*virtio1-input" "$out" || return 1
+  # The queues' interrupts fired (the counts of both CPUs' columns are not all zero).
+  awk '/virtio0-req.0|virtio1-input/ { if ($2 + $3 == 0) bad = 1; n++ } END { exit (n == 2 && !bad) ? 0 : 1 }' "$out" &&
+    grep -qx "disk: VMLAUNCH-PC-DISK-MARK" "$out" && grep -qx "rng: virtio_rng.0 16 bytes" "$out"
 }
 
-for c in initramfs_contents boots_to_poweroff_on_kvm; do
+microvm_two_cpus_reboot_keeps_disk() {
+  local out=$WORK/microvm_reboot.txt
+  sed 's/^/    | /' "$out"
+  [ "$(cat "$WORK/microvm_reboot.rc")" = 0 ] && [ "$(grep -c "^vmlaunch-guest: userspace up" "$out")" = 2 ] &&
+    grep -qx "disk says boot1; nproc=2" "$out" && grep -q "reboot: Restarting system" "$out" &&
+    grep -qx "disk says boot2; nproc=2" "$out" && grep -qx "VML-CMD-EXIT=5" "$out" &&
+    grep -q "reboot: Power down" "$out" && [ "$(head -c 5 "$WORK/reboot.img")" = boot2 ]
+}
+
+for c in initramfs_contents boots_to_poweroff_on_kvm pc_two_cpus_virtio_msix microvm_two_cpus_reboot_keeps_disk; do
   echo "== $c"
   check "$c" "$c"
 done

@@ -256,13 +256,6 @@ bad_cpu_feature_is_an_error() {
 
 for c in $cases; do
   echo "== $c"
-  # Inside the nested host (KVM on TCG) a guest that resets in a loop got vmlaunch stuck beyond
-  # SIGKILL in two of three runs (KVM_RUN not returning after the reset, not yet understood): skipped
-  # there with that reason rather than hanging CI for 20 minutes. It runs on hardware KVM.
-  if [ "$c" = reset_reboots ] && [ -n "${VMLAUNCH_IN_NESTED_HOST:-}" ]; then
-    skip reset_reboots "stalls under nested KVM on TCG (vmlaunch stuck in KVM_RUN after the guest's reset)"
-    continue
-  fi
   check "$c" "$c"
 done
 finish

@@ -17,6 +17,10 @@ echo "cwd=$PWD"
 echo "var=$NESTED_TEST_VAR"
 [ -c /dev/kvm ] && echo "kvm: /dev/kvm is a character device"
 [ -d /sys/module/vfio_pci ] && echo "modprobe: vfio_pci loaded"
+# init's kvm-hold keeps one idle VM for the whole run (tests/nested/kvm_hold.c says why).
+for p in /proc/[0-9]*; do
+  [ "$(cat "$p/comm" 2>/dev/null)" = kvm-hold ] && ls -l "$p/fd" | grep -q "anon_inode:kvm-vm" && echo "kvm-hold: holds a VM"
+done
 echo written >"$NESTED_TEST_WORK/from-inside"
 if touch /usr/nested-host-probe 2>/dev/null; then echo "root: writable"; else echo "root: read-only"; fi
 for d in /sys/bus/pci/devices/*; do
@@ -70,6 +74,7 @@ same_directory_and_environment() {
   grep -qx "cwd=$PWD" "$WORK/out" && grep -qx "var=hello 'quoted' world" "$WORK/out"
 }
 kvm_inside() { grep -q "^kvm: /dev/kvm is a character device" "$WORK/out"; }
+idle_vm_held() { grep -qx "kvm-hold: holds a VM" "$WORK/out"; }
 module_on_request() { grep -qx "modprobe: vfio_pci loaded" "$WORK/out"; }
 shared_directory_writable_root_read_only() {
   [ "$(cat "$WORK/from-inside" 2>/dev/null)" = written ] && grep -qx "root: read-only" "$WORK/out"
@@ -99,7 +104,7 @@ kvm_or_nested_obeys_override() {
 }
 
 for c in exit_status_comes_back stdout_and_stderr_apart same_directory_and_environment kvm_inside \
-  module_on_request shared_directory_writable_root_read_only extra_device_inside outer_qmp_answers timeout_is_124 \
+  idle_vm_held module_on_request shared_directory_writable_root_read_only extra_device_inside outer_qmp_answers timeout_is_124 \
   bad_usage_is_2 kvm_or_nested_obeys_override; do
   echo "== $c"
   check "$c" "$c"

@@ -20,6 +20,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "accel/accelerator.h"
@@ -111,6 +113,21 @@ class Hart {
   // Replaces the architectural state and rebuilds everything derived from it (TLBs, decoded code,
   // PMP summary); a reservation cannot survive (its host address may be stale).
   void set_state(const CpuState& state);
+
+  // Debug control (accel::Vcpu::set_debug), only while the hart is not running. With a step or any
+  // breakpoint the hart runs one instruction at a time through the interpreter (compiled regions
+  // are not entered) and run() returns with a debug stop; an empty setting restores full speed.
+  // The instruction at the pc the hart resumes from runs without its breakpoint stopping it.
+  struct DebugStop {
+    bool step = false;  // else a breakpoint
+    uint64_t pc = 0;
+  };
+  void set_debug(bool single_step, std::vector<uint64_t> breakpoints);
+  // Why the last run() returned: a debug stop, or nothing (a kick). Clears it.
+  std::optional<DebugStop> take_debug_stop() { return std::exchange(m_debug_stop, std::nullopt); }
+  // Guest-virtual -> guest-physical as this hart's data accesses would translate now, for a
+  // debugger: no A/D updates, no permission or PMP checks, no trap. False when nothing maps it.
+  bool debug_translate(uint64_t va, uint64_t* pa) const;
 
   // Forgets decoded code in guest-physical [pa, pa+len) (device DMA, a loader writing RAM). Any
   // thread; applied before the hart's next chunk.
@@ -299,6 +316,14 @@ class Hart {
   bool m_in_run = false;  // under m_wait_mutex: a thread is inside run()
   void park_here();
   void run_until_kicked();
+
+  // Debug mode (set_debug): m_breakpoints is sorted.
+  bool m_debug_active = false, m_debug_step = false;
+  bool m_debug_skip = false;  // the next instruction at m_debug_skip_pc ignores its breakpoint
+  uint64_t m_debug_skip_pc = 0;
+  std::vector<uint64_t> m_breakpoints;
+  std::optional<DebugStop> m_debug_stop;
+  bool debug_chunk();  // some instructions in debug mode; true on a debug stop
 };
 
 }  // namespace jit

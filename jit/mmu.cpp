@@ -295,3 +295,35 @@ void jit_take_pending_trap(jit::Hart* hart) {
 }
 
 }  // extern "C"
+
+namespace jit {
+
+bool Hart::debug_translate(uint64_t va, uint64_t* pa) const {
+  const Priv priv = data_priv();
+  const uint64_t mode = m_s.satp >> 60;
+  if (priv == Priv::kM || mode == 0) {
+    *pa = va;
+    return true;
+  }
+  const int levels = mode == 9 ? 4 : 3;
+  const int va_bits = 12 + 9 * levels;
+  if (static_cast<uint64_t>(static_cast<int64_t>(va << (64 - va_bits)) >> (64 - va_bits)) != va) return false;
+  uint64_t table = (m_s.satp & kPpnMask) << 12;
+  for (int level = levels - 1; level >= 0; --level) {
+    const uint8_t* host = m_platform.ram(table + ((va >> (12 + 9 * level)) & 511) * 8, 8);
+    if (!host) return false;
+    // Safe: 8 aligned bytes inside RAM; atomic as in walk() (other harts update A/D bits).
+    const uint64_t pte = __atomic_load_n(reinterpret_cast<const uint64_t*>(host), __ATOMIC_ACQUIRE);
+    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return false;
+    if (pte & (kPteR | kPteX)) {
+      const uint64_t ppn = (pte >> 10) & kPpnMask;
+      const uint64_t offset_bits = 12 + 9 * level;
+      *pa = ((ppn >> (9 * level)) << offset_bits) | (va & ((1ull << offset_bits) - 1));
+      return true;
+    }
+    table = ((pte >> 10) & kPpnMask) << 12;
+  }
+  return false;
+}
+
+}  // namespace jit

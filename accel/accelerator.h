@@ -51,9 +51,9 @@ struct ExitShutdown {  // guest asked to power off (syscon, ACPI, exit port, HTI
 };
 struct ExitReset {};        // guest asked to reboot
 struct ExitInterrupted {};  // Vcpu::kick() from another thread
-struct ExitDebug {  // a debug stop the vCPU's debug control asked for (Vcpu::set_debug)
-  enum class Reason { kBreakpoint, kStep } reason = Reason::kBreakpoint;
+struct ExitDebug {          // a debug stop the vCPU's debug control asked for (Vcpu::set_debug)
   uint64_t pc = 0;
+  enum class Reason { kBreakpoint, kStep } reason = Reason::kBreakpoint;
 };
 using VcpuExit = std::variant<ExitHalt, ExitShutdown, ExitReset, ExitInterrupted, ExitDebug>;
 

@@ -198,7 +198,7 @@ TEST_CASE("engine: debug control stops run() at a breakpoint and after a step; t
   s.satp = (8ull << 60) | (root >> 12);
   REQUIRE(m.engine->set_state(0, s));
   CHECK(m.engine->debug_translate(0, 0xffffffc000001234ull) == kBase + 0x1234);
-  CHECK(m.memory.read_le<uint64_t>(root + 0x100 * 8) == pte);  // no A/D written
+  CHECK(m.memory.read_le<uint64_t>(root + 0x100 * 8) == pte);        // no A/D written
   CHECK_FALSE(m.engine->debug_translate(0, 0xffffffc040000000ull));  // the next gigabyte: unmapped
   CHECK_FALSE(m.engine->debug_translate(0, 0x0000800000000000ull));  // not canonical
 }

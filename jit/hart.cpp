@@ -229,7 +229,8 @@ bool Hart::debug_chunk() {
       wait_for_interrupt();
       return false;
     }
-    if (m_kick.load(std::memory_order_relaxed) || m_park_requested.load(std::memory_order_relaxed)) return false;
+    if (m_kick.load(std::memory_order_relaxed) || m_park_requested.load(std::memory_order_relaxed))
+      return false;
   }
   return false;
 }
@@ -241,7 +242,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
   const bool tier_on = m_tier_on && !m_debug_active;  // debug mode interprets (debug_chunk)
-  uint64_t compiled = 0;  // instructions run in compiled regions this chunk
+  uint64_t compiled = 0;                              // instructions run in compiled regions this chunk
   // Local copies of the fetch state: members would be reloaded after every register write (the
   // compiler cannot prove x[] does not alias them). Re-read after anything that may change them.
   uint64_t fetch_vpn = m_fetch_vpn;

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>

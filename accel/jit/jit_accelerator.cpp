@@ -29,7 +29,8 @@ class JitVcpu final : public Vcpu {
   AccelResult<VcpuExit> run() override {
     m_engine.run(m_index);
     if (auto stop = m_engine.debug_stop(m_index))
-      return VcpuExit{ExitDebug{stop->step ? ExitDebug::Reason::kStep : ExitDebug::Reason::kBreakpoint, stop->pc}};
+      return VcpuExit{
+          ExitDebug{stop->pc, stop->step ? ExitDebug::Reason::kStep : ExitDebug::Reason::kBreakpoint}};
     return VcpuExit{ExitInterrupted{}};
   }
 
@@ -79,7 +80,8 @@ class JitVcpu final : public Vcpu {
     s.mip_sw = in->mip, s.mtvec = in->mtvec, s.stvec = in->stvec, s.mepc = in->mepc;
     s.sepc = in->sepc, s.mcause = in->mcause, s.scause = in->scause, s.mtval = in->mtval;
     s.stval = in->stval, s.mscratch = in->mscratch, s.sscratch = in->sscratch, s.satp = in->satp;
-    s.mcounteren = static_cast<uint32_t>(in->mcounteren), s.scounteren = static_cast<uint32_t>(in->scounteren);
+    s.mcounteren = static_cast<uint32_t>(in->mcounteren),
+    s.scounteren = static_cast<uint32_t>(in->scounteren);
     s.mcountinhibit = static_cast<uint32_t>(in->mcountinhibit);
     s.menvcfg = in->menvcfg, s.senvcfg = in->senvcfg, s.stimecmp = in->stimecmp;
     for (unsigned i = 0; i < 16; ++i) s.pmpcfg[i] = in->pmpcfg[i], s.pmpaddr[i] = in->pmpaddr[i];

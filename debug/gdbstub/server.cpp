@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "debug/gdbstub/session.h"
 
@@ -162,15 +164,29 @@ void Server::post(const StopEvent& event) {
 void Server::loop() {
   int client = -1;
   std::unique_ptr<Session> session;
+  // After D or k the client still acks our last reply and then closes: wait for that (bounded), or
+  // closing first makes its ack fail ("Broken pipe" in gdb).
+  std::optional<std::chrono::steady_clock::time_point> draining;
   auto hang_up = [&] {
     if (session) session->disconnected();
     session.reset();
     if (client >= 0) ::close(client);
     client = -1;
+    draining.reset();
   };
   while (!m_quit.load()) {
     pollfd fds[3] = {{m_wake_read, POLLIN, 0}, {client, POLLIN, 0}, {m_listen_fd, POLLIN, 0}};
-    if (::poll(fds, 3, -1) < 0) {
+    int timeout_ms = -1;
+    if (draining) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*draining - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        hang_up();
+        continue;
+      }
+      timeout_ms = static_cast<int>(left.count());
+    }
+    if (::poll(fds, 3, timeout_ms) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -183,7 +199,7 @@ void Server::loop() {
         std::lock_guard guard(m_lock);
         events.swap(m_events);
       }
-      if (session) {
+      if (session && !draining) {
         std::string out;
         for (const StopEvent& event : events) session->on_stop(event, out);
         if (!out.empty() && !send_all(client, out)) hang_up();
@@ -212,10 +228,14 @@ void Server::loop() {
       hang_up();
       continue;
     }
+    if (draining) continue;  // acks and anything else after D or k: ignored
     std::string out;
     session->receive(std::span<const uint8_t>(buffer, static_cast<size_t>(n)), out);
-    const bool sent = out.empty() || send_all(client, out);
-    if (!sent || session->closed()) hang_up();
+    if (!out.empty() && !send_all(client, out)) {
+      hang_up();
+      continue;
+    }
+    if (session->closed()) draining = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   }
   if (client >= 0) ::close(client);
 }

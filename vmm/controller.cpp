@@ -324,6 +324,7 @@ Outcome Controller::run() {
     }
     break;
   }
+  if (m_gdb_server) m_gdb_server->set_exit_status(result.status);  // gdb hears "exited with code N"
   m_gdb_server.reset();  // its thread may be calling into m_debug: stop it first
   {
     std::lock_guard guard(m_helpers_lock);

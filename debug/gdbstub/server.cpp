@@ -237,6 +237,19 @@ void Server::loop() {
     }
     if (session->closed()) draining = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   }
+  if (client >= 0 && session && m_exit_status.load() >= 0) {
+    std::string out;
+    session->exited(m_exit_status.load(), out);
+    if (!out.empty() && send_all(client, out)) {
+      // Its ack comes back before we close (on a unix socket, an ack into a closed socket fails and
+      // gdb reports a broken pipe instead of the exit). Bounded: the VMM is shutting down.
+      pollfd p{client, POLLIN, 0};
+      if (::poll(&p, 1, 1000) > 0) {
+        char ack[64];
+        (void)!::read(client, ack, sizeof ack);
+      }
+    }
+  }
   if (client >= 0) ::close(client);
 }
 

@@ -36,6 +36,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // The machine is gone with this exit status: a debugger waiting for a stop is told so (W) when the
+  // server shuts down. Call before destroying it.
+  void set_exit_status(int status) { m_exit_status.store(status & 0xff); }
+
   // Where it listens, with the real port when 0 was asked for.
   const ListenAddress& address() const { return m_address; }
 
@@ -48,6 +52,7 @@ class Server {
   Target& m_target;
   int m_listen_fd = -1, m_wake_read = -1, m_wake_write = -1;
   std::atomic<bool> m_quit{false};
+  std::atomic<int> m_exit_status{-1};
   std::mutex m_lock;  // guards m_events
   std::vector<StopEvent> m_events;
   std::thread m_thread;

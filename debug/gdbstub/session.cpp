@@ -204,6 +204,15 @@ void Session::interrupt(std::string& out) {
   out += m_last_reply;
 }
 
+void Session::exited(int status, std::string& out) {
+  if (!m_running || m_closed) return;
+  char reply[8];
+  std::snprintf(reply, sizeof reply, "W%02x", static_cast<unsigned>(status) & 0xff);
+  out += frame(reply);
+  m_running = false;
+  m_closed = true;
+}
+
 void Session::on_stop(const StopEvent& event, std::string& out) {
   if (!m_running || m_closed) return;  // already stopped (an interrupt won the race)
   m_running = false;

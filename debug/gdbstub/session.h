@@ -35,6 +35,9 @@ class Session {
   void receive(std::span<const uint8_t> bytes, std::string& out);
   // The target stopped by itself while running (breakpoint, step): the stop reply goes to `out`.
   void on_stop(const StopEvent& event, std::string& out);
+  // The machine ended with `status` while the client waited for a stop: the W reply (gdb says
+  // "exited with code N"), and the session is over.
+  void exited(int status, std::string& out);
   // A client connected: the target is stopped (all-stop; QEMU does the same) so `?` has an answer.
   void attached();
   // The client went away without D or k: detach.

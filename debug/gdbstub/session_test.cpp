@@ -171,7 +171,7 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.ask("Z0,zz,2") == "E02");
   CHECK(c.ask("Z9") == "E02");
   CHECK(c.ask("Z9,1000,4").empty());  // a kind we do not know: unsupported
-  CHECK(c.ask("c") == "<none>");  // no reply until the target stops
+  CHECK(c.ask("c") == "<none>");      // no reply until the target stops
   CHECK(c.session.running());
   CHECK(c.target.last_step == -1);
   CHECK(c.target.breakpoints == std::vector<uint64_t>{0xffffffff80001000, 0xffffffff80002000});
@@ -206,6 +206,17 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.target.stops == stops + 1);
   CHECK(Client::unframe(out) == "T02thread:1;");
   CHECK_FALSE(c.session.running());
+}
+
+TEST_CASE("gdbstub: a machine that ends while gdb waits is reported as exited") {
+  Client c;
+  std::string out;
+  c.session.exited(3, out);
+  CHECK(out.empty());  // stopped: nothing to report
+  CHECK(c.ask("c") == "<none>");
+  c.session.exited(0x103, out);
+  CHECK(Client::unframe(out) == "W03");
+  CHECK(c.session.closed());
 }
 
 TEST_CASE("gdbstub: detach lets the machine run on; kill stops it") {

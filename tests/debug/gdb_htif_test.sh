@@ -71,6 +71,7 @@ check "priv is M (3)" grep -q "^\$4 = 3" "$tmp/a.out"
 check "stepi ran exactly li t0, 1" grep -q "^\$5 = 1" "$tmp/a.out"
 check "the console saw the program's output" grep -q "hello from htif" "$tmp/vm.out"
 check "the register gdb wrote became the program's exit status (3)" test "$status" -eq 3
+check "gdb was told the machine exited with that status" grep -q "exited with code 03" "$tmp/a.out"
 [ "$status" -eq 3 ] || { cat "$tmp/a.out" "$tmp/vm.err"; }
 
 # 2. Ctrl-C while it runs (gdb reading from a pipe handles the stop between commands), then kill:

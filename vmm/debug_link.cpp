@@ -86,6 +86,8 @@ base::ErrorOr<void> DebugLink::resume(int step_thread) {
 
 base::ErrorOr<accel::Vcpu*> DebugLink::stopped_vcpu_locked(unsigned thread) const {
   if (!m_access || !m_stopped) return base::fail(base::Error("the machine is not stopped"));
+  // Someone else (`vmlaunch resume`) may have let it run while gdb thought it stopped.
+  if (m_controller.state() != State::Paused) return base::fail(base::Error("the machine was resumed"));
   if (thread >= m_access->vcpus.size()) return base::fail(base::Error("no such vCPU"));
   return m_access->vcpus[thread];
 }

@@ -53,7 +53,9 @@ struct ExitReset {};        // guest asked to reboot
 struct ExitInterrupted {};  // Vcpu::kick() from another thread
 struct ExitDebug {          // a debug stop the vCPU's debug control asked for (Vcpu::set_debug)
   uint64_t pc = 0;
-  enum class Reason { kBreakpoint, kStep } reason = Reason::kBreakpoint;
+  enum class Reason { kBreakpoint, kStep, kWatchpoint } reason = Reason::kBreakpoint;
+  uint64_t data_address = 0;  // kWatchpoint: where the access overlapped a watchpoint
+  bool write = false;         // kWatchpoint: the access was a store
 };
 using VcpuExit = std::variant<ExitHalt, ExitShutdown, ExitReset, ExitInterrupted, ExitDebug>;
 
@@ -101,6 +103,13 @@ using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the 
 struct VcpuDebug {
   bool single_step = false;           // run() returns ExitDebug{kStep} after one instruction
   std::vector<uint64_t> breakpoints;  // run() returns ExitDebug{kBreakpoint} before executing one
+  // run() returns ExitDebug{kWatchpoint} after an instruction whose load (read) or store (write)
+  // touched [address, address+length), virtual as the guest accessed it.
+  struct Watchpoint {
+    uint64_t address = 0, length = 0;
+    bool read = false, write = false;
+  };
+  std::vector<Watchpoint> watchpoints;
 };
 
 class Vcpu {

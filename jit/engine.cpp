@@ -94,9 +94,12 @@ bool Engine::set_state(unsigned hart, const CpuState& state) {
   return true;
 }
 
-bool Engine::set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints) {
+bool Engine::set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints,
+                       const std::vector<Watch>& watches) {
   if (hart >= m_harts.size()) return false;
-  m_harts[hart]->set_debug(single_step, std::move(breakpoints));
+  std::vector<Hart::Watch> hart_watches;
+  for (const Watch& w : watches) hart_watches.push_back({w.addr, w.len, w.read, w.write});
+  m_harts[hart]->set_debug(single_step, std::move(breakpoints), std::move(hart_watches));
   return true;
 }
 
@@ -104,7 +107,7 @@ std::optional<Engine::DebugStop> Engine::debug_stop(unsigned hart) {
   if (hart >= m_harts.size()) return std::nullopt;
   auto stop = m_harts[hart]->take_debug_stop();
   if (!stop) return std::nullopt;
-  return DebugStop{stop->step, stop->pc};
+  return DebugStop{static_cast<DebugStop::Kind>(stop->kind), stop->pc, stop->data_addr, stop->write};
 }
 
 std::optional<uint64_t> Engine::debug_translate(unsigned hart, uint64_t va) const {

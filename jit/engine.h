@@ -72,10 +72,17 @@ class Engine {
   // breakpoint the hart runs one instruction at a time through the interpreter, whatever the tier,
   // and run() returns at a debug stop; debug_stop() then says which. Empty settings: full speed.
   struct DebugStop {
-    bool step = false;  // else a breakpoint
+    enum class Kind { kBreakpoint, kStep, kWatch } kind = Kind::kBreakpoint;
     uint64_t pc = 0;
+    uint64_t data_addr = 0;  // kWatch: where the access overlapped a watch
+    bool write = false;      // kWatch: a store
   };
-  bool set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints);
+  struct Watch {
+    uint64_t addr = 0, len = 0;  // guest-virtual
+    bool read = false, write = false;
+  };
+  bool set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints,
+                 const std::vector<Watch>& watches = {});
   // Why the hart's last run() returned: its debug stop (cleared by the call), or nullopt.
   std::optional<DebugStop> debug_stop(unsigned hart);
   // Guest-virtual -> guest-physical under the hart's current data translation, side-effect free

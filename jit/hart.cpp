@@ -192,12 +192,17 @@ void Hart::set_state(const CpuState& state) {
   update_contexts();
 }
 
-void Hart::set_debug(bool single_step, std::vector<uint64_t> breakpoints) {
+void Hart::set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::vector<Watch> watches) {
   std::sort(breakpoints.begin(), breakpoints.end());
   breakpoints.erase(std::unique(breakpoints.begin(), breakpoints.end()), breakpoints.end());
   m_breakpoints = std::move(breakpoints);
   m_debug_step = single_step;
-  m_debug_active = single_step || !m_breakpoints.empty();
+  const bool had_watches = !m_watches.empty();
+  m_watches = std::move(watches);
+  std::erase_if(m_watches, [](const Watch& w) { return w.len == 0 || (!w.read && !w.write); });
+  if (had_watches || !m_watches.empty()) flush_tlb();  // watched pages must leave the data TLBs
+  m_watch_hit.reset();
+  m_debug_active = single_step || !m_breakpoints.empty() || !m_watches.empty();
   m_debug_skip = true;
   m_debug_skip_pc = m_s.pc;
   m_debug_stop.reset();
@@ -213,14 +218,22 @@ bool Hart::debug_chunk() {
     const bool skip = m_debug_skip && m_s.pc == m_debug_skip_pc;
     m_debug_skip = false;
     if (!skip && std::binary_search(m_breakpoints.begin(), m_breakpoints.end(), m_s.pc)) {
-      m_debug_stop = DebugStop{false, m_s.pc};
+      m_debug_stop = DebugStop{DebugStop::Kind::kBreakpoint, m_s.pc, 0, false};
       m_debug_skip = true;  // continuing from here runs this instruction
       m_debug_skip_pc = m_s.pc;
       return true;
     }
     const ChunkEnd end = execute(1);
+    if (m_watch_hit) {
+      m_debug_stop = m_watch_hit;
+      m_debug_stop->pc = m_s.pc;
+      m_watch_hit.reset();
+      m_debug_skip = true;
+      m_debug_skip_pc = m_s.pc;
+      return true;
+    }
     if (m_debug_step) {
-      m_debug_stop = DebugStop{true, m_s.pc};
+      m_debug_stop = DebugStop{DebugStop::Kind::kStep, m_s.pc, 0, false};
       m_debug_skip = true;
       m_debug_skip_pc = m_s.pc;
       return true;

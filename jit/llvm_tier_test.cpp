@@ -215,7 +215,7 @@ TEST_CASE("llvm tier: breakpoints and single steps stop exactly where compiled c
   m.hart->run();  // returns at the breakpoint: it never enters the compiled region past it
   auto stop = m.hart->take_debug_stop();
   REQUIRE(stop);
-  CHECK_FALSE(stop->step);
+  CHECK(stop->kind == jit::Hart::DebugStop::Kind::kBreakpoint);
   CHECK(stop->pc == kBase + 4);
   CHECK(m.hart->state().pc == kBase + 4);
   CHECK(m.hart->state().x[5] == m.hart->state().x[6] / 2 + 1);  // t0 incremented, t1 not yet
@@ -225,7 +225,7 @@ TEST_CASE("llvm tier: breakpoints and single steps stop exactly where compiled c
   m.hart->run();
   stop = m.hart->take_debug_stop();
   REQUIRE(stop);
-  CHECK(stop->step);
+  CHECK(stop->kind == jit::Hart::DebugStop::Kind::kStep);
   CHECK(stop->pc == kBase + 8);
   CHECK(m.hart->state().x[6] == t1 + 2);
 

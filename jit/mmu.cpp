@@ -150,6 +150,9 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
 
 void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page) {
   const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
+  // A debugger's watched pages stay out of the data TLBs: every access to them takes the slow path,
+  // which checks the watches.
+  if (access != kFetch && !m_watches.empty() && page_watched(va)) return;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
@@ -160,6 +163,7 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
 }
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
+  check_watch(va, size, false);
   auto* bytes = static_cast<uint8_t*>(out);
   if ((va & 0xfff) + size > 4096) {
     // Misaligned across pages: translate both first so a fault leaves nothing half done.
@@ -196,6 +200,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
 }
 
 bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
+  check_watch(va, size, true);
   const auto* bytes = static_cast<const uint8_t*>(in);
   if ((va & 0xfff) + size > 4096) {
     uint64_t pa0, pa1;
@@ -235,6 +240,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
 
 uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
   const bool is_lr = access == kRead;
+  check_watch(va, size, !is_lr);
   if (va & (size - 1)) {
     raise(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
     return nullptr;

@@ -28,9 +28,16 @@ class JitVcpu final : public Vcpu {
 
   AccelResult<VcpuExit> run() override {
     m_engine.run(m_index);
-    if (auto stop = m_engine.debug_stop(m_index))
-      return VcpuExit{
-          ExitDebug{stop->pc, stop->step ? ExitDebug::Reason::kStep : ExitDebug::Reason::kBreakpoint}};
+    if (auto stop = m_engine.debug_stop(m_index)) {
+      ExitDebug exit;
+      exit.pc = stop->pc;
+      exit.reason = stop->kind == jit::Engine::DebugStop::Kind::kStep    ? ExitDebug::Reason::kStep
+                    : stop->kind == jit::Engine::DebugStop::Kind::kWatch ? ExitDebug::Reason::kWatchpoint
+                                                                         : ExitDebug::Reason::kBreakpoint;
+      exit.data_address = stop->data_addr;
+      exit.write = stop->write;
+      return VcpuExit{exit};
+    }
     return VcpuExit{ExitInterrupted{}};
   }
 
@@ -90,7 +97,9 @@ class JitVcpu final : public Vcpu {
   }
 
   AccelResult<void> set_debug(const VcpuDebug& debug) override {
-    m_engine.set_debug(m_index, debug.single_step, debug.breakpoints);
+    std::vector<jit::Engine::Watch> watches;
+    for (const auto& w : debug.watchpoints) watches.push_back({w.address, w.length, w.read, w.write});
+    m_engine.set_debug(m_index, debug.single_step, debug.breakpoints, watches);
     return {};
   }
 

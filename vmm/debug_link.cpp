@@ -33,9 +33,19 @@ void DebugLink::on_debug_exit(unsigned vcpu, const accel::ExitDebug& exit) {
     if (!stop_locked().ok()) return;  // the machine is stopping: nothing to report
   }
   gdbstub::StopEvent event;
-  event.reason = exit.reason == accel::ExitDebug::Reason::kStep ? gdbstub::StopEvent::Reason::kStep
-                                                                : gdbstub::StopEvent::Reason::kBreakpoint;
+  switch (exit.reason) {
+    case accel::ExitDebug::Reason::kStep:
+      event.reason = gdbstub::StopEvent::Reason::kStep;
+      break;
+    case accel::ExitDebug::Reason::kWatchpoint:
+      event.reason = gdbstub::StopEvent::Reason::kWatchpoint;
+      break;
+    case accel::ExitDebug::Reason::kBreakpoint:
+      event.reason = gdbstub::StopEvent::Reason::kBreakpoint;
+      break;
+  }
   event.thread = vcpu;
+  event.data_address = exit.data_address;
   std::lock_guard guard(m_listener_lock);
   if (m_listener) m_listener(event);
 }
@@ -68,6 +78,8 @@ base::ErrorOr<void> DebugLink::apply_debug_locked(int step_thread) {
     accel::VcpuDebug debug;
     debug.single_step = static_cast<int>(i) == step_thread;
     debug.breakpoints = m_breakpoints;
+    for (const gdbstub::Watchpoint& w : m_watchpoints)
+      debug.watchpoints.push_back({w.address, w.length, w.read, w.write});
     auto set = m_access->vcpus[i]->set_debug(debug);
     if (!set.ok())
       return base::fail(base::Error("gdb: vCPU " + std::to_string(i) + ": " + set.error().message));
@@ -164,6 +176,11 @@ void DebugLink::set_breakpoints(std::vector<uint64_t> addresses) {
   m_breakpoints = std::move(addresses);
 }
 
+void DebugLink::set_watchpoints(std::vector<gdbstub::Watchpoint> watchpoints) {
+  std::lock_guard guard(m_lock);
+  m_watchpoints = std::move(watchpoints);
+}
+
 void DebugLink::set_stop_listener(std::function<void(const gdbstub::StopEvent&)> listener) {
   std::lock_guard guard(m_listener_lock);
   m_listener = std::move(listener);
@@ -176,6 +193,7 @@ void DebugLink::kill() {
 void DebugLink::detach() {
   std::lock_guard guard(m_lock);
   m_breakpoints.clear();
+  m_watchpoints.clear();
   if (!m_access) return;
   if (!stop_locked().ok()) return;  // the machine is stopping anyway
   (void)apply_debug_locked(-1);     // empty settings: full speed again

@@ -42,6 +42,7 @@ class DebugLink final : public gdbstub::Target {
   base::ErrorOr<void> write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
                                    bool physical) override;
   void set_breakpoints(std::vector<uint64_t> addresses) override;
+  void set_watchpoints(std::vector<gdbstub::Watchpoint> watchpoints) override;
   void set_stop_listener(std::function<void(const gdbstub::StopEvent&)> listener) override;
   void kill() override;
   void detach() override;
@@ -64,6 +65,7 @@ class DebugLink final : public gdbstub::Target {
   unsigned m_threads = 0;
   bool m_stopped = false, m_first = true;
   std::vector<uint64_t> m_breakpoints;
+  std::vector<gdbstub::Watchpoint> m_watchpoints;
   std::mutex m_listener_lock;
   std::function<void(const gdbstub::StopEvent&)> m_listener;
 };

@@ -17,6 +17,7 @@ class FakeTarget : public Target {
   std::vector<accel::RiscvVcpuState> regs = std::vector<accel::RiscvVcpuState>(2);
   std::vector<uint8_t> ram = std::vector<uint8_t>(kRamSize);
   std::vector<uint64_t> breakpoints;
+  std::vector<Watchpoint> watchpoints;
   int last_step = -2, resumes = 0, stops = 0;
   bool killed = false, detached = false;
   std::function<void(const StopEvent&)> listener;
@@ -62,6 +63,7 @@ class FakeTarget : public Target {
     return {};
   }
   void set_breakpoints(std::vector<uint64_t> addresses) override { breakpoints = std::move(addresses); }
+  void set_watchpoints(std::vector<Watchpoint> w) override { watchpoints = std::move(w); }
   void set_stop_listener(std::function<void(const StopEvent&)> l) override { listener = std::move(l); }
   void kill() override { killed = true; }
   void detach() override {

@@ -114,6 +114,7 @@ void Session::attached() {
 void Session::disconnected() {
   if (m_closed) return;
   m_breakpoints.clear();
+  m_watchpoints.clear();
   m_target.detach();
   m_closed = true;
 }
@@ -225,7 +226,20 @@ void Session::on_stop(const StopEvent& event, std::string& out) {
 
 std::string Session::stop_reply(const StopEvent& event) const {
   const char* signal = event.reason == StopEvent::Reason::kInterrupt ? "02" : "05";
-  return std::string("T") + signal + "thread:" + hex_of(event.thread + 1) + ";";
+  std::string watch;
+  if (event.reason == StopEvent::Reason::kWatchpoint) {
+    // Named after the kind gdb set at that address: watch (write), rwatch (read), awatch (both).
+    const char* kind = "watch";
+    for (const Watchpoint& w : m_watchpoints)
+      if (event.data_address >= w.address && event.data_address - w.address < w.length) {
+        kind = w.read && w.write ? "awatch" : w.read ? "rwatch" : "watch";
+        break;
+      }
+    char text[48];
+    std::snprintf(text, sizeof text, "%s:%llx;", kind, static_cast<unsigned long long>(event.data_address));
+    watch = text;
+  }
+  return std::string("T") + signal + watch + "thread:" + hex_of(event.thread + 1) + ";";
 }
 
 void Session::handle(std::string_view packet, std::string& out) {
@@ -248,6 +262,7 @@ std::optional<unsigned> Session::thread_of(std::string_view id, bool allow_any) 
 
 void Session::sync_breakpoints() {
   m_target.set_breakpoints(std::vector<uint64_t>(m_breakpoints.begin(), m_breakpoints.end()));
+  m_target.set_watchpoints(std::vector<Watchpoint>(m_watchpoints.begin(), m_watchpoints.end()));
 }
 
 std::optional<std::string> Session::resume(int step_thread) {
@@ -297,6 +312,7 @@ std::optional<std::string> Session::dispatch(std::string_view packet) {
       return thread_of(args, false) ? std::string("OK") : kError;
     case 'D':
       m_breakpoints.clear();
+      m_watchpoints.clear();
       m_target.detach();
       m_closed = true;
       return std::string("OK");
@@ -383,18 +399,31 @@ std::string Session::write_memory(std::string_view args) {
 }
 
 std::string Session::breakpoint(std::string_view args, bool insert) {
-  // TYPE,ADDR,KIND[;cond...]: conditions are evaluated by gdb (we do not advertise them).
+  // TYPE,ADDR,KIND[;cond...]: conditions are evaluated by gdb (we do not advertise them). KIND is
+  // the instruction size for breakpoints and the byte count for watchpoints.
   if (args.size() < 2 || args[1] != ',') return kBadArgs;
-  if (args[0] != '0' && args[0] != '1') return std::string();  // watchpoints: not supported yet
+  const char type = args[0];
+  if (type < '0' || type > '4') return std::string();  // unknown kinds: unsupported
   std::string_view rest = args.substr(2);
   rest = rest.substr(0, rest.find(';'));
   uint64_t addr = 0, kind = 0;
   if (!parse_addr_len(rest, &addr, &kind)) return kBadArgs;
+  if (type == '0' || type == '1') {
+    if (insert) {
+      if (m_breakpoints.size() >= kMaxBreakpoints && !m_breakpoints.count(addr)) return "E0c";
+      m_breakpoints.insert(addr);
+    } else {
+      m_breakpoints.erase(addr);
+    }
+    return "OK";
+  }
+  if (kind == 0 || kind > kMaxMemory || addr + kind < addr) return kBadArgs;
+  const Watchpoint watch{addr, kind, type != '2', type != '3'};
   if (insert) {
-    if (m_breakpoints.size() >= kMaxBreakpoints && !m_breakpoints.count(addr)) return "E0c";
-    m_breakpoints.insert(addr);
+    if (m_watchpoints.size() >= kMaxBreakpoints && !m_watchpoints.count(watch)) return "E0c";
+    m_watchpoints.insert(watch);
   } else {
-    m_breakpoints.erase(addr);
+    m_watchpoints.erase(watch);
   }
   return "OK";
 }

@@ -8,7 +8,8 @@
 //
 // Supported: qSupported, qXfer:features:read (target.xml), ?, g/G, p/P, m/M (virtual addresses as
 // the selected thread translates them; physical after `maintenance packet Qqemu.PhyMemMode:1`, as
-// with QEMU), Z0/z0 and Z1/z1 (both are breakpoints by address here), c/C, s/S, vCont, threads
+// with QEMU), Z0/z0 and Z1/z1 (both are breakpoints by address here), Z2/Z3/Z4 watchpoints
+// (write, read, access; by virtual address, any length), c/C, s/S, vCont, threads
 // (qfThreadInfo, qsThreadInfo, qC, H, T, qThreadExtraInfo), qAttached, D (detach), k (kill).
 #pragma once
 
@@ -86,6 +87,7 @@ class Session {
   unsigned m_g_thread = 0;  // H g: registers and memory
   StopEvent m_last_stop{StopEvent::Reason::kInterrupt, 0};
   std::set<uint64_t> m_breakpoints;
+  std::set<Watchpoint> m_watchpoints;
   uint64_t m_errors = 0;
 };
 

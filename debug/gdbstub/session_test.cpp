@@ -167,7 +167,7 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");
   CHECK(c.ask("Z1,ffffffff80002000,4") == "OK");  // a hardware breakpoint is the same thing here
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");  // twice is once
-  CHECK(c.ask("Z2,ffffffff80003000,8").empty());  // watchpoints: not yet
+  CHECK(c.ask("Z5,ffffffff80003000,8").empty());  // unknown kinds: unsupported
   CHECK(c.ask("Z0,zz,2") == "E02");
   CHECK(c.ask("Z9") == "E02");
   CHECK(c.ask("Z9,1000,4").empty());  // a kind we do not know: unsupported
@@ -206,6 +206,37 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.target.stops == stops + 1);
   CHECK(Client::unframe(out) == "T02thread:1;");
   CHECK_FALSE(c.session.running());
+}
+
+TEST_CASE("gdbstub: watchpoints reach the target and their stops name their kind") {
+  Client c;
+  CHECK(c.ask("Z2,ffffffc000000100,8") == "OK");  // watch: writes
+  CHECK(c.ask("Z3,ffffffc000000200,4") == "OK");  // rwatch: reads
+  CHECK(c.ask("Z4,ffffffc000000300,1") == "OK");  // awatch: both
+  CHECK(c.ask("Z2,ffffffc000000400,0") == "E02");
+  CHECK(c.ask("Z2,ffffffffffffffff,2") == "E02");  // wraps around
+  CHECK(c.ask("Z2,1000,ffffffff") == "E02");       // longer than we watch
+  CHECK(c.ask("c") == "<none>");
+  REQUIRE(c.target.watchpoints.size() == 3);
+  CHECK(c.target.watchpoints[0].address == 0xffffffc000000100);
+  CHECK(c.target.watchpoints[0].length == 8);
+  CHECK((c.target.watchpoints[0].write && !c.target.watchpoints[0].read));
+  CHECK((c.target.watchpoints[1].read && !c.target.watchpoints[1].write));
+  CHECK((c.target.watchpoints[2].read && c.target.watchpoints[2].write));
+  std::string out;
+  c.session.on_stop({StopEvent::Reason::kWatchpoint, 0, 0xffffffc000000104}, out);
+  CHECK(Client::unframe(out) == "T05watch:ffffffc000000104;thread:1;");
+  CHECK(c.ask("c") == "<none>");
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kWatchpoint, 1, 0xffffffc000000200}, out);
+  CHECK(Client::unframe(out) == "T05rwatch:ffffffc000000200;thread:2;");
+  CHECK(c.ask("c") == "<none>");
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kWatchpoint, 0, 0xffffffc000000300}, out);
+  CHECK(Client::unframe(out) == "T05awatch:ffffffc000000300;thread:1;");
+  CHECK(c.ask("z3,ffffffc000000200,4") == "OK");
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.watchpoints.size() == 2);
 }
 
 TEST_CASE("gdbstub: a machine that ends while gdb waits is reported as exited") {

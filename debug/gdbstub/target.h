@@ -3,6 +3,7 @@
 // fake. Calls come from the stub's own thread; stop notifications from any thread.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -14,8 +15,15 @@
 namespace gdbstub {
 
 struct StopEvent {
-  enum class Reason { kBreakpoint, kStep, kInterrupt } reason = Reason::kInterrupt;
+  enum class Reason { kBreakpoint, kStep, kInterrupt, kWatchpoint } reason = Reason::kInterrupt;
   unsigned thread = 0;
+  uint64_t data_address = 0;  // kWatchpoint: where the access touched a watchpoint
+};
+
+struct Watchpoint {
+  uint64_t address = 0, length = 0;
+  bool read = false, write = false;  // gdb's watch (write), rwatch (read), awatch (both)
+  auto operator<=>(const Watchpoint&) const = default;
 };
 
 class Target {
@@ -37,8 +45,9 @@ class Target {
                                           bool physical) = 0;
   virtual base::ErrorOr<void> write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
                                            bool physical) = 0;
-  // The breakpoint addresses the next resume() applies (replaces the set).
+  // The breakpoint addresses and watchpoints the next resume() applies (each replaces its set).
   virtual void set_breakpoints(std::vector<uint64_t> addresses) = 0;
+  virtual void set_watchpoints(std::vector<Watchpoint> watchpoints) = 0;
   // Who hears about a stop the target made itself (breakpoint, step). Set before resume().
   virtual void set_stop_listener(std::function<void(const StopEvent&)> listener) = 0;
   // gdb's `kill`: the machine stops for good (the lifecycle's forced stop).

@@ -74,6 +74,31 @@ check "the register gdb wrote became the program's exit status (3)" test "$statu
 check "gdb was told the machine exited with that status" grep -q "exited with code 03" "$tmp/a.out"
 [ "$status" -eq 3 ] || { cat "$tmp/a.out" "$tmp/vm.err"; }
 
+# 1b. Watchpoints: a read watch on the message's first byte, an access watch on its fourth; each
+#     stops right after the load that touched it (gdb then says which value it saw).
+start "$tmp/m.yaml"
+cat >"$tmp/w.gdb" <<GDB
+set pagination off
+set confirm off
+target remote $sock
+rwatch *(char *)&message
+continue
+print/x \$a1
+delete
+awatch *((char *)&message + 3)
+continue
+print/x \$a1
+delete
+continue
+GDB
+timeout 60 "$gdb" -q -batch -nx -x "$tmp/w.gdb" "$elf" >"$tmp/w.out" 2>&1
+finish_vm
+check "a read watchpoint stops at the load of 'h'" grep -q "^Value = 104 'h'" "$tmp/w.out"
+check "the load's destination holds it" grep -q "^\$1 = 0x68" "$tmp/w.out"
+check "an access watchpoint stops at the load of the fourth byte ('l')" grep -q "^Value = 108 'l'" "$tmp/w.out"
+check "the hits are reported as watchpoints" test "$(grep -c "^Hardware.* watchpoint [12]: " "$tmp/w.out")" -ge 4
+check "after the watches the program ends normally" test "$status" -eq 0
+
 # 2. Ctrl-C while it runs (gdb reading from a pipe handles the stop between commands), then kill:
 #    the machine stops as a forced stop (exit 12).
 start "$tmp/m.yaml"

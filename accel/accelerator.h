@@ -51,8 +51,11 @@ struct ExitShutdown {  // guest asked to power off (syscon, ACPI, exit port, HTI
 };
 struct ExitReset {};        // guest asked to reboot
 struct ExitInterrupted {};  // Vcpu::kick() from another thread
-struct ExitDebug {
+struct ExitDebug {          // a debug stop the vCPU's debug control asked for (Vcpu::set_debug)
   uint64_t pc = 0;
+  enum class Reason { kBreakpoint, kStep, kWatchpoint } reason = Reason::kBreakpoint;
+  uint64_t data_address = 0;  // kWatchpoint: where the access overlapped a watchpoint
+  bool write = false;         // kWatchpoint: the access was a store
 };
 using VcpuExit = std::variant<ExitHalt, ExitShutdown, ExitReset, ExitInterrupted, ExitDebug>;
 
@@ -74,6 +77,41 @@ struct RiscvBootState {
 };
 using BootState = std::variant<X86BootState, RiscvBootState>;
 
+// The complete architectural state of a riscv64 hart, for debuggers (and snapshots later). CSRs are
+// the stored ones; derived views (sstatus, sie, sip) are computed by whoever shows them. `mip` is
+// the software-writable pending bits: device lines belong to the devices' own state.
+struct RiscvVcpuState {
+  uint64_t x[32] = {};  // x[0] reads as zero and ignores writes
+  uint64_t pc = 0;
+  uint64_t f[32] = {};  // NaN-boxed single values in the low half
+  uint32_t fflags = 0, frm = 0;
+  uint8_t priv = 3;  // 0 U, 1 S, 3 M
+  uint64_t instret = 0, cycle = 0;
+  uint64_t mstatus = 0, medeleg = 0, mideleg = 0, mie = 0, mip = 0;
+  uint64_t mtvec = 0, stvec = 0, mepc = 0, sepc = 0, mcause = 0, scause = 0;
+  uint64_t mtval = 0, stval = 0, mscratch = 0, sscratch = 0, satp = 0;
+  uint64_t mcounteren = 0, scounteren = 0, mcountinhibit = 0;
+  uint64_t menvcfg = 0, senvcfg = 0, stimecmp = ~0ull;
+  uint8_t pmpcfg[16] = {};
+  uint64_t pmpaddr[16] = {};
+  bool reservation_valid = false;  // an LR's reservation (dropped by set_state)
+};
+using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the kvm side
+
+// What a debugger asks of a vCPU. Breakpoints are instruction addresses as the guest fetches them
+// (virtual once paging is on).
+struct VcpuDebug {
+  bool single_step = false;           // run() returns ExitDebug{kStep} after one instruction
+  std::vector<uint64_t> breakpoints;  // run() returns ExitDebug{kBreakpoint} before executing one
+  // run() returns ExitDebug{kWatchpoint} after an instruction whose load (read) or store (write)
+  // touched [address, address+length), virtual as the guest accessed it.
+  struct Watchpoint {
+    uint64_t address = 0, length = 0;
+    bool read = false, write = false;
+  };
+  std::vector<Watchpoint> watchpoints;
+};
+
 class Vcpu {
  public:
   virtual ~Vcpu() = default;
@@ -82,6 +120,30 @@ class Vcpu {
   virtual AccelResult<VcpuExit> run() = 0;
   // Makes a concurrent run() return ExitInterrupted soon. Safe from any thread.
   virtual void kick() = 0;
+
+  // Register state and debug control. Only while this vCPU is outside run() or its Vm is paused
+  // (Vm::pause). Accelerators without them keep these defaults.
+  virtual AccelResult<VcpuState> get_state() {
+    return base::fail(AccelError("this accelerator cannot read vCPU state yet"));
+  }
+  virtual AccelResult<void> set_state(const VcpuState& state) {
+    (void)state;
+    return base::fail(AccelError("this accelerator cannot write vCPU state yet"));
+  }
+  // Replaces the debug settings; an empty VcpuDebug turns debugging off (full speed again). A run()
+  // that resumes at a breakpoint address executes that instruction first (a debugger continuing
+  // from a breakpoint is not stopped by it again).
+  virtual AccelResult<void> set_debug(const VcpuDebug& debug) {
+    (void)debug;
+    return base::fail(AccelError("this accelerator has no debug control yet"));
+  }
+  // The guest-physical address of guest-virtual `gva` under the vCPU's current translation for a
+  // data access (no accessed/dirty bits set, no permission checks, no fault raised); an error when
+  // nothing maps it.
+  virtual AccelResult<uint64_t> translate(uint64_t gva) {
+    (void)gva;
+    return base::fail(AccelError("this accelerator cannot translate guest addresses yet"));
+  }
 };
 
 // What the machine asks of the VM as a whole.
@@ -140,6 +202,12 @@ class Vm {
   }
   virtual AccelResult<void> resume() {
     return base::fail(AccelError("this accelerator cannot pause vCPUs yet"));
+  }
+  // Someone outside the guest (a debugger) wrote guest RAM at [gpa, gpa+len): the accelerator drops
+  // what it cached of the old bytes (decoded or translated code). Safe from any thread.
+  virtual void note_memory_written(uint64_t gpa, uint64_t len) {
+    (void)gpa;
+    (void)len;
   }
   // Drives an interrupt line of the accelerator's interrupt controller: for kvm a GSI of the
   // in-kernel IOAPIC/PIC; for jit a hart's interrupt-pending input (line = hart * 64 + mip bit).

@@ -5,9 +5,22 @@
 namespace config {
 
 // What the backends would only find out at `up` although the file alone decides it: a hostfwd rule
-// with port 99999 or address 999.1.1.1, a socket given both a unix path and a TCP host/port.
+// with port 99999 or address 999.1.1.1, a socket (or debug.gdb) given both a unix path and a TCP
+// host/port.
 Diagnostics check_backend_options(const Node& document) {
   Diagnostics out;
+  // The gdb stub's address is written as a socket chardev's, with the same rule: one or the other.
+  const Node* debug = document.is_map() ? document.find("debug") : nullptr;
+  if (const Node* gdb = debug && debug->is_map() ? debug->find("gdb") : nullptr; gdb && gdb->is_map()) {
+    const Node* unix_path = gdb->find("path");
+    const Node* host = gdb->find("host");
+    const Node* port = gdb->find("port");
+    if (unix_path && (host || port))
+      out.push_back(Diagnostic::error(
+          (host ? *host : *port).location(), host ? "debug.gdb.host" : "debug.gdb.port",
+          std::string("debug.gdb has both a unix socket path and a TCP ") + (host ? "host" : "port"),
+          "give either path (unix socket) or host/port (TCP)"));
+  }
   const Node* backends = document.is_map() ? document.find("backends") : nullptr;
   if (!backends || !backends->is_map()) return out;
   for (const Node::Entry& kind : backends->entries()) {

@@ -48,7 +48,7 @@ void PowerController::set_on_stop(std::function<void()> on_stop) {
 }
 
 RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power,
-                     StatsRegistry* stats) {
+                     const DebugExitHook& on_debug, StatsRegistry* stats) {
   if (vcpus.empty()) return {RunOutcome::Kind::Error, 1, "the machine has no vCPUs"};
   const size_t count = vcpus.size();
   std::vector<std::atomic<bool>> done(count);
@@ -93,8 +93,11 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
                 if (halted.fetch_add(1) + 1 == count)
                   power.fail("every vCPU halted with interrupts disabled");
                 return true;
+              } else if constexpr (std::is_same_v<T, accel::ExitDebug>) {
+                if (on_debug) on_debug(static_cast<unsigned>(i), exit);
+                return false;  // runs again (parked, if the debugger paused the machine)
               } else {
-                return false;  // interrupted or a debug stop: run again unless stopping
+                return false;  // interrupted: run again unless stopping
               }
             },
             result.value());

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@
 #include "backends/fs.h"
 #include "backends/net.h"
 #include "backends/rng.h"
+#include "base/guest_memory.h"
 #include "base/result.h"
 #include "hw/address_space.h"
 #include "hw/stats.h"
@@ -135,15 +137,28 @@ class Machine {
   virtual base::ErrorOr<void> press_power_button() {
     return base::fail(base::Error("this machine has no guest power button yet"));
   }
+  // What a debugger reaches (the gdb stub, through vmm): the Vm, the vCPUs by index and guest RAM.
+  // Valid while the machine exists; nullopt for machine types that do not offer it yet.
+  struct DebugAccess {
+    accel::Vm* vm = nullptr;
+    std::vector<accel::Vcpu*> vcpus;
+    const base::GuestMemory* memory = nullptr;
+  };
+  virtual std::optional<DebugAccess> debug_access() { return std::nullopt; }
 };
+
+// Called on a vCPU's thread when its run() returned a debug stop (Vcpu::set_debug); the vCPU runs
+// again when it returns, so whoever wants it to stay stopped pauses the machine first.
+using DebugExitHook = std::function<void(unsigned vcpu, const accel::ExitDebug& exit)>;
 
 // Runs vCPUs on their own threads and turns their exits into power requests. Shared by all
 // machine types so their run() is the same few lines.
 //   ExitShutdown -> power_off(code), ExitReset -> reset(), an accelerator error -> fail();
 //   ExitInterrupted / ExitDebug -> run again unless stopping; ExitHalt of every vCPU -> fail().
+//   ExitDebug -> `on_debug` (if set) on that vCPU's thread, then run again unless stopping.
 // `stats`, when given, receives each vCPU's counters (see hw/stats.h).
 RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerController& power,
-                     StatsRegistry* stats = nullptr);
+                     const DebugExitHook& on_debug = {}, StatsRegistry* stats = nullptr);
 
 // A machine builder's error about one device of the graph: "device <id> (<driver>): <message>".
 base::Error device_error(const graph::Device& device, const std::string& message);
@@ -160,6 +175,8 @@ struct MachineContext {
   std::function<bool()> on_guest_panic;
   // Where the machine and its devices keep the counters query-stats reports; may be null.
   StatsRegistry* stats = nullptr;
+  // A vCPU stopped for the debugger (see DebugExitHook); null when nobody debugs.
+  DebugExitHook on_debug_exit;
 };
 
 using MachineFactory = std::function<base::ErrorOr<std::unique_ptr<Machine>>(const graph::Graph& graph,

@@ -94,6 +94,28 @@ bool Engine::set_state(unsigned hart, const CpuState& state) {
   return true;
 }
 
+bool Engine::set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints,
+                       const std::vector<Watch>& watches) {
+  if (hart >= m_harts.size()) return false;
+  std::vector<Hart::Watch> hart_watches;
+  for (const Watch& w : watches) hart_watches.push_back({w.addr, w.len, w.read, w.write});
+  m_harts[hart]->set_debug(single_step, std::move(breakpoints), std::move(hart_watches));
+  return true;
+}
+
+std::optional<Engine::DebugStop> Engine::debug_stop(unsigned hart) {
+  if (hart >= m_harts.size()) return std::nullopt;
+  auto stop = m_harts[hart]->take_debug_stop();
+  if (!stop) return std::nullopt;
+  return DebugStop{static_cast<DebugStop::Kind>(stop->kind), stop->pc, stop->data_addr, stop->write};
+}
+
+std::optional<uint64_t> Engine::debug_translate(unsigned hart, uint64_t va) const {
+  uint64_t pa = 0;
+  if (hart >= m_harts.size() || !m_harts[hart]->debug_translate(va, &pa)) return std::nullopt;
+  return pa;
+}
+
 void Engine::invalidate_range(uint64_t pa, uint64_t len) {
   for (auto& hart : m_harts) hart->invalidate_range(pa, len);
 }

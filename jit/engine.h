@@ -68,6 +68,27 @@ class Engine {
   std::optional<CpuState> state(unsigned hart) const;
   bool set_state(unsigned hart, const CpuState& state);
 
+  // Debug control of one hart (only while it is parked or not running): with a step or any
+  // breakpoint the hart runs one instruction at a time through the interpreter, whatever the tier,
+  // and run() returns at a debug stop; debug_stop() then says which. Empty settings: full speed.
+  struct DebugStop {
+    enum class Kind { kBreakpoint, kStep, kWatch } kind = Kind::kBreakpoint;
+    uint64_t pc = 0;
+    uint64_t data_addr = 0;  // kWatch: where the access overlapped a watch
+    bool write = false;      // kWatch: a store
+  };
+  struct Watch {
+    uint64_t addr = 0, len = 0;  // guest-virtual
+    bool read = false, write = false;
+  };
+  bool set_debug(unsigned hart, bool single_step, std::vector<uint64_t> breakpoints,
+                 const std::vector<Watch>& watches = {});
+  // Why the hart's last run() returned: its debug stop (cleared by the call), or nullopt.
+  std::optional<DebugStop> debug_stop(unsigned hart);
+  // Guest-virtual -> guest-physical under the hart's current data translation, side-effect free
+  // (jit::Hart::debug_translate); nullopt when nothing maps it. While parked or not running.
+  std::optional<uint64_t> debug_translate(unsigned hart, uint64_t va) const;
+
   // Forgets decoded (and, later, translated) code for guest-physical [pa, pa+len) on every hart:
   // for device DMA into RAM and loaders. The harts apply it before their next chunk.
   void invalidate_range(uint64_t pa, uint64_t len);

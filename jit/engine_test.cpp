@@ -164,3 +164,68 @@ TEST_CASE("engine: hart indexes are checked; halt makes run() return at once") {
   CHECK(m.engine->run(0));  // returns: halted
   CHECK(m.engine->state(0)->instret == 0);
 }
+
+TEST_CASE("engine: debug control stops run() at a breakpoint and after a step; translate walks Sv39") {
+  constexpr uint32_t kAddiT1T1Two = 0x00230313;  // addi t1, t1, 2
+  Machine m({kAddiT0T0One, kAddiT1T1Two, 0xff9ff06f /* j -8 */});
+  REQUIRE(m.engine->set_debug(0, false, {kBase + 4}));
+  REQUIRE(m.engine->run(0));
+  auto stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kBreakpoint);
+  CHECK(stop->pc == kBase + 4);
+  CHECK(m.engine->state(0)->x[5] == 1);
+  CHECK(m.engine->state(0)->x[6] == 0);
+  CHECK_FALSE(m.engine->debug_stop(0));  // taken once
+
+  REQUIRE(m.engine->set_debug(0, true, {}));
+  REQUIRE(m.engine->run(0));
+  stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kStep);
+  CHECK(stop->pc == kBase + 8);
+  CHECK(m.engine->state(0)->x[6] == 2);
+  CHECK_FALSE(m.engine->set_debug(7, true, {}));
+
+  // M-mode sees physical addresses; S-mode with satp = Sv39 walks the tables (here: one 1 GiB
+  // page mapping the kernel-style address 0xffffffc000000000 onto RAM), without touching A/D.
+  CHECK(m.engine->debug_translate(0, 0x1234) == 0x1234);
+  const uint64_t root = kBase + 0x8000;
+  const uint64_t pte = ((kBase >> 12) << 10) | 0xf;  // V R W X, A and D clear
+  REQUIRE(m.memory.write_le<uint64_t>(root + 0x100 * 8, pte));
+  jit::CpuState s = *m.engine->state(0);
+  s.priv = jit::Priv::kS;
+  s.satp = (8ull << 60) | (root >> 12);
+  REQUIRE(m.engine->set_state(0, s));
+  CHECK(m.engine->debug_translate(0, 0xffffffc000001234ull) == kBase + 0x1234);
+  CHECK(m.memory.read_le<uint64_t>(root + 0x100 * 8) == pte);        // no A/D written
+  CHECK_FALSE(m.engine->debug_translate(0, 0xffffffc040000000ull));  // the next gigabyte: unmapped
+  CHECK_FALSE(m.engine->debug_translate(0, 0x0000800000000000ull));  // not canonical
+}
+
+TEST_CASE("engine: a watchpoint stops the hart after the store or load that touched it") {
+  constexpr uint32_t kAuipcT1 = 0x00000317;  // auipc t1, 0
+  constexpr uint32_t kSdT0 = 0x40533023;     // sd t0, 0x400(t1)
+  constexpr uint32_t kLdT2 = 0x40033383;     // ld t2, 0x400(t1)
+  Machine m({kAuipcT1, kAddiT0T0One, kSdT0, kLdT2, 0x0000006f /* j . */});
+  REQUIRE(m.memory.write_le<uint64_t>(kBase + 0x400, 0));
+  REQUIRE(m.engine->set_debug(0, false, {}, {{kBase + 0x404, 2, false, true}}));  // write, overlapping
+  REQUIRE(m.engine->run(0));
+  auto stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
+  CHECK(stop->write);
+  CHECK(stop->data_addr == kBase + 0x404);
+  CHECK(stop->pc == kBase + 12);                          // after the sd
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);  // the store happened
+
+  REQUIRE(m.engine->set_debug(0, false, {}, {{kBase + 0x400, 8, true, false}}));  // read
+  REQUIRE(m.engine->run(0));
+  stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
+  CHECK_FALSE(stop->write);
+  CHECK(stop->data_addr == kBase + 0x400);
+  CHECK(stop->pc == kBase + 16);
+  CHECK(m.engine->state(0)->x[7] == 1);
+}

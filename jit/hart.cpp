@@ -128,6 +128,10 @@ void Hart::run_until_kicked() {
     if (m_code.has_posted()) apply_posted_invalidations();
     if (m_has_ready.load(std::memory_order_acquire)) install_ready();
     if (m_trace_state) dump_state("run");
+    if (m_debug_active) {
+      if (debug_chunk()) return;
+      continue;
+    }
     check_interrupts();
     if (execute(kChunk) == ChunkEnd::kWfi) wait_for_interrupt();
   }
@@ -188,14 +192,70 @@ void Hart::set_state(const CpuState& state) {
   update_contexts();
 }
 
+void Hart::set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::vector<Watch> watches) {
+  std::sort(breakpoints.begin(), breakpoints.end());
+  breakpoints.erase(std::unique(breakpoints.begin(), breakpoints.end()), breakpoints.end());
+  m_breakpoints = std::move(breakpoints);
+  m_debug_step = single_step;
+  const bool had_watches = !m_watches.empty();
+  m_watches = std::move(watches);
+  std::erase_if(m_watches, [](const Watch& w) { return w.len == 0 || (!w.read && !w.write); });
+  if (had_watches || !m_watches.empty()) flush_tlb();  // watched pages must leave the data TLBs
+  m_watch_hit.reset();
+  m_debug_active = single_step || !m_breakpoints.empty() || !m_watches.empty();
+  m_debug_skip = true;
+  m_debug_skip_pc = m_s.pc;
+  m_debug_stop.reset();
+}
+
+// One instruction per execute(1), the breakpoint test before each: exact whichever tier would run
+// the code (a compiled region's head is interpreted when the budget is too small for the region).
+// Stepping keeps interrupts out, as QEMU's gdbstub does by default, so `stepi` lands on the next
+// instruction rather than in a timer handler.
+bool Hart::debug_chunk() {
+  for (int i = 0; i < 256; ++i) {
+    if (!m_debug_step) check_interrupts();
+    const bool skip = m_debug_skip && m_s.pc == m_debug_skip_pc;
+    m_debug_skip = false;
+    if (!skip && std::binary_search(m_breakpoints.begin(), m_breakpoints.end(), m_s.pc)) {
+      m_debug_stop = DebugStop{DebugStop::Kind::kBreakpoint, m_s.pc, 0, false};
+      m_debug_skip = true;  // continuing from here runs this instruction
+      m_debug_skip_pc = m_s.pc;
+      return true;
+    }
+    const ChunkEnd end = execute(1);
+    if (m_watch_hit) {
+      m_debug_stop = m_watch_hit;
+      m_debug_stop->pc = m_s.pc;
+      m_watch_hit.reset();
+      m_debug_skip = true;
+      m_debug_skip_pc = m_s.pc;
+      return true;
+    }
+    if (m_debug_step) {
+      m_debug_stop = DebugStop{DebugStop::Kind::kStep, m_s.pc, 0, false};
+      m_debug_skip = true;
+      m_debug_skip_pc = m_s.pc;
+      return true;
+    }
+    if (end == ChunkEnd::kWfi) {
+      wait_for_interrupt();
+      return false;
+    }
+    if (m_kick.load(std::memory_order_relaxed) || m_park_requested.load(std::memory_order_relaxed))
+      return false;
+  }
+  return false;
+}
+
 Hart::ChunkEnd Hart::execute(int64_t budget) {
   uint64_t pc = m_s.pc;
   uint64_t* const x = m_s.x;
   int64_t left = budget;
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
-  const bool tier_on = m_tier_on;
-  uint64_t compiled = 0;  // instructions run in compiled regions this chunk
+  const bool tier_on = m_tier_on && !m_debug_active;  // debug mode interprets (debug_chunk)
+  uint64_t compiled = 0;                              // instructions run in compiled regions this chunk
   // Local copies of the fetch state: members would be reloaded after every register write (the
   // compiler cannot prove x[] does not alias them). Re-read after anything that may change them.
   uint64_t fetch_vpn = m_fetch_vpn;

@@ -13,6 +13,7 @@
 //   the trap handler. Nothing a guest does throws or aborts.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,8 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "accel/accelerator.h"
@@ -111,6 +114,29 @@ class Hart {
   // Replaces the architectural state and rebuilds everything derived from it (TLBs, decoded code,
   // PMP summary); a reservation cannot survive (its host address may be stale).
   void set_state(const CpuState& state);
+
+  // Debug control (accel::Vcpu::set_debug), only while the hart is not running. With a step or any
+  // breakpoint the hart runs one instruction at a time through the interpreter (compiled regions
+  // are not entered) and run() returns with a debug stop; an empty setting restores full speed.
+  // The instruction at the pc the hart resumes from runs without its breakpoint stopping it.
+  struct Watch {
+    uint64_t addr = 0, len = 0;  // guest-virtual [addr, addr+len)
+    bool read = false, write = false;
+  };
+  struct DebugStop {
+    enum class Kind { kBreakpoint, kStep, kWatch } kind = Kind::kBreakpoint;
+    uint64_t pc = 0;
+    uint64_t data_addr = 0;  // kWatch: the first byte of the access that overlapped a watch
+    bool write = false;      // kWatch: the access was a store (or an AMO)
+  };
+  // Watches stop the hart after the instruction whose load or store overlapped one (its pc is then
+  // the next instruction's, as gdb expects of watchpoints).
+  void set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::vector<Watch> watches = {});
+  // Why the last run() returned: a debug stop, or nothing (a kick). Clears it.
+  std::optional<DebugStop> take_debug_stop() { return std::exchange(m_debug_stop, std::nullopt); }
+  // Guest-virtual -> guest-physical as this hart's data accesses would translate now, for a
+  // debugger: no A/D updates, no permission or PMP checks, no trap. False when nothing maps it.
+  bool debug_translate(uint64_t va, uint64_t* pa) const;
 
   // Forgets decoded code in guest-physical [pa, pa+len) (device DMA, a loader writing RAM). Any
   // thread; applied before the hart's next chunk.
@@ -299,6 +325,29 @@ class Hart {
   bool m_in_run = false;  // under m_wait_mutex: a thread is inside run()
   void park_here();
   void run_until_kicked();
+
+  // Debug mode (set_debug): m_breakpoints is sorted.
+  bool m_debug_active = false, m_debug_step = false;
+  bool m_debug_skip = false;  // the next instruction at m_debug_skip_pc ignores its breakpoint
+  uint64_t m_debug_skip_pc = 0;
+  std::vector<uint64_t> m_breakpoints;
+  std::vector<Watch> m_watches;
+  std::optional<DebugStop> m_watch_hit;  // set by an access, turned into the stop by debug_chunk
+  std::optional<DebugStop> m_debug_stop;
+  // A data access at [va, va+size): records a watch hit. Pages with watches never enter the data
+  // TLBs, so every access to them comes through the slow paths that call this.
+  void check_watch(uint64_t va, unsigned size, bool write) {
+    if (__builtin_expect(m_watches.empty(), 1)) return;
+    for (const Watch& w : m_watches)
+      if (va < w.addr + w.len && w.addr < va + size && (write ? w.write : w.read) && !m_watch_hit)
+        m_watch_hit = DebugStop{DebugStop::Kind::kWatch, 0, std::max(va, w.addr), write};
+  }
+  bool page_watched(uint64_t va) const {
+    for (const Watch& w : m_watches)
+      if ((va & ~0xfffull) < w.addr + w.len && w.addr < (va & ~0xfffull) + 4096) return true;
+    return false;
+  }
+  bool debug_chunk();  // some instructions in debug mode; true on a debug stop
 };
 
 }  // namespace jit

@@ -4,10 +4,13 @@
 // with every block compiled (tier llvm, threshold 1) end in exactly the interpreter's state.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/guest_memory.h"
@@ -189,4 +192,58 @@ TEST_CASE("llvm tier: a missing library is an error value naming the path") {
   REQUIRE(fallback.ok());
   CHECK_FALSE((*fallback)->active());
   CHECK((*fallback)->note().find("/nonexistent") != std::string::npos);
+}
+
+TEST_CASE("llvm tier: breakpoints and single steps stop exactly where compiled code would have run") {
+  jit::TierOptions options;
+  options.mode = jit::TierOptions::Mode::kLlvm;
+  options.library = kTierPath;
+  auto tier = jit::TierManager::create(options);
+  REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+  Machine m(tier->get());
+  // loop: addi t0, t0, 1; addi t1, t1, 2; j loop
+  const uint32_t code[] = {0x00128293, 0x00230313, 0xff9ff06f};
+  REQUIRE(m.memory.write(kBase, std::span(reinterpret_cast<const uint8_t*>(code), sizeof code)));
+  jit::CpuState s{};
+  s.pc = kBase;
+  s.mstatus = 0xa00000000ull;
+  m.hart->set_state(s);
+  m.hart->step(30000);
+  REQUIRE(m.hart->compiled_instructions() > 0);  // the loop now runs as a compiled region
+
+  m.hart->set_debug(false, {kBase + 4});
+  m.hart->run();  // returns at the breakpoint: it never enters the compiled region past it
+  auto stop = m.hart->take_debug_stop();
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Hart::DebugStop::Kind::kBreakpoint);
+  CHECK(stop->pc == kBase + 4);
+  CHECK(m.hart->state().pc == kBase + 4);
+  CHECK(m.hart->state().x[5] == m.hart->state().x[6] / 2 + 1);  // t0 incremented, t1 not yet
+
+  const uint64_t t1 = m.hart->state().x[6];
+  m.hart->set_debug(true, {kBase + 4});  // step off the breakpoint: it does not stop us again
+  m.hart->run();
+  stop = m.hart->take_debug_stop();
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Hart::DebugStop::Kind::kStep);
+  CHECK(stop->pc == kBase + 8);
+  CHECK(m.hart->state().x[6] == t1 + 2);
+
+  m.hart->set_debug(false, {kBase + 4});  // continue: once around the loop to the breakpoint
+  m.hart->run();
+  stop = m.hart->take_debug_stop();
+  REQUIRE(stop);
+  CHECK(stop->pc == kBase + 4);
+  CHECK(m.hart->state().x[6] == t1 + 2);
+
+  m.hart->set_debug(false, {});  // debugging off: full speed in compiled code until a kick
+  const uint64_t compiled = m.hart->compiled_instructions();
+  std::thread kicker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    m.hart->kick();
+  });
+  m.hart->run();
+  kicker.join();
+  CHECK_FALSE(m.hart->take_debug_stop());
+  CHECK(m.hart->compiled_instructions() > compiled);
 }

@@ -150,6 +150,9 @@ bool Hart::walk(uint64_t va, Access access, bool user, bool sum, uint64_t* pa) {
 
 void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_page) {
   const int ctx = access == kFetch ? m_fetch_ctx : m_data_ctx;
+  // A debugger's watched pages stay out of the data TLBs: every access to them takes the slow path,
+  // which checks the watches.
+  if (access != kFetch && !m_watches.empty() && page_watched(va)) return;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
@@ -160,6 +163,7 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
 }
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
+  check_watch(va, size, false);
   auto* bytes = static_cast<uint8_t*>(out);
   if ((va & 0xfff) + size > 4096) {
     // Misaligned across pages: translate both first so a fault leaves nothing half done.
@@ -196,6 +200,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
 }
 
 bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
+  check_watch(va, size, true);
   const auto* bytes = static_cast<const uint8_t*>(in);
   if ((va & 0xfff) + size > 4096) {
     uint64_t pa0, pa1;
@@ -235,6 +240,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
 
 uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
   const bool is_lr = access == kRead;
+  check_watch(va, size, !is_lr);
   if (va & (size - 1)) {
     raise(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
     return nullptr;
@@ -295,3 +301,35 @@ void jit_take_pending_trap(jit::Hart* hart) {
 }
 
 }  // extern "C"
+
+namespace jit {
+
+bool Hart::debug_translate(uint64_t va, uint64_t* pa) const {
+  const Priv priv = data_priv();
+  const uint64_t mode = m_s.satp >> 60;
+  if (priv == Priv::kM || mode == 0) {
+    *pa = va;
+    return true;
+  }
+  const int levels = mode == 9 ? 4 : 3;
+  const int va_bits = 12 + 9 * levels;
+  if (static_cast<uint64_t>(static_cast<int64_t>(va << (64 - va_bits)) >> (64 - va_bits)) != va) return false;
+  uint64_t table = (m_s.satp & kPpnMask) << 12;
+  for (int level = levels - 1; level >= 0; --level) {
+    const uint8_t* host = m_platform.ram(table + ((va >> (12 + 9 * level)) & 511) * 8, 8);
+    if (!host) return false;
+    // Safe: 8 aligned bytes inside RAM; atomic as in walk() (other harts update A/D bits).
+    const uint64_t pte = __atomic_load_n(reinterpret_cast<const uint64_t*>(host), __ATOMIC_ACQUIRE);
+    if (!(pte & kPteV) || (!(pte & kPteR) && (pte & kPteW))) return false;
+    if (pte & (kPteR | kPteX)) {
+      const uint64_t ppn = (pte >> 10) & kPpnMask;
+      const uint64_t offset_bits = 12 + 9 * level;
+      *pa = ((ppn >> (9 * level)) << offset_bits) | (va & ((1ull << offset_bits) - 1));
+      return true;
+    }
+    table = ((pte >> 10) & kPpnMask) << 12;
+  }
+  return false;
+}
+
+}  // namespace jit

@@ -29,6 +29,7 @@
 #include "base/field_use.h"
 #include "base/host_memory.h"
 #include "config/schema.h"
+#include "debug/gdbstub/server.h"
 #include "graph/buildable.h"
 #include "graph/render.h"
 #include "launcher/checked_machine.h"
@@ -44,6 +45,10 @@
 
 VML_CONSUMES("lifecycle.on-reset");  // the controller reboots or stops on a guest reset
 VML_CONSUMES("lifecycle.on-panic");  // and powers off, pauses or reboots on a guest panic (pvpanic)
+VML_CONSUMES("debug.gdb.host");      // the gdb stub listens on this TCP host and port
+VML_CONSUMES("debug.gdb.port");
+VML_CONSUMES("debug.gdb.path");  // or on this unix socket
+VML_CONSUMES("debug.wait");      // and holds the machine at reset until gdb continues it
 
 namespace launcher {
 namespace {
@@ -114,13 +119,66 @@ class SignalWatcher {
 struct Prepared {
   CheckedMachine checked;
   accel::Selection selection;
+  std::optional<gdbstub::ListenAddress> gdb;  // debug.gdb, or --gdb
+  bool gdb_wait = false;
 };
 
+// What --gdb and --gdb-wait add to the file's `debug:` section.
+struct GdbFlags {
+  std::string address;  // tcp:HOST:PORT or unix:PATH; empty: the file's
+  bool wait = false;
+};
+
+// The gdb stub's address and wait from the file's debug section (validated by the schema), then the
+// command line. Bad input is exit 2.
+int read_debug_section(Prepared& prepared, const GdbFlags& flags) {
+  nlohmann::json doc = config::to_json(prepared.checked.loaded.document);
+  auto debug = doc.find("debug");
+  if (debug != doc.end() && debug->is_object()) {
+    if (auto wait = debug->find("wait"); wait != debug->end() && wait->is_boolean())
+      prepared.gdb_wait = wait->get<bool>();
+    if (auto gdb = debug->find("gdb"); gdb != debug->end() && gdb->is_object()) {
+      gdbstub::ListenAddress address;
+      if (auto path = gdb->find("path"); path != gdb->end() && path->is_string()) {
+        if (gdb->contains("port") || gdb->contains("host")) {
+          std::fprintf(stderr, "vmlaunch: debug.gdb: give a path or a host and port, not both\n");
+          return kExitBadInput;
+        }
+        auto parsed = gdbstub::parse_listen_address("unix:" + path->get<std::string>());
+        if (!parsed.ok()) {
+          std::fprintf(stderr, "vmlaunch: debug.gdb.path: %s\n", parsed.error().message.c_str());
+          return kExitBadInput;
+        }
+        address = parsed.value();
+      } else {
+        address.host = gdb->value("host", std::string("127.0.0.1"));
+        address.port = static_cast<uint16_t>(gdb->value("port", 0));
+      }
+      prepared.gdb = address;
+    }
+  }
+  if (!flags.address.empty()) {
+    auto parsed = gdbstub::parse_listen_address(flags.address);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "vmlaunch: --gdb: %s\n", parsed.error().message.c_str());
+      return kExitBadInput;
+    }
+    prepared.gdb = parsed.value();
+  }
+  if (flags.wait) prepared.gdb_wait = true;
+  if (prepared.gdb_wait && !prepared.gdb) {
+    std::fprintf(stderr, "vmlaunch: --gdb-wait needs a gdb address (--gdb or debug.gdb)\n");
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
 // Everything `up` decides before anything runs; a non-zero status is the exit code.
-int prepare(const std::string& file, Prepared& prepared, bool overcommit) {
+int prepare(const std::string& file, Prepared& prepared, bool overcommit, const GdbFlags& gdb) {
   prepared.checked = check_machine(file);
   print_diagnostics(prepared.checked.diagnostics);
   if (!prepared.checked.ok()) return prepared.checked.status;
+  if (int status = read_debug_section(prepared, gdb); status != kExitOk) return status;
   const graph::Graph& graph = prepared.checked.resolved.graph;
   for (const graph::Backend& backend : graph.backends)
     if (backend.kind == graph::BackendKind::Passthrough) {
@@ -175,6 +233,8 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   std::string on_panic = policy("on-panic");
   if (on_panic == "pause") options.on_panic = vmm::OnPanic::Pause;
   if (on_panic == "reboot") options.on_panic = vmm::OnPanic::Reboot;
+  options.gdb = prepared.gdb;
+  options.gdb_wait = prepared.gdb_wait;
   return vmm::Controller::create(std::move(options));
 }
 
@@ -336,10 +396,10 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
 // (so ps, logs, inspect, console and down see it), removed again when it ends. A name taken by a
 // running machine is refused when given (--name); a name derived from the file gets a suffix
 // instead, so two foreground runs of one file (parallel tests) do not collide.
-int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-           bool stats) {
+int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace, bool stats,
+           const GdbFlags& gdb) {
   Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
   SignalWatcher signals(grace);
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
@@ -444,9 +504,9 @@ int second_up(const fs::path& root, const std::string& name, const nlohmann::jso
 }
 
 int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-                    bool recreate) {
+                    bool recreate, const GdbFlags& gdb) {
   Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
@@ -582,14 +642,21 @@ void register_up(CLI::App& app, Action& action) {
   cmd->add_flag("--stats", *stats,
                 "At exit, print the accelerator's counters on stderr (jit: regions compiled, compile time "
                 "p50/p99/total, share of guest instructions run in compiled code)");
-  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats] {
+  auto gdb = std::make_shared<GdbFlags>();
+  cmd->add_option("--gdb", gdb->address,
+                  "Run a gdb stub listening on tcp:HOST:PORT or unix:PATH (overrides the file's debug.gdb); "
+                  "then `gdb-multiarch vmlinux -ex 'target remote HOST:PORT'` (riscv64 on jit)");
+  cmd->add_flag("--gdb-wait", gdb->wait,
+                "With a gdb stub: hold the machine at reset, before its first instruction, until gdb "
+                "continues it (as the file's debug.wait: true)");
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, gdb] {
     if (*detach) {
-      action = [file, name, overcommit, grace, recreate] {
-        return run_up_detached(*file, *name, *overcommit, *grace, *recreate);
+      action = [file, name, overcommit, grace, recreate, gdb] {
+        return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb);
       };
     } else {
-      action = [file, name, overcommit, grace, stats] {
-        return run_up(*file, *name, *overcommit, *grace, *stats);
+      action = [file, name, overcommit, grace, stats, gdb] {
+        return run_up(*file, *name, *overcommit, *grace, *stats, *gdb);
       };
     }
   });

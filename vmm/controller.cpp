@@ -1,10 +1,12 @@
 #include "vmm/controller.h"
 
+#include <cstdio>
 #include <map>
 
 #include "backends/factory.h"
 #include "vmm/console_log.h"
 #include "vmm/console_server.h"
+#include "vmm/debug_link.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -46,7 +48,9 @@ class Controller::Backends : public hw::BackendSource {
 };
 
 Controller::Controller(ControllerOptions options)
-    : m_options(std::move(options)), m_backends(std::make_unique<Backends>()) {}
+    : m_options(std::move(options)), m_backends(std::make_unique<Backends>()) {
+  if (m_options.gdb) m_debug = std::make_unique<DebugLink>(*this, m_options.gdb_wait);
+}
 
 Controller::~Controller() {
   {
@@ -263,6 +267,10 @@ Outcome Controller::run() {
   context.accelerator = m_options.accelerator.get();
   context.backends = m_backends.get();
   context.on_guest_panic = [this] { return on_guest_panic(); };
+  if (m_debug)
+    context.on_debug_exit = [this](unsigned vcpu, const accel::ExitDebug& exit) {
+      m_debug->on_debug_exit(vcpu, exit);
+    };
   m_started_at = now_seconds();
   Outcome result;
   // A guest reset builds the machine afresh from the same graph and backends.
@@ -287,7 +295,33 @@ Outcome Controller::run() {
     // Running means built: `up -d` returns on this, so a machine that cannot be built is an error
     // its caller sees, not a machine that dies right after "started".
     if (m_state.load() == State::Created) set_state(State::Running);
+    if (m_debug) {
+      // The stub listens from the first machine on (gdb's first question needs one to answer);
+      // with wait, that machine is paused before its first instruction.
+      auto attached = m_debug->machine_built(*machine.value());
+      if (attached.ok() && !m_gdb_server) {
+        auto server = gdbstub::Server::start(*m_options.gdb, *m_debug);
+        if (server.ok()) {
+          m_gdb_server = std::move(server.value());
+          std::fprintf(stderr, "vmlaunch: gdb stub listening on %s%s\n",
+                       m_gdb_server->address().to_string().c_str(),
+                       m_options.gdb_wait ? " (the machine waits for gdb to continue it)" : "");
+        } else {
+          attached = base::fail(server.error());
+        }
+      }
+      if (!attached.ok()) {
+        {
+          std::lock_guard guard(m_lock);
+          m_machine = nullptr;
+        }
+        m_debug->machine_gone();
+        result = {1, "error", attached.error().message};
+        break;
+      }
+    }
     hw::RunOutcome outcome = machine.value()->run();
+    if (m_debug) m_debug->machine_gone();
     std::string stop_reason;
     {
       std::lock_guard guard(m_lock);
@@ -327,6 +361,8 @@ Outcome Controller::run() {
     }
     break;
   }
+  if (m_gdb_server) m_gdb_server->set_exit_status(result.status);  // gdb hears "exited with code N"
+  m_gdb_server.reset();  // its thread may be calling into m_debug: stop it first
   {
     std::lock_guard guard(m_helpers_lock);
     m_ending = true;

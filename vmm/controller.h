@@ -15,18 +15,21 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "accel/accelerator.h"
 #include "base/result.h"
+#include "debug/gdbstub/server.h"
 #include "graph/graph.h"
 #include "hw/machine.h"
 
 namespace vmm {
 
 class ConsoleLog;
+class DebugLink;
 class TeeCharBackend;
 
 enum class State { Created, Running, Paused, Stopping, Stopped };
@@ -65,6 +68,10 @@ struct ControllerOptions {
   uint64_t console_log_cap = 4 << 20;
   OnReset on_reset = OnReset::Reboot;
   OnPanic on_panic = OnPanic::Poweroff;
+  // The config's `debug:` section: a gdb stub listening here (none when unset), and whether the
+  // machine waits at reset, before its first instruction, until gdb continues it.
+  std::optional<gdbstub::ListenAddress> gdb;
+  bool gdb_wait = false;
 };
 
 class Controller {
@@ -125,6 +132,9 @@ class Controller {
   std::unique_ptr<Backends> m_backends;
   std::shared_ptr<ConsoleLog> m_console_log;
   std::shared_ptr<TeeCharBackend> m_console;
+
+  std::unique_ptr<DebugLink> m_debug;             // with options.gdb
+  std::unique_ptr<gdbstub::Server> m_gdb_server;  // from the first machine on, until run() ends
 
   std::atomic<State> m_state{State::Created};
   std::atomic<double> m_started_at{0};  // read by control clients while run() sets it

@@ -28,10 +28,86 @@ class JitVcpu final : public Vcpu {
 
   AccelResult<VcpuExit> run() override {
     m_engine.run(m_index);
+    if (auto stop = m_engine.debug_stop(m_index)) {
+      ExitDebug exit;
+      exit.pc = stop->pc;
+      exit.reason = stop->kind == jit::Engine::DebugStop::Kind::kStep    ? ExitDebug::Reason::kStep
+                    : stop->kind == jit::Engine::DebugStop::Kind::kWatch ? ExitDebug::Reason::kWatchpoint
+                                                                         : ExitDebug::Reason::kBreakpoint;
+      exit.data_address = stop->data_addr;
+      exit.write = stop->write;
+      return VcpuExit{exit};
+    }
     return VcpuExit{ExitInterrupted{}};
   }
 
   void kick() override { m_engine.kick(m_index); }
+
+  AccelResult<VcpuState> get_state() override {
+    auto s = m_engine.state(m_index);
+    if (!s) return base::fail(AccelError("jit: no such hart"));
+    RiscvVcpuState out;
+    for (unsigned i = 0; i < 32; ++i) out.x[i] = i == 0 ? 0 : s->x[i];
+    for (unsigned i = 0; i < 32; ++i) out.f[i] = s->f[i];
+    out.pc = s->pc;
+    out.fflags = s->fflags;
+    out.frm = s->frm;
+    out.priv = static_cast<uint8_t>(s->priv);
+    out.instret = s->instret;
+    out.cycle = s->instret + s->cycle_offset;
+    out.mstatus = s->mstatus, out.medeleg = s->medeleg, out.mideleg = s->mideleg, out.mie = s->mie;
+    out.mip = s->mip_sw, out.mtvec = s->mtvec, out.stvec = s->stvec, out.mepc = s->mepc;
+    out.sepc = s->sepc, out.mcause = s->mcause, out.scause = s->scause, out.mtval = s->mtval;
+    out.stval = s->stval, out.mscratch = s->mscratch, out.sscratch = s->sscratch, out.satp = s->satp;
+    out.mcounteren = s->mcounteren, out.scounteren = s->scounteren, out.mcountinhibit = s->mcountinhibit;
+    out.menvcfg = s->menvcfg, out.senvcfg = s->senvcfg, out.stimecmp = s->stimecmp;
+    for (unsigned i = 0; i < 16; ++i) out.pmpcfg[i] = s->pmpcfg[i], out.pmpaddr[i] = s->pmpaddr[i];
+    out.reservation_valid = s->resv_valid != 0;
+    return VcpuState{out};
+  }
+
+  // Writes what a debugger may change; the caller's priv must be one the hart has (U, S, M).
+  AccelResult<void> set_state(const VcpuState& state) override {
+    const auto* in = std::get_if<RiscvVcpuState>(&state);
+    if (!in) return base::fail(AccelError("jit: vCPU state is not riscv64"));
+    if (in->priv != 0 && in->priv != 1 && in->priv != 3)
+      return base::fail(AccelError("jit: privilege level " + std::to_string(in->priv) + " does not exist"));
+    auto current = m_engine.state(m_index);
+    if (!current) return base::fail(AccelError("jit: no such hart"));
+    jit::CpuState s = *current;
+    for (unsigned i = 1; i < 32; ++i) s.x[i] = in->x[i];
+    for (unsigned i = 0; i < 32; ++i) s.f[i] = in->f[i];
+    s.pc = in->pc;
+    s.fflags = in->fflags & 0x1f;
+    s.frm = in->frm & 7;
+    s.priv = static_cast<jit::Priv>(in->priv);
+    s.cycle_offset = in->cycle - in->instret;
+    s.instret = in->instret;
+    s.mstatus = in->mstatus, s.medeleg = in->medeleg, s.mideleg = in->mideleg, s.mie = in->mie;
+    s.mip_sw = in->mip, s.mtvec = in->mtvec, s.stvec = in->stvec, s.mepc = in->mepc;
+    s.sepc = in->sepc, s.mcause = in->mcause, s.scause = in->scause, s.mtval = in->mtval;
+    s.stval = in->stval, s.mscratch = in->mscratch, s.sscratch = in->sscratch, s.satp = in->satp;
+    s.mcounteren = static_cast<uint32_t>(in->mcounteren),
+    s.scounteren = static_cast<uint32_t>(in->scounteren);
+    s.mcountinhibit = static_cast<uint32_t>(in->mcountinhibit);
+    s.menvcfg = in->menvcfg, s.senvcfg = in->senvcfg, s.stimecmp = in->stimecmp;
+    for (unsigned i = 0; i < 16; ++i) s.pmpcfg[i] = in->pmpcfg[i], s.pmpaddr[i] = in->pmpaddr[i];
+    m_engine.set_state(m_index, s);
+    return {};
+  }
+
+  AccelResult<void> set_debug(const VcpuDebug& debug) override {
+    std::vector<jit::Engine::Watch> watches;
+    for (const auto& w : debug.watchpoints) watches.push_back({w.address, w.length, w.read, w.write});
+    m_engine.set_debug(m_index, debug.single_step, debug.breakpoints, watches);
+    return {};
+  }
+
+  AccelResult<uint64_t> translate(uint64_t gva) override {
+    auto pa = m_engine.debug_translate(m_index, gva);
+    if (!pa) return base::fail(AccelError("jit: guest-virtual address not mapped"));
+    return *pa;
+  }
 
  private:
   jit::Engine& m_engine;
@@ -190,6 +266,8 @@ class JitVm final : public Vm {
     m_engine.resume();
     return {};
   }
+
+  void note_memory_written(uint64_t gpa, uint64_t len) override { m_engine.invalidate_range(gpa, len); }
 
   AccelResult<void> set_irq_line(uint32_t line, bool level) override {
     const uint32_t hart = line / 64, bit = line % 64;

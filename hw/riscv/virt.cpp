@@ -90,7 +90,7 @@ class VirtMachine final : public Machine {
     m_vcpus.clear();
     m_vm.reset();
   }
-  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_stats); }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_on_debug_exit, m_stats); }
   PowerController& power() override { return m_power; }
 
   // Harts first, then the clock (no hart sees it stop); the clock first on the way back.
@@ -105,6 +105,14 @@ class VirtMachine final : public Machine {
     auto resumed = m_vm->resume();
     if (!resumed.ok()) return base::fail(base::Error(resumed.error().message));
     return {};
+  }
+
+  std::optional<DebugAccess> debug_access() override {
+    DebugAccess access;
+    access.vm = m_vm.get();
+    access.memory = &m_memory;
+    for (auto& vcpu : m_vcpus) access.vcpus.push_back(vcpu.get());
+    return access;
   }
 
   // The button is held down for kButtonHold and then released, as QEMU's gpio-key: long enough for
@@ -144,6 +152,7 @@ class VirtMachine final : public Machine {
   uint64_t m_htif_base = 0, m_htif_size = 0;
   std::unique_ptr<accel::Vm> m_vm;
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
+  DebugExitHook m_on_debug_exit;
 
   bool write_phys(uint64_t gpa, std::span<const uint8_t> bytes) {
     while (!bytes.empty()) {
@@ -243,6 +252,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
 
   auto machine = std::make_unique<VirtMachine>();
   machine->m_stats = context.stats;
+  machine->m_on_debug_exit = context.on_debug_exit;
 
   // Boot images first: the kernel's symbol table decides whether RAM gets an HTIF hole.
   hw::boot::Firmware firmware = TRY(hw::boot::resolve_firmware(graph.boot.firmware));

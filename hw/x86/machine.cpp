@@ -132,7 +132,7 @@ class X86Machine final : public Machine {
     m_vcpus.clear();
     m_vm.reset();
   }
-  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_stats); }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, {}, m_stats); }
   PowerController& power() override { return m_power; }
 
   base::GuestMemory m_memory;

@@ -1,0 +1,203 @@
+#include "vmm/debug_link.h"
+
+#include <algorithm>
+
+#include "vmm/controller.h"
+
+namespace vmm {
+
+base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
+  std::lock_guard guard(m_lock);
+  auto access = machine.debug_access();
+  if (!access) return base::fail(base::Error("gdb: this machine type does not offer debugger access yet"));
+  m_access = std::move(access);
+  m_threads = static_cast<unsigned>(m_access->vcpus.size());
+  m_stopped = false;
+  TRY(apply_debug_locked(-1));  // the vCPUs have not run yet
+  if (m_wait && m_first) TRY(stop_locked());
+  m_first = false;
+  return {};
+}
+
+void DebugLink::machine_gone() {
+  std::lock_guard guard(m_lock);
+  m_access.reset();
+  m_stopped = false;
+}
+
+void DebugLink::on_debug_exit(unsigned vcpu, const accel::ExitDebug& exit) {
+  {
+    std::lock_guard guard(m_lock);
+    // Already stopped: another vCPU's stop (or an interrupt) won; this one stays parked with it.
+    if (m_stopped || !m_access) return;
+    if (!stop_locked().ok()) return;  // the machine is stopping: nothing to report
+  }
+  gdbstub::StopEvent event;
+  switch (exit.reason) {
+    case accel::ExitDebug::Reason::kStep:
+      event.reason = gdbstub::StopEvent::Reason::kStep;
+      break;
+    case accel::ExitDebug::Reason::kWatchpoint:
+      event.reason = gdbstub::StopEvent::Reason::kWatchpoint;
+      break;
+    case accel::ExitDebug::Reason::kBreakpoint:
+      event.reason = gdbstub::StopEvent::Reason::kBreakpoint;
+      break;
+  }
+  event.thread = vcpu;
+  event.data_address = exit.data_address;
+  std::lock_guard guard(m_listener_lock);
+  if (m_listener) m_listener(event);
+}
+
+unsigned DebugLink::thread_count() const {
+  std::lock_guard guard(m_lock);
+  return m_threads;
+}
+
+bool DebugLink::stopped() const {
+  std::lock_guard guard(m_lock);
+  return m_stopped;
+}
+
+base::ErrorOr<void> DebugLink::stop_locked() {
+  if (m_stopped) return {};
+  if (!m_access) return base::fail(base::Error("no machine is running"));
+  TRY(m_controller.pause());
+  m_stopped = true;
+  return {};
+}
+
+base::ErrorOr<void> DebugLink::stop() {
+  std::lock_guard guard(m_lock);
+  return stop_locked();
+}
+
+base::ErrorOr<void> DebugLink::apply_debug_locked(int step_thread) {
+  for (size_t i = 0; i < m_access->vcpus.size(); ++i) {
+    accel::VcpuDebug debug;
+    debug.single_step = static_cast<int>(i) == step_thread;
+    debug.breakpoints = m_breakpoints;
+    for (const gdbstub::Watchpoint& w : m_watchpoints)
+      debug.watchpoints.push_back({w.address, w.length, w.read, w.write});
+    auto set = m_access->vcpus[i]->set_debug(debug);
+    if (!set.ok())
+      return base::fail(base::Error("gdb: vCPU " + std::to_string(i) + ": " + set.error().message));
+  }
+  return {};
+}
+
+base::ErrorOr<void> DebugLink::resume(int step_thread) {
+  std::lock_guard guard(m_lock);
+  if (!m_access || !m_stopped) return base::fail(base::Error("the machine is not stopped"));
+  TRY(apply_debug_locked(step_thread));
+  TRY(m_controller.resume());
+  m_stopped = false;
+  return {};
+}
+
+base::ErrorOr<accel::Vcpu*> DebugLink::stopped_vcpu_locked(unsigned thread) const {
+  if (!m_access || !m_stopped) return base::fail(base::Error("the machine is not stopped"));
+  // Someone else (`vmlaunch resume`) may have let it run while gdb thought it stopped.
+  if (m_controller.state() != State::Paused) return base::fail(base::Error("the machine was resumed"));
+  if (thread >= m_access->vcpus.size()) return base::fail(base::Error("no such vCPU"));
+  return m_access->vcpus[thread];
+}
+
+base::ErrorOr<accel::RiscvVcpuState> DebugLink::read_registers(unsigned thread) {
+  std::lock_guard guard(m_lock);
+  accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
+  auto state = vcpu->get_state();
+  if (!state.ok()) return base::fail(base::Error(state.error().message));
+  const auto* riscv = std::get_if<accel::RiscvVcpuState>(&state.value());
+  if (!riscv) return base::fail(base::Error("not a riscv64 vCPU"));
+  return *riscv;
+}
+
+base::ErrorOr<void> DebugLink::write_registers(unsigned thread, const accel::RiscvVcpuState& state) {
+  std::lock_guard guard(m_lock);
+  accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
+  auto set = vcpu->set_state(accel::VcpuState{state});
+  if (!set.ok()) return base::fail(base::Error(set.error().message));
+  return {};
+}
+
+base::ErrorOr<DebugLink::RamPiece> DebugLink::ram_locked(unsigned thread, uint64_t addr, uint64_t len,
+                                                         bool physical) {
+  accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
+  uint64_t pa = addr;
+  if (!physical) {
+    auto translated = vcpu->translate(addr);
+    if (!translated.ok()) return base::fail(base::Error(translated.error().message));
+    pa = translated.value();
+  }
+  auto host = m_access->memory->slice(pa, len);
+  if (!host) return base::fail(base::Error("not guest RAM"));
+  return RamPiece{*host, pa};
+}
+
+base::ErrorOr<void> DebugLink::read_memory(unsigned thread, uint64_t addr, std::span<uint8_t> out,
+                                           bool physical) {
+  std::lock_guard guard(m_lock);
+  // Translate every page first and copy after, so a failure leaves nothing half read.
+  std::vector<std::pair<RamPiece, size_t>> pieces;
+  for (size_t done = 0; done < out.size();) {
+    const uint64_t at = addr + done;
+    const size_t len = std::min<uint64_t>(out.size() - done, 4096 - (at & 0xfff));
+    pieces.emplace_back(TRY(ram_locked(thread, at, len, physical)), done);
+    done += len;
+  }
+  for (auto& [piece, offset] : pieces)
+    std::copy(piece.host.begin(), piece.host.end(), out.begin() + static_cast<ptrdiff_t>(offset));
+  return {};
+}
+
+base::ErrorOr<void> DebugLink::write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
+                                            bool physical) {
+  std::lock_guard guard(m_lock);
+  std::vector<std::pair<RamPiece, size_t>> pieces;
+  for (size_t done = 0; done < in.size();) {
+    const uint64_t at = addr + done;
+    const size_t len = std::min<uint64_t>(in.size() - done, 4096 - (at & 0xfff));
+    pieces.emplace_back(TRY(ram_locked(thread, at, len, physical)), done);
+    done += len;
+  }
+  for (auto& [piece, offset] : pieces) {
+    std::copy(in.begin() + static_cast<ptrdiff_t>(offset),
+              in.begin() + static_cast<ptrdiff_t>(offset + piece.host.size()), piece.host.begin());
+    // gdb may patch code: the accelerator drops what it decoded or compiled from the old bytes.
+    m_access->vm->note_memory_written(piece.gpa, piece.host.size());
+  }
+  return {};
+}
+
+void DebugLink::set_breakpoints(std::vector<uint64_t> addresses) {
+  std::lock_guard guard(m_lock);
+  m_breakpoints = std::move(addresses);
+}
+
+void DebugLink::set_watchpoints(std::vector<gdbstub::Watchpoint> watchpoints) {
+  std::lock_guard guard(m_lock);
+  m_watchpoints = std::move(watchpoints);
+}
+
+void DebugLink::set_stop_listener(std::function<void(const gdbstub::StopEvent&)> listener) {
+  std::lock_guard guard(m_listener_lock);
+  m_listener = std::move(listener);
+}
+
+void DebugLink::kill() {
+  m_controller.stop("kill");
+}
+
+void DebugLink::detach() {
+  std::lock_guard guard(m_lock);
+  m_breakpoints.clear();
+  m_watchpoints.clear();
+  if (!m_access) return;
+  if (!stop_locked().ok()) return;  // the machine is stopping anyway
+  (void)apply_debug_locked(-1);     // empty settings: full speed again
+  if (m_controller.resume().ok()) m_stopped = false;
+}
+
+}  // namespace vmm

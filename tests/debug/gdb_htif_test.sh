@@ -11,7 +11,10 @@ gdb=$(command -v gdb-multiarch) || {
   finish
   exit
 }
-sock=$tmp/gdb.sock
+# A unix socket path must fit 108 bytes: Bazel's TEST_TMPDIR under a long output base does not.
+sockdir=$(mktemp -d /tmp/gdb-test.XXXXXX)
+trap 'rm -rf "$sockdir"' EXIT
+sock=$sockdir/gdb.sock
 
 cat >"$tmp/m.yaml" <<YAML
 machine: {arch: riscv64, type: virt, memory: 64MiB}

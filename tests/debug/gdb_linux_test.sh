@@ -14,7 +14,10 @@ gdb=$(command -v gdb-multiarch) || {
 use_riscv64_guest tests/debug/gdb_linux_test.sh
 vmlinux=$(dirname "$kernel")/vmlinux
 check "the guest build keeps vmlinux with symbols" grep -q " T start_kernel$" "$(dirname "$kernel")/System.map"
-sock=$tmp/gdb.sock
+# A unix socket path must fit 108 bytes: Bazel's TEST_TMPDIR under a long output base does not.
+sockdir=$(mktemp -d /tmp/gdb-test.XXXXXX)
+trap 'rm -rf "$sockdir"' EXIT
+sock=$sockdir/gdb.sock
 
 cat >"$tmp/linux.yaml" <<YAML
 name: gdb-linux

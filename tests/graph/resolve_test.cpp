@@ -370,6 +370,12 @@ TEST_CASE("SCSI addresses: \"target.lun\" puts several logical units on one targ
   CHECK_FALSE(serial.ok());
 }
 
+TEST_CASE("debug: (the gdb stub) is refused at validate on x86_64, where it cannot work yet") {
+  auto r = resolve_yaml(std::string(kPc) + "debug: {gdb: {host: 127.0.0.1, port: 1234}}\n");
+  CHECK(only_error(r).find("debug: the gdb stub is not available on x86_64 machines yet") !=
+        std::string::npos);
+}
+
 TEST_CASE("properties: defaults, typed values, unknown names, ranges") {
   auto ok = resolve_yaml(std::string(kPc) + kBackends +
                          "devices:\n"

@@ -1,7 +1,12 @@
 #include "jit/tier_manager.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 #include "jit/mmu.h"
 #include "jit/tier_loader.h"
@@ -16,6 +21,22 @@ const char* mode_name(TierOptions::Mode mode) {
       return "interp";
     case TierOptions::Mode::kLlvm:
       return "llvm";
+  }
+  return "?";
+}
+
+const char* exit_reason_name(unsigned reason) {
+  switch (reason) {
+    case kJitExitBranch:
+      return "branch";
+    case kJitExitTrap:
+      return "trap";
+    case kJitExitIndirect:
+      return "indirect";
+    case kJitExitBudget:
+      return "budget";
+    case kJitExitCodeStore:
+      return "code_store";
   }
   return "?";
 }
@@ -79,15 +100,52 @@ void TierManager::stop() {
   m_threads.clear();
 }
 
+uint64_t TierManager::content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset) {
+  uint64_t hash = 1469598103934665603ull ^ entry_offset;  // FNV-1a over the region's bytes
+  const auto* bytes = reinterpret_cast<const uint8_t*>(insns.data());
+  for (size_t i = 0; i < insns.size() * sizeof(JitRegionInsn); ++i)
+    hash = (hash ^ bytes[i]) * 1099511628211ull;
+  return hash;
+}
+
+JitRegionFn TierManager::find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+                                       uint32_t entry_offset) const {
+  std::lock_guard<std::mutex> lock(m_compiled_mutex);
+  auto [begin, end] = m_compiled.equal_range(key);
+  for (auto it = begin; it != end; ++it) {
+    const CompiledCode& code = it->second;
+    if (code.entry_offset == entry_offset && code.insns.size() == insns.size() &&
+        std::memcmp(code.insns.data(), insns.data(), insns.size() * sizeof(JitRegionInsn)) == 0)
+      return code.fn;
+  }
+  return nullptr;
+}
+
 JitRegionFn TierManager::compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns,
                                     uint32_t entry_offset) {
+  const uint64_t key = content_key(insns, entry_offset);
+  if (JitRegionFn fn = find_compiled(key, insns, entry_offset)) {
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    ++m_reused;
+    return fn;
+  }
   const auto start = std::chrono::steady_clock::now();
   char error[512] = {};
   JitRegionFn fn;
   {
     std::lock_guard<std::mutex> lock(instance.mutex);
+    // Another hart may have compiled it while this one waited for the instance.
+    if ((fn = find_compiled(key, insns, entry_offset))) {
+      std::lock_guard<std::mutex> stats_lock(m_stats_mutex);
+      ++m_reused;
+      return fn;
+    }
     fn = m_library->api().compile_region(instance.compiler, insns.data(), insns.size(), entry_offset, error,
                                          sizeof error);
+    if (fn) {
+      std::lock_guard<std::mutex> lock(m_compiled_mutex);
+      m_compiled.emplace(key, CompiledCode{insns, entry_offset, fn});
+    }
   }
   const uint64_t ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
@@ -116,6 +174,10 @@ void TierManager::enqueue(CompileJob job) {
 }
 
 void TierManager::worker(Instance& instance) {
+  // Compiling must never slow the vCPUs down: on a machine with as many busy harts as cores, a
+  // compile thread at the same priority takes a core's share from a hart. At nice 10 it runs on
+  // what the harts leave (wfi, waits on devices) and otherwise on its small share.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
   for (;;) {
     CompileJob job;
     {
@@ -139,6 +201,7 @@ TierStats TierManager::stats() const {
     std::lock_guard<std::mutex> lock(m_stats_mutex);
     ns = m_compile_ns;
     s.regions_failed = m_failed;
+    s.regions_reused = m_reused;
     s.last_failure = m_last_failure;
   }
   s.regions_compiled = ns.size();
@@ -151,6 +214,9 @@ TierStats TierManager::stats() const {
   s.regions_installed = m_installed.load(std::memory_order_relaxed);
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
+  if (m_instances_ready)
+    for (const auto& instance : m_instances) s.code_bytes += m_library->api().code_bytes(instance->compiler);
   return s;
 }
 

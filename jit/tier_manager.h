@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -27,14 +28,20 @@ struct TierStats {
   std::string mode;                // "auto", "interp", "llvm"
   std::string tier;                // the tier's describe() line; empty when none is loaded
   uint64_t regions_compiled = 0;   // successful compiles
+  uint64_t regions_reused = 0;     // requests answered with code compiled before (another hart or page)
   uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
   uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
   std::string last_failure;        // the tier's message for the latest refusal
   uint64_t compile_ns_total = 0;
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
-  uint64_t guest_instructions = 0;     // retired by all harts
-  uint64_t compiled_instructions = 0;  // of those, in compiled regions
+  uint64_t guest_instructions = 0;       // retired by all harts
+  uint64_t compiled_instructions = 0;    // of those, in compiled regions
+  uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
+  uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
 };
+
+// The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").
+const char* exit_reason_name(unsigned reason);
 
 // A region to compile, formed by a hart from its decoded page.
 struct CompileJob {
@@ -70,6 +77,13 @@ class TierManager {
     m_guest_instructions.fetch_add(total, std::memory_order_relaxed);
     m_compiled_instructions.fetch_add(compiled, std::memory_order_relaxed);
   }
+  // Adds a hart's region exits (by JitExitReason) and zeroes them.
+  void count_exits(uint64_t (&exits)[kJitExitReasons]) {
+    for (unsigned i = 0; i < kJitExitReasons; ++i) {
+      if (exits[i]) m_exits[i].fetch_add(exits[i], std::memory_order_relaxed);
+      exits[i] = 0;
+    }
+  }
   TierStats stats() const;
   void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
 
@@ -80,6 +94,16 @@ class TierManager {
     std::mutex mutex;
   };
   JitRegionFn compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  // Compiled code by content: regions are position independent (every pc is page_va + offset), so
+  // the same instructions at the same offsets share one compile across harts and pages.
+  struct CompiledCode {
+    std::vector<JitRegionInsn> insns;
+    uint32_t entry_offset = 0;
+    JitRegionFn fn = nullptr;
+  };
+  static uint64_t content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  JitRegionFn find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+                            uint32_t entry_offset) const;
   void worker(Instance& instance);
 
   TierOptions m_options;
@@ -96,11 +120,16 @@ class TierManager {
   bool m_stopping = false;
   std::vector<std::thread> m_threads;
 
+  mutable std::mutex m_compiled_mutex;
+  std::unordered_multimap<uint64_t, CompiledCode> m_compiled;
+
   mutable std::mutex m_stats_mutex;
+  uint64_t m_reused = 0;
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
   std::string m_last_failure;
   std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
+  std::atomic<uint64_t> m_exits[kJitExitReasons] = {};
 };
 
 }  // namespace jit

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -54,37 +55,48 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
   manager->m_threshold =
       options.hot_threshold ? options.hot_threshold : (sync ? 1 : TierOptions::kDefaultAutoThreshold);
   const std::string path = options.library.empty() ? default_tier_path() : options.library;
-  auto library = load_tier(path);
-  if (!library.ok()) {
-    if (sync) return base::fail("tier llvm: " + library.error());
-    manager->m_note = library.error() + " (running the interpreter only)";
+  if (sync) {
+    const std::string why = manager->load(path, 1);
+    if (!why.empty()) return base::fail("tier llvm: " + why);
+    manager->m_active = true;
     return manager;
   }
-  manager->m_library = std::move(*library);
-  manager->m_helpers.load = jit_tier_load;
-  manager->m_helpers.store = jit_tier_store;
-  const unsigned threads = sync ? 0 : std::max(1u, options.compile_threads);
-  for (unsigned i = 0; i < 1 + threads; ++i) {
-    char error[512] = {};
-    void* compiler = manager->m_library->api().create(&manager->m_helpers, error, sizeof error);
-    if (!compiler) {
-      std::string why = std::string("jit tier ") + path + ": " + error;
-      if (sync) return base::fail(why);
-      manager->m_note = why + " (running the interpreter only)";
-      return manager;
-    }
-    manager->m_instances.push_back(std::make_unique<Instance>());
-    manager->m_instances.back()->compiler = compiler;
+  // auto: mapping libLLVM (~130 MB, most of it relocations) and building each compiler's LLJIT
+  // took ~1 s on the loaded 2-core host before the first guest instruction ran, a third of a
+  // Linux boot. The first compile thread does it while the interpreter boots; only a missing file
+  // is known here.
+  if (::access(path.c_str(), R_OK) != 0) {
+    manager->m_note = "jit tier " + path + ": " + std::strerror(errno) + " (running the interpreter only)";
+    return manager;
   }
-  manager->m_instances_ready = true;
-  for (size_t i = 1; i < manager->m_instances.size(); ++i)
-    manager->m_threads.emplace_back([m = manager.get(), i] { m->worker(*m->m_instances[i]); });
+  manager->m_active = true;
+  const unsigned threads = std::max(1u, options.compile_threads);
+  for (unsigned i = 0; i < threads; ++i)
+    manager->m_threads.emplace_back([m = manager.get(), i, path, threads] { m->worker(i, path, threads); });
   return manager;
+}
+
+std::string TierManager::load(const std::string& path, unsigned instances) {
+  auto library = load_tier(path);
+  if (!library.ok()) return library.error();
+  m_library = std::move(*library);
+  m_helpers.load = jit_tier_load;
+  m_helpers.store = jit_tier_store;
+  for (unsigned i = 0; i < instances; ++i) {
+    char error[512] = {};
+    void* compiler = m_library->api().create(&m_helpers, error, sizeof error);
+    if (!compiler) return std::string("jit tier ") + path + ": " + error;
+    m_instances.push_back(std::make_unique<Instance>());
+    m_instances.back()->compiler = compiler;
+  }
+  m_ready.store(true, std::memory_order_release);
+  return {};
 }
 
 TierManager::~TierManager() {
   stop();
   // Compiled code dies with its compiler instance; the harts using it are gone by now (Engine).
+  // The threads are joined: whatever the loader created is here.
   for (auto& instance : m_instances)
     if (instance->compiler) m_library->api().destroy(instance->compiler);
 }
@@ -160,20 +172,33 @@ JitRegionFn TierManager::compile_on(Instance& instance, const std::vector<JitReg
 }
 
 JitRegionFn TierManager::compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset) {
-  if (!m_instances_ready) return nullptr;
+  if (!m_ready.load(std::memory_order_acquire)) return nullptr;
   return compile_on(*m_instances[0], insns, entry_offset);
 }
 
 void TierManager::enqueue(CompileJob job) {
   {
     std::lock_guard<std::mutex> lock(m_queue_mutex);
-    if (m_stopping || !m_instances_ready || m_queue.size() >= kMaxQueued) return;
+    if (m_stopping || !m_active || m_load_failed || m_queue.size() >= kMaxQueued) return;
     m_queue.push_back(std::move(job));
   }
   m_queue_cv.notify_one();
 }
 
-void TierManager::worker(Instance& instance) {
+void TierManager::worker(unsigned index, const std::string& path, unsigned threads) {
+  // Thread 0 loads the tier first, at normal priority: a machine that stops early waits for it.
+  if (index == 0) {
+    const std::string why = load(path, threads);
+    {
+      std::lock_guard<std::mutex> lock(m_queue_mutex);
+      if (!why.empty()) {
+        m_load_failed = true;
+        m_note = why + " (running the interpreter only)";
+        m_queue.clear();
+      }
+    }
+    m_queue_cv.notify_all();
+  }
   // Compiling must never slow the vCPUs down: on a machine with as many busy harts as cores, a
   // compile thread at the same priority takes a core's share from a hart. At nice 10 it runs on
   // what the harts leave (wfi, waits on devices) and otherwise on its small share.
@@ -182,12 +207,14 @@ void TierManager::worker(Instance& instance) {
     CompileJob job;
     {
       std::unique_lock<std::mutex> lock(m_queue_mutex);
-      m_queue_cv.wait(lock, [&] { return m_stopping || !m_queue.empty(); });
-      if (m_stopping) return;
+      m_queue_cv.wait(lock, [&] {
+        return m_stopping || m_load_failed || (m_ready.load(std::memory_order_acquire) && !m_queue.empty());
+      });
+      if (m_stopping || m_load_failed) return;
       job = std::move(m_queue.front());
       m_queue.pop_front();
     }
-    JitRegionFn fn = compile_on(instance, job.insns, job.entry_offset);
+    JitRegionFn fn = compile_on(*m_instances[index], job.insns, job.entry_offset);
     if (job.done) job.done(job, fn);
   }
 }
@@ -195,7 +222,8 @@ void TierManager::worker(Instance& instance) {
 TierStats TierManager::stats() const {
   TierStats s;
   s.mode = mode_name(m_options.mode);
-  if (m_library) s.tier = m_library->api().describe();
+  const bool ready = m_ready.load(std::memory_order_acquire);
+  if (ready) s.tier = m_library->api().describe();
   std::vector<uint64_t> ns;
   {
     std::lock_guard<std::mutex> lock(m_stats_mutex);
@@ -215,7 +243,7 @@ TierStats TierManager::stats() const {
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
-  if (m_instances_ready)
+  if (ready)
     for (const auto& instance : m_instances) s.code_bytes += m_library->api().code_bytes(instance->compiler);
   return s;
 }

@@ -61,10 +61,14 @@ class TierManager {
   TierManager(const TierManager&) = delete;
   TierManager& operator=(const TierManager&) = delete;
 
-  bool active() const { return m_instances_ready; }
+  // Whether harts should count and promote hot code (auto: the tier may still be loading).
+  bool active() const { return m_active; }
   bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
   uint32_t hot_threshold() const { return m_threshold; }
-  const std::string& note() const { return m_note; }  // why an `auto` tier is inactive
+  std::string note() const {  // why an `auto` tier is inactive
+    std::lock_guard<std::mutex> lock(m_queue_mutex);
+    return m_note;
+  }
 
   // Compiles now, on the calling (hart) thread. nullptr when the tier refuses the region.
   JitRegionFn compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
@@ -104,20 +108,26 @@ class TierManager {
   static uint64_t content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
   JitRegionFn find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
                             uint32_t entry_offset) const;
-  void worker(Instance& instance);
+  // Loads the library and creates `instances` compilers; an error message, or empty.
+  std::string load(const std::string& path, unsigned instances);
+  // Compile thread `index` (auto); thread 0 first loads the tier for all `threads`.
+  void worker(unsigned index, const std::string& path, unsigned threads);
 
   TierOptions m_options;
   uint32_t m_threshold = 1;
   std::string m_note;
   std::unique_ptr<LoadedTier> m_library;
   JitHelpers m_helpers{};
-  std::vector<std::unique_ptr<Instance>> m_instances;  // [0]: synchronous compiles; then one per thread
-  bool m_instances_ready = false;
+  std::vector<std::unique_ptr<Instance>>
+      m_instances;  // llvm: one, for synchronous compiles; auto: one per thread
+  bool m_active = false;
+  std::atomic<bool> m_ready{false};  // m_library and m_instances are there
 
-  std::mutex m_queue_mutex;
+  mutable std::mutex m_queue_mutex;
   std::condition_variable m_queue_cv;
   std::deque<CompileJob> m_queue;
   bool m_stopping = false;
+  bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
 
   mutable std::mutex m_compiled_mutex;

@@ -26,6 +26,7 @@
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Transforms/InstCombine/InstCombine.h>
 #include <llvm/Transforms/Scalar/EarlyCSE.h>
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
@@ -56,11 +57,11 @@ const char* describe() {
 
 // A short pass list (SROA first: it turns the register allocas into SSA), built
 // once per compiler instance: registering the analyses costs more than running the passes on a
-// small region. No InstCombine: it cost half of the IR passes' time (perf, tier llvm boot) and the
-// -O0 backend that follows gains little from it.
+// small region. InstCombine only for optimised code: it cost half of the IR passes' time (perf,
+// tier llvm boot).
 class Passes {
  public:
-  Passes() {
+  explicit Passes(bool instcombine) {
     m_pb.registerModuleAnalyses(m_mam);
     m_pb.registerCGSCCAnalyses(m_cgam);
     m_pb.registerFunctionAnalyses(m_fam);
@@ -68,6 +69,7 @@ class Passes {
     m_pb.crossRegisterProxies(m_lam, m_fam, m_cgam, m_mam);
     m_fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
     m_fpm.addPass(llvm::EarlyCSEPass());
+    if (instcombine) m_fpm.addPass(llvm::InstCombinePass());
     m_fpm.addPass(llvm::SimplifyCFGPass());
   }
   void run(llvm::Module& module) {
@@ -114,8 +116,8 @@ class CodeSizePlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
 };
 
 struct Tier {
-  Tier(std::unique_ptr<llvm::orc::LLJIT> jit, const JitHelpers& helpers)
-      : jit(std::move(jit)), helpers(helpers) {}
+  Tier(std::unique_ptr<llvm::orc::LLJIT> jit, const JitHelpers& helpers, bool optimised)
+      : jit(std::move(jit)), helpers(helpers), passes(optimised) {}
   std::unique_ptr<llvm::orc::LLJIT> jit;
   JitHelpers helpers;
   Passes passes;
@@ -123,7 +125,7 @@ struct Tier {
   std::atomic<uint64_t> code_bytes{0};
 };
 
-void* create(const JitHelpers* helpers, char* error, size_t error_len) {
+void* create(const JitHelpers* helpers, int quality, char* error, size_t error_len) {
   if (!helpers || !helpers->load || !helpers->store) {
     put_error(error, error_len, "create: no helpers");
     return nullptr;
@@ -139,16 +141,19 @@ void* create(const JitHelpers* helpers, char* error, size_t error_len) {
       llvm::cl::ParseCommandLineOptions(1, argv, "", nullptr, "VMLAUNCH_LLVM_ARGS");
     }
   });
-  // Codegen at -O0 (FastISel, fast register allocation): the IR is already cleaned up by
-  // optimise(), and a translator pays codegen for every region; -O1's SelectionDAG costs several
-  // times more per region. One TargetMachine per instance (one per compile thread), built here
-  // and reused for every module: LLJIT's default concurrent compiler builds one per module.
+  // Fast (tier llvm: every block compiled before it runs): -O0 codegen (FastISel, fast register
+  // allocation) after the short pass list; -O1's SelectionDAG costs several times more per region.
+  // Optimised (tier auto: only hot code): InstCombine too and -O1 codegen; 2.5x the compiled
+  // MIPS on bench/interp_loop. Either way one TargetMachine per instance (one per compile thread),
+  // built here and reused for every module: LLJIT's default concurrent compiler builds one per
+  // module.
+  const bool optimised = quality == kJitCompileOptimised;
   auto machine = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!machine) {
     put_error(error, error_len, "host target: " + llvm::toString(machine.takeError()));
     return nullptr;
   }
-  machine->setCodeGenOptLevel(llvm::CodeGenOptLevel::None);
+  machine->setCodeGenOptLevel(optimised ? llvm::CodeGenOptLevel::Less : llvm::CodeGenOptLevel::None);
   auto jit = llvm::orc::LLJITBuilder()
                  .setJITTargetMachineBuilder(std::move(*machine))
                  .setCompileFunctionCreator(
@@ -163,7 +168,7 @@ void* create(const JitHelpers* helpers, char* error, size_t error_len) {
     put_error(error, error_len, "LLJIT: " + llvm::toString(jit.takeError()));
     return nullptr;
   }
-  auto* tier = new (std::nothrow) Tier{std::move(*jit), *helpers};
+  auto* tier = new (std::nothrow) Tier{std::move(*jit), *helpers, optimised};
   if (!tier) {
     put_error(error, error_len, "out of memory");
     return nullptr;

@@ -62,14 +62,16 @@ struct JitRegionInsn {
 };
 
 enum { kJitTierAbiVersion = 3, kJitMaxRegionInsns = 256 };
+enum { kJitCompileFast = 0, kJitCompileOptimised = 1 };
 
 struct JitTierApi {
   uint32_t abi_version;  // kJitTierAbiVersion of the tier that was built
   // One line for logs and `vmlaunch accel`: "LLVM 19.1.7 ORC LLJIT, host x86_64-pc-linux-gnu".
   const char* (*describe)(void);
   // A compiler instance (one per compile thread; not for concurrent use). nullptr with a message in
-  // error on failure. helpers must outlive it.
-  void* (*create)(const JitHelpers* helpers, char* error, size_t error_len);
+  // error on failure. helpers must outlive it. quality: kJitCompileFast (every block, compile time
+  // first) or kJitCompileOptimised (hot code, code quality first).
+  void* (*create)(const JitHelpers* helpers, int quality, char* error, size_t error_len);
   void (*destroy)(void* tier);
   // Compiles a region: `count` instructions of one 4 KiB page sorted by offset, entered at
   // entry_offset. Control that leaves the listed instructions (a branch target or fall-through not

@@ -84,10 +84,17 @@ std::string TierManager::load(const std::string& path, unsigned instances) {
   m_helpers.store = jit_tier_store;
   for (unsigned i = 0; i < instances; ++i) {
     char error[512] = {};
-    void* compiler = m_library->api().create(&m_helpers, error, sizeof error);
+    const int quality = m_options.mode == TierOptions::Mode::kLlvm ? kJitCompileFast : kJitCompileOptimised;
+    void* compiler = m_library->api().create(&m_helpers, quality, error, sizeof error);
     if (!compiler) return std::string("jit tier ") + path + ": " + error;
-    m_instances.push_back(std::make_unique<Instance>());
-    m_instances.back()->compiler = compiler;
+    auto instance = std::make_unique<Instance>();
+    instance->compiler = compiler;
+    if (m_options.mode == TierOptions::Mode::kLlvm) {
+      m_sync[m_sync_count.load(std::memory_order_relaxed)] = std::move(instance);
+      m_sync_count.fetch_add(1, std::memory_order_release);
+    } else {
+      m_instances.push_back(std::move(instance));
+    }
   }
   m_ready.store(true, std::memory_order_release);
   return {};
@@ -99,6 +106,8 @@ TierManager::~TierManager() {
   // The threads are joined: whatever the loader created is here.
   for (auto& instance : m_instances)
     if (instance->compiler) m_library->api().destroy(instance->compiler);
+  for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
+    m_library->api().destroy(m_sync[i]->compiler);
 }
 
 void TierManager::stop() {
@@ -173,7 +182,30 @@ JitRegionFn TierManager::compile_on(Instance& instance, const std::vector<JitReg
 
 JitRegionFn TierManager::compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset) {
   if (!m_ready.load(std::memory_order_acquire)) return nullptr;
-  return compile_on(*m_instances[0], insns, entry_offset);
+  // Harts compiling at the same time each get a compiler of their own (up to the host's cores), so
+  // a 2-hart guest under tier llvm does not run one hart at a time through one compiler.
+  const unsigned count = m_sync_count.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < count; ++i) {
+    if (m_sync[i]->mutex.try_lock()) {
+      m_sync[i]->mutex.unlock();
+      return compile_on(*m_sync[i], insns, entry_offset);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_sync_grow_mutex);
+    const unsigned now = m_sync_count.load(std::memory_order_relaxed);
+    const unsigned limit = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxSyncCompilers);
+    if (now < limit) {
+      char error[512] = {};
+      if (void* compiler = m_library->api().create(&m_helpers, kJitCompileFast, error, sizeof error)) {
+        m_sync[now] = std::make_unique<Instance>();
+        m_sync[now]->compiler = compiler;
+        m_sync_count.store(now + 1, std::memory_order_release);
+        return compile_on(*m_sync[now], insns, entry_offset);
+      }
+    }
+  }
+  return compile_on(*m_sync[0], insns, entry_offset);  // all busy: wait for the first
 }
 
 void TierManager::enqueue(CompileJob job) {
@@ -243,8 +275,11 @@ TierStats TierManager::stats() const {
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
-  if (ready)
+  if (ready) {
     for (const auto& instance : m_instances) s.code_bytes += m_library->api().code_bytes(instance->compiler);
+    for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
+      s.code_bytes += m_library->api().code_bytes(m_sync[i]->compiler);
+  }
   return s;
 }
 

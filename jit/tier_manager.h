@@ -120,6 +120,11 @@ class TierManager {
   JitHelpers m_helpers{};
   std::vector<std::unique_ptr<Instance>>
       m_instances;  // llvm: one, for synchronous compiles; auto: one per thread
+  // tier llvm: compilers for synchronous compiles, added while harts find them all busy.
+  static constexpr unsigned kMaxSyncCompilers = 8;
+  std::unique_ptr<Instance> m_sync[kMaxSyncCompilers];
+  std::atomic<unsigned> m_sync_count{0};
+  std::mutex m_sync_grow_mutex;
   bool m_active = false;
   std::atomic<bool> m_ready{false};  // m_library and m_instances are there
 

@@ -251,6 +251,8 @@ class Accelerator {
   // What its VMs did, for `vmlaunch up --stats` (lines for stderr; empty when it counts nothing).
   // Valid while a VM runs and after it is gone.
   virtual std::string stats_text() const { return {}; }
+  // The same numbers as one JSON object's text, for `up --stats=json:FILE` (empty: nothing counted).
+  virtual std::string stats_json() const { return {}; }
 };
 
 }  // namespace accel

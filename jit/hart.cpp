@@ -565,9 +565,10 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
           const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view);
           left -= static_cast<int64_t>(exit.retired) - 1;  // the loop counted one already
           compiled += exit.retired;
+          ++m_region_exits[exit.status < kJitExitReasons ? exit.status : kJitExitBranch];
           pc = m_s.pc;
           SYNC_FETCH();
-          if (exit.status) TRAP;
+          if (exit.status == kJitExitTrap) TRAP;
           goto head;
         }
 
@@ -620,6 +621,7 @@ out:
   if (m_tier) {
     m_compiled_retired += compiled;
     m_tier->count_instructions(static_cast<uint64_t>(budget - left), compiled);
+    if (compiled) m_tier->count_exits(m_region_exits);
   }
   return end;
 }

@@ -281,6 +281,7 @@ class Hart {
   uint16_t m_hot_threshold = 1;
   uint64_t m_code_epoch = 0;
   uint64_t m_compiled_retired = 0;
+  uint64_t m_region_exits[kJitExitReasons] = {};  // this chunk's, by JitExitReason; handed to m_tier
   std::vector<CompiledRegion> m_regions;
   std::mutex m_ready_mutex;
   std::vector<ReadyRegion> m_ready;

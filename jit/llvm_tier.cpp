@@ -11,8 +11,11 @@
 // a hart in a loop still reaches its chunk boundary (kick, park, interrupts) in bounded time.
 // LLVM errors become strings in the caller's buffer; nothing throws across the ABI.
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/JITLink/JITLink.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
@@ -20,6 +23,7 @@
 #include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Transforms/InstCombine/InstCombine.h>
@@ -27,8 +31,10 @@
 #include <llvm/Transforms/Scalar/SROA.h>
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,12 +47,6 @@
 
 namespace {
 
-struct Tier {
-  std::unique_ptr<llvm::orc::LLJIT> jit;
-  JitHelpers helpers;
-  uint64_t next_region = 0;
-};
-
 void put_error(char* buffer, size_t size, const std::string& message) {
   if (buffer && size > 0) std::snprintf(buffer, size, "%s", message.c_str());
 }
@@ -55,28 +55,77 @@ const char* describe() {
   return "LLVM " LLVM_VERSION_STRING " ORC LLJIT (regions: RV64IMC integer, loads/stores, branches)";
 }
 
-// The short pass list the issue names (SROA first: it turns the register allocas into SSA).
-void optimise(llvm::Module& module) {
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb;
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::FunctionPassManager fpm;
-  fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
-  fpm.addPass(llvm::EarlyCSEPass());
-  fpm.addPass(llvm::InstCombinePass());
-  fpm.addPass(llvm::SimplifyCFGPass());
-  for (llvm::Function& f : module)
-    if (!f.isDeclaration()) fpm.run(f, fam);
-}
+// A short pass list (SROA first: it turns the register allocas into SSA), built
+// once per compiler instance: registering the analyses costs more than running the passes on a
+// small region. InstCombine only for optimised code: it cost half of the IR passes' time (perf,
+// tier llvm boot).
+class Passes {
+ public:
+  explicit Passes(bool instcombine) {
+    m_pb.registerModuleAnalyses(m_mam);
+    m_pb.registerCGSCCAnalyses(m_cgam);
+    m_pb.registerFunctionAnalyses(m_fam);
+    m_pb.registerLoopAnalyses(m_lam);
+    m_pb.crossRegisterProxies(m_lam, m_fam, m_cgam, m_mam);
+    m_fpm.addPass(llvm::SROAPass(llvm::SROAOptions::ModifyCFG));
+    m_fpm.addPass(llvm::EarlyCSEPass());
+    if (instcombine) m_fpm.addPass(llvm::InstCombinePass());
+    m_fpm.addPass(llvm::SimplifyCFGPass());
+  }
+  void run(llvm::Module& module) {
+    for (llvm::Function& f : module)
+      if (!f.isDeclaration()) m_fpm.run(f, m_fam);
+    // The module goes on to codegen and its functions die with it: drop what was cached on them.
+    m_fam.clear();
+    m_mam.clear();
+  }
 
-void* create(const JitHelpers* helpers, char* error, size_t error_len) {
+ private:
+  llvm::LoopAnalysisManager m_lam;
+  llvm::FunctionAnalysisManager m_fam;
+  llvm::CGSCCAnalysisManager m_cgam;
+  llvm::ModuleAnalysisManager m_mam;
+  llvm::PassBuilder m_pb;
+  llvm::FunctionPassManager m_fpm;
+};
+
+// Counts the bytes JITLink allocates for each linked module (code, constants, GOT/stubs): the code
+// cache's size for `up --stats`.
+class CodeSizePlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
+ public:
+  explicit CodeSizePlugin(std::atomic<uint64_t>* bytes) : m_bytes(bytes) {}
+  void modifyPassConfig(llvm::orc::MaterializationResponsibility&, llvm::jitlink::LinkGraph&,
+                        llvm::jitlink::PassConfiguration& config) override {
+    config.PostAllocationPasses.push_back([bytes = m_bytes](llvm::jitlink::LinkGraph& graph) {
+      for (llvm::jitlink::Section& section : graph.sections())
+        bytes->fetch_add(llvm::jitlink::SectionRange(section).getSize(), std::memory_order_relaxed);
+      return llvm::Error::success();
+    });
+  }
+  llvm::Error notifyFailed(llvm::orc::MaterializationResponsibility&) override {
+    return llvm::Error::success();
+  }
+  llvm::Error notifyRemovingResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey) override {
+    return llvm::Error::success();
+  }
+  void notifyTransferringResources(llvm::orc::JITDylib&, llvm::orc::ResourceKey,
+                                   llvm::orc::ResourceKey) override {}
+
+ private:
+  std::atomic<uint64_t>* m_bytes;
+};
+
+struct Tier {
+  Tier(std::unique_ptr<llvm::orc::LLJIT> jit, const JitHelpers& helpers, bool optimised)
+      : jit(std::move(jit)), helpers(helpers), passes(optimised) {}
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  JitHelpers helpers;
+  Passes passes;
+  uint64_t next_region = 0;
+  std::atomic<uint64_t> code_bytes{0};
+};
+
+void* create(const JitHelpers* helpers, int quality, char* error, size_t error_len) {
   if (!helpers || !helpers->load || !helpers->store) {
     put_error(error, error_len, "create: no helpers");
     return nullptr;
@@ -85,28 +134,53 @@ void* create(const JitHelpers* helpers, char* error, size_t error_len) {
   std::call_once(targets, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // Debugging aid: VMLAUNCH_LLVM_ARGS="-time-passes -fast-isel-report-on-fallback" passes options to
+    // LLVM as llc takes them (process-wide, read once).
+    if (std::getenv("VMLAUNCH_LLVM_ARGS")) {
+      const char* argv[] = {"vmlaunch"};
+      llvm::cl::ParseCommandLineOptions(1, argv, "", nullptr, "VMLAUNCH_LLVM_ARGS");
+    }
   });
-  // Codegen at -O1: the IR is already cleaned up by optimise(); the full -O2 backend costs compile
-  // time that a translator pays for every region (measured with `up --stats`, docs/benchmarks.md).
+  // Fast (tier llvm: every block compiled before it runs): -O0 codegen (FastISel, fast register
+  // allocation) after the short pass list; -O1's SelectionDAG costs several times more per region.
+  // Optimised (tier auto: only hot code): InstCombine too and -O1 codegen; 2.5x the compiled
+  // MIPS on bench/interp_loop. Either way one TargetMachine per instance (one per compile thread),
+  // built here and reused for every module: LLJIT's default concurrent compiler builds one per
+  // module.
+  const bool optimised = quality == kJitCompileOptimised;
   auto machine = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!machine) {
     put_error(error, error_len, "host target: " + llvm::toString(machine.takeError()));
     return nullptr;
   }
-  machine->setCodeGenOptLevel(llvm::CodeGenOptLevel::Less);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*machine)).create();
+  machine->setCodeGenOptLevel(optimised ? llvm::CodeGenOptLevel::Less : llvm::CodeGenOptLevel::None);
+  auto jit = llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*machine))
+                 .setCompileFunctionCreator(
+                     [](llvm::orc::JITTargetMachineBuilder builder)
+                         -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                       auto target = builder.createTargetMachine();
+                       if (!target) return target.takeError();
+                       return std::make_unique<llvm::orc::TMOwningSimpleCompiler>(std::move(*target));
+                     })
+                 .create();
   if (!jit) {
     put_error(error, error_len, "LLJIT: " + llvm::toString(jit.takeError()));
     return nullptr;
   }
-  (*jit)->getIRTransformLayer().setTransform(
-      [](llvm::orc::ThreadSafeModule module,
-         llvm::orc::MaterializationResponsibility&) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
-        module.withModuleDo([](llvm::Module& m) { optimise(m); });
+  auto* tier = new (std::nothrow) Tier{std::move(*jit), *helpers, optimised};
+  if (!tier) {
+    put_error(error, error_len, "out of memory");
+    return nullptr;
+  }
+  if (auto* linker = llvm::dyn_cast<llvm::orc::ObjectLinkingLayer>(&tier->jit->getObjLinkingLayer()))
+    linker->addPlugin(std::make_unique<CodeSizePlugin>(&tier->code_bytes));
+  tier->jit->getIRTransformLayer().setTransform(
+      [tier](llvm::orc::ThreadSafeModule module,
+             llvm::orc::MaterializationResponsibility&) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+        module.withModuleDo([tier](llvm::Module& m) { tier->passes.run(m); });
         return module;
       });
-  auto* tier = new (std::nothrow) Tier{std::move(*jit), *helpers};
-  if (!tier) put_error(error, error_len, "out of memory");
   return tier;
 }
 
@@ -221,7 +295,7 @@ class RegionEmitter {
   void go_to(int64_t target, int64_t from) {
     auto it = target >= 0 && target < 4096 ? m_blocks.find(static_cast<uint32_t>(target)) : m_blocks.end();
     if (it == m_blocks.end()) {
-      exit_to(pc_at(target), 0);
+      exit_to(pc_at(target), kJitExitBranch);
       return;
     }
     if (target > from) {
@@ -232,7 +306,7 @@ class RegionEmitter {
     llvm::Value* spent = m_b.CreateICmpSGT(m_b.CreateLoad(i64(), m_done), m_budget_limit);
     m_b.CreateCondBr(spent, leave, it->second);
     m_b.SetInsertPoint(leave);
-    exit_to(pc_at(target), 0);
+    exit_to(pc_at(target), kJitExitBudget);
   }
 
   llvm::Value* call_helper(void* fn, llvm::Value* va, uint32_t size) {
@@ -275,7 +349,7 @@ class RegionEmitter {
     m_b.CreateCondBr(m_b.CreateICmpEQ(ok, m_b.getInt32(0)), fault,
                      join_after_slow_load(in, type, extend, join));
     m_b.SetInsertPoint(fault);
-    exit_to(pc_at(offset), 1);
+    exit_to(pc_at(offset), kJitExitTrap);
     m_b.SetInsertPoint(join);
   }
   template <typename Extend>
@@ -306,12 +380,12 @@ class RegionEmitter {
     llvm::Value* result = call_helper(reinterpret_cast<void*>(m_helpers.store), va, size);
     m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(0)), fault, check);
     m_b.SetInsertPoint(fault);
-    exit_to(pc_at(offset), 1);
+    exit_to(pc_at(offset), kJitExitTrap);
     m_b.SetInsertPoint(check);
     m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(2)), code, join);
     m_b.SetInsertPoint(code);
     // The store changed decoded code (perhaps this region's): leave before running any of it.
-    exit_to(pc_at(offset + in.len), 0);
+    exit_to(pc_at(offset + in.len), kJitExitCodeStore);
     m_b.SetInsertPoint(join);
   }
 
@@ -368,7 +442,7 @@ class RegionEmitter {
       case Op::kJalr: {
         llvm::Value* target = m_b.CreateAnd(m_b.CreateAdd(get(in.rs1), imm), m_b.getInt64(~1ull));
         set(in.rd, pc_at(off + in.len));
-        exit_to(target, 0);
+        exit_to(target, kJitExitIndirect);
         return;
       }
       case Op::kBeq:
@@ -552,7 +626,7 @@ class RegionEmitter {
         break;
       }
       default:  // emit() accepted only tier_compiles() ops
-        exit_to(pc_at(off), 0);
+        exit_to(pc_at(off), kJitExitBranch);
         return;
     }
     go_to(off + in.len, off);
@@ -612,10 +686,14 @@ JitRegionFn compile_region(void* opaque, const JitRegionInsn* insns, size_t coun
   return symbol->toPtr<JitRegionFn>();
 }
 
-constexpr JitTierApi kApi = {kJitTierAbiVersion, describe, create, destroy, compile_region};
+uint64_t code_bytes(void* tier) {
+  return tier ? static_cast<Tier*>(tier)->code_bytes.load(std::memory_order_relaxed) : 0;
+}
+
+constexpr JitTierApi kApi = {kJitTierAbiVersion, describe, create, destroy, compile_region, code_bytes};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v2(void) {
+extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v3(void) {
   return &kApi;
 }

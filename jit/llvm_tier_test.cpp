@@ -79,7 +79,7 @@ TEST_CASE("llvm tier: loaded on demand; a compiled straight-line region matches 
   CHECK(std::string(api.describe()).find("LLVM 19.") == 0);
   char error[256] = {};
   const JitHelpers helpers{no_load, no_store};
-  void* tier = api.create(&helpers, error, sizeof error);
+  void* tier = api.create(&helpers, kJitCompileOptimised, error, sizeof error);
   REQUIRE_MESSAGE(tier, error);
 
   Machine machine(nullptr);

@@ -24,9 +24,18 @@ struct JitMemView {
 enum { kJitTlbEntries = 256, kJitTlbEntrySize = 24, kJitTlbAddendOffset = 8 };
 
 // What a region returns. retired: instructions it executed, counting a faulting one as the
-// interpreter does. status 0: CpuState::pc is the next instruction; status 1: a trap is pending on
-// the hart (CpuState::pc is the faulting instruction, registers written back) and the caller enters
-// it (Hart::take_pending_trap).
+// interpreter does. status kJitExitTrap: a trap is pending on the hart (CpuState::pc is the faulting
+// instruction, registers written back) and the caller enters it (Hart::take_pending_trap); any
+// other status: CpuState::pc is the next instruction, and the status says why the region ended
+// (counted for `up --stats`).
+enum JitExitReason : uint64_t {
+  kJitExitBranch = 0,     // a direct branch, jump or fall-through to code outside the region
+  kJitExitTrap = 1,       // a load/store faulted or needs the interpreter's trap entry
+  kJitExitIndirect = 2,   // JALR: the target is known only at run time
+  kJitExitBudget = 3,     // a back-edge found the chunk's instruction budget spent
+  kJitExitCodeStore = 4,  // a store changed decoded code
+  kJitExitReasons = 5,
+};
 struct JitExit {
   uint64_t retired;
   uint64_t status;
@@ -52,15 +61,17 @@ struct JitRegionInsn {
   jit::Insn insn;
 };
 
-enum { kJitTierAbiVersion = 2, kJitMaxRegionInsns = 256 };
+enum { kJitTierAbiVersion = 3, kJitMaxRegionInsns = 256 };
+enum { kJitCompileFast = 0, kJitCompileOptimised = 1 };
 
 struct JitTierApi {
   uint32_t abi_version;  // kJitTierAbiVersion of the tier that was built
   // One line for logs and `vmlaunch accel`: "LLVM 19.1.7 ORC LLJIT, host x86_64-pc-linux-gnu".
   const char* (*describe)(void);
   // A compiler instance (one per compile thread; not for concurrent use). nullptr with a message in
-  // error on failure. helpers must outlive it.
-  void* (*create)(const JitHelpers* helpers, char* error, size_t error_len);
+  // error on failure. helpers must outlive it. quality: kJitCompileFast (every block, compile time
+  // first) or kJitCompileOptimised (hot code, code quality first).
+  void* (*create)(const JitHelpers* helpers, int quality, char* error, size_t error_len);
   void (*destroy)(void* tier);
   // Compiles a region: `count` instructions of one 4 KiB page sorted by offset, entered at
   // entry_offset. Control that leaves the listed instructions (a branch target or fall-through not
@@ -68,10 +79,12 @@ struct JitTierApi {
   // accepts may appear; anything else gives nullptr and a message. The code lives until destroy().
   JitRegionFn (*compile_region)(void* tier, const JitRegionInsn* insns, size_t count, uint32_t entry_offset,
                                 char* error, size_t error_len);
+  // Bytes of generated code and data this instance holds (the code cache's size).
+  uint64_t (*code_bytes)(void* tier);
 };
 
 // The one symbol a tier library exports.
-const JitTierApi* vmlaunch_jit_tier_v2(void);
+const JitTierApi* vmlaunch_jit_tier_v3(void);
 typedef const JitTierApi* (*JitTierEntry)(void);
 
 }  // extern "C"

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -27,14 +28,20 @@ struct TierStats {
   std::string mode;                // "auto", "interp", "llvm"
   std::string tier;                // the tier's describe() line; empty when none is loaded
   uint64_t regions_compiled = 0;   // successful compiles
+  uint64_t regions_reused = 0;     // requests answered with code compiled before (another hart or page)
   uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
   uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
   std::string last_failure;        // the tier's message for the latest refusal
   uint64_t compile_ns_total = 0;
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
-  uint64_t guest_instructions = 0;     // retired by all harts
-  uint64_t compiled_instructions = 0;  // of those, in compiled regions
+  uint64_t guest_instructions = 0;       // retired by all harts
+  uint64_t compiled_instructions = 0;    // of those, in compiled regions
+  uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
+  uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
 };
+
+// The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").
+const char* exit_reason_name(unsigned reason);
 
 // A region to compile, formed by a hart from its decoded page.
 struct CompileJob {
@@ -54,10 +61,14 @@ class TierManager {
   TierManager(const TierManager&) = delete;
   TierManager& operator=(const TierManager&) = delete;
 
-  bool active() const { return m_instances_ready; }
+  // Whether harts should count and promote hot code (auto: the tier may still be loading).
+  bool active() const { return m_active; }
   bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
   uint32_t hot_threshold() const { return m_threshold; }
-  const std::string& note() const { return m_note; }  // why an `auto` tier is inactive
+  std::string note() const {  // why an `auto` tier is inactive
+    std::lock_guard<std::mutex> lock(m_queue_mutex);
+    return m_note;
+  }
 
   // Compiles now, on the calling (hart) thread. nullptr when the tier refuses the region.
   JitRegionFn compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
@@ -70,6 +81,13 @@ class TierManager {
     m_guest_instructions.fetch_add(total, std::memory_order_relaxed);
     m_compiled_instructions.fetch_add(compiled, std::memory_order_relaxed);
   }
+  // Adds a hart's region exits (by JitExitReason) and zeroes them.
+  void count_exits(uint64_t (&exits)[kJitExitReasons]) {
+    for (unsigned i = 0; i < kJitExitReasons; ++i) {
+      if (exits[i]) m_exits[i].fetch_add(exits[i], std::memory_order_relaxed);
+      exits[i] = 0;
+    }
+  }
   TierStats stats() const;
   void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
 
@@ -80,27 +98,53 @@ class TierManager {
     std::mutex mutex;
   };
   JitRegionFn compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
-  void worker(Instance& instance);
+  // Compiled code by content: regions are position independent (every pc is page_va + offset), so
+  // the same instructions at the same offsets share one compile across harts and pages.
+  struct CompiledCode {
+    std::vector<JitRegionInsn> insns;
+    uint32_t entry_offset = 0;
+    JitRegionFn fn = nullptr;
+  };
+  static uint64_t content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  JitRegionFn find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+                            uint32_t entry_offset) const;
+  // Loads the library and creates `instances` compilers; an error message, or empty.
+  std::string load(const std::string& path, unsigned instances);
+  // Compile thread `index` (auto); thread 0 first loads the tier for all `threads`.
+  void worker(unsigned index, const std::string& path, unsigned threads);
 
   TierOptions m_options;
   uint32_t m_threshold = 1;
   std::string m_note;
   std::unique_ptr<LoadedTier> m_library;
   JitHelpers m_helpers{};
-  std::vector<std::unique_ptr<Instance>> m_instances;  // [0]: synchronous compiles; then one per thread
-  bool m_instances_ready = false;
+  std::vector<std::unique_ptr<Instance>>
+      m_instances;  // llvm: one, for synchronous compiles; auto: one per thread
+  // tier llvm: compilers for synchronous compiles, added while harts find them all busy.
+  static constexpr unsigned kMaxSyncCompilers = 8;
+  std::unique_ptr<Instance> m_sync[kMaxSyncCompilers];
+  std::atomic<unsigned> m_sync_count{0};
+  std::mutex m_sync_grow_mutex;
+  bool m_active = false;
+  std::atomic<bool> m_ready{false};  // m_library and m_instances are there
 
-  std::mutex m_queue_mutex;
+  mutable std::mutex m_queue_mutex;
   std::condition_variable m_queue_cv;
   std::deque<CompileJob> m_queue;
   bool m_stopping = false;
+  bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
 
+  mutable std::mutex m_compiled_mutex;
+  std::unordered_multimap<uint64_t, CompiledCode> m_compiled;
+
   mutable std::mutex m_stats_mutex;
+  uint64_t m_reused = 0;
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
   std::string m_last_failure;
   std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
+  std::atomic<uint64_t> m_exits[kJitExitReasons] = {};
 };
 
 }  // namespace jit

@@ -299,14 +299,35 @@ bool claim_machine_dir(const fs::path& root, const std::string& name, Prepared& 
 // Runs the machine with its state directory: record, event log, control and console sockets, and
 // exit.json at the end. `ready` is called once: with "" when the machine runs, else with why it
 // never did. Used by the detached VMM and by the foreground `up` alike.
-// `up --stats`: the accelerator's counters on stderr once the machine has stopped.
-void print_stats(vmm::Controller& controller) {
-  if (controller.accelerator()) std::fputs(controller.accelerator()->stats_text().c_str(), stderr);
+// `up --stats`: the accelerator's counters once the machine has stopped, as text on stderr
+// (`--stats`) or as JSON in a file (`--stats=json:FILE`: {"accelerator": NAME, NAME: {...}}).
+struct StatsOutput {
+  bool text = false;
+  std::string json_path;
+  bool any() const { return text || !json_path.empty(); }
+};
+
+void print_stats(vmm::Controller& controller, const StatsOutput& output) {
+  const accel::Accelerator* accelerator = controller.accelerator();
+  if (output.text && accelerator) std::fputs(accelerator->stats_text().c_str(), stderr);
+  if (output.json_path.empty()) return;
+  nlohmann::json stats = nlohmann::json::object();
+  if (accelerator) {
+    const std::string name(accelerator->name());
+    stats["accelerator"] = name;
+    const std::string text = accelerator->stats_json();
+    if (!text.empty()) {
+      nlohmann::json numbers = nlohmann::json::parse(text, nullptr, false);
+      stats[name] = numbers.is_discarded() ? nlohmann::json(text) : numbers;
+    }
+  }
+  if (auto written = vmm::write_file_atomic(output.json_path, stats.dump(2) + "\n"); !written.ok())
+    std::fprintf(stderr, "vmlaunch: --stats: %s\n", written.error().message.c_str());
 }
 
 int run_with_state(const std::string& file, const std::string& name, Prepared& prepared, const fs::path& dir,
                    SignalWatcher& signals, const std::function<void(const std::string&)>& ready,
-                   bool stats = false) {
+                   const StatsOutput& stats = {}) {
   std::atomic<bool> answered{false};
   auto answer = [&](const std::string& message) {
     if (!answered.exchange(true)) ready(message);
@@ -354,7 +375,7 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   signals.set_target(controller.value().get());
   vmm::Outcome outcome = controller.value()->run();
   signals.set_target(nullptr);
-  if (stats) print_stats(*controller.value());
+  if (stats.any()) print_stats(*controller.value(), stats);
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
   // It never ran: the caller reports why.
@@ -373,7 +394,8 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
 }
 
 // The foreground machine without a state directory (when none can be made): nothing else sees it.
-int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals, bool stats = false) {
+int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals,
+             const StatsOutput& stats = {}) {
   vmm::Outcome outcome;
   {
     auto controller = make_controller(file, prepared, {});
@@ -384,7 +406,7 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
     signals.set_target(controller.value().get());
     outcome = controller.value()->run();
     signals.set_target(nullptr);
-    if (stats) print_stats(*controller.value());
+    if (stats.any()) print_stats(*controller.value(), stats);
   }  // backends go away here: the terminal is back in cooked mode before we print
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
@@ -396,8 +418,8 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
 // (so ps, logs, inspect, console and down see it), removed again when it ends. A name taken by a
 // running machine is refused when given (--name); a name derived from the file gets a suffix
 // instead, so two foreground runs of one file (parallel tests) do not collide.
-int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace, bool stats,
-           const GdbFlags& gdb) {
+int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
+           const StatsOutput& stats, const GdbFlags& gdb) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
   SignalWatcher signals(grace);
@@ -638,10 +660,17 @@ void register_up(CLI::App& app, Action& action) {
                   "Seconds SIGTERM waits for the guest to power off after pressing its power button "
                   "before stopping the machine (default 30; SIGINT or a second SIGTERM stops at once)")
       ->check(CLI::NonNegativeNumber);
-  auto stats = std::make_shared<bool>(false);
-  cmd->add_flag("--stats", *stats,
+  auto stats_spec = std::make_shared<std::string>();
+  cmd->add_flag("--stats{text}", *stats_spec,
                 "At exit, print the accelerator's counters on stderr (jit: regions compiled, compile time "
-                "p50/p99/total, share of guest instructions run in compiled code)");
+                "p50/p99/total, code cache size, share of guest instructions run in compiled code, region "
+                "exits by reason); --stats=json:FILE writes the same numbers to FILE as JSON instead")
+      ->check(CLI::Validator(
+          [](std::string& spec) -> std::string {
+            if (spec.empty() || spec == "text" || (spec.rfind("json:", 0) == 0 && spec.size() > 5)) return {};
+            return "--stats takes no value, or json:FILE (got \"" + spec + "\")";
+          },
+          "[json:FILE]"));
   auto gdb = std::make_shared<GdbFlags>();
   cmd->add_option("--gdb", gdb->address,
                   "Run a gdb stub listening on tcp:HOST:PORT or unix:PATH (overrides the file's debug.gdb); "
@@ -649,7 +678,10 @@ void register_up(CLI::App& app, Action& action) {
   cmd->add_flag("--gdb-wait", gdb->wait,
                 "With a gdb stub: hold the machine at reset, before its first instruction, until gdb "
                 "continues it (as the file's debug.wait: true)");
-  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, gdb] {
+  auto stats = std::make_shared<StatsOutput>();
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, stats_spec, gdb] {
+    stats->text = *stats_spec == "text";
+    if (stats_spec->rfind("json:", 0) == 0) stats->json_path = stats_spec->substr(5);
     if (*detach) {
       action = [file, name, overcommit, grace, recreate, gdb] {
         return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb);

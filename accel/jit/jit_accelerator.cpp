@@ -194,17 +194,66 @@ struct StatsBoard {
 };
 
 std::string format_stats(const jit::TierStats& s) {
-  char line[512];
+  char line[768];
   const double share = s.guest_instructions ? 100.0 * s.compiled_instructions / s.guest_instructions : 0;
   std::snprintf(
       line, sizeof line,
-      "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed), compile time p50 %.2f ms, "
-      "p99 %.2f ms, total %.3f s; %.1f%% of %llu guest instructions ran in compiled code\n",
+      "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed, %llu reused), compile time p50 "
+      "%.2f ms, "
+      "p99 %.2f ms, total %.3f s; code cache %.1f KiB; %.1f%% of %llu guest instructions ran in compiled "
+      "code",
       s.mode.c_str(), s.tier.empty() ? "" : ", ", s.tier.c_str(),
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
-      static_cast<unsigned long long>(s.regions_installed), s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6,
-      s.compile_ns_total / 1e9, share, static_cast<unsigned long long>(s.guest_instructions));
-  return line;
+      static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
+      s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9, s.code_bytes / 1024.0, share,
+      static_cast<unsigned long long>(s.guest_instructions));
+  std::string text = line;
+  text += "; region exits:";
+  for (unsigned i = 0; i < kJitExitReasons; ++i)
+    text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
+  return text + "\n";
+}
+
+std::string json_string(const std::string& in) {
+  std::string out = "\"";
+  for (const char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// The numbers of format_stats() as one JSON object (`up --stats=json:FILE`).
+std::string stats_json_of(const jit::TierStats& s) {
+  const double share =
+      s.guest_instructions ? static_cast<double>(s.compiled_instructions) / s.guest_instructions : 0;
+  char numbers[640];
+  std::snprintf(
+      numbers, sizeof numbers,
+      "\"regions_compiled\": %llu, \"regions_refused\": %llu, \"regions_installed\": %llu, "
+      "\"regions_reused\": %llu, "
+      "\"compile_ms_p50\": %.3f, \"compile_ms_p99\": %.3f, \"compile_s_total\": %.6f, "
+      "\"code_cache_bytes\": %llu, \"guest_instructions\": %llu, \"compiled_instructions\": %llu, "
+      "\"compiled_share\": %.6f",
+      static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
+      static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
+      s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9,
+      static_cast<unsigned long long>(s.code_bytes), static_cast<unsigned long long>(s.guest_instructions),
+      static_cast<unsigned long long>(s.compiled_instructions), share);
+  std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
+                     numbers + ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
+  for (unsigned i = 0; i < kJitExitReasons; ++i)
+    json +=
+        std::string(i ? ", " : "") + "\"" + jit::exit_reason_name(i) + "\": " + std::to_string(s.exits[i]);
+  return json + "}}";
 }
 
 class JitVm final : public Vm {
@@ -316,6 +365,11 @@ class JitAccelerator final : public Accelerator {
     std::lock_guard<std::mutex> lock(m_board->mutex);
     if (!m_board->any) return {};
     return format_stats(m_board->live ? m_board->live->tier_stats() : m_board->last);
+  }
+  std::string stats_json() const override {
+    std::lock_guard<std::mutex> lock(m_board->mutex);
+    if (!m_board->any) return {};
+    return stats_json_of(m_board->live ? m_board->live->tier_stats() : m_board->last);
   }
 
  private:

@@ -26,6 +26,30 @@ status=$?
 check "a passing HTIF program exits 0" test "$status" -eq 0
 check "HTIF console output reaches the chardev" grep -q "hello from htif" "$tmp/pass.out"
 
+# up --stats=json:FILE: the accelerator's counters as JSON (tier llvm: the program's code compiled).
+sed 's/^accel: \[jit\]/accel: [{type: jit, tier: llvm}]/' "$tmp/pass.yaml" >"$tmp/pass-llvm.yaml"
+timeout 60 "$vml" up --stats=json:"$tmp/stats.json" "$tmp/pass-llvm.yaml" </dev/null >/dev/null 2>"$tmp/stats.err"
+status=$?
+stats_ok() {
+  python3 - "$tmp/stats.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+j = s["jit"]
+assert s["accelerator"] == "jit", s
+assert j["mode"] == "llvm", j
+assert j["guest_instructions"] > 0 and j["regions_compiled"] > 0 and j["regions_installed"] > 0, j
+assert 0 < j["compiled_instructions"] <= j["guest_instructions"], j
+assert abs(j["compiled_share"] - j["compiled_instructions"] / j["guest_instructions"]) < 1e-5, j
+assert j["code_cache_bytes"] > 0 and j["compile_s_total"] > 0 and j["compile_ms_p99"] >= j["compile_ms_p50"] > 0, j
+assert sum(j["exits"].values()) > 0 and set(j["exits"]) == {"branch", "trap", "indirect", "budget", "code_store"}, j
+PY
+}
+check "--stats=json:FILE runs the program (exit 0)" test "$status" -eq 0
+check "--stats=json:FILE writes the tier's counters as JSON" stats_ok
+timeout 60 "$vml" up --stats=yaml "$tmp/pass.yaml" </dev/null >/dev/null 2>"$tmp/stats-bad.err"
+status=$?
+check "--stats=<anything but json:FILE> is bad input (exit 2)" test "$status" -eq 2
+
 machine fail3 "$PWD/tests/boot/htif_fail3.elf"
 timeout 60 "$vml" up "$tmp/fail3.yaml" </dev/null >"$tmp/fail3.out" 2>"$tmp/fail3.err"
 status=$?

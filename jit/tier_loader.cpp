@@ -43,8 +43,17 @@ std::string default_tier_path() {
   const std::string exe(self, static_cast<size_t>(n));
   const std::string beside = exe.substr(0, exe.rfind('/') + 1) + "libvmlaunch_jit_llvm.so";
   // A Bazel-built binary (bazel run, tests) finds it in its runfiles when it is a data dependency.
+  if (access(beside.c_str(), R_OK) == 0) return beside;
   const std::string runfiles = exe + ".runfiles/vmlaunch/jit/libvmlaunch_jit_llvm.so";
-  if (access(beside.c_str(), R_OK) != 0 && access(runfiles.c_str(), R_OK) == 0) return runfiles;
+  if (access(runfiles.c_str(), R_OK) == 0) return runfiles;
+  // Under `bazel test` the binary's own runfiles tree may not exist yet (it is built alongside the
+  // test), but the test's runfiles hold the tier as vmlaunch's data dependency.
+  for (const char* root : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    const char* dir = std::getenv(root);
+    if (!dir || !*dir) continue;
+    const std::string in_test = std::string(dir) + "/vmlaunch/jit/libvmlaunch_jit_llvm.so";
+    if (access(in_test.c_str(), R_OK) == 0) return in_test;
+  }
   return beside;
 }
 

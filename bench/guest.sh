@@ -4,6 +4,9 @@
 #                          $kernel, $initrd, $opensbi and $tmp (a directory removed on exit,
 #                          together with the process in $daemon if one is set)
 #   guest_append CMD       sets $append: the kernel command line that runs CMD in the guest
+#   guest_yaml NAME HARTS ACCEL CMDLINE
+#                          prints a vmlaunch config for the guest (256 MiB, OpenSBI, the console
+#                          on stdio at an ns16550); more devices or mounts may follow it
 #   dd_rate LABEL          reads a console log on stdin: the MB/s of busybox dd's summary line
 #                          ("N bytes (X.YMB) copied, T seconds, R MB/s") the guest printed after
 #                          LABEL, recomputed from bytes and seconds (busybox rounds its own)
@@ -27,4 +30,18 @@ guest_append() {
 dd_rate() {
   grep -a "^$1 " | sed -E 's/.*\(([0-9.]+)MB\) copied, ([0-9.]+) seconds.*/\1 \2/' |
     awk '{ printf "%.1f", $1 / $2 }'
+}
+
+guest_yaml() {
+  cat <<YAML
+name: $1
+machine: {arch: riscv64, type: virt, memory: 256MiB}
+cpu: {model: rv64gc, count: $2}
+accel: [$3]
+boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: '$4'}
+backends:
+  chardev: {con0: {driver: stdio}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+YAML
 }

@@ -13,43 +13,24 @@
 set -euo pipefail
 runs=${RUNS:-3}
 idle=${IDLE:-10}
-vml=${1:-}
-if [ -z "$vml" ]; then
-  vml=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." 2>/dev/null && pwd)/launcher/vmlaunch
-  [ -x "$vml" ] || vml=${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch
-fi
+source "$(dirname "$(readlink -f "$0")")/../guest.sh"
+bench_guest "${1:-}"
 vml=$(readlink -f "$vml")
 [ -x "$vml" ] || { echo "detached: vmlaunch binary not found (pass its path)" >&2; exit 1; }
-src=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
 command -v qemu-system-riscv64 >/dev/null || { echo "detached: install qemu-system-misc" >&2; exit 1; }
-fw=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
-mapfile -t guest < <("$src/guests/riscv64/build")
-kernel=${guest[0]} initrd=${guest[1]}
+fw=$opensbi
 cmdline='console=ttyS0 quiet'
 marker='vmlaunch-guest: userspace up'
 hz=$(getconf CLK_TCK)
 
-tmp=$(mktemp -d /tmp/detached-bench.XXXXXX)  # short: unix socket paths
-export VMLAUNCH_STATE_DIR=$tmp/state
+export VMLAUNCH_STATE_DIR=$tmp/state  # bench_guest's $tmp is under /tmp: short socket paths
 cleanup() {
   "$vml" down --force bench >/dev/null 2>&1 || true
   [ -s "$tmp/q.pid" ] && kill -9 "$(cat "$tmp/q.pid")" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-cat >"$tmp/bench.yaml" <<YAML
-name: bench
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 2}
-accel: [jit]
-boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: '$cmdline'}
-backends:
-  chardev:
-    con0: {driver: stdio}
-devices:
-  - {driver: ns16550, id: serial0, chardev: con0}
-YAML
+guest_yaml bench 2 jit "$cmdline" >"$tmp/bench.yaml"
 
 now() { echo "$EPOCHREALTIME"; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }

@@ -84,6 +84,22 @@ backends:
 YAML
 }
 
+# shares_guest_yaml NAME TYPE: the machine of the shared-folder tests (after use_riscv64_guest): the
+# guest mounts the 9p share "ctl" ($tmp/shares/ctl) and runs its test.sh; the shares "rw" (writable)
+# and "ro" ($tmp/shares/rw and ro) are of TYPE (9p or virtiofs). Paths resolve against the file's
+# directory, so the file goes in $tmp.
+shares_guest_yaml() {
+  riscv64_guest_yaml "$1" 1 'console=ttyS0 quiet vml.cmd="mkdir -p /mnt/ctl && mount -t 9p -o trans=virtio ctl /mnt/ctl && sh /mnt/ctl/test.sh"'
+  cat <<YAML
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+mounts:
+  - {location: shares/rw, tag: rw, type: $2, writable: true}
+  - {location: shares/ro, tag: ro, type: $2}
+  - {location: shares/ctl, tag: ctl}
+YAML
+}
+
 # use_riscv64_guest TEST_SCRIPT: builds (or finds cached) the riscv64 Linux guest and sets $kernel
 # and $initrd. The guest is the project's own asset and CI must be able to build it, so a failing
 # guest build is a failed case (with the build log's tail), never a skip; the test then ends.

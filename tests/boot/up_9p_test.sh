@@ -42,17 +42,7 @@ ln -s /etc/passwd /mnt/rw/guest-link && echo guest-link-made
 sync
 umount /mnt/rw && umount /mnt/ro && echo unmounted
 SH
-{
-  riscv64_guest_yaml share 1 'console=ttyS0 quiet vml.cmd="mkdir -p /mnt/ctl && mount -t 9p -o trans=virtio ctl /mnt/ctl && sh /mnt/ctl/test.sh"'
-  cat <<YAML
-devices:
-  - {driver: ns16550, id: serial0, chardev: con0}
-mounts:
-  - {location: shares/rw, tag: rw, writable: true}
-  - {location: shares/ro, tag: ro}
-  - {location: shares/ctl, tag: ctl}
-YAML
-} >"$tmp/share.yaml"
+shares_guest_yaml share 9p >"$tmp/share.yaml"
 
 # The plan shows the generated devices and backends (paths resolved against the file's directory).
 "$vml" plan "$tmp/share.yaml" >"$tmp/plan.txt" 2>&1

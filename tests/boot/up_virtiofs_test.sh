@@ -40,17 +40,7 @@ rm /mnt/ro/ro.txt 2>/tmp/e3; echo "ro-rm=$? $(cat /tmp/e3)"
 sync
 umount /mnt/rw && umount /mnt/ro && echo unmounted
 SH
-{
-  riscv64_guest_yaml vfs 1 'console=ttyS0 quiet vml.cmd="mkdir -p /mnt/ctl && mount -t 9p -o trans=virtio ctl /mnt/ctl && sh /mnt/ctl/test.sh"'
-  cat <<YAML
-devices:
-  - {driver: ns16550, id: serial0, chardev: con0}
-mounts:
-  - {location: shares/rw, tag: rw, type: virtiofs, writable: true}
-  - {location: shares/ro, tag: ro, type: virtiofs}
-  - {location: shares/ctl, tag: ctl}
-YAML
-} >"$tmp/share.yaml"
+shares_guest_yaml vfs virtiofs >"$tmp/share.yaml"
 
 "$vml" validate "$tmp/share.yaml" >"$tmp/validate.out" 2>&1
 check "type: virtiofs validates" test $? -eq 0

@@ -11,8 +11,10 @@
 // a hart in a loop still reaches its chunk boundary (kick, park, interrupts) in bounded time.
 // LLVM errors become strings in the caller's buffer; nothing throws across the ABI.
 #include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/ExecutorProcessControl.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/TaskDispatch.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
@@ -94,7 +96,19 @@ void* create(const JitHelpers* helpers, char* error, size_t error_len) {
     return nullptr;
   }
   machine->setCodeGenOptLevel(llvm::CodeGenOptLevel::Less);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*machine)).create();
+  // Compiles run on the thread that asks (the vCPU for tier: llvm, a compile thread for auto): by
+  // default LLVM 19 hands ORC's work to a pool of threads it starts on its own, which would run
+  // without a vmlaunch thread role and outside the seccomp allow-lists (security/).
+  auto control = llvm::orc::SelfExecutorProcessControl::Create(
+      nullptr, std::make_unique<llvm::orc::InPlaceTaskDispatcher>());
+  if (!control) {
+    put_error(error, error_len, "executor: " + llvm::toString(control.takeError()));
+    return nullptr;
+  }
+  auto jit = llvm::orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(std::move(*machine))
+                 .setExecutorProcessControl(std::move(*control))
+                 .create();
   if (!jit) {
     put_error(error, error_len, "LLJIT: " + llvm::toString(jit.takeError()));
     return nullptr;

@@ -5,6 +5,7 @@
 
 #include "jit/mmu.h"
 #include "jit/tier_loader.h"
+#include "security/thread_role.h"
 
 namespace jit {
 
@@ -57,7 +58,10 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
   }
   manager->m_instances_ready = true;
   for (size_t i = 1; i < manager->m_instances.size(); ++i)
-    manager->m_threads.emplace_back([m = manager.get(), i] { m->worker(*m->m_instances[i]); });
+    manager->m_threads.emplace_back([m = manager.get(), i] {
+      security::ThreadRole role(security::Role::Translator);
+      m->worker(*m->m_instances[i]);
+    });
   return manager;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "security/thread_role.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -83,7 +84,10 @@ class ConsoleServer::Impl {
     if (bound != 0) return base::fail(errno_text("bind " + m_path.string()));
     if (::listen(m_listen, 8) != 0) return base::fail(errno_text("listen " + m_path.string()));
     m_console->set_listener([this](std::span<const uint8_t> data) { output(data); });
-    m_thread = std::thread([this] { serve(); });
+    m_thread = std::thread([this] {
+      security::ThreadRole role(security::Role::Chardev);
+      serve();
+    });
     return {};
   }
 

@@ -65,6 +65,10 @@ struct ControllerOptions {
   uint64_t console_log_cap = 4 << 20;
   OnReset on_reset = OnReset::Reboot;
   OnPanic on_panic = OnPanic::Poweroff;
+  // Called once, on run()'s thread, after the first machine is built and before its vCPUs start:
+  // everything that needs opening (images, /dev/kvm, sockets, the LLVM tier) is open, so this is
+  // where the launcher drops privileges and arms seccomp. An error stops the machine (exit 1).
+  std::function<base::ErrorOr<void>()> after_first_build;
 };
 
 class Controller {

@@ -287,3 +287,45 @@ SocketPath::~SocketPath() {
 }
 
 }  // namespace vmm
+
+namespace vmm {
+
+base::Result<PendingFile, base::Error> PendingFile::create(const fs::path& path) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return base::fail(errno_text("create " + tmp.string()));
+  return PendingFile(path, fd);
+}
+
+PendingFile::PendingFile(PendingFile&& other) noexcept : m_path(std::move(other.m_path)), m_fd(other.m_fd) {
+  other.m_fd = -1;
+}
+
+PendingFile::~PendingFile() {
+  if (m_fd < 0) return;
+  ::close(m_fd);
+  fs::path tmp = m_path;
+  tmp += ".tmp";
+  ::unlink(tmp.c_str());  // never committed
+}
+
+base::Result<void, base::Error> PendingFile::commit(std::string_view text) {
+  if (m_fd < 0) return base::fail(base::Error("commit " + m_path.string() + ": already committed"));
+  fs::path tmp = m_path;
+  tmp += ".tmp";
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(m_fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return base::fail(errno_text("write " + tmp.string()));
+    done += static_cast<size_t>(n);
+  }
+  ::close(m_fd);
+  m_fd = -1;
+  if (::rename(tmp.c_str(), m_path.c_str()) != 0)
+    return base::fail(errno_text("rename to " + m_path.string()));
+  return {};
+}
+
+}  // namespace vmm

@@ -598,6 +598,10 @@ AccelResult<CpuidTable> supported_cpuid(int kvm_fd) {
   return base::fail(AccelError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries"));
 }
 
+KvmAccelerator::~KvmAccelerator() {
+  if (m_system_fd >= 0) ::close(m_system_fd);
+}
+
 Availability KvmAccelerator::probe() const {
   auto fd = open_kvm(m_device_path);
   if (!fd.ok()) return {false, fd.error().message};
@@ -618,7 +622,15 @@ AccelResult<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmSpec& spec,
   if (uint64_t{t.sockets} * t.cores * t.threads < spec.vcpu_count)
     return base::fail(AccelError("topology sockets*cores*threads is smaller than cpu.count"));
 
-  Fd kvm(TRY(open_kvm(m_device_path)));
+  Fd kvm;
+  {
+    std::lock_guard guard(m_system_lock);
+    if (m_system_fd < 0) m_system_fd = TRY(open_kvm(m_device_path));
+    // Safety: duplicates a descriptor we own; the VM keeps its own copy.
+    int copy = ::fcntl(m_system_fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return base::fail(AccelError(errno_text("dup /dev/kvm")));
+    kvm = Fd(copy);
+  }
   // The feature edits are checked first: a bad edit is a config error, worth reporting before
   // anything is created.
   CpuidTable supported = TRY(supported_cpuid(kvm.get()));

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "hw/virtio/blk_uring.h"
+#include "security/thread_role.h"
 
 namespace hw::virtio {
 
@@ -60,7 +61,11 @@ void BlkDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues)
   m_queues = std::move(queues);
   m_stop = false;
   if (m_options.io_uring && m_backend->direct_fd() >= 0 && start_uring()) return;
-  for (unsigned i = 0; i < m_options.io_threads; ++i) m_workers.emplace_back([this] { worker(); });
+  for (unsigned i = 0; i < m_options.io_threads; ++i)
+    m_workers.emplace_back([this] {
+      security::ThreadRole role(security::Role::BlockIo);
+      worker();
+    });
 }
 
 void BlkDevice::notify(uint16_t) {

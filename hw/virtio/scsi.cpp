@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace hw::virtio {
 
 namespace {
@@ -81,7 +83,10 @@ void ScsiDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues
   m_host = &host;
   m_queues = std::move(queues);
   m_stop = false;
-  m_worker = std::thread([this] { worker(); });
+  m_worker = std::thread([this] {
+    security::ThreadRole role(security::Role::BlockIo);
+    worker();
+  });
 }
 
 void ScsiDevice::notify(uint16_t q) {

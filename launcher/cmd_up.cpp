@@ -198,22 +198,25 @@ base::ErrorOr<SecuritySettings> security_settings(const nlohmann::json& doc, con
 // Confines the VMM once its first machine is built: resource limits, the user change, then the
 // seccomp filters; records what it applied in DIR/security.json (`vmlaunch inspect` prints it).
 base::ErrorOr<void> confine(const SecuritySettings& settings, const fs::path& dir) {
-  TRY(security::set_limits());
-  if (settings.drop) {
-    // The state directory stays the machine's: the VMM renames exit.json and removes its sockets.
-    if (!dir.empty() && ::chown(dir.c_str(), settings.drop->uid, settings.drop->gid) != 0)
-      return base::fail(base::Error("chown " + dir.string() + ": " + std::strerror(errno)));
-    TRY(security::drop_privileges(*settings.drop));
-  }
+  // Written first: once it is another user, the VMM may not be able to reach its state directory
+  // by path any more (a root-only parent directory).
   if (!dir.empty()) {
     nlohmann::json roles = nlohmann::json::object();
     for (const security::RoleSize& size : security::role_sizes(settings.context))
       roles[security::role_name(size.role)] = size.syscalls;
     nlohmann::json record = {{"seccomp", security::mode_name(settings.mode)},
-                             {"credentials", security::describe_credentials()},
                              {"user", settings.drop ? settings.drop->user : std::string()},
+                             {"uid", settings.drop ? settings.drop->uid : ::geteuid()},
+                             {"gid", settings.drop ? settings.drop->gid : ::getegid()},
                              {"allow_list_sizes", roles}};
     (void)vmm::write_file_atomic(dir / "security.json", record.dump(2) + "\n");
+  }
+  TRY(security::set_limits());
+  if (settings.drop) {
+    // The state directory stays the machine's: the VMM renames exit.json in it.
+    if (!dir.empty() && ::chown(dir.c_str(), settings.drop->uid, settings.drop->gid) != 0)
+      return base::fail(base::Error("chown " + dir.string() + ": " + std::strerror(errno)));
+    TRY(security::drop_privileges(*settings.drop));
   }
   return security::arm(settings.mode, settings.context);
 }

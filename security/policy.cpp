@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -253,6 +254,14 @@ base::ErrorOr<void> arm(SeccompMode mode, const PolicyContext& context) {
       return base::fail(base::Error("seccomp: thread " + missing.front() +
                                     " runs without a role (security::ThreadRole); refusing to arm"));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // VMLAUNCH_TEST_SECCOMP_VIOLATION=ROLE: threads of that role make a forbidden call once filtered,
+  // so tests see the real kill end to end. The environment is the host user's, never the guest's
+  // or a control client's, and all it can do is stop the VMM, which its starter can do anyway.
+  if (const char* test = std::getenv("VMLAUNCH_TEST_SECCOMP_VIOLATION")) {
+    for (size_t i = 0; i < kRoleCount; ++i)
+      if (std::strcmp(test, role_name(static_cast<Role>(i))) == 0)
+        detail::set_test_violation(static_cast<int>(i));
   }
   g_death_nr = seccomp_syscall_resolve_name(kDeathCall);
   for (int nr = 0; nr < kMaxSyscall; ++nr)

@@ -131,13 +131,4 @@ void close_inherited_fds() {
   ::syscall(SYS_close_range, 3U, ~0U, 0U);
 }
 
-std::string describe_credentials() {
-  auto caps = current_caps();
-  char text[160];
-  std::snprintf(text, sizeof text, "uid=%u gid=%u caps=%llx nnp=%d", ::geteuid(), ::getegid(),
-                caps ? static_cast<unsigned long long>(caps->effective | caps->permitted) : ~0ULL,
-                ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
-  return text;
-}
-
 }  // namespace security

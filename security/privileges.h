@@ -36,7 +36,4 @@ base::ErrorOr<void> set_limits();
 // Closes every descriptor from 3 up: what the caller of vmlaunch left open must not reach the VMM.
 void close_inherited_fds();
 
-// What this process holds now, for tests and `inspect`: "uid=65534 gid=65534 caps=0 nnp=1".
-std::string describe_credentials();
-
 }  // namespace security

@@ -32,6 +32,10 @@ Registry& registry() {
   return *instance;
 }
 
+// Tests only (VMLAUNCH_TEST_SECCOMP_VIOLATION): the role whose threads make a forbidden call as soon
+// as their filter is installed; -1 for none.
+std::atomic<int> g_violation_role{-1};
+
 // Initial-exec TLS of the executable: safe to read in signal handlers.
 thread_local Slot* t_slot = nullptr;
 
@@ -127,7 +131,13 @@ int install_for_current_thread() {
     if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return -errno;
   }
   slot->filtered.store(true);
+  if (program.filter && g_violation_role.load() == static_cast<int>(slot->role))
+    (void)::syscall(SYS_getppid);  // on no role's list: the filter stops the process here
   return 0;
+}
+
+void set_test_violation(int role) {
+  g_violation_role.store(role);
 }
 
 std::vector<int> arm_and_list_others(Role caller) {

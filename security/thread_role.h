@@ -75,6 +75,9 @@ int install_for_current_thread();
 // Marks the process armed and returns the tids of the threads that run with a role but unfiltered
 // (the caller signals them to install). Declares the calling thread as Role::Main.
 std::vector<int> arm_and_list_others(Role caller);
+// Tests only: threads of role index `role` make a forbidden call (getppid) right after installing
+// their filter (-1: none). Set by arm() from VMLAUNCH_TEST_SECCOMP_VIOLATION.
+void set_test_violation(int role);
 // Whether each listed thread has installed its filter.
 bool all_filtered(const std::vector<int>& tids);
 }  // namespace detail

@@ -101,8 +101,10 @@ class PendingFile {
   base::Result<void, base::Error> commit(std::string_view text);
 
  private:
-  PendingFile(std::filesystem::path path, int fd) : m_path(std::move(path)), m_fd(fd) {}
+  PendingFile(std::filesystem::path path, int dir_fd, int fd)
+      : m_path(std::move(path)), m_dir_fd(dir_fd), m_fd(fd) {}
   std::filesystem::path m_path;
+  int m_dir_fd = -1;  // the directory, held so commit() renames within it whatever its path allows later
   int m_fd = -1;
 };
 

@@ -128,17 +128,17 @@ base::ErrorOr<std::vector<sock_filter>> compile(Role role, SeccompMode mode, con
   scmp_filter_ctx filter = seccomp_init(default_action(mode));
   if (!filter) return base::fail(base::Error("seccomp_init failed"));
   auto release = [&] { seccomp_release(filter); };
-  // Unconditional rules make conditional ones of the same call redundant (libseccomp refuses mixing).
-  std::set<int> unconditional, refused;
+  // Unconditional rules make conditional ones of the same call redundant (libseccomp refuses
+  // mixing), and a call with any allow rule drops its refusals (they are fallbacks for glibc).
+  std::set<int> unconditional, allowed;
   for (const AllowRule& rule : list.rules()) {
-    if (rule.refuse_errno)
-      refused.insert(rule.syscall);
-    else if (rule.args.empty())
-      unconditional.insert(rule.syscall);
+    if (rule.refuse_errno) continue;
+    allowed.insert(rule.syscall);
+    if (rule.args.empty()) unconditional.insert(rule.syscall);
   }
   std::set<std::pair<int, std::string>> added;
   for (const AllowRule& rule : list.rules()) {
-    if (refused.count(rule.syscall) && !rule.refuse_errno) continue;
+    if (rule.refuse_errno && allowed.count(rule.syscall)) continue;
     if (!rule.args.empty() && unconditional.count(rule.syscall)) continue;
     std::string key(reinterpret_cast<const char*>(rule.args.data()), rule.args.size() * sizeof(scmp_arg_cmp));
     if (!added.insert({rule.syscall, key}).second) continue;

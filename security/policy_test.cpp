@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -158,7 +159,7 @@ TEST_CASE("a thread started after arming installs its own role's filter on top o
   // Reading a file is on the main thread's list (boot images on reboot), not on a vCPU's: a vCPU
   // started by the armed main thread is refused it only if it installed its own filter.
   auto read_open = [] {
-    int fd = ::open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+    int fd = ::open("/etc/hostname", O_RDONLY);
     if (fd >= 0) ::close(fd);
   };
   ChildResult vcpu =
@@ -211,6 +212,16 @@ TEST_CASE("argument filters: vCPU threads map no executable memory, open nothing
     if (fd >= 0) ::close(fd);
   };
   CHECK(thread_call(security::Role::Main, security::SeccompMode::Strict, read_open).exited(0));
+}
+
+TEST_CASE("malloc's overcommit probe fails softly; other opens still kill") {
+  auto probe = [] {
+    int fd = ::open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 || errno != EACCES) ::_exit(11);
+  };
+  CHECK(thread_call(security::Role::Control, security::SeccompMode::Strict, probe).exited(0));
+  auto write_open = [] { (void)::open("/tmp/vmlaunch-seccomp-test", O_WRONLY | O_CREAT | O_CLOEXEC, 0600); };
+  CHECK(thread_call(security::Role::Control, security::SeccompMode::Strict, write_open).killed_by(SIGSYS));
 }
 
 TEST_CASE("the translator's code cache is W^X: read-execute yes, write-execute never") {

@@ -264,6 +264,9 @@ AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
     return base::fail(AccelError("vCPU " + std::to_string(index) + " is beyond cpu.count " +
                                  std::to_string(m_spec.vcpu_count)));
   TRY(ensure_irqchip());  // the LAPIC is created with the vCPU only if the irqchip exists
+  // Here, on the thread that builds the machine, rather than on the vCPU's first run: vCPU threads
+  // run under a seccomp list without rt_sigaction (security/allow/vcpu.cpp).
+  install_kick_handler();
   CpuTopology topology{m_spec.topology.sockets, m_spec.topology.cores, m_spec.topology.threads};
   // Safety: KVM_CREATE_VCPU takes the vCPU id (the APIC id) by value and returns a new fd.
   int fd = ::ioctl(m_vm.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(apic_id(topology, index)));

@@ -29,6 +29,12 @@ void AllowList::refuse(const char* name, int error, const char* why) {
   if (nr != __NR_SCMP_ERROR) m_rules.push_back({nr, {}, why, error});
 }
 
+void AllowList::refuse_if(const char* name, std::initializer_list<scmp_arg_cmp> args, int error,
+                          const char* why) {
+  int nr = resolve(name);
+  if (nr != __NR_SCMP_ERROR) m_rules.push_back({nr, std::vector<scmp_arg_cmp>(args), why, error});
+}
+
 void AllowList::allow_ioctls(std::initializer_list<unsigned long> requests, const char* why) {
   int nr = resolve("ioctl");
   if (nr == __NR_SCMP_ERROR) return;

@@ -41,7 +41,9 @@ class AllowList {
   // Allows `name` when every comparison holds; several allow_if of one call are alternatives.
   void allow_if(const char* name, std::initializer_list<scmp_arg_cmp> args, const char* why);
   // Makes `name` fail with `error` (not kill): for calls glibc tries first and falls back from.
+  // A refusal yields to any allow rule of the same call (in this role or one it includes).
   void refuse(const char* name, int error, const char* why);
+  void refuse_if(const char* name, std::initializer_list<scmp_arg_cmp> args, int error, const char* why);
   // ioctl on any descriptor with one of these request numbers (argument 1).
   void allow_ioctls(std::initializer_list<unsigned long> requests, const char* why);
   // Adds every rule of `other`.

@@ -1,7 +1,11 @@
 // Every thread: what any thread of a C++ program does without asking for anything (memory, locks,
 // clocks, ending), plus installing its own filter. Nothing here opens, creates or names a file.
+#include <fcntl.h>
 #include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+
+#include <cerrno>
 
 #include "security/allow/allow_list.h"
 
@@ -29,6 +33,14 @@ void allow_common(AllowList& list, const PolicyContext& context) {
   list.allow("set_robust_list", "a new thread registers its robust futex list");
   list.allow("rseq", "a new thread registers restartable sequences (glibc 2.35+)");
   list.allow("sched_getaffinity", "std::thread::hardware_concurrency");
+  // glibc's malloc reads /proc/sys/vm/overcommit_memory the first time a thread's arena shrinks,
+  // whatever thread that is, and treats a failed open as "do not shrink". That exact open (read-only,
+  // close-on-exec) fails with EACCES instead of killing; any other open still kills.
+  list.refuse_if("openat", {SCMP_A2(SCMP_CMP_EQ, O_RDONLY | O_CLOEXEC)}, EACCES,
+                 "malloc's overcommit check when an arena shrinks (it copes with the failure)");
+  list.allow_ioctls(
+      {TCGETS, TCSETS, TCSETSW},
+      "the stdio backend's fatal-signal handler restores the terminal on whatever thread crashed");
   list.allow_if("prctl", {SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)}, "a new thread names itself after its role");
   list.allow_if("prctl", {SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)},
                 "a new thread sets no_new_privs before installing its filter");

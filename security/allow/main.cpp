@@ -33,12 +33,12 @@ void allow_main(AllowList& list, const PolicyContext&) {
   list.allow("newfstatat", "glibc's fstat");
   list.allow("lseek", "boot image sizes");
   list.allow_ioctls({KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE, KVM_GET_API_VERSION, KVM_CHECK_EXTENSION,
-                     KVM_GET_SUPPORTED_CPUID, KVM_GET_MSR_INDEX_LIST},
+                     kKvmGetSupportedCpuid, kKvmGetMsrIndexList},
                     "KVM (system fd): a new VM on reset");
   list.allow_ioctls({KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_ENABLE_CAP, KVM_CREATE_IRQCHIP,
                      KVM_CREATE_PIT2, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU},
                     "KVM (VM fd): set the new VM up");
-  list.allow_ioctls({KVM_SET_CPUID2, KVM_SET_MSRS, KVM_SET_FPU, KVM_SET_REGS, KVM_SET_SREGS, KVM_GET_SREGS,
+  list.allow_ioctls({kKvmSetCpuid2, kKvmSetMsrs, KVM_SET_FPU, KVM_SET_REGS, KVM_SET_SREGS, KVM_GET_SREGS,
                      KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_SET_SIGNAL_MASK},
                     "KVM (vCPU fd): boot state of the new vCPUs");
   allow_kvm_interrupts(list);

@@ -13,6 +13,7 @@
 #include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/device_model.h"
+#include "security/thread_role.h"
 
 VML_CONSUMES("devices[].driver");  // the machine builders build each device by its driver
 
@@ -65,6 +66,7 @@ RunOutcome run_vcpus(std::vector<std::unique_ptr<accel::Vcpu>>& vcpus, PowerCont
   threads.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     threads.emplace_back([&, i] {
+      security::ThreadRole role(security::Role::Vcpu);
       accel::Vcpu& vcpu = *vcpus[i];
       VcpuCounters* counters = stats ? &stats->vcpu(static_cast<unsigned>(i)) : nullptr;
       t_vcpu_counters = counters;

@@ -13,9 +13,11 @@
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/JITLink/JITLink.h>
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
+#include <llvm/ExecutionEngine/Orc/ExecutorProcessControl.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ObjectLinkingLayer.h>
+#include <llvm/ExecutionEngine/Orc/TaskDispatch.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
@@ -154,8 +156,18 @@ void* create(const JitHelpers* helpers, int quality, char* error, size_t error_l
     return nullptr;
   }
   machine->setCodeGenOptLevel(optimised ? llvm::CodeGenOptLevel::Less : llvm::CodeGenOptLevel::None);
+  // Compiles run on the thread that asks (the vCPU for tier: llvm, a compile thread for auto): by
+  // default LLVM 19 hands ORC's work to a pool of threads it starts on its own, which would run
+  // without a vmlaunch thread role and outside the seccomp allow-lists (security/).
+  auto control = llvm::orc::SelfExecutorProcessControl::Create(
+      nullptr, std::make_unique<llvm::orc::InPlaceTaskDispatcher>());
+  if (!control) {
+    put_error(error, error_len, "executor: " + llvm::toString(control.takeError()));
+    return nullptr;
+  }
   auto jit = llvm::orc::LLJITBuilder()
                  .setJITTargetMachineBuilder(std::move(*machine))
+                 .setExecutorProcessControl(std::move(*control))
                  .setCompileFunctionCreator(
                      [](llvm::orc::JITTargetMachineBuilder builder)
                          -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {

@@ -15,7 +15,10 @@ LoadedTier::~LoadedTier() {
 
 base::Result<std::unique_ptr<LoadedTier>, std::string> load_tier(const std::string& path) {
   // RTLD_LOCAL: LLVM's symbols stay private to the tier, never interposing on the launcher's.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: the machine rebuilt after a guest reset finds the tier already mapped, so it
+  // loads without opening or mapping files, which the seccomp filters armed after the first build
+  // forbid (security/allow/main.cpp).
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!handle) {
     const char* why = dlerror();
     return base::fail("jit tier " + path + ": " + (why ? why : "dlopen failed"));

@@ -11,6 +11,7 @@
 
 #include "jit/mmu.h"
 #include "jit/tier_loader.h"
+#include "security/thread_role.h"
 
 namespace jit {
 
@@ -70,9 +71,16 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
     return manager;
   }
   manager->m_active = true;
+  // The seccomp filters (security/) go on only once the first compile thread has mapped libLLVM
+  // and built the compilers: it holds arming until then (the translator's allow-list has no
+  // dlopen in it).
+  manager->m_arming_hold = std::make_unique<security::ArmingHold>("the jit's LLVM tier is loading");
   const unsigned threads = std::max(1u, options.compile_threads);
   for (unsigned i = 0; i < threads; ++i)
-    manager->m_threads.emplace_back([m = manager.get(), i, path, threads] { m->worker(i, path, threads); });
+    manager->m_threads.emplace_back([m = manager.get(), i, path, threads] {
+      security::ThreadRole role(security::Role::Translator);
+      m->worker(i, path, threads);
+    });
   return manager;
 }
 
@@ -235,6 +243,7 @@ void TierManager::worker(unsigned index, const std::string& path, unsigned threa
   // compile thread at the same priority takes a core's share from a hart. At nice 10 it runs on
   // what the harts leave (wfi, waits on devices) and otherwise on its small share.
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  if (index == 0 && m_arming_hold) m_arming_hold->release();  // loaded (or failed): confine now
   for (;;) {
     CompileJob job;
     {

@@ -19,6 +19,7 @@
 #include "base/result.h"
 #include "jit/tier.h"
 #include "jit/tier_options.h"
+#include "security/thread_role.h"
 
 namespace jit {
 
@@ -134,6 +135,8 @@ class TierManager {
   bool m_stopping = false;
   bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
+  // auto: held while the first compile thread loads the tier (seccomp arms after that).
+  std::unique_ptr<security::ArmingHold> m_arming_hold;
 
   mutable std::mutex m_compiled_mutex;
   std::unordered_multimap<uint64_t, CompiledCode> m_compiled;

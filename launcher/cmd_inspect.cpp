@@ -30,6 +30,9 @@ int run_inspect(const std::string& name, bool json) {
   nlohmann::json out = record_json(record);
   out["graph"] = nlohmann::json::parse(read_text(record.dir / "graph.json"), nullptr, false);
   out["effective_config"] = nlohmann::json::parse(read_text(record.dir / "config.json"), nullptr, false);
+  // What the VMM confined itself to (written when it armed its filters; absent before that).
+  nlohmann::json security = nlohmann::json::parse(read_text(record.dir / "security.json"), nullptr, false);
+  out["security"] = security.is_discarded() ? nlohmann::json() : security;
   if (out["graph"].is_discarded()) out["graph"] = nullptr;
   if (out["effective_config"].is_discarded()) out["effective_config"] = nullptr;
   if (record.state == "running") {
@@ -49,6 +52,16 @@ int run_inspect(const std::string& name, bool json) {
   if (record.state == "stale") std::printf("stale:       %s\n", record.stale_reason.c_str());
   if (record.state == "stopped")
     std::printf("exit:        %d (%s)\n", record.exit_status, record.exit_reason.c_str());
+  if (security.is_object()) {
+    std::printf("seccomp:     %s\nruns as:     uid %s gid %s\n", security.value("seccomp", "").c_str(),
+                security.value("uid", nlohmann::json()).dump().c_str(),
+                security.value("gid", nlohmann::json()).dump().c_str());
+    if (auto sizes = security.find("allow_list_sizes"); sizes != security.end() && sizes->is_object()) {
+      std::printf("allow-lists: system calls per thread role\n");
+      for (const auto& [role, count] : sizes->items())
+        std::printf("  %-12s %s\n", role.c_str(), count.dump().c_str());
+    }
+  }
   std::printf("\n%s", read_text(record.dir / "graph.txt").c_str());
   return kExitOk;
 }

@@ -38,6 +38,9 @@
 #include "launcher/machine_state.h"
 #include "launcher/readiness.h"
 #include "launcher/version.h"
+#include "security/policy.h"
+#include "security/privileges.h"
+#include "security/thread_role.h"
 #include "vmm/console_server.h"
 #include "vmm/control_server.h"
 #include "vmm/controller.h"
@@ -47,8 +50,11 @@ VML_CONSUMES("lifecycle.on-reset");  // the controller reboots or stops on a gue
 VML_CONSUMES("lifecycle.on-panic");  // and powers off, pauses or reboots on a guest panic (pvpanic)
 VML_CONSUMES("debug.gdb.host");      // the gdb stub listens on this TCP host and port
 VML_CONSUMES("debug.gdb.port");
-VML_CONSUMES("debug.gdb.path");  // or on this unix socket
-VML_CONSUMES("debug.wait");      // and holds the machine at reset until gdb continues it
+VML_CONSUMES("debug.gdb.path");    // or on this unix socket
+VML_CONSUMES("debug.wait");        // and holds the machine at reset until gdb continues it
+VML_CONSUMES("security.seccomp");  // each thread's allow-list is armed after the first build
+VML_CONSUMES("security.user");     // root becomes this user then
+VML_CONSUMES("security.group");
 
 namespace launcher {
 namespace {
@@ -72,6 +78,7 @@ class SignalWatcher {
     sigaddset(&m_set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &m_set, &m_old);
     m_thread = std::thread([this] {
+      security::ThreadRole role(security::Role::Signals);
       while (!m_done.load()) {
         int sig = sigwaitinfo(&m_set, nullptr);
         if (sig <= 0 || sig == SIGUSR1) continue;
@@ -210,8 +217,70 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   return kExitOk;
 }
 
+// The file's `security:` section as the VMM applies it.
+struct SecuritySettings {
+  security::SeccompMode mode = security::SeccompMode::Strict;
+  std::optional<security::DropTarget> drop;
+  security::PolicyContext context;
+};
+
+base::ErrorOr<SecuritySettings> security_settings(const nlohmann::json& doc, const Prepared& prepared) {
+  SecuritySettings settings;
+  std::string user, group;
+  if (auto section = doc.find("security"); section != doc.end() && section->is_object()) {
+    auto text = [&](const char* key) {
+      auto value = section->find(key);
+      return value != section->end() && value->is_string() ? value->get<std::string>() : std::string();
+    };
+    if (std::string mode = text("seccomp"); !mode.empty()) settings.mode = TRY(security::parse_mode(mode));
+    user = text("user");
+    group = text("group");
+  }
+  settings.drop = TRY(security::resolve_drop(user, group));
+  const graph::Graph& graph = prepared.checked.resolved.graph;
+  // What widens the lists: the LLVM tier maps code pages; 9p works on host files from vCPU threads.
+  if (prepared.selection.name == "jit") {
+    auto found = graph.accel.settings.find("jit");
+    if (found != graph.accel.settings.end())
+      for (const auto& [key, value] : found->second)
+        if (key == "tier" && value != "interp") settings.context.jit_code = true;
+  }
+  for (const graph::Device& device : graph.devices)
+    if (device.driver.rfind("virtio-9p", 0) == 0) settings.context.p9_shares = true;
+  for (const graph::Backend& backend : graph.backends)
+    if (backend.kind == graph::BackendKind::Net && backend.driver == "user") settings.context.user_net = true;
+  settings.context.pid = static_cast<int>(::getpid());
+  return settings;
+}
+
+// Confines the VMM once its first machine is built: resource limits, the user change, then the
+// seccomp filters; records what it applied in DIR/security.json (`vmlaunch inspect` prints it).
+base::ErrorOr<void> confine(const SecuritySettings& settings, const fs::path& dir) {
+  // Written first: once it is another user, the VMM may not be able to reach its state directory
+  // by path any more (a root-only parent directory).
+  if (!dir.empty()) {
+    nlohmann::json roles = nlohmann::json::object();
+    for (const security::RoleSize& size : security::role_sizes(settings.context))
+      roles[security::role_name(size.role)] = size.syscalls;
+    nlohmann::json record = {{"seccomp", security::mode_name(settings.mode)},
+                             {"user", settings.drop ? settings.drop->user : std::string()},
+                             {"uid", settings.drop ? settings.drop->uid : ::geteuid()},
+                             {"gid", settings.drop ? settings.drop->gid : ::getegid()},
+                             {"allow_list_sizes", roles}};
+    (void)vmm::write_file_atomic(dir / "security.json", record.dump(2) + "\n");
+  }
+  TRY(security::set_limits());
+  if (settings.drop) {
+    // The state directory stays the machine's: the VMM renames exit.json in it.
+    if (!dir.empty() && ::chown(dir.c_str(), settings.drop->uid, settings.drop->gid) != 0)
+      return base::fail(base::Error("chown " + dir.string() + ": " + std::strerror(errno)));
+    TRY(security::drop_privileges(*settings.drop));
+  }
+  return security::arm(settings.mode, settings.context);
+}
+
 base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::string& file, Prepared& prepared,
-                                                                fs::path console_log) {
+                                                                fs::path console_log, fs::path dir = {}) {
   vmm::ControllerOptions options;
   options.graph = prepared.checked.resolved.graph;
   options.accelerator = accel::Registry::builtin().create(prepared.selection.name);
@@ -235,6 +304,8 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   if (on_panic == "reboot") options.on_panic = vmm::OnPanic::Reboot;
   options.gdb = prepared.gdb;
   options.gdb_wait = prepared.gdb_wait;
+  SecuritySettings security = TRY(security_settings(doc, prepared));
+  options.after_first_build = [security, dir] { return confine(security, dir); };
   return vmm::Controller::create(std::move(options));
 }
 
@@ -351,9 +422,13 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   if (auto written = vmm::write_file_atomic(dir / "machine.json", info.dump(2) + "\n"); !written.ok())
     return fail(written.error().message);
 
-  auto controller = make_controller(file, prepared, dir / "console.log");
+  auto controller = make_controller(file, prepared, dir / "console.log", dir);
   if (!controller.ok()) return fail(controller.error().message);
   int events_fd = ::open((dir / "events.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  security::set_event_log_fd(events_fd);  // a seccomp violation is an event too
+  // Created now: once confined, the VMM can rename a file it holds but not create one.
+  auto exit_file = vmm::PendingFile::create(dir / "exit.json");
+  if (!exit_file.ok()) return fail(exit_file.error().message);
   controller.value()->add_event_sink([events_fd, &answer](const nlohmann::json& event) {
     if (events_fd >= 0)
       write_all(events_fd, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -388,7 +463,8 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
                          {"reason", outcome.reason},
                          {"message", outcome.message},
                          {"stopped_at", vmm::now_seconds()}};
-  (void)vmm::write_file_atomic(dir / "exit.json", exit.dump(2) + "\n");
+  (void)exit_file.value().commit(exit.dump(2) + "\n");
+  security::set_event_log_fd(-1);
   if (events_fd >= 0) ::close(events_fd);
   return outcome.status;
 }
@@ -420,6 +496,8 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
 // instead, so two foreground runs of one file (parallel tests) do not collide.
 int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
            const StatsOutput& stats, const GdbFlags& gdb) {
+  // What the caller left open must not reach the VMM (the detached VMM does this after its fork).
+  security::close_inherited_fds();
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
   SignalWatcher signals(grace);

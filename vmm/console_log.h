@@ -26,11 +26,12 @@ class ConsoleLog {
   uint64_t rotations() const { return m_rotations.load(); }
 
  private:
-  ConsoleLog(std::filesystem::path path, int fd, uint64_t size, uint64_t cap)
-      : m_path(std::move(path)), m_fd(fd), m_size(size), m_cap(cap) {}
+  ConsoleLog(std::filesystem::path path, int fd, int previous_fd, uint64_t size, uint64_t cap)
+      : m_path(std::move(path)), m_fd(fd), m_previous_fd(previous_fd), m_size(size), m_cap(cap) {}
   std::filesystem::path m_path;
   std::mutex m_lock;
   int m_fd;
+  int m_previous_fd;  // PATH.1, opened up front: rotating opens nothing (the VMM runs under seccomp)
   uint64_t m_size;
   uint64_t m_cap;
   std::atomic<uint64_t> m_written{0};

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "security/thread_role.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -70,7 +71,10 @@ class ConsoleServer::Impl {
     if (::pipe2(m_wake, O_CLOEXEC | O_NONBLOCK) != 0) return base::fail(errno_text("pipe"));
     m_listen = TRY(listen_private(m_path, 8));
     m_console->set_listener([this](std::span<const uint8_t> data) { output(data); });
-    m_thread = std::thread([this] { serve(); });
+    m_thread = std::thread([this] {
+      security::ThreadRole role(security::Role::Chardev);
+      serve();
+    });
     return {};
   }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "graph/render.h"
+#include "security/thread_role.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -98,7 +99,10 @@ class ControlServer::Impl {
       }
       wake();
     });
-    m_thread = std::thread([this] { serve(); });
+    m_thread = std::thread([this] {
+      security::ThreadRole role(security::Role::Control);
+      serve();
+    });
     return {};
   }
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "backends/factory.h"
+#include "security/thread_role.h"
 #include "vmm/console_log.h"
 #include "vmm/console_server.h"
 #include "vmm/debug_link.h"
@@ -195,6 +196,7 @@ void Controller::shutdown(double grace_seconds, const std::string& reason) {
   std::lock_guard guard(m_helpers_lock);
   if (m_ending) return;
   m_helpers.emplace_back([this, grace_seconds, reason] {
+    security::ThreadRole role(security::Role::Lifecycle);
     std::unique_lock lock(m_helpers_lock);
     bool ended = m_helpers_wake.wait_for(lock, std::chrono::duration<double>(grace_seconds),
                                          [this] { return m_ending; });
@@ -213,6 +215,7 @@ bool Controller::on_guest_panic() {
   std::lock_guard guard(m_helpers_lock);
   if (m_ending) return false;
   m_helpers.emplace_back([this] {
+    security::ThreadRole role(security::Role::Lifecycle);
     auto paused = pause();
     if (!paused.ok())
       emit("ERROR", {{"message", "pausing after the guest panic: " + paused.error().message}});
@@ -286,6 +289,14 @@ Outcome Controller::run() {
     if (!machine.ok()) {
       result = {1, "error", machine.error().message};
       break;
+    }
+    if (m_options.after_first_build) {
+      auto confined = m_options.after_first_build();
+      m_options.after_first_build = nullptr;
+      if (!confined.ok()) {
+        result = {1, "error", confined.error().message};
+        break;
+      }
     }
     {
       std::lock_guard guard(m_lock);

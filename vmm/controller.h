@@ -72,6 +72,10 @@ struct ControllerOptions {
   // machine waits at reset, before its first instruction, until gdb continues it.
   std::optional<gdbstub::ListenAddress> gdb;
   bool gdb_wait = false;
+  // Called once, on run()'s thread, after the first machine is built and before its vCPUs start:
+  // everything that needs opening (images, /dev/kvm, sockets, the LLVM tier) is open, so this is
+  // where the launcher drops privileges and arms seccomp. An error stops the machine (exit 1).
+  std::function<base::ErrorOr<void>()> after_first_build;
 };
 
 class Controller {

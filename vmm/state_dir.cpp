@@ -312,3 +312,53 @@ base::ErrorOr<int> listen_private(const fs::path& socket, int backlog) {
 }
 
 }  // namespace vmm
+
+namespace vmm {
+
+base::Result<PendingFile, base::Error> PendingFile::create(const fs::path& path) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  int dir_fd = ::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return base::fail(errno_text("open " + path.parent_path().string()));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    base::Error error(errno_text("create " + tmp.string()));
+    ::close(dir_fd);
+    return base::fail(error);
+  }
+  return PendingFile(path, dir_fd, fd);
+}
+
+PendingFile::PendingFile(PendingFile&& other) noexcept
+    : m_path(std::move(other.m_path)), m_dir_fd(other.m_dir_fd), m_fd(other.m_fd) {
+  other.m_dir_fd = other.m_fd = -1;
+}
+
+PendingFile::~PendingFile() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    std::string tmp = m_path.filename().string() + ".tmp";
+    ::unlinkat(m_dir_fd, tmp.c_str(), 0);  // never committed
+  }
+  if (m_dir_fd >= 0) ::close(m_dir_fd);
+}
+
+base::Result<void, base::Error> PendingFile::commit(std::string_view text) {
+  if (m_fd < 0) return base::fail(base::Error("commit " + m_path.string() + ": already committed"));
+  std::string tmp = m_path.filename().string() + ".tmp";
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(m_fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return base::fail(errno_text("write " + tmp));
+    done += static_cast<size_t>(n);
+  }
+  ::close(m_fd);
+  m_fd = -1;
+  std::string name = m_path.filename().string();
+  if (::renameat(m_dir_fd, tmp.c_str(), m_dir_fd, name.c_str()) != 0)
+    return base::fail(errno_text("rename to " + m_path.string()));
+  return {};
+}
+
+}  // namespace vmm

@@ -91,6 +91,25 @@ base::Result<void, base::Error> remove_machine_dir(const std::filesystem::path& 
 // Writes `text` to `path` atomically (temporary file + rename), mode 0600.
 base::Result<void, base::Error> write_file_atomic(const std::filesystem::path& path, std::string_view text);
 
+// write_file_atomic in two steps: the temporary file is created now, written and renamed into place
+// by commit(). For files written after the VMM is confined (exit.json), where creating files is
+// no longer allowed but renaming one it holds is.
+class PendingFile {
+ public:
+  static base::Result<PendingFile, base::Error> create(const std::filesystem::path& path);
+  PendingFile(PendingFile&& other) noexcept;
+  PendingFile& operator=(PendingFile&&) = delete;
+  ~PendingFile();
+  base::Result<void, base::Error> commit(std::string_view text);
+
+ private:
+  PendingFile(std::filesystem::path path, int dir_fd, int fd)
+      : m_path(std::move(path)), m_dir_fd(dir_fd), m_fd(fd) {}
+  std::filesystem::path m_path;
+  int m_dir_fd = -1;  // the directory, held so commit() renames within it whatever its path allows later
+  int m_fd = -1;
+};
+
 // Takes ROOT/NAME/run.lock for the life of this process (the fd is kept open on purpose).
 base::Result<void, base::Error> hold_run_lock(const std::filesystem::path& dir);
 

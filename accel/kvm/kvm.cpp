@@ -264,6 +264,9 @@ AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
     return base::fail(AccelError("vCPU " + std::to_string(index) + " is beyond cpu.count " +
                                  std::to_string(m_spec.vcpu_count)));
   TRY(ensure_irqchip());  // the LAPIC is created with the vCPU only if the irqchip exists
+  // Here, on the thread that builds the machine, rather than on the vCPU's first run: vCPU threads
+  // run under a seccomp list without rt_sigaction (security/allow/vcpu.cpp).
+  install_kick_handler();
   CpuTopology topology{m_spec.topology.sockets, m_spec.topology.cores, m_spec.topology.threads};
   // Safety: KVM_CREATE_VCPU takes the vCPU id (the APIC id) by value and returns a new fd.
   int fd = ::ioctl(m_vm.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(apic_id(topology, index)));
@@ -598,6 +601,10 @@ AccelResult<CpuidTable> supported_cpuid(int kvm_fd) {
   return base::fail(AccelError("KVM_GET_SUPPORTED_CPUID: more than 4096 entries"));
 }
 
+KvmAccelerator::~KvmAccelerator() {
+  if (m_system_fd >= 0) ::close(m_system_fd);
+}
+
 Availability KvmAccelerator::probe() const {
   auto fd = open_kvm(m_device_path);
   if (!fd.ok()) return {false, fd.error().message};
@@ -618,7 +625,15 @@ AccelResult<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmSpec& spec,
   if (uint64_t{t.sockets} * t.cores * t.threads < spec.vcpu_count)
     return base::fail(AccelError("topology sockets*cores*threads is smaller than cpu.count"));
 
-  Fd kvm(TRY(open_kvm(m_device_path)));
+  Fd kvm;
+  {
+    std::lock_guard guard(m_system_lock);
+    if (m_system_fd < 0) m_system_fd = TRY(open_kvm(m_device_path));
+    // Safety: duplicates a descriptor we own; the VM keeps its own copy.
+    int copy = ::fcntl(m_system_fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) return base::fail(AccelError(errno_text("dup /dev/kvm")));
+    kvm = Fd(copy);
+  }
   // The feature edits are checked first: a bad edit is a config error, worth reporting before
   // anything is created.
   CpuidTable supported = TRY(supported_cpuid(kvm.get()));

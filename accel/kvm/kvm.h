@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "accel/accelerator.h"
@@ -23,6 +24,7 @@ class KvmAccelerator final : public Accelerator {
  public:
   // `device_path` is configurable so tests can point it at missing or unreadable files.
   explicit KvmAccelerator(std::string device_path = "/dev/kvm") : m_device_path(std::move(device_path)) {}
+  ~KvmAccelerator() override;
 
   std::string_view name() const override { return "kvm"; }
   std::vector<std::string> guest_arches() const override { return {"x86_64"}; }
@@ -32,6 +34,10 @@ class KvmAccelerator final : public Accelerator {
 
  private:
   std::string m_device_path;
+  // /dev/kvm, opened by the first create_vm and kept: a VM rebuilt after a guest reset must not
+  // need to open it again (the VMM may have dropped privileges and armed seccomp by then).
+  std::mutex m_system_lock;
+  int m_system_fd = -1;
 };
 
 // Opens the KVM device and checks its API version. Errors say which of: missing, no permission

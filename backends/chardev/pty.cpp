@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace backends::chardev {
 
 base::ErrorOr<std::unique_ptr<PtyBackend>> PtyBackend::open() {
@@ -37,6 +39,7 @@ base::ErrorOr<std::unique_ptr<PtyBackend>> PtyBackend::open() {
 PtyBackend::PtyBackend(int master, int slave, std::string path)
     : m_master(master), m_slave(slave), m_path(std::move(path)) {
   m_reader = std::thread([this] {
+    security::ThreadRole role(security::Role::Chardev);
     while (!m_stop.load()) {
       LoopEnd end = read_loop(m_master, m_waker, m_stop, m_slot);
       if (end == LoopEnd::Stopped) break;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "backends/socket_path.h"
+#include "security/thread_role.h"
 
 namespace backends::chardev {
 
@@ -102,7 +103,10 @@ base::ErrorOr<std::unique_ptr<SocketBackend>> SocketBackend::open(const Options&
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     }
     SocketBackend* raw = backend.get();
-    backend->m_thread = std::thread([raw] { raw->run_server(); });
+    backend->m_thread = std::thread([raw] {
+      security::ThreadRole role(security::Role::Chardev);
+      raw->run_server();
+    });
     if (options.wait) {
       std::unique_lock lock(backend->m_conn_lock);
       backend->m_conn_changed.wait(lock, [&] { return backend->m_conn_fd >= 0; });
@@ -114,7 +118,10 @@ base::ErrorOr<std::unique_ptr<SocketBackend>> SocketBackend::open(const Options&
     if (!first && options.reconnect_seconds == 0) return base::fail(first.error());
     if (first) backend->m_conn_fd = *first;
     SocketBackend* raw = backend.get();
-    backend->m_thread = std::thread([raw] { raw->run_client(); });
+    backend->m_thread = std::thread([raw] {
+      security::ThreadRole role(security::Role::Chardev);
+      raw->run_client();
+    });
   }
   return backend;
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace backends::chardev {
 
 namespace {
@@ -133,7 +135,10 @@ StdioBackend::StdioBackend(Options options)
         write_all(m_options.out_fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
       }) {
   if (m_options.raw) m_raw_active = make_raw(m_options.in_fd, m_options.signal);
-  m_reader = std::thread([this] { run(); });
+  m_reader = std::thread([this] {
+    security::ThreadRole role(security::Role::Chardev);
+    run();
+  });
 }
 
 StdioBackend::~StdioBackend() {

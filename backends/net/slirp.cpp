@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "backends/net/slirp_library.h"
+#include "security/thread_role.h"
 
 namespace backends::net {
 
@@ -133,7 +134,10 @@ base::ErrorOr<std::unique_ptr<SlirpBackend>> SlirpBackend::create(const Options&
                                     std::to_string(fwd.host_port) + ": cannot listen (port in use?)"));
   }
   SlirpBackend* raw = backend.get();
-  backend->m_thread = std::thread([raw] { raw->run(); });
+  backend->m_thread = std::thread([raw] {
+    security::ThreadRole role(security::Role::Net);
+    raw->run();
+  });
   return backend;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backends/socket_path.h"
+#include "security/thread_role.h"
 
 namespace backends::net {
 
@@ -100,7 +101,10 @@ base::ErrorOr<std::unique_ptr<StreamBackend>> StreamBackend::open(const Options&
   if (backend->m_wake_fd < 0)
     return base::fail(base::Error(std::string("net socket: eventfd: ") + std::strerror(errno)));
   StreamBackend* raw = backend.get();
-  backend->m_thread = std::thread([raw] { raw->run(); });
+  backend->m_thread = std::thread([raw] {
+    security::ThreadRole role(security::Role::Net);
+    raw->run();
+  });
   return backend;
 }
 

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace backends::net {
 
 base::ErrorOr<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& ifname) {
@@ -35,7 +37,10 @@ base::ErrorOr<std::unique_ptr<TapBackend>> TapBackend::open(const std::string& i
 
 TapBackend::TapBackend(int fd, std::string ifname) : m_fd(fd), m_ifname(std::move(ifname)) {
   m_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  m_thread = std::thread([this] { run(); });
+  m_thread = std::thread([this] {
+    security::ThreadRole role(security::Role::Net);
+    run();
+  });
 }
 
 TapBackend::~TapBackend() {

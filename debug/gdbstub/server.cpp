@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "debug/gdbstub/session.h"
+#include "security/thread_role.h"
 
 namespace gdbstub {
 namespace {
@@ -127,7 +128,10 @@ base::ErrorOr<std::unique_ptr<Server>> Server::start(const ListenAddress& addres
     return base::fail(error);
   }
   std::unique_ptr<Server> server(new Server(bound, target, fd, wake[0], wake[1]));
-  server->m_thread = std::thread([s = server.get()] { s->loop(); });
+  server->m_thread = std::thread([s = server.get()] {
+    security::ThreadRole role(security::Role::GdbStub);
+    s->loop();
+  });
   return server;
 }
 

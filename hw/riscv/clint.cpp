@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace hw::riscv {
 namespace {
 
@@ -30,7 +32,10 @@ Clint::Clint(unsigned hart_count, const base::Timebase& timebase, HartIrqSink si
       m_msip(hart_count, 0),
       m_mtimecmp(hart_count, UINT64_MAX),  // reset value: never fires until programmed
       m_mtip(hart_count, false) {
-  m_thread = std::thread([this] { deadline_loop(); });
+  m_thread = std::thread([this] {
+    security::ThreadRole role(security::Role::DeviceIo);
+    deadline_loop();
+  });
 }
 
 Clint::~Clint() {

@@ -25,6 +25,7 @@
 #include "hw/riscv/sifive_gpio.h"
 #include "hw/riscv/sifive_test.h"
 #include "hw/serial/ns16550.h"
+#include "security/thread_role.h"
 
 // What the riscv64 virt builder honours beyond the graph's devices.
 VML_CONSUMES("boot.firmware");
@@ -126,6 +127,7 @@ class VirtMachine final : public Machine {
     m_button_down = true;
     m_power_gpio->set_pin(0, true);
     m_button_thread = std::thread([this] {
+      security::ThreadRole role(security::Role::DeviceIo);
       std::unique_lock lock(m_button_lock);
       m_button_changed.wait_for(lock, kButtonHold, [this] { return m_closing; });
       m_power_gpio->set_pin(0, false);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "hw/virtio/blk_uring.h"
+#include "security/thread_role.h"
 
 namespace hw::virtio {
 
@@ -59,7 +60,7 @@ void BlkDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues)
   m_host = &host;
   m_queues = std::move(queues);
   if (m_options.io_uring && m_backend->direct_fd() >= 0 && start_uring()) return;
-  m_workers.start(m_options.io_threads, [this] { service_queues(); });
+  m_workers.start(m_options.io_threads, security::Role::BlockIo, [this] { service_queues(); });
 }
 
 void BlkDevice::notify(uint16_t) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hw/virtio/blk.h"
+#include "security/thread_role.h"
 
 namespace hw::virtio {
 
@@ -42,7 +43,10 @@ bool BlkDevice::start_uring() {
   }
   m_uring = std::move(state);
   m_uring_active = true;
-  m_uring->thread = std::thread([this] { uring_loop(); });
+  m_uring->thread = std::thread([this] {
+    security::ThreadRole role(security::Role::BlockIo);
+    uring_loop();
+  });
   return true;
 }
 

@@ -2,10 +2,14 @@
 
 namespace hw::virtio {
 
-void KickWorkers::start(unsigned count, std::function<void()> service) {
+void KickWorkers::start(unsigned count, security::Role role, std::function<void()> service) {
   m_service = std::move(service);
   m_stop = false;
-  for (unsigned i = 0; i < count; ++i) m_threads.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < count; ++i)
+    m_threads.emplace_back([this, role] {
+      security::ThreadRole declared(role);
+      run();
+    });
 }
 
 void KickWorkers::kick() {

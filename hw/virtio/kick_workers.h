@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "security/thread_role.h"
+
 namespace hw::virtio {
 
 // The I/O threads of a device whose requests must not run on the vCPU thread that kicked them
@@ -21,8 +23,8 @@ class KickWorkers {
   KickWorkers& operator=(const KickWorkers&) = delete;
   ~KickWorkers() { stop(); }
 
-  // Starts `count` threads (none when 0). Call only while stopped.
-  void start(unsigned count, std::function<void()> service);
+  // Starts `count` threads of `role` (security/thread_role.h; none when 0). Call only while stopped.
+  void start(unsigned count, security::Role role, std::function<void()> service);
   void kick();
   // Tells the threads to end and joins them; each finishes the `service` call it is in, which can
   // look at stopping() between requests to end sooner. Idempotent.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace hw::virtio {
 
 namespace {
@@ -83,7 +85,7 @@ void ScsiDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues
   std::lock_guard lock(m_lock);
   m_host = &host;
   m_queues = std::move(queues);
-  m_worker.start(1, [this] { service_queues(); });
+  m_worker.start(1, security::Role::BlockIo, [this] { service_queues(); });
 }
 
 void ScsiDevice::notify(uint16_t q) {

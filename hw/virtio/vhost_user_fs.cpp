@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "security/thread_role.h"
+
 namespace hw::virtio {
 
 namespace {
@@ -118,7 +120,10 @@ base::ErrorOr<void> VhostUserFsDevice::start(uint64_t negotiated, const std::vec
   if (m_protocol_features)
     for (size_t i = 0; i < queues.size(); ++i)
       if (m_started[i]) TRY(fe.set_vring_enable(static_cast<uint32_t>(i), true));
-  m_call_thread = std::thread([this] { forward_calls(); });
+  m_call_thread = std::thread([this] {
+    security::ThreadRole role(security::Role::DeviceIo);
+    forward_calls();
+  });
   return {};
 }
 

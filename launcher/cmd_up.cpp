@@ -378,7 +378,19 @@ struct StatsOutput {
   bool any() const { return text || !json_path.empty(); }
 };
 
-void print_stats(vmm::Controller& controller, const StatsOutput& output) {
+// The JSON file is made before the machine runs: once confined (security/), main creates no files.
+std::optional<vmm::PendingFile> pending_stats_file(const StatsOutput& output) {
+  if (output.json_path.empty()) return std::nullopt;
+  auto file = vmm::PendingFile::create(output.json_path);
+  if (!file.ok()) {
+    std::fprintf(stderr, "vmlaunch: --stats: %s\n", file.error().message.c_str());
+    return std::nullopt;
+  }
+  return std::move(file.value());
+}
+
+void print_stats(vmm::Controller& controller, const StatsOutput& output,
+                 std::optional<vmm::PendingFile>& file) {
   const accel::Accelerator* accelerator = controller.accelerator();
   if (output.text && accelerator) std::fputs(accelerator->stats_text().c_str(), stderr);
   if (output.json_path.empty()) return;
@@ -392,7 +404,8 @@ void print_stats(vmm::Controller& controller, const StatsOutput& output) {
       stats[name] = numbers.is_discarded() ? nlohmann::json(text) : numbers;
     }
   }
-  if (auto written = vmm::write_file_atomic(output.json_path, stats.dump(2) + "\n"); !written.ok())
+  if (!file) return;  // could not be made: said so at start
+  if (auto written = file->commit(stats.dump(2) + "\n"); !written.ok())
     std::fprintf(stderr, "vmlaunch: --stats: %s\n", written.error().message.c_str());
 }
 
@@ -447,10 +460,11 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
     if (!started.ok()) return fail(started.error().message);
     console = std::move(started.value());
   }
+  auto stats_file = pending_stats_file(stats);
   signals.set_target(controller.value().get());
   vmm::Outcome outcome = controller.value()->run();
   signals.set_target(nullptr);
-  if (stats.any()) print_stats(*controller.value(), stats);
+  if (stats.any()) print_stats(*controller.value(), stats, stats_file);
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());
   // It never ran: the caller reports why.
@@ -479,10 +493,11 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
       std::fprintf(stderr, "%s\n", controller.error().message.c_str());
       return kExitRuntimeFailure;
     }
+    auto stats_file = pending_stats_file(stats);
     signals.set_target(controller.value().get());
     outcome = controller.value()->run();
     signals.set_target(nullptr);
-    if (stats.any()) print_stats(*controller.value(), stats);
+    if (stats.any()) print_stats(*controller.value(), stats, stats_file);
   }  // backends go away here: the terminal is back in cooked mode before we print
   if (outcome.reason == "signal" && signals.signal() != 0)
     outcome.message = std::string("stopped by signal ") + strsignal(signals.signal());

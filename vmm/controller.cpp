@@ -290,14 +290,6 @@ Outcome Controller::run() {
       result = {1, "error", machine.error().message};
       break;
     }
-    if (m_options.after_first_build) {
-      auto confined = m_options.after_first_build();
-      m_options.after_first_build = nullptr;
-      if (!confined.ok()) {
-        result = {1, "error", confined.error().message};
-        break;
-      }
-    }
     {
       std::lock_guard guard(m_lock);
       m_machine = machine.value().get();
@@ -328,6 +320,21 @@ Outcome Controller::run() {
         }
         m_debug->machine_gone();
         result = {1, "error", attached.error().message};
+        break;
+      }
+    }
+    // Confinement goes on last, once everything that opens files or sockets has (the gdb stub's
+    // listening socket included), and before a guest instruction runs.
+    if (m_options.after_first_build) {
+      auto confined = m_options.after_first_build();
+      m_options.after_first_build = nullptr;
+      if (!confined.ok()) {
+        {
+          std::lock_guard guard(m_lock);
+          m_machine = nullptr;
+        }
+        if (m_debug) m_debug->machine_gone();
+        result = {1, "error", confined.error().message};
         break;
       }
     }

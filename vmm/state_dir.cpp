@@ -318,8 +318,9 @@ namespace vmm {
 base::Result<PendingFile, base::Error> PendingFile::create(const fs::path& path) {
   fs::path tmp = path;
   tmp += ".tmp";
-  int dir_fd = ::open(path.parent_path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return base::fail(errno_text("open " + path.parent_path().string()));
+  const fs::path parent = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  int dir_fd = ::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return base::fail(errno_text("open " + parent.string()));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     base::Error error(errno_text("create " + tmp.string()));

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "debug/gdbstub/fake_target.h"
@@ -66,8 +67,11 @@ TEST_CASE("gdbstub server: addresses are tcp:HOST:PORT or unix:PATH") {
 }
 
 TEST_CASE("gdbstub server: one client at a time, stop replies, detach on hang-up") {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string path = std::string(tmp ? tmp : "/tmp") + "/gdb.sock";
+  // Under /tmp: a unix socket path must fit 108 bytes, and TEST_TMPDIR under a long Bazel output
+  // base (CI's clone) does not.
+  char dir[] = "/tmp/gdbstub_server_test.XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/gdb.sock";
   gdbstub::testing::FakeTarget target;
   auto server = gdbstub::Server::start({"", 0, path}, target);
   REQUIRE_MESSAGE(server.ok(), (server.ok() ? "" : server.error().message));
@@ -98,4 +102,6 @@ TEST_CASE("gdbstub server: one client at a time, stop replies, detach on hang-up
   auto tcp = gdbstub::Server::start({"127.0.0.1", 0, ""}, other);
   REQUIRE(tcp.ok());
   CHECK(tcp.value()->address().port != 0);
+  server.value().reset();
+  std::filesystem::remove_all(dir);
 }

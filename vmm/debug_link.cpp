@@ -136,17 +136,26 @@ base::ErrorOr<DebugLink::RamPiece> DebugLink::ram_locked(unsigned thread, uint64
   return RamPiece{*host, pa};
 }
 
+// [addr, addr + size) page by page as pieces of guest RAM, each with its offset in the range.
+base::ErrorOr<std::vector<std::pair<DebugLink::RamPiece, size_t>>> DebugLink::pieces_locked(unsigned thread,
+                                                                                            uint64_t addr,
+                                                                                            size_t size,
+                                                                                            bool physical) {
+  std::vector<std::pair<RamPiece, size_t>> pieces;
+  for (size_t done = 0; done < size;) {
+    const uint64_t at = addr + done;
+    const size_t len = std::min<uint64_t>(size - done, 4096 - (at & 0xfff));
+    pieces.emplace_back(TRY(ram_locked(thread, at, len, physical)), done);
+    done += len;
+  }
+  return pieces;
+}
+
 base::ErrorOr<void> DebugLink::read_memory(unsigned thread, uint64_t addr, std::span<uint8_t> out,
                                            bool physical) {
   std::lock_guard guard(m_lock);
   // Translate every page first and copy after, so a failure leaves nothing half read.
-  std::vector<std::pair<RamPiece, size_t>> pieces;
-  for (size_t done = 0; done < out.size();) {
-    const uint64_t at = addr + done;
-    const size_t len = std::min<uint64_t>(out.size() - done, 4096 - (at & 0xfff));
-    pieces.emplace_back(TRY(ram_locked(thread, at, len, physical)), done);
-    done += len;
-  }
+  auto pieces = TRY(pieces_locked(thread, addr, out.size(), physical));
   for (auto& [piece, offset] : pieces)
     std::copy(piece.host.begin(), piece.host.end(), out.begin() + static_cast<ptrdiff_t>(offset));
   return {};
@@ -155,13 +164,7 @@ base::ErrorOr<void> DebugLink::read_memory(unsigned thread, uint64_t addr, std::
 base::ErrorOr<void> DebugLink::write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
                                             bool physical) {
   std::lock_guard guard(m_lock);
-  std::vector<std::pair<RamPiece, size_t>> pieces;
-  for (size_t done = 0; done < in.size();) {
-    const uint64_t at = addr + done;
-    const size_t len = std::min<uint64_t>(in.size() - done, 4096 - (at & 0xfff));
-    pieces.emplace_back(TRY(ram_locked(thread, at, len, physical)), done);
-    done += len;
-  }
+  auto pieces = TRY(pieces_locked(thread, addr, in.size(), physical));
   for (auto& [piece, offset] : pieces) {
     std::copy(in.begin() + static_cast<ptrdiff_t>(offset),
               in.begin() + static_cast<ptrdiff_t>(offset + piece.host.size()), piece.host.begin());

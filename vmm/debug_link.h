@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "debug/gdbstub/target.h"
@@ -57,6 +58,8 @@ class DebugLink final : public gdbstub::Target {
     uint64_t gpa = 0;
   };
   base::ErrorOr<RamPiece> ram_locked(unsigned thread, uint64_t addr, uint64_t len, bool physical);
+  base::ErrorOr<std::vector<std::pair<RamPiece, size_t>>> pieces_locked(unsigned thread, uint64_t addr,
+                                                                        size_t size, bool physical);
 
   Controller& m_controller;
   const bool m_wait;

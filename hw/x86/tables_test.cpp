@@ -19,6 +19,18 @@ uint32_t u32(const std::vector<uint8_t>& b, size_t at) {
   std::memcpy(&v, b.data() + at, 4);
   return v;
 }
+// The DSDT the tables at `rsdp_at` point to (RSDP -> XSDT -> FADT's X_DSDT), whole.
+std::vector<uint8_t> dsdt_of(const base::GuestMemory& memory, uint64_t rsdp_at) {
+  auto rsdp = bytes(memory, rsdp_at, 36);
+  uint64_t xsdt_at, fadt_at, dsdt_at;
+  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
+  return bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+}
+bool contains(const std::vector<uint8_t>& table, const std::vector<uint8_t>& needle) {
+  return std::search(table.begin(), table.end(), needle.begin(), needle.end()) != table.end();
+}
 }  // namespace
 
 TEST_CASE("MP table: valid checksums, one processor entry per APIC id, BSP first") {
@@ -198,12 +210,7 @@ TEST_CASE("COM ports are PNP0501 devices under \\_SB with their I/O range and IR
   inputs.serial_ports = {{0x3f8, 4}, {0x2f8, 3}};
   auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
   REQUIRE(rsdp_at.ok());
-  auto rsdp = bytes(memory, *rsdp_at, 36);
-  uint64_t xsdt_at, fadt_at, dsdt_at;
-  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
-  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
-  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
-  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  auto dsdt = dsdt_of(memory, *rsdp_at);
   CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
   // ScopeOp, a two-byte PkgLength covering the rest of the table, \_SB_.
   REQUIRE(dsdt.size() > 42);
@@ -212,9 +219,7 @@ TEST_CASE("COM ports are PNP0501 devices under \\_SB with their I/O range and IR
   CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
   CHECK(std::string(dsdt.begin() + 39, dsdt.begin() + 43) == "_SB_");
   // Each device: DeviceOp, PkgLength, name, then _HID EisaId("PNP0501") and the resources.
-  auto find = [&](const std::vector<uint8_t>& needle) {
-    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
-  };
+  auto find = [&](const std::vector<uint8_t>& needle) { return contains(dsdt, needle); };
   CHECK(find({0x5b, 0x82, 44, 'C', 'O', 'M', '1', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01}));
   CHECK(find({0x5b, 0x82, 44, 'C', 'O', 'M', '2'}));
   CHECK(
@@ -235,21 +240,14 @@ TEST_CASE("with PCI: the DSDT declares the root bridge PCI0, its windows, INTx r
   inputs.pci_mmio_size = 0x3ec00000;
   auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
   REQUIRE(rsdp_at.ok());
-  auto rsdp = bytes(memory, *rsdp_at, 36);
-  uint64_t xsdt_at, fadt_at, dsdt_at;
-  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
-  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
-  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
-  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  auto dsdt = dsdt_of(memory, *rsdp_at);
   CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
   // Scope (\_SB) covers the rest of the table; in it two interrupt links, then PCI0 to the end.
   REQUIRE(dsdt.size() > 50);
   CHECK(dsdt[36] == 0x10);
   CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
   CHECK(std::string(dsdt.begin() + 39, dsdt.begin() + 43) == "_SB_");
-  auto find = [&](const std::vector<uint8_t>& needle) {
-    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
-  };
+  auto find = [&](const std::vector<uint8_t>& needle) { return contains(dsdt, needle); };
   const std::string pci0 = "PCI0";
   const size_t at = std::search(dsdt.begin(), dsdt.end(), pci0.begin(), pci0.end()) - dsdt.begin();
   REQUIRE(at + 4 <= dsdt.size());
@@ -284,19 +282,12 @@ TEST_CASE("virtio-mmio transports: LNRO0005 devices in the DSDT with their regis
   inputs.virtio_mmio = {{0xfeb00000, 512, 5}, {0xfeb00200, 512, 6}};
   auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
   REQUIRE(rsdp_at.ok());
-  auto rsdp = bytes(memory, *rsdp_at, 36);
-  uint64_t xsdt_at, fadt_at, dsdt_at;
-  std::memcpy(&xsdt_at, rsdp.data() + 24, 8);
-  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
-  std::memcpy(&dsdt_at, bytes(memory, fadt_at + 140, 8).data(), 8);
-  auto dsdt = bytes(memory, dsdt_at, u32(bytes(memory, dsdt_at, 36), 4));
+  auto dsdt = dsdt_of(memory, *rsdp_at);
   CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
   REQUIRE(dsdt.size() > 43);
   CHECK(dsdt[36] == 0x10);
   CHECK(((dsdt[37] & 0x0f) | (dsdt[38] << 4)) == dsdt.size() - 37);
-  auto find = [&](const std::vector<uint8_t>& needle) {
-    return std::search(dsdt.begin(), dsdt.end(), needle.begin(), needle.end()) != dsdt.end();
-  };
+  auto find = [&](const std::vector<uint8_t>& needle) { return contains(dsdt, needle); };
   // DeviceOp, PkgLength (one byte: 58 bytes follow it), VR00, _HID "LNRO0005".
   CHECK(find({0x5b, 0x82, 59,  'V', 'R', '0', '0', 0x08, '_', 'H', 'I',
               'D',  0x0d, 'L', 'N', 'R', 'O', '0', '0',  '0', '5', 0}));

@@ -310,7 +310,9 @@ TEST_CASE("virt: a bare-metal ELF with tohost gets an HTIF window carved out of 
 TEST_CASE("virt: configuration problems are errors naming the culprit") {
   hw::testing::RecordingAccel accel("riscv64");
   Backends backends;
-  hw::MachineContext context{&accel, &backends, {}, {}, {}};
+  hw::MachineContext context;
+  context.accelerator = &accel;
+  context.backends = &backends;
   auto g = virt_graph();
   auto nothing = hw::build_machine(g, context);
   REQUIRE_FALSE(nothing.ok());

@@ -323,4 +323,78 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
   return out;
 }
 
+namespace {
+
+// A unix socket we listen on is created at start: its directory must be there and writable. One
+// we connect to must exist: the socket file itself is enough.
+void add_socket_path(const std::string& path, bool server, HostNeeds& needs) {
+  if (server)
+    needs.paths.push_back({std::filesystem::path(path).parent_path().string(), true, true});
+  else
+    needs.paths.push_back({path, true, false});
+}
+
+}  // namespace
+
+base::ErrorOr<void> add_host_needs(std::string_view kind, std::string_view name, std::string_view driver,
+                                   const config::Node& options, const FactoryContext& context,
+                                   HostNeeds& needs) {
+  Options checked(options, describe(kind, name, driver));
+  auto text = [&](const char* key) -> std::optional<std::string> {
+    auto value = checked.string(key);
+    return value.ok() ? value.value() : std::nullopt;
+  };
+  auto flag = [&](const char* key) {
+    auto value = checked.boolean(key);
+    return value.ok() && value.value().value_or(false);
+  };
+  if (kind == "chardev") {
+    if (driver == "file") {
+      if (auto path = text("path")) needs.paths.push_back({resolve_path(*path, context), true, false});
+    } else if (driver == "pty") {
+      needs.pty = true;
+    } else if (driver == "socket") {
+      auto path = text("path");
+      if (!path || path->rfind("tcp:", 0) == 0)
+        needs.network = true;
+      else
+        add_socket_path(resolve_path(*path, context), flag("server"), needs);
+    }
+  } else if (kind == "block") {
+    auto file = text("file");
+    if (!file) file = text("path");
+    if (!file) return {};
+    bool read_only = flag("readonly") || flag("read-only") || flag("snapshot");
+    std::string image = resolve_path(*file, context);
+    auto chain = TRY(block::image_chain_files(image, std::string(driver)));
+    for (size_t i = 0; i < chain.size(); ++i) needs.paths.push_back({chain[i], i == 0 && !read_only, false});
+  } else if (kind == "rng") {
+    if (driver == "random") {
+      auto file = text("file");
+      needs.paths.push_back({file ? resolve_path(*file, context) : "/dev/urandom", false, false});
+    }
+  } else if (kind == "fs") {
+    if (driver == "virtiofsd")
+      return base::fail(checked.error("",
+                                      "virtiofsd shares are not available in the jail yet (security.jail): "
+                                      "use a 9p share (type: 9p) or turn the jail off"));
+    if (auto path = text("path"))
+      needs.paths.push_back({resolve_path(*path, context), !(flag("readonly") || flag("read-only")), true});
+  } else if (kind == "net") {
+    if (driver == "tap") {
+      needs.devices.push_back("/dev/net/tun");
+      needs.network = true;
+    } else if (driver == "socket") {
+      auto path = text("path");
+      if (!path || path->rfind("tcp:", 0) == 0)
+        needs.network = true;
+      else
+        add_socket_path(resolve_path(*path, context), flag("server"), needs);
+    } else {
+      needs.network = true;  // user networking: slirp's sockets are the host's
+    }
+  }
+  return {};
+}
+
 }  // namespace backends

@@ -74,6 +74,24 @@ base::ErrorOr<std::shared_ptr<RngBackend>> create_rng(std::string_view name, std
                                                       const config::Node& options,
                                                       const FactoryContext& context);
 
+// What a backend uses of the host, for the jail (security/jail.h) to make visible inside: files and
+// directories (bind-mounted at their own paths), device nodes, a pty, the network. Called before
+// the backend exists, with the same options; an image's backing files are listed too.
+struct HostPath {
+  std::string path;
+  bool writable = false;
+  bool directory = false;
+};
+struct HostNeeds {
+  std::vector<HostPath> paths;
+  std::vector<std::string> devices;  // "/dev/net/tun"
+  bool pty = false;
+  bool network = false;  // needs the host's network namespace (user, tap, tcp sockets)
+};
+base::ErrorOr<void> add_host_needs(std::string_view kind, std::string_view name, std::string_view driver,
+                                   const config::Node& options, const FactoryContext& context,
+                                   HostNeeds& needs);
+
 // The kinds and, per kind, the drivers this build supports (for errors and `vmlaunch plan`).
 std::vector<std::string> known_kinds();
 std::vector<std::string> known_drivers(std::string_view kind);

@@ -35,9 +35,11 @@
 #include "launcher/checked_machine.h"
 #include "launcher/command.h"
 #include "launcher/host_accelerator.h"
+#include "launcher/jail_plan.h"
 #include "launcher/machine_state.h"
 #include "launcher/readiness.h"
 #include "launcher/version.h"
+#include "security/jail.h"
 #include "security/policy.h"
 #include "security/privileges.h"
 #include "security/thread_role.h"
@@ -128,6 +130,10 @@ struct Prepared {
   accel::Selection selection;
   std::optional<gdbstub::ListenAddress> gdb;  // debug.gdb, or --gdb
   bool gdb_wait = false;
+  bool jail = false;  // security.jail, or --jail
+  // Inside the jail: the VMM's pid as the host sees it, and what the host could not give.
+  pid_t host_pid = 0;
+  std::vector<std::string> jail_not_applied;
 };
 
 // What --gdb and --gdb-wait add to the file's `debug:` section.
@@ -186,6 +192,13 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   print_diagnostics(prepared.checked.diagnostics);
   if (!prepared.checked.ok()) return prepared.checked.status;
   if (int status = read_debug_section(prepared, gdb); status != kExitOk) return status;
+  {
+    nlohmann::json doc = config::to_json(prepared.checked.loaded.document);
+    auto section = doc.find("security");
+    if (section != doc.end() && section->is_object())
+      if (auto jail = section->find("jail"); jail != section->end() && jail->is_boolean())
+        prepared.jail = jail->get<bool>();
+  }
   const graph::Graph& graph = prepared.checked.resolved.graph;
   for (const graph::Backend& backend : graph.backends)
     if (backend.kind == graph::BackendKind::Passthrough) {
@@ -217,11 +230,24 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   return kExitOk;
 }
 
+// Whether the machine will load the jit's LLVM tier (any tier but the interpreter).
+bool uses_llvm_tier(const Prepared& prepared) {
+  if (prepared.selection.name != "jit") return false;
+  const graph::Graph& graph = prepared.checked.resolved.graph;
+  auto found = graph.accel.settings.find("jit");
+  if (found != graph.accel.settings.end())
+    for (const auto& [key, value] : found->second)
+      if (key == "tier" && value != "interp") return true;
+  return false;
+}
+
 // The file's `security:` section as the VMM applies it.
 struct SecuritySettings {
   security::SeccompMode mode = security::SeccompMode::Strict;
   std::optional<security::DropTarget> drop;
   security::PolicyContext context;
+  bool jailed = false;
+  std::vector<std::string> jail_not_applied;
 };
 
 base::ErrorOr<SecuritySettings> security_settings(const nlohmann::json& doc, const Prepared& prepared) {
@@ -239,17 +265,14 @@ base::ErrorOr<SecuritySettings> security_settings(const nlohmann::json& doc, con
   settings.drop = TRY(security::resolve_drop(user, group));
   const graph::Graph& graph = prepared.checked.resolved.graph;
   // What widens the lists: the LLVM tier maps code pages; 9p works on host files from vCPU threads.
-  if (prepared.selection.name == "jit") {
-    auto found = graph.accel.settings.find("jit");
-    if (found != graph.accel.settings.end())
-      for (const auto& [key, value] : found->second)
-        if (key == "tier" && value != "interp") settings.context.jit_code = true;
-  }
+  settings.context.jit_code = uses_llvm_tier(prepared);
   for (const graph::Device& device : graph.devices)
     if (device.driver.rfind("virtio-9p", 0) == 0) settings.context.p9_shares = true;
   for (const graph::Backend& backend : graph.backends)
     if (backend.kind == graph::BackendKind::Net && backend.driver == "user") settings.context.user_net = true;
   settings.context.pid = static_cast<int>(::getpid());
+  settings.jailed = prepared.host_pid != 0;
+  settings.jail_not_applied = prepared.jail_not_applied;
   return settings;
 }
 
@@ -266,7 +289,9 @@ base::ErrorOr<void> confine(const SecuritySettings& settings, const fs::path& di
                              {"user", settings.drop ? settings.drop->user : std::string()},
                              {"uid", settings.drop ? settings.drop->uid : ::geteuid()},
                              {"gid", settings.drop ? settings.drop->gid : ::getegid()},
-                             {"allow_list_sizes", roles}};
+                             {"allow_list_sizes", roles},
+                             {"jail", settings.jailed},
+                             {"jail_not_applied", settings.jail_not_applied}};
     (void)vmm::write_file_atomic(dir / "security.json", record.dump(2) + "\n");
   }
   TRY(security::set_limits());
@@ -423,8 +448,9 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   };
   if (auto held = vmm::hold_run_lock(dir); !held.ok()) return fail(held.error().message);
   const graph::Graph& graph = prepared.checked.resolved.graph;
+  const long pid = prepared.host_pid ? prepared.host_pid : ::getpid();  // as ps and down see it
   nlohmann::json info = {{"name", name},
-                         {"pid", ::getpid()},
+                         {"pid", pid},
                          {"boot_id", vmm::host_boot_id()},
                          {"started_at", vmm::now_seconds()},
                          {"config", fs::absolute(file).string()},
@@ -449,7 +475,7 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   });
   auto server = vmm::ControlServer::start(
       *controller.value(), dir / "control.sock",
-      {{"name", name}, {"pid", ::getpid()}, {"config", fs::absolute(file).string()}}, kVersion);
+      {{"name", name}, {"pid", pid}, {"config", fs::absolute(file).string()}}, kVersion);
   if (!server.ok()) return fail(server.error().message);
   std::unique_ptr<vmm::ConsoleServer> console;
   if (controller.value()->console()) {
@@ -505,17 +531,64 @@ int run_bare(const std::string& file, Prepared& prepared, SignalWatcher& signals
   return outcome.status;
 }
 
+// The jail (security.jail, --jail), entered before the VMM starts any thread. Returns -1 inside
+// (go on: run the machine), else the status to end with: the jailed VMM's, or 1 when no jail could
+// be made. `forked` runs in the parent after the fork: it lets go of what only the VMM may hold.
+int enter_jail(const std::string& file, Prepared& prepared, const fs::path& dir, const std::string& name,
+               const std::function<void()>& forked,
+               const std::function<void(const std::string&)>& failed_inside = {}) {
+  JailInputs inputs;
+  inputs.graph = &prepared.checked.resolved.graph;
+  inputs.accelerator = prepared.selection.name;
+  inputs.base_dir = fs::absolute(file).parent_path();
+  inputs.state_dir = dir;
+  inputs.name = name;
+  inputs.gdb = prepared.gdb;
+  inputs.jit_code = uses_llvm_tier(prepared);
+  auto spec = jail_spec(inputs);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", spec.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  auto entered = security::enter_jail(spec.value(), forked);
+  if (!entered.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", entered.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  if (!entered.value().inside) return entered.value().status;
+  if (!entered.value().error.empty()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", entered.value().error.c_str());
+    if (failed_inside) failed_inside(entered.value().error);
+    std::fflush(nullptr);
+    ::_exit(kExitRuntimeFailure);
+  }
+  for (const std::string& missing : entered.value().not_applied)
+    std::fprintf(stderr, "vmlaunch: jail: not applied: %s\n", missing.c_str());
+  prepared.host_pid = entered.value().host_pid;
+  prepared.jail_not_applied = entered.value().not_applied;
+  return -1;
+}
+
 // The foreground `up`: the console is this terminal, and the machine also has a state directory
 // (so ps, logs, inspect, console and down see it), removed again when it ends. A name taken by a
 // running machine is refused when given (--name); a name derived from the file gets a suffix
 // instead, so two foreground runs of one file (parallel tests) do not collide.
 int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-           const StatsOutput& stats, const GdbFlags& gdb) {
+           const StatsOutput& stats, const GdbFlags& gdb, bool jail) {
   // What the caller left open must not reach the VMM (the detached VMM does this after its fork).
   security::close_inherited_fds();
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
-  SignalWatcher signals(grace);
+  prepared.jail = prepared.jail || jail;
+  // The signal watcher is a thread: made after the jail's fork (fork keeps only the calling thread).
+  auto bare = [&]() -> int {
+    if (prepared.jail) {
+      std::fprintf(stderr, "vmlaunch: security.jail needs the machine's state directory; not starting\n");
+      return kExitRuntimeFailure;
+    }
+    SignalWatcher signals(grace);
+    return run_bare(file, prepared, signals, stats);
+  };
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     if (!given_name.empty()) {
@@ -529,7 +602,7 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     std::fprintf(stderr,
                  "vmlaunch: warning: no state directory (%s); ps and down will not see this machine\n",
                  root.error().message.c_str());
-    return run_bare(file, prepared, signals, stats);
+    return bare();
   }
   std::string base = name;
   std::optional<vmm::NameLock> lock;
@@ -538,7 +611,7 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     if (!acquired.ok()) {
       std::fprintf(stderr, "vmlaunch: warning: %s; ps and down will not see this machine\n",
                    acquired.error().message.c_str());
-      return run_bare(file, prepared, signals, stats);
+      return bare();
     }
     lock.emplace(std::move(acquired.value()));
     bool explicit_name = !given_name.empty();
@@ -549,16 +622,27 @@ int run_up(const std::string& file, const std::string& given_name, bool overcomm
     if (suffix > 99 || !vmm::check_name(next).ok()) {
       std::fprintf(stderr, "vmlaunch: warning: no free machine name for %s; ps and down will not see it\n",
                    base.c_str());
-      return run_bare(file, prepared, signals, stats);
+      return bare();
     }
     name = next;
   }
   fs::path dir = root.value() / name;
   if (name != base)
     std::fprintf(stderr, "vmlaunch: %s is taken; this machine is %s\n", base.c_str(), name.c_str());
-  // The name lock is released once the run lock is held and the record written (the first event).
-  int status = run_with_state(
-      file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); }, stats);
+  int status = -1;
+  if (prepared.jail) {
+    status = enter_jail(file, prepared, dir, name, [&lock] { lock->forget_in_child(); });
+    if (status == -1) {  // the VMM, inside: the parent outside cleans up after it
+      SignalWatcher signals(grace);
+      return run_with_state(
+          file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); }, stats);
+    }
+  } else {
+    SignalWatcher signals(grace);
+    // The name lock is released once the run lock is held and the record written (the first event).
+    status = run_with_state(
+        file, name, prepared, dir, signals, [&lock](const std::string&) { lock.reset(); }, stats);
+  }
   lock.reset();
   // Gone with the process. If `down` holds the name lock, it is waiting for us and removes it itself.
   if (auto again = vmm::NameLock::try_acquire(root.value(), name)) (void)vmm::remove_machine_dir(dir);
@@ -576,6 +660,13 @@ int run_detached(const std::string& file, const std::string& name, Prepared& pre
     ::dup2(null_fd, STDOUT_FILENO);  // console output goes to console.log, not twice
   }
   if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
+  if (prepared.jail) {
+    // Outside, this process waits for the jailed VMM; only the VMM answers `up -d` (its ready_fd).
+    int status = enter_jail(
+        file, prepared, dir, name, [ready_fd] { ::close(ready_fd); },
+        [ready_fd](const std::string& why) { write_all(ready_fd, why); });
+    if (status != -1) return status;
+  }
   SignalWatcher signals(grace);  // before any thread: SIGTERM is a stop, the outcome is recorded
   return run_with_state(file, name, prepared, dir, signals, [ready_fd](const std::string& message) {
     write_all(ready_fd, message.empty() ? std::string("ok") : message);
@@ -619,9 +710,10 @@ int second_up(const fs::path& root, const std::string& name, const nlohmann::jso
 }
 
 int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-                    bool recreate, const GdbFlags& gdb) {
+                    bool recreate, const GdbFlags& gdb, bool jail) {
   Prepared prepared;
   if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
+  prepared.jail = prepared.jail || jail;
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
@@ -771,17 +863,22 @@ void register_up(CLI::App& app, Action& action) {
   cmd->add_flag("--gdb-wait", gdb->wait,
                 "With a gdb stub: hold the machine at reset, before its first instruction, until gdb "
                 "continues it (as the file's debug.wait: true)");
+  auto jail = std::make_shared<bool>(false);
+  cmd->add_flag("--jail", *jail,
+                "Run the VMM jailed (as the file's security.jail: true): new pid, mount, ipc and uts "
+                "namespaces, a root holding only the machine's files and device nodes, cgroup v2 limits "
+                "where the host has them. Needs root");
   auto stats = std::make_shared<StatsOutput>();
-  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, stats_spec, gdb] {
+  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, stats_spec, gdb, jail] {
     stats->text = *stats_spec == "text";
     if (stats_spec->rfind("json:", 0) == 0) stats->json_path = stats_spec->substr(5);
     if (*detach) {
-      action = [file, name, overcommit, grace, recreate, gdb] {
-        return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb);
+      action = [file, name, overcommit, grace, recreate, gdb, jail] {
+        return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb, *jail);
       };
     } else {
-      action = [file, name, overcommit, grace, stats, gdb] {
-        return run_up(*file, *name, *overcommit, *grace, *stats, *gdb);
+      action = [file, name, overcommit, grace, stats, gdb, jail] {
+        return run_up(*file, *name, *overcommit, *grace, *stats, *gdb, *jail);
       };
     }
   });

@@ -46,6 +46,15 @@ base::ErrorOr<std::shared_ptr<BlockBackend>> open_image(const std::string& path,
   return open_chain(path, options, chain);
 }
 
+base::ErrorOr<std::vector<std::string>> image_chain_files(const std::string& path,
+                                                          const std::string& format) {
+  std::vector<ChainLink> chain;
+  TRY(open_chain(path, {format, true, false}, chain));
+  std::vector<std::string> files;
+  for (const ChainLink& link : chain) files.push_back(link.path.empty() ? path : link.path);
+  return files;
+}
+
 namespace {
 
 base::ErrorOr<std::shared_ptr<BlockBackend>> open_chain(const std::string& path, const ImageOptions& options,

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/block.h"
 #include "base/result.h"
@@ -21,6 +22,10 @@ constexpr int kMaxBackingDepth = 16;
 
 base::ErrorOr<std::shared_ptr<BlockBackend>> open_image(const std::string& path, const ImageOptions& options,
                                                         int depth = 0);
+
+// The files an image is made of: `path` first, then its backing chain in order (opened read-only
+// and closed again). For the jail, which must show exactly these.
+base::ErrorOr<std::vector<std::string>> image_chain_files(const std::string& path, const std::string& format);
 
 // "qcow2", "zstd" or "raw" from the file's first bytes.
 base::ErrorOr<std::string> probe_format(const std::string& path);

@@ -15,6 +15,9 @@ set -uo pipefail
 source "$(dirname "$(readlink -f "$0")")/../guest.sh"
 bench_guest "${1:-}"
 rounds=${ROUNDS:-50}
+# Killed VMMs leave stale machine directories: keep them out of the user's.
+export VMLAUNCH_STATE_DIR=$tmp/state
+mkdir -p "$VMLAUNCH_STATE_DIR"
 max_delay_ms=${MAX_DELAY_MS:-3000}
 command -v qemu-img >/dev/null || { echo "qemu-img not installed (apt-get install qemu-utils)" >&2; exit 1; }
 

@@ -36,6 +36,7 @@
 #include "launcher/command.h"
 #include "launcher/host_accelerator.h"
 #include "launcher/machine_state.h"
+#include "launcher/passthrough_preflight.h"
 #include "launcher/readiness.h"
 #include "launcher/version.h"
 #include "security/policy.h"
@@ -187,6 +188,12 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   if (!prepared.checked.ok()) return prepared.checked.status;
   if (int status = read_debug_section(prepared, gdb); status != kExitOk) return status;
   const graph::Graph& graph = prepared.checked.resolved.graph;
+  // Every passthrough problem of this host in one run, at each entry, before anything starts.
+  config::Diagnostics host_problems = preflight_passthrough(graph, passthrough::HostFacts::of_this_process());
+  if (!host_problems.empty()) {
+    print_diagnostics(host_problems);
+    return kExitRuntimeFailure;
+  }
   for (const graph::Backend& backend : graph.backends)
     if (backend.kind == graph::BackendKind::Passthrough) {
       std::fprintf(stderr, "%s: passthrough.%s: %s\n", backend.location.to_string().c_str(),

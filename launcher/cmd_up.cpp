@@ -194,12 +194,6 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
     print_diagnostics(host_problems);
     return kExitRuntimeFailure;
   }
-  for (const graph::Backend& backend : graph.backends)
-    if (backend.kind == graph::BackendKind::Passthrough) {
-      std::fprintf(stderr, "%s: passthrough.%s: %s\n", backend.location.to_string().c_str(),
-                   backend.name.c_str(), graph::kNoPassthrough);
-      return kExitRuntimeFailure;
-    }
   // Guest RAM is backed lazily: without this, `memory: 1T` starts and the VMM grows until the host
   // suffers. A host fact, so exit 1.
   if (!overcommit) {

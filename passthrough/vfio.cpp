@@ -22,8 +22,12 @@ base::Error os_error(const std::string& what) {
 base::ErrorOr<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf, const std::string& root) {
   std::unique_ptr<VfioDevice> d(new VfioDevice());
   d->m_bdf = bdf;
+  // sysfs and VFIO spell addresses in lower case; a file may not.
+  std::transform(d->m_bdf.begin(), d->m_bdf.end(), d->m_bdf.begin(), ::tolower);
+  if (d->m_bdf.find('/') != std::string::npos) return base::fail(base::Error(bdf + ": not a PCI address"));
   std::error_code ec;
-  auto group_link = std::filesystem::read_symlink(root + "/sys/bus/pci/devices/" + bdf + "/iommu_group", ec);
+  auto group_link =
+      std::filesystem::read_symlink(root + "/sys/bus/pci/devices/" + d->m_bdf + "/iommu_group", ec);
   if (ec) return base::fail(base::Error(bdf + ": no IOMMU group (no such device, or no IOMMU)"));
   const std::string group_path = root + "/dev/vfio/" + group_link.filename().string();
 
@@ -56,7 +60,7 @@ base::ErrorOr<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& b
                            ? VFIO_TYPE1v2_IOMMU
                            : VFIO_TYPE1_IOMMU;
   if (::ioctl(d->m_container, VFIO_SET_IOMMU, type) != 0) return base::fail(os_error("VFIO_SET_IOMMU"));
-  d->m_device = ::ioctl(d->m_group, VFIO_GROUP_GET_DEVICE_FD, bdf.c_str());
+  d->m_device = ::ioctl(d->m_group, VFIO_GROUP_GET_DEVICE_FD, d->m_bdf.c_str());
   if (d->m_device < 0) return base::fail(os_error("VFIO_GROUP_GET_DEVICE_FD " + bdf));
 
   vfio_device_info info{};
@@ -97,6 +101,16 @@ VfioDevice::~VfioDevice() {
     for (unsigned index : m_enabled_irqs) (void)set_irq_eventfds(index, {});
     (void)reset();
   }
+  unmap_all_dma();
+  if (m_device >= 0) ::close(m_device);
+  if (m_group >= 0) {
+    ::ioctl(m_group, VFIO_GROUP_UNSET_CONTAINER);
+    ::close(m_group);
+  }
+  if (m_container >= 0) ::close(m_container);
+}
+
+void VfioDevice::unmap_all_dma() {
   for (const auto& [iova, size] : m_dma) {
     vfio_iommu_type1_dma_unmap unmap{};
     unmap.argsz = sizeof unmap;
@@ -104,12 +118,7 @@ VfioDevice::~VfioDevice() {
     unmap.size = size;
     ::ioctl(m_container, VFIO_IOMMU_UNMAP_DMA, &unmap);
   }
-  if (m_device >= 0) ::close(m_device);
-  if (m_group >= 0) {
-    ::ioctl(m_group, VFIO_GROUP_UNSET_CONTAINER);
-    ::close(m_group);
-  }
-  if (m_container >= 0) ::close(m_container);
+  m_dma.clear();
 }
 
 unsigned VfioDevice::irq_count(unsigned irq_index) const {

@@ -53,6 +53,8 @@ class VfioDevice {
   // Lets the device DMA to [host, host+size) at I/O address `iova` (guest-physical for a guest's
   // RAM). Pins the pages (RLIMIT_MEMLOCK). Mappings are undone by the destructor.
   base::ErrorOr<void> map_dma(uint64_t iova, void* host, uint64_t size);
+  // Undoes every map_dma (a machine's teardown: the next machine maps its own RAM).
+  void unmap_all_dma();
 
   // Signals vectors [0, eventfds.size()) of `irq_index` (kVfioIrqMsi, ...) on the eventfds; an
   // empty list disables them.

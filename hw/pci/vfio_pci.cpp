@@ -135,6 +135,7 @@ VfioPciFunction::~VfioPciFunction() {
     (void)!::write(m_stop_event, &one, sizeof one);
     m_forwarder.join();
   }
+  if (m_msi_irqfd.load()) m_msi->unbind_eventfd(m_msi_event);
   if (m_msi_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsi, {});
   m_device->unmap_all_dma();
   (void)m_device->reset();
@@ -153,13 +154,27 @@ void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
     uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
     (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
   }
+  // Control (enable), address and data: whatever the guest changed, VFIO and the binding follow.
   const unsigned control = m_msi_cap + kMsiControl;
-  if (m_msi_cap && offset < control + 2 && end > control) update_msi();
+  if (m_msi_cap && offset < control + 12 && end > control) update_msi();
 }
 
 void VfioPciFunction::update_msi() {
+  std::lock_guard guard(m_msi_lock);
   bool enable = read_raw(m_msi_cap + kMsiControl, 2) & kMsiEnable;
+  uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |
+                     static_cast<uint64_t>(read_raw(m_msi_cap + kMsiAddressHigh, 4)) << 32;
+  uint32_t data = read_raw(m_msi_cap + kMsiData, 2);
+  if (enable && m_msi_enabled) {
+    // Re-aimed while enabled: the binding follows (the forwarder reads the message each time).
+    if (m_msi_irqfd.load()) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
+    return;
+  }
   if (enable == m_msi_enabled) return;
+  if (!enable && m_msi_irqfd.load()) {
+    m_msi->unbind_eventfd(m_msi_event);
+    m_msi_irqfd = false;
+  }
   const int fds[1] = {m_msi_event};
   auto done = m_device->set_irq_eventfds(passthrough::kVfioIrqMsi,
                                          enable ? std::span<const int>(fds) : std::span<const int>());
@@ -170,6 +185,7 @@ void VfioPciFunction::update_msi() {
     return;
   }
   m_msi_enabled = enable;
+  if (enable) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
 }
 
 void VfioPciFunction::forward_msi() {
@@ -179,6 +195,7 @@ void VfioPciFunction::forward_msi() {
     if (fds[0].revents) return;
     uint64_t count = 0;
     if (!(fds[1].revents & POLLIN) || ::read(m_msi_event, &count, sizeof count) != sizeof count) continue;
+    if (m_msi_irqfd.load()) continue;  // the accelerator delivered it already
     // The message as the guest programmed it now; a disabled capability sends nothing.
     if (!(read_raw(m_msi_cap + kMsiControl, 2) & kMsiEnable)) continue;
     uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |

@@ -11,16 +11,18 @@
 //   mastering must be on for DMA and MSI).
 // DMA: all of guest RAM is mapped in the function's IOMMU domain at I/O address = guest-physical
 // address, so the driver in the guest programs guest-physical addresses, as on bare metal.
-// MSI: when the guest enables it, VFIO signals an eventfd for the host vector; a device-io thread
-// turns each signal into the guest's MSI message (address/data as the guest programmed them)
-// through the machine's MsiSink. (Not KVM irqfd yet: one hop through this thread.) INTx is not
-// offered: the interrupt pin reads as the graph's, but no INTx is delivered.
+// MSI: when the guest enables it, VFIO signals an eventfd for the host vector, which the machine
+// binds to the guest's message (KVM irqfd on pc: no VMM thread in between); re-aimed when the guest
+// reprograms address or data. Where the machine cannot bind it, a device-io thread reads the
+// eventfd and sends the message through the MsiSink. INTx is not offered: the interrupt pin reads
+// as the graph's, but no INTx is delivered.
 // Reset: the host function is reset when the model is built and when it is destroyed, its MSI
 // disabled and its DMA mappings removed, so the next machine (or a host driver) gets it clean.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "base/guest_memory.h"
@@ -57,7 +59,11 @@ class VfioPciFunction : public PciFunction {
   std::shared_ptr<passthrough::VfioDevice> m_device;
   std::shared_ptr<MsiSink> m_msi;
   uint8_t m_msi_cap = 0;
-  bool m_msi_enabled = false;  // as last given to VFIO; guarded by config_written's caller order
+  std::mutex m_msi_lock;       // the MSI state below, against concurrent config writes
+  bool m_msi_enabled = false;  // as last given to VFIO
+  // The eventfd is bound to the guest's message in the accelerator (KVM irqfd): the forwarder
+  // thread leaves it alone.
+  std::atomic<bool> m_msi_irqfd{false};
   int m_msi_event = -1, m_stop_event = -1;
   std::thread m_forwarder;
   std::atomic<uint64_t> m_msi_count{0};

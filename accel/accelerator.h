@@ -218,6 +218,21 @@ class Vm {
   virtual AccelResult<void> signal_msi(uint64_t address, uint32_t data) {
     return base::fail(AccelError("MSI is not supported by this accelerator"));
   }
+  // An eventfd the accelerator turns into the MSI (address, data) by itself each time it is
+  // signalled, with no VMM thread in between (KVM irqfd: a passed-through device's interrupt goes
+  // from the host's handler straight into the guest). Called again for the same eventfd, it re-aims
+  // it at the new message. Safe from any thread. Default: unsupported; the caller then reads the
+  // eventfd and calls signal_msi itself.
+  virtual AccelResult<void> set_msi_eventfd(int eventfd, uint64_t address, uint32_t data) {
+    (void)eventfd;
+    (void)address;
+    (void)data;
+    return base::fail(AccelError("MSI eventfds are not supported by this accelerator"));
+  }
+  virtual AccelResult<void> remove_msi_eventfd(int eventfd) {
+    (void)eventfd;
+    return base::fail(AccelError("MSI eventfds are not supported by this accelerator"));
+  }
   // x86 with X86Irqchip::Split: the message each IOAPIC pin currently sends, for the pins whose EOI
   // the machine needs (level-triggered ones). Replaces the previous set. The accelerator reports
   // LAPIC EOIs of these vectors through VmOps::ioapic_eoi; pins not listed get no EOI report.

@@ -16,6 +16,7 @@
 #include "backends/options.h"
 #include "backends/rng/random.h"
 #include "base/field_use.h"
+#include "passthrough/vfio.h"
 
 // Each backend's driver and options, checked by the driver's maker (unknown options are errors).
 VML_CONSUMES("backends.chardev.*");
@@ -315,6 +316,17 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
     out.net = TRY(create_net(name, driver, options, context));
   } else if (kind == "fs") {
     out.fs = TRY(create_fs(name, driver, options, context));
+  } else if (kind == "passthrough" && driver == "vfio-pci") {
+    // Opened now, before the VMM is confined: the VFIO group and device descriptors serve every
+    // machine built from this file (guest resets), one at a time.
+    const config::Node* host = options.is_map() ? options.find("host") : nullptr;
+    if (!host || !host->is_string())
+      return base::fail(base::Error("passthrough " + std::string(name) + ": no host"));
+    auto opened = passthrough::VfioDevice::open(host->as_string());
+    if (!opened.ok())
+      return base::fail(base::Error(host->location().to_string() + ": passthrough." + std::string(name) +
+                                    ".host: " + opened.error().message));
+    out.vfio = std::move(opened.value());
   } else {
     Options checked(options, describe(kind, name, driver));
     return base::fail(checked.error(

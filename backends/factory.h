@@ -28,6 +28,10 @@
 #include "base/result.h"
 #include "config/node.h"
 
+namespace passthrough {
+class VfioDevice;
+}
+
 namespace backends {
 
 // What the machine gives the factory besides the options.
@@ -50,6 +54,7 @@ struct AnyBackend {
   std::shared_ptr<NetBackend> net;
   std::shared_ptr<RngBackend> rng;
   std::shared_ptr<FsBackend> fs;
+  std::shared_ptr<passthrough::VfioDevice> vfio;  // kind "passthrough", driver vfio-pci
 };
 
 base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,

@@ -54,12 +54,16 @@ TEST_CASE("a property left at its default, and buildable devices, pass") {
   CHECK(graph::check_buildable(r.graph).empty());
 }
 
-TEST_CASE("passthrough entries are a warning on every host, used or not") {
-  auto r = resolve_yaml(std::string(kRiscv) + kBackends);
-  REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
-  config::Diagnostics found = graph::check_buildable(r.graph);
+TEST_CASE("vfio-pci is refused on machines other than x86_64 pc, passthrough entries are fine") {
+  auto riscv =
+      resolve_yaml(std::string(kRiscv) + kBackends + "devices: [{driver: vfio-pci, passthrough: gpu0}]\n");
+  REQUIRE_MESSAGE(riscv.ok(), diagnostics_text(riscv));
+  config::Diagnostics found = graph::check_buildable(riscv.graph);
   REQUIRE(found.size() == 1);
-  CHECK_FALSE(found[0].is_error());
-  CHECK(found[0].path == "passthrough.gpu0");
-  CHECK(found[0].message == graph::kNoPassthrough);
+  CHECK(found[0].is_error());
+  CHECK(found[0].path == "devices[0].driver");
+  CHECK(found[0].message == graph::kVfioPciOnlyOnPc);
+  auto pc = resolve_yaml(std::string(kPc) + kBackends + "devices: [{driver: vfio-pci, passthrough: gpu0}]\n");
+  REQUIRE_MESSAGE(pc.ok(), diagnostics_text(pc));
+  CHECK(graph::check_buildable(pc.graph).empty());
 }

@@ -44,6 +44,16 @@ class MsiSink {
  public:
   virtual ~MsiSink() = default;
   virtual void signal(uint64_t address, uint32_t data) = 0;
+  // Has the machine's interrupt controller deliver MSI (address, data) whenever `eventfd` is
+  // signalled, by itself (KVM irqfd); again for the same eventfd to re-aim it. False when it cannot:
+  // the caller then forwards the eventfd through signal(). unbind_eventfd stops it.
+  virtual bool bind_eventfd(int eventfd, uint64_t address, uint32_t data) {
+    (void)eventfd;
+    (void)address;
+    (void)data;
+    return false;
+  }
+  virtual void unbind_eventfd(int eventfd) { (void)eventfd; }
 };
 
 }  // namespace hw

@@ -38,6 +38,10 @@ struct Device;
 struct Graph;
 }  // namespace graph
 
+namespace passthrough {
+class VfioDevice;
+}
+
 namespace hw {
 
 // Named backends from the graph's `backends:` section, created by the launcher (backends'
@@ -51,6 +55,8 @@ class BackendSource {
   virtual std::shared_ptr<backends::NetBackend> net(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::RngBackend> rng(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::FsBackend> fs(std::string_view name) { return nullptr; }
+  // A passthrough entry's host device, opened (VFIO container, group, device) before the machine is built.
+  virtual std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) { return nullptr; }
 };
 
 // Why a machine stopped, and what `vmlaunch up` exits with.

@@ -37,6 +37,7 @@
 #include "launcher/host_accelerator.h"
 #include "launcher/jail_plan.h"
 #include "launcher/machine_state.h"
+#include "launcher/passthrough_preflight.h"
 #include "launcher/readiness.h"
 #include "launcher/version.h"
 #include "security/jail.h"
@@ -200,12 +201,12 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
         prepared.jail = jail->get<bool>();
   }
   const graph::Graph& graph = prepared.checked.resolved.graph;
-  for (const graph::Backend& backend : graph.backends)
-    if (backend.kind == graph::BackendKind::Passthrough) {
-      std::fprintf(stderr, "%s: passthrough.%s: %s\n", backend.location.to_string().c_str(),
-                   backend.name.c_str(), graph::kNoPassthrough);
-      return kExitRuntimeFailure;
-    }
+  // Every passthrough problem of this host in one run, at each entry, before anything starts.
+  config::Diagnostics host_problems = preflight_passthrough(graph, passthrough::HostFacts::of_this_process());
+  if (!host_problems.empty()) {
+    print_diagnostics(host_problems);
+    return kExitRuntimeFailure;
+  }
   // Guest RAM is backed lazily: without this, `memory: 1T` starts and the VMM grows until the host
   // suffers. A host fact, so exit 1.
   if (!overcommit) {

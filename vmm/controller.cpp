@@ -39,6 +39,7 @@ class Controller::Backends : public hw::BackendSource {
   std::shared_ptr<backends::NetBackend> net(std::string_view name) override { return find(name).net; }
   std::shared_ptr<backends::RngBackend> rng(std::string_view name) override { return find(name).rng; }
   std::shared_ptr<backends::FsBackend> fs(std::string_view name) override { return find(name).fs; }
+  std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) override { return find(name).vfio; }
 
  private:
   const backends::AnyBackend& find(std::string_view name) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 namespace accel::kvm {
@@ -211,6 +212,66 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  // Full irqchip only (pc): the GSI routing table is replaced as a whole, so it carries KVM's
+  // default routes (GSI 0-15 to the PICs and the IOAPIC, 16-23 to the IOAPIC) followed by one MSI
+  // route per eventfd, GSI 24 up; KVM_IRQFD binds the eventfd to its GSI. (With the split irqchip
+  // the table holds the IOAPIC's routes instead, and the caller forwards the eventfd itself.)
+  AccelResult<void> set_msi_eventfd(int eventfd, uint64_t address, uint32_t data) override {
+    if (split()) return base::fail(AccelError("MSI eventfds need the full in-kernel irqchip"));
+    TRY(ensure_irqchip());
+    std::lock_guard guard(m_msi_routes_lock);
+    auto it = m_msi_routes.find(eventfd);
+    bool is_new = it == m_msi_routes.end();
+    if (is_new) {
+      // The lowest free GSI above the IOAPIC's: a guest toggling MSI does not use them up.
+      uint32_t gsi = kIoapicPins;
+      for (bool taken = true; taken; ++gsi) {
+        taken = false;
+        for (const auto& [fd, route] : m_msi_routes) taken |= route.gsi == gsi;
+        if (!taken) break;
+      }
+      it = m_msi_routes.emplace(eventfd, MsiRoute{gsi, 0, 0}).first;
+    }
+    it->second.address = address;
+    it->second.data = data;
+    if (auto routed = write_routes_locked(); !routed.ok()) {
+      if (is_new) m_msi_routes.erase(it);
+      return routed;
+    }
+    if (is_new) {
+      kvm_irqfd irqfd{};
+      irqfd.fd = static_cast<uint32_t>(eventfd);
+      irqfd.gsi = it->second.gsi;
+      // Safety: plain struct argument; KVM takes its own reference to the eventfd.
+      if (::ioctl(m_vm.get(), KVM_IRQFD, &irqfd) < 0) {
+        AccelError error(errno_text("KVM_IRQFD"));
+        m_msi_routes.erase(it);
+        (void)write_routes_locked();
+        return base::fail(error);
+      }
+    }
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: irqfd %d -> gsi %u -> MSI address 0x%llx data 0x%x\n", eventfd,
+                   it->second.gsi, (unsigned long long)address, data);
+    return {};
+  }
+
+  AccelResult<void> remove_msi_eventfd(int eventfd) override {
+    std::lock_guard guard(m_msi_routes_lock);
+    auto it = m_msi_routes.find(eventfd);
+    if (it == m_msi_routes.end()) return {};
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(eventfd);
+    irqfd.gsi = it->second.gsi;
+    irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+    // Safety: plain struct argument.
+    int unbound = ::ioctl(m_vm.get(), KVM_IRQFD, &irqfd);
+    m_msi_routes.erase(it);
+    TRY(write_routes_locked());
+    if (unbound < 0) return base::fail(AccelError(errno_text("KVM_IRQFD (deassign)")));
+    return {};
+  }
+
   int kvm_fd() const { return m_kvm.get(); }
   int vm_fd() const { return m_vm.get(); }
   size_t run_size() const { return m_run_size; }
@@ -226,6 +287,54 @@ class KvmVm final : public Vm {
   VmSpec m_spec;
   VmOps& m_ops;
   uint32_t m_next_slot = 0;
+  struct MsiRoute {
+    uint32_t gsi;
+    uint64_t address;
+    uint32_t data;
+  };
+  std::mutex m_msi_routes_lock;
+  std::map<int, MsiRoute> m_msi_routes;  // by eventfd
+
+  AccelResult<void> write_routes_locked() {
+    constexpr uint32_t kPicPins = 16;
+    const size_t count = kPicPins + kIoapicPins + m_msi_routes.size();
+    std::vector<uint64_t> buffer((sizeof(IrqRoutingHeader) + count * sizeof(kvm_irq_routing_entry)) / 8 + 1);
+    auto* header = reinterpret_cast<IrqRoutingHeader*>(buffer.data());
+    auto* entries = reinterpret_cast<kvm_irq_routing_entry*>(reinterpret_cast<uint8_t*>(buffer.data()) +
+                                                             sizeof(IrqRoutingHeader));
+    uint32_t n = 0;
+    for (uint32_t gsi = 0; gsi < kPicPins; ++gsi) {
+      kvm_irq_routing_entry& e = entries[n++];
+      e = {};
+      e.gsi = gsi;
+      e.type = KVM_IRQ_ROUTING_IRQCHIP;
+      e.u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+      e.u.irqchip.pin = gsi % 8;
+    }
+    for (uint32_t gsi = 0; gsi < kIoapicPins; ++gsi) {
+      kvm_irq_routing_entry& e = entries[n++];
+      e = {};
+      e.gsi = gsi;
+      e.type = KVM_IRQ_ROUTING_IRQCHIP;
+      e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+      e.u.irqchip.pin = gsi;
+    }
+    for (const auto& [fd, route] : m_msi_routes) {
+      kvm_irq_routing_entry& e = entries[n++];
+      e = {};
+      e.gsi = route.gsi;
+      e.type = KVM_IRQ_ROUTING_MSI;
+      e.u.msi.address_lo = static_cast<uint32_t>(route.address);
+      e.u.msi.address_hi = static_cast<uint32_t>(route.address >> 32);
+      e.u.msi.data = route.data;
+    }
+    header->nr = n;
+    header->flags = 0;
+    // Safety: buffer (8-byte aligned) holds the header and n entries, the C layout of kvm_irq_routing.
+    if (::ioctl(m_vm.get(), kSetGsiRouting, header) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_GSI_ROUTING")));
+    return {};
+  }
   std::mutex m_irqchip_lock;
   std::atomic<bool> m_irqchip_ready{false};
 };

@@ -116,6 +116,14 @@ class MsiRouter final : public MsiSink {
     std::shared_lock guard(m_lock);
     if (m_vm) (void)m_vm->signal_msi(address, data);
   }
+  bool bind_eventfd(int eventfd, uint64_t address, uint32_t data) override {
+    std::shared_lock guard(m_lock);
+    return m_vm && m_vm->set_msi_eventfd(eventfd, address, data).ok();
+  }
+  void unbind_eventfd(int eventfd) override {
+    std::shared_lock guard(m_lock);
+    if (m_vm) (void)m_vm->remove_msi_eventfd(eventfd);
+  }
 
  private:
   std::shared_mutex m_lock;

@@ -1,0 +1,230 @@
+#include "hw/pci/vfio_pci.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "base/field_use.h"
+#include "graph/graph.h"
+#include "hw/device_model.h"
+#include "hw/pci/models.h"
+#include "passthrough/vfio.h"
+#include "security/thread_role.h"
+
+VML_CONSUMES("device-type:vfio-pci");
+VML_CONSUMES("devices[].passthrough");
+VML_CONSUMES("devices[].host");
+VML_CONSUMES("passthrough.*");  // opened by backends/factory for this model
+
+namespace hw::pci {
+namespace {
+
+constexpr uint8_t kCapMsi = 0x05;
+constexpr uint16_t kMsi64Bit = 0x80, kMsiEnable = 0x01;
+// Offsets inside our MSI capability (64-bit layout): control, address low/high, data.
+constexpr uint16_t kMsiControl = 2, kMsiAddressLow = 4, kMsiAddressHigh = 8, kMsiData = 12;
+
+// One BAR of the host function, trapped: every guest access is a pread/pwrite of the VFIO region.
+class VfioBar : public Device {
+ public:
+  VfioBar(std::string name, std::shared_ptr<passthrough::VfioDevice> device, unsigned index)
+      : m_name(std::move(name)), m_device(std::move(device)), m_index(index) {}
+  std::string_view name() const override { return m_name; }
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    // Outside the host region (our BAR is rounded up to a power of two) or refused: all-ones, as
+    // a read of nothing on a PCI bus.
+    if (!m_device->read(m_index, offset, data)) std::memset(data.data(), 0xff, data.size());
+  }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    (void)m_device->write(m_index, offset, data);  // outside the region: dropped, as on a bus
+  }
+
+ private:
+  std::string m_name;
+  std::shared_ptr<passthrough::VfioDevice> m_device;
+  unsigned m_index;
+};
+
+uint32_t host_config(const passthrough::VfioDevice& device, uint16_t offset, unsigned size) {
+  uint8_t bytes[4] = {0xff, 0xff, 0xff, 0xff};
+  if (!device.read(passthrough::kVfioConfigRegion, offset, std::span<uint8_t>(bytes, size))) return ~0u;
+  uint32_t value = 0;
+  for (unsigned i = 0; i < size; ++i) value |= static_cast<uint32_t>(bytes[i]) << (8 * i);
+  return value;
+}
+
+uint64_t bar_size(uint64_t region_size, bool io) {
+  uint64_t size = io ? 4 : 16;  // PciFunction's smallest BARs
+  while (size < region_size) size <<= 1;
+  return size;
+}
+
+}  // namespace
+
+VfioPciFunction::VfioPciFunction(std::string name, const FunctionIds& ids,
+                                 std::shared_ptr<passthrough::VfioDevice> device,
+                                 std::shared_ptr<MsiSink> msi)
+    : PciFunction(std::move(name), ids), m_device(std::move(device)), m_msi(std::move(msi)) {}
+
+base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
+    std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
+    std::shared_ptr<MsiSink> msi) {
+  if (!device) return base::fail(base::Error("no VFIO device"));
+  if (auto reset = device->reset(); !reset.ok()) return base::fail(reset.error());
+  FunctionIds ids;
+  ids.vendor = static_cast<uint16_t>(host_config(*device, kVendorId, 2));
+  ids.device = static_cast<uint16_t>(host_config(*device, kDeviceId, 2));
+  ids.revision = static_cast<uint8_t>(host_config(*device, kRevision, 1));
+  ids.class_code = host_config(*device, kRevision, 4) >> 8;
+  ids.subsystem_vendor = static_cast<uint16_t>(host_config(*device, kSubsystemVendorId, 2));
+  ids.subsystem = static_cast<uint16_t>(host_config(*device, kSubsystemId, 2));
+  if (ids.vendor == 0xffff)
+    return base::fail(base::Error(device->bdf() + ": config space reads as all-ones"));
+  if ((host_config(*device, kHeaderType, 1) & 0x7f) != 0)
+    return base::fail(base::Error(device->bdf() + " is a bridge; only endpoints can be passed through"));
+  std::shared_ptr<VfioPciFunction> fn(new VfioPciFunction(name, ids, device, std::move(msi)));
+
+  for (unsigned i = 0; i < passthrough::kVfioBarCount; ++i) {
+    const passthrough::VfioRegion& region = device->region(i);
+    if (region.size == 0) continue;
+    uint32_t bar = host_config(*device, static_cast<uint16_t>(kBar0 + 4 * i), 4);
+    bool io = bar & 1;
+    bool is64 = !io && ((bar >> 1) & 3) == 2;
+    if (is64 && i == passthrough::kVfioBarCount - 1) break;  // a malformed BAR5: skip it
+    fn->define_bar(i, bar_size(region.size, io),
+                   io     ? BarKind::Io
+                   : is64 ? BarKind::Memory64
+                          : BarKind::Memory32,
+                   std::make_shared<VfioBar>(name + ".bar" + std::to_string(i), device, i), !io && (bar & 8));
+    if (is64) ++i;
+  }
+
+  // Guest RAM at I/O address = guest-physical address.
+  for (const base::GuestMemory::Region& r : memory.regions())
+    if (auto mapped = device->map_dma(r.guest_base, r.host, r.size); !mapped.ok()) {
+      device->unmap_all_dma();
+      return base::fail(mapped.error());
+    }
+
+  if (fn->m_msi && device->irq_count(passthrough::kVfioIrqMsi) > 0) {
+    // control (64-bit, one vector), address low/high, data, reserved.
+    const uint8_t body[12] = {kMsi64Bit, 0};
+    const uint8_t writable[12] = {kMsiEnable, 0, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    fn->m_msi_cap = fn->add_capability(kCapMsi, body, writable);
+    fn->m_msi_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    fn->m_stop_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fn->m_msi_event < 0 || fn->m_stop_event < 0)
+      return base::fail(base::Error("vfio-pci: eventfd failed"));
+    VfioPciFunction* self = fn.get();
+    fn->m_forwarder = std::thread([self] {
+      security::ThreadRole role(security::Role::DeviceIo);
+      self->forward_msi();
+    });
+  }
+  return fn;
+}
+
+VfioPciFunction::~VfioPciFunction() {
+  if (m_forwarder.joinable()) {
+    const uint64_t one = 1;
+    // Only fails when the counter would overflow: a stop is pending then anyway.
+    (void)!::write(m_stop_event, &one, sizeof one);
+    m_forwarder.join();
+  }
+  if (m_msi_irqfd.load()) m_msi->unbind_eventfd(m_msi_event);
+  if (m_msi_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsi, {});
+  m_device->unmap_all_dma();
+  (void)m_device->reset();
+  if (m_msi_event >= 0) ::close(m_msi_event);
+  if (m_stop_event >= 0) ::close(m_stop_event);
+}
+
+void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
+  const unsigned end = offset + size;
+  if (offset < kCommand + 2 && end > kCommand) {
+    // The decode and bus-master bits reach the host function: it DMAs and sends MSIs only with bus
+    // mastering on. The rest (INTx disable, SERR...) stays ours.
+    uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster;
+    uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
+    uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
+    uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
+    (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
+  }
+  // Control (enable), address and data: whatever the guest changed, VFIO and the binding follow.
+  const unsigned control = m_msi_cap + kMsiControl;
+  if (m_msi_cap && offset < control + 12 && end > control) update_msi();
+}
+
+void VfioPciFunction::update_msi() {
+  std::lock_guard guard(m_msi_lock);
+  bool enable = read_raw(m_msi_cap + kMsiControl, 2) & kMsiEnable;
+  uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |
+                     static_cast<uint64_t>(read_raw(m_msi_cap + kMsiAddressHigh, 4)) << 32;
+  uint32_t data = read_raw(m_msi_cap + kMsiData, 2);
+  if (enable && m_msi_enabled) {
+    // Re-aimed while enabled: the binding follows (the forwarder reads the message each time).
+    if (m_msi_irqfd.load()) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
+    return;
+  }
+  if (enable == m_msi_enabled) return;
+  if (!enable && m_msi_irqfd.load()) {
+    m_msi->unbind_eventfd(m_msi_event);
+    m_msi_irqfd = false;
+  }
+  const int fds[1] = {m_msi_event};
+  auto done = m_device->set_irq_eventfds(passthrough::kVfioIrqMsi,
+                                         enable ? std::span<const int>(fds) : std::span<const int>());
+  if (!done.ok()) {
+    // The guest's own device stops interrupting; the VMM goes on.
+    std::fprintf(stderr, "vmlaunch: %s: MSI %s: %s\n", name().c_str(), enable ? "enable" : "disable",
+                 done.error().message.c_str());
+    return;
+  }
+  m_msi_enabled = enable;
+  if (enable) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
+}
+
+void VfioPciFunction::forward_msi() {
+  pollfd fds[2] = {{m_stop_event, POLLIN, 0}, {m_msi_event, POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (fds[0].revents) return;
+    uint64_t count = 0;
+    if (!(fds[1].revents & POLLIN) || ::read(m_msi_event, &count, sizeof count) != sizeof count) continue;
+    if (m_msi_irqfd.load()) continue;  // the accelerator delivered it already
+    // The message as the guest programmed it now; a disabled capability sends nothing.
+    if (!(read_raw(m_msi_cap + kMsiControl, 2) & kMsiEnable)) continue;
+    uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |
+                       static_cast<uint64_t>(read_raw(m_msi_cap + kMsiAddressHigh, 4)) << 32;
+    uint32_t data = read_raw(m_msi_cap + kMsiData, 2);
+    m_msi_count.fetch_add(1, std::memory_order_relaxed);
+    m_msi->signal(address, data);
+  }
+}
+
+namespace {
+
+base::ErrorOr<std::shared_ptr<Device>> make_vfio_pci(DeviceEnv& env) {
+  const graph::BackendRef* ref = env.device.backend("passthrough");
+  if (!ref) ref = env.device.backend("host");  // the same, by its other name
+  if (!ref) return base::fail(base::Error("no passthrough entry"));
+  std::shared_ptr<passthrough::VfioDevice> device = env.backends.vfio(ref->name);
+  if (!device) return base::fail(base::Error("passthrough entry \"" + ref->name + "\" was not opened"));
+  if (!env.msi)
+    return base::fail(
+        base::Error("vfio-pci needs a machine with MSI (x86_64 pc); this one has only INTx, "
+                    "which vfio-pci does not forward yet"));
+  auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi));
+  TRY(plug_function(env, fn));
+  return std::shared_ptr<Device>();
+}
+
+}  // namespace
+
+HW_REGISTER_DEVICE_MODEL("vfio-pci", make_vfio_pci);
+
+}  // namespace hw::pci

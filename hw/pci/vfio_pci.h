@@ -1,0 +1,72 @@
+// vfio-pci: a host PCI function handed to the guest through VFIO (passthrough/vfio.h).
+//
+// What the guest sees is a PciFunction of our own, sitting where `plan` puts it:
+// - the host function's ids, class and BAR layout (sizes, I/O or memory, 64-bit, prefetchable);
+//   the guest (or our firmware-style assignment) places the BARs anywhere, since BAR accesses are
+//   trapped and forwarded to the host BAR through the VFIO device descriptor (pread/pwrite). No
+//   BAR is mmapped into a KVM memory slot yet: simple and correct, slower for devices with hot MMIO;
+// - a capability list of one MSI capability (one vector, 64-bit), emulated; the host's own list
+//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out, and so is the ROM;
+// - the command register's I/O, memory and bus-master bits forwarded to the host function (bus
+//   mastering must be on for DMA and MSI).
+// DMA: all of guest RAM is mapped in the function's IOMMU domain at I/O address = guest-physical
+// address, so the driver in the guest programs guest-physical addresses, as on bare metal.
+// MSI: when the guest enables it, VFIO signals an eventfd for the host vector, which the machine
+// binds to the guest's message (KVM irqfd on pc: no VMM thread in between); re-aimed when the guest
+// reprograms address or data. Where the machine cannot bind it, a device-io thread reads the
+// eventfd and sends the message through the MsiSink. INTx is not offered: the interrupt pin reads
+// as the graph's, but no INTx is delivered.
+// Reset: the host function is reset when the model is built and when it is destroyed, its MSI
+// disabled and its DMA mappings removed, so the next machine (or a host driver) gets it clean.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "base/guest_memory.h"
+#include "base/result.h"
+#include "hw/device.h"
+#include "hw/pci/pci_function.h"
+
+namespace passthrough {
+class VfioDevice;
+}
+
+namespace hw::pci {
+
+class VfioPciFunction : public PciFunction {
+ public:
+  // Resets `device`, maps guest RAM for its DMA, defines the BARs and the MSI capability and starts
+  // the MSI forwarder. `msi` may be null (no MSI capability is offered then).
+  static base::ErrorOr<std::shared_ptr<VfioPciFunction>> create(
+      std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
+      std::shared_ptr<MsiSink> msi);
+  ~VfioPciFunction() override;
+
+  uint8_t msi_capability() const { return m_msi_cap; }  // 0 when none is offered
+
+ protected:
+  void config_written(uint16_t offset, unsigned size) override;
+
+ private:
+  VfioPciFunction(std::string name, const FunctionIds& ids, std::shared_ptr<passthrough::VfioDevice> device,
+                  std::shared_ptr<MsiSink> msi);
+  void update_msi();
+  void forward_msi();
+
+  std::shared_ptr<passthrough::VfioDevice> m_device;
+  std::shared_ptr<MsiSink> m_msi;
+  uint8_t m_msi_cap = 0;
+  std::mutex m_msi_lock;       // the MSI state below, against concurrent config writes
+  bool m_msi_enabled = false;  // as last given to VFIO
+  // The eventfd is bound to the guest's message in the accelerator (KVM irqfd): the forwarder
+  // thread leaves it alone.
+  std::atomic<bool> m_msi_irqfd{false};
+  int m_msi_event = -1, m_stop_event = -1;
+  std::thread m_forwarder;
+  std::atomic<uint64_t> m_msi_count{0};
+};
+
+}  // namespace hw::pci

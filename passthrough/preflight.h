@@ -1,0 +1,38 @@
+// Whether this host can hand a `passthrough:` entry's device to a guest, checked before anything
+// starts (`vmlaunch up`, `vmlaunch validate --host`): every problem found, each with the fix (the
+// exact commands where there are some). Pure over HostFacts, so tests give it a copy of sysfs and
+// any limits.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace passthrough {
+
+struct HostFacts {
+  std::string root;  // sysfs and /dev are read under it; "" is the real host
+  // RLIMIT_MEMLOCK's soft limit in bytes; nullopt when unlimited. VFIO type1 pins all guest RAM
+  // and counts it against this limit unless the process has CAP_IPC_LOCK.
+  std::optional<uint64_t> memlock_limit;
+  bool cap_ipc_lock = false;
+  // 0 when the process may open `path` read-write, else the errno (EACCES, ENOENT).
+  std::function<int(const std::string& path)> open_error;
+
+  static HostFacts of_this_process();  // the real host: limits and capabilities of this process
+};
+
+struct Problem {
+  std::string message;
+  std::string fix;
+};
+
+// Problems with passing the PCI function `bdf` ("0000:01:00.0") to a guest with `guest_ram` bytes.
+std::vector<Problem> check_vfio_pci(const std::string& bdf, uint64_t guest_ram, const HostFacts& host);
+
+// The commands that bind `bdf` to vfio-pci (driver_override, unbind from `current_driver`, probe).
+std::string bind_commands(const std::string& bdf, const std::string& current_driver);
+
+}  // namespace passthrough

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The preflight of passthrough entries through the CLI, with what any host reproduces: a device no
+# host has, and RLIMIT_MEMLOCK below guest RAM for a process without CAP_IPC_LOCK. The messages
+# that need a device, an IOMMU and VFIO are checked in the nested host (passthrough_test.sh) and on
+# a copy of sysfs (//passthrough:preflight_test).
+# Regenerate after an intended message change: tests/passthrough/preflight_cli_test.sh --update VMLAUNCH
+set -uo pipefail
+if [ "${1:-}" = "--update" ]; then
+  cd "$(dirname "$0")/../.."
+  vmlaunch=$2 update=1
+else
+  source tests/lib.sh
+  vmlaunch=$PWD/launcher/vmlaunch update=0
+fi
+PYTHON=$(command -v python3 || echo /usr/bin/python3)
+
+# Runs vmlaunch without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 1 MiB (as nobody when root).
+unprivileged() {
+  if [ "$(id -u)" = 0 ]; then
+    (ulimit -l 1024 && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@")
+  else
+    (ulimit -l 1024 && "$@")
+  fi
+}
+
+# name -> the exact stderr and exit status, compared with golden/name.expected
+run_case() {
+  case "$1" in
+    absent_validate) "$vmlaunch" validate tests/passthrough/absent.yaml ;;
+    absent_validate_host) "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
+    absent_up) "$vmlaunch" up tests/passthrough/absent.yaml ;;
+    memlock_unprivileged) unprivileged "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
+  esac
+}
+cases="absent_validate absent_validate_host absent_up memlock_unprivileged"
+
+golden() {
+  local actual
+  actual=$({ run_case "$1" 2>&1 >/dev/null; echo "[exit $?]"; })
+  if [ "$update" = 1 ]; then
+    printf '%s\n' "$actual" >"tests/passthrough/golden/$1.expected"
+    return 0
+  fi
+  if [ "$actual" != "$(cat "tests/passthrough/golden/$1.expected")" ]; then
+    diff -u "tests/passthrough/golden/$1.expected" <(echo "$actual") | sed 's/^/    /'
+    return 1
+  fi
+}
+if [ "$update" = 1 ]; then
+  mkdir -p tests/passthrough/golden
+  for c in $cases; do golden "$c"; done
+  exit 0
+fi
+
+for c in $cases; do
+  if [ "$c" = memlock_unprivileged ] && [ "$(id -u)" = 0 ] && ! command -v setpriv >/dev/null; then
+    skip "$c" "root without setpriv (util-linux) cannot drop CAP_IPC_LOCK"
+    continue
+  fi
+  check "$c" golden "$c"
+done
+
+# `host devices --json` lists exactly the functions sysfs has, with their ids.
+host_devices_json_matches_sysfs() {
+  "$vmlaunch" host devices --json >"$TEST_TMPDIR/devices.json" || return 1
+  "$PYTHON" - "$TEST_TMPDIR/devices.json" <<'PY'
+import json, os, sys
+listed = json.load(open(sys.argv[1]))
+base = "/sys/bus/pci/devices"
+want = sorted(os.listdir(base)) if os.path.isdir(base) else []
+got = [d["bdf"] for d in listed["pci"]]
+assert got == want, (got, want)
+for d in listed["pci"]:
+    vendor = open(os.path.join(base, d["bdf"], "vendor")).read().strip()
+    assert "0x" + d["vendor"] == vendor, (d, vendor)
+    link = os.path.join(base, d["bdf"], "driver")
+    driver = os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+    assert d["driver"] == driver, (d, driver)
+assert listed["iommu"] == bool(os.path.isdir("/sys/kernel/iommu_groups") and os.listdir("/sys/kernel/iommu_groups"))
+assert isinstance(listed["usb"], list)
+print("    %d PCI functions, %d USB devices" % (len(got), len(listed["usb"])))
+PY
+}
+check host_devices_json_matches_sysfs host_devices_json_matches_sysfs
+check host_devices_text "$vmlaunch" host devices
+check host_devices_help bash -c "'$vmlaunch' host devices --help | grep -q 'IOMMU group'"
+check validate_help_names_host bash -c "'$vmlaunch' validate --help | grep -q -- '--host'"
+finish

@@ -392,6 +392,12 @@ base::ErrorOr<void> add_host_needs(std::string_view kind, std::string_view name,
                                       "use a 9p share (type: 9p) or turn the jail off"));
     if (auto path = text("path"))
       needs.paths.push_back({resolve_path(*path, context), !(flag("readonly") || flag("read-only")), true});
+  } else if (kind == "passthrough") {
+    // The VFIO group is found through sysfs and opened with the backends, which in a jail happens
+    // inside it (no /sys, no /dev/vfio): not yet.
+    return base::fail(checked.error("",
+                                    "passthrough devices are not available in the jail yet (security.jail): "
+                                    "turn the jail off for this machine"));
   } else if (kind == "net") {
     if (driver == "tap") {
       needs.devices.push_back("/dev/net/tun");

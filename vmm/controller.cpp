@@ -185,6 +185,7 @@ base::ErrorOr<void> Controller::powerdown() {
   }
   if (resumed) set_state(State::Running);
   if (!pressed.ok()) return pressed;
+  m_powerdown_asked.store(true);
   emit("POWERDOWN", nlohmann::json::object());
   return {};
 }
@@ -348,6 +349,15 @@ Outcome Controller::run() {
       stop_reason = m_stop_reason;
     }
     machine.value().reset();
+    if (outcome.kind == hw::RunOutcome::Kind::Reset && stop_reason.empty() && m_powerdown_asked.load()) {
+      // The host asked the guest to power off and it reset instead: what a guest does with
+      // Ctrl-Alt-Del (x86_64 microvm's power button) unless told otherwise. Firecracker ends the VM
+      // on a guest reset for the same reason; here it is the guest's answer to the request.
+      m_resets.fetch_add(1);
+      emit("RESET", {{"action", "poweroff"}, {"after_powerdown", true}});
+      result = {0, "poweroff", {}};
+      break;
+    }
     if (outcome.kind == hw::RunOutcome::Kind::Reset && stop_reason.empty()) {
       m_resets.fetch_add(1);
       bool reboot = m_options.on_reset == OnReset::Reboot;

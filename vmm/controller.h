@@ -98,7 +98,9 @@ class Controller {
   base::ErrorOr<void> pause();
   base::ErrorOr<void> resume();
   // Presses the guest's power button (a paused machine is resumed first, or it could not react).
-  // Errors when the machine is not running or has no power button.
+  // Errors when the machine is not running or has no power button. After a press, a guest reset ends
+  // the run as a power-off (status 0): some guests answer the button (x86_64 microvm's Ctrl-Alt-Del)
+  // with a reboot.
   base::ErrorOr<void> powerdown();
   // The graceful stop a supervisor's SIGTERM asks for: the power button, then stop(reason) if the
   // machine still runs after `grace_seconds`; at once when there is no power button.
@@ -144,6 +146,7 @@ class Controller {
   std::atomic<double> m_started_at{0};  // read by control clients while run() sets it
   std::atomic<uint64_t> m_resets{0};
   std::atomic<uint64_t> m_panics{0};
+  std::atomic<bool> m_powerdown_asked{false};  // powerdown() pressed the button: a reset ends the run
   std::atomic<uint64_t> m_console_client_dropped{0};
   std::atomic<uint64_t> m_console_overflows{0};
 

@@ -7,8 +7,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -130,6 +132,22 @@ class KvmVm final : public Vm {
   }
 
   AccelResult<std::unique_ptr<Vcpu>> create_vcpu(unsigned index) override;
+
+  // Pausing: every vCPU inside run() is kicked out of KVM_RUN and parks in park_while_paused() with its
+  // state where KVM keeps it; the guest's kvmclock is saved once they all are, and put back before
+  // they continue, so the guest sees no time pass (as QEMU's stop/cont does).
+  AccelResult<void> pause(std::chrono::milliseconds timeout) override;
+  AccelResult<void> resume() override;
+  // Called by KvmVcpu: its run() starts or ends (the vCPUs a pause waits for), and the parking spot.
+  void vcpu_created(KvmVcpu* vcpu);
+  void vcpu_destroyed(KvmVcpu* vcpu);
+  void enter_run();
+  void leave_run();
+  void park_while_paused();
+  bool pause_requested() {
+    std::lock_guard guard(m_park_lock);
+    return m_pause_requested;
+  }
 
   bool split() const { return m_spec.x86_irqchip == VmSpec::X86Irqchip::Split; }
 
@@ -337,6 +355,13 @@ class KvmVm final : public Vm {
   }
   std::mutex m_irqchip_lock;
   std::atomic<bool> m_irqchip_ready{false};
+  std::mutex m_park_lock;  // guards everything below
+  std::condition_variable m_park_changed;
+  std::vector<KvmVcpu*> m_vcpus;
+  bool m_pause_requested = false;
+  unsigned m_running = 0, m_parked = 0;
+  kvm_clock_data m_clock{};
+  bool m_clock_saved = false;
 };
 
 class KvmVcpu final : public Vcpu {
@@ -344,6 +369,7 @@ class KvmVcpu final : public Vcpu {
   KvmVcpu(KvmVm& vm, unsigned index, Fd fd, kvm_run* run)
       : m_vm(vm), m_index(index), m_fd(std::move(fd)), m_run(run) {}
   ~KvmVcpu() override {
+    m_vm.vcpu_destroyed(this);
     // Safety: m_run was mmapped by create_vcpu with exactly run_size bytes.
     ::munmap(m_run, m_vm.run_size());
   }
@@ -385,8 +411,77 @@ AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
   void* run = ::mmap(nullptr, m_run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd.get(), 0);
   if (run == MAP_FAILED) return base::fail(AccelError(errno_text("mmap of kvm_run")));
   auto vcpu = std::make_unique<KvmVcpu>(*this, index, std::move(vcpu_fd), static_cast<kvm_run*>(run));
+  vcpu_created(vcpu.get());
   TRY(vcpu->configure());
   return std::unique_ptr<Vcpu>(std::move(vcpu));
+}
+
+void KvmVm::vcpu_created(KvmVcpu* vcpu) {
+  std::lock_guard guard(m_park_lock);
+  m_vcpus.push_back(vcpu);
+}
+
+void KvmVm::vcpu_destroyed(KvmVcpu* vcpu) {
+  std::lock_guard guard(m_park_lock);
+  m_vcpus.erase(std::remove(m_vcpus.begin(), m_vcpus.end(), vcpu), m_vcpus.end());
+}
+
+void KvmVm::enter_run() {
+  std::lock_guard guard(m_park_lock);
+  ++m_running;
+}
+
+void KvmVm::leave_run() {
+  {
+    std::lock_guard guard(m_park_lock);
+    --m_running;
+  }
+  m_park_changed.notify_all();  // a pause waiting for this vCPU need not any more
+}
+
+void KvmVm::park_while_paused() {
+  std::unique_lock lock(m_park_lock);
+  if (!m_pause_requested) return;
+  ++m_parked;
+  m_park_changed.notify_all();
+  m_park_changed.wait(lock, [this] { return !m_pause_requested; });
+  --m_parked;
+}
+
+AccelResult<void> KvmVm::pause(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(m_park_lock);
+  if (m_pause_requested) return {};
+  m_pause_requested = true;
+  for (KvmVcpu* vcpu : m_vcpus) vcpu->kick();
+  if (!m_park_changed.wait_for(lock, timeout, [this] { return m_parked >= m_running; })) {
+    m_pause_requested = false;  // cancel: the vCPUs that did park continue
+    lock.unlock();
+    m_park_changed.notify_all();
+    return base::fail(
+        AccelError("kvm: a vCPU did not park within " + std::to_string(timeout.count()) + " ms"));
+  }
+  // Safety: KVM_GET_CLOCK fills a kvm_clock_data.
+  m_clock = {};
+  m_clock_saved = ::ioctl(m_vm.get(), KVM_GET_CLOCK, &m_clock) == 0;
+  return {};
+}
+
+AccelResult<void> KvmVm::resume() {
+  std::unique_lock lock(m_park_lock);
+  if (!m_pause_requested) return {};
+  if (m_clock_saved) {
+    kvm_clock_data clock{};
+    clock.clock = m_clock.clock;  // flags 0: exactly this value, the time the guest had at pause
+    // Safety: KVM_SET_CLOCK reads a kvm_clock_data. A failure leaves the clock running through the
+    // pause, which the guest survives (it only sees time jump).
+    if (::ioctl(m_vm.get(), KVM_SET_CLOCK, &clock) < 0 && trace_exits())
+      std::fprintf(stderr, "kvm: KVM_SET_CLOCK: %s\n", std::strerror(errno));
+  }
+  m_clock_saved = false;
+  m_pause_requested = false;
+  lock.unlock();
+  m_park_changed.notify_all();
+  return {};
 }
 
 AccelResult<void> KvmVcpu::configure() {
@@ -595,12 +690,19 @@ AccelResult<VcpuExit> KvmVcpu::run() {
     m_thread.store(pthread_self());
     m_has_thread.store(true, std::memory_order_release);
   }
+  m_vm.enter_run();
+  struct LeaveRun {
+    KvmVm& vm;
+    ~LeaveRun() { vm.leave_run(); }
+  } leave{m_vm};
   for (;;) {
+    m_vm.park_while_paused();
     // Safety: KVM_RUN on our vCPU fd; the kernel fills m_run before returning.
     int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
     if (rc < 0) {
       if (errno == EINTR) {
         __atomic_store_n(&m_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        if (m_vm.pause_requested()) continue;  // a pause's kick: park at the top of the loop
         return VcpuExit{ExitInterrupted{}};
       }
       if (errno == EAGAIN) continue;
@@ -629,6 +731,7 @@ AccelResult<VcpuExit> KvmVcpu::run() {
                                          std::to_string(m_run->system_event.type) + ")"));
         }
       case KVM_EXIT_INTR:
+        if (m_vm.pause_requested()) continue;
         return VcpuExit{ExitInterrupted{}};
       case KVM_EXIT_DEBUG:
         return VcpuExit{ExitDebug{m_run->debug.arch.pc}};

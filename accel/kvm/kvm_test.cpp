@@ -274,6 +274,53 @@ TEST_CASE("kick from another thread interrupts a spinning guest; irq lines accep
   CHECK(guest.vm->set_irq_line(4, false).ok());
 }
 
+TEST_CASE("pause parks a running vCPU inside run() with its state; resume lets it continue") {
+  std::string why;
+  if (!kvm_usable(why)) VML_SKIP(why.c_str());
+  Guest guest;
+  // loop: inc dword [0x2000] ; jmp loop
+  REQUIRE(guest.start({0xff, 0x05, 0x00, 0x20, 0x00, 0x00, 0xeb, 0xf8}).ok());
+  auto counter = [&] {
+    uint32_t value = 0;
+    REQUIRE(guest.memory.read(0x2000, {reinterpret_cast<uint8_t*>(&value), 4}));
+    return value;
+  };
+  auto wait_beyond = [&](uint32_t floor) {
+    for (int i = 0; i < 20000 && counter() <= floor; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return counter() > floor;
+  };
+  std::atomic<bool> returned{false};
+  std::thread runner([&] {
+    auto exit = guest.vcpu->run();
+    CHECK(exit.ok());
+    if (exit.ok()) CHECK(std::holds_alternative<ExitInterrupted>(exit.value()));
+    returned = true;
+  });
+  REQUIRE(wait_beyond(0));
+  REQUIRE(guest.vm->pause(std::chrono::seconds(10)).ok());
+  CHECK(guest.vm->pause(std::chrono::seconds(10)).ok());  // already paused: nothing to do
+  const uint32_t parked = counter();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(counter() == parked);    // exactly: the guest runs no instruction while parked
+  CHECK_FALSE(returned.load());  // parked inside run(), which did not return
+  REQUIRE(guest.vm->resume().ok());
+  CHECK(guest.vm->resume().ok());
+  CHECK(wait_beyond(parked));  // the same loop continues from where it was
+  // A second round trip works the same.
+  REQUIRE(guest.vm->pause(std::chrono::seconds(10)).ok());
+  const uint32_t again = counter();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(counter() == again);
+  REQUIRE(guest.vm->resume().ok());
+  CHECK(wait_beyond(again));
+  while (!returned) {
+    guest.vcpu->kick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  runner.join();
+}
+
 TEST_CASE("an MSI message reaches the in-kernel LAPICs; accelerators without MSI say so") {
   struct NoMsiVm : Vm {
     AccelResult<void> map_memory(const base::GuestMemory::Region&) override { return {}; }

@@ -126,6 +126,13 @@ MachineType x86_common() {
   m.fixed_devices = {
       {"ioapic", "ioapic", "I/O APIC", "", 0, mmio(0xfec00000, 0x1000), {}},
       {"lapic", "lapic", "local APICs (in-kernel with kvm)", "", 0, mmio(0xfee00000, 0x1000), {}},
+      {"pvpanic",
+       "pvpanic-isa",
+       "guest panic notifier (QEMU's pvpanic, ACPI QEMU0001): lifecycle.on-panic decides what follows",
+       "",
+       0,
+       pio(0x505, 1),
+       {}},
   };
   m.memory_map = {
       {"ioapic", 0xfec00000, 0x1000, MemoryRegion::Kind::Mmio, "ioapic"},
@@ -145,8 +152,10 @@ MachineType x86_64_microvm() {
   m.pit = MachineType::Pit::Optional;
   m.buses.push_back(isa_bus());
   m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
-  m.fixed_devices.push_back(
-      {"i8042", "i8042", "keyboard controller, used for reset", "", 0, pio(0x60, 5), {}});
+  m.fixed_devices.push_back({"i8042", "i8042",
+                             "keyboard controller: reset, and Ctrl-Alt-Del from the host (`down` asks the "
+                             "guest to power off, as Firecracker)",
+                             "", 0, pio(0x60, 5), 1});
   return m;
 }
 
@@ -167,8 +176,11 @@ MachineType x86_64_pc() {
                                                    0,
                                                    pio(0xcf8, 8),
                                                    {}});
-  m.fixed_devices.push_back(
-      {"i8042", "i8042", "keyboard controller, used for reset", "", 0, pio(0x60, 5), {}});
+  m.fixed_devices.push_back({"i8042", "i8042", "keyboard controller: reset", "", 0, pio(0x60, 5), 1});
+  m.fixed_devices.push_back({"power-button", "acpi-power-button",
+                             "ACPI power button: a generic event device (ACPI0013, IRQ 9) notifies PWRB "
+                             "(PNP0C0C); `down` asks the guest to power off",
+                             "", 0, std::nullopt, 9});
   m.memory_map.insert(m.memory_map.begin(), {"pci-mmio32", 0xc0000000, 0xfec00000 - 0xc0000000,
                                              MemoryRegion::Kind::PciWindow, "pci-host"});
   return m;

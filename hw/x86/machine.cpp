@@ -1,13 +1,14 @@
 // The x86_64 machines, `microvm` and `pc`, registered as "x86_64/microvm" and "x86_64/pc".
 //
 // Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), LAPICs in the accelerator, COM ports (ns16550 on
-// the ISA slots of the graph), an i8042 for reset, the debug exit port 0x501, ACPI sleep registers for
-// poweroff (hw/x86/acpi_sleep.h), MP table + ACPI for the CPUs,
-// and direct kernel boot (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs
-// only; no PIC, no PIT, unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds
-// virtio-mmio transports, announced on the kernel command line as Firecracker does; pc keeps the
-// accelerator's full irqchip (PIC, IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device
-// at the graph's address and BARs assigned from the graph's PCI window before the guest starts.
+// the ISA slots of the graph), an i8042 for reset and the host's Ctrl-Alt-Del, pvpanic (port 0x505), the
+// debug exit port 0x501, ACPI sleep registers for poweroff (hw/x86/acpi_sleep.h), MP table + ACPI (hardware-
+// reduced) for the CPUs; pc also an ACPI power button (hw/x86/acpi_power_button.h), and direct kernel boot
+// (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs only; no PIC, no PIT,
+// unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds virtio-mmio transports,
+// announced on the kernel command line as Firecracker does; pc keeps the accelerator's full irqchip (PIC,
+// IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
+// assigned from the graph's PCI window before the guest starts.
 #include "hw/machine.h"
 
 #include <algorithm>
@@ -23,10 +24,12 @@
 #include "hw/device_model.h"
 #include "hw/pci/models.h"
 #include "hw/serial/ns16550.h"
+#include "hw/x86/acpi_power_button.h"
 #include "hw/x86/acpi_sleep.h"
 #include "hw/x86/boot.h"
 #include "hw/x86/i8042.h"
 #include "hw/x86/ioapic.h"
+#include "hw/x86/pvpanic_isa.h"
 #include "hw/x86/tables.h"
 
 VML_CONSUMES("machine.pit");          // microvm: KVM's full irqchip with the PIT and PIC pair
@@ -143,6 +146,34 @@ class X86Machine final : public Machine {
   RunOutcome run() override { return run_vcpus(m_vcpus, m_power, {}, m_stats); }
   PowerController& power() override { return m_power; }
 
+  // The vCPUs park inside the accelerator with their state; kvm also stops the guest's clock.
+  base::ErrorOr<void> pause() override {
+    auto parked = m_vm->pause(std::chrono::seconds(2));
+    if (!parked.ok()) return base::fail(base::Error(parked.error().message));
+    return {};
+  }
+  base::ErrorOr<void> resume() override {
+    auto resumed = m_vm->resume();
+    if (!resumed.ok()) return base::fail(base::Error(resumed.error().message));
+    return {};
+  }
+
+  // pc: the ACPI power button (a GED notifying PWRB, hw/x86/acpi_power_button.h). microvm: Ctrl-Alt-Del on
+  // the i8042's keyboard (as Firecracker's SendCtrlAltDel); a guest that answers it with a reboot
+  // instead of a power-off is taken as powered off by the controller (vmm/controller.cpp).
+  base::ErrorOr<void> press_power_button() override {
+    if (m_button) {
+      m_button->press();
+      return {};
+    }
+    if (m_i8042) {
+      if (!m_i8042->press_ctrl_alt_del())
+        return base::fail(base::Error("the guest has turned its keyboard off: Ctrl-Alt-Del cannot reach it"));
+      return {};
+    }
+    return Machine::press_power_button();
+  }
+
   base::GuestMemory m_memory;
   PowerController m_power;
   StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
@@ -151,6 +182,8 @@ class X86Machine final : public Machine {
   Bus m_bus;
   X86VmOps m_ops{m_bus};  // declared before m_vm: the accelerator's VmOps outlive the Vm
   std::vector<std::shared_ptr<Device>> m_devices;
+  std::shared_ptr<AcpiPowerButton> m_button;  // pc's power button
+  std::shared_ptr<I8042> m_i8042;  // microvm's Ctrl-Alt-Del (no PM block)
   std::unique_ptr<accel::Vm> m_vm;
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
 };
@@ -269,7 +302,25 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     } else if (device.driver == "ioapic" || device.driver == "lapic") {
       continue;  // in the accelerator (full irqchip: KVM's IOAPIC; the LAPICs always)
     } else if (device.driver == "i8042" && region) {
-      TRY(map(device, *region, std::make_shared<I8042>(machine->m_power)));
+      if (region->base != 0x60 || region->size < 5 || !region->port_io)
+        return base::fail(device_error(device, "needs ports 0x60-0x64"));
+      machine->m_i8042 = std::make_shared<I8042>(machine->m_power, irq);
+      TRY(map(device, *region, machine->m_i8042));
+      tables.i8042 = true;
+      if (device.irq) tables.keyboard_irq = static_cast<uint8_t>(*device.irq);
+    } else if (device.driver == "acpi-power-button") {
+      if (!device.irq) return base::fail(device_error(device, "needs an interrupt (the GED's)"));
+      machine->m_button = std::make_shared<AcpiPowerButton>(irq);
+      tables.power_button_irq = static_cast<uint8_t>(*device.irq);
+    } else if (device.driver == "pvpanic-isa" && region) {
+      if (!region->port_io || region->base > 0xffff)
+        return base::fail(device_error(device, "needs an I/O port"));
+      PowerController* power = &machine->m_power;
+      auto on_panic = [power, hook = context.on_guest_panic] {
+        if (!hook || !hook()) power->panic();
+      };
+      TRY(map(device, *region, std::make_shared<PvPanicIsa>(on_panic)));
+      tables.pvpanic_port = static_cast<uint16_t>(region->base);
     } else if (device.driver == "ns16550") {
       if (!slot || !slot->port_io) return base::fail(device_error(device, "needs an ISA port slot on x86"));
       std::shared_ptr<backends::CharBackend> chardev;

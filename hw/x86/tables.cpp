@@ -62,6 +62,118 @@ void add_word_space(Bytes& out, uint8_t type, uint8_t type_flags, uint16_t min, 
   out.add<uint16_t>(static_cast<uint16_t>(max - min + 1));
 }
 
+// Device (NAME) { Name (_HID, hid), Name (_CRS, ResourceTemplate () { resources }) }. `hid` is the
+// encoded value: an EisaId (0x0c + 4 bytes) or a string (0x0d ... 0).
+Bytes simple_device(const char* name, const Bytes& hid, const Bytes& resources) {
+  Bytes body;
+  body.add_text(name, 4);
+  body.add<uint8_t>(0x08);
+  body.add_text("_HID", 4);
+  body.data.insert(body.data.end(), hid.data.begin(), hid.data.end());
+  body.add<uint8_t>(0x08);
+  body.add_text("_CRS", 4);
+  body.add<uint8_t>(0x11);  // BufferOp
+  Bytes buffer;
+  add_aml_dword(buffer, static_cast<uint32_t>(resources.data.size() + 2));
+  buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
+  buffer.add<uint8_t>(0x79);  // EndTag
+  buffer.add<uint8_t>(0);
+  add_pkg_length(body, buffer.data.size());
+  body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
+  Bytes device;
+  device.add<uint8_t>(0x5b);  // DeviceOp
+  device.add<uint8_t>(0x82);
+  add_pkg_length(device, body.data.size());
+  device.data.insert(device.data.end(), body.data.begin(), body.data.end());
+  return device;
+}
+
+// IO (Decode16, port, port, 1, length): one fixed range.
+void add_io(Bytes& out, uint16_t port, uint8_t length) {
+  out.add<uint8_t>(0x47);
+  out.add<uint8_t>(0x01);
+  out.add<uint16_t>(port);
+  out.add<uint16_t>(port);
+  out.add<uint8_t>(0x01);
+  out.add<uint8_t>(length);
+}
+
+// Device (KBD) { PNP0303: IO 0x60, IO 0x64, IRQNoFlags {irq} } (as QEMU's pckbd declares it), the power
+// button (PWRB and the GED0 that notifies it) and Device (PEVT) { "QEMU0001": IO (port, 1) } (QEMU's
+// pvpanic-isa), as the inputs ask.
+Bytes legacy_devices(const TableInputs& inputs) {
+  Bytes out;
+  if (inputs.i8042) {
+    Bytes hid;
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x0c, 0x41, 0xd0, 0x03, 0x03}) hid.add<uint8_t>(byte);
+    Bytes resources;
+    add_io(resources, 0x60, 1);
+    add_io(resources, 0x64, 1);
+    resources.add<uint8_t>(0x22);  // IRQNoFlags: edge, active high
+    resources.add<uint16_t>(static_cast<uint16_t>(1u << (inputs.keyboard_irq & 15)));
+    Bytes device = simple_device("KBD_", hid, resources);
+    out.data.insert(out.data.end(), device.data.begin(), device.data.end());
+  }
+  if (inputs.power_button_irq) {
+    // Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")), Name (_UID, 0) }
+    Bytes button;
+    button.add_text("PWRB", 4);
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0c,
+                                                       0x08, '_', 'U', 'I', 'D', 0x00})
+      button.add<uint8_t>(byte);
+    out.add<uint8_t>(0x5b);  // DeviceOp
+    out.add<uint8_t>(0x82);
+    add_pkg_length(out, button.data.size());
+    out.data.insert(out.data.end(), button.data.begin(), button.data.end());
+    // Device (GED0) { Name (_HID, "ACPI0013"), Name (_UID, 0),
+    //   Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {irq} }),
+    //   Method (_EVT, 1) { Notify (PWRB, 0x80) } }
+    Bytes ged;
+    ged.add_text("GED0", 4);
+    ged.add<uint8_t>(0x08);
+    ged.add_text("_HID", 4);
+    ged.add<uint8_t>(0x0d);
+    ged.add_text("ACPI0013", 8);
+    ged.add<uint8_t>(0);
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'U', 'I', 'D', 0x00})
+      ged.add<uint8_t>(byte);
+    Bytes resources;  // Extended Interrupt Descriptor: consumer, edge, active high, exclusive; one GSI
+    for (uint8_t byte : std::initializer_list<uint8_t>{0x89, 6, 0, 0x03, 1}) resources.add<uint8_t>(byte);
+    resources.add<uint32_t>(*inputs.power_button_irq);
+    resources.add<uint8_t>(0x79);
+    resources.add<uint8_t>(0);
+    ged.add<uint8_t>(0x08);
+    ged.add_text("_CRS", 4);
+    ged.add<uint8_t>(0x11);  // BufferOp
+    Bytes buffer;
+    add_aml_dword(buffer, static_cast<uint32_t>(resources.data.size()));
+    buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
+    add_pkg_length(ged, buffer.data.size());
+    ged.data.insert(ged.data.end(), buffer.data.begin(), buffer.data.end());
+    const std::initializer_list<uint8_t> method = {
+        '_',  'E',  'V',  'T', 0x01,                                             // 1 argument
+        0x86, 0x5c, 0x2e, '_', 'S',  'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80};  // Notify (\_SB.PWRB, 0x80)
+    ged.add<uint8_t>(0x14);                                                      // MethodOp
+    add_pkg_length(ged, method.size());
+    for (uint8_t byte : method) ged.add<uint8_t>(byte);
+    out.add<uint8_t>(0x5b);
+    out.add<uint8_t>(0x82);
+    add_pkg_length(out, ged.data.size());
+    out.data.insert(out.data.end(), ged.data.begin(), ged.data.end());
+  }
+  if (inputs.pvpanic_port) {
+    Bytes hid;
+    hid.add<uint8_t>(0x0d);
+    hid.add_text("QEMU0001", 8);
+    hid.add<uint8_t>(0);
+    Bytes resources;
+    add_io(resources, inputs.pvpanic_port, 1);
+    Bytes device = simple_device("PEVT", hid, resources);
+    out.data.insert(out.data.end(), device.data.begin(), device.data.end());
+  }
+  return out;
+}
+
 // Device (VRnn) { _HID "LNRO0005", _UID nn, _CRS { Memory32Fixed (ReadWrite, base, size),
 // IRQNoFlags { irq } } } for each virtio-mmio transport (nn: two hex digits; at most 256).
 Bytes virtio_mmio_devices(const TableInputs& inputs) {
@@ -370,7 +482,8 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
          std::initializer_list<uint8_t>{0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04, 0x0a, 0x05, 0, 0, 0})
       dsdt.add<uint8_t>(byte);
   }
-  if (!inputs.serial_ports.empty() || inputs.has_pci || !inputs.virtio_mmio.empty()) {
+  if (!inputs.serial_ports.empty() || inputs.has_pci || !inputs.virtio_mmio.empty() || inputs.i8042 ||
+      inputs.pvpanic_port || inputs.power_button_irq) {
     // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } }
     //                Device (PCI0) { ... } }
     Bytes scope;
@@ -425,6 +538,8 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
       scope.add<uint8_t>(static_cast<uint8_t>(body.size() + 1));  // PkgLength (< 64: one byte)
       for (uint8_t byte : body) scope.add<uint8_t>(byte);
     }
+    Bytes legacy = legacy_devices(inputs);
+    scope.data.insert(scope.data.end(), legacy.data.begin(), legacy.data.end());
     Bytes transports = virtio_mmio_devices(inputs);
     scope.data.insert(scope.data.end(), transports.data.begin(), transports.data.end());
     if (inputs.has_pci) {
@@ -444,8 +559,8 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   Bytes fadt = sdt("FACP", 6);
   fadt.data.resize(276);
   fadt.set<uint32_t>(40, static_cast<uint32_t>(dsdt_address));  // DSDT
-  fadt.set<uint32_t>(112, (1u << 20) | (1u << 4));              // HW_REDUCED_ACPI, PWR_BUTTON (none)
-  fadt.set<uint16_t>(109, 0);                                   // IAPC_BOOT_ARCH: no legacy devices claimed
+  fadt.set<uint32_t>(112, (1u << 20) | (1u << 4));              // HW_REDUCED_ACPI, PWR_BUTTON (none fixed)
+  fadt.set<uint16_t>(109, inputs.i8042 ? 2 : 0);                // IAPC_BOOT_ARCH: 8042, nothing else claimed
   fadt.data[131] = 5;                                           // FADT minor version 6.5
   fadt.set<uint64_t>(140, dsdt_address);                        // X_DSDT
   if (inputs.sleep_port) {

@@ -1,11 +1,13 @@
 // The tables a guest reads to find its CPUs and interrupt routing, generated from the machine:
 // the Intel MultiProcessor table (floating pointer in the EBDA) and ACPI (RSDP in the BIOS area,
-// XSDT, MADT, a hardware-reduced FADT and a DSDT with \\_S5, the COM ports and the PCI root bridge).
+// XSDT, MADT, a hardware-reduced FADT and a DSDT with \\_S5, the COM ports, the keyboard controller,
+// pvpanic, the power button, the virtio-mmio transports and the PCI root bridge).
 // Both list every vCPU by its APIC id (the same ids CPUID reports), the IOAPIC, ISA IRQ 0 -> GSI 2,
 // and the PCI INTx routing of bus 0 (MP table entries; MADT overrides making those GSIs level, active high).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/guest_memory.h"
@@ -29,6 +31,16 @@ struct TableInputs {
   // I/O port of the ACPI sleep control register (status at +1; hw/x86/acpi_sleep.h), 0 for none:
   // with one, the FADT points at both and the DSDT names \_S5, so the guest can power off.
   uint16_t sleep_port = 0;
+  // With a value, the DSDT has the power button: a generic event device GED0 (ACPI0013) with this
+  // interrupt (edge, active high) whose _EVT notifies PWRB (PNP0C0C) "pressed" (0x80).
+  std::optional<uint8_t> power_button_irq = std::nullopt;
+  // QEMU's pvpanic on an I/O port (hw/x86/pvpanic_isa.h), declared as QEMU0001; 0 for none.
+  uint16_t pvpanic_port = 0;
+  // The i8042 keyboard controller at ports 0x60/0x64: the DSDT's PNP0303 (with `keyboard_irq`) and
+  // the FADT's IAPC_BOOT_ARCH 8042 flag. Linux's i8042 driver finds it through the former; without
+  // a PIC (microvm) the declaration is also what maps its IRQ.
+  bool i8042 = false;
+  uint8_t keyboard_irq = 1;
   // The COM ports, declared in the DSDT as PNP0501 devices with their ports and IRQ. Without a PIC
   // (microvm) Linux maps no ISA IRQ by itself, so an undeclared port's IRQ never gets a handler and
   // its tty (the console's userspace output) never transmits; QEMU's microvm declares them too.

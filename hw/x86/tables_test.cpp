@@ -296,3 +296,58 @@ TEST_CASE("virtio-mmio transports: LNRO0005 devices in the DSDT with their regis
   CHECK(find({0x86, 9, 0, 1, 0x00, 0x00, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x20, 0x00, 0x79, 0}));
   CHECK(find({0x86, 9, 0, 1, 0x00, 0x02, 0xb0, 0xfe, 0x00, 0x02, 0, 0, 0x22, 0x40, 0x00, 0x79, 0}));
 }
+
+TEST_CASE("ACPI: keyboard controller, pvpanic and the power button (GED -> PWRB) in the DSDT") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0}, true, {{3, 1, 10}}};
+  inputs.sleep_port = 0x600;
+  inputs.pvpanic_port = 0x505;
+  inputs.i8042 = true;
+  inputs.power_button_irq = 9;
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  uint64_t xsdt_at, fadt_at;
+  std::memcpy(&xsdt_at, bytes(memory, *rsdp_at + 24, 8).data(), 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  auto fadt = bytes(memory, fadt_at, 276);
+  CHECK(checksum(fadt.data(), 276) == 0);
+  CHECK((u32(fadt, 112) & (1u << 20)) != 0);  // still hardware-reduced
+  CHECK((fadt[109] & 2) == 2);                // IAPC_BOOT_ARCH: 8042
+  auto dsdt = dsdt_of(memory, *rsdp_at);
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  // KBD_ (PNP0303, ports 0x60 and 0x64, IRQ 1).
+  CHECK(contains(dsdt, {'K', 'B', 'D', '_', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03}));
+  CHECK(contains(dsdt, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01,
+                        0x64, 0x00, 0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00, 0x79}));
+  // PEVT ("QEMU0001", port 0x505).
+  CHECK(contains(
+      dsdt, {'P', 'E', 'V', 'T', 0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0}));
+  CHECK(contains(dsdt, {0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79}));
+  // PWRB (PNP0C0C); GED0 ("ACPI0013") with an edge, active-high interrupt on GSI 9 and
+  // Method (_EVT, 1) { Notify (\_SB.PWRB, 0x80) }.
+  CHECK(contains(dsdt, {'P', 'W', 'R', 'B', 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0c}));
+  CHECK(contains(
+      dsdt, {'G', 'E', 'D', '0', 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C', 'P', 'I', '0', '0', '1', '3', 0}));
+  CHECK(contains(dsdt, {0x89, 6, 0, 0x03, 1, 9, 0, 0, 0, 0x79}));
+  CHECK(contains(dsdt, {0x14, 0x13, '_', 'E', 'V', 'T', 0x01, 0x86, 0x5c, 0x2e,
+                        '_',  'S',  'B', '_', 'P', 'W', 'R',  'B',  0x0a, 0x80}));
+}
+
+TEST_CASE("ACPI: without them the DSDT names no keyboard, pvpanic or power button; no 8042 flag") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0}, false, {}};
+  inputs.sleep_port = 0x600;
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  uint64_t xsdt_at, fadt_at;
+  std::memcpy(&xsdt_at, bytes(memory, *rsdp_at + 24, 8).data(), 8);
+  std::memcpy(&fadt_at, bytes(memory, xsdt_at + 36, 8).data(), 8);
+  auto fadt = bytes(memory, fadt_at, 276);
+  CHECK(fadt[109] == 0);
+  auto dsdt = dsdt_of(memory, *rsdp_at);
+  CHECK_FALSE(contains(dsdt, {'K', 'B', 'D', '_'}));
+  CHECK_FALSE(contains(dsdt, {'P', 'E', 'V', 'T'}));
+  CHECK_FALSE(contains(dsdt, {'G', 'E', 'D', '0'}));
+}

@@ -8,6 +8,7 @@ namespace security {
 void allow_control(AllowList& list, const PolicyContext&) {
   allow_thread_start(list);    // powerdown: the power button's release thread
   allow_kvm_interrupts(list);  // powerdown: the button's interrupt
+  allow_kvm_pause(list);       // pause, resume; a stop resumes a paused machine
   list.allow("read", "client requests, the wake-up pipe");
   list.allow("poll", "the server loop");
   list.allow("ppoll", "poll on glibc's ppoll path");

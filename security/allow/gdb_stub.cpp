@@ -1,10 +1,12 @@
 // The gdb remote stub (its thread declares Role::GdbStub): one TCP or unix client speaking the gdb
 // remote protocol; it reads and writes guest state through the machine, never host files.
 #include "security/allow/allow_list.h"
+#include "security/allow/kvm_ioctls.h"
 
 namespace security {
 
 void allow_gdb_stub(AllowList& list, const PolicyContext&) {
+  allow_kvm_pause(list);  // the debugger stops and continues the machine
   list.allow("read", "packets from gdb");
   list.allow("poll", "waiting for gdb or a stop");
   list.allow("ppoll", "poll on glibc's ppoll path");

@@ -31,4 +31,10 @@ inline void allow_kvm_interrupts(AllowList& list) {
                     "KVM: raise and route guest interrupts (device emulation)");
 }
 
+// Pausing and resuming a machine (control requests, a pause after a guest panic, the debugger, a
+// stop of a paused machine): the guest's kvmclock is saved at pause and put back at resume.
+inline void allow_kvm_pause(AllowList& list) {
+  list.allow_ioctls({KVM_GET_CLOCK, KVM_SET_CLOCK}, "KVM: stop the guest clock while paused (pause/resume)");
+}
+
 }  // namespace security

@@ -19,6 +19,9 @@ if ! paths=$(guests/x86_64/build 2>"$WORK/build.log"); then
     skip pc_two_cpus_virtio_msix "no guest kernel"
     skip microvm_two_cpus_reboot_keeps_disk "no guest kernel"
     skip example_microvm_boots "no guest kernel"
+    skip pc_sigterm_powers_off_through_acpi_button "no guest kernel"
+    skip microvm_down_powers_off_through_ctrl_alt_del "no guest kernel"
+    skip microvm_pause_resume_then_pvpanic "no guest kernel"
     finish
     exit $?
   fi
@@ -34,7 +37,8 @@ initramfs_contents() {
   local list
   list=$(gzip -dc "$initrd" | cpio -t --quiet 2>/dev/null) || return 1
   grep -qx init <<<"$list" && grep -qx bin/busybox <<<"$list" && grep -qx etc/vmlaunch/modules <<<"$list" &&
-    grep -q 'virtio_mmio.ko$' <<<"$list" && grep -q 'virtio_pci.ko$' <<<"$list" && grep -q 'virtio_blk.ko$' <<<"$list" || return 1
+    grep -q 'virtio_mmio.ko$' <<<"$list" && grep -q 'virtio_pci.ko$' <<<"$list" && grep -q 'virtio_blk.ko$' <<<"$list" &&
+    grep -q '/button.ko$' <<<"$list" && grep -q '/evdev.ko$' <<<"$list" && grep -q '/pvpanic-mmio.ko$' <<<"$list" || return 1
   # Load order: the virtio core before the transports and devices that need it.
   local order
   order=$(gzip -dc "$initrd" | cpio -i --to-stdout --quiet etc/vmlaunch/modules)
@@ -50,7 +54,10 @@ cat >"$WORK/boots.sh" <<'SH'
 vmlaunch=$1 work=$2
 shift 2
 for name in "$@"; do
-  if [ -f "$work/$name.keys" ]; then
+  if [ -f "$work/$name.drive" ]; then
+    # The machine is steered from outside while it runs (signals, down, pause): its own script.
+    bash "$work/$name.drive" "$vmlaunch" "$work" "$name"
+  elif [ -f "$work/$name.keys" ]; then
     # Typed on the console every 5 s until the machine ends (the guest reads them once its shell
     # runs; the host's EOF never reaches a guest's serial port).
     (while sleep 5 && cat "$work/$name.keys"; do :; done) |
@@ -152,8 +159,104 @@ sed -e "s|\${HOME}|$HOME|g" -e 's|cmdline: "console=ttyS0 |cmdline: "console=tty
   examples/x86_64-microvm.yaml >"$WORK/example_microvm.yaml"
 printf 'exit\n' >"$WORK/example_microvm.keys"
 
-tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot example_microvm
-for name in microvm pc_smp microvm_reboot example_microvm; do
+# Lifecycle from the host, on Linux's own drivers. Each .drive script runs inside the nested host:
+# it starts `vmlaunch up` with its console on a FIFO, waits for markers in the output and steers the
+# machine (signals, `down`, `pause`/`resume` through the state directory's control socket).
+cat >"$WORK/lib.drive" <<'SH'
+vmlaunch=$1 work=$2 name=$3
+out=$work/$name.out
+export VMLAUNCH_STATE_DIR
+VMLAUNCH_STATE_DIR=$(mktemp -d /tmp/vmls.XXXXXX)  # short: the control socket's path must fit sun_path
+# The console's input: a FIFO kept open while the machine runs (in /tmp: 9p makes no FIFOs).
+mkfifo "$VMLAUNCH_STATE_DIR/console.in" || exit 1
+timeout -k 5 300 "$vmlaunch" up "$work/$name.yaml" <"$VMLAUNCH_STATE_DIR/console.in" >"$out" 2>&1 &
+pid=$!
+exec 3>"$VMLAUNCH_STATE_DIR/console.in"
+# Waits (at most 240 s) for a line matching $1 in the output.
+wait_for() {
+  local i
+  for ((i = 0; i < 2400; i++)); do
+    grep -q "$1" "$out" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$1" "$out" 2>/dev/null
+}
+finish_drive() {
+  wait "$pid"
+  echo $? >"$work/$name.rc"
+  exec 3>&-
+}
+SH
+
+# pc: SIGTERM to `up` presses the ACPI power button (the GED's IRQ 9 runs _EVT, which notifies
+# PWRB): Linux's button driver reports KEY_POWER, init syncs and powers off: exit 0, the guest's own
+# poweroff, not the forced stop (12).
+cat >"$WORK/pc_powerdown.yaml" <<YAML
+name: pc-powerdown
+machine: {arch: x86_64, type: pc, memory: 256MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd=\"echo VML-READY; sleep 600; exit 7\""}
+backends: {chardev: {con0: {driver: stdio}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}]
+YAML
+cat "$WORK/lib.drive" - >"$WORK/pc_powerdown.drive" <<'SH'
+wait_for '^VML-READY' && kill -TERM "$pid"
+finish_drive
+SH
+
+# microvm: `vmlaunch down NAME` sends Ctrl-Alt-Del through the i8042 keyboard (as Firecracker):
+# Linux's atkbd and keyboard handler turn it into ctrl_alt_del(), init (ctrl-alt-del = 0) sees the
+# keys on evdev and powers off: exit 0.
+cat >"$WORK/microvm_powerdown.yaml" <<YAML
+name: microvm-powerdown
+machine: {arch: x86_64, type: microvm, memory: 256MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd=\"echo VML-READY; sleep 600; exit 7\""}
+backends: {chardev: {con0: {driver: stdio}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}]
+YAML
+cat "$WORK/lib.drive" - >"$WORK/microvm_powerdown.drive" <<'SH'
+wait_for '^VML-READY' && "$vmlaunch" down --timeout 200 microvm-powerdown >"$work/$name.down" 2>&1
+echo "down: $?" >>"$work/$name.down"
+finish_drive
+SH
+
+# microvm, 2 vCPUs: pause parks the vCPUs (the guest's ticker stops printing), resume continues it;
+# after its 12th tick the guest panics (sysrq c) and Linux's pvpanic driver (QEMU0001 at port 0x505)
+# reports it: exit 11, the panic status (lifecycle.on-panic: poweroff, the default).
+inside='i=0; while [ $i -lt 12 ]; do echo "tick $i"; i=$((i+1)); sleep 1; done; echo VML-PANIC; echo c >/proc/sysrq-trigger'
+cat >"$WORK/microvm_pause_panic.yaml" <<YAML
+name: microvm-pause
+machine: {arch: x86_64, type: microvm, memory: 256MiB}
+cpu: {model: host, count: 2}
+accel: [kvm]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+backends: {chardev: {con0: {driver: stdio}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}]
+YAML
+cat "$WORK/lib.drive" - >"$WORK/microvm_pause_panic.drive" <<'SH'
+# The machine's last state change, from its event log (`ps` shows a paused machine as running).
+status() { tr -d ' ' <"$VMLAUNCH_STATE_DIR/microvm-pause/events.log" | grep -o '"to":"[a-z]*"' | tail -n1; }
+if wait_for '^tick 2'; then
+  "$vmlaunch" pause microvm-pause >"$work/$name.pause" 2>&1
+  echo "pause: $? $(status)" >>"$work/$name.pause"
+  sleep 1  # a tick already on its way out of the UART may still land
+  before=$(grep -c '^tick' "$out")
+  sleep 5
+  after=$(grep -c '^tick' "$out")
+  echo "ticks while paused: $before -> $after" >>"$work/$name.pause"
+  "$vmlaunch" resume microvm-pause >>"$work/$name.pause" 2>&1
+  echo "resume: $? $(status)" >>"$work/$name.pause"
+  wait_for "^tick $after[^0-9]" && echo "ticking again" >>"$work/$name.pause"
+fi
+finish_drive
+SH
+
+tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic
+for name in microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic; do
   tr -d '\r' <"$WORK/$name.out" >"$WORK/$name.txt" 2>/dev/null  # the guest's tty ends lines with CR LF
 done
 
@@ -199,8 +302,39 @@ example_microvm_boots() {
     grep -q "reboot: Power down" "$out"
 }
 
+pc_sigterm_powers_off_through_acpi_button() {
+  local out=$WORK/pc_powerdown.txt
+  sed 's/^/    | /' "$out" | tail -n 12
+  [ "$(cat "$WORK/pc_powerdown.rc")" = 0 ] && grep -qx "VML-READY" "$out" &&
+    grep -qx "vmlaunch-guest: power button pressed; powering off" "$out" && grep -q "reboot: Power down" "$out" &&
+    ! grep -q "VML-CMD-EXIT" "$out"
+}
+
+microvm_down_powers_off_through_ctrl_alt_del() {
+  local out=$WORK/microvm_powerdown.txt
+  sed 's/^/    | /' "$out" | tail -n 12
+  sed 's/^/    down: /' "$WORK/microvm_powerdown.down"
+  [ "$(cat "$WORK/microvm_powerdown.rc")" = 0 ] && grep -qx "down: 0" "$WORK/microvm_powerdown.down" &&
+    grep -qx "vmlaunch-guest: Ctrl-Alt-Del pressed; powering off" "$out" && grep -q "reboot: Power down" "$out" &&
+    ! grep -q "VML-CMD-EXIT" "$out"
+}
+
+microvm_pause_resume_then_pvpanic() {
+  local out=$WORK/microvm_pause_panic.txt
+  sed 's/^/    | /' "$out" | tail -n 15
+  sed 's/^/    drive: /' "$WORK/microvm_pause_panic.pause"
+  local ticks
+  ticks=$(sed -n 's/^ticks while paused: \([0-9]*\) -> \([0-9]*\)$/\1 \2/p' "$WORK/microvm_pause_panic.pause")
+  grep -qx 'pause: 0 "to":"paused"' "$WORK/microvm_pause_panic.pause" && [ -n "$ticks" ] &&
+    [ "${ticks% *}" = "${ticks#* }" ] && grep -qx 'resume: 0 "to":"running"' "$WORK/microvm_pause_panic.pause" &&
+    grep -qx "ticking again" "$WORK/microvm_pause_panic.pause" || return 1
+  # The panic: Linux's message, then vmlaunch's panic status.
+  grep -qx "VML-PANIC" "$out" && grep -q "Kernel panic" "$out" && [ "$(cat "$WORK/microvm_pause_panic.rc")" = 11 ]
+}
+
 for c in initramfs_contents boots_to_poweroff_on_kvm pc_two_cpus_virtio_msix microvm_two_cpus_reboot_keeps_disk \
-  example_microvm_boots; do
+  example_microvm_boots pc_sigterm_powers_off_through_acpi_button microvm_down_powers_off_through_ctrl_alt_del \
+  microvm_pause_resume_then_pvpanic; do
   echo "== $c"
   check "$c" "$c"
 done

@@ -20,7 +20,7 @@ Engine::~Engine() {
 }
 
 base::Result<bool, std::string> Engine::set_tier(const TierOptions& options) {
-  auto tier = TierManager::create(options);
+  auto tier = TierManager::create(options, static_cast<unsigned>(m_harts.size()));
   if (!tier.ok()) return base::fail(std::move(tier).error());
   if (m_tier) m_tier->stop();
   m_tier = std::move(*tier);

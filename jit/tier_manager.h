@@ -5,9 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,8 +33,11 @@ struct TierStats {
   uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
   uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
   std::string last_failure;        // the tier's message for the latest refusal
-  uint64_t compile_ns_total = 0;
+  uint64_t regions_dropped = 0;    // auto: requests dropped unserved (stale, or the queue was full)
+  uint64_t batches = 0;            // LLVM modules compiled (auto batches several regions into one)
+  uint64_t compile_ns_total = 0;   // wall clock, per region (a batch's time split over its regions)
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
+  uint64_t compile_cpu_ns = 0;           // CPU time of the compiling threads spent compiling
   uint64_t guest_instructions = 0;       // retired by all harts
   uint64_t compiled_instructions = 0;    // of those, in compiled regions
   uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
@@ -49,15 +52,20 @@ struct CompileJob {
   std::vector<JitRegionInsn> insns;
   uint32_t entry_offset = 0;
   uint64_t ppn = 0, generation = 0;  // the decoded page it came from, for installing the result
+  const void* source = nullptr;      // the hart that asked (requests merge per hart and page)
+  uint32_t heat = 0;                 // block entries when asked; the hart asks again as it doubles
+  std::chrono::steady_clock::time_point asked{};
   // Called on the compile thread with the result (nullptr when the tier refused the region).
-  std::function<void(const CompileJob&, JitRegionFn)> done;
+  std::function<void(const CompileJob&, RegionEntry)> done;
 };
 
 class TierManager {
  public:
   // Loads the tier for `options` (nothing for kInterp). kAuto without a loadable tier gives a
   // manager that compiles nothing (stats say why); kLlvm without one is an error.
-  static base::Result<std::unique_ptr<TierManager>, std::string> create(const TierOptions& options);
+  // harts: the guest's harts (the compile threads yield to them when they fill the host's cores).
+  static base::Result<std::unique_ptr<TierManager>, std::string> create(const TierOptions& options,
+                                                                        unsigned harts = 1);
   ~TierManager();
   TierManager(const TierManager&) = delete;
   TierManager& operator=(const TierManager&) = delete;
@@ -72,9 +80,15 @@ class TierManager {
   }
 
   // Compiles now, on the calling (hart) thread. nullptr when the tier refuses the region.
-  JitRegionFn compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
-  // Queues a region for the background threads (auto). Dropped when the queue is long.
+  RegionEntry compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  // Queues a region for the background threads (auto). A request for an entry already queued
+  // (same hart, page contents and offset) updates it (heat, time); when the queue is full the
+  // coldest request is dropped. The threads take the hottest first (entries x size) and drop
+  // requests not renewed for kStaleAfter: the boot code that asked has moved on.
   void enqueue(CompileJob job);
+  static constexpr std::chrono::milliseconds kStaleAfter{2000};
+  // Requests one compile thread takes at once into one LLVM module.
+  static constexpr size_t kBatchJobs = 32;
   // Stops and joins the compile threads (before the harts that receive results go away).
   void stop();
 
@@ -94,25 +108,32 @@ class TierManager {
 
  private:
   explicit TierManager(const TierOptions& options);
+  unsigned m_harts = 1;
   struct Instance {
     void* compiler = nullptr;
     std::mutex mutex;
   };
-  JitRegionFn compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  RegionEntry compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
   // Compiled code by content: regions are position independent (every pc is page_va + offset), so
   // the same instructions at the same offsets share one compile across harts and pages.
   struct CompiledCode {
     std::vector<JitRegionInsn> insns;
     uint32_t entry_offset = 0;
-    JitRegionFn fn = nullptr;
+    RegionEntry entry;
   };
   static uint64_t content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
-  JitRegionFn find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+  RegionEntry find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
                             uint32_t entry_offset) const;
   // Loads the library and creates `instances` compilers; an error message, or empty.
   std::string load(const std::string& path, unsigned instances);
   // Compile thread `index` (auto); thread 0 first loads the tier for all `threads`.
   void worker(unsigned index, const std::string& path, unsigned threads);
+  // Under m_queue_mutex: drops stale requests and moves the hottest ones (with the other requests
+  // for the same page) into `batch`.
+  void take_batch(std::vector<CompileJob>* batch);
+  // Compiles `batch` on `instance` as one module, the requests for one page as one region with
+  // several entries, and reports each request's result through its `done`.
+  void compile_batch(Instance& instance, std::vector<CompileJob>& batch);
 
   TierOptions m_options;
   uint32_t m_threshold = 1;
@@ -131,7 +152,7 @@ class TierManager {
 
   mutable std::mutex m_queue_mutex;
   std::condition_variable m_queue_cv;
-  std::deque<CompileJob> m_queue;
+  std::vector<CompileJob> m_queue;
   bool m_stopping = false;
   bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
@@ -143,6 +164,9 @@ class TierManager {
 
   mutable std::mutex m_stats_mutex;
   uint64_t m_reused = 0;
+  uint64_t m_dropped = 0;  // under m_queue_mutex
+  uint64_t m_batches = 0;
+  uint64_t m_compile_cpu_ns = 0;
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
   std::string m_last_failure;

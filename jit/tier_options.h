@@ -20,7 +20,7 @@ struct TierOptions {
   uint32_t compile_threads = 0;  // background compile threads (auto); 0 = the default (1)
   std::string library;           // the tier's shared object; empty = jit::default_tier_path()
 
-  static constexpr uint32_t kDefaultAutoThreshold = 1024;
+  static constexpr uint32_t kDefaultAutoThreshold = 16384;
 };
 
 const char* mode_name(TierOptions::Mode mode);

@@ -194,19 +194,21 @@ struct StatsBoard {
 };
 
 std::string format_stats(const jit::TierStats& s) {
-  char line[768];
+  char line[1024];
   const double share = s.guest_instructions ? 100.0 * s.compiled_instructions / s.guest_instructions : 0;
   std::snprintf(
       line, sizeof line,
       "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed, %llu reused), compile time p50 "
       "%.2f ms, "
       "p99 %.2f ms, total %.3f s; code cache %.1f KiB; %.1f%% of %llu guest instructions ran in compiled "
-      "code",
+      "code; %llu dropped, %llu modules, compile CPU %.3f s",
       s.mode.c_str(), s.tier.empty() ? "" : ", ", s.tier.c_str(),
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
       static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
       s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9, s.code_bytes / 1024.0, share,
-      static_cast<unsigned long long>(s.guest_instructions));
+      static_cast<unsigned long long>(s.guest_instructions),
+      static_cast<unsigned long long>(s.regions_dropped), static_cast<unsigned long long>(s.batches),
+      s.compile_cpu_ns / 1e9);
   std::string text = line;
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
@@ -235,19 +237,21 @@ std::string json_string(const std::string& in) {
 std::string stats_json_of(const jit::TierStats& s) {
   const double share =
       s.guest_instructions ? static_cast<double>(s.compiled_instructions) / s.guest_instructions : 0;
-  char numbers[640];
+  char numbers[768];
   std::snprintf(
       numbers, sizeof numbers,
       "\"regions_compiled\": %llu, \"regions_refused\": %llu, \"regions_installed\": %llu, "
       "\"regions_reused\": %llu, "
       "\"compile_ms_p50\": %.3f, \"compile_ms_p99\": %.3f, \"compile_s_total\": %.6f, "
       "\"code_cache_bytes\": %llu, \"guest_instructions\": %llu, \"compiled_instructions\": %llu, "
-      "\"compiled_share\": %.6f",
+      "\"compiled_share\": %.6f, \"regions_dropped\": %llu, \"modules\": %llu, \"compile_cpu_s\": %.6f",
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
       static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
       s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9,
       static_cast<unsigned long long>(s.code_bytes), static_cast<unsigned long long>(s.guest_instructions),
-      static_cast<unsigned long long>(s.compiled_instructions), share);
+      static_cast<unsigned long long>(s.compiled_instructions), share,
+      static_cast<unsigned long long>(s.regions_dropped), static_cast<unsigned long long>(s.batches),
+      s.compile_cpu_ns / 1e9);
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
                      numbers + ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)

@@ -47,7 +47,9 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
   reset(0, 0, 0, 0);
 }
 
-Hart::~Hart() = default;
+Hart::~Hart() {
+  if (m_tier) m_tier->detach(&m_running_epoch);
+}
 
 void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
   m_s = CpuState{};
@@ -249,6 +251,7 @@ bool Hart::debug_chunk() {
 }
 
 Hart::ChunkEnd Hart::execute(int64_t budget) {
+  if (m_tier) enter_code_epoch();
   uint64_t pc = m_s.pc;
   uint64_t* const x = m_s.x;
   int64_t left = budget;
@@ -624,6 +627,7 @@ out:
   m_s.pc = pc;
   m_s.instret += static_cast<uint64_t>(budget - left);
   if (m_tier) {
+    m_running_epoch.store(TierManager::kIdle, std::memory_order_seq_cst);  // no compiled code runs now
     m_compiled_retired += compiled;
     m_tier->count_instructions(static_cast<uint64_t>(budget - left), compiled);
     if (compiled) m_tier->count_exits(m_region_exits);
@@ -639,7 +643,12 @@ void Hart::set_tier(TierManager* tier) {
     m_ready.clear();
     m_has_ready.store(false, std::memory_order_release);
   }
+  if (m_tier) m_tier->detach(&m_running_epoch);
   m_tier = tier;
+  if (m_tier) {
+    m_tier->attach(&m_running_epoch);
+    m_epoch_seen = m_tier->epoch();
+  }
   m_tier_on = tier && tier->active();
   m_hot_threshold = tier ? static_cast<uint16_t>(std::clamp<uint32_t>(tier->hot_threshold(), 1, 65535)) : 1;
   m_reask = tier && !tier->synchronous();
@@ -715,7 +724,27 @@ void Hart::promote(uint64_t pc, uint32_t heat) {
   m_tier->enqueue(std::move(job));
 }
 
+void Hart::enter_code_epoch() {
+  for (;;) {
+    const uint64_t epoch = m_tier->epoch();
+    if (epoch != m_epoch_seen) {
+      // The code cache was flushed: every region of the old code goes (with the decoded pages
+      // that hold their markers), and so do results not yet installed.
+      flush_decoded();
+      std::lock_guard<std::mutex> lock(m_ready_mutex);
+      m_ready.clear();
+      m_has_ready.store(false, std::memory_order_release);
+      m_epoch_seen = epoch;
+    }
+    m_running_epoch.store(epoch, std::memory_order_seq_cst);
+    // A flush between the load and the store above: look again (TierManager frees old code only
+    // once no hart publishes an older epoch).
+    if (m_tier->epoch() == epoch) return;
+  }
+}
+
 void Hart::install(DecodedPage* page, uint32_t offset, RegionEntry code) {
+  if (code.epoch != m_epoch_seen) return;  // compiled before a flush this hart has seen
   Insn& slot = page->insns[offset >> 1];
   if (slot.op == Op::kCompiled || slot.op == Op::kUndecoded || !tier_compiles(slot.op)) return;
   if (m_regions.size() >= kMaxRegions) return;

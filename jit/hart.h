@@ -277,6 +277,11 @@ class Hart {
   bool form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out);
   void install(DecodedPage* page, uint32_t offset, RegionEntry code);
   void install_ready();  // background results, between chunks
+  // At the start of execute(): forgets every region if the code cache was flushed since, and
+  // publishes the epoch whose code this hart may now run (m_running_epoch, for TierManager).
+  void enter_code_epoch();
+  uint64_t m_epoch_seen = 0;
+  std::atomic<uint64_t> m_running_epoch{~0ull};  // TierManager::kIdle outside execute()
   TierManager* m_tier = nullptr;
   bool m_tier_on = false;
   uint16_t m_hot_threshold = 1;

@@ -361,3 +361,54 @@ TEST_CASE(
   CHECK(compiled > 0);
   CHECK(installed > regions);  // regions entered at several block heads
 }
+
+TEST_CASE(
+    "llvm tier: a code cache far too small for the program flushes and still gives the interpreter's "
+    "results") {
+  for (const auto mode : {jit::TierOptions::Mode::kLlvm, jit::TierOptions::Mode::kAuto}) {
+    jit::TierOptions options;
+    options.mode = mode;
+    options.hot_threshold = mode == jit::TierOptions::Mode::kAuto ? 2 : 0;
+    // A few modules' worth: tier llvm compiles every block; auto only a handful of hot regions.
+    const uint64_t limit = mode == jit::TierOptions::Mode::kAuto ? 512 : 16 << 10;
+    options.code_cache_bytes = limit;
+    options.library = kTierPath;
+    uint64_t divergences = 0, compiled = 0, flushes = 0;
+    for (uint32_t seed = 31; seed <= 34; ++seed) {
+      auto tier = jit::TierManager::create(options);
+      REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+      const auto program = jit::testing::random_program(kBase, seed, 1500);
+      Machine reference(nullptr), subject(tier->get());
+      reference.load(program);
+      subject.load(program);
+      for (int round = 0; round < 30 && divergences == 0; ++round) {
+        reference.hart->step(2000);
+        subject.hart->step(2000);
+        if (mode == jit::TierOptions::Mode::kAuto && round < 20)  // let background compiles land
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const jit::CpuState& a = reference.hart->state();
+        const jit::CpuState& b = subject.hart->state();
+        INFO("mode " << std::string(jit::mode_name(mode)) << " seed " << seed << " round " << round);
+        for (unsigned r = 1; r < 32; ++r) divergences += a.x[r] != b.x[r];
+        divergences += (a.pc != b.pc) + (a.instret != b.instret) + (a.mepc != b.mepc);
+        std::vector<uint8_t> da(8192), db(8192);
+        REQUIRE(reference.memory.read(kBase + program.kData, da));
+        REQUIRE(subject.memory.read(kBase + program.kData, db));
+        divergences += da != db;
+        CHECK(divergences == 0);
+      }
+      compiled += subject.hart->compiled_instructions();
+      (*tier)->stop();
+      const jit::TierStats stats = (*tier)->stats();
+      flushes += stats.code_cache_flushes;
+      CHECK(stats.code_cache_limit == limit);
+      MESSAGE(std::string(jit::mode_name(mode))
+              << " seed " << seed << ": " << subject.hart->compiled_instructions()
+              << " instructions compiled, " << stats.regions_compiled << " regions, "
+              << stats.code_cache_flushes << " flushes, " << stats.code_bytes << " bytes of code live");
+    }
+    CHECK(divergences == 0);
+    CHECK(compiled > 0);
+    CHECK(flushes > 0);
+  }
+}

@@ -114,6 +114,7 @@ namespace jit {
 struct RegionEntry {
   JitRegionFn fn = nullptr;
   uint32_t index = 0;
+  uint64_t epoch = 0;  // the code cache's epoch it was compiled in (TierManager::epoch())
   explicit operator bool() const { return fn != nullptr; }
 };
 

@@ -70,6 +70,7 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
                                                                             unsigned harts) {
   std::unique_ptr<TierManager> manager(new TierManager(options));
   manager->m_harts = std::max(1u, harts);
+  manager->m_limit = options.code_cache_bytes ? options.code_cache_bytes : TierOptions::kDefaultCodeCache;
   if (options.mode == TierOptions::Mode::kInterp) return manager;
   const bool sync = options.mode == TierOptions::Mode::kLlvm;
   manager->m_threshold =
@@ -111,8 +112,7 @@ std::string TierManager::load(const std::string& path, unsigned instances) {
   m_helpers.store = jit_tier_store;
   for (unsigned i = 0; i < instances; ++i) {
     char error[512] = {};
-    const int quality = m_options.mode == TierOptions::Mode::kLlvm ? kJitCompileFast : kJitCompileOptimised;
-    void* compiler = m_library->api().create(&m_helpers, quality, error, sizeof error);
+    void* compiler = m_library->api().create(&m_helpers, quality(), error, sizeof error);
     if (!compiler) return std::string("jit tier ") + path + ": " + error;
     auto instance = std::make_unique<Instance>();
     instance->compiler = compiler;
@@ -135,6 +135,83 @@ TierManager::~TierManager() {
     if (instance->compiler) m_library->api().destroy(instance->compiler);
   for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
     m_library->api().destroy(m_sync[i]->compiler);
+  for (const auto& [epoch, compiler] : m_retired) m_library->api().destroy(compiler);
+}
+
+void TierManager::attach(const std::atomic<uint64_t>* running) {
+  std::lock_guard<std::mutex> lock(m_epoch_mutex);
+  m_running.push_back(running);
+}
+
+void TierManager::detach(const std::atomic<uint64_t>* running) {
+  std::lock_guard<std::mutex> lock(m_epoch_mutex);
+  m_running.erase(std::remove(m_running.begin(), m_running.end(), running), m_running.end());
+}
+
+bool TierManager::renew(Instance& instance, uint64_t epoch) {
+  if (instance.epoch.load(std::memory_order_relaxed) == epoch) return true;
+  char error[512] = {};
+  void* fresh = m_library->api().create(&m_helpers, quality(), error, sizeof error);
+  if (!fresh) {
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    ++m_failed;
+    m_last_failure = std::string("code cache flush: ") + error;
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    m_retired.emplace_back(epoch, instance.compiler);
+  }
+  instance.compiler = fresh;
+  instance.bytes.store(0, std::memory_order_relaxed);
+  instance.epoch.store(epoch, std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t TierManager::live_code_bytes() const {
+  const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
+  uint64_t bytes = 0;
+  auto add = [&](const Instance& instance) {
+    if (instance.epoch.load(std::memory_order_relaxed) == epoch)
+      bytes += instance.bytes.load(std::memory_order_relaxed);
+  };
+  for (const auto& instance : m_instances) add(*instance);
+  for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i) add(*m_sync[i]);
+  return bytes;
+}
+
+void TierManager::enforce_limit() {
+  if (live_code_bytes() <= m_limit) return;
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    if (live_code_bytes() <= m_limit) return;  // another thread flushed first
+    m_epoch.fetch_add(1, std::memory_order_seq_cst);
+  }
+  m_flushes.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(m_compiled_mutex);
+  m_compiled.clear();  // answers from the old code must not be handed out again
+}
+
+void TierManager::reclaim() {
+  std::vector<void*> done;
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    for (auto it = m_retired.begin(); it != m_retired.end();) {
+      const uint64_t old = it->first;
+      const bool unused =
+          std::all_of(m_running.begin(), m_running.end(), [old](const std::atomic<uint64_t>* r) {
+            const uint64_t running = r->load(std::memory_order_seq_cst);
+            return running == kIdle || running >= old;
+          });
+      if (unused) {
+        done.push_back(it->second);
+        it = m_retired.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (void* compiler : done) m_library->api().destroy(compiler);
 }
 
 void TierManager::stop() {
@@ -177,12 +254,17 @@ RegionEntry TierManager::compile_on(Instance& instance, const std::vector<JitReg
     ++m_reused;
     return fn;
   }
+  // Over the limit: flush before compiling (the limit may be passed by one compile).
+  enforce_limit();
+  reclaim();
   const auto start = std::chrono::steady_clock::now();
   const uint64_t cpu_start = thread_cpu_ns();
   char error[512] = {};
   RegionEntry fn;
+  const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> lock(instance.mutex);
+    if (!renew(instance, epoch)) return {};
     // Another hart may have compiled it while this one waited for the instance.
     if ((fn = find_compiled(key, insns, entry_offset))) {
       std::lock_guard<std::mutex> stats_lock(m_stats_mutex);
@@ -191,9 +273,12 @@ RegionEntry TierManager::compile_on(Instance& instance, const std::vector<JitReg
     }
     fn.fn = m_library->api().compile_region(instance.compiler, insns.data(), insns.size(), entry_offset,
                                             error, sizeof error);
+    fn.epoch = epoch;
+    instance.bytes.store(m_library->api().code_bytes(instance.compiler), std::memory_order_relaxed);
     if (fn) {
       std::lock_guard<std::mutex> lock(m_compiled_mutex);
-      m_compiled.emplace(key, CompiledCode{insns, entry_offset, fn});
+      if (m_epoch.load(std::memory_order_seq_cst) == epoch)
+        m_compiled.emplace(key, CompiledCode{insns, entry_offset, fn});
     }
   }
   const uint64_t ns = static_cast<uint64_t>(
@@ -231,6 +316,7 @@ RegionEntry TierManager::compile_now(const std::vector<JitRegionInsn>& insns, ui
       if (void* compiler = m_library->api().create(&m_helpers, kJitCompileFast, error, sizeof error)) {
         m_sync[now] = std::make_unique<Instance>();
         m_sync[now]->compiler = compiler;
+        m_sync[now]->epoch.store(m_epoch.load(std::memory_order_seq_cst), std::memory_order_relaxed);
         m_sync_count.store(now + 1, std::memory_order_release);
         return compile_on(*m_sync[now], insns, entry_offset);
       }
@@ -339,12 +425,18 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
       specs.push_back(JitRegionSpec{group.flat.data(), group.flat.size(), group.entries.data(),
                                     group.entries.size(), nullptr});
     }
+    enforce_limit();  // over the limit: flush before compiling
+    reclaim();
     const auto start = std::chrono::steady_clock::now();
     const uint64_t cpu_start = thread_cpu_ns();
     char error[512] = {};
+    const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
     {
       std::lock_guard<std::mutex> lock(instance.mutex);
-      m_library->api().compile_regions(instance.compiler, specs.data(), specs.size(), error, sizeof error);
+      if (renew(instance, epoch)) {
+        m_library->api().compile_regions(instance.compiler, specs.data(), specs.size(), error, sizeof error);
+        instance.bytes.store(m_library->api().code_bytes(instance.compiler), std::memory_order_relaxed);
+      }
     }
     const uint64_t cpu_ns = thread_cpu_ns() - cpu_start;
     const uint64_t ns = static_cast<uint64_t>(
@@ -357,8 +449,8 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
         const Group& group = groups[g];
         for (size_t k = 0; k < group.jobs.size(); ++k) {
           const size_t i = group.jobs[k];
-          result[i] = RegionEntry{specs[g].fn, static_cast<uint32_t>(k)};
-          if (!result[i]) continue;
+          result[i] = RegionEntry{specs[g].fn, static_cast<uint32_t>(k), epoch};
+          if (!result[i] || m_epoch.load(std::memory_order_seq_cst) != epoch) continue;
           m_compiled.emplace(keys[i], CompiledCode{batch[i].insns, batch[i].entry_offset, result[i]});
         }
         if (specs[g].fn) {
@@ -447,11 +539,9 @@ TierStats TierManager::stats() const {
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
-  if (ready) {
-    for (const auto& instance : m_instances) s.code_bytes += m_library->api().code_bytes(instance->compiler);
-    for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
-      s.code_bytes += m_library->api().code_bytes(m_sync[i]->compiler);
-  }
+  if (ready) s.code_bytes = live_code_bytes();
+  s.code_cache_limit = m_limit;
+  s.code_cache_flushes = m_flushes.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -41,6 +41,8 @@ struct TierStats {
   uint64_t guest_instructions = 0;       // retired by all harts
   uint64_t compiled_instructions = 0;    // of those, in compiled regions
   uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
+  uint64_t code_cache_limit = 0;         // bytes; past it the code cache is flushed
+  uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit
   uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
 };
 
@@ -73,6 +75,7 @@ class TierManager {
   // Whether harts should count and promote hot code (auto: the tier may still be loading).
   bool active() const { return m_active; }
   bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
+  int quality() const { return synchronous() ? kJitCompileFast : kJitCompileOptimised; }
   uint32_t hot_threshold() const { return m_threshold; }
   std::string note() const {  // why an `auto` tier is inactive
     std::lock_guard<std::mutex> lock(m_queue_mutex);
@@ -106,13 +109,32 @@ class TierManager {
   TierStats stats() const;
   void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
 
+  // The bounded code cache. Past the limit all compiled code is dropped at once: the epoch moves
+  // on, each hart forgets its regions when it next enters execute() (Hart::enter_code_epoch) and
+  // the old code is freed once every hart is outside execute() or has entered the new epoch.
+  // Each attached hart publishes the epoch it runs compiled code of (kIdle: none) in `running`.
+  static constexpr uint64_t kIdle = ~0ull;
+  uint64_t epoch() const { return m_epoch.load(std::memory_order_seq_cst); }
+  void attach(const std::atomic<uint64_t>* running);
+  void detach(const std::atomic<uint64_t>* running);
+
  private:
   explicit TierManager(const TierOptions& options);
   unsigned m_harts = 1;
   struct Instance {
-    void* compiler = nullptr;
+    void* compiler = nullptr;        // replaced only under mutex (renew)
+    std::atomic<uint64_t> epoch{0};  // of the code it holds
+    std::atomic<uint64_t> bytes{0};  // code it holds (read after each compile)
     std::mutex mutex;
   };
+  // Under instance.mutex: a compiler of the current epoch (an older one is retired and replaced).
+  // False when no new compiler could be made (the compile is skipped).
+  bool renew(Instance& instance, uint64_t epoch);
+  // After a compile: flushes when the live code is over the limit.
+  void enforce_limit();
+  // Frees retired compilers no hart can be running code of.
+  void reclaim();
+  uint64_t live_code_bytes() const;
   RegionEntry compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
   // Compiled code by content: regions are position independent (every pc is page_va + offset), so
   // the same instructions at the same offsets share one compile across harts and pages.
@@ -158,6 +180,13 @@ class TierManager {
   std::vector<std::thread> m_threads;
   // auto: held while the first compile thread loads the tier (seccomp arms after that).
   std::unique_ptr<security::ArmingHold> m_arming_hold;
+
+  std::atomic<uint64_t> m_epoch{0};
+  uint64_t m_limit = 0;
+  std::atomic<uint64_t> m_flushes{0};
+  mutable std::mutex m_epoch_mutex;  // guards m_running and m_retired
+  std::vector<const std::atomic<uint64_t>*> m_running;
+  std::vector<std::pair<uint64_t, void*>> m_retired;  // (epoch that made them old, compiler)
 
   mutable std::mutex m_compiled_mutex;
   std::unordered_multimap<uint64_t, CompiledCode> m_compiled;

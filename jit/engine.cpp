@@ -20,11 +20,11 @@ Engine::~Engine() {
 }
 
 base::Result<bool, std::string> Engine::set_tier(const TierOptions& options) {
-  auto tier = TierManager::create(options);
+  auto tier = TierManager::create(options, static_cast<unsigned>(m_harts.size()));
   if (!tier.ok()) return base::fail(std::move(tier).error());
   if (m_tier) m_tier->stop();
+  for (auto& hart : m_harts) hart->set_tier(tier->get());  // before the old manager goes
   m_tier = std::move(*tier);
-  for (auto& hart : m_harts) hart->set_tier(m_tier.get());
   return m_tier->active();
 }
 

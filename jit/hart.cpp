@@ -47,7 +47,9 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
   reset(0, 0, 0, 0);
 }
 
-Hart::~Hart() = default;
+Hart::~Hart() {
+  if (m_tier) m_tier->detach(&m_running_epoch);
+}
 
 void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
   m_s = CpuState{};
@@ -249,6 +251,7 @@ bool Hart::debug_chunk() {
 }
 
 Hart::ChunkEnd Hart::execute(int64_t budget) {
+  if (m_tier) enter_code_epoch();
   uint64_t pc = m_s.pc;
   uint64_t* const x = m_s.x;
   int64_t left = budget;
@@ -561,7 +564,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
             goto dispatch;
           }
           const JitMemView view{m_tlb[m_data_ctx][kRead], m_tlb[m_data_ctx][kWrite], m_tlb_gen[kRead],
-                                m_tlb_gen[kWrite]};
+                                m_tlb_gen[kWrite], region.entry};
           const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view);
           left -= static_cast<int64_t>(exit.retired) - 1;  // the loop counted one already
           compiled += exit.retired;
@@ -605,9 +608,14 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
     {
       const unsigned slot = (pc >> 1) & 2047;
       const Op op = fetch_insns[slot].op;
-      if (op != Op::kCompiled && op != Op::kCrossPage && ++m_fetch_page->heat[slot] == m_hot_threshold) {
-        promote(pc);
-        SYNC_FETCH();
+      if (op != Op::kCompiled && op != Op::kCrossPage) {
+        // Promoted at the threshold; in the background (auto) asked again each time the count
+        // doubles while the request waits, so the compile threads see which code is still hot.
+        const uint16_t heat = ++m_fetch_page->heat[slot];
+        if (heat >= m_hot_threshold && (heat == m_hot_threshold || (m_reask && (heat & (heat - 1)) == 0))) {
+          promote(pc, heat);
+          SYNC_FETCH();
+        }
       }
     }
   }
@@ -619,6 +627,7 @@ out:
   m_s.pc = pc;
   m_s.instret += static_cast<uint64_t>(budget - left);
   if (m_tier) {
+    m_running_epoch.store(TierManager::kIdle, std::memory_order_seq_cst);  // no compiled code runs now
     m_compiled_retired += compiled;
     m_tier->count_instructions(static_cast<uint64_t>(budget - left), compiled);
     if (compiled) m_tier->count_exits(m_region_exits);
@@ -634,9 +643,15 @@ void Hart::set_tier(TierManager* tier) {
     m_ready.clear();
     m_has_ready.store(false, std::memory_order_release);
   }
+  if (m_tier) m_tier->detach(&m_running_epoch);
   m_tier = tier;
+  if (m_tier) {
+    m_tier->attach(&m_running_epoch);
+    m_epoch_seen = m_tier->epoch();
+  }
   m_tier_on = tier && tier->active();
   m_hot_threshold = tier ? static_cast<uint16_t>(std::clamp<uint32_t>(tier->hot_threshold(), 1, 65535)) : 1;
+  m_reask = tier && !tier->synchronous();
 }
 
 bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out) {
@@ -650,7 +665,14 @@ bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionI
     const uint32_t offset = queue[head++];
     if (offset >= 4096 || seen[offset >> 1]) continue;
     seen[offset >> 1] = true;
-    if (page->insns[offset >> 1].op == Op::kUndecoded) CodeCache::decode_slot(page, offset);
+    if (page->insns[offset >> 1].op == Op::kUndecoded) {
+      // Background compiles (auto) take only code that has run (slots are decoded when first
+      // fetched): the cold paths a region would otherwise drag in (error handling after a branch)
+      // cost compile time and never run; reaching one leaves the region. Tier llvm compiles a
+      // block before it first runs, so it decodes ahead.
+      if (m_reask && offset != entry) continue;
+      CodeCache::decode_slot(page, offset);
+    }
     Insn in = page->insns[offset >> 1];
     if (in.op == Op::kCompiled) in = m_regions[static_cast<size_t>(in.imm)].original;
     if (!tier_compiles(in.op) || offset + in.len > 4096) continue;
@@ -673,14 +695,14 @@ bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionI
          std::any_of(out->begin(), out->end(), [&](const JitRegionInsn& r) { return r.offset == entry; });
 }
 
-void Hart::promote(uint64_t pc) {
+void Hart::promote(uint64_t pc, uint32_t heat) {
   if (m_regions.size() >= kMaxRegions) return;
   DecodedPage* page = m_fetch_page;
   const uint32_t offset = pc & 0xfff;
   std::vector<JitRegionInsn> insns;
   if (!form_region(page, offset, &insns)) return;
   if (m_tier->synchronous()) {
-    if (JitRegionFn fn = m_tier->compile_now(insns, offset)) install(page, offset, fn);
+    if (RegionEntry code = m_tier->compile_now(insns, offset)) install(page, offset, code);
     return;
   }
   CompileJob job;
@@ -688,7 +710,10 @@ void Hart::promote(uint64_t pc) {
   job.entry_offset = offset;
   job.ppn = page->ppn;
   job.generation = page->generation;
-  job.done = [this](const CompileJob& done, JitRegionFn fn) {
+  job.source = this;
+  job.heat = heat;
+  job.asked = std::chrono::steady_clock::now();
+  job.done = [this](const CompileJob& done, RegionEntry fn) {
     if (!fn) return;
     {
       std::lock_guard<std::mutex> lock(m_ready_mutex);
@@ -699,11 +724,31 @@ void Hart::promote(uint64_t pc) {
   m_tier->enqueue(std::move(job));
 }
 
-void Hart::install(DecodedPage* page, uint32_t offset, JitRegionFn fn) {
+void Hart::enter_code_epoch() {
+  for (;;) {
+    const uint64_t epoch = m_tier->epoch();
+    if (epoch != m_epoch_seen) {
+      // The code cache was flushed: every region of the old code goes (with the decoded pages
+      // that hold their markers), and so do results not yet installed.
+      flush_decoded();
+      std::lock_guard<std::mutex> lock(m_ready_mutex);
+      m_ready.clear();
+      m_has_ready.store(false, std::memory_order_release);
+      m_epoch_seen = epoch;
+    }
+    m_running_epoch.store(epoch, std::memory_order_seq_cst);
+    // A flush between the load and the store above: look again (TierManager frees old code only
+    // once no hart publishes an older epoch).
+    if (m_tier->epoch() == epoch) return;
+  }
+}
+
+void Hart::install(DecodedPage* page, uint32_t offset, RegionEntry code) {
+  if (code.epoch != m_epoch_seen) return;  // compiled before a flush this hart has seen
   Insn& slot = page->insns[offset >> 1];
   if (slot.op == Op::kCompiled || slot.op == Op::kUndecoded || !tier_compiles(slot.op)) return;
   if (m_regions.size() >= kMaxRegions) return;
-  m_regions.push_back({fn, slot});
+  m_regions.push_back({code.fn, code.index, slot});
   m_tier->note_installed();
   slot.op = Op::kCompiled;
   slot.imm = static_cast<int64_t>(m_regions.size() - 1);
@@ -719,7 +764,7 @@ void Hart::install_ready() {
   for (const ReadyRegion& r : ready) {
     // Only into the page contents it was formed from (a dropped or re-decoded page has moved on).
     DecodedPage* page = m_code.find(r.ppn);
-    if (page && page->generation == r.generation && !page->stale) install(page, r.offset, r.fn);
+    if (page && page->generation == r.generation && !page->stale) install(page, r.offset, r.code);
   }
 }
 

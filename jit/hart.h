@@ -261,6 +261,7 @@ class Hart {
   // little budget left for a region). Dropping the decoded page drops the marker with it.
   struct CompiledRegion {
     JitRegionFn fn = nullptr;
+    uint32_t entry = 0;  // JitMemView::entry: where in fn this block head starts
     Insn original;
   };
   static constexpr size_t kMaxRegions = 1 << 16;  // per hart; promotion stops beyond it
@@ -270,15 +271,21 @@ class Hart {
   struct ReadyRegion {
     uint64_t ppn = 0, generation = 0;
     uint32_t offset = 0;
-    JitRegionFn fn = nullptr;
+    RegionEntry code;
   };
-  void promote(uint64_t pc);  // pc's page is the current fetch page
+  void promote(uint64_t pc, uint32_t heat);  // pc's page is the current fetch page; heat: its entries
   bool form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out);
-  void install(DecodedPage* page, uint32_t offset, JitRegionFn fn);
+  void install(DecodedPage* page, uint32_t offset, RegionEntry code);
   void install_ready();  // background results, between chunks
+  // At the start of execute(): forgets every region if the code cache was flushed since, and
+  // publishes the epoch whose code this hart may now run (m_running_epoch, for TierManager).
+  void enter_code_epoch();
+  uint64_t m_epoch_seen = 0;
+  std::atomic<uint64_t> m_running_epoch{~0ull};  // TierManager::kIdle outside execute()
   TierManager* m_tier = nullptr;
   bool m_tier_on = false;
   uint16_t m_hot_threshold = 1;
+  bool m_reask = false;  // background compiles: promote again as a waiting entry's heat doubles
   uint64_t m_code_epoch = 0;
   uint64_t m_compiled_retired = 0;
   uint64_t m_region_exits[kJitExitReasons] = {};  // this chunk's, by JitExitReason; handed to m_tier

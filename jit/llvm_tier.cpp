@@ -41,7 +41,9 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "jit/cpu_state.h"
 #include "jit/decode.h"
@@ -119,10 +121,11 @@ class CodeSizePlugin : public llvm::orc::ObjectLinkingLayer::Plugin {
 
 struct Tier {
   Tier(std::unique_ptr<llvm::orc::LLJIT> jit, const JitHelpers& helpers, bool optimised)
-      : jit(std::move(jit)), helpers(helpers), passes(optimised) {}
+      : jit(std::move(jit)), helpers(helpers), passes(optimised), optimised(optimised) {}
   std::unique_ptr<llvm::orc::LLJIT> jit;
   JitHelpers helpers;
   Passes passes;
+  bool optimised = false;
   uint64_t next_region = 0;
   std::atomic<uint64_t> code_bytes{0};
 };
@@ -202,10 +205,18 @@ void destroy(void* tier) {
 
 class RegionEmitter {
  public:
-  RegionEmitter(llvm::LLVMContext& context, llvm::Function* function, const JitHelpers& helpers)
-      : m_ctx(context), m_fn(function), m_b(context), m_helpers(helpers) {}
+  // registers_in_state: guest registers are read and written in CpuState itself rather than kept
+  // in SSA. Less code quality, but no phi per live register at every join: with SSA, a region's
+  // one exit block joins every exit (each load and store has a fault exit) with every register it
+  // writes, and the fast codegen's cost grew with exits x registers (~130 us of CPU per guest
+  // instruction on a Linux boot's regions; QEMU's translator needs about 1).
+  RegionEmitter(llvm::LLVMContext& context, llvm::Function* function, const JitHelpers& helpers,
+                bool registers_in_state)
+      : m_ctx(context), m_fn(function), m_b(context), m_helpers(helpers), m_in_state(registers_in_state) {}
 
-  bool emit(const JitRegionInsn* insns, size_t count, uint32_t entry_offset, std::string* why) {
+  // Entered at entries[view->entry] (the first entry when there is only one).
+  bool emit(const JitRegionInsn* insns, size_t count, const uint32_t* entries, size_t entry_count,
+            std::string* why) {
     for (size_t i = 0; i < count; ++i) {
       const jit::Insn& in = insns[i].insn;
       if (!jit::tier_compiles(in.op)) {
@@ -222,9 +233,15 @@ class RegionEmitter {
         if (r > 0 && r < 32) m_used[r] = true;
       if (in.rd > 0 && in.rd < 32 && writes_rd(in.op)) m_dirty[in.rd] = true;
     }
-    if (!m_insns.count(entry_offset)) {
-      *why = "entry offset " + std::to_string(entry_offset) + " is not one of the region's instructions";
+    if (entry_count == 0 || !entries) {
+      *why = "a region without an entry";
       return false;
+    }
+    for (size_t k = 0; k < entry_count; ++k) {
+      if (!m_insns.count(entries[k])) {
+        *why = "entry offset " + std::to_string(entries[k]) + " is not one of the region's instructions";
+        return false;
+      }
     }
     llvm::BasicBlock* entry = llvm::BasicBlock::Create(m_ctx, "entry", m_fn);
     m_exit = llvm::BasicBlock::Create(m_ctx, "exit", m_fn);
@@ -245,15 +262,44 @@ class RegionEmitter {
     m_b.CreateStore(m_b.getInt64(0), m_done);
     for (unsigned r = 1; r < 32; ++r) {
       if (!m_used[r]) continue;
+      if (m_in_state) {
+        m_regs[r] = reg_field(r);
+        m_dirty[r] = false;  // written in place: nothing to write back at the exit
+        continue;
+      }
       m_regs[r] = m_b.CreateAlloca(i64(), nullptr, "x" + std::to_string(r));
       m_b.CreateStore(m_b.CreateLoad(i64(), reg_field(r)), m_regs[r]);
     }
-    for (const auto& [offset, in] : m_insns)
-      m_blocks[offset] = llvm::BasicBlock::Create(m_ctx, "i" + std::to_string(offset), m_fn);
-    m_b.CreateBr(m_blocks[entry_offset]);
+    // Basic blocks only where control can arrive other than by falling through from the previous
+    // instruction (entries, branch targets, after a branch or jump, after a gap): a block per
+    // instruction gave FastISel and the register allocator a phi for every live guest register at
+    // every instruction, most of a region's compile time.
+    std::set<uint32_t> leaders(entries, entries + entry_count);
+    uint32_t expected = ~0u;  // where the previous instruction falls through to
+    for (const auto& [offset, in] : m_insns) {
+      if (offset != expected) leaders.insert(offset);
+      const bool jumps = in->op == jit::Op::kJal || in->op == jit::Op::kJalr || jit::tier_ends_block(in->op);
+      if (jit::tier_ends_block(in->op) && in->op != jit::Op::kJalr) {
+        const int64_t target = static_cast<int64_t>(offset) + in->imm;
+        if (target >= 0 && target < 4096) leaders.insert(static_cast<uint32_t>(target));
+      }
+      expected = jumps ? ~0u : offset + in->len;
+    }
+    for (uint32_t offset : leaders)
+      if (m_insns.count(offset))
+        m_blocks[offset] = llvm::BasicBlock::Create(m_ctx, "i" + std::to_string(offset), m_fn);
+    if (entry_count == 1) {
+      m_b.CreateBr(m_blocks[entries[0]]);
+    } else {
+      llvm::Value* index = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, entry)));
+      llvm::SwitchInst* which =
+          m_b.CreateSwitch(index, m_blocks[entries[0]], static_cast<unsigned>(entry_count));
+      for (size_t k = 1; k < entry_count; ++k) which->addCase(m_b.getInt64(k), m_blocks[entries[k]]);
+    }
 
     for (const auto& [offset, in] : m_insns) {
-      m_b.SetInsertPoint(m_blocks[offset]);
+      // Not a leader: the previous instruction fell through and left the insertion point here.
+      if (auto block = m_blocks.find(offset); block != m_blocks.end()) m_b.SetInsertPoint(block->second);
       m_b.CreateStore(m_b.CreateAdd(m_b.CreateLoad(i64(), m_done), m_b.getInt64(1)), m_done);
       emit_insn(*in, offset);
     }
@@ -305,7 +351,9 @@ class RegionEmitter {
   // Control to `target` (an offset in the page; may lie outside it): inside the region a branch,
   // with a budget check on back-edges; otherwise an exit.
   void go_to(int64_t target, int64_t from) {
-    auto it = target >= 0 && target < 4096 ? m_blocks.find(static_cast<uint32_t>(target)) : m_blocks.end();
+    const bool inside = target >= 0 && target < 4096 && m_insns.count(static_cast<uint32_t>(target));
+    auto it = inside ? m_blocks.find(static_cast<uint32_t>(target)) : m_blocks.end();
+    if (inside && it == m_blocks.end()) return;  // falls through into the same basic block
     if (it == m_blocks.end()) {
       exit_to(pc_at(target), kJitExitBranch);
       return;
@@ -657,55 +705,95 @@ class RegionEmitter {
   llvm::Value *m_read_tlb = nullptr, *m_write_tlb = nullptr, *m_read_gen = nullptr, *m_write_gen = nullptr;
   llvm::Value *m_done = nullptr, *m_exit_pc = nullptr, *m_exit_status = nullptr, *m_scratch = nullptr;
   llvm::BasicBlock* m_exit = nullptr;
+  bool m_in_state = false;
 };
+
+// Emits one region into `module` as one function, whichever entry a call starts at (the entries
+// share the code: one copy however many block heads of the page were hot). On refusal the
+// function is removed from the module again.
+bool emit_region(Tier* tier, llvm::Module& module, const JitRegionSpec& spec, std::string* name,
+                 std::string* why) {
+  llvm::LLVMContext& context = module.getContext();
+  if (!spec.insns || spec.count == 0 || spec.count > kJitMaxRegionInsns || spec.entry_count == 0 ||
+      spec.entry_count > kJitMaxRegionEntries || !spec.entries) {
+    *why = "compile_regions: an empty or oversized region";
+    return false;
+  }
+  *name = "vmlaunch_region_" + std::to_string(tier->next_region++);
+  llvm::Type* i64 = llvm::Type::getInt64Ty(context);
+  llvm::Type* ptr = llvm::PointerType::getUnqual(context);
+  auto* type =
+      llvm::FunctionType::get(llvm::StructType::get(context, {i64, i64}), {ptr, ptr, i64, i64, ptr}, false);
+  llvm::Function* function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, *name, module);
+  RegionEmitter emitter(context, function, tier->helpers, !tier->optimised);
+  std::string verifier;
+  llvm::raw_string_ostream verifier_out(verifier);
+  if (!emitter.emit(spec.insns, spec.count, spec.entries, spec.entry_count, why)) {
+    function->eraseFromParent();
+    return false;
+  }
+  if (llvm::verifyFunction(*function, &verifier_out)) {
+    *why = "generated IR does not verify: " + verifier;
+    function->eraseFromParent();
+    return false;
+  }
+  return true;
+}
+
+size_t compile_regions(void* opaque, JitRegionSpec* regions, size_t count, char* error, size_t error_len) {
+  auto* tier = static_cast<Tier*>(opaque);
+  if (!tier || !regions || count == 0) {
+    put_error(error, error_len, "compile_regions: no tier or no regions");
+    return 0;
+  }
+  for (size_t i = 0; i < count; ++i) regions[i].fn = nullptr;
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("vmlaunch_regions", *context);
+  std::vector<std::string> names(count);
+  size_t emitted = 0;
+  for (size_t i = 0; i < count; ++i) {
+    std::string why;
+    if (emit_region(tier, *module, regions[i], &names[i], &why)) {
+      ++emitted;
+    } else {
+      names[i].clear();
+      put_error(error, error_len, why);
+    }
+  }
+  if (emitted == 0) return 0;
+  if (auto err = tier->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
+    put_error(error, error_len, "addIRModule: " + llvm::toString(std::move(err)));
+    return 0;
+  }
+  size_t compiled = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (names[i].empty()) continue;
+    auto symbol = tier->jit->lookup(names[i]);
+    if (!symbol) {
+      put_error(error, error_len, "lookup: " + llvm::toString(symbol.takeError()));
+      continue;
+    }
+    regions[i].fn = symbol->toPtr<JitRegionFn>();
+    ++compiled;
+  }
+  return compiled;
+}
 
 JitRegionFn compile_region(void* opaque, const JitRegionInsn* insns, size_t count, uint32_t entry_offset,
                            char* error, size_t error_len) {
-  auto* tier = static_cast<Tier*>(opaque);
-  if (!tier || !insns || count == 0 || count > kJitMaxRegionInsns) {
-    put_error(error, error_len, "compile_region: no tier, or an empty or oversized region");
-    return nullptr;
-  }
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>("vmlaunch_region", *context);
-  const std::string name = "vmlaunch_region_" + std::to_string(tier->next_region++);
-  llvm::Type* i64 = llvm::Type::getInt64Ty(*context);
-  llvm::Type* ptr = llvm::PointerType::getUnqual(*context);
-  auto* type =
-      llvm::FunctionType::get(llvm::StructType::get(*context, {i64, i64}), {ptr, ptr, i64, i64, ptr}, false);
-  auto* function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module.get());
-  std::string why;
-  RegionEmitter emitter(*context, function, tier->helpers);
-  if (!emitter.emit(insns, count, entry_offset, &why)) {
-    put_error(error, error_len, why);
-    return nullptr;
-  }
-  std::string verifier;
-  llvm::raw_string_ostream verifier_out(verifier);
-  if (llvm::verifyFunction(*function, &verifier_out)) {
-    put_error(error, error_len, "generated IR does not verify: " + verifier);
-    return nullptr;
-  }
-  if (auto err = tier->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
-    put_error(error, error_len, "addIRModule: " + llvm::toString(std::move(err)));
-    return nullptr;
-  }
-  auto symbol = tier->jit->lookup(name);
-  if (!symbol) {
-    put_error(error, error_len, "lookup: " + llvm::toString(symbol.takeError()));
-    return nullptr;
-  }
-  return symbol->toPtr<JitRegionFn>();
+  JitRegionSpec spec{insns, count, &entry_offset, 1, nullptr};
+  return compile_regions(opaque, &spec, 1, error, error_len) == 1 ? spec.fn : nullptr;
 }
 
 uint64_t code_bytes(void* tier) {
   return tier ? static_cast<Tier*>(tier)->code_bytes.load(std::memory_order_relaxed) : 0;
 }
 
-constexpr JitTierApi kApi = {kJitTierAbiVersion, describe, create, destroy, compile_region, code_bytes};
+constexpr JitTierApi kApi = {kJitTierAbiVersion, describe,   create,         destroy,
+                             compile_region,     code_bytes, compile_regions};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v3(void) {
+extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v4(void) {
   return &kApi;
 }

@@ -247,3 +247,168 @@ TEST_CASE("llvm tier: breakpoints and single steps stop exactly where compiled c
   CHECK_FALSE(m.hart->take_debug_stop());
   CHECK(m.hart->compiled_instructions() > compiled);
 }
+
+TEST_CASE("llvm tier: a batch of regions in one module, a region entered at any of its entries") {
+  auto loaded = jit::load_tier(kTierPath);
+  REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error()));
+  const JitTierApi& api = (*loaded)->api();
+  char error[256] = {};
+  const JitHelpers helpers{no_load, no_store};
+  for (const int quality : {kJitCompileFast, kJitCompileOptimised}) {
+    void* tier = api.create(&helpers, quality, error, sizeof error);
+    REQUIRE_MESSAGE(tier, error);
+    std::mt19937 rng(static_cast<uint32_t>(29 + quality));
+    // Two straight-line integer regions of 30 instructions each; the first entered at 3 places.
+    std::vector<uint32_t> words[2];
+    std::vector<JitRegionInsn> insns[2];
+    for (auto& w : words)
+      for (int k = 0; k < 30; ++k) {
+        const uint32_t rd = 1 + rng() % 27, rs1 = rng() % 32, rs2 = rng() % 32;
+        w.push_back(jit::testing::encode::r(0x33, rng() % 8, rng() % 2 ? 1 : 0, rd, rs1, rs2));
+      }
+    for (int i = 0; i < 2; ++i)
+      for (size_t k = 0; k < words[i].size(); ++k)
+        insns[i].push_back({static_cast<uint32_t>(4 * k), 0, jit::decode(words[i][k])});
+    const uint32_t entries0[] = {0, 40, 100}, entries1[] = {8};
+    JitRegionSpec specs[3] = {
+        {insns[0].data(), insns[0].size(), entries0, 3, nullptr},
+        {insns[1].data(), insns[1].size(), entries1, 1, nullptr},
+        {insns[1].data(), insns[1].size(), entries1, 0, nullptr},  // no entry: refused, the rest compiled
+    };
+    CHECK(api.compile_regions(tier, specs, 3, error, sizeof error) == 2);
+    CHECK(std::string(error).find("empty") != std::string::npos);
+    const bool built[3] = {specs[0].fn != nullptr, specs[1].fn != nullptr, specs[2].fn != nullptr};
+    REQUIRE(built[0]);
+    REQUIRE(built[1]);
+    CHECK_FALSE(built[2]);
+    struct Case {
+      int region;
+      uint32_t entry_index, offset;
+    };
+    for (const Case c : {Case{0, 0, 0}, Case{0, 1, 40}, Case{0, 2, 100}, Case{1, 0, 8}}) {
+      INFO("quality " << quality << " region " << c.region << " entry " << c.offset);
+      Machine machine(nullptr);
+      std::vector<uint8_t> bytes;
+      for (uint32_t w : words[c.region])
+        for (unsigned b = 0; b < 4; ++b) bytes.push_back(static_cast<uint8_t>(w >> (8 * b)));
+      REQUIRE(machine.memory.write(kBase, bytes));
+      jit::CpuState start{};
+      for (unsigned r = 1; r < 32; ++r) start.x[r] = static_cast<uint64_t>(rng()) << 32 | rng();
+      start.pc = kBase + c.offset;
+      start.priv = jit::Priv::kM;
+      machine.hart->set_state(start);
+      const uint64_t count = words[c.region].size() - c.offset / 4;
+      machine.hart->step(count);
+      const jit::CpuState& interpreted = machine.hart->state();
+      jit::CpuState compiled = start;
+      JitMemView view{};
+      view.entry = c.entry_index;
+      const JitExit exit = specs[c.region].fn(&compiled, nullptr, kBase, 1000, &view);
+      CHECK(exit.status == kJitExitBranch);
+      CHECK(exit.retired == count);
+      for (unsigned r = 0; r < 32; ++r) {
+        INFO("x" << r);
+        CHECK(compiled.x[r] == interpreted.x[r]);
+      }
+      CHECK(compiled.pc == interpreted.pc);
+    }
+    api.destroy(tier);
+  }
+}
+
+TEST_CASE(
+    "llvm tier auto: background batches (a page's hot heads as one region) keep the interpreter's results") {
+  jit::TierOptions options;
+  options.mode = jit::TierOptions::Mode::kAuto;
+  options.hot_threshold = 2;
+  options.library = kTierPath;
+  uint64_t divergences = 0, compiled = 0, regions = 0, installed = 0;
+  for (uint32_t seed = 21; seed <= 26; ++seed) {
+    auto tier = jit::TierManager::create(options);
+    REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+    REQUIRE((*tier)->active());
+    const auto program = jit::testing::random_program(kBase, seed, 1500);
+    Machine reference(nullptr), subject(tier->get());
+    reference.load(program);
+    subject.load(program);
+    for (int round = 0; round < 40 && divergences == 0; ++round) {
+      reference.hart->step(2000);
+      subject.hart->step(2000);
+      if (round < 20 && subject.hart->compiled_instructions() == 0)  // let the compile thread catch up
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const jit::CpuState& a = reference.hart->state();
+      const jit::CpuState& b = subject.hart->state();
+      INFO("seed " << seed << " round " << round);
+      for (unsigned r = 1; r < 32; ++r) divergences += a.x[r] != b.x[r];
+      divergences += (a.pc != b.pc) + (a.instret != b.instret) + (a.mepc != b.mepc) + (a.mcause != b.mcause);
+      std::vector<uint8_t> da(8192), db(8192);
+      REQUIRE(reference.memory.read(kBase + program.kData, da));
+      REQUIRE(subject.memory.read(kBase + program.kData, db));
+      divergences += da != db;
+      CHECK(divergences == 0);
+    }
+    compiled += subject.hart->compiled_instructions();
+    (*tier)->stop();  // before the hart its results go to goes away
+    const jit::TierStats stats = (*tier)->stats();
+    MESSAGE("seed " << seed << ": " << subject.hart->compiled_instructions()
+                    << " instructions in compiled code; " << stats.regions_compiled << " regions in "
+                    << stats.batches << " modules, " << stats.regions_installed << " entries installed, "
+                    << stats.regions_dropped << " requests dropped");
+    regions += stats.regions_compiled;
+    installed += stats.regions_installed;
+  }
+  CHECK(divergences == 0);
+  CHECK(compiled > 0);
+  CHECK(installed > regions);  // regions entered at several block heads
+}
+
+TEST_CASE(
+    "llvm tier: a code cache far too small for the program flushes and still gives the interpreter's "
+    "results") {
+  for (const auto mode : {jit::TierOptions::Mode::kLlvm, jit::TierOptions::Mode::kAuto}) {
+    jit::TierOptions options;
+    options.mode = mode;
+    options.hot_threshold = mode == jit::TierOptions::Mode::kAuto ? 2 : 0;
+    // A few modules' worth: tier llvm compiles every block; auto only a handful of hot regions.
+    const uint64_t limit = mode == jit::TierOptions::Mode::kAuto ? 512 : 16 << 10;
+    options.code_cache_bytes = limit;
+    options.library = kTierPath;
+    uint64_t divergences = 0, compiled = 0, flushes = 0;
+    for (uint32_t seed = 31; seed <= 34; ++seed) {
+      auto tier = jit::TierManager::create(options);
+      REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+      const auto program = jit::testing::random_program(kBase, seed, 1500);
+      Machine reference(nullptr), subject(tier->get());
+      reference.load(program);
+      subject.load(program);
+      for (int round = 0; round < 30 && divergences == 0; ++round) {
+        reference.hart->step(2000);
+        subject.hart->step(2000);
+        if (mode == jit::TierOptions::Mode::kAuto && round < 20)  // let background compiles land
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const jit::CpuState& a = reference.hart->state();
+        const jit::CpuState& b = subject.hart->state();
+        INFO("mode " << std::string(jit::mode_name(mode)) << " seed " << seed << " round " << round);
+        for (unsigned r = 1; r < 32; ++r) divergences += a.x[r] != b.x[r];
+        divergences += (a.pc != b.pc) + (a.instret != b.instret) + (a.mepc != b.mepc);
+        std::vector<uint8_t> da(8192), db(8192);
+        REQUIRE(reference.memory.read(kBase + program.kData, da));
+        REQUIRE(subject.memory.read(kBase + program.kData, db));
+        divergences += da != db;
+        CHECK(divergences == 0);
+      }
+      compiled += subject.hart->compiled_instructions();
+      (*tier)->stop();
+      const jit::TierStats stats = (*tier)->stats();
+      flushes += stats.code_cache_flushes;
+      CHECK(stats.code_cache_limit == limit);
+      MESSAGE(std::string(jit::mode_name(mode))
+              << " seed " << seed << ": " << subject.hart->compiled_instructions()
+              << " instructions compiled, " << stats.regions_compiled << " regions, "
+              << stats.code_cache_flushes << " flushes, " << stats.code_bytes << " bytes of code live");
+    }
+    CHECK(divergences == 0);
+    CHECK(compiled > 0);
+    CHECK(flushes > 0);
+  }
+}

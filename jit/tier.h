@@ -20,6 +20,7 @@ struct JitMemView {
   const void* write_tlb;
   uint64_t read_gen;
   uint64_t write_gen;
+  uint64_t entry;  // which entry of the region to start at (an index into JitRegionSpec::entries)
 };
 enum { kJitTlbEntries = 256, kJitTlbEntrySize = 24, kJitTlbAddendOffset = 8 };
 
@@ -61,7 +62,18 @@ struct JitRegionInsn {
   jit::Insn insn;
 };
 
-enum { kJitTierAbiVersion = 3, kJitMaxRegionInsns = 256 };
+// One region of a batch (compile_regions): `count` instructions of one 4 KiB page sorted by offset,
+// entered at any of `entry_count` entries (offsets of listed instructions). fn receives its
+// function (nullptr when the tier refused the region); a call starts at entries[view->entry].
+struct JitRegionSpec {
+  const JitRegionInsn* insns;
+  size_t count;
+  const uint32_t* entries;
+  size_t entry_count;
+  JitRegionFn fn;
+};
+
+enum { kJitTierAbiVersion = 4, kJitMaxRegionInsns = 256, kJitMaxRegionEntries = 64 };
 enum { kJitCompileFast = 0, kJitCompileOptimised = 1 };
 
 struct JitTierApi {
@@ -81,15 +93,30 @@ struct JitTierApi {
                                 char* error, size_t error_len);
   // Bytes of generated code and data this instance holds (the code cache's size).
   uint64_t (*code_bytes)(void* tier);
+  // Compiles `count` regions in one module (the fixed cost of a module, its link and its memory
+  // mapping, is paid once for the batch), each region one function for all its entries (hot block
+  // heads of one page that a hart promoted one by one become one region, not one overlapping
+  // region each). Returns how many regions compiled; a refused region's fn is nullptr and the
+  // last refusal's reason is in error.
+  size_t (*compile_regions)(void* tier, JitRegionSpec* regions, size_t count, char* error, size_t error_len);
 };
 
 // The one symbol a tier library exports.
-const JitTierApi* vmlaunch_jit_tier_v3(void);
+const JitTierApi* vmlaunch_jit_tier_v4(void);
 typedef const JitTierApi* (*JitTierEntry)(void);
 
 }  // extern "C"
 
 namespace jit {
+
+// Compiled code for one entry: the region's function and which of its entries to start at
+// (JitMemView::entry).
+struct RegionEntry {
+  JitRegionFn fn = nullptr;
+  uint32_t index = 0;
+  uint64_t epoch = 0;  // the code cache's epoch it was compiled in (TierManager::epoch())
+  explicit operator bool() const { return fn != nullptr; }
+};
 
 // The instructions the compiled tier translates; region formation stops at anything else, which
 // runs in the interpreter (CSR, system, AMO, FP for now).

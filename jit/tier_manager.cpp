@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <map>
 
 #include "jit/mmu.h"
 #include "jit/tier_loader.h"
@@ -44,13 +46,31 @@ const char* exit_reason_name(unsigned reason) {
 }
 
 namespace {
-constexpr size_t kMaxQueued = 4096;  // a hart outrunning the compilers drops requests, never waits
+constexpr size_t kMaxQueued = 1024;  // a hart outrunning the compilers drops requests, never waits
+
+uint64_t thread_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
+
+// Which request a compile thread takes first: the one whose code ran most (entries x size).
+uint64_t score(const CompileJob& job) {
+  return static_cast<uint64_t>(job.heat) * job.insns.size();
+}
+
+bool same_page(const CompileJob& a, const CompileJob& b) {
+  return a.source == b.source && a.ppn == b.ppn && a.generation == b.generation;
+}
+}  // namespace
 
 TierManager::TierManager(const TierOptions& options) : m_options(options) {}
 
-base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(const TierOptions& options) {
+base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(const TierOptions& options,
+                                                                            unsigned harts) {
   std::unique_ptr<TierManager> manager(new TierManager(options));
+  manager->m_harts = std::max(1u, harts);
+  manager->m_limit = options.code_cache_bytes ? options.code_cache_bytes : TierOptions::kDefaultCodeCache;
   if (options.mode == TierOptions::Mode::kInterp) return manager;
   const bool sync = options.mode == TierOptions::Mode::kLlvm;
   manager->m_threshold =
@@ -92,8 +112,7 @@ std::string TierManager::load(const std::string& path, unsigned instances) {
   m_helpers.store = jit_tier_store;
   for (unsigned i = 0; i < instances; ++i) {
     char error[512] = {};
-    const int quality = m_options.mode == TierOptions::Mode::kLlvm ? kJitCompileFast : kJitCompileOptimised;
-    void* compiler = m_library->api().create(&m_helpers, quality, error, sizeof error);
+    void* compiler = m_library->api().create(&m_helpers, quality(), error, sizeof error);
     if (!compiler) return std::string("jit tier ") + path + ": " + error;
     auto instance = std::make_unique<Instance>();
     instance->compiler = compiler;
@@ -116,6 +135,83 @@ TierManager::~TierManager() {
     if (instance->compiler) m_library->api().destroy(instance->compiler);
   for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
     m_library->api().destroy(m_sync[i]->compiler);
+  for (const auto& [epoch, compiler] : m_retired) m_library->api().destroy(compiler);
+}
+
+void TierManager::attach(const std::atomic<uint64_t>* running) {
+  std::lock_guard<std::mutex> lock(m_epoch_mutex);
+  m_running.push_back(running);
+}
+
+void TierManager::detach(const std::atomic<uint64_t>* running) {
+  std::lock_guard<std::mutex> lock(m_epoch_mutex);
+  m_running.erase(std::remove(m_running.begin(), m_running.end(), running), m_running.end());
+}
+
+bool TierManager::renew(Instance& instance, uint64_t epoch) {
+  if (instance.epoch.load(std::memory_order_relaxed) == epoch) return true;
+  char error[512] = {};
+  void* fresh = m_library->api().create(&m_helpers, quality(), error, sizeof error);
+  if (!fresh) {
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    ++m_failed;
+    m_last_failure = std::string("code cache flush: ") + error;
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    m_retired.emplace_back(epoch, instance.compiler);
+  }
+  instance.compiler = fresh;
+  instance.bytes.store(0, std::memory_order_relaxed);
+  instance.epoch.store(epoch, std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t TierManager::live_code_bytes() const {
+  const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
+  uint64_t bytes = 0;
+  auto add = [&](const Instance& instance) {
+    if (instance.epoch.load(std::memory_order_relaxed) == epoch)
+      bytes += instance.bytes.load(std::memory_order_relaxed);
+  };
+  for (const auto& instance : m_instances) add(*instance);
+  for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i) add(*m_sync[i]);
+  return bytes;
+}
+
+void TierManager::enforce_limit() {
+  if (live_code_bytes() <= m_limit) return;
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    if (live_code_bytes() <= m_limit) return;  // another thread flushed first
+    m_epoch.fetch_add(1, std::memory_order_seq_cst);
+  }
+  m_flushes.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(m_compiled_mutex);
+  m_compiled.clear();  // answers from the old code must not be handed out again
+}
+
+void TierManager::reclaim() {
+  std::vector<void*> done;
+  {
+    std::lock_guard<std::mutex> lock(m_epoch_mutex);
+    for (auto it = m_retired.begin(); it != m_retired.end();) {
+      const uint64_t old = it->first;
+      const bool unused =
+          std::all_of(m_running.begin(), m_running.end(), [old](const std::atomic<uint64_t>* r) {
+            const uint64_t running = r->load(std::memory_order_seq_cst);
+            return running == kIdle || running >= old;
+          });
+      if (unused) {
+        done.push_back(it->second);
+        it = m_retired.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (void* compiler : done) m_library->api().destroy(compiler);
 }
 
 void TierManager::stop() {
@@ -137,7 +233,7 @@ uint64_t TierManager::content_key(const std::vector<JitRegionInsn>& insns, uint3
   return hash;
 }
 
-JitRegionFn TierManager::find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+RegionEntry TierManager::find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
                                        uint32_t entry_offset) const {
   std::lock_guard<std::mutex> lock(m_compiled_mutex);
   auto [begin, end] = m_compiled.equal_range(key);
@@ -145,40 +241,52 @@ JitRegionFn TierManager::find_compiled(uint64_t key, const std::vector<JitRegion
     const CompiledCode& code = it->second;
     if (code.entry_offset == entry_offset && code.insns.size() == insns.size() &&
         std::memcmp(code.insns.data(), insns.data(), insns.size() * sizeof(JitRegionInsn)) == 0)
-      return code.fn;
+      return code.entry;
   }
-  return nullptr;
+  return {};
 }
 
-JitRegionFn TierManager::compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns,
+RegionEntry TierManager::compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns,
                                     uint32_t entry_offset) {
   const uint64_t key = content_key(insns, entry_offset);
-  if (JitRegionFn fn = find_compiled(key, insns, entry_offset)) {
+  if (RegionEntry fn = find_compiled(key, insns, entry_offset)) {
     std::lock_guard<std::mutex> lock(m_stats_mutex);
     ++m_reused;
     return fn;
   }
+  // Over the limit: flush before compiling (the limit may be passed by one compile).
+  enforce_limit();
+  reclaim();
   const auto start = std::chrono::steady_clock::now();
+  const uint64_t cpu_start = thread_cpu_ns();
   char error[512] = {};
-  JitRegionFn fn;
+  RegionEntry fn;
+  const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> lock(instance.mutex);
+    if (!renew(instance, epoch)) return {};
     // Another hart may have compiled it while this one waited for the instance.
     if ((fn = find_compiled(key, insns, entry_offset))) {
       std::lock_guard<std::mutex> stats_lock(m_stats_mutex);
       ++m_reused;
       return fn;
     }
-    fn = m_library->api().compile_region(instance.compiler, insns.data(), insns.size(), entry_offset, error,
-                                         sizeof error);
+    fn.fn = m_library->api().compile_region(instance.compiler, insns.data(), insns.size(), entry_offset,
+                                            error, sizeof error);
+    fn.epoch = epoch;
+    instance.bytes.store(m_library->api().code_bytes(instance.compiler), std::memory_order_relaxed);
     if (fn) {
       std::lock_guard<std::mutex> lock(m_compiled_mutex);
-      m_compiled.emplace(key, CompiledCode{insns, entry_offset, fn});
+      if (m_epoch.load(std::memory_order_seq_cst) == epoch)
+        m_compiled.emplace(key, CompiledCode{insns, entry_offset, fn});
     }
   }
   const uint64_t ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  const uint64_t cpu_ns = thread_cpu_ns() - cpu_start;
   std::lock_guard<std::mutex> lock(m_stats_mutex);
+  ++m_batches;
+  m_compile_cpu_ns += cpu_ns;
   if (fn) {
     m_compile_ns.push_back(ns);
   } else {
@@ -188,8 +296,8 @@ JitRegionFn TierManager::compile_on(Instance& instance, const std::vector<JitReg
   return fn;
 }
 
-JitRegionFn TierManager::compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset) {
-  if (!m_ready.load(std::memory_order_acquire)) return nullptr;
+RegionEntry TierManager::compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset) {
+  if (!m_ready.load(std::memory_order_acquire)) return {};
   // Harts compiling at the same time each get a compiler of their own (up to the host's cores), so
   // a 2-hart guest under tier llvm does not run one hart at a time through one compiler.
   const unsigned count = m_sync_count.load(std::memory_order_acquire);
@@ -208,6 +316,7 @@ JitRegionFn TierManager::compile_now(const std::vector<JitRegionInsn>& insns, ui
       if (void* compiler = m_library->api().create(&m_helpers, kJitCompileFast, error, sizeof error)) {
         m_sync[now] = std::make_unique<Instance>();
         m_sync[now]->compiler = compiler;
+        m_sync[now]->epoch.store(m_epoch.load(std::memory_order_seq_cst), std::memory_order_relaxed);
         m_sync_count.store(now + 1, std::memory_order_release);
         return compile_on(*m_sync[now], insns, entry_offset);
       }
@@ -219,10 +328,149 @@ JitRegionFn TierManager::compile_now(const std::vector<JitRegionInsn>& insns, ui
 void TierManager::enqueue(CompileJob job) {
   {
     std::lock_guard<std::mutex> lock(m_queue_mutex);
-    if (m_stopping || !m_active || m_load_failed || m_queue.size() >= kMaxQueued) return;
-    m_queue.push_back(std::move(job));
+    if (m_stopping || !m_active || m_load_failed) return;
+    for (CompileJob& queued : m_queue) {
+      if (same_page(queued, job) && queued.entry_offset == job.entry_offset) {
+        queued.heat = std::max(queued.heat, job.heat);
+        queued.asked = job.asked;
+        queued.insns = std::move(job.insns);
+        return;  // a thread is already due to take it
+      }
+    }
+    if (m_queue.size() >= kMaxQueued) {
+      auto coldest =
+          std::min_element(m_queue.begin(), m_queue.end(),
+                           [](const CompileJob& a, const CompileJob& b) { return score(a) < score(b); });
+      if (score(*coldest) >= score(job)) {
+        ++m_dropped;
+        return;
+      }
+      *coldest = std::move(job);
+      ++m_dropped;
+    } else {
+      m_queue.push_back(std::move(job));
+    }
   }
   m_queue_cv.notify_one();
+}
+
+void TierManager::take_batch(std::vector<CompileJob>* batch) {
+  const auto now = std::chrono::steady_clock::now();
+  const size_t before = m_queue.size();
+  m_queue.erase(std::remove_if(m_queue.begin(), m_queue.end(),
+                               [&](const CompileJob& job) { return now - job.asked > kStaleAfter; }),
+                m_queue.end());
+  m_dropped += before - m_queue.size();
+  std::sort(m_queue.begin(), m_queue.end(),
+            [](const CompileJob& a, const CompileJob& b) { return score(a) > score(b); });
+  // The hottest requests, each with the other requests for its page (one region with several entries).
+  std::vector<bool> taken(m_queue.size(), false);
+  for (size_t i = 0; i < m_queue.size() && batch->size() < kBatchJobs; ++i) {
+    if (taken[i]) continue;
+    for (size_t k = i; k < m_queue.size() && batch->size() < kBatchJobs; ++k) {
+      if (taken[k] || !same_page(m_queue[i], m_queue[k])) continue;
+      taken[k] = true;
+      batch->push_back(std::move(m_queue[k]));
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < m_queue.size(); ++i)
+    if (!taken[i]) m_queue[kept++] = std::move(m_queue[i]);
+  m_queue.resize(kept);
+}
+
+void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& batch) {
+  // Code compiled before (another hart, another page with the same code): answered at once.
+  std::vector<RegionEntry> result(batch.size());
+  std::vector<uint64_t> keys(batch.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    keys[i] = content_key(batch[i].insns, batch[i].entry_offset);
+    if ((result[i] = find_compiled(keys[i], batch[i].insns, batch[i].entry_offset))) {
+      std::lock_guard<std::mutex> lock(m_stats_mutex);
+      ++m_reused;
+    } else {
+      todo.push_back(i);
+    }
+  }
+  // One region per page: the union of the requests' instructions, entered at each request's entry
+  // (the batch holds a page's requests next to each other). A union that would grow past the
+  // tier's limits starts another region for the same page.
+  struct Group {
+    std::map<uint32_t, JitRegionInsn> insns;
+    std::vector<uint32_t> entries;
+    std::vector<size_t> jobs;
+    std::vector<JitRegionInsn> flat;
+  };
+  std::vector<Group> groups;
+  for (size_t i : todo) {
+    const CompileJob& job = batch[i];
+    Group* group = groups.empty() ? nullptr : &groups.back();
+    if (group && same_page(batch[group->jobs[0]], job) && group->entries.size() < kJitMaxRegionEntries) {
+      size_t added = 0;
+      for (const JitRegionInsn& in : job.insns) added += group->insns.count(in.offset) ? 0 : 1;
+      if (group->insns.size() + added > kJitMaxRegionInsns) group = nullptr;
+    } else {
+      group = nullptr;
+    }
+    if (!group) group = &groups.emplace_back();
+    for (const JitRegionInsn& in : job.insns) group->insns.emplace(in.offset, in);
+    group->entries.push_back(job.entry_offset);
+    group->jobs.push_back(i);
+  }
+  if (!groups.empty()) {
+    std::vector<JitRegionSpec> specs;
+    for (Group& group : groups) {
+      for (const auto& [offset, in] : group.insns) group.flat.push_back(in);
+      specs.push_back(JitRegionSpec{group.flat.data(), group.flat.size(), group.entries.data(),
+                                    group.entries.size(), nullptr});
+    }
+    enforce_limit();  // over the limit: flush before compiling
+    reclaim();
+    const auto start = std::chrono::steady_clock::now();
+    const uint64_t cpu_start = thread_cpu_ns();
+    char error[512] = {};
+    const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
+    {
+      std::lock_guard<std::mutex> lock(instance.mutex);
+      if (renew(instance, epoch)) {
+        m_library->api().compile_regions(instance.compiler, specs.data(), specs.size(), error, sizeof error);
+        instance.bytes.store(m_library->api().code_bytes(instance.compiler), std::memory_order_relaxed);
+      }
+    }
+    const uint64_t cpu_ns = thread_cpu_ns() - cpu_start;
+    const uint64_t ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+            .count());
+    size_t compiled = 0, failed = 0;
+    {
+      std::lock_guard<std::mutex> lock(m_compiled_mutex);
+      for (size_t g = 0; g < groups.size(); ++g) {
+        const Group& group = groups[g];
+        for (size_t k = 0; k < group.jobs.size(); ++k) {
+          const size_t i = group.jobs[k];
+          result[i] = RegionEntry{specs[g].fn, static_cast<uint32_t>(k), epoch};
+          if (!result[i] || m_epoch.load(std::memory_order_seq_cst) != epoch) continue;
+          m_compiled.emplace(keys[i], CompiledCode{batch[i].insns, batch[i].entry_offset, result[i]});
+        }
+        if (specs[g].fn) {
+          ++compiled;
+        } else {
+          ++failed;
+        }
+      }
+    }
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    ++m_batches;
+    m_compile_cpu_ns += cpu_ns;
+    for (size_t i = 0; i < compiled; ++i) m_compile_ns.push_back(ns / compiled);
+    if (failed) {
+      m_failed += failed;
+      m_last_failure = error;
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].done) batch[i].done(batch[i], result[i]);
 }
 
 void TierManager::worker(unsigned index, const std::string& path, unsigned threads) {
@@ -239,24 +487,25 @@ void TierManager::worker(unsigned index, const std::string& path, unsigned threa
     }
     m_queue_cv.notify_all();
   }
-  // Compiling must never slow the vCPUs down: on a machine with as many busy harts as cores, a
-  // compile thread at the same priority takes a core's share from a hart. At nice 10 it runs on
-  // what the harts leave (wfi, waits on devices) and otherwise on its small share.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
+  // Compiling must never slow the vCPUs down: on a machine with as many harts as cores, a compile
+  // thread at the same priority takes a core's share from a hart; at nice 10 it runs on what the
+  // harts leave (wfi, waits on devices) and otherwise on its small share. With fewer harts than
+  // cores it keeps the normal priority: a core is there for it, and at nice 10 on a host loaded by
+  // other work it starved (one region compiled in a whole Linux boot, 1.2 s after it was asked for).
+  if (m_harts >= std::max(1u, std::thread::hardware_concurrency()))
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
   if (index == 0 && m_arming_hold) m_arming_hold->release();  // loaded (or failed): confine now
   for (;;) {
-    CompileJob job;
+    std::vector<CompileJob> batch;
     {
       std::unique_lock<std::mutex> lock(m_queue_mutex);
       m_queue_cv.wait(lock, [&] {
         return m_stopping || m_load_failed || (m_ready.load(std::memory_order_acquire) && !m_queue.empty());
       });
       if (m_stopping || m_load_failed) return;
-      job = std::move(m_queue.front());
-      m_queue.pop_front();
+      take_batch(&batch);
     }
-    JitRegionFn fn = compile_on(*m_instances[index], job.insns, job.entry_offset);
-    if (job.done) job.done(job, fn);
+    if (!batch.empty()) compile_batch(*m_instances[index], batch);
   }
 }
 
@@ -272,6 +521,12 @@ TierStats TierManager::stats() const {
     s.regions_failed = m_failed;
     s.regions_reused = m_reused;
     s.last_failure = m_last_failure;
+    s.batches = m_batches;
+    s.compile_cpu_ns = m_compile_cpu_ns;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_queue_mutex);
+    s.regions_dropped = m_dropped;
   }
   s.regions_compiled = ns.size();
   for (uint64_t v : ns) s.compile_ns_total += v;
@@ -284,11 +539,9 @@ TierStats TierManager::stats() const {
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
-  if (ready) {
-    for (const auto& instance : m_instances) s.code_bytes += m_library->api().code_bytes(instance->compiler);
-    for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
-      s.code_bytes += m_library->api().code_bytes(m_sync[i]->compiler);
-  }
+  if (ready) s.code_bytes = live_code_bytes();
+  s.code_cache_limit = m_limit;
+  s.code_cache_flushes = m_flushes.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -5,9 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,11 +33,16 @@ struct TierStats {
   uint64_t regions_installed = 0;  // of those, entered into a hart's decoded page (auto: may be late)
   uint64_t regions_failed = 0;     // compiles the tier refused (counted, interpreter used instead)
   std::string last_failure;        // the tier's message for the latest refusal
-  uint64_t compile_ns_total = 0;
+  uint64_t regions_dropped = 0;    // auto: requests dropped unserved (stale, or the queue was full)
+  uint64_t batches = 0;            // LLVM modules compiled (auto batches several regions into one)
+  uint64_t compile_ns_total = 0;   // wall clock, per region (a batch's time split over its regions)
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
+  uint64_t compile_cpu_ns = 0;           // CPU time of the compiling threads spent compiling
   uint64_t guest_instructions = 0;       // retired by all harts
   uint64_t compiled_instructions = 0;    // of those, in compiled regions
   uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
+  uint64_t code_cache_limit = 0;         // bytes; past it the code cache is flushed
+  uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit
   uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
 };
 
@@ -49,15 +54,20 @@ struct CompileJob {
   std::vector<JitRegionInsn> insns;
   uint32_t entry_offset = 0;
   uint64_t ppn = 0, generation = 0;  // the decoded page it came from, for installing the result
+  const void* source = nullptr;      // the hart that asked (requests merge per hart and page)
+  uint32_t heat = 0;                 // block entries when asked; the hart asks again as it doubles
+  std::chrono::steady_clock::time_point asked{};
   // Called on the compile thread with the result (nullptr when the tier refused the region).
-  std::function<void(const CompileJob&, JitRegionFn)> done;
+  std::function<void(const CompileJob&, RegionEntry)> done;
 };
 
 class TierManager {
  public:
   // Loads the tier for `options` (nothing for kInterp). kAuto without a loadable tier gives a
   // manager that compiles nothing (stats say why); kLlvm without one is an error.
-  static base::Result<std::unique_ptr<TierManager>, std::string> create(const TierOptions& options);
+  // harts: the guest's harts (the compile threads yield to them when they fill the host's cores).
+  static base::Result<std::unique_ptr<TierManager>, std::string> create(const TierOptions& options,
+                                                                        unsigned harts = 1);
   ~TierManager();
   TierManager(const TierManager&) = delete;
   TierManager& operator=(const TierManager&) = delete;
@@ -65,6 +75,7 @@ class TierManager {
   // Whether harts should count and promote hot code (auto: the tier may still be loading).
   bool active() const { return m_active; }
   bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
+  int quality() const { return synchronous() ? kJitCompileFast : kJitCompileOptimised; }
   uint32_t hot_threshold() const { return m_threshold; }
   std::string note() const {  // why an `auto` tier is inactive
     std::lock_guard<std::mutex> lock(m_queue_mutex);
@@ -72,9 +83,15 @@ class TierManager {
   }
 
   // Compiles now, on the calling (hart) thread. nullptr when the tier refuses the region.
-  JitRegionFn compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
-  // Queues a region for the background threads (auto). Dropped when the queue is long.
+  RegionEntry compile_now(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  // Queues a region for the background threads (auto). A request for an entry already queued
+  // (same hart, page contents and offset) updates it (heat, time); when the queue is full the
+  // coldest request is dropped. The threads take the hottest first (entries x size) and drop
+  // requests not renewed for kStaleAfter: the boot code that asked has moved on.
   void enqueue(CompileJob job);
+  static constexpr std::chrono::milliseconds kStaleAfter{2000};
+  // Requests one compile thread takes at once into one LLVM module.
+  static constexpr size_t kBatchJobs = 32;
   // Stops and joins the compile threads (before the harts that receive results go away).
   void stop();
 
@@ -92,27 +109,53 @@ class TierManager {
   TierStats stats() const;
   void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
 
+  // The bounded code cache. Past the limit all compiled code is dropped at once: the epoch moves
+  // on, each hart forgets its regions when it next enters execute() (Hart::enter_code_epoch) and
+  // the old code is freed once every hart is outside execute() or has entered the new epoch.
+  // Each attached hart publishes the epoch it runs compiled code of (kIdle: none) in `running`.
+  static constexpr uint64_t kIdle = ~0ull;
+  uint64_t epoch() const { return m_epoch.load(std::memory_order_seq_cst); }
+  void attach(const std::atomic<uint64_t>* running);
+  void detach(const std::atomic<uint64_t>* running);
+
  private:
   explicit TierManager(const TierOptions& options);
+  unsigned m_harts = 1;
   struct Instance {
-    void* compiler = nullptr;
+    void* compiler = nullptr;        // replaced only under mutex (renew)
+    std::atomic<uint64_t> epoch{0};  // of the code it holds
+    std::atomic<uint64_t> bytes{0};  // code it holds (read after each compile)
     std::mutex mutex;
   };
-  JitRegionFn compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
+  // Under instance.mutex: a compiler of the current epoch (an older one is retired and replaced).
+  // False when no new compiler could be made (the compile is skipped).
+  bool renew(Instance& instance, uint64_t epoch);
+  // After a compile: flushes when the live code is over the limit.
+  void enforce_limit();
+  // Frees retired compilers no hart can be running code of.
+  void reclaim();
+  uint64_t live_code_bytes() const;
+  RegionEntry compile_on(Instance& instance, const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
   // Compiled code by content: regions are position independent (every pc is page_va + offset), so
   // the same instructions at the same offsets share one compile across harts and pages.
   struct CompiledCode {
     std::vector<JitRegionInsn> insns;
     uint32_t entry_offset = 0;
-    JitRegionFn fn = nullptr;
+    RegionEntry entry;
   };
   static uint64_t content_key(const std::vector<JitRegionInsn>& insns, uint32_t entry_offset);
-  JitRegionFn find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
+  RegionEntry find_compiled(uint64_t key, const std::vector<JitRegionInsn>& insns,
                             uint32_t entry_offset) const;
   // Loads the library and creates `instances` compilers; an error message, or empty.
   std::string load(const std::string& path, unsigned instances);
   // Compile thread `index` (auto); thread 0 first loads the tier for all `threads`.
   void worker(unsigned index, const std::string& path, unsigned threads);
+  // Under m_queue_mutex: drops stale requests and moves the hottest ones (with the other requests
+  // for the same page) into `batch`.
+  void take_batch(std::vector<CompileJob>* batch);
+  // Compiles `batch` on `instance` as one module, the requests for one page as one region with
+  // several entries, and reports each request's result through its `done`.
+  void compile_batch(Instance& instance, std::vector<CompileJob>& batch);
 
   TierOptions m_options;
   uint32_t m_threshold = 1;
@@ -131,18 +174,28 @@ class TierManager {
 
   mutable std::mutex m_queue_mutex;
   std::condition_variable m_queue_cv;
-  std::deque<CompileJob> m_queue;
+  std::vector<CompileJob> m_queue;
   bool m_stopping = false;
   bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
   // auto: held while the first compile thread loads the tier (seccomp arms after that).
   std::unique_ptr<security::ArmingHold> m_arming_hold;
 
+  std::atomic<uint64_t> m_epoch{0};
+  uint64_t m_limit = 0;
+  std::atomic<uint64_t> m_flushes{0};
+  mutable std::mutex m_epoch_mutex;  // guards m_running and m_retired
+  std::vector<const std::atomic<uint64_t>*> m_running;
+  std::vector<std::pair<uint64_t, void*>> m_retired;  // (epoch that made them old, compiler)
+
   mutable std::mutex m_compiled_mutex;
   std::unordered_multimap<uint64_t, CompiledCode> m_compiled;
 
   mutable std::mutex m_stats_mutex;
   uint64_t m_reused = 0;
+  uint64_t m_dropped = 0;  // under m_queue_mutex
+  uint64_t m_batches = 0;
+  uint64_t m_compile_cpu_ns = 0;
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
   std::string m_last_failure;

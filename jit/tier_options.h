@@ -19,8 +19,13 @@ struct TierOptions {
   uint32_t hot_threshold = 0;    // block entries before promotion; 0 = the mode's default
   uint32_t compile_threads = 0;  // background compile threads (auto); 0 = the default (1)
   std::string library;           // the tier's shared object; empty = jit::default_tier_path()
+  // Generated code kept at most (bytes); 0 = the default. Past it all compiled code is dropped
+  // (every hart forgets its regions, and the code is freed once no hart can be running it) and hot
+  // code compiles again.
+  uint64_t code_cache_bytes = 0;
+  static constexpr uint64_t kDefaultCodeCache = 128ull << 20;
 
-  static constexpr uint32_t kDefaultAutoThreshold = 1024;
+  static constexpr uint32_t kDefaultAutoThreshold = 16384;
 };
 
 const char* mode_name(TierOptions::Mode mode);

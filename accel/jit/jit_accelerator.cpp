@@ -1,5 +1,6 @@
 #include "accel/jit/jit_accelerator.h"
 
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 VML_CONSUMES("accel[].tier");             // the jit accelerator's tier: auto, interp, llvm
 VML_CONSUMES("accel[].hot-threshold");    // block entries before promotion to the LLVM tier
 VML_CONSUMES("accel[].compile-threads");  // background compilers for tier auto
+VML_CONSUMES("accel[].code-cache");       // the LLVM tier's code cache limit
 
 namespace accel {
 namespace {
@@ -174,9 +176,25 @@ AccelResult<jit::TierOptions> tier_options(const std::vector<std::pair<std::stri
                                      (name == "hot-threshold" ? "at most 65535" : "at most 64") +
                                      "), not \"" + value + "\""));
       (name == "hot-threshold" ? options.hot_threshold : options.compile_threads) = n;
+    } else if (name == "code-cache") {
+      // A size as the schema checked it: digits, then an optional binary unit (K, KiB, M, ...).
+      const size_t digits = value.find_first_not_of("0123456789");
+      uint64_t shift = 0;
+      std::string unit = digits == std::string::npos ? "" : value.substr(digits);
+      while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+      if (!unit.empty()) {
+        const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(unit[0])));
+        shift = c == 'K' ? 10 : c == 'M' ? 20 : c == 'G' ? 30 : c == 'T' ? 40 : 64;
+      }
+      const std::string number_text = value.substr(0, digits);
+      if (number_text.empty() || number_text.size() > 12 || shift == 64)
+        return base::fail(AccelError("jit: code-cache must be a size (e.g. 64MiB), not \"" + value + "\""));
+      options.code_cache_bytes = std::stoull(number_text) << shift;
+      if (options.code_cache_bytes == 0)
+        return base::fail(AccelError("jit: code-cache must be above zero, not \"" + value + "\""));
     } else {
-      return base::fail(
-          AccelError("jit: unknown setting \"" + name + "\" (tier, hot-threshold, compile-threads)"));
+      return base::fail(AccelError("jit: unknown setting \"" + name +
+                                   "\" (tier, hot-threshold, compile-threads, code-cache)"));
     }
   }
   return options;
@@ -194,19 +212,22 @@ struct StatsBoard {
 };
 
 std::string format_stats(const jit::TierStats& s) {
-  char line[768];
+  char line[1024];
   const double share = s.guest_instructions ? 100.0 * s.compiled_instructions / s.guest_instructions : 0;
   std::snprintf(
       line, sizeof line,
       "jit: tier %s%s%s: %llu regions compiled (%llu refused, %llu installed, %llu reused), compile time p50 "
       "%.2f ms, "
       "p99 %.2f ms, total %.3f s; code cache %.1f KiB; %.1f%% of %llu guest instructions ran in compiled "
-      "code",
+      "code; %llu dropped, %llu modules, compile CPU %.3f s; code cache limit %.1f MiB, %llu flushes",
       s.mode.c_str(), s.tier.empty() ? "" : ", ", s.tier.c_str(),
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
       static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
       s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9, s.code_bytes / 1024.0, share,
-      static_cast<unsigned long long>(s.guest_instructions));
+      static_cast<unsigned long long>(s.guest_instructions),
+      static_cast<unsigned long long>(s.regions_dropped), static_cast<unsigned long long>(s.batches),
+      s.compile_cpu_ns / 1e9, s.code_cache_limit / 1048576.0,
+      static_cast<unsigned long long>(s.code_cache_flushes));
   std::string text = line;
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
@@ -235,19 +256,23 @@ std::string json_string(const std::string& in) {
 std::string stats_json_of(const jit::TierStats& s) {
   const double share =
       s.guest_instructions ? static_cast<double>(s.compiled_instructions) / s.guest_instructions : 0;
-  char numbers[640];
+  char numbers[1024];
   std::snprintf(
       numbers, sizeof numbers,
       "\"regions_compiled\": %llu, \"regions_refused\": %llu, \"regions_installed\": %llu, "
       "\"regions_reused\": %llu, "
       "\"compile_ms_p50\": %.3f, \"compile_ms_p99\": %.3f, \"compile_s_total\": %.6f, "
       "\"code_cache_bytes\": %llu, \"guest_instructions\": %llu, \"compiled_instructions\": %llu, "
-      "\"compiled_share\": %.6f",
+      "\"compiled_share\": %.6f, \"regions_dropped\": %llu, \"modules\": %llu, \"compile_cpu_s\": %.6f, "
+      "\"code_cache_limit\": %llu, \"code_cache_flushes\": %llu",
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
       static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
       s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9,
       static_cast<unsigned long long>(s.code_bytes), static_cast<unsigned long long>(s.guest_instructions),
-      static_cast<unsigned long long>(s.compiled_instructions), share);
+      static_cast<unsigned long long>(s.compiled_instructions), share,
+      static_cast<unsigned long long>(s.regions_dropped), static_cast<unsigned long long>(s.batches),
+      s.compile_cpu_ns / 1e9, static_cast<unsigned long long>(s.code_cache_limit),
+      static_cast<unsigned long long>(s.code_cache_flushes));
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
                      numbers + ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)

@@ -3,8 +3,8 @@
 # OpenSBI fw_jump, 2 harts, 256 MiB, booting to the userspace marker ("vmlaunch-guest: userspace
 # up"), running `true` and powering off. vmlaunch (`up`, jit accelerator with tier interp, auto
 # and llvm) and qemu-system-riscv64 -M virt (TCG) boot the same files, alternating, RUNS times
-# each (default 3), in one run. TIERS (default "interp auto llvm") picks the jit tiers, HARTS the
-# harts (default 2).
+# each (default 3), in one run. TIERS (default "interp auto llvm") picks the jit tiers (TIER@N: with
+# hot threshold N), HARTS the harts (default 2).
 # Reports medians of wall time to the marker, wall time to exit, and CPU time (user+sys) of the
 # process, plus the ratios vmlaunch / QEMU.
 #   BZ=name tools/dev-bazel run //bench/boot_riscv     (or: bench/boot_riscv/boot_riscv.sh VMLAUNCH)
@@ -30,11 +30,14 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tiers=${TIERS:-interp auto llvm}
 for tier in $tiers; do
+  # A tier may name its hot threshold: auto@16384.
+  accel="{type: jit, tier: ${tier%@*}}"
+  [ "${tier#*@}" != "$tier" ] && accel="{type: jit, tier: ${tier%@*}, hot-threshold: ${tier#*@}}"
   cat >"$tmp/$tier.yaml" <<YAML
 name: boot-bench
 machine: {arch: riscv64, type: virt, memory: 256MiB}
 cpu: {model: rv64gc, count: ${HARTS:-2}}
-accel: [{type: jit, tier: $tier}]
+accel: [$accel]
 boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: "$cmdline"}
 backends:
   chardev:

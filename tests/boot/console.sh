@@ -64,7 +64,8 @@ vm_dump() {
 }
 
 # riscv64_guest_yaml NAME HARTS CMDLINE: the head every test of the riscv64 Linux guest shares (after
-# use_riscv64_guest): a 256 MiB virt machine on jit booting $kernel/$initrd behind OpenSBI with
+# use_riscv64_guest): a 256 MiB virt machine on jit (or the accel entry VML_GUEST_ACCEL names, e.g.
+# "{type: jit, tier: auto}" for a test's tier-auto variant) booting $kernel/$initrd behind OpenSBI with
 # CMDLINE, and the chardev con0 on stdio. The caller's text follows it: more backend kinds (indented
 # two spaces, under `backends:`), then `devices:` and the rest.
 riscv64_guest_yaml() {
@@ -72,7 +73,7 @@ riscv64_guest_yaml() {
 name: $1
 machine: {arch: riscv64, type: virt, memory: 256MiB}
 cpu: {model: rv64gc, count: $2}
-accel: [jit]
+accel: [${VML_GUEST_ACCEL:-jit}]
 boot:
   firmware: opensbi
   kernel: $kernel

@@ -47,6 +47,32 @@ boot() {  # boot TIER HARTS
   grep -aq "answer=42" "$vm_out" && [ "$vm_status" -eq 0 ] || { vm_dump; cat "$stats" 2>/dev/null; }
 }
 
+# A code cache far smaller than the boot's code (tier llvm compiles every block entered 8192
+# times: ~190 KiB): the cache is flushed, hot code compiles again, and Linux still boots.
+boot_small_cache() {
+  local name=linux-small-cache
+  {
+    riscv64_guest_yaml "$name" 1 'console=ttyS0 quiet vml.cmd="echo answer=$((6*7))"'
+    echo "devices:"
+    echo "  - {driver: ns16550, id: serial0, chardev: con0}"
+  } | sed "s|^accel: \[jit\]|accel: [{type: jit, tier: llvm, hot-threshold: 8192, code-cache: 64KiB}]|" >"$tmp/$name.yaml"
+  local stats=$tmp/$name.stats.json
+  "$vml" up --stats=json:"$stats" "$tmp/$name.yaml" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  vm_pid=$!
+  vm_out=$tmp/$name.out vm_err=$tmp/$name.err
+  exec 7>/dev/null
+  vm_finish 900
+  check "code cache 64 KiB: Linux runs the command and powers off" test "$vm_status" -eq 0
+  check "code cache 64 KiB: the guest computed the answer" grep -aq "answer=42" "$vm_out"
+  local flushes limit
+  flushes=$(stats_value "$stats" code_cache_flushes 2>/dev/null || echo 0)
+  limit=$(stats_value "$stats" code_cache_limit 2>/dev/null || echo 0)
+  check "code cache 64 KiB: --stats=json reports the limit ($limit)" test "$limit" -eq 65536
+  check "code cache 64 KiB: the cache was flushed ($flushes times)" test "$flushes" -gt 0
+  grep -aq "answer=42" "$vm_out" && [ "$vm_status" -eq 0 ] || { vm_dump; cat "$stats" 2>/dev/null; }
+}
+
+boot_small_cache
 boot llvm 1
 boot llvm 2
 boot auto 1

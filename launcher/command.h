@@ -29,5 +29,6 @@ void register_logs(CLI::App& app, Action& action);
 void register_down(CLI::App& app, Action& action);
 void register_pause(CLI::App& app, Action& action);  // pause and resume
 void register_console(CLI::App& app, Action& action);
+void register_snapshot(CLI::App& app, Action& action);
 
 }  // namespace launcher

@@ -23,7 +23,7 @@ memory=${MEMORY:-256MiB}
 name=snapbench$$
 
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 # The guest prints READY once userspace runs, then a TICK line every 0.2 s of guest time.
 cmd='echo READY; i=0; while :; do echo TICK=$i; i=$((i+1)); sleep 0.2; done'
 cat >"$tmp/m.yaml" <<YAML

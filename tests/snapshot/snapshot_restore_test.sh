@@ -2,11 +2,13 @@
 # Snapshots of the riscv64 Linux guest (2 harts, jit) through `vmlaunch snapshot` and
 # `up --restore`: the guest counts on its console while it writes 2 MB to its virtio-blk disk; a
 # snapshot with --stop ends the VMM mid-way; the restored machine (started --paused, then resumed)
-# continues the count where it was (never from 0) and the disk holds the whole payload. Before
+# continues the count where it was (never from 0); a second snapshot of it without --stop lets it
+# run on until its VMM is killed; restored again, it counts to the end and the disk holds the
+# whole payload. Before
 # that, damaged or mismatching copies of the snapshot are refused with exit 2 and a message naming
 # the reason, and nothing of the guest runs: a flipped byte or another format version in the state
 # file, a truncated or altered RAM file, another device set or CPU count in its config, a missing
-# disk. After it, a disk changed since the snapshot is refused. One boot, one restore.
+# disk. After it, a disk changed since the snapshot is refused. One boot, two restores.
 source tests/lib.sh
 source tests/boot/console.sh
 
@@ -22,7 +24,7 @@ guest=$(cat <<'SH'
 seq 1 300000 >/tmp/f
 (dd if=/tmp/f of=/dev/vda bs=64k 2>/dev/null && sync && echo DISK-WRITTEN) &
 i=0
-while [ $i -lt 40 ]; do echo COUNT=$i; i=$((i+1)); sleep 0.25; done
+while [ $i -lt 80 ]; do echo COUNT=$i; i=$((i+1)); sleep 0.25; done
 wait
 echo count-done
 SH
@@ -118,16 +120,37 @@ check "up --restore --paused starts the machine paused (state: ${state:-none})" 
 check "nothing ran while paused" bash -c "! grep -aq COUNT '$vm_out'"
 "$vml" resume "$name" >/dev/null 2>&1
 check "vmlaunch resume continues it" test $? -eq 0
+first_out=$vm_out
+
+# A second snapshot of the restored machine, without --stop: it runs on; then its VMM is killed
+# (SIGKILL) and the second snapshot restored. Taken once the guest's disk write is synced, so the
+# disk stays as that snapshot knew it.
+grep -aq DISK-WRITTEN "$tmp/vm1.out" || vm_wait "DISK-WRITTEN" 600
+check "the disk write completes (before or after the first snapshot)" test $? -eq 0
+"$vml" snapshot "$name" "$tmp/snap2" >/dev/null 2>"$tmp/snapshot2.err"
+check "a snapshot without --stop succeeds" test $? -eq 0
+at_second=$(counts "$vm_out" | tail -n 1)
+vm_wait "COUNT=$((at_second + 2))" 120
+check "the machine runs on after a snapshot without --stop (COUNT=$at_second and on)" test $? -eq 0
+kill -9 "$vm_pid"
+wait "$vm_pid" 2>/dev/null
+exec 7>&- 2>/dev/null
+first_restored=$(counts "$first_out" | head -n 1)
+# The next line, or the one after it when the snapshot fell inside the next line.
+check "the restored machine counted from where the first snapshot left it (${last_before:-?} -> ${first_restored:-?})" \
+  test -n "$first_restored" -a -n "$last_before" -a "${first_restored:-0}" -gt "${last_before:-99}" -a "${first_restored:-0}" -le $((${last_before:-0} + 2))
+check "and never started over" bash -c "! grep -aq 'COUNT=0\b' '$first_out'"
+
+vm_start_with --restore "$tmp/snap2" --name "$name"
 vm_wait "count-done" 600
 vm_finish 120
-check "the restored machine runs to the end and powers off (status 0)" test "$vm_status" -eq 0
+check "the machine restored after the kill runs to the end and powers off (status 0)" test "$vm_status" -eq 0
 first_after=$(counts "$vm_out" | head -n 1)
+echo "counter: first snapshot after COUNT=$last_before -> restored from COUNT=$first_restored; second snapshot after COUNT=$at_second -> restored from COUNT=$first_after"
 # The next line, or the one after it when the snapshot fell inside the next line.
-check "the counter continues where the snapshot left it (${last_before:-?} -> ${first_after:-?})" \
-  test -n "$first_after" -a -n "$last_before" -a "${first_after:-0}" -gt "${last_before:-99}" -a "${first_after:-0}" -le $((${last_before:-0} + 2))
-check "the counter never starts over" bash -c "! grep -aq 'COUNT=0\b' '$vm_out'"
-check "it counts to the end" grep -aq "COUNT=39" "$vm_out"
-check "the disk write completed (before or after the snapshot)" bash -c "grep -aq DISK-WRITTEN '$tmp/vm1.out' '$vm_out'"
+check "the counter continues where the second snapshot left it (${at_second:-?} -> ${first_after:-?})" \
+  test -n "$first_after" -a -n "$at_second" -a "${first_after:-0}" -gt "${at_second:-99}" -a "${first_after:-0}" -le $((${at_second:-0} + 2))
+check "it counts to the end" grep -aq "COUNT=79" "$vm_out"
 check "the disk holds the whole payload" cmp -s <(head -c "$payload_bytes" "$tmp/disk.raw") "$tmp/payload"
 [ "$vm_status" -eq 0 ] || vm_dump
 

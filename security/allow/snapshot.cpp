@@ -19,8 +19,10 @@ void allow_snapshot(AllowList& list, const PolicyContext&) {
                 "the snapshot's files (write-only)");
   // Any allow rule of openat drops common's EACCES refusal of malloc's overcommit probe (the first
   // big free of a zstd worker's arena makes it): that exact read-only open is allowed here instead.
+  // The writer itself opens /proc/self/pagemap so (never-touched RAM pages are skipped unread).
   list.allow_if("openat", {SCMP_A2(SCMP_CMP_EQ, O_RDONLY | O_CLOEXEC)},
-                "malloc's overcommit probe (/proc/sys/vm/overcommit_memory) when an arena shrinks");
+                "/proc/self/pagemap; malloc's overcommit probe (/proc/sys/vm/overcommit_memory)");
+  list.allow("pread64", "/proc/self/pagemap entries of guest RAM");
   list.allow("write", "the snapshot's files");
   list.allow("fsync", "the files reach the disk before state.vmls is renamed into place");
   list.allow("rename", "state.vmls and config.json are written to a temporary name first");

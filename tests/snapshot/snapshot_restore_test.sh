@@ -110,9 +110,10 @@ vm_start_with --restore "$snap" --name "$name" --paused
 live_state() {
   "$vml" inspect "$name" --json 2>/dev/null | python3 -c "import json, sys; print(json.load(sys.stdin)['stats']['state'])" 2>/dev/null
 }
+# Until the restore is done and the machine settled (created -> running -> paused, in a moment).
 for _ in $(seq 1 600); do
   state=$(live_state)
-  [ -n "$state" ] && break
+  [ "$state" = paused ] && break
   kill -0 "$vm_pid" 2>/dev/null || break
   sleep 0.1
 done
@@ -127,11 +128,17 @@ first_out=$vm_out
 # disk stays as that snapshot knew it.
 grep -aq DISK-WRITTEN "$tmp/vm1.out" || vm_wait "DISK-WRITTEN" 600
 check "the disk write completes (before or after the first snapshot)" test $? -eq 0
-"$vml" snapshot "$name" "$tmp/snap2" >/dev/null 2>"$tmp/snapshot2.err"
-check "a snapshot without --stop succeeds" test $? -eq 0
+# After it has counted on a little; paused first, so the count at the snapshot is known exactly
+# (nothing prints while paused).
+vm_wait "COUNT=$((${last_before:-0} + 3))" 120
+"$vml" pause "$name" >/dev/null
 at_second=$(counts "$vm_out" | tail -n 1)
+"$vml" snapshot "$name" "$tmp/snap2" >/dev/null 2>"$tmp/snapshot2.err"
+check "a snapshot without --stop of a paused machine succeeds" test $? -eq 0
+check "and leaves it paused (state: $(live_state))" test "$(live_state)" = paused
+"$vml" resume "$name" >/dev/null
 vm_wait "COUNT=$((at_second + 2))" 120
-check "the machine runs on after a snapshot without --stop (COUNT=$at_second and on)" test $? -eq 0
+check "the machine runs on after the snapshot (COUNT=$at_second and on)" test $? -eq 0
 kill -9 "$vm_pid"
 wait "$vm_pid" 2>/dev/null
 exec 7>&- 2>/dev/null

@@ -41,6 +41,20 @@ class Timebase {
   }
   bool paused() const { return m_paused.load(std::memory_order_acquire); }
 
+  // Makes the counter read `ticks` now and run on from there (a restored snapshot's mtime). Call
+  // before any hart runs, or while paused (it then continues from `ticks` on resume).
+  void set_now(uint64_t ticks) {
+    if (m_paused.load()) {
+      m_frozen.store(ticks, std::memory_order_relaxed);
+      return;
+    }
+    const int64_t elapsed = since_epoch_ns(std::chrono::steady_clock::now());
+    const uint64_t seconds = ticks / m_frequency_hz, rest = ticks % m_frequency_hz;
+    const int64_t wanted = static_cast<int64_t>(seconds * 1'000'000'000ull + rest * 1'000'000'000ull / m_frequency_hz);
+    // The offset may go negative: the counter then reads more than the host time since creation.
+    m_offset_ns.store(elapsed - wanted, std::memory_order_relaxed);
+  }
+
   uint64_t ticks_at(std::chrono::steady_clock::time_point when) const {
     auto ns = since_epoch_ns(when) - m_offset_ns.load(std::memory_order_relaxed);
     if (ns < 0) return 0;

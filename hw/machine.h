@@ -31,6 +31,7 @@
 #include "base/guest_memory.h"
 #include "base/result.h"
 #include "hw/address_space.h"
+#include "hw/device_state.h"
 #include "hw/stats.h"
 
 namespace graph {
@@ -151,6 +152,24 @@ class Machine {
     const base::GuestMemory* memory = nullptr;
   };
   virtual std::optional<DebugAccess> debug_access() { return std::nullopt; }
+
+  // What a snapshot saves and restores (snapshot/): every part of the machine by the graph's device
+  // id, the vCPUs, guest RAM and the guest clock. `state` null: the part has state it cannot save
+  // (the snapshot refuses, naming it). Valid while the machine exists; nullopt for machine types
+  // that cannot be snapshotted yet.
+  struct SnapshotPart {
+    std::string id;      // the graph's device id ("serial0"); "htif" for the HTIF window
+    std::string driver;  // the catalogue driver ("ns16550")
+    DeviceState* state = nullptr;
+  };
+  struct SnapshotAccess {
+    std::vector<SnapshotPart> parts;
+    accel::Vm* vm = nullptr;
+    std::vector<accel::Vcpu*> vcpus;
+    base::GuestMemory* memory = nullptr;
+    base::Timebase* timebase = nullptr;  // riscv64: mtime (null where the accelerator keeps the clock)
+  };
+  virtual std::optional<SnapshotAccess> snapshot_access() { return std::nullopt; }
 };
 
 // Called on a vCPU's thread when its run() returned a debug stop (Vcpu::set_debug); the vCPU runs

@@ -44,6 +44,7 @@
 #include "security/policy.h"
 #include "security/privileges.h"
 #include "security/thread_role.h"
+#include "snapshot/snapshot.h"
 #include "vmm/console_server.h"
 #include "vmm/control_server.h"
 #include "vmm/controller.h"
@@ -135,6 +136,15 @@ struct Prepared {
   // Inside the jail: the VMM's pid as the host sees it, and what the host could not give.
   pid_t host_pid = 0;
   std::vector<std::string> jail_not_applied;
+  std::shared_ptr<const snapshot::Opened> restore;  // --restore DIR, checked
+  std::string restore_dir;
+  bool start_paused = false;  // --paused
+};
+
+// `up --restore DIR [--paused]`: FILE is then the snapshot's own DIR/config.json.
+struct RestoreFlags {
+  std::string dir;
+  bool paused = false;
 };
 
 // What --gdb and --gdb-wait add to the file's `debug:` section.
@@ -188,7 +198,20 @@ int read_debug_section(Prepared& prepared, const GdbFlags& flags) {
 }
 
 // Everything `up` decides before anything runs; a non-zero status is the exit code.
-int prepare(const std::string& file, Prepared& prepared, bool overcommit, const GdbFlags& gdb) {
+int prepare(const std::string& file, Prepared& prepared, bool overcommit, const GdbFlags& gdb,
+            const RestoreFlags& restore = {}) {
+  // A snapshot is checked before its config: a truncated or altered directory is refused as such.
+  if (!restore.dir.empty()) {
+    auto opened = snapshot::open(restore.dir);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "vmlaunch: cannot restore %s: %s\n", restore.dir.c_str(),
+                   opened.error().message.c_str());
+      return kExitBadInput;
+    }
+    prepared.restore = std::make_shared<const snapshot::Opened>(std::move(opened.value()));
+    prepared.restore_dir = restore.dir;
+  }
+  prepared.start_paused = restore.paused;
   prepared.checked = check_machine(file);
   print_diagnostics(prepared.checked.diagnostics);
   if (!prepared.checked.ok()) return prepared.checked.status;
@@ -227,6 +250,15 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
                  graph.machine.name.empty() ? "the machine" : graph.machine.name.c_str(),
                  prepared.selection.error.c_str());
     return kExitRuntimeFailure;
+  }
+  if (prepared.restore) {
+    auto compatible =
+        snapshot::check_compatible(prepared.restore->state.header, graph, prepared.selection.name);
+    if (!compatible.ok()) {
+      std::fprintf(stderr, "vmlaunch: cannot restore %s: %s\n", prepared.restore_dir.c_str(),
+                   compatible.error().message.c_str());
+      return kExitBadInput;
+    }
   }
   return kExitOk;
 }
@@ -305,6 +337,31 @@ base::ErrorOr<void> confine(const SecuritySettings& settings, const fs::path& di
   return security::arm(settings.mode, settings.context);
 }
 
+// The config a snapshot keeps (DIR/config.json): the effective document, with the paths that
+// resolve against the file's directory made absolute, so it runs from the snapshot's directory.
+nlohmann::json effective_config(nlohmann::json doc, const graph::Graph& graph, const fs::path& base_dir) {
+  auto absolute = [&](const std::string& path) {
+    fs::path p = path;
+    return (p.is_relative() ? fs::absolute(base_dir / p) : p).lexically_normal().string();
+  };
+  if (auto boot = doc.find("boot"); boot != doc.end() && boot->is_object()) {
+    const std::pair<const char*, const std::string*> resolved[] = {
+        {"kernel", &graph.boot.kernel}, {"initrd", &graph.boot.initrd}, {"dtb", &graph.boot.dtb}};
+    for (const auto& [key, value] : resolved)
+      if (boot->contains(key) && !value->empty())
+        (*boot)[key] = fs::absolute(*value).lexically_normal().string();
+  }
+  if (auto backends = doc.find("backends"); backends != doc.end() && backends->is_object())
+    for (auto& [kind, named] : backends->items()) {
+      if (!named.is_object()) continue;
+      for (auto& [name, options] : named.items())
+        for (const char* key : {"file", "path"})
+          if (options.is_object() && options.contains(key) && options[key].is_string())
+            options[key] = absolute(options[key].get<std::string>());
+    }
+  return doc;
+}
+
 base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::string& file, Prepared& prepared,
                                                                 fs::path console_log, fs::path dir = {}) {
   vmm::ControllerOptions options;
@@ -315,6 +372,11 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
         base::Error("accelerator " + prepared.selection.name + " is not built into this vmlaunch"));
   options.accelerator_name = prepared.selection.name;
   options.base_dir = fs::absolute(file).parent_path();
+  if (prepared.restore && !prepared.restore->base_dir.empty()) options.base_dir = prepared.restore->base_dir;
+  options.restore = prepared.restore;
+  options.restore_dir = prepared.restore_dir;
+  options.start_paused = prepared.start_paused;
+  options.vmlaunch_version = kVersion;
   options.console_log = std::move(console_log);
   // lifecycle: what a guest reset or panic leads to (validated by the schema: these values only).
   nlohmann::json doc = config::to_json(prepared.checked.loaded.document);
@@ -330,6 +392,7 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   if (on_panic == "reboot") options.on_panic = vmm::OnPanic::Reboot;
   options.gdb = prepared.gdb;
   options.gdb_wait = prepared.gdb_wait;
+  options.effective_config = effective_config(doc, prepared.checked.resolved.graph, options.base_dir);
   SecuritySettings security = TRY(security_settings(doc, prepared));
   options.after_first_build = [security, dir] { return confine(security, dir); };
   return vmm::Controller::create(std::move(options));
@@ -546,6 +609,7 @@ int enter_jail(const std::string& file, Prepared& prepared, const fs::path& dir,
   inputs.name = name;
   inputs.gdb = prepared.gdb;
   inputs.jit_code = uses_llvm_tier(prepared);
+  if (prepared.restore) inputs.restore_dir = fs::absolute(prepared.restore_dir).string();
   auto spec = jail_spec(inputs);
   if (!spec.ok()) {
     std::fprintf(stderr, "vmlaunch: %s\n", spec.error().message.c_str());
@@ -575,11 +639,11 @@ int enter_jail(const std::string& file, Prepared& prepared, const fs::path& dir,
 // running machine is refused when given (--name); a name derived from the file gets a suffix
 // instead, so two foreground runs of one file (parallel tests) do not collide.
 int run_up(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-           const StatsOutput& stats, const GdbFlags& gdb, bool jail) {
+           const StatsOutput& stats, const GdbFlags& gdb, const RestoreFlags& restore, bool jail) {
   // What the caller left open must not reach the VMM (the detached VMM does this after its fork).
   security::close_inherited_fds();
   Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit, gdb, restore); status != kExitOk) return status;
   prepared.jail = prepared.jail || jail;
   // The signal watcher is a thread: made after the jail's fork (fork keeps only the calling thread).
   auto bare = [&]() -> int {
@@ -711,9 +775,9 @@ int second_up(const fs::path& root, const std::string& name, const nlohmann::jso
 }
 
 int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
-                    bool recreate, const GdbFlags& gdb, bool jail) {
+                    bool recreate, const GdbFlags& gdb, const RestoreFlags& restore, bool jail) {
   Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit, gdb); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit, gdb, restore); status != kExitOk) return status;
   prepared.jail = prepared.jail || jail;
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {
@@ -824,7 +888,17 @@ void register_up(CLI::App& app, Action& action) {
   auto file = std::make_shared<std::string>();
   auto detach = std::make_shared<bool>(false);
   auto name = std::make_shared<std::string>();
-  cmd->add_option("FILE", *file, "Machine file (YAML, TOML or JSON)")->required();
+  cmd->add_option("FILE", *file,
+                  "Machine file (YAML, TOML or JSON); with --restore, the snapshot's own config");
+  auto restore = std::make_shared<RestoreFlags>();
+  cmd->add_option("--restore", restore->dir,
+                  "Continue the machine saved in DIR by `vmlaunch snapshot` (its config.json is the machine "
+                  "file), guest clock stepped forward. Refused with exit 2 when the snapshot is truncated or "
+                  "corrupted, of another format version, architecture, CPU or device set, or when a disk "
+                  "changed or a file is missing since");
+  cmd->add_flag("--paused", restore->paused,
+                "Start the machine paused (with --restore: right where the snapshot was); `vmlaunch resume "
+                "NAME` continues it");
   cmd->add_flag("-d,--detach", *detach,
                 "Run detached: return once the machine runs (and the file's readiness: is seen; else stop it "
                 "and exit 1), print its name");
@@ -870,19 +944,36 @@ void register_up(CLI::App& app, Action& action) {
                 "namespaces, a root holding only the machine's files and device nodes, cgroup v2 limits "
                 "where the host has them. Needs root");
   auto stats = std::make_shared<StatsOutput>();
-  cmd->callback([&action, file, detach, name, overcommit, grace, recreate, stats, stats_spec, gdb, jail] {
-    stats->text = *stats_spec == "text";
-    if (stats_spec->rfind("json:", 0) == 0) stats->json_path = stats_spec->substr(5);
-    if (*detach) {
-      action = [file, name, overcommit, grace, recreate, gdb, jail] {
-        return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb, *jail);
-      };
-    } else {
-      action = [file, name, overcommit, grace, stats, gdb, jail] {
-        return run_up(*file, *name, *overcommit, *grace, *stats, *gdb, *jail);
-      };
-    }
-  });
+  cmd->callback(
+      [&action, file, detach, name, overcommit, grace, recreate, stats, stats_spec, gdb, restore, jail] {
+        if (!restore->dir.empty()) {
+          if (!file->empty()) {
+            action = [] {
+              std::fprintf(stderr, "vmlaunch: up: give FILE or --restore DIR, not both\n");
+              return kExitBadInput;
+            };
+            return;
+          }
+          *file = (fs::path(restore->dir) / snapshot::kConfigFile).string();
+        } else if (file->empty()) {
+          action = [] {
+            std::fprintf(stderr, "vmlaunch: up: FILE is required (or --restore DIR)\n");
+            return kExitBadInput;
+          };
+          return;
+        }
+        stats->text = *stats_spec == "text";
+        if (stats_spec->rfind("json:", 0) == 0) stats->json_path = stats_spec->substr(5);
+        if (*detach) {
+          action = [file, name, overcommit, grace, recreate, gdb, restore, jail] {
+            return run_up_detached(*file, *name, *overcommit, *grace, *recreate, *gdb, *restore, *jail);
+          };
+        } else {
+          action = [file, name, overcommit, grace, stats, gdb, restore, jail] {
+            return run_up(*file, *name, *overcommit, *grace, *stats, *gdb, *restore, *jail);
+          };
+        }
+      });
 }
 
 }  // namespace launcher

@@ -30,5 +30,6 @@ void register_down(CLI::App& app, Action& action);
 void register_pause(CLI::App& app, Action& action);  // pause and resume
 void register_console(CLI::App& app, Action& action);
 void register_host(CLI::App& app, Action& action);  // host devices
+void register_snapshot(CLI::App& app, Action& action);
 
 }  // namespace launcher

@@ -68,6 +68,7 @@ base::ErrorOr<security::JailSpec> jail_spec(const JailInputs& inputs) {
     else
       spec.network = true;  // a TCP listener on the host's addresses
   }
+  if (!inputs.restore_dir.empty()) add(spec, inputs.restore_dir, false, true);
   if (!inputs.state_dir.empty()) {
     add(spec, inputs.state_dir.string(), true, true);
     spec.root = (inputs.state_dir / "root").string();

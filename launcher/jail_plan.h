@@ -23,6 +23,7 @@ struct JailInputs {
   std::string name;                 // the machine's name (hostname, cgroup)
   std::optional<gdbstub::ListenAddress> gdb;
   bool jit_code = false;  // the LLVM tier will be loaded: load it before entering
+  std::string restore_dir;  // up --restore DIR: read while the machine is built, inside
 };
 
 // Errors carry the config place of the backend whose files cannot be listed (a missing image).

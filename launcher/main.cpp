@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   launcher::register_pause(app, action);
   launcher::register_console(app, action);
   launcher::register_host(app, action);
+  launcher::register_snapshot(app, action);
 
   try {
     app.parse(argc, argv);

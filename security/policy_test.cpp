@@ -224,6 +224,18 @@ TEST_CASE("malloc's overcommit probe fails softly; other opens still kill") {
   CHECK(thread_call(security::Role::Control, security::SeccompMode::Strict, write_open).killed_by(SIGSYS));
 }
 
+TEST_CASE("the snapshot writer creates files write-only and opens nothing read-write") {
+  auto write_open = [] {
+    int fd = ::open("/tmp/vmlaunch-seccomp-snapshot-test", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) ::_exit(12);
+    ::close(fd);
+    ::unlink("/tmp/vmlaunch-seccomp-snapshot-test");
+  };
+  CHECK(thread_call(security::Role::Snapshot, security::SeccompMode::Strict, write_open).exited(0));
+  auto read_write_open = [] { (void)::open("/etc/hostname", O_RDWR | O_CLOEXEC); };
+  CHECK(thread_call(security::Role::Snapshot, security::SeccompMode::Strict, read_write_open).killed_by(SIGSYS));
+}
+
 TEST_CASE("the translator's code cache is W^X: read-execute yes, write-execute never") {
   auto jit = [] {
     security::PolicyContext c = context();

@@ -44,11 +44,11 @@ thread_local Slot* t_slot = nullptr;
 
 constexpr const char* kRoleNames[kRoleCount] = {
     "main",    "vcpu",       "device-io", "block-io", "net",      "chardev",
-    "control", "translator", "lifecycle", "signals",  "gdb-stub",
+    "control", "translator", "lifecycle", "signals",  "gdb-stub", "snapshot",
 };
 constexpr const char* kThreadNames[kRoleCount] = {
     "vmlaunch",    "vml-vcpu",        "vml-dev-io",    "vml-blk-io",  "vml-net",      "vml-chardev",
-    "vml-control", "vml-jit-compile", "vml-lifecycle", "vml-signals", "vml-gdb-stub",
+    "vml-control", "vml-jit-compile", "vml-lifecycle", "vml-signals", "vml-gdb-stub", "vml-snapshot",
 };
 
 }  // namespace

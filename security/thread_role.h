@@ -30,6 +30,7 @@ enum class Role : uint8_t {
   Lifecycle,   // controller helpers: the grace period of a graceful stop, pausing after a panic
   Signals,     // the launcher's signal watcher (SIGTERM/SIGINT/SIGHUP become controller requests)
   GdbStub,     // the gdb remote stub (declared for it; the stub wires itself to this role)
+  Snapshot,    // snapshot save (quiesce, state and RAM files, zstd workers) and restore's RAM loaders
   kCount,
 };
 inline constexpr size_t kRoleCount = static_cast<size_t>(Role::kCount);

@@ -297,6 +297,27 @@ class ControlServer::Impl {
       }
       return {{"return", nlohmann::json::object()}};
     }
+    if (command == "snapshot") {
+      // {"dir": PATH, "stop": bool}: written by the VMM itself, so a relative path would resolve
+      // against the VMM's directory, not the client's: it must be absolute.
+      const nlohmann::json args = request.value("arguments", nlohmann::json::object());
+      auto dir = args.find("dir");
+      if (dir == args.end() || !dir->is_string() || dir->get_ref<const std::string&>().empty() ||
+          dir->get_ref<const std::string&>().size() > 4096 ||
+          dir->get_ref<const std::string&>().find('\0') != std::string::npos ||
+          !std::filesystem::path(dir->get<std::string>()).is_absolute())
+        return error_reply("InvalidRequest", "snapshot needs arguments.dir, an absolute path");
+      auto stop = args.find("stop");
+      if (stop != args.end() && !stop->is_boolean())
+        return error_reply("InvalidRequest", "arguments.stop must be a boolean");
+      auto written = m_controller.snapshot(dir->get<std::string>(), stop != args.end() && stop->get<bool>());
+      if (!written.ok()) {
+        State state = m_controller.state();
+        bool running = state == State::Running || state == State::Paused;
+        return error_reply(running ? "SnapshotFailed" : "InvalidState", written.error().message);
+      }
+      return {{"return", written.value()}};
+    }
     if (command == "query-devices") {
       nlohmann::json graph = nlohmann::json::parse(graph::render_json(m_controller.graph()), nullptr, false);
       if (graph.is_discarded())
@@ -310,7 +331,7 @@ class ControlServer::Impl {
     }
     if (command == "query-commands")
       return {{"return",
-               {"status", "stop", "powerdown", "pause", "resume", "query-devices", "query-stats",
+               {"status", "stop", "powerdown", "pause", "resume", "snapshot", "query-devices", "query-stats",
                 "query-commands", "quit"}}};
     if (command == "quit") {
       client.closing = true;  // after this reply is flushed
@@ -394,8 +415,15 @@ base::ErrorOr<nlohmann::json> ControlClient::read_object(int timeout_ms) {
 }
 
 base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command, int timeout_ms) {
+  return execute(command, nullptr, timeout_ms);
+}
+
+base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command, const nlohmann::json& arguments,
+                                                     int timeout_ms) {
   long id = m_next_id++;
-  std::string line = line_of({{"execute", command}, {"id", id}});
+  nlohmann::json request = {{"execute", command}, {"id", id}};
+  if (!arguments.is_null()) request["arguments"] = arguments;
+  std::string line = line_of(request);
   if (::send(m_fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
     return base::fail(errno_text("send"));
   for (;;) {

@@ -60,6 +60,9 @@ class ControlClient {
   // Sends {"execute": command, "id": N, ...} and returns the reply with that id (events before it are
   // skipped); the reply's "error" member, if any, becomes the error "CLASS: message".
   base::ErrorOr<nlohmann::json> execute(const std::string& command, int timeout_ms = 5000);
+  // The same with {"arguments": arguments}.
+  base::ErrorOr<nlohmann::json> execute(const std::string& command, const nlohmann::json& arguments,
+                                        int timeout_ms);
   // The next line the server sends (for event watchers), or an error on timeout / hangup.
   base::ErrorOr<nlohmann::json> read_object(int timeout_ms);
 

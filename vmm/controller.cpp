@@ -207,6 +207,84 @@ void Controller::shutdown(double grace_seconds, const std::string& reason) {
   });
 }
 
+base::ErrorOr<nlohmann::json> Controller::snapshot(const std::filesystem::path& dir, bool stop_after) {
+  std::unique_lock one(m_snapshot_lock, std::try_to_lock);
+  if (!one.owns_lock()) return base::fail(base::Error("a snapshot of this machine is being written already"));
+  SnapshotRequest request;
+  request.dir = dir;
+  request.stop = stop_after;
+  {
+    std::unique_lock guard(m_writer_lock);
+    if (!m_writer.joinable() || m_writer_end)
+      return base::fail(base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not running"));
+    m_writer_request = &request;
+    m_writer_wake.notify_all();
+    m_writer_wake.wait(guard, [&] { return request.done; });
+  }
+  if (!request.result.ok()) return request.result;
+  emit("SNAPSHOT", request.result.value());
+  if (stop_after) {
+    {
+      // stop() resumes only a machine it sees paused; this one was parked by the writer without telling.
+      std::lock_guard guard(m_lock);
+      if (m_stop_reason.empty()) m_stop_reason = "snapshot";
+      if (m_machine) {
+        m_machine->power().quit();
+        if (m_state.load() != State::Paused) (void)m_machine->resume();
+      }
+    }
+    stop("snapshot");
+  }
+  return request.result;
+}
+
+void Controller::snapshot_loop() {
+  std::unique_lock guard(m_writer_lock);
+  for (;;) {
+    m_writer_wake.wait(guard, [this] { return m_writer_end || m_writer_request; });
+    if (m_writer_request) {
+      SnapshotRequest* request = m_writer_request;
+      m_writer_request = nullptr;
+      guard.unlock();
+      request->result = write_snapshot(request->dir, request->stop);
+      guard.lock();
+      request->done = true;
+      m_writer_wake.notify_all();
+      continue;
+    }
+    if (m_writer_end) return;
+  }
+}
+
+base::ErrorOr<nlohmann::json> Controller::write_snapshot(const std::filesystem::path& dir, bool stop_after) {
+  std::lock_guard guard(m_lock);
+  const State state = m_state.load();
+  if (!m_machine || (state != State::Running && state != State::Paused) || !m_stop_reason.empty())
+    return base::fail(base::Error(std::string("the machine is ") + state_name(state) + ", not running"));
+  const bool was_paused = state == State::Paused;
+  if (!was_paused) TRY(m_machine->pause());
+  snapshot::SaveRequest request;
+  request.dir = dir;
+  request.config = m_options.effective_config;
+  request.base_dir = m_options.base_dir;
+  request.vmlaunch_version = m_options.vmlaunch_version;
+  request.accelerator = m_options.accelerator_name;
+  request.graph = &m_options.graph;
+  request.stop_after = stop_after;
+  auto saved = snapshot::save(*m_machine, request);
+  // With stop, the vCPUs stay parked and the devices quiesced: the guest never runs past the
+  // snapshot (snapshot() then lets the parked vCPUs run into the quit).
+  if (!was_paused && !(stop_after && saved.ok())) (void)m_machine->resume();
+  if (!saved.ok()) return base::fail(saved.error());
+  return nlohmann::json{{"dir", dir.string()},
+                        {"ram_bytes", saved->ram.ram_bytes},
+                        {"nonzero_pages", saved->ram.nonzero_pages},
+                        {"ram_file_bytes", saved->ram.stored_bytes},
+                        {"state_file_bytes", saved->state_bytes},
+                        {"seconds", saved->seconds},
+                        {"stopped", stop_after}};
+}
+
 bool Controller::on_guest_panic() {
   const char* action = m_options.on_panic == OnPanic::Pause    ? "pause"
                        : m_options.on_panic == OnPanic::Reboot ? "reboot"
@@ -277,6 +355,14 @@ Outcome Controller::run() {
       m_debug->on_debug_exit(vcpu, exit);
     };
   m_started_at = now_seconds();
+  // Before the first build, so before confinement: the writer gets its role's filter from arming.
+  {
+    std::lock_guard guard(m_writer_lock);
+    m_writer = std::thread([this] {
+      security::ThreadRole role(security::Role::Snapshot);
+      snapshot_loop();
+    });
+  }
   Outcome result;
   // A guest reset builds the machine afresh from the same graph and backends.
   for (;;) {
@@ -297,9 +383,35 @@ Outcome Controller::run() {
       m_machine = machine.value().get();
       if (!m_stop_reason.empty()) m_machine->power().quit();
     }
+    // `up --restore`: the snapshot goes into the first machine before anything of it runs. A refusal
+    // here is bad input (exit 2) and nothing has started.
+    if (m_options.restore) {
+      auto restored = snapshot::restore(*machine.value(), *m_options.restore);
+      m_options.restore.reset();
+      if (!restored.ok()) {
+        {
+          std::lock_guard guard(m_lock);
+          m_machine = nullptr;
+        }
+        result = {2, "error", "restoring " + m_options.restore_dir + ": " + restored.error().message};
+        break;
+      }
+      emit("RESTORED", {{"dir", m_options.restore_dir}});
+    }
     // Running means built: `up -d` returns on this, so a machine that cannot be built is an error
     // its caller sees, not a machine that dies right after "started".
     if (m_state.load() == State::Created) set_state(State::Running);
+    if (m_options.start_paused) {
+      m_options.start_paused = false;
+      if (auto paused = pause(); !paused.ok()) {
+        {
+          std::lock_guard guard(m_lock);
+          m_machine = nullptr;
+        }
+        result = {1, "error", "--paused: " + paused.error().message};
+        break;
+      }
+    }
     if (m_debug) {
       // The stub listens from the first machine on (gdb's first question needs one to answer);
       // with wait, that machine is paused before its first instruction.
@@ -381,7 +493,8 @@ Outcome Controller::run() {
       case hw::RunOutcome::Kind::Quit: {
         // Ctrl-a x at the console is the user's own ordinary end; a stop from the host is forced.
         std::string reason = stop_reason.empty() ? "quit" : stop_reason;
-        result = {reason == "quit" ? 0 : kExitForcedStop, reason, {}};
+        // A snapshot with --stop ends the machine on purpose: also an ordinary end.
+        result = {reason == "quit" || reason == "snapshot" ? 0 : kExitForcedStop, reason, {}};
         break;
       }
       case hw::RunOutcome::Kind::Error:
@@ -390,6 +503,12 @@ Outcome Controller::run() {
     }
     break;
   }
+  {
+    std::lock_guard guard(m_writer_lock);
+    m_writer_end = true;
+  }
+  m_writer_wake.notify_all();
+  m_writer.join();  // a snapshot in progress finishes first (the machine is gone: it fails fast)
   if (m_gdb_server) m_gdb_server->set_exit_status(result.status);  // gdb hears "exited with code N"
   m_gdb_server.reset();  // its thread may be calling into m_debug: stop it first
   {

@@ -25,6 +25,7 @@
 #include "debug/gdbstub/server.h"
 #include "graph/graph.h"
 #include "hw/machine.h"
+#include "snapshot/snapshot.h"
 
 namespace vmm {
 
@@ -76,6 +77,15 @@ struct ControllerOptions {
   // everything that needs opening (images, /dev/kvm, sockets, the LLVM tier) is open, so this is
   // where the launcher drops privileges and arms seccomp. An error stops the machine (exit 1).
   std::function<base::ErrorOr<void>()> after_first_build;
+  // Snapshots (snapshot/): the effective config written into a snapshot, this vmlaunch's version.
+  nlohmann::json effective_config;
+  std::string vmlaunch_version;
+  // `up --restore`: the first machine built is filled from this snapshot before any vCPU runs (a
+  // later guest reset boots afresh). A restore that fails ends run() with status 2 before the
+  // machine ever ran. `start_paused` leaves that machine paused (resume continues it).
+  std::shared_ptr<const snapshot::Opened> restore;
+  std::string restore_dir;  // for messages
+  bool start_paused = false;
 };
 
 class Controller {
@@ -102,6 +112,11 @@ class Controller {
   // the run as a power-off (status 0): some guests answer the button (x86_64 microvm's Ctrl-Alt-Del)
   // with a reboot.
   base::ErrorOr<void> powerdown();
+  // Writes a snapshot of the running (or paused) machine to `dir` (snapshot/snapshot.h) on a thread
+  // of role snapshot: vCPUs parked, devices quiesced, files written, then the machine continues as it
+  // was, or with `stop` stops (exit status 0, reason "snapshot") without running again. Returns
+  // what was written (sizes, seconds). One snapshot at a time.
+  base::ErrorOr<nlohmann::json> snapshot(const std::filesystem::path& dir, bool stop);
   // The graceful stop a supervisor's SIGTERM asks for: the power button, then stop(reason) if the
   // machine still runs after `grace_seconds`; at once when there is no power button.
   void shutdown(double grace_seconds, const std::string& reason);
@@ -160,6 +175,22 @@ class Controller {
   std::condition_variable m_helpers_wake;
   bool m_ending = false;
   std::vector<std::thread> m_helpers;
+  // The snapshot writer: a thread of role snapshot started with run() (before the seccomp filters
+  // go on, so no other role needs to be able to start it), serving one request at a time.
+  struct SnapshotRequest {
+    std::filesystem::path dir;
+    bool stop = false;
+    base::ErrorOr<nlohmann::json> result = base::fail(base::Error("not done"));
+    bool done = false;
+  };
+  void snapshot_loop();
+  base::ErrorOr<nlohmann::json> write_snapshot(const std::filesystem::path& dir, bool stop);
+  std::mutex m_snapshot_lock;  // one snapshot at a time
+  std::mutex m_writer_lock;    // guards the fields below
+  std::condition_variable m_writer_wake;
+  SnapshotRequest* m_writer_request = nullptr;
+  bool m_writer_end = false;
+  std::thread m_writer;
   std::mutex m_sinks_lock;  // held while sinks run, so removal waits for a delivery in progress
   std::vector<std::pair<size_t, EventSink>> m_sinks;
   size_t m_next_sink = 1;

@@ -88,6 +88,11 @@ class PciHost {
   // Every function with its BDF after bus numbering, depth first (what a guest's scan finds).
   std::vector<std::pair<Bdf, PciFunction*>> functions();
 
+  // Snapshot (pci_state.cpp): every function's config space, by function name (the graph's device
+  // id), so bus renumbering by the guest does not matter.
+  void save_state(StateWriter& out);
+  base::ErrorOr<void> load_state(StateReader& in);
+
  private:
   PciFunction* route_on(PciBus& bus, uint8_t number, uint8_t target, uint8_t device, uint8_t function);
   void collect(PciBus& bus, uint8_t number, std::vector<std::pair<Bdf, PciFunction*>>& out);
@@ -99,12 +104,17 @@ class PciHost {
 };
 
 // A PciHost's config mechanism #1 (ports 0xcf8 address, 0xcfc-0xcff data), mapped at 0xcf8 size 8.
-class Cf8ConfigDevice final : public Device {
+class Cf8ConfigDevice final : public Device, public DeviceState {
  public:
   explicit Cf8ConfigDevice(std::shared_ptr<PciHost> host) : m_host(std::move(host)) {}
   std::string_view name() const override { return "pci-cf8"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot (pci_state.cpp): the address latch, then the host's functions.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
  private:
   std::shared_ptr<PciHost> m_host;
@@ -113,12 +123,21 @@ class Cf8ConfigDevice final : public Device {
 };
 
 // PCIe ECAM: bus << 20 | device << 15 | function << 12 | register, mapped at the ECAM base.
-class EcamDevice final : public Device {
+class EcamDevice final : public Device, public DeviceState {
  public:
   explicit EcamDevice(std::shared_ptr<PciHost> host) : m_host(std::move(host)) {}
   std::string_view name() const override { return "pci-ecam"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot (pci_state.cpp): the host's functions.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override { m_host->save_state(out); }
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, "pci-ecam"));
+    TRY(m_host->load_state(in));
+    return in.finish("pci-ecam");
+  }
 
  private:
   std::shared_ptr<PciHost> m_host;

@@ -21,6 +21,7 @@
 
 #include "hw/address_space.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::pci {
 
@@ -103,6 +104,12 @@ class PciFunction {
   // Direct register access for the host's resource assignment and for tests.
   void program_bar(unsigned index, uint64_t address);
   void set_command(uint16_t bits);
+
+  // Snapshot (pci_state.cpp): the config space as the guest left it. Loading takes only the bits the
+  // guest can change (writable and write-1-to-clear ones; the rest is the model's), then maps the
+  // BARs where the registers say and re-drives INTx.
+  void save_config(StateWriter& out);
+  base::ErrorOr<void> load_config(StateReader& in);
 
  protected:
   // Hooks for registers with side effects, called with the function's lock released. `offset` and

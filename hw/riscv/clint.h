@@ -16,11 +16,12 @@
 
 #include "base/timebase.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/riscv/hart_irq.h"
 
 namespace hw::riscv {
 
-class Clint final : public Device {
+class Clint final : public Device, public DeviceState {
  public:
   static constexpr uint64_t kSize = 0x10000;
   static constexpr uint64_t kMtimecmpBase = 0x4000;
@@ -33,6 +34,11 @@ class Clint final : public Device {
   std::string_view name() const override { return "clint"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot (clint_state.cpp): msip and mtimecmp per hart; MTIP is recomputed from mtime.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
  private:
   void set_mtimecmp_locked(unsigned hart, uint64_t value);

@@ -19,11 +19,12 @@
 #include "backends/chardev.h"
 #include "base/guest_memory.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/machine.h"
 
 namespace hw::riscv {
 
-class Htif final : public Device {
+class Htif final : public Device, public DeviceState {
  public:
   // The window [base, base+size) must contain both words (offsets relative to base). `console` may be
   // null (output dropped); `memory` is used for syscall arguments and may be null (syscalls fail).
@@ -36,6 +37,22 @@ class Htif final : public Device {
 
   // Loader access to the RAM this window replaced (ELF segments may cover it).
   bool load(uint64_t offset, std::span<const uint8_t> bytes);
+
+  // Snapshot: the window's bytes (tohost, fromhost and the RAM around them it replaced).
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override {
+    std::lock_guard guard(m_lock);
+    out.bytes(m_bytes);
+  }
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, "htif"));
+    std::vector<uint8_t> bytes = in.bytes(m_bytes.size());
+    if (bytes.size() != m_bytes.size()) in.fail();
+    TRY(in.finish("htif"));
+    std::lock_guard guard(m_lock);
+    m_bytes = std::move(bytes);
+    return {};
+  }
 
  private:
   uint64_t word_locked(uint64_t offset) const;

@@ -15,11 +15,12 @@
 #include <vector>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/riscv/hart_irq.h"
 
 namespace hw::riscv {
 
-class Plic final : public Device, public std::enable_shared_from_this<Plic> {
+class Plic final : public Device, public DeviceState, public std::enable_shared_from_this<Plic> {
  public:
   static constexpr uint64_t kSize = 0x600000;
   static constexpr uint32_t kDefaultSources = 96;  // QEMU virt: riscv,ndev = 95
@@ -38,6 +39,12 @@ class Plic final : public Device, public std::enable_shared_from_this<Plic> {
   // range, or a PLIC not owned by a shared_ptr. The line keeps the PLIC alive.
   std::shared_ptr<IrqLine> source_line(uint32_t source);
   void set_source_level(uint32_t source, bool level);
+
+  // Snapshot (plic_state.cpp): priorities, pending/claimed/level bitmaps, per-context enables and
+  // thresholds; the outputs to the harts are recomputed and driven on load.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
  private:
   struct Context {

@@ -17,10 +17,11 @@
 #include <vector>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::riscv {
 
-class SifiveGpio final : public Device {
+class SifiveGpio final : public Device, public DeviceState {
  public:
   static constexpr uint64_t kSize = 0x1000;
   enum Register : uint32_t {
@@ -52,6 +53,11 @@ class SifiveGpio final : public Device {
 
   // The host side: the level on an input pin (the power button pressed = high). Any thread.
   void set_pin(unsigned pin, bool level);
+
+  // Snapshot (sifive_gpio_state.cpp): every register, the host-driven pin levels and the line levels.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
   unsigned pins() const { return static_cast<unsigned>(m_irqs.size()); }
 
  private:

@@ -5,11 +5,12 @@
 #pragma once
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/machine.h"
 
 namespace hw::riscv {
 
-class SifiveTest final : public Device {
+class SifiveTest final : public Device, public DeviceState {
  public:
   static constexpr uint64_t kSize = 0x1000;
   static constexpr uint32_t kFail = 0x3333, kPass = 0x5555, kReset = 0x7777;
@@ -19,6 +20,14 @@ class SifiveTest final : public Device {
   std::string_view name() const override { return "syscon"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot: registers without memory (writes act at once), so the saved state is empty.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter&) override {}
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, name()));
+    return in.finish(std::string(name()));
+  }
 
  private:
   PowerController& m_power;

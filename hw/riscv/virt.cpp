@@ -108,6 +108,17 @@ class VirtMachine final : public Machine {
     return {};
   }
 
+  std::optional<SnapshotAccess> snapshot_access() override {
+    SnapshotAccess access;
+    access.parts = m_parts;
+    if (m_htif) access.parts.push_back({"htif", "htif", m_htif.get()});
+    access.vm = m_vm.get();
+    access.memory = &m_memory;
+    access.timebase = &m_timebase;
+    for (auto& vcpu : m_vcpus) access.vcpus.push_back(vcpu.get());
+    return access;
+  }
+
   std::optional<DebugAccess> debug_access() override {
     DebugAccess access;
     access.vm = m_vm.get();
@@ -145,6 +156,7 @@ class VirtMachine final : public Machine {
   HartIrqRouter m_router;
   Bus m_bus;
   std::vector<std::shared_ptr<Device>> m_devices;
+  std::vector<SnapshotPart> m_parts;  // the graph's devices in graph order, for snapshots
   std::shared_ptr<Htif> m_htif;
   std::shared_ptr<SifiveGpio> m_power_gpio;
   std::mutex m_button_lock;
@@ -370,6 +382,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
                  std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
     auto inserted = machine->m_bus.mmio().insert(base, size, model);
     if (!inserted.ok()) return base::fail(device_error(device, inserted.error().message()));
+    machine->m_parts.push_back({device.id, device.driver, dynamic_cast<DeviceState*>(model.get())});
     machine->m_devices.push_back(std::move(model));
     return {};
   };
@@ -430,6 +443,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
         TRY(map(device, where->base, where->size, model.value()));
       else if (model.value())
         machine->m_devices.push_back(model.value());
+      if (!model.value() || !where)  // mapped itself (PCI hosts) or unmapped: no state interface yet
+        machine->m_parts.push_back(
+            {device.id, device.driver, model.value() ? dynamic_cast<DeviceState*>(model.value().get()) : nullptr});
       const graph::Bus* bus = graph.find_bus(device.bus);
       if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
         layout.virtio_mmio.push_back({{slot->base, slot->size}, *device.irq});

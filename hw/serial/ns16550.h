@@ -20,10 +20,11 @@
 
 #include "backends/chardev.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw {
 
-class Ns16550 final : public Device, public backends::CharReceiver {
+class Ns16550 final : public Device, public DeviceState, public backends::CharReceiver {
  public:
   static constexpr size_t kFifoSize = 16;
   static constexpr unsigned kRegisterCount = 8;
@@ -47,6 +48,11 @@ class Ns16550 final : public Device, public backends::CharReceiver {
   // Register-level access for port I/O users and tests (reg is 0..7).
   uint8_t read_register(unsigned reg);
   void write_register(unsigned reg, uint8_t value);
+
+  // Snapshot (ns16550_state.cpp): registers and the bytes received but not yet read by the guest.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
  private:
   uint8_t read_locked(unsigned reg);

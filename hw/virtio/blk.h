@@ -57,6 +57,9 @@ class BlkDevice : public VirtioDevice {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: nothing beyond the queues (config is the backend's size and the options); in-flight
+  // requests complete in reset(), which the transport calls to quiesce.
+  std::optional<uint32_t> state_version() const override { return 1; }
 
   uint64_t bad_requests() const { return m_bad_requests.load(); }
   uint64_t io_errors() const { return m_io_errors.load(); }

@@ -6,11 +6,12 @@
 #include <mutex>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/virtio/transport.h"
 
 namespace hw::virtio {
 
-class MmioTransport : public hw::Device {
+class MmioTransport : public hw::Device, public hw::DeviceState {
  public:
   static constexpr uint64_t kWindowSize = 0x200;   // registers + device config (fits every stride)
   static constexpr uint32_t kMagic = 0x74726976;   // "virt"
@@ -28,6 +29,14 @@ class MmioTransport : public hw::Device {
 
   TransportCore& core() { return m_core; }
   uint32_t interrupt_status() const { return m_isr.load(); }
+
+  // Snapshot (transport_state.cpp): the interrupt status, feature selectors and the TransportCore.
+  uint32_t state_version() const override { return 1; }
+  std::optional<std::string> cannot_save() const override { return m_core.cannot_save(); }
+  void quiesce() override { m_core.quiesce(); }
+  void unquiesce() override { m_core.unquiesce(); }
+  void save_state(hw::StateWriter& out) override;
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override;
 
  private:
   uint32_t read_register(uint64_t offset);

@@ -21,6 +21,8 @@ class RngDevice : public VirtioDevice {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: nothing beyond the queue. (A restored copy reads fresh host entropy from here on.)
+  std::optional<uint32_t> state_version() const override { return 1; }
 
   uint64_t backend_errors() const { return m_errors.load(); }
   std::vector<std::pair<std::string, uint64_t>> counters() const override {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,16 @@ class TransportCore : public DeviceHost {
   // device's own counters.
   std::vector<std::pair<std::string, uint64_t>> counters() const;
 
+  // Snapshot (transport_state.cpp). quiesce() lets the device finish its in-flight requests and stop
+  // (VirtioDevice::reset) while the queues stay; unquiesce() activates it again on the same queues
+  // and looks at every queue once (the guest may have kicked while it was stopped).
+  std::optional<std::string> cannot_save() const;
+  void quiesce();
+  void unquiesce();
+  void save_state(hw::StateWriter& out);
+  // Into a freshly built transport, guest RAM already restored (the rings are mapped again from it).
+  base::ErrorOr<void> load_state(hw::StateReader& in);
+
   // DeviceHost
   const base::GuestMemory& memory() const override { return m_memory; }
   void interrupt_queue(uint16_t q) override;
@@ -109,6 +120,8 @@ class TransportCore : public DeviceHost {
   QueueRegs m_scratch;
   std::vector<std::unique_ptr<Queue>> m_live;  // the rings while DRIVER_OK
   bool m_active = false;
+  bool m_quiesced = false;
+  std::vector<Queue*> live_queues() const;
 };
 
 }  // namespace hw::virtio

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "base/guest_memory.h"
+#include "hw/device_state.h"
 #include "hw/virtio/virtqueue.h"
 
 namespace hw::virtio {
@@ -83,6 +85,18 @@ class VirtioDevice {
   virtual void notify(uint16_t q) = 0;
   // Stops all processing, waits for in-flight work and forgets the queues.
   virtual void reset() = 0;
+
+  // Snapshot: the device's own state beyond its transport and queues (the transport saves those and
+  // quiesces the device with reset() + activate() around the save). nullopt: the device has state
+  // it cannot save yet, and a snapshot of its machine is refused, naming it. Devices whose whole
+  // state is the queues and a fixed config return a version and write nothing.
+  virtual std::optional<uint32_t> state_version() const { return std::nullopt; }
+  virtual void save_state(hw::StateWriter& out) { (void)out; }
+  virtual base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) {
+    (void)in;
+    (void)version;
+    return {};
+  }
 };
 
 // Pops every available chain of `queue` and hands it to `handle` (which returns bytes written);

@@ -95,6 +95,20 @@ class Virtqueue {
   bool broken() const { return m_broken; }
   uint16_t last_avail() const { return m_last_avail; }
 
+  // Snapshot: the device-side indices (the rings themselves are guest RAM). Saved only when no
+  // chain is in flight (the device is quiesced), so last_avail == used_idx then.
+  struct Indices {
+    uint16_t last_avail = 0, used_idx = 0, signalled_used = 0;
+    bool broken = false;
+  };
+  Indices indices() const { return {m_last_avail, m_used_idx, m_signalled_used, m_broken}; }
+  void set_indices(const Indices& indices) {
+    m_last_avail = indices.last_avail;
+    m_used_idx = indices.used_idx;
+    m_signalled_used = indices.signalled_used;
+    if (indices.broken && !m_broken) (void)fail("broken when the snapshot was taken");
+  }
+
  private:
   Virtqueue(const base::GuestMemory& memory, Layout layout, Features features)
       : m_memory(&memory), m_layout(layout), m_features(features) {}

@@ -86,7 +86,7 @@ using Adder = void (*)(AllowList&, const PolicyContext&);
 
 constexpr Adder kAdders[kRoleCount] = {
     allow_main,    allow_vcpu,       allow_device_io, allow_block_io, allow_net,      allow_chardev,
-    allow_control, allow_translator, allow_lifecycle, allow_signals,  allow_gdb_stub,
+    allow_control, allow_translator, allow_lifecycle, allow_signals,  allow_gdb_stub, allow_snapshot,
 };
 
 // Which roles' threads a thread of each role starts (see the comment on effective_list).
@@ -100,6 +100,8 @@ std::vector<Role> started_by(Role role) {
       return {Role::DeviceIo, Role::Lifecycle};
     case Role::Control:  // powerdown: the power button's release thread
       return {Role::DeviceIo};
+    case Role::Snapshot:  // its zstd workers; quiesced devices start their I/O threads again
+      return {Role::BlockIo, Role::DeviceIo};
     default:
       return {};
   }

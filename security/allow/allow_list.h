@@ -75,6 +75,7 @@ void allow_translator(AllowList& list, const PolicyContext& context);
 void allow_lifecycle(AllowList& list, const PolicyContext& context);
 void allow_signals(AllowList& list, const PolicyContext& context);
 void allow_gdb_stub(AllowList& list, const PolicyContext& context);
+void allow_snapshot(AllowList& list, const PolicyContext& context);
 
 // The shared forms of memory mapping: never executable (everything but the translator's code cache).
 void allow_memory_no_exec(AllowList& list);

@@ -151,7 +151,7 @@ check "inspect prints the allow-list size per role" grep -qE "^  vcpu +[0-9]+" "
 check "inspect --json has a size for every role" python3 -c "
 import json, sys
 sizes = json.load(open('$tmp/inspect.json'))['security']['allow_list_sizes']
-roles = {'main', 'vcpu', 'device-io', 'block-io', 'net', 'chardev', 'control', 'translator', 'lifecycle', 'signals', 'gdb-stub'}
+roles = {'main', 'vcpu', 'device-io', 'block-io', 'net', 'chardev', 'control', 'translator', 'lifecycle', 'signals', 'gdb-stub', 'snapshot'}
 sys.exit(0 if set(sizes) == roles and all(10 < n < 150 for n in sizes.values()) else 1)"
 "$vml" pause confined >/dev/null && "$vml" resume confined >/dev/null
 check "pause and resume work confined" test $? -eq 0

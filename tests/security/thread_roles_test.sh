@@ -8,7 +8,7 @@ source tests/lib.sh
 root=$(cd "$(dirname "$(readlink -f tests/security/thread_roles_test.sh)")/../.." && pwd)
 check "the source tree is reachable from the runfiles" test -f "$root/security/thread_role.h"
 
-mapfile -t sources < <(cd "$root" && find accel backends base config debug graph hw jit launcher vmm security \
+mapfile -t sources < <(cd "$root" && find accel backends base config debug graph hw jit launcher snapshot vmm security \
   -name '*.cpp' -o -name '*.h' | grep -v '_test\.cpp$' | grep -v '/testing/' | grep -v 'test_' | sort)
 check "sources found" test "${#sources[@]}" -gt 50
 

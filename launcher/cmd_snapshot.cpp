@@ -1,0 +1,84 @@
+// `vmlaunch snapshot NAME DIR [--stop]`: asks the machine's VMM (its control socket's `snapshot`)
+// to pause the machine, write a snapshot into DIR (docs/snapshots.md) and continue it, or with
+// --stop to end it there. `vmlaunch up --restore DIR` continues it later.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "launcher/command.h"
+#include "launcher/machine_state.h"
+#include "vmm/control_server.h"
+
+namespace launcher {
+namespace {
+
+int take_snapshot(const std::string& name, const std::string& dir, bool stop, bool json) {
+  if (auto valid = vmm::check_name(name); !valid.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s\n", valid.error().message.c_str());
+    return kExitBadInput;
+  }
+  std::error_code ec;
+  std::filesystem::path target = std::filesystem::absolute(dir, ec);
+  if (ec || dir.empty()) {
+    std::fprintf(stderr, "vmlaunch: snapshot directory %s: %s\n", dir.c_str(),
+                 ec ? ec.message().c_str() : "empty");
+    return kExitBadInput;
+  }
+  auto root = open_state_root();
+  if (!root) return kExitRuntimeFailure;
+  vmm::MachineRecord record = vmm::read_record(*root, name);
+  if (!record.vmm_alive || record.state != "running") {
+    std::fprintf(stderr, "vmlaunch: no running machine named %s%s\n", name.c_str(),
+                 record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
+    return kExitRuntimeFailure;
+  }
+  auto client = vmm::ControlClient::connect(record.dir / "control.sock");
+  if (!client.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s: control socket: %s\n", name.c_str(), client.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  // Writing RAM takes a while for large guests: no short timeout.
+  auto reply = client.value().execute("snapshot", {{"dir", target.string()}, {"stop", stop}}, 600'000);
+  if (!reply.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s: snapshot: %s\n", name.c_str(), reply.error().message.c_str());
+    return kExitRuntimeFailure;
+  }
+  const nlohmann::json& r = reply.value();
+  if (json) {
+    std::printf("%s\n", r.dump(2).c_str());
+  } else {
+    std::printf("%s: snapshot in %s (%.1f MiB RAM, %.1f MiB written, %.2f s)%s\n", name.c_str(),
+                target.c_str(), r.value("ram_bytes", 0.0) / 1048576.0,
+                (r.value("ram_file_bytes", 0.0) + r.value("state_file_bytes", 0.0)) / 1048576.0,
+                r.value("seconds", 0.0), stop ? "; the machine stopped" : "");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_snapshot(CLI::App& app, Action& action) {
+  CLI::App* cmd = app.add_subcommand(
+      "snapshot",
+      "Save a running machine to DIR: it pauses, its devices finish their in-flight I/O, the effective "
+      "config, a checksummed state file and its RAM (zstd) are written, and it continues (or stops with "
+      "--stop). `vmlaunch up --restore DIR` continues it from there. Disk images are referenced, not "
+      "copied: keep them unchanged. Exit 1 if the machine is not running or cannot be saved (the "
+      "message names the device)");
+  auto name = std::make_shared<std::string>();
+  auto dir = std::make_shared<std::string>();
+  auto stop = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("NAME", *name, "Machine name (see ps)")->required();
+  cmd->add_option("DIR", *dir, "Directory to write (created; a snapshot already there is replaced)")
+      ->required();
+  cmd->add_flag("--stop", *stop, "Stop the machine after the snapshot instead of letting it continue");
+  cmd->add_flag("--json", *json, "Print what was written (sizes, seconds) as JSON");
+  cmd->callback([&action, name, dir, stop, json] {
+    action = [name, dir, stop, json] { return take_snapshot(*name, *dir, *stop, *json); };
+  });
+}
+
+}  // namespace launcher

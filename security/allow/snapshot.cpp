@@ -1,0 +1,45 @@
+// Snapshot writers (vmm::Controller::snapshot): one thread, started before arming and idle until
+// asked, parks the vCPUs, quiesces the devices, writes DIR/{ram.zst,config.json,state.vmls} and
+// lets everything run again; its workers compress guest RAM. The only role that creates files after
+// arming: in the directory the control client named.
+#include <fcntl.h>
+
+#include "security/allow/allow_list.h"
+#include "security/allow/kvm_ioctls.h"
+
+namespace security {
+
+void allow_snapshot(AllowList& list, const PolicyContext&) {
+  allow_thread_start(list);    // zstd workers; a quiesced virtio-blk starts its I/O threads again
+  allow_kvm_interrupts(list);  // devices look at their queues again after quiescing and may interrupt
+  list.allow("mkdir", "the snapshot directory");
+  list.allow("mkdirat", "as mkdir");
+  // Write-only, created or truncated: never reads or appends to host files.
+  list.allow_if("openat", {SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_APPEND, O_WRONLY)},
+                "the snapshot's files (write-only)");
+  // Any allow rule of openat drops common's EACCES refusal of malloc's overcommit probe (the first
+  // big free of a zstd worker's arena makes it): that exact read-only open is allowed here instead.
+  // The writer itself opens /proc/self/pagemap so (never-touched RAM pages are skipped unread).
+  list.allow_if("openat", {SCMP_A2(SCMP_CMP_EQ, O_RDONLY | O_CLOEXEC)},
+                "/proc/self/pagemap; malloc's overcommit probe (/proc/sys/vm/overcommit_memory)");
+  list.allow("pread64", "/proc/self/pagemap entries of guest RAM");
+  list.allow("write", "the snapshot's files");
+  list.allow("fsync", "the files reach the disk before state.vmls is renamed into place");
+  list.allow("rename", "state.vmls and config.json are written to a temporary name first");
+  list.allow("renameat", "as rename");
+  list.allow("renameat2", "as rename");
+  list.allow("unlink", "an older state.vmls in the directory goes first");
+  list.allow("unlinkat", "as unlink");
+  list.allow("newfstatat", "the directory exists; disk image sizes and times are recorded");
+  list.allow("statx", "as newfstatat (std::filesystem)");
+  list.allow("fstat", "glibc's stat paths");
+  list.allow("stat", "as newfstatat");
+  list.allow("io_uring_setup", "a quiesced virtio-blk with io_uring gets its ring again");
+  list.allow("io_uring_register", "liburing registers the ring");
+  list.allow("io_uring_enter", "and submits on it");
+  list.allow("eventfd2", "the io_uring completion wake-up");
+  list.allow("read", "eventfds of devices restarting");
+  list.allow("sendto", "events to control clients");
+}
+
+}  // namespace security

@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "launcher/command.h"
@@ -33,6 +35,19 @@ int take_snapshot(const std::string& name, const std::string& dir, bool stop, bo
     std::fprintf(stderr, "vmlaunch: no running machine named %s%s\n", name.c_str(),
                  record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
     return kExitRuntimeFailure;
+  }
+  // A jailed VMM sees only its own files: DIR is not there (security.json says whether it is).
+  {
+    std::ifstream in(record.dir / "security.json");
+    nlohmann::json security = nlohmann::json::parse(in, nullptr, false);
+    if (security.is_object() && security.value("jail", false)) {
+      std::fprintf(
+          stderr,
+          "vmlaunch: %s runs in a jail (security.jail), where snapshots cannot be written yet; start it "
+          "without the jail to take snapshots\n",
+          name.c_str());
+      return kExitRuntimeFailure;
+    }
   }
   auto client = vmm::ControlClient::connect(record.dir / "control.sock");
   if (!client.ok()) {

@@ -107,6 +107,9 @@ bg_pid=$(python3 -c 'import json,sys; print([m["pid"] for m in json.load(open(sy
 check "ps shows it running" sh -c "python3 -c 'import json,sys; sys.exit(0 if [m for m in json.load(open(sys.argv[1])) if m[\"name\"] == \"jail-bg\" and m[\"state\"] == \"running\"] else 1)' '$work/ps.json'"
 check "under the jailed VMM's host pid (pid 1 inside)" \
   sh -c "grep -q \"^NSpid:[[:space:]]*$bg_pid[[:space:]]*1\$\" /proc/$bg_pid/status"
+"$vml" snapshot jail-bg "$work/snap" >"$work/snap.out" 2>&1
+check "a snapshot of a jailed machine is refused (exit 1)" test $? -eq 1
+check "saying why" grep -q "runs in a jail" "$work/snap.out"
 check "vmlaunch down stops it" "$vml" down --timeout 120 jail-bg
 check "its VMM is gone" sh -c "! kill -0 $bg_pid 2>/dev/null"
 check "and so is its directory" test ! -e "$state/jail-bg"

@@ -2,19 +2,50 @@
 // to pause the machine, write a snapshot into DIR (docs/snapshots.md) and continue it, or with
 // --stop to end it there. `vmlaunch up --restore DIR` continues it later.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "launcher/command.h"
 #include "launcher/machine_state.h"
 #include "vmm/control_server.h"
+#include "vmm/state_dir.h"
 
 namespace launcher {
 namespace {
+
+// Moves the files of a snapshot directory into DIR (made if missing; snapshot files there are
+// replaced): state.vmls last, since a directory holding it is a complete snapshot. Renames within
+// one file system, copies across. Returns "" or what failed.
+std::string move_snapshot(const std::filesystem::path& from, const std::filesystem::path& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return "mkdir " + to.string() + ": " + ec.message();
+  std::vector<fs::path> files;
+  for (const fs::directory_entry& entry : fs::directory_iterator(from, ec)) files.push_back(entry.path());
+  if (ec) return from.string() + ": " + ec.message();
+  std::stable_partition(files.begin(), files.end(),
+                        [](const fs::path& f) { return f.filename() != "state.vmls"; });
+  for (const fs::path& file : files) {
+    fs::path dest = to / file.filename();
+    fs::rename(file, dest, ec);
+    if (ec) {  // another file system: copy, then drop the original
+      ec.clear();
+      fs::copy_file(file, dest, fs::copy_options::overwrite_existing, ec);
+      if (ec) return "copy " + file.string() + ": " + ec.message();
+      fs::remove(file, ec);
+    }
+  }
+  fs::remove_all(from, ec);
+  return {};
+}
 
 int take_snapshot(const std::string& name, const std::string& dir, bool stop, bool json) {
   if (auto valid = vmm::check_name(name); !valid.ok()) {
@@ -36,18 +67,26 @@ int take_snapshot(const std::string& name, const std::string& dir, bool stop, bo
                  record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
     return kExitRuntimeFailure;
   }
-  // A jailed VMM sees only its own files: DIR is not there (security.json says whether it is).
+  // A jailed VMM sees only its own files (security.json says whether it is jailed): it writes into
+  // its machine directory, bound into the jail at the same path, and this moves the files to DIR.
+  // The name lock keeps a foreground `up` from removing that directory meanwhile (--stop).
+  bool jailed = false;
   {
     std::ifstream in(record.dir / "security.json");
     nlohmann::json security = nlohmann::json::parse(in, nullptr, false);
-    if (security.is_object() && security.value("jail", false)) {
-      std::fprintf(
-          stderr,
-          "vmlaunch: %s runs in a jail (security.jail), where snapshots cannot be written yet; start it "
-          "without the jail to take snapshots\n",
-          name.c_str());
+    jailed = security.is_object() && security.value("jail", false);
+  }
+  std::optional<vmm::NameLock> lock;
+  std::filesystem::path write_to = target;
+  if (jailed) {
+    auto acquired = vmm::NameLock::acquire(*root, name);
+    if (!acquired.ok()) {
+      std::fprintf(stderr, "vmlaunch: %s\n", acquired.error().message.c_str());
       return kExitRuntimeFailure;
     }
+    lock.emplace(std::move(acquired.value()));
+    write_to = record.dir / "snapshot.partial";
+    std::filesystem::remove_all(write_to, ec);
   }
   auto client = vmm::ControlClient::connect(record.dir / "control.sock");
   if (!client.ok()) {
@@ -55,10 +94,18 @@ int take_snapshot(const std::string& name, const std::string& dir, bool stop, bo
     return kExitRuntimeFailure;
   }
   // Writing RAM takes a while for large guests: no short timeout.
-  auto reply = client.value().execute("snapshot", {{"dir", target.string()}, {"stop", stop}}, 600'000);
+  auto reply = client.value().execute("snapshot", {{"dir", write_to.string()}, {"stop", stop}}, 600'000);
   if (!reply.ok()) {
     std::fprintf(stderr, "vmlaunch: %s: snapshot: %s\n", name.c_str(), reply.error().message.c_str());
+    if (jailed) std::filesystem::remove_all(write_to, ec);
     return kExitRuntimeFailure;
+  }
+  if (jailed) {
+    if (auto moved = move_snapshot(write_to, target); !moved.empty()) {
+      std::fprintf(stderr, "vmlaunch: %s: snapshot written in %s but not moved to %s: %s\n", name.c_str(),
+                   write_to.c_str(), target.c_str(), moved.c_str());
+      return kExitRuntimeFailure;
+    }
   }
   const nlohmann::json& r = reply.value();
   if (json) {

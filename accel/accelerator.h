@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -120,6 +121,10 @@ class Vcpu {
   virtual AccelResult<VcpuExit> run() = 0;
   // Makes a concurrent run() return ExitInterrupted soon. Safe from any thread.
   virtual void kick() = 0;
+  // Guest instructions this vCPU has retired, for query-stats; may lag a running vCPU by a few
+  // thousand instructions. Safe from any thread. nullopt where the accelerator does not count them
+  // (kvm: that would take the host's performance counters).
+  virtual std::optional<uint64_t> instructions_retired() const { return std::nullopt; }
 
   // Register state and debug control. Only while this vCPU is outside run() or its Vm is paused
   // (Vm::pause). Accelerators without them keep these defaults.

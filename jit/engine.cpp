@@ -55,6 +55,11 @@ bool Engine::step(unsigned hart, uint64_t max_instructions) {
   return true;
 }
 
+std::optional<uint64_t> Engine::instructions_retired(unsigned hart) const {
+  if (hart >= m_harts.size()) return std::nullopt;
+  return m_harts[hart]->published_instret();
+}
+
 bool Engine::kick(unsigned hart) {
   if (hart >= m_harts.size()) return false;
   m_harts[hart]->kick();

@@ -54,6 +54,8 @@ class Engine {
   // At most max_instructions (tests, benchmarks); returns early in wfi.
   bool step(unsigned hart, uint64_t max_instructions);
   bool kick(unsigned hart);
+  // The hart's retired instructions as of its last chunk boundary (any thread; nullopt: no hart).
+  std::optional<uint64_t> instructions_retired(unsigned hart) const;
   // Drives a mip input bit (MSIP 3, MTIP 7, SEIP 9, MEIP 11; SSIP 1, STIP 5 for tests).
   bool set_irq(unsigned hart, unsigned bit, bool level);
 

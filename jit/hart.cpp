@@ -135,7 +135,9 @@ void Hart::run_until_kicked() {
       continue;
     }
     check_interrupts();
-    if (execute(kChunk) == ChunkEnd::kWfi) wait_for_interrupt();
+    ChunkEnd end = execute(kChunk);
+    m_published_instret.store(m_s.instret, std::memory_order_relaxed);
+    if (end == ChunkEnd::kWfi) wait_for_interrupt();
   }
 }
 

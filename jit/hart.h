@@ -111,6 +111,8 @@ class Hart {
 
   // The architectural state. Only while the hart is not running (parked, or from its own thread).
   const CpuState& state() const { return m_s; }
+  // instret as of the last chunk boundary, for other threads (query-stats); state() is the hart's own.
+  uint64_t published_instret() const { return m_published_instret.load(std::memory_order_relaxed); }
   // Replaces the architectural state and rebuilds everything derived from it (TLBs, decoded code,
   // PMP summary); a reservation cannot survive (its host address may be stale).
   void set_state(const CpuState& state);
@@ -304,6 +306,7 @@ class Hart {
   void trace_mmio(const char* what, uint64_t pa, const uint8_t* bytes, unsigned size) const;
 
   CpuState m_s;
+  std::atomic<uint64_t> m_published_instret{0};     // m_s.instret, stored once per chunk
   bool m_pmp_active = false, m_pmp_locked = false;  // derived from m_s.pmpcfg by pmp_changed()
 
   // Interrupt inputs driven by devices, and the wake-up machinery for wfi and kick().

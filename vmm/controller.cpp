@@ -216,7 +216,8 @@ base::ErrorOr<nlohmann::json> Controller::snapshot(const std::filesystem::path& 
   {
     std::unique_lock guard(m_writer_lock);
     if (!m_writer.joinable() || m_writer_end)
-      return base::fail(base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not running"));
+      return base::fail(
+          base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not running"));
     m_writer_request = &request;
     m_writer_wake.notify_all();
     m_writer_wake.wait(guard, [&] { return request.done; });
@@ -329,6 +330,16 @@ nlohmann::json Controller::stats() const {
     for (const auto& counters : snapshot.vcpus) stats["vcpus"].push_back(object(counters));
     stats["devices"] = nlohmann::json::object();
     for (const auto& [id, counters] : snapshot.devices) stats["devices"][id] = object(counters);
+  }
+  {
+    // Instructions per vCPU, where the accelerator counts them (jit); the machine stays while the
+    // lock is held.
+    std::lock_guard guard(m_lock);
+    std::optional<hw::Machine::DebugAccess> access = m_machine ? m_machine->debug_access() : std::nullopt;
+    if (access && stats.contains("vcpus"))
+      for (size_t i = 0; i < access->vcpus.size() && i < stats["vcpus"].size(); ++i)
+        if (auto retired = access->vcpus[i]->instructions_retired())
+          stats["vcpus"][i]["instructions"] = *retired;
   }
   if (m_console) {
     stats["console"]["client_bytes_dropped"] = m_console_client_dropped.load();

@@ -45,6 +45,10 @@ class JitVcpu final : public Vcpu {
 
   void kick() override { m_engine.kick(m_index); }
 
+  std::optional<uint64_t> instructions_retired() const override {
+    return m_engine.instructions_retired(m_index);
+  }
+
   AccelResult<VcpuState> get_state() override {
     auto s = m_engine.state(m_index);
     if (!s) return base::fail(AccelError("jit: no such hart"));

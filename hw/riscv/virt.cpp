@@ -429,6 +429,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
       }
       if (!console) console = chardev;
       auto uart = std::make_shared<Ns16550>(device.id, 1, irq, chardev);
+      Ns16550::add_stats(context.stats, device.id, uart);
       TRY(map(device, slot->base, slot->size, uart));
       layout.uarts.push_back({{slot->base, slot->size}, *device.irq});
     } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {
@@ -445,7 +446,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_virt(const graph::Graph& graph, Ma
         machine->m_devices.push_back(model.value());
       if (!model.value() || !where)  // mapped itself (PCI hosts) or unmapped: no state interface yet
         machine->m_parts.push_back(
-            {device.id, device.driver, model.value() ? dynamic_cast<DeviceState*>(model.value().get()) : nullptr});
+            {device.id, device.driver,
+             model.value() ? dynamic_cast<DeviceState*>(model.value().get()) : nullptr});
       const graph::Bus* bus = graph.find_bus(device.bus);
       if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq)
         layout.virtio_mmio.push_back({{slot->base, slot->size}, *device.irq});

@@ -82,7 +82,23 @@ void Ns16550::write_register(unsigned reg, uint8_t value) {
     }
   }
   // Outside the lock: a backend may call straight back into receive()/can_receive().
+  if (transmit) (m_backend ? m_tx_bytes : m_tx_dropped).fetch_add(1, std::memory_order_relaxed);
   if (transmit && m_backend) m_backend->write({&value, 1});
+}
+
+StatsRegistry::Counters Ns16550::counters() const {
+  return {{"tx_bytes", m_tx_bytes.load(std::memory_order_relaxed)},
+          {"tx_dropped_no_backend", m_tx_dropped.load(std::memory_order_relaxed)},
+          {"rx_bytes", m_rx_bytes.load(std::memory_order_relaxed)},
+          {"rx_overruns", m_rx_overruns.load(std::memory_order_relaxed)}};
+}
+
+void Ns16550::add_stats(StatsRegistry* stats, const std::string& id, const std::shared_ptr<Ns16550>& uart) {
+  if (!stats) return;
+  stats->add_device(id, [weak = std::weak_ptr<Ns16550>(uart)]() -> StatsRegistry::Counters {
+    auto alive = weak.lock();
+    return alive ? alive->counters() : StatsRegistry::Counters{};
+  });
 }
 
 size_t Ns16550::can_receive() {
@@ -200,9 +216,11 @@ void Ns16550::write_locked(unsigned reg, uint8_t value) {
 void Ns16550::push_rx_locked(uint8_t byte) {
   if (m_rx.size() >= fifo_capacity_locked()) {
     m_overrun = true;  // the byte is lost, as on hardware
+    m_rx_overruns.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   m_rx.push_back(byte);
+  m_rx_bytes.fetch_add(1, std::memory_order_relaxed);
 }
 
 size_t Ns16550::fifo_capacity_locked() const {

@@ -12,6 +12,7 @@
 // this device.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "backends/chardev.h"
 #include "hw/device.h"
 #include "hw/device_state.h"
+#include "hw/stats.h"
 
 namespace hw {
 
@@ -48,6 +50,12 @@ class Ns16550 final : public Device, public DeviceState, public backends::CharRe
   // Register-level access for port I/O users and tests (reg is 0..7).
   uint8_t read_register(unsigned reg);
   void write_register(unsigned reg, uint8_t value);
+
+  // query-stats: bytes the guest sent (to the backend, or dropped when the port has none), bytes
+  // received into the FIFO, bytes lost to a full FIFO (LSR overrun).
+  StatsRegistry::Counters counters() const;
+  // Registers `uart`'s counters under `id` (no-op without a registry).
+  static void add_stats(StatsRegistry* stats, const std::string& id, const std::shared_ptr<Ns16550>& uart);
 
   // Snapshot (ns16550_state.cpp): registers and the bytes received but not yet read by the guest.
   uint32_t state_version() const override { return 1; }
@@ -86,6 +94,7 @@ class Ns16550 final : public Device, public DeviceState, public backends::CharRe
       false;  // THRE interrupt latched; cleared by an IIR read that reports it or a THR write
   bool m_irq_level = false;
   bool m_warned_bad_access = false;
+  std::atomic<uint64_t> m_tx_bytes{0}, m_tx_dropped{0}, m_rx_bytes{0}, m_rx_overruns{0};
 };
 
 }  // namespace hw

@@ -242,3 +242,25 @@ TEST_CASE("ns16550: saved state (registers, unread input) loads into a fresh UAR
   hw::StateReader short_in(std::span<const uint8_t>(saved).first(saved.size() - 2));
   CHECK_FALSE(c.uart.load_state(short_in, 1).ok());
 }
+
+TEST_CASE("ns16550: counts bytes sent, received and lost to a full FIFO for query-stats") {
+  auto backend = std::make_shared<hw::testing::RecordingChar>();
+  hw::Ns16550 uart("serial0", 1, nullptr, backend);
+  for (char c : std::string("hi!")) uart.write_register(0, static_cast<uint8_t>(c));
+  const uint8_t in[] = {'a', 'b'};
+  uart.receive(in);  // FIFOs off: one byte fits, the second overruns
+  auto counters = uart.counters();
+  auto value = [&](const char* name) {
+    for (const auto& [key, v] : counters)
+      if (key == name) return v;
+    FAIL("no counter " << name);
+    return uint64_t{0};
+  };
+  CHECK(value("tx_bytes") == 3);
+  CHECK(value("tx_dropped_no_backend") == 0);
+  CHECK(value("rx_bytes") == 1);
+  CHECK(value("rx_overruns") == 1);
+  hw::Ns16550 unconnected("serial1", 1, nullptr, nullptr);
+  unconnected.write_register(0, 'x');
+  CHECK(unconnected.counters()[1].second == 1);
+}

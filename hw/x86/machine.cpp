@@ -183,7 +183,7 @@ class X86Machine final : public Machine {
   X86VmOps m_ops{m_bus};  // declared before m_vm: the accelerator's VmOps outlive the Vm
   std::vector<std::shared_ptr<Device>> m_devices;
   std::shared_ptr<AcpiPowerButton> m_button;  // pc's power button
-  std::shared_ptr<I8042> m_i8042;  // microvm's Ctrl-Alt-Del (no PM block)
+  std::shared_ptr<I8042> m_i8042;             // microvm's Ctrl-Alt-Del (no PM block)
   std::unique_ptr<accel::Vm> m_vm;
   std::vector<std::unique_ptr<accel::Vcpu>> m_vcpus;
 };
@@ -329,7 +329,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
         if (!chardev)
           return base::fail(device_error(device, "chardev backend \"" + ref->name + "\" was not created"));
       }
-      TRY(map(device, *slot, std::make_shared<Ns16550>(device.id, 1, irq, chardev)));
+      auto uart = std::make_shared<Ns16550>(device.id, 1, irq, chardev);
+      Ns16550::add_stats(context.stats, device.id, uart);
+      TRY(map(device, *slot, uart));
       if (device.irq && *device.irq < 16)
         tables.serial_ports.push_back({static_cast<uint16_t>(slot->base), static_cast<uint8_t>(*device.irq)});
     } else if (const DeviceModelFactory* factory = find_device_model(device.driver)) {

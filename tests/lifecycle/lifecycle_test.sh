@@ -40,6 +40,8 @@ check "inspect --json has the effective config and live counters" \
   json "d['effective_config']['name'] == 'ticker' and d['stats']['console']['bytes_logged'] > 0" <"$tmp/inspect.json"
 check "inspect --json counts per vCPU: the UART writes of vCPU 0, its runs" \
   json "d['stats']['vcpus'][0]['mmio_writes'] > 0 and d['stats']['vcpus'][0]['runs'] >= 0 and isinstance(d['stats']['devices'], dict)" <"$tmp/inspect.json"
+check "inspect --json counts the UART's bytes (non-virtio devices count too)" \
+  json "d['stats']['devices']['serial0']['tx_bytes'] > 0" <"$tmp/inspect.json"
 check "inspect --json counts the instructions vCPU 0 retired (jit)" \
   json "d['stats']['vcpus'][0]['instructions'] > 0" <"$tmp/inspect.json"
 first_count=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["vcpus"][0]["instructions"])' <"$tmp/inspect.json")

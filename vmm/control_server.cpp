@@ -17,6 +17,7 @@
 
 #include "graph/render.h"
 #include "security/thread_role.h"
+#include "vmm/control_protocol.h"
 #include "vmm/state_dir.h"
 
 namespace vmm {
@@ -46,10 +47,9 @@ base::ErrorOr<sockaddr_un> address_of(const std::filesystem::path& path, std::op
 
 struct Client {
   int fd = -1;
-  std::string in;
+  control::LineReader in{kMaxRequest};
   std::string out;
-  bool discarding = false;  // inside an oversized line: drop bytes until its newline
-  bool closing = false;     // close once `out` is flushed (after quit)
+  bool closing = false;  // close once `out` is flushed (after quit)
 };
 
 }  // namespace
@@ -205,27 +205,17 @@ class ControlServer::Impl {
   }
 
   void take(Client& client, std::string_view data) {
-    while (!data.empty() && !client.closing) {
-      size_t newline = data.find('\n');
-      std::string_view part = data.substr(0, newline);
-      if (client.discarding) {
-        if (newline != std::string_view::npos) client.discarding = false;
-      } else if (client.in.size() + part.size() > kMaxRequest) {
-        queue(client, line_of(error_reply("RequestTooLarge", "a request line is at most " +
-                                                                 std::to_string(kMaxRequest) + " bytes")));
-        client.in.clear();
-        client.discarding = newline == std::string_view::npos;
-      } else {
-        client.in.append(part);
-        if (newline != std::string_view::npos) {
-          std::string line;
-          line.swap(client.in);
+    if (client.closing) return;
+    client.in.feed(
+        data,
+        [&](const std::string& line) {
           handle(client, line);
-        }
-      }
-      if (newline == std::string_view::npos) break;
-      data.remove_prefix(newline + 1);
-    }
+          return !client.closing;  // nothing after `quit` is read
+        },
+        [&] {
+          queue(client, line_of(error_reply("RequestTooLarge", "a request line is at most " +
+                                                                   std::to_string(kMaxRequest) + " bytes")));
+        });
   }
 
   void handle(Client& client, const std::string& line) {
@@ -243,28 +233,19 @@ class ControlServer::Impl {
   }
 
   nlohmann::json answer(Client& client, const std::string& line) {
-    nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-    if (request.is_discarded()) return error_reply("ParseError", "not a JSON object (one object per line)");
-    if (!request.is_object()) return error_reply("InvalidRequest", "a request is a JSON object");
-    nlohmann::json id;
-    if (auto it = request.find("id"); it != request.end()) {
-      // The id is echoed, so only small scalars are accepted: a nested one would be ours to copy.
-      if (!(it->is_string() && it->get_ref<const std::string&>().size() <= 256) && !it->is_number_integer())
-        return error_reply("InvalidRequest", "id must be an integer or a string of at most 256 bytes");
-      id = *it;
+    auto request = control::parse_request(line);
+    if (!request.ok()) {
+      nlohmann::json reply = error_reply(request.error().cls, request.error().message);
+      if (!request.error().id.is_null()) reply["id"] = request.error().id;
+      return reply;
     }
-    nlohmann::json reply = dispatch(client, request);
-    if (!id.is_null()) reply["id"] = id;
+    nlohmann::json reply = dispatch(client, request.value());
+    if (!request.value().id.is_null()) reply["id"] = request.value().id;
     return reply;
   }
 
-  nlohmann::json dispatch(Client& client, const nlohmann::json& request) {
-    auto it = request.find("execute");
-    if (it == request.end() || !it->is_string())
-      return error_reply("InvalidRequest", "execute must be a string");
-    const std::string& command = it->get_ref<const std::string&>();
-    if (auto args = request.find("arguments"); args != request.end() && !args->is_object())
-      return error_reply("InvalidRequest", "arguments must be an object");
+  nlohmann::json dispatch(Client& client, const control::Request& request) {
+    const std::string& command = request.command;
     if (command == "status") {
       nlohmann::json status = m_identity;
       status["state"] = state_name(m_controller.state());
@@ -298,19 +279,9 @@ class ControlServer::Impl {
       return {{"return", nlohmann::json::object()}};
     }
     if (command == "snapshot") {
-      // {"dir": PATH, "stop": bool}: written by the VMM itself, so a relative path would resolve
-      // against the VMM's directory, not the client's: it must be absolute.
-      const nlohmann::json args = request.value("arguments", nlohmann::json::object());
-      auto dir = args.find("dir");
-      if (dir == args.end() || !dir->is_string() || dir->get_ref<const std::string&>().empty() ||
-          dir->get_ref<const std::string&>().size() > 4096 ||
-          dir->get_ref<const std::string&>().find('\0') != std::string::npos ||
-          !std::filesystem::path(dir->get<std::string>()).is_absolute())
-        return error_reply("InvalidRequest", "snapshot needs arguments.dir, an absolute path");
-      auto stop = args.find("stop");
-      if (stop != args.end() && !stop->is_boolean())
-        return error_reply("InvalidRequest", "arguments.stop must be a boolean");
-      auto written = m_controller.snapshot(dir->get<std::string>(), stop != args.end() && stop->get<bool>());
+      auto args = control::parse_snapshot_arguments(request);
+      if (!args.ok()) return error_reply(args.error().cls, args.error().message);
+      auto written = m_controller.snapshot(args.value().dir, args.value().stop);
       if (!written.ok()) {
         State state = m_controller.state();
         bool running = state == State::Running || state == State::Paused;
@@ -418,8 +389,8 @@ base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command,
   return execute(command, nullptr, timeout_ms);
 }
 
-base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command, const nlohmann::json& arguments,
-                                                     int timeout_ms) {
+base::ErrorOr<nlohmann::json> ControlClient::execute(const std::string& command,
+                                                     const nlohmann::json& arguments, int timeout_ms) {
   long id = m_next_id++;
   nlohmann::json request = {{"execute", command}, {"id", id}};
   if (!arguments.is_null()) request["arguments"] = arguments;

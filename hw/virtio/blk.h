@@ -69,12 +69,14 @@ class BlkDevice : public VirtioDevice {
   bool read_only() const { return m_read_only; }
   // Whether requests currently go through io_uring (after activate; false = worker threads).
   bool using_io_uring() const { return m_uring_active; }
+  // Runs one request synchronously on the calling thread; returns the bytes written into the
+  // chain's writable part (data + status). What the worker threads do per request; public for the
+  // request fuzzer (tests/fuzz/backends:blk_fuzz), which has no queue threads.
+  uint32_t execute(const Chain& chain);
 
  private:
   // One I/O thread's turn (KickWorkers): runs requests until the queues are empty.
   void service_queues();
-  // Runs one request; returns bytes written into the chain's writable part (data + status).
-  uint32_t execute(const Chain& chain);
   uint8_t do_read(const Chain& chain, uint64_t sector, uint64_t length, uint32_t& written);
   uint8_t do_write(const Chain& chain, uint64_t sector, uint64_t length);
   uint8_t do_ranges(const Chain& chain, uint32_t type);

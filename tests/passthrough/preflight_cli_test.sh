@@ -15,9 +15,22 @@ fi
 PYTHON=$(command -v python3 || echo /usr/bin/python3)
 
 # Runs vmlaunch without CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 1 MiB (as nobody when root).
+# nobody may not reach this checkout (a clone in a 0700 directory, /root): it runs a copy of the
+# binary on a copy of the file, at the same relative path, from a directory anyone can read.
 unprivileged() {
   if [ "$(id -u)" = 0 ]; then
-    (ulimit -l 1024 && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@")
+    local shared
+    shared=$(mktemp -d /tmp/vml-preflight.XXXXXX)
+    chmod 755 "$shared"
+    mkdir -p "$shared/tests/passthrough"
+    cp "$1" "$shared/vmlaunch"
+    cp tests/passthrough/absent.yaml "$shared/tests/passthrough/"
+    chmod -R a+rX "$shared"
+    shift
+    (cd "$shared" && ulimit -l 1024 && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all ./vmlaunch "$@")
+    local status=$?
+    rm -rf "$shared"
+    return $status
   else
     (ulimit -l 1024 && "$@")
   fi

@@ -169,7 +169,9 @@ export VMLAUNCH_STATE_DIR
 VMLAUNCH_STATE_DIR=$(mktemp -d /tmp/vmls.XXXXXX)  # short: the control socket's path must fit sun_path
 # The console's input: a FIFO kept open while the machine runs (in /tmp: 9p makes no FIFOs).
 mkfifo "$VMLAUNCH_STATE_DIR/console.in" || exit 1
-timeout -k 5 300 "$vmlaunch" up "$work/$name.yaml" <"$VMLAUNCH_STATE_DIR/console.in" >"$out" 2>&1 &
+# --stop-timeout: a graceful stop (SIGTERM) waits for the guest as long as `down --timeout 200` does;
+# the default 30 s is too short for pc's ACPI button under nested TCG on a loaded machine (21 s idle).
+timeout -k 5 300 "$vmlaunch" up --stop-timeout 200 "$work/$name.yaml" <"$VMLAUNCH_STATE_DIR/console.in" >"$out" 2>&1 &
 pid=$!
 exec 3>"$VMLAUNCH_STATE_DIR/console.in"
 # Waits (at most 240 s) for a line matching $1 in the output.

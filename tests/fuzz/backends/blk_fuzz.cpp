@@ -14,61 +14,16 @@
 #include "base/guest_memory.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/virtqueue.h"
-
-using hw::virtio::Virtqueue;
-
-namespace {
-
-class MemoryDisk : public backends::BlockBackend {
- public:
-  explicit MemoryDisk(bool read_only) : m_data(1 << 20), m_read_only(read_only) {}
-  uint64_t size() const override { return m_data.size(); }
-  bool read_only() const override { return m_read_only; }
-  base::ErrorOr<void> read(uint64_t offset, std::span<uint8_t> out) override {
-    if (offset > m_data.size() || out.size() > m_data.size() - offset) std::abort();
-    std::memcpy(out.data(), m_data.data() + offset, out.size());
-    return {};
-  }
-  base::ErrorOr<void> write(uint64_t offset, std::span<const uint8_t> in) override {
-    if (m_read_only || offset > m_data.size() || in.size() > m_data.size() - offset) std::abort();
-    std::memcpy(m_data.data() + offset, in.data(), in.size());
-    return {};
-  }
-  base::ErrorOr<void> flush() override { return {}; }
-  base::ErrorOr<void> discard(uint64_t offset, uint64_t length) override {
-    return write_zeroes(offset, length);
-  }
-  base::ErrorOr<void> write_zeroes(uint64_t offset, uint64_t length) override {
-    if (m_read_only || offset > m_data.size() || length > m_data.size() - offset) std::abort();
-    std::memset(m_data.data() + offset, 0, length);
-    return {};
-  }
-
- private:
-  std::vector<uint8_t> m_data;
-  bool m_read_only;
-};
-
-}  // namespace
+#include "tests/fuzz/backends/fuzz_ring.h"
+#include "tests/fuzz/backends/memory_disk.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
-  static base::GuestMemory* memory = [] {
-    auto* m = new base::GuestMemory();
-    (void)m->add_region(0x10000, 1 << 20);
-    return m;
-  }();
-  static auto* rw = new hw::virtio::BlkDevice(std::make_shared<MemoryDisk>(false), {"FUZZDISK"});
-  static auto* ro = new hw::virtio::BlkDevice(std::make_shared<MemoryDisk>(true), {"FUZZRO", true});
-  auto region = memory->regions()[0];
-  std::memset(region.host, 0, region.size);
-  std::memcpy(region.host, data + 3, std::min<size_t>(size - 3, region.size));
-
+  static auto* rw = new hw::virtio::BlkDevice(std::make_shared<fuzzing::MemoryDisk>(false), {"FUZZDISK"});
+  static auto* ro = new hw::virtio::BlkDevice(std::make_shared<fuzzing::MemoryDisk>(true), {"FUZZRO", true});
+  base::GuestMemory& memory = fuzzing::fuzz_ram(data + 3, size - 3);
   uint32_t queue_size = 1u << (data[0] % 9);
-  Virtqueue::Layout layout{queue_size, 0x10000, 0x10000 + 16ull * queue_size, 0};
-  layout.used = (layout.avail + 6 + 2ull * queue_size + 3) & ~3ull;
-  Virtqueue::Features features{(data[1] & 1) != 0, (data[1] & 2) != 0};
-  auto queue = Virtqueue::create(*memory, layout, features);
+  auto queue = fuzzing::ring_at(memory, fuzzing::kRamBase, queue_size, data[1]);
   if (!queue) return 0;
   hw::virtio::BlkDevice& device = (data[2] & 1) ? *ro : *rw;
   for (uint32_t i = 0; i < 2 * queue_size + 4; ++i) {

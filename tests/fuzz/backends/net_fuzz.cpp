@@ -15,12 +15,9 @@
 #include "base/guest_memory.h"
 #include "hw/virtio/net.h"
 #include "hw/virtio/virtqueue.h"
-
-using hw::virtio::Virtqueue;
+#include "tests/fuzz/backends/fuzz_ring.h"
 
 namespace {
-
-constexpr uint64_t kRam = 0x10000, kRamSize = 1 << 20;
 
 class Host : public hw::virtio::DeviceHost {
  public:
@@ -47,33 +44,22 @@ class Backend : public backends::NetBackend {
 };
 
 std::unique_ptr<hw::virtio::Queue> queue_at(base::GuestMemory& memory, uint64_t base, uint32_t size,
-                                            Virtqueue::Features features) {
-  Virtqueue::Layout layout{size, base, base + 16ull * size, 0};
-  layout.used = (layout.avail + 6 + 2ull * size + 3) & ~3ull;
-  auto ring = Virtqueue::create(memory, layout, features);
-  if (!ring) return nullptr;
-  return std::make_unique<hw::virtio::Queue>(std::move(ring.value()));
+                                            uint8_t features) {
+  auto ring = fuzzing::ring_at(memory, base, size, features);
+  return ring ? std::make_unique<hw::virtio::Queue>(std::move(*ring)) : nullptr;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
-  static base::GuestMemory* memory = [] {
-    auto* m = new base::GuestMemory();
-    (void)m->add_region(kRam, kRamSize);
-    return m;
-  }();
-  auto region = memory->regions()[0];
-  std::memset(region.host, 0, region.size);
-  std::memcpy(region.host, data + 3, std::min<size_t>(size - 3, region.size));
+  base::GuestMemory& memory = fuzzing::fuzz_ram(data + 3, size - 3);
   uint32_t queue_size = 1u << (data[0] % 9);
-  Virtqueue::Features features{(data[1] & 1) != 0, (data[1] & 2) != 0};
-  auto rx = queue_at(*memory, kRam, queue_size, features);
-  auto tx = queue_at(*memory, kRam + 0x8000, queue_size, features);
+  auto rx = queue_at(memory, fuzzing::kRamBase, queue_size, data[1]);
+  auto tx = queue_at(memory, fuzzing::kRamBase + 0x8000, queue_size, data[1]);
   if (!rx || !tx) return 0;
   auto backend = std::make_shared<Backend>();
-  Host host(*memory);
+  Host host(memory);
   hw::virtio::NetDevice device(backend, {0x52, 0x54, 0, 0x12, 0x34, 0x56}, queue_size);
   device.activate(host, 0, {rx.get(), tx.get()});
   device.notify(1);  // transmit: every chain the guest queued

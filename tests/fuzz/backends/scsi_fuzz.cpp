@@ -13,48 +13,14 @@
 
 #include "backends/block.h"
 #include "hw/virtio/scsi_disk.h"
-
-namespace {
-
-// 1 MiB of RAM as the medium, so reads and writes reach real data paths.
-class MemoryDisk : public backends::BlockBackend {
- public:
-  explicit MemoryDisk(bool read_only) : m_data(1 << 20), m_read_only(read_only) {}
-  uint64_t size() const override { return m_data.size(); }
-  bool read_only() const override { return m_read_only; }
-  base::ErrorOr<void> read(uint64_t offset, std::span<uint8_t> out) override {
-    if (offset > m_data.size() || out.size() > m_data.size() - offset) std::abort();
-    std::memcpy(out.data(), m_data.data() + offset, out.size());
-    return {};
-  }
-  base::ErrorOr<void> write(uint64_t offset, std::span<const uint8_t> in) override {
-    if (m_read_only || offset > m_data.size() || in.size() > m_data.size() - offset) std::abort();
-    std::memcpy(m_data.data() + offset, in.data(), in.size());
-    return {};
-  }
-  base::ErrorOr<void> flush() override { return {}; }
-  base::ErrorOr<void> discard(uint64_t offset, uint64_t length) override {
-    return write_zeroes(offset, length);
-  }
-  base::ErrorOr<void> write_zeroes(uint64_t offset, uint64_t length) override {
-    if (m_read_only || offset > m_data.size() || length > m_data.size() - offset) std::abort();
-    std::memset(m_data.data() + offset, 0, length);
-    return {};
-  }
-
- private:
-  std::vector<uint8_t> m_data;
-  bool m_read_only;
-};
-
-}  // namespace
+#include "tests/fuzz/backends/memory_disk.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 7) return 0;
   using hw::scsi::Disk;
   const bool cd = data[0] & 1, read_only = data[0] & 2;
-  static auto hd_rw = std::make_shared<MemoryDisk>(false);
-  static auto hd_ro = std::make_shared<MemoryDisk>(true);
+  static auto hd_rw = std::make_shared<fuzzing::MemoryDisk>(false);
+  static auto hd_ro = std::make_shared<fuzzing::MemoryDisk>(true);
   Disk disk(read_only || cd ? hd_ro : hd_rw,
             {cd ? Disk::Kind::Cd : Disk::Kind::Hd, "FUZZSERIAL", "fuzz-device", read_only});
   size_t in_room = (data[1] | data[2] << 8) % (64 * 1024 + 1);

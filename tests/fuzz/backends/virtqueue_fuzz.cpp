@@ -8,25 +8,13 @@
 
 #include "base/guest_memory.h"
 #include "hw/virtio/virtqueue.h"
-
-using hw::virtio::Virtqueue;
+#include "tests/fuzz/backends/fuzz_ring.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
-  static base::GuestMemory* memory = [] {
-    auto* m = new base::GuestMemory();
-    (void)m->add_region(0x10000, 1 << 20);
-    return m;
-  }();
-  auto region = memory->regions()[0];
-  std::memset(region.host, 0, region.size);
-  std::memcpy(region.host, data + 2, std::min<size_t>(size - 2, region.size));
-
-  uint32_t queue_size = 1u << (data[0] % 16);
-  Virtqueue::Layout layout{queue_size, 0x10000, 0x10000 + 16ull * queue_size, 0};
-  layout.used = (layout.avail + 6 + 2ull * queue_size + 3) & ~3ull;
-  Virtqueue::Features features{(data[1] & 1) != 0, (data[1] & 2) != 0};
-  auto queue = Virtqueue::create(*memory, layout, features);
+  base::GuestMemory& memory = fuzzing::fuzz_ram(data + 2, size - 2);
+  const uint32_t queue_size = 1u << (data[0] % 16);
+  auto queue = fuzzing::ring_at(memory, fuzzing::kRamBase, queue_size, data[1]);
   if (!queue) return 0;
   uint8_t scratch[64];
   for (uint32_t i = 0; i < 2 * queue_size + 4; ++i) {

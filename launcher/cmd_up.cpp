@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -68,7 +69,9 @@ namespace fs = std::filesystem;
 // Signals become requests to the controller instead of killing the process, so the terminal is
 // restored and the VM torn down. The first SIGTERM (or SIGHUP) is a graceful stop: the guest's power
 // button, then a forced stop after the grace period (--stop-timeout); SIGINT or a second signal stops
-// at once. In raw mode Ctrl-C reaches the guest, not us. The signals are blocked in every thread
+// at once. A SIGTERM or SIGHUP within a second of the first is the same request, not a second one:
+// coreutils `timeout` and shells relay one stop both to the child and to its process group, and a
+// supervisor's single stop must not become a forced one. In raw mode Ctrl-C reaches the guest, not us. The signals are blocked in every thread
 // (threads created later inherit the mask, so this must exist before any) and collected here with
 // sigwaitinfo; SIGUSR1, also blocked, is how the destructor wakes the watcher. A signal that arrives
 // before the controller exists is remembered and honoured by set_target.
@@ -87,6 +90,9 @@ class SignalWatcher {
         int sig = sigwaitinfo(&m_set, nullptr);
         if (sig <= 0 || sig == SIGUSR1) continue;
         std::lock_guard guard(m_lock);
+        const auto now = std::chrono::steady_clock::now();
+        if (m_count > 0 && sig != SIGINT && now - m_first < std::chrono::seconds(1)) continue;  // relayed twice
+        if (m_count == 0) m_first = now;
         m_signal.store(sig);
         m_forced = m_forced || sig == SIGINT || m_count > 0;
         ++m_count;
@@ -122,6 +128,7 @@ class SignalWatcher {
   std::atomic<int> m_signal{0};
   std::mutex m_lock;
   int m_count = 0;
+  std::chrono::steady_clock::time_point m_first;  // when the first stop signal came
   bool m_forced = false;
   vmm::Controller* m_target = nullptr;
   std::thread m_thread;
@@ -881,7 +888,7 @@ void register_up(CLI::App& app, Action& action) {
       "Run a machine in the foreground, its serial console on this terminal (Ctrl-a x quits, Ctrl-a h "
       "helps), or with -d detached (prints its name once it runs). Either way ps, logs, console and down "
       "see it. SIGTERM presses the guest's power button and stops the machine after --stop-timeout; "
-      "SIGINT or a second signal stops it at once. Exit codes: 0 the guest powered off, 1 runtime "
+      "SIGINT or a second signal (a second or more after the first) stops it at once. Exit codes: 0 the guest powered off, 1 runtime "
       "failure, 2 invalid machine file or arguments, 10 the guest reset (lifecycle.on-reset: poweroff), "
       "11 the guest panicked (lifecycle.on-panic: poweroff), 12 stopped by the host (forced); any other "
       "status is the guest's own (a bare-metal test's HTIF status).");

@@ -171,8 +171,18 @@ VMLAUNCH_STATE_DIR=$(mktemp -d /tmp/vmls.XXXXXX)  # short: the control socket's 
 mkfifo "$VMLAUNCH_STATE_DIR/console.in" || exit 1
 # --stop-timeout: a graceful stop (SIGTERM) waits for the guest as long as `down --timeout 200` does;
 # the default 30 s is too short for pc's ACPI button under nested TCG on a loaded machine (21 s idle).
-timeout -k 5 300 "$vmlaunch" up --stop-timeout 200 "$work/$name.yaml" <"$VMLAUNCH_STATE_DIR/console.in" >"$out" 2>&1 &
+# vmlaunch runs as this shell's own child, so the signals below reach it alone and once: coreutils
+# `timeout` would relay a SIGTERM to its process group too and send SIGKILL 5 s after it (-k).
+"$vmlaunch" up --stop-timeout 200 "$work/$name.yaml" <"$VMLAUNCH_STATE_DIR/console.in" >"$out" 2>&1 &
 pid=$!
+# The watchdog: a machine still running after 300 s is killed (the case then fails on its exit).
+(
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  sleep 300 &
+  nap=$!
+  wait "$nap" && kill -KILL "$pid" 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+watchdog=$!
 exec 3>"$VMLAUNCH_STATE_DIR/console.in"
 # Waits (at most 240 s) for a line matching $1 in the output.
 wait_for() {
@@ -187,6 +197,8 @@ wait_for() {
 finish_drive() {
   wait "$pid"
   echo $? >"$work/$name.rc"
+  kill "$watchdog" 2>/dev/null
+  wait "$watchdog" 2>/dev/null
   exec 3>&-
 }
 SH

@@ -3,13 +3,15 @@
 # carries beyond the basic machine: virtio-console (unix socket chardev), virtio-net with user
 # networking (libslirp state, a hostfwd rule), virtio-scsi-pci with a scsi-hd, virtio-9p-pci (a
 # share that also brings the guest's script, and a file the guest holds open across the snapshot)
-# and virtio-rng, over the virtio-pci transport. The guest sets everything up, reads the disk, holds
+# and virtio-rng, over the virtio-pci transport. The SCSI disk is a qcow2 overlay on a raw file. The guest sets everything up, reads the disk, holds
 # the share's file open, says READY and blocks reading its virtio console; `snapshot --stop` ends
 # the VMM there. Restored, the guest gets a line over the console socket and answers on it, reads
 # on from the held file, reads a file the host made after the snapshot, reads a disk block it never
 # read before, keeps its DHCP address, serves a page through hostfwd and reads /dev/hwrng. Restored
 # a second time from the same snapshot, its /dev/hwrng bytes differ from the first copy's (entropy
-# comes from the host on each request; none is replayed from the snapshot). One boot, two restores.
+# comes from the host on each request; none is replayed from the snapshot). Then the overlay
+# rebased (its mtime put back) and its backing file written are each refused. One boot, two
+# restores, two refusals.
 source tests/lib.sh
 source tests/boot/console.sh
 
@@ -32,6 +34,8 @@ with open(sys.argv[1], "wb") as f:
     f.seek(4 << 20)
     f.write(b"SCSI-BLOCK-AT-4M\n")
 PY
+# Served as a qcow2 overlay on it: the snapshot records both files and the overlay's header.
+qemu-img create -q -f qcow2 -b "$tmp/scsi.raw" -F raw "$tmp/scsi.qcow2"
 mkdir -p "$tmp/shares/ctl"
 printf 'held-line-1\nheld-line-2\n' >"$tmp/shares/ctl/held.txt"
 cat >"$tmp/shares/ctl/test.sh" <<'SH'
@@ -65,7 +69,7 @@ SH
   cat <<YAML
     hvc: {driver: socket, path: $hvc_sock, server: true}
   block:
-    scsi0: {driver: raw, file: $tmp/scsi.raw, readonly: true}
+    scsi0: {driver: qcow2, file: $tmp/scsi.qcow2, readonly: true}
   net:
     user0: {driver: user, hostfwd: ["tcp:127.0.0.1:$fwd_port-:8080"]}
 devices:
@@ -157,4 +161,26 @@ restore_and_check 1
 restore_and_check 2
 echo "hwrng after restore: copy 1 ${rng[1]}, copy 2 ${rng[2]}"
 check "two restored copies read different bytes from /dev/hwrng" test -n "${rng[1]}" -a "${rng[1]}" != "${rng[2]}"
+
+# Disks changed since the snapshot, each refused before anything runs (exit 2, the reason named):
+refused() {  # WHAT PATTERN
+  "$vml" up --restore "$snap" --name "bad$$" >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
+  local status=$?
+  check "$1: exit 2" test "$status" -eq 2
+  check "$1: says why" grep -qE "$2" "$tmp/bad.err"
+  [ "$status" -eq 2 ] && grep -qE "$2" "$tmp/bad.err" || cat "$tmp/bad.err"
+}
+# the overlay rebased onto an identical copy of its backing file, its mtime put back (size same);
+cp -p "$tmp/scsi.raw" "$tmp/scsi-copy.raw"
+touch -r "$tmp/scsi.qcow2" "$tmp/mtime.ref"
+qemu-img rebase -q -u -f qcow2 -b "$tmp/scsi-copy.raw" -F raw "$tmp/scsi.qcow2"
+touch -r "$tmp/mtime.ref" "$tmp/scsi.qcow2"
+refused "a qcow2 overlay rebased since the snapshot (mtime kept)" \
+  "disk scsi0 \(.*scsi.qcow2\) changed since the snapshot \(qcow2 header: backing_file \".*scsi.raw\" -> \".*scsi-copy.raw\"\)"
+qemu-img rebase -q -u -f qcow2 -b "$tmp/scsi.raw" -F raw "$tmp/scsi.qcow2"
+touch -r "$tmp/mtime.ref" "$tmp/scsi.qcow2"
+# and its backing file written to.
+printf 'X' | dd of="$tmp/scsi.raw" bs=1 seek=100 conv=notrunc 2>/dev/null
+refused "a qcow2 backing file written since the snapshot" \
+  "disk scsi0 backing file 1 \(.*scsi.raw\) changed since the snapshot \(modification time\)"
 finish

@@ -252,6 +252,9 @@ TEST_CASE("user network state (snapshots): DHCP leases survive a save and load i
   // Damaged state is refused, not half-applied into a crash.
   CHECK_FALSE(slirp(false)->load_state(std::span<const uint8_t>(saved).first(3)).ok());
   CHECK_FALSE(slirp(false)->load_state(std::span<const uint8_t>(saved).first(saved.size() - 1)).ok());
+  auto with_socket = saved;
+  with_socket[4] = 42;  // libslirp's marker of a saved guestfwd socket
+  CHECK(slirp(false)->load_state(with_socket).error().message.find("guestfwd") != std::string::npos);
   auto newer = saved;
   newer[0] = 0xff;  // a state version from a later libslirp
   auto loaded = slirp(false)->load_state(newer);

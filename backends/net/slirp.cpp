@@ -227,7 +227,13 @@ std::vector<uint8_t> SlirpBackend::save_state() {
 }
 
 base::ErrorOr<void> SlirpBackend::load_state(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 4) return base::fail(base::Error("user network: saved state is short"));
+  if (bytes.size() < 5) return base::fail(base::Error("user network: saved state is short"));
+  // libslirp's stream starts with its guestfwd sockets (a non-zero byte before each), whose
+  // loading sizes socket buffers from the stream. vmlaunch never creates guestfwd rules, so a state
+  // it saved has none: anything else is refused before libslirp parses it.
+  if (bytes[4] != 0)
+    return base::fail(
+        base::Error("user network: saved state carries sockets (guestfwd), which vmlaunch never saves"));
   uint32_t version = 0;
   for (int i = 0; i < 4; ++i) version |= uint32_t{bytes[i]} << (8 * i);
   std::lock_guard lock(m_lock);

@@ -6,10 +6,13 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 
+#include "backends/block/qcow2_format.h"
 #include "hw/device_state.h"
 
 namespace snapshot {
@@ -115,11 +118,50 @@ std::vector<DiskFile> disk_files(const graph::Graph& graph, const fs::path& base
   return files;
 }
 
-nlohmann::json file_identity(const fs::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return nullptr;
-  return {{"size", static_cast<uint64_t>(st.st_size)},
-          {"mtime_ns", static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec}};
+std::string hex(uint64_t v) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+// A qcow2 image's header cluster: its checksum and the fields that say where the image's data lives.
+// nullopt for a file that is not qcow2 (no magic); an unreadable or invalid header still gets its
+// checksum, so any change to it is seen.
+std::optional<nlohmann::json> qcow2_identity(const fs::path& path) {
+  namespace qcow2 = backends::block::qcow2;
+  // Read-only with O_CLOEXEC and pread: what the snapshot thread's seccomp list allows.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;      // stat() worked: size and mtime still say whether it changed
+  std::vector<uint8_t> head(2u << 20);  // the largest cluster (cluster_bits 21) holds every header
+  size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t n = ::pread(fd, head.data() + got, head.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  head.resize(got);
+  if (head.size() < 4 || qcow2::load_be32(head.data()) != qcow2::kMagic) return std::nullopt;
+  nlohmann::json identity = nlohmann::json::object();
+  auto header = qcow2::parse_header(head);
+  if (!header.ok()) {
+    identity["header_crc"] =
+        crc32c(std::span<const uint8_t>(head).first(std::min<size_t>(head.size(), 4096)));
+    identity["invalid"] = header.error().message;
+    return identity;
+  }
+  const qcow2::Header& h = header.value();
+  identity["header_crc"] =
+      crc32c(std::span<const uint8_t>(head).first(std::min<size_t>(head.size(), h.cluster_size())));
+  identity["virtual_size"] = h.size;
+  identity["l1_table"] = hex(h.l1_table_offset);
+  identity["l1_size"] = h.l1_size;
+  identity["refcount_table"] = hex(h.refcount_table_offset);
+  identity["snapshots"] = h.nb_snapshots;
+  identity["backing_file"] = h.backing_file;
+  identity["backing_format"] = h.backing_format;
+  return identity;
 }
 
 // Each device as "driver bus:address irq N": a device at another address or interrupt would get
@@ -136,6 +178,65 @@ nlohmann::json device_set(const graph::Graph& graph) {
 }
 
 }  // namespace
+
+nlohmann::json disk_identity(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return nullptr;
+  nlohmann::json identity = {
+      {"size", static_cast<uint64_t>(st.st_size)},
+      {"mtime_ns", static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec}};
+  if (auto qcow2 = qcow2_identity(path)) identity["qcow2"] = std::move(*qcow2);
+  return identity;
+}
+
+std::vector<nlohmann::json> disk_chain(const std::string& backend, const fs::path& path) {
+  std::vector<nlohmann::json> chain;
+  fs::path at = path;
+  // Bounded: a backing chain that loops (a -> b -> a) ends here rather than never.
+  for (int depth = 0; depth < 16; ++depth) {
+    nlohmann::json identity = disk_identity(at);
+    identity["backend"] = depth == 0 ? backend : backend + " backing file " + std::to_string(depth);
+    identity["path"] = at.string();
+    const bool missing = !identity.contains("size");
+    std::string backing = missing ? "" : identity.value("/qcow2/backing_file"_json_pointer, std::string());
+    chain.push_back(std::move(identity));
+    if (backing.empty()) break;
+    fs::path next(backing);
+    if (next.is_relative()) next = at.parent_path() / next;  // as the qcow2 backend opens it
+    at = next;
+  }
+  return chain;
+}
+
+base::ErrorOr<void> check_disk_unchanged(const nlohmann::json& saved) {
+  const std::string backend = saved.value("backend", ""), path = saved.value("path", "");
+  errno = 0;
+  nlohmann::json now = disk_identity(path);
+  if (now.is_null())
+    return base::fail(base::Error("disk " + backend + " (" + path + ") is missing: " + std::strerror(errno)));
+  const std::string what = "disk " + backend + " (" + path + ") changed since the snapshot";
+  const std::string why = ": restoring would not match the guest's view";
+  const nlohmann::json size = saved.value("size", nlohmann::json());
+  if (now["size"] != size)
+    return base::fail(base::Error(what + " (size " + size.dump() + " -> " + now["size"].dump() + ")" + why));
+  if (now["mtime_ns"] != saved.value("mtime_ns", nlohmann::json()))
+    return base::fail(base::Error(what + " (modification time)" + why));
+  const nlohmann::json was = saved.value("qcow2", nlohmann::json()),
+                       is = now.value("qcow2", nlohmann::json());
+  if (was != is) {
+    if (!was.is_object() || is.is_null())
+      return base::fail(
+          base::Error(what + " (" + (is.is_null() ? "no longer" : "now") + " a qcow2 image)" + why));
+    std::string fields;
+    for (auto& [key, value] : is.items())
+      if (key != "header_crc" && (!was.contains(key) || was[key] != value))
+        fields += (fields.empty() ? "" : ", ") + key + " " + (was.contains(key) ? was[key].dump() : "-") +
+                  " -> " + value.dump();
+    return base::fail(
+        base::Error(what + " (qcow2 header" + (fields.empty() ? "" : ": " + fields) + ")" + why));
+  }
+  return {};
+}
 
 std::string describe(const nlohmann::json& header) {
   return header.value("arch", "?") + "/" + header.value("machine_type", "?") + " " +
@@ -224,14 +325,13 @@ base::ErrorOr<SaveResult> save(hw::Machine& machine, const SaveRequest& request)
     h["parts"].push_back(where);
   }
   h["disks"] = nlohmann::json::array();
-  for (const DiskFile& disk : disk_files(graph, request.base_dir)) {
-    nlohmann::json identity = file_identity(disk.path);
-    if (identity.is_null())
-      return base::fail(base::Error(errno_text("disk " + disk.backend + ":", disk.path)));
-    identity["backend"] = disk.backend;
-    identity["path"] = disk.path.string();
-    h["disks"].push_back(identity);
-  }
+  for (const DiskFile& disk : disk_files(graph, request.base_dir))
+    for (nlohmann::json& identity : disk_chain(disk.backend, disk.path)) {
+      if (!identity.contains("size"))
+        return base::fail(base::Error("disk " + identity.value("backend", "") + " (" +
+                                      identity.value("path", "") + ") cannot be read"));
+      h["disks"].push_back(std::move(identity));
+    }
   h["files"] = nlohmann::json::array();
   for (const std::string& boot : {graph.boot.kernel, graph.boot.initrd, graph.boot.dtb})
     if (!boot.empty()) h["files"].push_back(boot);
@@ -281,18 +381,8 @@ base::ErrorOr<Opened> open(const fs::path& dir) {
         base::Error(ram_path.string() + " is " + std::to_string(st.st_size) + " bytes, the snapshot wrote " +
                     std::to_string(ram.value("file_size", uint64_t{0})) + " (truncated or replaced)"));
 
-  for (const nlohmann::json& disk : h.value("disks", nlohmann::json::array())) {
-    const std::string backend = disk.value("backend", ""), path = disk.value("path", "");
-    nlohmann::json now = file_identity(path);
-    if (now.is_null())
-      return base::fail(
-          base::Error("disk " + backend + " (" + path + ") is missing: " + std::strerror(errno)));
-    if (now["size"] != disk["size"] || now["mtime_ns"] != disk["mtime_ns"])
-      return base::fail(
-          base::Error("disk " + backend + " (" + path + ") changed since the snapshot (size " +
-                      disk["size"].dump() + " -> " + now["size"].dump() +
-                      ", or its modification time): restoring would not match the guest's view"));
-  }
+  for (const nlohmann::json& disk : h.value("disks", nlohmann::json::array()))
+    if (disk.is_object()) TRY(check_disk_unchanged(disk));
   for (const nlohmann::json& file : h.value("files", nlohmann::json::array()))
     if (file.is_string() && !fs::exists(file.get<std::string>(), ec))
       return base::fail(base::Error("file " + file.get<std::string>() + " the machine needs is missing"));

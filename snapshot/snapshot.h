@@ -13,12 +13,14 @@
 // unquiesces. Restoring: open() reads and checks everything that does not need a machine (checksum,
 // format version, RAM file size, disks unchanged, files present); check_compatible() compares the
 // snapshot with the graph about to be built; restore() fills a built machine before its vCPUs run.
-// Block images are referenced, not copied: a restore refuses disks whose size or mtime changed.
+// Block images are referenced, not copied: a restore refuses disks whose size, mtime or qcow2
+// header changed, and qcow2 backing files likewise.
 #pragma once
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "graph/graph.h"
@@ -68,6 +70,17 @@ base::ErrorOr<void> check_compatible(const nlohmann::json& header, const graph::
 // not run. The clock is stepped forward by the wall-clock time since the snapshot (the guest's
 // time of day stays right). Errors name the part.
 base::ErrorOr<void> restore(hw::Machine& machine, const Opened& opened, unsigned threads = 4);
+
+// A disk image as a snapshot records it: size and modification time, and for a qcow2 image its
+// header cluster's checksum and the fields saying where its data lives (L1 and refcount tables,
+// backing file), which change when the image is rebased, resized or committed into. null when the
+// file cannot be stat'ed.
+nlohmann::json disk_identity(const std::filesystem::path& path);
+// The identities of an image and its qcow2 backing chain (at most 16 deep), each with "backend"
+// (the block backend's name, "NAME backing file N" for the chain) and "path".
+std::vector<nlohmann::json> disk_chain(const std::string& backend, const std::filesystem::path& path);
+// Refuses a disk whose identity is not the saved one, naming the backend, the path and what changed.
+base::ErrorOr<void> check_disk_unchanged(const nlohmann::json& saved);
 
 // The header's fields also written in `vmlaunch snapshot --json` / shown by errors.
 std::string describe(const nlohmann::json& header);

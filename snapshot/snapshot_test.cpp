@@ -202,3 +202,109 @@ TEST_CASE("StateReader never reads past its bytes") {
   std::vector<uint32_t> four(4);
   CHECK_FALSE(wrong_count.u32s(four, 4));  // the saved list has 3: another machine shape
 }
+
+namespace {
+
+void put_be(std::vector<uint8_t>& bytes, size_t at, uint64_t value, unsigned width) {
+  for (unsigned i = 0; i < width; ++i) bytes[at + i] = static_cast<uint8_t>(value >> (8 * (width - 1 - i)));
+}
+
+// The header cluster of a version 3 qcow2 image (64 KiB clusters, 1 MiB virtual size) with an
+// optional backing file name, as qemu-img writes it; the rest of the image is not needed.
+std::vector<uint8_t> qcow2_header(uint64_t l1_table_offset, const std::string& backing) {
+  std::vector<uint8_t> bytes(64 << 10, 0);
+  put_be(bytes, 0, 0x514649fb, 4);  // magic
+  put_be(bytes, 4, 3, 4);           // version
+  if (!backing.empty()) {
+    put_be(bytes, 8, 0x200, 8);  // backing_file_offset
+    put_be(bytes, 16, backing.size(), 4);
+    std::copy(backing.begin(), backing.end(), bytes.begin() + 0x200);
+  }
+  put_be(bytes, 20, 16, 4);               // cluster_bits
+  put_be(bytes, 24, 1 << 20, 8);          // size
+  put_be(bytes, 36, 1, 4);                // l1_size
+  put_be(bytes, 40, l1_table_offset, 8);  // l1_table_offset
+  put_be(bytes, 48, 0x10000, 8);          // refcount_table_offset
+  put_be(bytes, 56, 1, 4);                // refcount_table_clusters
+  put_be(bytes, 96, 4, 4);                // refcount_order
+  put_be(bytes, 100, 104, 4);             // header_length
+  return bytes;
+}
+
+void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Puts the modification time of `path` back to `mtime` (as someone hiding a change would).
+void set_mtime(const fs::path& path, fs::file_time_type mtime) {
+  fs::last_write_time(path, mtime);
+}
+
+}  // namespace
+
+TEST_CASE("a disk changed since the snapshot is refused: size, mtime, qcow2 header, backing file") {
+  const fs::path dir = temp_dir();
+  write_bytes(dir / "base.raw", std::vector<uint8_t>(4096, 7));
+  write_bytes(dir / "disk.qcow2", qcow2_header(0x30000, "base.raw"));
+  auto chain = snapshot::disk_chain("disk0", dir / "disk.qcow2");
+  REQUIRE(chain.size() == 2);
+  CHECK(chain[0]["backend"] == "disk0");
+  CHECK(chain[0]["qcow2"]["backing_file"] == "base.raw");
+  CHECK(chain[0]["qcow2"]["l1_table"] == "0x30000");
+  CHECK(chain[1]["backend"] == "disk0 backing file 1");
+  CHECK(chain[1]["path"] == (dir / "base.raw").string());
+  CHECK_FALSE(chain[1].contains("qcow2"));
+  for (const auto& disk : chain) CHECK(snapshot::check_disk_unchanged(disk).ok());
+  const auto mtime = fs::last_write_time(dir / "disk.qcow2");
+  auto refusal = [&](const nlohmann::json& saved) {
+    auto checked = snapshot::check_disk_unchanged(saved);
+    return checked.ok() ? std::string() : checked.error().message;
+  };
+
+  SUBCASE("the L1 table moved, size and mtime kept") {
+    write_bytes(dir / "disk.qcow2", qcow2_header(0x40000, "base.raw"));
+    set_mtime(dir / "disk.qcow2", mtime);
+    CHECK(refusal(chain[0]).find(
+              "changed since the snapshot (qcow2 header: l1_table \"0x30000\" -> \"0x40000\")") !=
+          std::string::npos);
+  }
+  SUBCASE("rebased onto another backing file, size and mtime kept") {
+    write_bytes(dir / "disk.qcow2", qcow2_header(0x30000, "base.img"));
+    set_mtime(dir / "disk.qcow2", mtime);
+    CHECK(refusal(chain[0]).find("backing_file \"base.raw\" -> \"base.img\"") != std::string::npos);
+  }
+  SUBCASE("a header byte no field names, size and mtime kept") {
+    auto bytes = qcow2_header(0x30000, "base.raw");
+    bytes[0x1000] = 1;
+    write_bytes(dir / "disk.qcow2", bytes);
+    set_mtime(dir / "disk.qcow2", mtime);
+    CHECK(refusal(chain[0]).find("(qcow2 header)") != std::string::npos);
+  }
+  SUBCASE("written to: the modification time") {
+    write_bytes(dir / "disk.qcow2", qcow2_header(0x30000, "base.raw"));
+    set_mtime(dir / "disk.qcow2", mtime + std::chrono::seconds(5));
+    CHECK(refusal(chain[0]).find("(modification time)") != std::string::npos);
+  }
+  SUBCASE("the backing file changed") {
+    write_bytes(dir / "base.raw", std::vector<uint8_t>(8192, 7));
+    CHECK(refusal(chain[1]).find("disk disk0 backing file 1 (") != std::string::npos);
+    CHECK(refusal(chain[1]).find("(size 4096 -> 8192)") != std::string::npos);
+  }
+  SUBCASE("gone") {
+    fs::remove(dir / "disk.qcow2");
+    CHECK(refusal(chain[0]).find("is missing") != std::string::npos);
+  }
+  SUBCASE("a saved entry without fields (a hostile header) is refused, not trusted") {
+    CHECK_FALSE(refusal({{"path", (dir / "disk.qcow2").string()}}).empty());
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a qcow2 backing chain that loops ends") {
+  const fs::path dir = temp_dir();
+  write_bytes(dir / "a.qcow2", qcow2_header(0x30000, "b.qcow2"));
+  write_bytes(dir / "b.qcow2", qcow2_header(0x30000, "a.qcow2"));
+  CHECK(snapshot::disk_chain("d", dir / "a.qcow2").size() == 16);
+  fs::remove_all(dir);
+}

@@ -248,7 +248,7 @@ int P9Server::new_fid(uint32_t id, Fid fid) {
   return 0;
 }
 
-int P9Server::reopen_from_root(const std::vector<std::string>& components, int* out_fd) {
+int P9Server::reopen_from_root(const std::vector<std::string>& components, int* out_fd) const {
   int fd = ::fcntl(m_root_fd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return errno;
   for (const std::string& name : components) {
@@ -558,6 +558,7 @@ int P9Server::op_lopen(Message& m) {
     return ESTALE;
   }
   fid->open_fd = fd;
+  fid->open_flags = flags;
   m.put_qid(st);
   m.put(uint32_t(0));  // iounit: let the client use msize
   return 0;
@@ -591,6 +592,7 @@ int P9Server::op_lcreate(Message& m) {
   ::close(fid->path_fd);
   fid->path_fd = path_fd;
   fid->open_fd = fd;
+  fid->open_flags = flags & ~kLDirectory;
   fid->components.push_back(name);
   m.put_qid(st);
   m.put(uint32_t(0));
@@ -821,6 +823,145 @@ int P9Server::op_flush(Message& m) {
   if (!m.get(old_tag)) return EPROTO;
   // Requests are answered in order before the next is read: the flushed one has already completed.
   return 0;
+}
+
+// Snapshot state. Framing of its own (little-endian u32s, length-prefixed names): backends do not
+// see hw::StateWriter.
+namespace {
+
+constexpr uint32_t kStateVersion = 1;
+constexpr size_t kMaxStateDepth = 4096;  // path components of one fid
+
+void put_u32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+struct StateIn {
+  std::span<const uint8_t> bytes;
+  size_t pos = 0;
+  bool ok = true;
+  uint32_t u32() {
+    if (!ok || bytes.size() - pos < 4) return ok = false, 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{bytes[pos + i]} << (8 * i);
+    pos += 4;
+    return v;
+  }
+  uint8_t u8() {
+    if (!ok || bytes.size() - pos < 1) return ok = false, 0;
+    return bytes[pos++];
+  }
+  std::string name() {
+    const uint32_t n = u32();
+    if (!ok || n > kMaxName || n > bytes.size() - pos) return ok = false, std::string();
+    std::string out(reinterpret_cast<const char*>(bytes.data() + pos), n);
+    pos += n;
+    return out;
+  }
+};
+
+std::string joined(const std::vector<std::string>& components) {
+  std::string path = "/";
+  for (const std::string& c : components) path += (path.size() > 1 ? "/" : "") + c;
+  return path;
+}
+
+// The flags a saved open fid is reopened with: as the guest opened it, minus what would change the
+// file (create, exclusive, truncate).
+uint32_t reopen_flags(uint32_t flags) {
+  return flags & ~(kLCreat | kLExcl | kLTrunc);
+}
+
+}  // namespace
+
+std::optional<std::string> P9Server::cannot_save() const {
+  std::lock_guard guard(m_lock);
+  for (const auto& [id, fid] : m_fids) {
+    struct stat held {
+    }, now{};
+    int fd = -1;
+    const bool same = ::fstat(fid.path_fd, &held) == 0 && reopen_from_root(fid.components, &fd) == 0 &&
+                      ::fstat(fd, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev;
+    if (fd >= 0) ::close(fd);
+    if (!same)
+      return "the guest holds " + joined(fid.components) + " (fid " + std::to_string(id) +
+             "), which was deleted or moved since: its 9P session cannot be restored";
+  }
+  return std::nullopt;
+}
+
+std::vector<uint8_t> P9Server::save_state() {
+  std::lock_guard guard(m_lock);
+  std::vector<uint8_t> out;
+  put_u32(out, kStateVersion);
+  put_u32(out, m_msize);
+  put_u32(out, static_cast<uint32_t>(m_fids.size()));
+  for (const auto& [id, fid] : m_fids) {
+    put_u32(out, id);
+    put_u32(out, static_cast<uint32_t>(fid.components.size()));
+    for (const std::string& c : fid.components) {
+      put_u32(out, static_cast<uint32_t>(c.size()));
+      out.insert(out.end(), c.begin(), c.end());
+    }
+    out.push_back(fid.open_fd >= 0 ? 1 : 0);
+    put_u32(out, fid.open_flags);
+  }
+  return out;
+}
+
+base::ErrorOr<void> P9Server::load_state(std::span<const uint8_t> bytes) {
+  std::lock_guard guard(m_lock);
+  clear_fids();
+  m_msize = 8192;
+  auto refuse = [&](const std::string& why) {
+    clear_fids();  // nothing half-loaded
+    return base::fail(base::Error("9P session: " + why));
+  };
+  StateIn in{bytes};
+  if (in.u32() != kStateVersion) return refuse("saved in another layout");
+  const uint32_t msize = in.u32(), count = in.u32();
+  if (!in.ok || msize < kMinMsize || msize > kMaxMsize || count > kMaxFids)
+    return refuse("saved msize or fid count out of range");
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t id = in.u32(), depth = in.u32();
+    if (!in.ok || depth > kMaxStateDepth) return refuse("saved fid is malformed");
+    Fid fid;
+    for (uint32_t d = 0; d < depth && in.ok; ++d) {
+      std::string name = in.name();
+      if (in.ok && check_name(name) != 0)
+        return refuse("saved fid " + std::to_string(id) + " has a bad name");
+      fid.components.push_back(std::move(name));
+    }
+    const bool open = in.u8() != 0;
+    const uint32_t flags = in.u32();
+    if (!in.ok || id == kNoFid || m_fids.count(id)) return refuse("saved fid is malformed");
+    const std::string what = "fid " + std::to_string(id) + " (" + joined(fid.components) + ")";
+    if (int error = reopen_from_root(fid.components, &fid.path_fd))
+      return refuse(what + ": " + std::strerror(error));
+    if (open) {
+      const int host_flags = host_open_flags(reopen_flags(flags));
+      if (host_flags < 0 || (m_read_only && writes(reopen_flags(flags)))) {
+        close_fid(fid);
+        return refuse(what + ": saved open flags are not ones this share allows");
+      }
+      struct stat st {};
+      if (::fstat(fid.path_fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+        close_fid(fid);
+        return refuse(what + ": no longer a regular file or directory");
+      }
+      fid.open_fd = ::open(proc_path(fid.path_fd).c_str(), host_flags & ~O_NOFOLLOW);
+      if (fid.open_fd < 0) {
+        const int error = errno;
+        close_fid(fid);
+        return refuse(what + ": " + std::strerror(error));
+      }
+      fid.open_flags = flags;
+    }
+    m_fids.emplace(id, std::move(fid));
+  }
+  if (in.pos != bytes.size()) return refuse("saved state has bytes left over");
+  m_msize = msize;
+  return {};
 }
 
 }  // namespace backends::fs

@@ -42,6 +42,12 @@ class P9Server : public FsBackend {
   bool read_only() const override { return m_read_only; }
   size_t serve(std::span<const uint8_t> request, std::span<uint8_t> reply) override;
   void reset() override;
+  // Snapshot state: msize and every fid as its path below the share and the
+  // 9P open flags it was opened with. A restore walks each path again from the root (the same
+  // confined walk as Twalk) and reopens what was open, without create or truncate.
+  std::optional<std::string> cannot_save() const override;
+  std::vector<uint8_t> save_state() override;
+  base::ErrorOr<void> load_state(std::span<const uint8_t> bytes) override;
 
   uint32_t msize() const { return m_msize; }
   size_t fid_count() const { return m_fids.size(); }
@@ -51,6 +57,7 @@ class P9Server : public FsBackend {
     int path_fd = -1;                     // O_PATH|O_NOFOLLOW, the file itself (may be a symlink)
     int open_fd = -1;                     // after lopen/lcreate
     std::vector<std::string> components;  // below the root, for ".."
+    uint32_t open_flags = 0;              // the 9P flags of lopen/lcreate, when open_fd >= 0
   };
   class Message;
 
@@ -59,7 +66,7 @@ class P9Server : public FsBackend {
   void clear_fids();
   Fid* find_fid(uint32_t id);
   int new_fid(uint32_t id, Fid fid);  // errno (0 on success); takes ownership of the fds
-  int reopen_from_root(const std::vector<std::string>& components, int* out_fd);
+  int reopen_from_root(const std::vector<std::string>& components, int* out_fd) const;
 
   int op_version(Message& m);
   int op_attach(Message& m);
@@ -90,7 +97,7 @@ class P9Server : public FsBackend {
   int op_clunk(Message& m);
   int op_flush(Message& m);
 
-  std::mutex m_lock;
+  mutable std::mutex m_lock;
   int m_root_fd;
   bool m_read_only;
   uint32_t m_msize = 8192;

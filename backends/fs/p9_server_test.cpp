@@ -493,3 +493,76 @@ TEST_CASE("9p: a share that is not a directory is refused at open") {
   CHECK(made.error().message.find("must be a directory") != std::string::npos);
   CHECK(!P9Server::open((tree.top / "missing").string(), false).ok());
 }
+
+TEST_CASE("9p: a session saved and loaded into a fresh server goes on where it was") {
+  Tree tree;
+  Client c(tree.share);
+  REQUIRE(c.walk(0, 1, {"hello.txt"}) == 0);
+  REQUIRE(c.lopen(1, 0) == 0);
+  REQUIRE(c.walk(0, 2, {"sub"}) == 0);
+  REQUIRE(c.walk(0, 3, {"sub", "deep.txt"}) == 0);
+  CHECK_FALSE(c.server->cannot_save().has_value());
+  const std::vector<uint8_t> saved = c.server->save_state();
+
+  auto made = P9Server::open(tree.share.string(), false);
+  REQUIRE(made.ok());
+  Client restored(tree.share);  // a fresh server, its own session replaced below
+  restored.server = made.value();
+  REQUIRE(restored.server->load_state(saved).ok());
+  CHECK(restored.server->fid_count() == 4);
+  CHECK(restored.server->msize() == c.server->msize());
+  CHECK(restored.read(1, 6, 4) == "from");               // fid 1 is open again, read-only
+  CHECK(restored.lopen(1, 0) == EBADF);                  // and still counts as open
+  CHECK(restored.walk(2, 4, {"deep.txt"}) == 0);         // fid 2 is sub/
+  CHECK(restored.qid_path(3) == c.qid_path(3));          // fid 3 the same file
+  CHECK(restored.walk(2, 5, {"..", "hello.txt"}) == 0);  // components survive for ".."
+
+  SUBCASE("a held file deleted since makes the session unsaveable, naming it") {
+    stdfs::remove(tree.share / "sub" / "deep.txt");
+    auto why = c.server->cannot_save();
+    REQUIRE(why.has_value());
+    CHECK(why->find("/sub/deep.txt (fid 3)") != std::string::npos);
+    // A snapshot taken before the deletion cannot be loaded now either: the path is gone.
+    auto fresh = P9Server::open(tree.share.string(), false);
+    REQUIRE(fresh.ok());
+    auto loaded = fresh.value()->load_state(saved);
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().message.find("fid 3 (/sub/deep.txt)") != std::string::npos);
+    CHECK(fresh.value()->fid_count() == 0);  // nothing half-loaded
+  }
+}
+
+TEST_CASE("9p: a hostile saved session is refused, every truncation and flipped byte handled") {
+  Tree tree;
+  Client c(tree.share);
+  REQUIRE(c.walk(0, 1, {"sub", "deep.txt"}) == 0);
+  REQUIRE(c.lopen(1, 0) == 0);
+  const std::vector<uint8_t> saved = c.server->save_state();
+  auto fresh = P9Server::open(tree.share.string(), true);
+  REQUIRE(fresh.ok());
+  P9Server& server = *fresh.value();
+  for (size_t n = 0; n < saved.size(); ++n)
+    CHECK_FALSE(server.load_state(std::span<const uint8_t>(saved).first(n)).ok());
+  for (size_t i = 0; i < saved.size(); ++i) {
+    auto altered = saved;
+    altered[i] ^= 0xff;
+    (void)server.load_state(altered);  // either refused or a valid session: never a crash
+  }
+  // A component that escapes the share is refused like a walk.
+  auto escape = saved;
+  // Layout: version, msize, count, then fid 0 (root: id, depth 0, open, flags), then fid 1.
+  const size_t fid1 = 12 + 13;
+  REQUIRE(escape.size() > fid1 + 8 + 3);
+  escape[fid1 + 8] = 2;  // first name length 2: "su" -> make it ".."
+  escape.erase(escape.begin() + long(fid1 + 12), escape.begin() + long(fid1 + 13));
+  escape[fid1 + 12] = '.';
+  escape[fid1 + 13] = '.';
+  CHECK_FALSE(server.load_state(escape).ok());
+  CHECK(server.fid_count() == 0);
+  // Open for writing on a read-only share: refused.
+  auto writing = saved;
+  writing[writing.size() - 4] = 2;  // the last fid's flags: O_RDWR
+  auto loaded = server.load_state(writing);
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message.find("open flags") != std::string::npos);
+}

@@ -106,7 +106,7 @@ void ipv4(std::vector<uint8_t>& f, uint8_t protocol, const char* src, const char
   put16(f, 24, checksum(ip, 20));
 }
 
-std::vector<uint8_t> dhcp_discover() {
+std::vector<uint8_t> dhcp_discover(const uint8_t* client_mac = kGuestMac) {
   static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   size_t bootp = 240 + 4;
   auto f = ethernet(broadcast, 0x0800, 20 + 8 + bootp);
@@ -117,7 +117,7 @@ std::vector<uint8_t> dhcp_discover() {
   uint8_t* b = f.data() + 42;
   b[0] = 1, b[1] = 1, b[2] = 6;                        // BOOTREQUEST, ethernet, hlen
   b[4] = 0xde, b[5] = 0xad, b[6] = 0xbe, b[7] = 0xef;  // xid
-  std::memcpy(b + 28, kGuestMac, 6);
+  std::memcpy(b + 28, client_mac, 6);
   b[236] = 99, b[237] = 130, b[238] = 83, b[239] = 99;  // magic cookie
   b[240] = 53, b[241] = 1, b[242] = 1;                  // DHCPDISCOVER
   b[243] = 255;
@@ -219,6 +219,47 @@ TEST_CASE("user network offers 10.0.2.15 by DHCP") {
   inet_ntop(AF_INET, offer->data() + 42 + 16, ip, sizeof(ip));  // yiaddr
   CHECK(std::string(ip) == "10.0.2.15");
   net->attach(nullptr);
+}
+
+// The address slirp offers the DHCP client `mac`.
+std::string dhcp_offer(SlirpBackend& net, const uint8_t* mac) {
+  Receiver receiver;
+  net.attach(&receiver);
+  net.send_frame(dhcp_discover(mac));
+  auto offer = receiver.wait([](const std::vector<uint8_t>& f) {
+    return f.size() > 282 && get16(f, 12) == 0x0800 && f[23] == 17 && get16(f, 34) == 67 && f[42] == 2;
+  });
+  net.attach(nullptr);
+  if (!offer) return "";
+  char ip[16];
+  inet_ntop(AF_INET, offer->data() + 42 + 16, ip, sizeof(ip));
+  return ip;
+}
+
+TEST_CASE("user network state (snapshots): DHCP leases survive a save and load into a new slirp") {
+  static const uint8_t other_mac[6] = {0x52, 0x54, 0x00, 0x99, 0x88, 0x77};
+  auto first = slirp(false);
+  REQUIRE(dhcp_offer(*first, kGuestMac) == "10.0.2.15");
+  const std::vector<uint8_t> saved = first->save_state();
+  CHECK(saved.size() > 4);
+  auto restored = slirp(false);
+  REQUIRE(restored->load_state(saved).ok());
+  // 10.0.2.15 is the saved guest's: another client gets the next address, the guest its own again.
+  CHECK(dhcp_offer(*restored, other_mac) == "10.0.2.16");
+  CHECK(dhcp_offer(*restored, kGuestMac) == "10.0.2.15");
+  // Without the state a fresh slirp would hand .15 to anyone first.
+  CHECK(dhcp_offer(*slirp(false), other_mac) == "10.0.2.15");
+  // Damaged state is refused, not half-applied into a crash.
+  CHECK_FALSE(slirp(false)->load_state(std::span<const uint8_t>(saved).first(3)).ok());
+  CHECK_FALSE(slirp(false)->load_state(std::span<const uint8_t>(saved).first(saved.size() - 1)).ok());
+  auto with_socket = saved;
+  with_socket[4] = 42;  // libslirp's marker of a saved guestfwd socket
+  CHECK(slirp(false)->load_state(with_socket).error().message.find("guestfwd") != std::string::npos);
+  auto newer = saved;
+  newer[0] = 0xff;  // a state version from a later libslirp
+  auto loaded = slirp(false)->load_state(newer);
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message.find("newer libslirp") != std::string::npos);
 }
 
 // The guest ARPs for the gateway, then sends a TCP SYN to 10.0.2.2:<a host loopback listener>;

@@ -194,6 +194,62 @@ void SlirpBackend::send_frame(std::span<const uint8_t> frame) {
   wake();
 }
 
+namespace {
+struct StateStream {
+  std::vector<uint8_t>* out = nullptr;
+  std::span<const uint8_t> in;
+  size_t pos = 0;
+};
+ssize_t state_write(const void* buf, size_t len, void* opaque) {
+  auto* stream = static_cast<StateStream*>(opaque);
+  const auto* bytes = static_cast<const uint8_t*>(buf);
+  stream->out->insert(stream->out->end(), bytes, bytes + len);
+  return static_cast<ssize_t>(len);
+}
+// Short reads past the end: libslirp's loader then fails instead of reading garbage.
+ssize_t state_read(void* buf, size_t len, void* opaque) {
+  auto* stream = static_cast<StateStream*>(opaque);
+  if (len > stream->in.size() - stream->pos) return -1;
+  std::memcpy(buf, stream->in.data() + stream->pos, len);
+  stream->pos += len;
+  return static_cast<ssize_t>(len);
+}
+}  // namespace
+
+std::vector<uint8_t> SlirpBackend::save_state() {
+  std::vector<uint8_t> bytes(4);
+  std::lock_guard lock(m_lock);
+  const auto version = static_cast<uint32_t>(m_lib->slirp_state_version());
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<uint8_t>(version >> (8 * i));
+  StateStream stream{&bytes, {}, 0};
+  m_lib->slirp_state_save(m_slirp, state_write, &stream);
+  return bytes;
+}
+
+base::ErrorOr<void> SlirpBackend::load_state(std::span<const uint8_t> bytes) {
+  if (bytes.size() < 5) return base::fail(base::Error("user network: saved state is short"));
+  // libslirp's stream starts with its guestfwd sockets (a non-zero byte before each), whose
+  // loading sizes socket buffers from the stream. vmlaunch never creates guestfwd rules, so a state
+  // it saved has none: anything else is refused before libslirp parses it.
+  if (bytes[4] != 0)
+    return base::fail(
+        base::Error("user network: saved state carries sockets (guestfwd), which vmlaunch never saves"));
+  uint32_t version = 0;
+  for (int i = 0; i < 4; ++i) version |= uint32_t{bytes[i]} << (8 * i);
+  std::lock_guard lock(m_lock);
+  if (version > static_cast<uint32_t>(m_lib->slirp_state_version()))
+    return base::fail(base::Error("user network: saved by a newer libslirp (state version " +
+                                  std::to_string(version) + ", this one reads up to " +
+                                  std::to_string(m_lib->slirp_state_version()) + ")"));
+  StateStream stream{nullptr, bytes.subspan(4), 0};
+  const int loaded = m_lib->slirp_state_load(m_slirp, static_cast<int>(version), state_read, &stream);
+  if (loaded < 0 || stream.pos != stream.in.size())
+    return base::fail(
+        base::Error("user network: libslirp refused the saved state" +
+                    (loaded < 0 ? " (" + std::string(std::strerror(-loaded)) + ")" : std::string())));
+  return {};
+}
+
 void SlirpBackend::attach(NetReceiver* receiver) {
   std::lock_guard lock(m_lock);
   m_receiver = receiver;

@@ -50,6 +50,13 @@ class SlirpBackend : public NetBackend {
 
   uint64_t dropped() const { return m_dropped.load(); }
 
+  // libslirp's state (slirp_state_save): the DHCP leases and the IP id, prefixed with its state
+  // version. Open TCP connections are not in it (libslirp saves only guestfwd sockets, which we do
+  // not create): after a restore the guest's connections get a reset and hostfwd listens anew.
+  // Frames queued for the guest at the snapshot are dropped (TCP resends).
+  std::vector<uint8_t> save_state() override;
+  base::ErrorOr<void> load_state(std::span<const uint8_t> bytes) override;
+
   // libslirp callbacks (public for the C trampolines).
   void deliver(std::span<const uint8_t> frame);
   struct Timer;

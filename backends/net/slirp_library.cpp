@@ -39,6 +39,9 @@ base::ErrorOr<std::unique_ptr<SlirpLibrary>> load_slirp_library(const char* file
   need("slirp_pollfds_poll", lib->slirp_pollfds_poll);
   need("slirp_add_hostfwd", lib->slirp_add_hostfwd);
   need("slirp_version_string", lib->slirp_version_string);
+  need("slirp_state_save", lib->slirp_state_save);
+  need("slirp_state_load", lib->slirp_state_load);
+  need("slirp_state_version", lib->slirp_state_version);
   if (missing) {
     dlclose(handle);
     return base::fail(base::Error("user network: " + std::string(file) + " has no " + missing +

@@ -21,6 +21,9 @@ struct SlirpLibrary {
   decltype(&::slirp_pollfds_poll) slirp_pollfds_poll;
   decltype(&::slirp_add_hostfwd) slirp_add_hostfwd;
   decltype(&::slirp_version_string) slirp_version_string;
+  decltype(&::slirp_state_save) slirp_state_save;
+  decltype(&::slirp_state_load) slirp_state_load;
+  decltype(&::slirp_state_version) slirp_state_version;
 };
 
 // The soname Debian's libslirp0 installs (the ABI SlirpLibrary's types describe).

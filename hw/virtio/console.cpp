@@ -39,6 +39,17 @@ void ConsoleDevice::reset() {
   m_rx_chain.reset();
 }
 
+void ConsoleDevice::quiesce() {
+  std::lock_guard lock(m_lock);
+  if (m_rx && m_rx_chain) {
+    std::lock_guard queue_lock(m_rx->lock);
+    m_rx->ring.unpop();
+  }
+  m_host = nullptr;
+  m_rx = m_tx = nullptr;
+  m_rx_chain.reset();
+}
+
 void ConsoleDevice::notify(uint16_t q) {
   std::lock_guard lock(m_lock);
   if (q != 1 || !m_tx) return;

@@ -33,6 +33,10 @@ class ConsoleDevice : public VirtioDevice, public backends::CharReceiver {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: nothing beyond the queues (the config is fixed). A receive buffer taken from the ring
+  // but not filled yet goes back to it (Virtqueue::unpop), so it is offered again after the restore.
+  std::optional<uint32_t> state_version() const override { return 1; }
+  void quiesce() override;
 
   // CharReceiver (the chardev's thread).
   size_t can_receive() override;

@@ -87,6 +87,20 @@ void NetDevice::notify(uint16_t q) {
   });
 }
 
+void NetDevice::save_state(hw::StateWriter& out) {
+  out.bytes(m_backend->save_state());
+}
+
+base::ErrorOr<void> NetDevice::load_state(hw::StateReader& in, uint32_t version) {
+  if (version != 1)
+    return base::fail(base::Error("virtio-net: saved state version " + std::to_string(version)));
+  std::vector<uint8_t> backend = in.bytes(1 << 19);
+  TRY(in.finish("virtio-net"));
+  auto loaded = m_backend->load_state(backend);
+  if (!loaded.ok()) return base::fail(loaded.error().with_context("virtio-net backend"));
+  return {};
+}
+
 bool NetDevice::receive_frame(std::span<const uint8_t> frame) {
   std::lock_guard lock(m_rx_lock);
   if (!m_rx) return false;

@@ -44,6 +44,12 @@ class NetDevice : public VirtioDevice, public backends::NetReceiver {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: the backend's state (NetBackend::save_state); the device itself has nothing beyond
+  // its queues (the MAC comes from the config). RX and TX complete under their locks, so nothing is
+  // in flight once quiesced.
+  std::optional<uint32_t> state_version() const override { return 1; }
+  void save_state(hw::StateWriter& out) override;
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override;
 
   // NetReceiver (the backend's thread): false when the guest has no receive buffer posted.
   bool receive_frame(std::span<const uint8_t> frame) override;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "hw/device_state.h"
 #include "hw/pci/pci_function.h"
 #include "hw/virtio/transport.h"
 
@@ -37,6 +38,15 @@ class PciTransport : public hw::pci::PciFunction {
   // MSI-X vectors offered (queues + 1), 0 without a sink; and the capability's config offset.
   unsigned msix_vectors() const { return m_msix_vectors; }
   uint8_t msix_capability() const { return m_msix_cap; }
+
+  // Snapshot (pci_state.cpp): ISR, feature selectors, MSI-X vectors, table and pending bits, then
+  // the TransportCore. The config space is the PCI host's part (hw/pci/pci_state.cpp), which the
+  // machine loads first (the host precedes its functions in the graph).
+  std::optional<std::string> cannot_save() const { return m_core.cannot_save(); }
+  void quiesce() { m_core.quiesce(); }
+  void unquiesce() { m_core.unquiesce(); }
+  void save_state(hw::StateWriter& out);
+  base::ErrorOr<void> load_state(hw::StateReader& in);
 
  protected:
   void config_written(uint16_t offset, unsigned size) override;
@@ -73,6 +83,29 @@ class PciTransport : public hw::pci::PciFunction {
   std::vector<uint8_t> m_msix_table;  // 16 bytes per vector, as the guest sees it
   std::vector<uint64_t> m_msix_pending;
   bool m_msix_enabled = false, m_msix_function_masked = false;
+};
+
+// What the machine holds of a virtio-pci function: its snapshot state under the graph's device id.
+// Never mapped itself (the PCI host maps the function's BAR); reads and writes do nothing.
+class PciTransportPart final : public hw::Device, public hw::DeviceState {
+ public:
+  explicit PciTransportPart(std::shared_ptr<PciTransport> function) : m_function(std::move(function)) {}
+  std::string_view name() const override { return m_function->name(); }
+  void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0xff); }
+  void write(uint64_t, std::span<const uint8_t>) override {}
+
+  uint32_t state_version() const override { return 1; }
+  std::optional<std::string> cannot_save() const override { return m_function->cannot_save(); }
+  void quiesce() override { m_function->quiesce(); }
+  void unquiesce() override { m_function->unquiesce(); }
+  void save_state(hw::StateWriter& out) override { m_function->save_state(out); }
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, m_function->name()));
+    return m_function->load_state(in);
+  }
+
+ private:
+  std::shared_ptr<PciTransport> m_function;
 };
 
 // PCI ids and class for a virtio device id.

@@ -108,6 +108,30 @@ void ScsiDevice::reset() {
   m_sense_size = kDefaultSenseSize;
 }
 
+void ScsiDevice::quiesce() {
+  m_worker.stop();  // finishes the command it is running
+  std::lock_guard lock(m_lock);
+  m_host = nullptr;
+  m_queues.clear();
+}
+
+void ScsiDevice::save_state(hw::StateWriter& out) {
+  out.u32(m_cdb_size.load());
+  out.u32(m_sense_size.load());
+}
+
+base::ErrorOr<void> ScsiDevice::load_state(hw::StateReader& in, uint32_t version) {
+  if (version != 1)
+    return base::fail(base::Error("virtio-scsi: saved state version " + std::to_string(version)));
+  const uint32_t cdb_size = in.u32(), sense_size = in.u32();
+  // As write_config would have accepted them: the request layout is sized by these.
+  if (cdb_size > kMaxCdbSize || sense_size > kMaxSenseSize) in.fail();
+  TRY(in.finish("virtio-scsi"));
+  m_cdb_size = cdb_size;
+  m_sense_size = sense_size;
+  return {};
+}
+
 void ScsiDevice::service_queues() {
   // m_host and m_queues change only in activate/reset, and both join this thread first.
   for (size_t q = 2; q < m_queues.size(); ++q)

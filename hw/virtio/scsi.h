@@ -51,6 +51,12 @@ class ScsiDevice : public VirtioDevice {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: the CDB and sense sizes the driver wrote (the targets are the graph's, the disks
+  // stateless). Quiescing finishes the command in flight and keeps those sizes (reset() does not).
+  std::optional<uint32_t> state_version() const override { return 1; }
+  void quiesce() override;
+  void save_state(hw::StateWriter& out) override;
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override;
 
   uint64_t bad_requests() const { return m_bad_requests.load(); }
   std::vector<std::pair<std::string, uint64_t>> counters() const override {

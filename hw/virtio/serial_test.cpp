@@ -162,3 +162,10 @@ TEST_CASE("virtio-serial: hostile control messages are ignored and counted") {
   CHECK(f.device->bad_control() > 5);
   CHECK_FALSE(f.h->needs_reset());
 }
+
+TEST_CASE("virtio-serial has no snapshot state yet: a snapshot is refused, naming it") {
+  Fixture f;
+  auto why = f.h->transport->cannot_save();
+  REQUIRE(why.has_value());
+  CHECK(*why == "virtio-serial cannot save its state yet");
+}

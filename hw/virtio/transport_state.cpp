@@ -15,14 +15,14 @@ std::vector<Queue*> TransportCore::live_queues() const {
 }
 
 std::optional<std::string> TransportCore::cannot_save() const {
-  if (m_device->state_version()) return std::nullopt;
+  if (m_device->state_version()) return m_device->cannot_save();
   return std::string(m_device->name()) + " cannot save its state yet";
 }
 
 void TransportCore::quiesce() {
   std::lock_guard lock(m_lock);
   if (!m_active || m_quiesced) return;
-  m_device->reset();  // waits for the requests in flight; they complete into the used rings
+  m_device->quiesce();  // waits for the requests in flight; they complete into the used rings
   m_quiesced = true;
 }
 

@@ -43,7 +43,8 @@ base::ErrorOr<std::shared_ptr<Device>> on_pci(DeviceEnv& env, std::shared_ptr<Vi
   add_stats(env, function);
   auto plugged = hw::pci::plug_function(env, function);
   if (!plugged.ok()) return base::fail(plugged.error());
-  return std::shared_ptr<Device>();
+  // Not mapped by the machine (no slot resource): it carries the function's snapshot state.
+  return std::shared_ptr<Device>(std::make_shared<PciTransportPart>(std::move(function)));
 }
 
 }  // namespace hw::virtio

@@ -44,6 +44,23 @@ void P9Device::notify(uint16_t q) {
   });
 }
 
+void P9Device::quiesce() {
+  m_host = nullptr;
+  m_queue = nullptr;
+}
+
+void P9Device::save_state(hw::StateWriter& out) {
+  out.bytes(m_backend->save_state());
+}
+
+base::ErrorOr<void> P9Device::load_state(hw::StateReader& in, uint32_t version) {
+  if (version != 1)
+    return base::fail(base::Error("virtio-9p: saved state version " + std::to_string(version)));
+  std::vector<uint8_t> session = in.bytes(1 << 20);
+  TRY(in.finish("virtio-9p"));
+  return m_backend->load_state(session);
+}
+
 void P9Device::reset() {
   m_host = nullptr;
   m_queue = nullptr;

@@ -35,6 +35,13 @@ class P9Device : public VirtioDevice {
   void activate(DeviceHost& host, uint64_t negotiated, std::vector<Queue*> queues) override;
   void notify(uint16_t q) override;
   void reset() override;
+  // Snapshot: the 9P session (msize and fids) from the backend. Requests run on the kicking vCPU,
+  // so none is in flight once the vCPUs are parked; quiescing keeps the session (reset() ends it).
+  std::optional<uint32_t> state_version() const override { return 1; }
+  std::optional<std::string> cannot_save() const override { return m_backend->cannot_save(); }
+  void quiesce() override;
+  void save_state(hw::StateWriter& out) override;
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override;
 
  private:
   std::shared_ptr<backends::FsBackend> m_backend;

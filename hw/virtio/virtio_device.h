@@ -91,6 +91,14 @@ class VirtioDevice {
   // it cannot save yet, and a snapshot of its machine is refused, naming it. Devices whose whole
   // state is the queues and a fixed config return a version and write nothing.
   virtual std::optional<uint32_t> state_version() const { return std::nullopt; }
+  // Why this device cannot be saved right now although it has a state version (state held outside
+  // it that cannot be reproduced, such as a file deleted while the guest holds it open).
+  virtual std::optional<std::string> cannot_save() const { return std::nullopt; }
+  // Stops processing for a snapshot: in-flight work completes into the used rings and the queues are
+  // forgotten, as in reset(), but the device keeps what the guest negotiated with it beyond the
+  // transport (config the driver wrote, a session with a backend); activate() resumes it on the
+  // same queues. Devices whose reset() forgets such state override this.
+  virtual void quiesce() { reset(); }
   virtual void save_state(hw::StateWriter& out) { (void)out; }
   virtual base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) {
     (void)in;

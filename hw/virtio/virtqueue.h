@@ -94,6 +94,10 @@ class Virtqueue {
   const Layout& layout() const { return m_layout; }
   bool broken() const { return m_broken; }
   uint16_t last_avail() const { return m_last_avail; }
+  // Gives back the chain the last pop() returned, not pushed: the next pop() returns it again. For a
+  // device that holds one popped buffer (console RX) when it quiesces for a snapshot: the buffer
+  // stays the guest's instead of being lost with the device's in-memory state.
+  void unpop() { --m_last_avail; }
 
   // Snapshot: the device-side indices (the rings themselves are guest RAM). Saved only when no
   // chain is in flight (the device is quiesced), so last_avail == used_idx then.

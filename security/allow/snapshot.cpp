@@ -9,7 +9,7 @@
 
 namespace security {
 
-void allow_snapshot(AllowList& list, const PolicyContext&) {
+void allow_snapshot(AllowList& list, const PolicyContext& context) {
   allow_thread_start(list);    // zstd workers; a quiesced virtio-blk starts its I/O threads again
   allow_kvm_interrupts(list);  // devices look at their queues again after quiescing and may interrupt
   list.allow("mkdir", "the snapshot directory");
@@ -21,8 +21,17 @@ void allow_snapshot(AllowList& list, const PolicyContext&) {
   // big free of a zstd worker's arena makes it): that exact read-only open is allowed here instead.
   // The writer itself opens /proc/self/pagemap so (never-touched RAM pages are skipped unread).
   list.allow_if("openat", {SCMP_A2(SCMP_CMP_EQ, O_RDONLY | O_CLOEXEC)},
-                "/proc/self/pagemap; malloc's overcommit probe (/proc/sys/vm/overcommit_memory)");
-  list.allow("pread64", "/proc/self/pagemap entries of guest RAM");
+                "/proc/self/pagemap; malloc's overcommit probe (/proc/sys/vm/overcommit_memory); "
+                "qcow2 disk images, whose header the snapshot records");
+  list.allow("pread64", "/proc/self/pagemap entries of guest RAM; a qcow2 image's header cluster");
+  if (context.p9_shares) {
+    // Before saving a 9P session the server checks that every fid's path still reaches its file
+    // (backends/fs/p9_server.cpp cannot_save): the same walk as Twalk, O_PATH steps only.
+    list.allow_if("openat", {SCMP_A2(SCMP_CMP_MASKED_EQ, O_PATH, O_PATH)},
+                  "9p: walking a fid's path again below the share (O_PATH: no data access)");
+    list.allow_if("fcntl", {SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC)},
+                  "9p: duplicating the share's root descriptor");
+  }
   list.allow("write", "the snapshot's files");
   list.allow("fsync", "the files reach the disk before state.vmls is renamed into place");
   list.allow("rename", "state.vmls and config.json are written to a temporary name first");

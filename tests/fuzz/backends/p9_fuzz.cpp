@@ -3,7 +3,8 @@
 // what is left), served one after another in one session on a small share; byte 0 picks a
 // read-only or writable share and the reply room. The server must answer every message without
 // crashing, writing outside its reply buffer, or acting outside the share (the sandbox's
-// directory next to the share is checked to stay untouched).
+// directory next to the share is checked to stay untouched). Each session is also saved and loaded
+// into a fresh server (snapshots), and the input itself loaded as a saved session.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < 32; ++i)
       if (reply[i] != 0xa5 || reply[32 + room + i] != 0xa5) std::abort();
     at += length;
+  }
+  // Snapshots: the session just built is saved and loaded into a fresh server, and the raw input is
+  // loaded as a (hostile) saved session. Loading may refuse; it must not crash or leave the share.
+  if (!(*server)->cannot_save()) {
+    auto restored = backends::fs::P9Server::open(sandbox->share.string(), read_only);
+    if (!restored) std::abort();
+    if ((*restored)->load_state((*server)->save_state()).ok() &&
+        (*restored)->fid_count() != (*server)->fid_count())
+      std::abort();
+  }
+  {
+    auto hostile = backends::fs::P9Server::open(sandbox->share.string(), read_only);
+    if (!hostile) std::abort();
+    (void)(*hostile)->load_state({data + 1, size - 1});
   }
   (*server)->reset();
   sandbox->check_outside();

@@ -105,6 +105,7 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
 }
 
 std::string TierManager::load(const std::string& path, unsigned instances) {
+  const uint64_t cpu_start = thread_cpu_ns();
   auto library = load_tier(path);
   if (!library.ok()) return library.error();
   m_library = std::move(*library);
@@ -122,6 +123,10 @@ std::string TierManager::load(const std::string& path, unsigned instances) {
     } else {
       m_instances.push_back(std::move(instance));
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    m_load_cpu_ns += thread_cpu_ns() - cpu_start;
   }
   m_ready.store(true, std::memory_order_release);
   return {};
@@ -289,6 +294,7 @@ RegionEntry TierManager::compile_on(Instance& instance, const std::vector<JitReg
   m_compile_cpu_ns += cpu_ns;
   if (fn) {
     m_compile_ns.push_back(ns);
+    m_compiled_guest_insns += insns.size();
   } else {
     ++m_failed;
     m_last_failure = error;
@@ -442,7 +448,7 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
     const uint64_t ns = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
             .count());
-    size_t compiled = 0, failed = 0;
+    size_t compiled = 0, failed = 0, compiled_insns = 0;
     {
       std::lock_guard<std::mutex> lock(m_compiled_mutex);
       for (size_t g = 0; g < groups.size(); ++g) {
@@ -455,6 +461,7 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
         }
         if (specs[g].fn) {
           ++compiled;
+          compiled_insns += group.flat.size();
         } else {
           ++failed;
         }
@@ -463,6 +470,7 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
     std::lock_guard<std::mutex> lock(m_stats_mutex);
     ++m_batches;
     m_compile_cpu_ns += cpu_ns;
+    m_compiled_guest_insns += compiled_insns;
     for (size_t i = 0; i < compiled; ++i) m_compile_ns.push_back(ns / compiled);
     if (failed) {
       m_failed += failed;
@@ -523,6 +531,8 @@ TierStats TierManager::stats() const {
     s.last_failure = m_last_failure;
     s.batches = m_batches;
     s.compile_cpu_ns = m_compile_cpu_ns;
+    s.load_cpu_ns = m_load_cpu_ns;
+    s.compiled_guest_insns = m_compiled_guest_insns;
   }
   {
     std::lock_guard<std::mutex> lock(m_queue_mutex);

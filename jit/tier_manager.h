@@ -38,6 +38,8 @@ struct TierStats {
   uint64_t compile_ns_total = 0;   // wall clock, per region (a batch's time split over its regions)
   uint64_t compile_ns_p50 = 0, compile_ns_p99 = 0;
   uint64_t compile_cpu_ns = 0;           // CPU time of the compiling threads spent compiling
+  uint64_t load_cpu_ns = 0;              // CPU time of loading the tier (libLLVM) and making its compilers
+  uint64_t compiled_guest_insns = 0;     // guest instructions in the regions compiled (static count)
   uint64_t guest_instructions = 0;       // retired by all harts
   uint64_t compiled_instructions = 0;    // of those, in compiled regions
   uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
@@ -75,7 +77,15 @@ class TierManager {
   // Whether harts should count and promote hot code (auto: the tier may still be loading).
   bool active() const { return m_active; }
   bool synchronous() const { return m_options.mode == TierOptions::Mode::kLlvm; }
-  int quality() const { return synchronous() ? kJitCompileFast : kJitCompileOptimised; }
+  // Both modes compile fast code (-O0, FastISel, guest registers in CpuState). The optimised
+  // quality (SSA registers, InstCombine, -O1) makes ~2x faster tight loops (bench/interp_loop) but
+  // cost ~870 us of CPU per guest instruction against ~120 us (bench/jit_compute, 2026-12-07):
+  // with it, auto's results came so late that busybox's md5sum, gzip and sort ran slower than on
+  // the interpreter alone, and a Linux boot spent ~0.5 s of CPU compiling 15 regions. Recompiling
+  // only the regions that stay hot at the optimised quality (tier-up) did not pay on those
+  // programs either: most regions run ~25 instructions per entry, and SSA code loads and stores
+  // every register it uses at each entry and exit.
+  int quality() const { return kJitCompileFast; }
   uint32_t hot_threshold() const { return m_threshold; }
   std::string note() const {  // why an `auto` tier is inactive
     std::lock_guard<std::mutex> lock(m_queue_mutex);
@@ -198,6 +208,8 @@ class TierManager {
   uint64_t m_compile_cpu_ns = 0;
   std::vector<uint64_t> m_compile_ns;
   uint64_t m_failed = 0;
+  uint64_t m_load_cpu_ns = 0;
+  uint64_t m_compiled_guest_insns = 0;
   std::string m_last_failure;
   std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
   std::atomic<uint64_t> m_exits[kJitExitReasons] = {};

@@ -233,6 +233,12 @@ std::string format_stats(const jit::TierStats& s) {
       s.compile_cpu_ns / 1e9, s.code_cache_limit / 1048576.0,
       static_cast<unsigned long long>(s.code_cache_flushes));
   std::string text = line;
+  char more[256];
+  std::snprintf(
+      more, sizeof more, "; tier load CPU %.3f s; %llu guest instructions compiled (%.1f us CPU each)",
+      s.load_cpu_ns / 1e9, static_cast<unsigned long long>(s.compiled_guest_insns),
+      s.compiled_guest_insns ? s.compile_cpu_ns / 1e3 / static_cast<double>(s.compiled_guest_insns) : 0.0);
+  text += more;
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
@@ -260,7 +266,7 @@ std::string json_string(const std::string& in) {
 std::string stats_json_of(const jit::TierStats& s) {
   const double share =
       s.guest_instructions ? static_cast<double>(s.compiled_instructions) / s.guest_instructions : 0;
-  char numbers[1024];
+  char numbers[2048];
   std::snprintf(
       numbers, sizeof numbers,
       "\"regions_compiled\": %llu, \"regions_refused\": %llu, \"regions_installed\": %llu, "
@@ -268,7 +274,8 @@ std::string stats_json_of(const jit::TierStats& s) {
       "\"compile_ms_p50\": %.3f, \"compile_ms_p99\": %.3f, \"compile_s_total\": %.6f, "
       "\"code_cache_bytes\": %llu, \"guest_instructions\": %llu, \"compiled_instructions\": %llu, "
       "\"compiled_share\": %.6f, \"regions_dropped\": %llu, \"modules\": %llu, \"compile_cpu_s\": %.6f, "
-      "\"code_cache_limit\": %llu, \"code_cache_flushes\": %llu",
+      "\"code_cache_limit\": %llu, \"code_cache_flushes\": %llu, \"load_cpu_s\": %.6f, "
+      "\"compiled_guest_insns\": %llu",
       static_cast<unsigned long long>(s.regions_compiled), static_cast<unsigned long long>(s.regions_failed),
       static_cast<unsigned long long>(s.regions_installed), static_cast<unsigned long long>(s.regions_reused),
       s.compile_ns_p50 / 1e6, s.compile_ns_p99 / 1e6, s.compile_ns_total / 1e9,
@@ -276,7 +283,8 @@ std::string stats_json_of(const jit::TierStats& s) {
       static_cast<unsigned long long>(s.compiled_instructions), share,
       static_cast<unsigned long long>(s.regions_dropped), static_cast<unsigned long long>(s.batches),
       s.compile_cpu_ns / 1e9, static_cast<unsigned long long>(s.code_cache_limit),
-      static_cast<unsigned long long>(s.code_cache_flushes));
+      static_cast<unsigned long long>(s.code_cache_flushes), s.load_cpu_ns / 1e9,
+      static_cast<unsigned long long>(s.compiled_guest_insns));
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
                      numbers + ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)

@@ -358,11 +358,11 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       const graph::Bus* bus = graph.find_bus(device.bus);
       if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq) {
         // Linux finds a transport in the DSDT (LNRO0005) or on the command line, and takes both when
-        // it is given both (virtio_mmio built in, or loaded by a modprobe that passes the command
-        // line's module options): the same registers registered twice, the second probe failing
-        // with EBUSY. So, as QEMU's microvm with ACPI: the DSDT alone where it can describe the
-        // transport (an ISA IRQ, at most 256 of them), the command line where it cannot or where
-        // the guest is told not to read ACPI.
+        // it is given both (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, with virtio_mmio built in or loaded by
+        // a modprobe that passes the command line's module options): the same registers registered
+        // twice, the second probe failing with EBUSY. So, as QEMU's microvm with ACPI: the DSDT alone
+        // where it can describe the transport (an ISA IRQ, at most 256 of them), the command line
+        // where it cannot or where the guest is told not to read ACPI.
         const bool in_dsdt = *device.irq < 16 && tables.virtio_mmio.size() < kMaxDsdtVirtioMmio;
         if (in_dsdt)
           tables.virtio_mmio.push_back(

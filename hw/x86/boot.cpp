@@ -10,7 +10,8 @@ namespace {
 
 constexpr uint64_t kPage = 0x1000;
 constexpr uint16_t kElfMachineX86_64 = 62;
-constexpr uint32_t kPvhNoteType = 18;  // XEN_ELFNOTE_PHYS32_ENTRY
+constexpr uint16_t kElfMachine386 = 3;  // 32-bit PVH kernels (entered in 32-bit mode anyway)
+constexpr uint32_t kPvhNoteType = 18;   // XEN_ELFNOTE_PHYS32_ENTRY
 constexpr uint32_t kStartInfoMagic = 0x336ec578;
 
 template <typename T>
@@ -75,45 +76,30 @@ bool write_identity_page_tables(const base::GuestMemory& memory) {
   return ok;
 }
 
-std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> elf) {
-  if (elf.size() < 64 ||
-      std::memcmp(elf.data(),
-                  "\x7f"
-                  "ELF",
-                  4) != 0 ||
-      elf[4] != 2)
-    return std::nullopt;
-  uint64_t phoff = get<uint64_t>(elf, 0x20);
-  uint16_t phentsize = get<uint16_t>(elf, 0x36), phnum = get<uint16_t>(elf, 0x38);
-  if (phentsize < 56) return std::nullopt;
-  for (uint16_t i = 0; i < phnum; ++i) {
-    uint64_t ph = phoff + uint64_t{i} * phentsize;
-    if (ph < phoff || ph + 56 > elf.size()) return std::nullopt;
-    if (get<uint32_t>(elf, ph) != 4) continue;  // PT_NOTE
-    uint64_t offset = get<uint64_t>(elf, ph + 8), size = get<uint64_t>(elf, ph + 32);
-    if (offset > elf.size() || size > elf.size() - offset) return std::nullopt;
-    uint64_t at = offset, end = offset + size;
-    while (at + 12 <= end) {
-      uint32_t namesz = get<uint32_t>(elf, at), descsz = get<uint32_t>(elf, at + 4),
-               type = get<uint32_t>(elf, at + 8);
-      uint64_t name = at + 12;
-      uint64_t desc = name + ((uint64_t{namesz} + 3) & ~3ull);
-      uint64_t next = desc + ((uint64_t{descsz} + 3) & ~3ull);
-      if (next > end) break;
-      if (type == kPvhNoteType && namesz == 4 && std::memcmp(elf.data() + name, "Xen", 4) == 0) {
-        if (descsz == 4) return get<uint32_t>(elf, desc);
-        if (descsz == 8) return get<uint64_t>(elf, desc);
-      }
-      at = next;
-    }
-  }
+std::optional<uint64_t> find_pvh_entry(const hw::boot::ElfFile& elf) {
+  auto desc = elf.find_note("Xen", kPvhNoteType);
+  if (!desc) return std::nullopt;
+  if (desc->size() == 4) return get<uint32_t>(*desc, 0);
+  if (desc->size() == 8) return get<uint64_t>(*desc, 0);
   return std::nullopt;
+}
+
+std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> bytes) {
+  auto elf = hw::boot::ElfFile::parse(bytes, kElfMachineX86_64, kElfMachine386);
+  if (!elf.ok()) return std::nullopt;
+  return find_pvh_entry(*elf);
 }
 
 base::ErrorOr<KernelImage> load_kernel(const base::GuestMemory& memory, std::span<const uint8_t> bytes) {
   KernelImage image;
   if (hw::boot::ElfFile::looks_like_elf(bytes)) {
-    auto elf = TRY(hw::boot::ElfFile::parse(bytes, kElfMachineX86_64));
+    auto elf = TRY(hw::boot::ElfFile::parse(bytes, kElfMachineX86_64, kElfMachine386));
+    auto pvh = find_pvh_entry(elf);
+    // A 32-bit ELF has no Linux 64-bit entry: only its PVH note says how to enter it (as QEMU does).
+    if (!elf.is_64bit() && !pvh)
+      return base::fail(base::Error(
+          "a 32-bit ELF kernel needs a Xen PVH note (XEN_ELFNOTE_PHYS32_ENTRY) to say where to enter it; "
+          "this one has none"));
     for (const auto& segment : elf.segments()) {
       // Safety of the copy: ElfFile checked the file range; GuestMemory checks the guest range.
       if (!memory.write(segment.paddr, elf.segment_bytes(segment)))
@@ -123,7 +109,7 @@ base::ErrorOr<KernelImage> load_kernel(const base::GuestMemory& memory, std::spa
         return base::fail(write_error("an ELF segment's .bss", segment.paddr));
       image.end = std::max(image.end, segment.paddr + segment.mem_size);
     }
-    if (auto pvh = find_pvh_entry(bytes)) {
+    if (pvh) {
       image.kind = KernelImage::Kind::Pvh;
       image.entry = *pvh;
     } else {

@@ -15,6 +15,7 @@
 #include "accel/accelerator.h"
 #include "base/guest_memory.h"
 #include "base/result.h"
+#include "hw/boot/elf.h"
 
 namespace hw::x86 {
 
@@ -50,13 +51,15 @@ struct KernelImage {
   uint64_t end = 0;    // one past the highest byte loaded
 };
 
-// Recognises and loads a kernel: a bzImage (needs boot protocol 2.06+ and a 64-bit entry), an ELF
-// with a PVH note (loaded by physical address, entered through PVH), or another x86-64 ELF (vmlinux,
-// Linux boot protocol). `bytes` is the whole file.
+// Recognises and loads a kernel: a bzImage (needs boot protocol 2.06+ and a 64-bit entry), an ELF64
+// or i386 ELF32 with a PVH note (loaded by physical address, entered through PVH), or another x86-64
+// ELF (vmlinux, Linux boot protocol). `bytes` is the whole file.
 base::ErrorOr<KernelImage> load_kernel(const base::GuestMemory& memory, std::span<const uint8_t> bytes);
 
-// Finds XEN_ELFNOTE_PHYS32_ENTRY in an ELF64 file's PT_NOTE segments; nullopt when absent.
+// Finds XEN_ELFNOTE_PHYS32_ENTRY in an x86 ELF file's (ELF64 or ELF32) PT_NOTE segments; nullopt
+// when absent or when the file is not a loadable x86 ELF.
 std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> elf);
+std::optional<uint64_t> find_pvh_entry(const hw::boot::ElfFile& elf);
 
 struct BootInputs {
   const KernelImage* kernel = nullptr;

@@ -126,3 +126,77 @@ TEST_CASE("PVH: the Xen note's entry and an hvm_start_info with memory map and c
   put<uint64_t>(elf, 0x78 + 32, 0x10000);
   CHECK_FALSE(find_pvh_entry(elf).has_value());
 }
+
+namespace {
+// A minimal i386 ELF32 (as `gcc -m32` links a PVH guest): one PT_LOAD (4 bytes at 0x100000) and,
+// when `note`, a PT_NOTE with XEN_ELFNOTE_PHYS32_ENTRY = 0x100002.
+std::vector<uint8_t> elf32(bool note) {
+  std::vector<uint8_t> elf(0x100, 0);
+  std::memcpy(elf.data(),
+              "\x7f"
+              "ELF",
+              4);
+  elf[4] = 1;
+  elf[5] = 1;
+  elf[6] = 1;
+  put<uint16_t>(elf, 16, 2);
+  put<uint16_t>(elf, 18, 3);
+  put<uint32_t>(elf, 24, 0x100000);
+  put<uint32_t>(elf, 28, 52);
+  put<uint16_t>(elf, 42, 32);
+  put<uint16_t>(elf, 44, note ? 2 : 1);
+  put<uint32_t>(elf, 52, 1);  // PT_LOAD
+  put<uint32_t>(elf, 52 + 4, 0xc0);
+  put<uint32_t>(elf, 52 + 12, 0x100000);
+  put<uint32_t>(elf, 52 + 16, 4);
+  put<uint32_t>(elf, 52 + 20, 0x1000);
+  put<uint32_t>(elf, 84, 4);  // PT_NOTE
+  put<uint32_t>(elf, 84 + 4, 0xa0);
+  put<uint32_t>(elf, 84 + 16, 20);
+  put<uint32_t>(elf, 0xa0, 4);
+  put<uint32_t>(elf, 0xa4, 4);
+  put<uint32_t>(elf, 0xa8, 18);
+  std::memcpy(elf.data() + 0xac, "Xen", 4);
+  put<uint32_t>(elf, 0xb0, 0x100002);
+  put<uint32_t>(elf, 0xc0, 0xf4f4f4f4);
+  return elf;
+}
+}  // namespace
+
+TEST_CASE("PVH: a 32-bit ELF with the Xen note loads and is entered through PVH, as under QEMU") {
+  auto elf = elf32(true);
+  CHECK(find_pvh_entry(elf) == 0x100002u);
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 16 << 20).ok());
+  REQUIRE(memory.write_le<uint32_t>(0x100004, 0x12345678));  // .bss must come back zeroed
+  auto kernel = load_kernel(memory, elf);
+  REQUIRE(kernel.ok());
+  CHECK(kernel->kind == KernelImage::Kind::Pvh);
+  CHECK(kernel->entry == 0x100002);
+  CHECK(kernel->end == 0x101000);
+  CHECK(*memory.read_le<uint32_t>(0x100000) == 0xf4f4f4f4u);
+  CHECK(*memory.read_le<uint32_t>(0x100004) == 0u);
+  BootInputs inputs{&kernel.value(), {}, "exit=0", 0, 0, 0};
+  auto state = prepare_boot(memory, inputs);
+  REQUIRE(state.ok());
+  CHECK(state->mode == accel::X86BootState::Mode::Pvh32);
+  CHECK(state->rip == 0x100002);
+  CHECK(state->rbx == kStartInfoAddress);
+}
+
+TEST_CASE("PVH: a 32-bit ELF without the note, or for another machine, is refused with a reason") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 16 << 20).ok());
+  auto bare = load_kernel(memory, elf32(false));
+  REQUIRE_FALSE(bare.ok());
+  CHECK(bare.error().message.find("32-bit ELF kernel needs a Xen PVH note") != std::string::npos);
+  auto arm = elf32(true);
+  put<uint16_t>(arm, 18, 40);  // EM_ARM
+  auto other = load_kernel(memory, arm);
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().message.find("machine 40") != std::string::npos);
+  CHECK_FALSE(find_pvh_entry(arm).has_value());
+  auto note_in_segment_past_end = elf32(true);
+  put<uint32_t>(note_in_segment_past_end, 0xa4, 0x1000);  // descsz past the segment
+  CHECK_FALSE(find_pvh_entry(note_in_segment_past_end).has_value());
+}

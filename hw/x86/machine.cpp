@@ -244,6 +244,8 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   }
 
   std::string cmdline = graph.boot.cmdline;
+  // `acpi=off` (a whole word): the guest reads no DSDT, so devices described only there are unseen.
+  const bool acpi_off = (" " + cmdline + " ").find(" acpi=off ") != std::string::npos;
   TableInputs tables;
   tables.has_pci = pc;
   for (const graph::MemoryRegion& r : graph.memory_map)
@@ -355,11 +357,19 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
         machine->m_devices.push_back(model.value());
       const graph::Bus* bus = graph.find_bus(device.bus);
       if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq) {
-        cmdline += " virtio_mmio.device=" + std::to_string(slot->size) + "@" + hex(slot->base) + ":" +
-                   std::to_string(*device.irq);
-        if (*device.irq < 16)
+        // Linux finds a transport in the DSDT (LNRO0005) or on the command line, and takes both when
+        // it is given both (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, with virtio_mmio built in or loaded by
+        // a modprobe that passes the command line's module options): the same registers registered
+        // twice, the second probe failing with EBUSY. So, as QEMU's microvm with ACPI: the DSDT alone
+        // where it can describe the transport (an ISA IRQ, at most 256 of them), the command line
+        // where it cannot or where the guest is told not to read ACPI.
+        const bool in_dsdt = *device.irq < 16 && tables.virtio_mmio.size() < kMaxDsdtVirtioMmio;
+        if (in_dsdt)
           tables.virtio_mmio.push_back(
               {slot->base, static_cast<uint32_t>(slot->size), static_cast<uint8_t>(*device.irq)});
+        if (!in_dsdt || acpi_off)
+          cmdline += " virtio_mmio.device=" + std::to_string(slot->size) + "@" + hex(slot->base) + ":" +
+                     std::to_string(*device.irq);
       }
       // MP table INTx entries cover the root bus; guests swizzle through bridges themselves.
       if (bus && bus->kind == graph::BusKind::Pci && bus->provided_by.empty() && device.irq &&

@@ -145,7 +145,7 @@ using Built = hw::testing::BuiltMachine<Backends>;
 
 }  // namespace
 
-TEST_CASE("microvm: PVH boot state for the BSP only, COM1 on port 0x3f8, virtio-mmio on the cmdline") {
+TEST_CASE("microvm: PVH boot state for the BSP only, COM1 on port 0x3f8, virtio-mmio in the DSDT") {
   Built built(microvm_graph());
   REQUIRE_MESSAGE(built.machine, built.error);
   auto& state = *built.accel.state;
@@ -166,7 +166,7 @@ TEST_CASE("microvm: PVH boot state for the BSP only, COM1 on port 0x3f8, virtio-
 
   char cmdline[128] = {};
   REQUIRE(state.memory->read(hw::x86::kCmdlineAddress, {reinterpret_cast<uint8_t*>(cmdline), 127}));
-  CHECK(std::string(cmdline) == "console=ttyS0 virtio_mmio.device=512@0xfeb00000:5");
+  CHECK(std::string(cmdline) == "console=ttyS0");
   char mp[4];
   REQUIRE(state.memory->read(hw::x86::kEbdaStart, {reinterpret_cast<uint8_t*>(mp), 4}));
   CHECK(std::string(mp, 4) == "_MP_");
@@ -390,4 +390,60 @@ TEST_CASE("microvm without an ioapic device in its graph is an error, not a mach
   Built built(g);
   CHECK_FALSE(built.machine);
   CHECK(built.error.find("ioapic") != std::string::npos);
+}
+
+namespace {
+std::string guest_cmdline(Built& built) {
+  char text[256] = {};
+  if (!built.accel.state->memory->read(hw::x86::kCmdlineAddress, {reinterpret_cast<uint8_t*>(text), 255}))
+    return "<unreadable>";
+  return text;
+}
+// How many LNRO0005 (virtio-mmio) devices the ACPI tables area declares.
+int dsdt_virtio_mmio(Built& built) {
+  std::vector<uint8_t> area(hw::x86::kHighMemory - hw::x86::kAcpiStart);
+  if (!built.accel.state->memory->read(hw::x86::kAcpiStart, area)) return -1;
+  std::string text(area.begin(), area.end());
+  int count = 0;
+  for (size_t at = text.find("LNRO0005"); at != std::string::npos; at = text.find("LNRO0005", at + 1))
+    ++count;
+  return count;
+}
+}  // namespace
+
+// Linux registers a transport from the DSDT and again from virtio_mmio.device= when it sees both
+// (virtio_mmio built in, or loaded by modprobe): the second probe fails with EBUSY. One place each.
+TEST_CASE("microvm: each virtio-mmio transport is announced once: the DSDT, else the command line") {
+  {
+    Built built(microvm_graph(1));
+    REQUIRE_MESSAGE(built.machine, built.error);
+    CHECK(dsdt_virtio_mmio(built) == 1);
+    CHECK(guest_cmdline(built) == "console=ttyS0");
+  }
+  {
+    // IRQ 20: the DSDT's IRQNoFlags descriptor cannot say it; the command line does.
+    auto g = microvm_graph(1);
+    g.devices.back().irq = 20;
+    g.devices.back().address.resource->irq = 20;
+    Built built(g);
+    REQUIRE_MESSAGE(built.machine, built.error);
+    CHECK(dsdt_virtio_mmio(built) == 0);
+    CHECK(guest_cmdline(built) == "console=ttyS0 virtio_mmio.device=512@0xfeb00000:20");
+  }
+  {
+    // acpi=off: the guest reads no DSDT, so the command line names the transport.
+    auto g = microvm_graph(1);
+    g.boot.cmdline = "console=ttyS0 acpi=off";
+    Built built(g);
+    REQUIRE_MESSAGE(built.machine, built.error);
+    CHECK(guest_cmdline(built) == "console=ttyS0 acpi=off virtio_mmio.device=512@0xfeb00000:5");
+  }
+  {
+    // Only the whole word: acpi=offline is not acpi=off.
+    auto g = microvm_graph(1);
+    g.boot.cmdline = "console=ttyS0 acpi=offline";
+    Built built(g);
+    REQUIRE_MESSAGE(built.machine, built.error);
+    CHECK(guest_cmdline(built) == "console=ttyS0 acpi=offline");
+  }
 }

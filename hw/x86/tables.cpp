@@ -179,7 +179,7 @@ Bytes legacy_devices(const TableInputs& inputs) {
 Bytes virtio_mmio_devices(const TableInputs& inputs) {
   const char* digits = "0123456789ABCDEF";
   Bytes devices;
-  for (size_t i = 0; i < inputs.virtio_mmio.size() && i < 256; ++i) {
+  for (size_t i = 0; i < inputs.virtio_mmio.size() && i < kMaxDsdtVirtioMmio; ++i) {
     const auto& transport = inputs.virtio_mmio[i];
     Bytes resources;
     resources.add<uint8_t>(0x86);  // Memory32Fixed, read-write

@@ -6,6 +6,7 @@
 // and the PCI INTx routing of bus 0 (MP table entries; MADT overrides making those GSIs level, active high).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -20,6 +21,9 @@ struct PciIntx {
   uint8_t pin = 1;     // 1..4 = INTA..INTD
   uint8_t gsi = 0;
 };
+
+// The DSDT names virtio-mmio transports VR00..VRFF: at most this many are declared.
+inline constexpr size_t kMaxDsdtVirtioMmio = 256;
 
 struct TableInputs {
   std::vector<uint32_t> apic_ids;  // vCPU 0 first (the BSP)
@@ -57,7 +61,7 @@ struct TableInputs {
     uint32_t size = 0;
     uint8_t irq = 0;
   };
-  std::vector<VirtioMmio> virtio_mmio = {};
+  std::vector<VirtioMmio> virtio_mmio = {};  // at most kMaxDsdtVirtioMmio are declared (VR00-VRFF)
   // With has_pci: the host bridge's 32-bit MMIO window (where the BARs are). The DSDT then declares
   // the root bridge PCI0 (PNP0A03: bus 0-255, I/O around 0xcf8, this window) and its _PRT from
   // pci_irqs. An ACPI guest finds PCI only through that device: Linux scans no bus without it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The x86_64 Linux guest from Debian packages (guests/x86_64/build): the initramfs has what init
 # needs, and under vmlaunch on KVM (the host's, or the nested KVM host's) the real bzImage boots
-# through init to poweroff: on microvm with 1 vCPU, on pc with 2 vCPUs and virtio-pci on MSI-X, and
+# through init to poweroff: on microvm with 1 vCPU, on pc with 2 vCPUs and virtio-pci on MSI-X (both
+# with virtio-net on user networking, DHCP and a fetch from a host web server, and virtio-console), and
 # on microvm with 2 vCPUs and a virtio-blk-mmio disk through a reboot; and examples/x86_64-microvm.yaml
 # boots as shipped.
 source tests/lib.sh
@@ -17,6 +18,8 @@ if ! paths=$(guests/x86_64/build 2>"$WORK/build.log"); then
     skip initramfs_contents "no Debian mirror reachable to download the kernel (see log above)"
     skip boots_to_poweroff_on_kvm "no guest kernel"
     skip pc_two_cpus_virtio_msix "no guest kernel"
+    skip microvm_virtio_net_and_console "no guest kernel"
+    skip pc_virtio_net_and_console_msix "no guest kernel"
     skip microvm_two_cpus_reboot_keeps_disk "no guest kernel"
     skip example_microvm_boots "no guest kernel"
     skip pc_sigterm_powers_off_through_acpi_button "no guest kernel"
@@ -38,6 +41,7 @@ initramfs_contents() {
   list=$(gzip -dc "$initrd" | cpio -t --quiet 2>/dev/null) || return 1
   grep -qx init <<<"$list" && grep -qx bin/busybox <<<"$list" && grep -qx etc/vmlaunch/modules <<<"$list" &&
     grep -q 'virtio_mmio.ko$' <<<"$list" && grep -q 'virtio_pci.ko$' <<<"$list" && grep -q 'virtio_blk.ko$' <<<"$list" &&
+    grep -q 'virtio_net.ko$' <<<"$list" && grep -q 'virtio_console.ko$' <<<"$list" &&
     grep -q '/button.ko$' <<<"$list" && grep -q '/evdev.ko$' <<<"$list" && grep -q '/pvpanic-mmio.ko$' <<<"$list" || return 1
   # Load order: the virtio core before the transports and devices that need it.
   local order
@@ -54,6 +58,18 @@ cat >"$WORK/boots.sh" <<'SH'
 vmlaunch=$1 work=$2
 shift 2
 for name in "$@"; do
+  peer=""
+  if [ -f "$work/$name.peer" ]; then
+    # The machine's host side (peer.py): a web server for its user network and the far end of its
+    # virtio console's socket, both started here, where the machine runs (inside the nested host,
+    # slirp's 10.0.2.2 is the nested host's loopback). Their port and path go into the machine file.
+    sock=$(mktemp -d /tmp/vmlc.XXXXXX)/hvc.sock  # short: sun_path
+    rm -f "$work/$name.port"
+    python3 "$work/peer.py" "$work" "$name" "$sock" 2>"$work/$name.peer.log" &
+    peer=$!
+    for _ in $(seq 1 300); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
+    sed -i -e "s|@WEB_PORT@|$(cat "$work/$name.port")|g" -e "s|@HVC_SOCKET@|$sock|g" "$work/$name.yaml"
+  fi
   if [ -f "$work/$name.drive" ]; then
     # The machine is steered from outside while it runs (signals, down, pause): its own script.
     bash "$work/$name.drive" "$vmlaunch" "$work" "$name"
@@ -67,8 +83,67 @@ for name in "$@"; do
     timeout -k 5 300 "$vmlaunch" up "$work/$name.yaml" </dev/null >"$work/$name.out" 2>&1
     echo $? >"$work/$name.rc"
   fi
+  if [ -n "$peer" ]; then
+    kill "$peer" 2>/dev/null
+    wait "$peer" 2>/dev/null
+  fi
 done
 SH
+
+# The host side of the machines with a network and a virtio console (NAME.peer): serves $work/www
+# over HTTP on a free loopback port (written to NAME.port), and listens on the console's unix
+# socket: everything the guest writes there goes to NAME.hvc; once the guest's greeting has come,
+# one line goes back (the guest prints what it read on ttyS0).
+mkdir -p "$WORK/www"
+echo "page-from-the-host-$$" >"$WORK/www/index.txt"
+cat >"$WORK/peer.py" <<'PY'
+import functools, http.server, os, socket, sys, threading
+work, name, path = sys.argv[1:4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=os.path.join(work, "www"))
+web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+threading.Thread(target=web.serve_forever, daemon=True).start()
+console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+console.bind(path)
+console.listen(1)
+with open(os.path.join(work, name + ".port.tmp"), "w") as f:
+    f.write(str(web.server_address[1]))
+os.rename(os.path.join(work, name + ".port.tmp"), os.path.join(work, name + ".port"))
+conn, _ = console.accept()
+seen, answered = b"", False
+with open(os.path.join(work, name + ".hvc"), "wb") as log:
+    while True:
+        data = conn.recv(4096)
+        if not data:
+            break
+        log.write(data)
+        log.flush()
+        seen += data
+        if not answered and b"GUEST-TO-HOST\n" in seen:
+            conn.sendall(("HOST-TO-GUEST-" + name + "\n").encode())
+            answered = True
+PY
+
+# What the guests with a network card and a virtio console run:
+# DHCP from slirp (busybox udhcpc only reports the lease; the script applies it), a page fetched from
+# the host's web server through the gateway, a greeting out through /dev/hvc0 and the host's answer
+# read back from it (raw: no echo, no line editing).
+net_and_console=$(cat <<'CMD'
+printf '#!/bin/sh\ncase "$1" in bound|renew) ip addr add $ip/$mask dev $interface; ip route add default via $router;; esac\n' >/tmp/dhcp.sh
+chmod +x /tmp/dhcp.sh
+ip link set eth0 up
+udhcpc -i eth0 -n -q -t 10 -s /tmp/dhcp.sh >/dev/null
+echo "net: $(ip -4 addr show eth0 | grep -o 'inet [0-9./]*')"
+port=$(sed -n 's/.*vml_web=\([0-9]*\).*/\1/p' /proc/cmdline)
+echo "web: $(wget -q -O - "http://10.0.2.2:$port/index.txt")"
+exec 3<>/dev/hvc0
+stty -F /dev/hvc0 raw -echo
+echo GUEST-TO-HOST >&3
+read -t 60 line <&3
+echo "hvc0: $line"
+exec 3<&-
+grep virtio /proc/interrupts | sed 's/^/after: /'
+CMD
+)
 chmod +x "$WORK/boots.sh"
 
 # Every kernel message is a run of port writes; quiet keeps the nested (TCG) run short. The ones
@@ -77,16 +152,28 @@ cmdline='console=ttyS0 quiet reboot=t panic=-1'
 
 # microvm, 1 vCPU: Linux must find KVM (the CPUID hypervisor bit and signature leaf), use kvm-clock,
 # run init and the command with its output on ttyS0, and power off through the ACPI sleep registers:
-# vmlaunch exits 0 (the guest's poweroff; the command's status is in the marker).
+# vmlaunch exits 0 (the guest's poweroff; the command's status is in the marker). Its virtio-net-mmio
+# (user networking) and virtio-console-mmio (a unix socket to peer.py) are found through the DSDT.
+inside="uname -m
+$net_and_console
+exit 3"
 cat >"$WORK/microvm.yaml" <<YAML
 name: debian-kernel
 machine: {arch: x86_64, type: microvm, memory: 256MiB}
 cpu: {model: host, count: 1}
 accel: [kvm]
-boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd=\"uname -m; exit 3\""}
-backends: {chardev: {con0: {driver: stdio}}}
-devices: [{driver: ns16550, id: serial0, chardev: con0}]
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml_web=@WEB_PORT@ vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+backends:
+  chardev:
+    con0: {driver: stdio}
+    hvc: {driver: socket, path: "@HVC_SOCKET@"}
+  net: {user0: {driver: user}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-net-mmio, id: net0, netdev: user0}
+  - {driver: virtio-console-mmio, id: hvc0, chardev: hvc}
 YAML
+touch "$WORK/microvm.peer"
 
 # pc, 2 vCPUs, a virtio-blk on bus 0 and a virtio-rng behind a pci-bridge: the second CPU comes up
 # (INIT/SIPI through the in-kernel LAPICs, the MADT's two entries), Linux finds the PCI functions
@@ -107,25 +194,33 @@ for d in /sys/bus/pci/devices/*; do
 done
 echo "disk: $(head -c 21 /dev/vda)"
 echo "rng: $(cat /sys/class/misc/hw_random/rng_current) $(head -c 16 /dev/hwrng | wc -c) bytes"
-exit 4
 CMD
 )
+inside="$inside
+$net_and_console
+exit 4"
 cat >"$WORK/pc_smp.yaml" <<YAML
 name: debian-kernel-pc
 machine: {arch: x86_64, type: pc, memory: 256MiB}
 cpu: {model: host, count: 2}
 accel: [kvm]
-boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
+boot: {kernel: "$kernel", initrd: "$initrd", cmdline: "$cmdline vml_web=@WEB_PORT@ vml.cmd64=$(printf '%s' "$inside" | base64 -w0)"}
 backends:
-  chardev: {con0: {driver: stdio}}
+  chardev:
+    con0: {driver: stdio}
+    hvc: {driver: socket, path: "@HVC_SOCKET@"}
   block: {d0: {driver: raw, file: "$WORK/disk.img"}}
   rng: {r0: {driver: random}}
+  net: {user0: {driver: user}}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: virtio-blk-pci, id: vda, drive: d0, addr: 3}
   - {driver: pci-bridge, id: br1, addr: 5}
   - {driver: virtio-rng-pci, id: rng0, rng: r0, bus: br1, addr: 1}
+  - {driver: virtio-net-pci, id: net0, netdev: user0, addr: 6}
+  - {driver: virtio-console-pci, id: hvc0, chardev: hvc, addr: 7}
 YAML
+touch "$WORK/pc_smp.peer"
 "$VMLAUNCH" plan --format json "$WORK/pc_smp.yaml" >"$WORK/pc_smp.json" &&
   python3 tests/kvm/pci_expect.py "$WORK/pc_smp.json" >"$WORK/pc_smp.expected"
 
@@ -241,7 +336,7 @@ SH
 # microvm, 2 vCPUs: pause parks the vCPUs (the guest's ticker stops printing), resume continues it;
 # after its 12th tick the guest panics (sysrq c) and Linux's pvpanic driver (QEMU0001 at port 0x505)
 # reports it: exit 11, the panic status (lifecycle.on-panic: poweroff, the default).
-inside='i=0; while [ $i -lt 12 ]; do echo "tick $i"; i=$((i+1)); sleep 1; done; echo VML-PANIC; echo c >/proc/sysrq-trigger'
+inside='i=0; while [ $i -lt 12 ]; do echo "tick $i"; i=$((i+1)); sleep 1; done; echo VML-PANIC; sleep 1; echo c >/proc/sysrq-trigger'
 cat >"$WORK/microvm_pause_panic.yaml" <<YAML
 name: microvm-pause
 machine: {arch: x86_64, type: microvm, memory: 256MiB}
@@ -289,14 +384,46 @@ pc_two_cpus_virtio_msix() {
   sed -n 's/^pci //p' "$out" >"$WORK/pc_smp.seen"
   echo "    expected (from plan):"
   sed 's/^/      /' "$WORK/pc_smp.expected"
-  [ -s "$WORK/pc_smp.expected" ] && diff "$WORK/pc_smp.expected" "$WORK/pc_smp.seen" || return 1
-  # virtio-pci devices are 1af4:1042 (block) and 1af4:1044 (entropy), with config + one queue vector.
+  # sysfs lists bus 0 then bus 1 by address; plan by bus, then in the file's order.
+  [ -s "$WORK/pc_smp.expected" ] && diff <(sort "$WORK/pc_smp.expected") <(sort "$WORK/pc_smp.seen") || return 1
+  # virtio-pci devices are 1af4:1042 (block) and 1af4:1044 (entropy), with config + one queue vector;
+  # Linux numbers them in PCI order: virtio0 00:03.0, (net 00:06.0, console 00:07.0), virtio3 01:01.0.
   grep -q "^msi_irqs 0000:00:03.0 0x1af4:0x1042 2$" "$out" && grep -q "^msi_irqs 0000:01:01.0 0x1af4:0x1044 2$" "$out" &&
     grep -q "PCI-MSI.*virtio0-config" "$out" && grep -q "PCI-MSI.*virtio0-req.0" "$out" &&
-    grep -q "PCI-MSI.*virtio1-config" "$out" && grep -q "PCI-MSI.*virtio1-input" "$out" || return 1
+    grep -q "PCI-MSI.*virtio3-config" "$out" && grep -q "PCI-MSI.*virtio3-input" "$out" || return 1
   # The queues' interrupts fired (the counts of both CPUs' columns are not all zero).
-  awk '/virtio0-req.0|virtio1-input/ { if ($2 + $3 == 0) bad = 1; n++ } END { exit (n == 2 && !bad) ? 0 : 1 }' "$out" &&
+  # (The listing printed before the network traffic, not the "after:" one.)
+  awk '/^ *[0-9]+:.*(virtio0-req.0|virtio3-input)$/ { if ($2 + $3 == 0) bad = 1; n++ } END { exit (n == 2 && !bad) ? 0 : 1 }' "$out" &&
     grep -qx "disk: VMLAUNCH-PC-DISK-MARK" "$out" && grep -qx "rng: virtio_rng.0 16 bytes" "$out"
+}
+
+# virtio-net with user networking and virtio-console under Linux's drivers ($1: the boot, $2 its
+# status): a DHCP lease from slirp, the host's page fetched through 10.0.2.2, the guest's greeting out
+# through /dev/hvc0 and the host's answer back in.
+net_and_console_work() {
+  local name=$1 out=$WORK/$1.txt
+  sed 's/^/    peer: /' "$WORK/$name.peer.log" 2>/dev/null
+  echo "    hvc0 (host side): $(tr -d '\r' <"$WORK/$name.hvc" 2>/dev/null | tr '\n' '|')"
+  grep -qx "net: inet 10.0.2.15/24" "$out" && grep -qx "web: page-from-the-host-$$" "$out" &&
+    grep -q '"GET /index.txt HTTP/1.1" 200' "$WORK/$name.peer.log" &&
+    grep -q "^GUEST-TO-HOST" "$WORK/$name.hvc" && grep -qx "hvc0: HOST-TO-GUEST-$name" "$out"
+}
+microvm_virtio_net_and_console() {
+  local out=$WORK/microvm.txt
+  grep "^after: " "$out" | sed 's/^/    | /'
+  [ "$(cat "$WORK/microvm.rc")" = 0 ] && grep -qx "VML-CMD-EXIT=3" "$out" && net_and_console_work microvm || return 1
+  # Both transports' interrupts (IOAPIC pins, one per virtio-mmio device) fired.
+  [ "$(awk '/^after: .*virtio[0-9]$/ && $3 > 0' "$out" | wc -l)" = 2 ]
+}
+pc_virtio_net_and_console_msix() {
+  local out=$WORK/pc_smp.txt
+  [ "$(cat "$WORK/pc_smp.rc")" = 0 ] && grep -qx "VML-CMD-EXIT=4" "$out" && net_and_console_work pc_smp || return 1
+  # On MSI-X too: the network card (1af4:1041: config, input.0, output.0) and the console (1af4:1043:
+  # config, input, output), and their receive queues' vectors fired (counted after the traffic).
+  grep -q "^msi_irqs 0000:00:06.0 0x1af4:0x1041 3$" "$out" && grep -q "^msi_irqs 0000:00:07.0 0x1af4:0x1043 3$" "$out" &&
+    grep -q "^after: .*PCI-MSI.*virtio1-output.0$" "$out" &&
+    awk '/^after: .*PCI-MSI.*(virtio1-input.0|virtio2-input)$/ { if ($3 + $4 == 0) bad = 1; n++ }
+      END { exit (n == 2 && !bad) ? 0 : 1 }' "$out"
 }
 
 microvm_two_cpus_reboot_keeps_disk() {
@@ -343,10 +470,15 @@ microvm_pause_resume_then_pvpanic() {
     [ "${ticks% *}" = "${ticks#* }" ] && grep -qx 'resume: 0 "to":"running"' "$WORK/microvm_pause_panic.pause" &&
     grep -qx "ticking again" "$WORK/microvm_pause_panic.pause" || return 1
   # The panic: Linux's message, then vmlaunch's panic status.
+  # (The sleep before the crash lets the tty drain "VML-PANIC" first: sysrq's own messages are written
+  # to the console directly and could otherwise land inside that line.)
+  grep -n "VML-PANIC\|Kernel panic\|sysrq" "$out" | sed 's/^/    seen: /'
+  echo "    status: $(cat "$WORK/microvm_pause_panic.rc")"
   grep -qx "VML-PANIC" "$out" && grep -q "Kernel panic" "$out" && [ "$(cat "$WORK/microvm_pause_panic.rc")" = 11 ]
 }
 
-for c in initramfs_contents boots_to_poweroff_on_kvm pc_two_cpus_virtio_msix microvm_two_cpus_reboot_keeps_disk \
+for c in initramfs_contents boots_to_poweroff_on_kvm microvm_virtio_net_and_console pc_two_cpus_virtio_msix \
+  pc_virtio_net_and_console_msix microvm_two_cpus_reboot_keeps_disk \
   example_microvm_boots pc_sigterm_powers_off_through_acpi_button microvm_down_powers_off_through_ctrl_alt_del \
   microvm_pause_resume_then_pvpanic; do
   echo "== $c"

@@ -34,6 +34,15 @@ class IrqLine {
     set_level(true);
     set_level(false);
   }
+  // Has the interrupt controller drive this line from an eventfd pair by itself (KVM irqfd with
+  // resample): `trigger` asserts it, the guest's EOI deasserts it and signals `resample`. False
+  // when it cannot (no in-kernel IOAPIC); the caller then does without. unbind_eventfds stops it.
+  virtual bool bind_eventfds(int trigger, int resample) {
+    (void)trigger;
+    (void)resample;
+    return false;
+  }
+  virtual void unbind_eventfds(int trigger) { (void)trigger; }
 };
 
 // Where a PCI function's MSI/MSI-X messages go: the machine's MSI-capable interrupt controller.

@@ -179,6 +179,21 @@ base::ErrorOr<void> VfioDevice::set_irq_eventfds(unsigned irq_index, std::span<c
   return {};
 }
 
+base::ErrorOr<void> VfioDevice::set_irq_unmask_eventfd(unsigned irq_index, int eventfd) {
+  alignas(vfio_irq_set) uint8_t buffer[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
+  auto* set = reinterpret_cast<vfio_irq_set*>(buffer);  // the kernel's header + one int32
+  set->argsz = sizeof buffer;
+  set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK;
+  set->index = irq_index;
+  set->start = 0;
+  set->count = 1;
+  int32_t fd = eventfd;
+  std::memcpy(set->data, &fd, sizeof fd);
+  if (::ioctl(m_device, VFIO_DEVICE_SET_IRQS, set) != 0)
+    return base::fail(os_error("VFIO_DEVICE_SET_IRQS (unmask eventfd)"));
+  return {};
+}
+
 base::ErrorOr<void> VfioDevice::reset() {
   if (!m_can_reset) return {};  // edu and many others have no FLR: nothing to do
   if (::ioctl(m_device, VFIO_DEVICE_RESET) != 0) return base::fail(os_error("VFIO_DEVICE_RESET"));

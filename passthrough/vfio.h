@@ -60,6 +60,11 @@ class VfioDevice {
   // empty list disables them.
   base::ErrorOr<void> set_irq_eventfds(unsigned irq_index, std::span<const int> eventfds);
 
+  // INTx only: VFIO masks the host INTx each time it fires (it is level-triggered and shared with
+  // the host); a signal of `eventfd` unmasks it (the guest's EOI through KVM's resample eventfd).
+  // Undone with the trigger (set_irq_eventfds(kVfioIrqIntx, {})).
+  base::ErrorOr<void> set_irq_unmask_eventfd(unsigned irq_index, int eventfd);
+
   base::ErrorOr<void> reset();
 
  private:

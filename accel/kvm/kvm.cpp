@@ -290,6 +290,36 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  // Full irqchip only: with the split one the IOAPIC is ours, and KVM cannot see its EOIs.
+  AccelResult<void> set_level_eventfd(uint32_t line, int trigger, int resample) override {
+    if (split()) return base::fail(AccelError("level-triggered eventfds need the full in-kernel irqchip"));
+    if (line >= kIoapicPins)
+      return base::fail(AccelError("GSI " + std::to_string(line) + " is no IOAPIC pin"));
+    TRY(ensure_irqchip());
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(trigger);
+    irqfd.gsi = line;
+    irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+    irqfd.resamplefd = static_cast<uint32_t>(resample);
+    // Safety: plain struct argument; KVM takes its own references to both eventfds.
+    if (::ioctl(m_vm.get(), KVM_IRQFD, &irqfd) < 0)
+      return base::fail(AccelError(errno_text("KVM_IRQFD (resample)")));
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: irqfd %d -> gsi %u, level, resample %d\n", trigger, line, resample);
+    return {};
+  }
+
+  AccelResult<void> remove_level_eventfd(uint32_t line, int trigger) override {
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(trigger);
+    irqfd.gsi = line;
+    irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+    // Safety: plain struct argument. Deassigning also drops the line KVM asserted for it.
+    if (::ioctl(m_vm.get(), KVM_IRQFD, &irqfd) < 0)
+      return base::fail(AccelError(errno_text("KVM_IRQFD (deassign)")));
+    return {};
+  }
+
   int kvm_fd() const { return m_kvm.get(); }
   int vm_fd() const { return m_vm.get(); }
   size_t run_size() const { return m_run_size; }

@@ -72,7 +72,7 @@ VfioPciFunction::VfioPciFunction(std::string name, const FunctionIds& ids,
 
 base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-    std::shared_ptr<MsiSink> msi) {
+    std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx) {
   if (!device) return base::fail(base::Error("no VFIO device"));
   if (auto reset = device->reset(); !reset.ok()) return base::fail(reset.error());
   FunctionIds ids;
@@ -110,6 +110,23 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
       return base::fail(mapped.error());
     }
 
+  // INTx from the start, as on the host after reset, when the function has a pin and the machine
+  // can drive the line from eventfds.
+  if (intx && device->irq_count(passthrough::kVfioIrqIntx) > 0 &&
+      host_config(*device, kInterruptPin, 1) != 0) {
+    fn->m_intx = std::move(intx);
+    fn->m_intx_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    fn->m_intx_resample = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fn->m_intx_event < 0 || fn->m_intx_resample < 0)
+      return base::fail(base::Error("vfio-pci: eventfd failed"));
+    if (!fn->enable_intx_locked()) {
+      // Not this machine (a split irqchip): no INTx, as before; MSI still works.
+      ::close(fn->m_intx_event);
+      ::close(fn->m_intx_resample);
+      fn->m_intx_event = fn->m_intx_resample = -1;
+    }
+  }
+
   if (fn->m_msi && device->irq_count(passthrough::kVfioIrqMsi) > 0) {
     // control (64-bit, one vector), address low/high, data, reserved.
     const uint8_t body[12] = {kMsi64Bit, 0};
@@ -137,18 +154,50 @@ VfioPciFunction::~VfioPciFunction() {
   }
   if (m_msi_irqfd.load()) m_msi->unbind_eventfd(m_msi_event);
   if (m_msi_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsi, {});
+  disable_intx_locked();
   m_device->unmap_all_dma();
   (void)m_device->reset();
   if (m_msi_event >= 0) ::close(m_msi_event);
   if (m_stop_event >= 0) ::close(m_stop_event);
+  if (m_intx_event >= 0) ::close(m_intx_event);
+  if (m_intx_resample >= 0) ::close(m_intx_resample);
+}
+
+bool VfioPciFunction::enable_intx_locked() {
+  if (m_intx_event < 0 || m_intx_enabled) return m_intx_enabled;
+  // The line first: a host INTx that fires before it is bound stays in the eventfd, and KVM
+  // delivers a pending one when it binds.
+  if (!m_intx->bind_eventfds(m_intx_event, m_intx_resample)) return false;
+  const int fds[1] = {m_intx_event};
+  auto trigger = m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, fds);
+  auto unmask = trigger.ok() ? m_device->set_irq_unmask_eventfd(passthrough::kVfioIrqIntx, m_intx_resample)
+                             : base::ErrorOr<void>(base::fail(trigger.error()));
+  if (!unmask.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s: INTx: %s\n", name().c_str(), unmask.error().message.c_str());
+    if (trigger.ok()) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, {});
+    m_intx->unbind_eventfds(m_intx_event);
+    return false;
+  }
+  m_intx_enabled = true;
+  return true;
+}
+
+void VfioPciFunction::disable_intx_locked() {
+  if (!m_intx_enabled) return;
+  // VFIO first: nothing signals the eventfd once it is unbound. Unbinding drops the line if the
+  // guest had not EOIed it yet.
+  (void)m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, {});
+  m_intx->unbind_eventfds(m_intx_event);
+  m_intx_enabled = false;
 }
 
 void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
   const unsigned end = offset + size;
   if (offset < kCommand + 2 && end > kCommand) {
-    // The decode and bus-master bits reach the host function: it DMAs and sends MSIs only with bus
-    // mastering on. The rest (INTx disable, SERR...) stays ours.
-    uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster;
+    // The decode, bus-master and INTx-disable bits reach the host function: it DMAs and sends MSIs
+    // only with bus mastering on, and VFIO masks the host INTx while INTx disable is set. The rest
+    // (SERR, parity...) stays ours.
+    uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster | kCommandIntxDisable;
     uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
     uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
     uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
@@ -175,6 +224,8 @@ void VfioPciFunction::update_msi() {
     m_msi->unbind_eventfd(m_msi_event);
     m_msi_irqfd = false;
   }
+  // VFIO has one interrupt type at a time: INTx goes while MSI is on and comes back after.
+  if (enable) disable_intx_locked();
   const int fds[1] = {m_msi_event};
   auto done = m_device->set_irq_eventfds(passthrough::kVfioIrqMsi,
                                          enable ? std::span<const int>(fds) : std::span<const int>());
@@ -182,10 +233,12 @@ void VfioPciFunction::update_msi() {
     // The guest's own device stops interrupting; the VMM goes on.
     std::fprintf(stderr, "vmlaunch: %s: MSI %s: %s\n", name().c_str(), enable ? "enable" : "disable",
                  done.error().message.c_str());
+    if (!m_msi_enabled) (void)enable_intx_locked();
     return;
   }
   m_msi_enabled = enable;
   if (enable) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
+  if (!enable) (void)enable_intx_locked();
 }
 
 void VfioPciFunction::forward_msi() {
@@ -218,7 +271,8 @@ base::ErrorOr<std::shared_ptr<Device>> make_vfio_pci(DeviceEnv& env) {
     return base::fail(
         base::Error("vfio-pci needs a machine with MSI (x86_64 pc); this one has only INTx, "
                     "which vfio-pci does not forward yet"));
-  auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi));
+  auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi,
+                                        env.device.irq ? env.irq : nullptr));
   TRY(plug_function(env, fn));
   return std::shared_ptr<Device>();
 }

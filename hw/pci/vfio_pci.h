@@ -14,8 +14,12 @@
 // MSI: when the guest enables it, VFIO signals an eventfd for the host vector, which the machine
 // binds to the guest's message (KVM irqfd on pc: no VMM thread in between); re-aimed when the guest
 // reprograms address or data. Where the machine cannot bind it, a device-io thread reads the
-// eventfd and sends the message through the MsiSink. INTx is not offered: the interrupt pin reads
-// as the graph's, but no INTx is delivered.
+// eventfd and sends the message through the MsiSink.
+// INTx (while MSI is off, as on the host: VFIO has one interrupt type at a time): VFIO signals an
+// eventfd when the host INTx fires, masking it; KVM irqfd with resample asserts the IOAPIC pin the
+// graph gives the slot, and the guest's EOI deasserts it and signals the resample eventfd, on which
+// VFIO unmasks the host INTx. No VMM thread in between. Only where the machine can bind it (pc
+// with the in-kernel irqchip); elsewhere the pin reads as the graph's but no INTx is delivered.
 // Reset: the host function is reset when the model is built and when it is destroyed, its MSI
 // disabled and its DMA mappings removed, so the next machine (or a host driver) gets it clean.
 #pragma once
@@ -40,9 +44,10 @@ class VfioPciFunction : public PciFunction {
  public:
   // Resets `device`, maps guest RAM for its DMA, defines the BARs and the MSI capability and starts
   // the MSI forwarder. `msi` may be null (no MSI capability is offered then).
+  // `intx` (may be null) is the line of the function's interrupt pin.
   static base::ErrorOr<std::shared_ptr<VfioPciFunction>> create(
       std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-      std::shared_ptr<MsiSink> msi);
+      std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx = nullptr);
   ~VfioPciFunction() override;
 
   uint8_t msi_capability() const { return m_msi_cap; }  // 0 when none is offered
@@ -55,6 +60,9 @@ class VfioPciFunction : public PciFunction {
                   std::shared_ptr<MsiSink> msi);
   void update_msi();
   void forward_msi();
+  // INTx through VFIO and the machine's line, on or off (m_msi_lock held, or before any vCPU runs).
+  bool enable_intx_locked();
+  void disable_intx_locked();
 
   std::shared_ptr<passthrough::VfioDevice> m_device;
   std::shared_ptr<MsiSink> m_msi;
@@ -67,6 +75,9 @@ class VfioPciFunction : public PciFunction {
   int m_msi_event = -1, m_stop_event = -1;
   std::thread m_forwarder;
   std::atomic<uint64_t> m_msi_count{0};
+  std::shared_ptr<IrqLine> m_intx;
+  int m_intx_event = -1, m_intx_resample = -1;  // -1: the function offers no INTx
+  bool m_intx_enabled = false;                  // VFIO signals m_intx_event, bound to the line
 };
 
 }  // namespace hw::pci

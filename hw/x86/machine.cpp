@@ -63,6 +63,15 @@ class GsiRouter {
     else if (m_vm)
       (void)m_vm->set_irq_line(gsi, after);
   }
+  // The in-kernel IOAPIC only: a userspace one (split irqchip) has no eventfd path.
+  bool bind_eventfds(uint32_t gsi, int trigger, int resample) {
+    std::shared_lock guard(m_lock);
+    return !m_ioapic && m_vm && m_vm->set_level_eventfd(gsi, trigger, resample).ok();
+  }
+  void unbind_eventfds(uint32_t gsi, int trigger) {
+    std::shared_lock guard(m_lock);
+    if (!m_ioapic && m_vm) (void)m_vm->remove_level_eventfd(gsi, trigger);
+  }
 
  private:
   std::shared_mutex m_lock;
@@ -100,6 +109,10 @@ class GsiLine final : public IrqLine {
   void set_level(bool asserted) override {
     if (m_level.exchange(asserted) != asserted) m_router.change(m_gsi, asserted);
   }
+  bool bind_eventfds(int trigger, int resample) override {
+    return m_router.bind_eventfds(m_gsi, trigger, resample);
+  }
+  void unbind_eventfds(int trigger) override { m_router.unbind_eventfds(m_gsi, trigger); }
 
  private:
   GsiRouter& m_router;

@@ -27,6 +27,10 @@ struct VfioRegion {
   uint64_t size = 0;
   uint64_t offset = 0;  // where the region sits in the device descriptor's file offsets
   bool readable = false, writable = false, mmappable = false;
+  // The region has capabilities, such as sparse mmap areas around an MSI-X table: not mapped
+  // whole, so it stays trapped (the MSI-X table and PBA with it).
+  bool has_caps = false;
+  void* mapped = nullptr;  // the whole region mmapped (open() does it where it may), else null
 };
 
 class VfioDevice {

@@ -320,6 +320,41 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  // Slots after RAM's, reused once freed; guarded, since vCPU threads move BARs.
+  AccelResult<uint32_t> map_device_memory(uint64_t gpa, void* host, uint64_t size) override {
+    std::lock_guard guard(m_device_slots_lock);
+    uint32_t id = m_next_slot;
+    if (!m_free_slots.empty()) id = m_free_slots.back();
+    kvm_userspace_memory_region slot{};
+    slot.slot = id;
+    slot.guest_phys_addr = gpa;
+    slot.memory_size = size;
+    slot.userspace_addr = reinterpret_cast<uint64_t>(host);
+    // Safety: the caller keeps the mapping until unmap_device_memory (contract).
+    if (::ioctl(m_vm.get(), KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_USER_MEMORY_REGION")));
+    if (id == m_next_slot)
+      ++m_next_slot;
+    else
+      m_free_slots.pop_back();
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: slot %u: device memory at 0x%llx, 0x%llx bytes\n", id,
+                   (unsigned long long)gpa, (unsigned long long)size);
+    return id;
+  }
+
+  AccelResult<void> unmap_device_memory(uint32_t id) override {
+    std::lock_guard guard(m_device_slots_lock);
+    kvm_userspace_memory_region slot{};
+    slot.slot = id;  // size 0 deletes it
+    // Safety: plain struct argument.
+    if (::ioctl(m_vm.get(), KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_USER_MEMORY_REGION (delete)")));
+    m_free_slots.push_back(id);
+    if (trace_exits()) std::fprintf(stderr, "kvm: slot %u: removed\n", id);
+    return {};
+  }
+
   int kvm_fd() const { return m_kvm.get(); }
   int vm_fd() const { return m_vm.get(); }
   size_t run_size() const { return m_run_size; }
@@ -335,6 +370,8 @@ class KvmVm final : public Vm {
   VmSpec m_spec;
   VmOps& m_ops;
   uint32_t m_next_slot = 0;
+  std::mutex m_device_slots_lock;
+  std::vector<uint32_t> m_free_slots;  // device memory slots given back
   struct MsiRoute {
     uint32_t gsi;
     uint64_t address;

@@ -221,6 +221,7 @@ void PciFunction::detach() {
         *bar.mapped + (bar.kind == BarKind::Io && m_resources.io_in_mmio ? *m_resources.io_in_mmio : 0);
     if (space) (void)space->remove(base);
     bar.mapped.reset();
+    bar_moved(static_cast<unsigned>(&bar - m_bars.data()), std::nullopt);
   }
   m_attached = false;
 }
@@ -258,6 +259,7 @@ void PciFunction::update_mappings() {
                      inserted.error().message().c_str());
       }
     }
+    bar_moved(i, bar.mapped);
   }
 }
 

@@ -115,6 +115,12 @@ class PciFunction {
   // Hooks for registers with side effects, called with the function's lock released. `offset` and
   // `size` are the guest's access.
   virtual void config_written(uint16_t offset, unsigned size) {}
+  // BAR `index` now decodes at `address` (nullopt: nowhere): it was mapped, moved or unmapped in the
+  // bus. Called with the function's lock held: an override must not call back into the function.
+  virtual void bar_moved(unsigned index, std::optional<uint64_t> address) {
+    (void)index;
+    (void)address;
+  }
   // Lets a derived class override what a read returns (e.g. live status bits); default: stored bytes.
   virtual std::optional<uint32_t> config_read_override(uint16_t offset, unsigned size) {
     return std::nullopt;

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 #include <cstring>
 #include <mutex>
 
@@ -72,7 +74,7 @@ VfioPciFunction::VfioPciFunction(std::string name, const FunctionIds& ids,
 
 base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-    std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx) {
+    std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx, std::shared_ptr<DirectMapper> direct) {
   if (!device) return base::fail(base::Error("no VFIO device"));
   if (auto reset = device->reset(); !reset.ok()) return base::fail(reset.error());
   FunctionIds ids;
@@ -87,6 +89,9 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   if ((host_config(*device, kHeaderType, 1) & 0x7f) != 0)
     return base::fail(base::Error(device->bdf() + " is a bridge; only endpoints can be passed through"));
   std::shared_ptr<VfioPciFunction> fn(new VfioPciFunction(name, ids, device, std::move(msi)));
+  // VMLAUNCH_VFIO_TRAP_BARS=1 keeps every BAR trapped: for measuring one path against the other.
+  const char* trap = std::getenv("VMLAUNCH_VFIO_TRAP_BARS");
+  if (!trap || std::string_view(trap) != "1") fn->m_direct = std::move(direct);
 
   for (unsigned i = 0; i < passthrough::kVfioBarCount; ++i) {
     const passthrough::VfioRegion& region = device->region(i);
@@ -145,7 +150,23 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   return fn;
 }
 
+void VfioPciFunction::bar_moved(unsigned index, std::optional<uint64_t> address) {
+  if (!m_direct || index >= m_direct_ids.size()) return;
+  const passthrough::VfioRegion& region = m_device->region(index);
+  if (!region.mapped) return;
+  if (m_direct_ids[index]) m_direct->unmap(*m_direct_ids[index]);
+  m_direct_ids[index].reset();
+  // The guest's address: a BAR is aligned to its size, at least the region's whole pages; anything
+  // else (or a range the accelerator refuses: over RAM) stays trapped.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address && *address % page == 0 && *address + region.size > *address)
+    m_direct_ids[index] = m_direct->map(*address, region.mapped, region.size);
+}
+
 VfioPciFunction::~VfioPciFunction() {
+  if (m_direct)
+    for (std::optional<uint32_t>& id : m_direct_ids)
+      if (id) m_direct->unmap(*id);
   if (m_forwarder.joinable()) {
     const uint64_t one = 1;
     // Only fails when the counter would overflow: a stop is pending then anyway.
@@ -272,7 +293,7 @@ base::ErrorOr<std::shared_ptr<Device>> make_vfio_pci(DeviceEnv& env) {
         base::Error("vfio-pci needs a machine with MSI (x86_64 pc); this one has only INTx, "
                     "which vfio-pci does not forward yet"));
   auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi,
-                                        env.device.irq ? env.irq : nullptr));
+                                        env.device.irq ? env.irq : nullptr, env.direct));
   TRY(plug_function(env, fn));
   return std::shared_ptr<Device>();
 }

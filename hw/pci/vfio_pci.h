@@ -2,9 +2,11 @@
 //
 // What the guest sees is a PciFunction of our own, sitting where `plan` puts it:
 // - the host function's ids, class and BAR layout (sizes, I/O or memory, 64-bit, prefetchable);
-//   the guest (or our firmware-style assignment) places the BARs anywhere, since BAR accesses are
-//   trapped and forwarded to the host BAR through the VFIO device descriptor (pread/pwrite). No
-//   BAR is mmapped into a KVM memory slot yet: simple and correct, slower for devices with hot MMIO;
+//   the guest (or our firmware-style assignment) places the BARs anywhere. A memory BAR VFIO lets
+//   us mmap whole (passthrough/vfio.h) is put into the guest's memory map where the guest placed it
+//   (a KVM memory slot, moved with the BAR): its accesses make no exits. Every other BAR, or one
+//   the slot cannot take (over RAM, say), is trapped and forwarded to the host BAR through the VFIO
+//   device descriptor (pread/pwrite), and so is a BAR with sparse mmap areas (the MSI-X table's);
 // - a capability list of one MSI capability (one vector, 64-bit), emulated; the host's own list
 //   (PCIe, power management, MSI-X, vendor capabilities) is filtered out, and so is the ROM;
 // - the command register's I/O, memory and bus-master bits forwarded to the host function (bus
@@ -24,6 +26,7 @@
 // disabled and its DMA mappings removed, so the next machine (or a host driver) gets it clean.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -47,13 +50,15 @@ class VfioPciFunction : public PciFunction {
   // `intx` (may be null) is the line of the function's interrupt pin.
   static base::ErrorOr<std::shared_ptr<VfioPciFunction>> create(
       std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-      std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx = nullptr);
+      std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx = nullptr,
+      std::shared_ptr<DirectMapper> direct = nullptr);
   ~VfioPciFunction() override;
 
   uint8_t msi_capability() const { return m_msi_cap; }  // 0 when none is offered
 
  protected:
   void config_written(uint16_t offset, unsigned size) override;
+  void bar_moved(unsigned index, std::optional<uint64_t> address) override;
 
  private:
   VfioPciFunction(std::string name, const FunctionIds& ids, std::shared_ptr<passthrough::VfioDevice> device,
@@ -78,6 +83,8 @@ class VfioPciFunction : public PciFunction {
   std::shared_ptr<IrqLine> m_intx;
   int m_intx_event = -1, m_intx_resample = -1;  // -1: the function offers no INTx
   bool m_intx_enabled = false;                  // VFIO signals m_intx_event, bound to the line
+  std::shared_ptr<DirectMapper> m_direct;
+  std::array<std::optional<uint32_t>, 6> m_direct_ids{};  // BARs in the guest's memory map now
 };
 
 }  // namespace hw::pci

@@ -10,7 +10,9 @@
 #   - a machine started with `up -d` (guests/x86/edu.c, hold=1) holds edu: `up` and
 #     `validate --host` of another machine with it are refused naming it (goldens); it is then
 #     stopped by force (down --force);
-#   - a vmlaunch pc guest (guests/x86/edu.c) with edu passed through reads the id register,
+#   - a vmlaunch pc guest (guests/x86/edu.c) with edu passed through, BAR0 trapped
+#     (VMLAUNCH_VFIO_TRAP_BARS=1) in the first run and mmapped into a KVM memory slot in the last
+#     (traced), times 2000 reads of the id register (printed, never asserted), reads the id register,
 #     computes 10!, DMAs guest RAM -> edu -> guest RAM and takes the MSI (through KVM irqfd, seen in
 #     the last run's trace); then one with MSI off takes edu's INTx twice (KVM irqfd with resample:
 #     the second only arrives once the first's EOI re-armed the host INTx), and a third machine
@@ -57,6 +59,7 @@ step bound "$vmlaunch" validate --host edu.yaml
 # A running machine holds edu: another one with it is refused before it starts, naming the holder.
 sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "hold=1"|' edu.yaml >edu-hold.yaml
 sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "intx=1"|' edu.yaml >edu-intx.yaml
+sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "reads=2000"|' edu.yaml >edu-reads.yaml
 step holder timeout -k 5 120 "$vmlaunch" up -d --name holder edu-hold.yaml </dev/null
 # Until its guest has run edu's checks and says it holds it (bounded: a failed guest ends the wait).
 for _ in $(seq 240); do
@@ -69,12 +72,13 @@ step held_up timeout -k 5 60 "$vmlaunch" up edu.yaml </dev/null
 step held_validate "$vmlaunch" validate --host edu.yaml
 "$vmlaunch" logs holder >holder.console 2>&1
 step holder_down timeout -k 5 60 "$vmlaunch" down --force holder
-step guest1 timeout -k 5 120 "$vmlaunch" up edu.yaml </dev/null
+# BAR0 trapped (each register access an exit and a VFIO pread), timing 2000 id register reads.
+step guest1 env VMLAUNCH_VFIO_TRAP_BARS=1 timeout -k 5 120 "$vmlaunch" up edu-reads.yaml </dev/null
 # INTx (MSI left off), traced: KVM irqfd with resample on the pin's GSI.
 step guest_intx env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu-intx.yaml </dev/null 2>guest_intx.trace' "$vmlaunch"
-# Traced (on stderr, apart from the guest's output): the MSI goes through KVM irqfd ("kvm: irqfd"),
-# not the VMM's forwarding thread.
-step guest2 env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu.yaml </dev/null 2>guest2.trace' "$vmlaunch"
+# Traced (on stderr, apart from the guest's output): BAR0 mmapped into a KVM memory slot, and the MSI
+# through KVM irqfd ("kvm: irqfd"), not the VMM's forwarding thread; the same 2000 reads timed.
+step guest2 env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu-reads.yaml </dev/null 2>guest2.trace' "$vmlaunch"
 # Another process holds the group: the machine cannot start, and says why.
 (exec 3<>"/dev/vfio/$group" && sleep 60) &
 holder=$!
@@ -97,6 +101,9 @@ tools/nested-host --device intel-iommu,caching-mode=on --device edu \
 echo "    nested host: exit $?"
 read -r bdf group <"$WORK/edu.id" 2>/dev/null || { bdf=missing group=missing; }
 echo "    edu at $bdf, IOMMU group $group"
+for step in guest1 guest2; do
+  echo "    $step: $(grep -o 'edu: 2000 reads .*' "$WORK/$step.out" 2>/dev/null) (BAR0 $([ $step = guest1 ] && echo trapped || echo mmapped))"
+done
 for step in holder guest1 guest_intx guest2 busy; do echo "    vmlaunch up ($step), inside the nested host: $(cat "$WORK/$step.ms" 2>/dev/null) ms"; done
 
 # Each step's output with the file name, the address and the group as placeholders, then its status.
@@ -168,6 +175,9 @@ check first_guest_drives_edu guest_runs_edu guest1
 check intx_with_resample guest_takes_intx
 check intx_through_kvm_resample_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi [0-9]*, level, resample [0-9]*$" "$WORK/guest_intx.trace"
 check second_guest_after_teardown guest_runs_edu guest2
+check timed_reads_trapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest1.out"
+check timed_reads_mmapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest2.out"
+check bar0_in_a_kvm_memory_slot grep -q "^kvm: slot [0-9]*: device memory at 0x[0-9a-f]*, 0x100000 bytes$" "$WORK/guest2.trace"
 check msi_through_kvm_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi 24 -> MSI address 0xfee00000 data 0x41$" "$WORK/guest2.trace"
 check busy_group_is_an_error busy_group_is_an_error
 check device_still_on_vfio_pci grep -q "vfio-pci$" "$WORK/driver_after"

@@ -6,9 +6,9 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <string_view>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include "base/field_use.h"
 #include "graph/graph.h"
@@ -150,6 +150,17 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   return fn;
 }
 
+void VfioPciFunction::forward_command() {
+  // The decode, bus-master and INTx-disable bits reach the host function: it DMAs and sends MSIs
+  // only with bus mastering on, and VFIO masks the host INTx while INTx disable is set. The rest
+  // (SERR, parity...) stays ours.
+  uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster | kCommandIntxDisable;
+  uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
+  uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
+  uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
+  (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
+}
+
 void VfioPciFunction::bar_moved(unsigned index, std::optional<uint64_t> address) {
   if (!m_direct || index >= m_direct_ids.size()) return;
   const passthrough::VfioRegion& region = m_device->region(index);
@@ -159,8 +170,13 @@ void VfioPciFunction::bar_moved(unsigned index, std::optional<uint64_t> address)
   // The guest's address: a BAR is aligned to its size, at least the region's whole pages; anything
   // else (or a range the accelerator refuses: over RAM) stays trapped.
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  if (address && *address % page == 0 && *address + region.size > *address)
+  if (address && *address % page == 0 && *address + region.size > *address) {
+    // The host function decodes memory before the slot exists: VFIO refuses accesses to the mmap
+    // of a function that does not (SIGBUS, which KVM_RUN would report as EFAULT), and another vCPU
+    // may touch the BAR as soon as the slot is there. (Turning decoding off, the slot goes first.)
+    forward_command();
     m_direct_ids[index] = m_direct->map(*address, region.mapped, region.size);
+  }
 }
 
 VfioPciFunction::~VfioPciFunction() {
@@ -214,16 +230,7 @@ void VfioPciFunction::disable_intx_locked() {
 
 void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
   const unsigned end = offset + size;
-  if (offset < kCommand + 2 && end > kCommand) {
-    // The decode, bus-master and INTx-disable bits reach the host function: it DMAs and sends MSIs
-    // only with bus mastering on, and VFIO masks the host INTx while INTx disable is set. The rest
-    // (SERR, parity...) stays ours.
-    uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster | kCommandIntxDisable;
-    uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
-    uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
-    uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
-    (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
-  }
+  if (offset < kCommand + 2 && end > kCommand) forward_command();
   // Control (enable), address and data: whatever the guest changed, VFIO and the binding follow.
   const unsigned control = m_msi_cap + kMsiControl;
   if (m_msi_cap && offset < control + 12 && end > control) update_msi();

@@ -59,6 +59,7 @@ class VfioPciFunction : public PciFunction {
  protected:
   void config_written(uint16_t offset, unsigned size) override;
   void bar_moved(unsigned index, std::optional<uint64_t> address) override;
+  void forward_command();  // the guest's command register bits the host function must follow
 
  private:
   VfioPciFunction(std::string name, const FunctionIds& ids, std::shared_ptr<passthrough::VfioDevice> device,

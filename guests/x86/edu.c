@@ -11,6 +11,8 @@
 // KVM's resample eventfd fires). The second is acknowledged and EOIed, and nothing more may arrive
 // (the line was deasserted at the EOI).
 // hold=1: after the checks it stays running instead of exiting (a machine that holds edu).
+// rom=1: sizes the expansion ROM register, maps the ROM after BAR0, checks its signature (55 aa)
+// and prints the text the test put at offset 0x40.
 // reads=N: times N reads of the id register (rdtsc) and prints the cycles per read: trapped
 // (each read an exit to the VMM and a VFIO pread) or mmapped (no exit), as the VMM placed BAR0.
 #include "lib.h"
@@ -124,6 +126,27 @@ int guest_main(const struct hvm_start_info* info) {
   put_hex(id, 8);
   puts_serial("\n");
   if (id != 0x010000edu) return 3;
+  if (cmdline_number(info, "rom", 0)) {
+    config_write(dev, 0x30, 0xfffff800u);
+    uint32_t mask = config_read(dev, 0x30) & 0xfffff800u;
+    uint32_t size = ~mask + 1;
+    if (!mask || size > 0x100000u) {
+      puts_serial("edu: no expansion ROM\n");
+      return 9;
+    }
+    uint32_t at = (uint32_t)(uintptr_t)bar + 0x100000u;  // after BAR0 (1 MiB), aligned to the ROM
+    config_write(dev, 0x30, at | 1);
+    volatile uint8_t* rom = (volatile uint8_t*)(uintptr_t)at;
+    puts_serial("edu: ROM of ");
+    put_dec(size);
+    puts_serial(" bytes, signature ");
+    put_hex(rom[0], 2);
+    put_hex(rom[1], 2);
+    puts_serial(", says: ");
+    for (uint32_t i = 0x40; i < 0x80 && rom[i]; ++i) putc_serial((char)rom[i]);
+    puts_serial("\n");
+    config_write(dev, 0x30, 0);
+  }
   uint32_t reads = cmdline_number(info, "reads", 0);
   if (reads) {
     uint32_t sum = 0;

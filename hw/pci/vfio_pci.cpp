@@ -51,6 +51,24 @@ class VfioBar : public Device {
   unsigned m_index;
 };
 
+// The host function's expansion ROM, read-only: reads go to VFIO's ROM region (outside it: all-ones),
+// writes are dropped, as a ROM's are.
+class VfioRom : public Device {
+ public:
+  VfioRom(std::string name, std::shared_ptr<passthrough::VfioDevice> device)
+      : m_name(std::move(name)), m_device(std::move(device)) {}
+  std::string_view name() const override { return m_name; }
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    if (!m_device->read(passthrough::kVfioRomRegion, offset, data))
+      std::memset(data.data(), 0xff, data.size());
+  }
+  void write(uint64_t, std::span<const uint8_t>) override {}
+
+ private:
+  std::string m_name;
+  std::shared_ptr<passthrough::VfioDevice> m_device;
+};
+
 uint32_t host_config(const passthrough::VfioDevice& device, uint16_t offset, unsigned size) {
   uint8_t bytes[4] = {0xff, 0xff, 0xff, 0xff};
   if (!device.read(passthrough::kVfioConfigRegion, offset, std::span<uint8_t>(bytes, size))) return ~0u;
@@ -106,6 +124,14 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
                           : BarKind::Memory32,
                    std::make_shared<VfioBar>(name + ".bar" + std::to_string(i), device, i), !io && (bar & 8));
     if (is64) ++i;
+  }
+
+  // The ROM, where the host function has one VFIO can read.
+  if (const passthrough::VfioRegion& rom = device->region(passthrough::kVfioRomRegion);
+      rom.size != 0 && rom.size <= (1ull << 31) && rom.readable) {
+    uint64_t size = 2048;
+    while (size < rom.size) size <<= 1;
+    fn->define_rom(size, std::make_shared<VfioRom>(name + ".rom", device));
   }
 
   // Guest RAM at I/O address = guest-physical address.

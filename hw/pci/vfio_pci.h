@@ -8,7 +8,8 @@
 //   the slot cannot take (over RAM, say), is trapped and forwarded to the host BAR through the VFIO
 //   device descriptor (pread/pwrite), and so is a BAR with sparse mmap areas (the MSI-X table's);
 // - a capability list of one MSI capability (one vector, 64-bit), emulated; the host's own list
-//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out, and so is the ROM;
+//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out;
+// - the host's expansion ROM (when VFIO can read one), read-only and trapped, where the guest maps it;
 // - the command register's I/O, memory and bus-master bits forwarded to the host function (bus
 //   mastering must be on for DMA and MSI).
 // DMA: all of guest RAM is mapped in the function's IOMMU domain at I/O address = guest-physical

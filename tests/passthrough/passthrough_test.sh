@@ -59,7 +59,7 @@ step bound "$vmlaunch" validate --host edu.yaml
 # A running machine holds edu: another one with it is refused before it starts, naming the holder.
 sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "hold=1"|' edu.yaml >edu-hold.yaml
 sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "intx=1"|' edu.yaml >edu-intx.yaml
-sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "reads=2000"|' edu.yaml >edu-reads.yaml
+sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "reads=2000 rom=1"|' edu.yaml >edu-reads.yaml
 step holder timeout -k 5 120 "$vmlaunch" up -d --name holder edu-hold.yaml </dev/null
 # Until its guest has run edu's checks and says it holds it (bounded: a failed guest ends the wait).
 for _ in $(seq 240); do
@@ -95,7 +95,20 @@ sed -e "s|\${VML_GUESTS}|$VML_GUESTS|" tests/passthrough/edu.yaml | sed 's|host:
 # no_timer_check: with interrupt remapping Linux panics when its early check of the timer interrupt
 # through the IOAPIC times out ("timer doesn't work through Interrupt-remapped IO-APIC"), which a
 # TCG machine on a loaded host does now and then (seen once at load 14).
-tools/nested-host --device intel-iommu,caching-mode=on --device edu \
+# edu's expansion ROM: one 2 KiB image (55 aa, a PCI data structure for 1234:11e8 marked EFI so the
+# outer firmware does not run it, last image) with a text at 0x40 the guest prints.
+python3 - "$WORK/edu.rom" <<'PY'
+import struct, sys
+rom = bytearray(2048)
+rom[0:3] = b"\x55\xaa\x04"
+struct.pack_into("<H", rom, 0x18, 0x1c)
+rom[0x1c:0x20] = b"PCIR"
+struct.pack_into("<HHHHB3sHHBB", rom, 0x20, 0x1234, 0x11e8, 0, 0x18, 0, b"\xff\x00\x00", 4, 0, 3, 0x80)
+rom[0x40:0x50] = b"vmlaunch edu rom"
+open(sys.argv[1], "wb").write(rom)
+PY
+
+tools/nested-host --device intel-iommu,caching-mode=on --device "edu,romfile=$WORK/edu.rom" \
   --qemu-arg -machine --qemu-arg kernel-irqchip=split --kernel-arg intel_iommu=on --kernel-arg no_timer_check \
   --modprobe vfio_pci --modprobe vfio_iommu_type1 --timeout 1500 -- "$WORK/inside.sh" "$VMLAUNCH" "$WORK"
 echo "    nested host: exit $?"
@@ -175,6 +188,8 @@ check first_guest_drives_edu guest_runs_edu guest1
 check intx_with_resample guest_takes_intx
 check intx_through_kvm_resample_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi [0-9]*, level, resample [0-9]*$" "$WORK/guest_intx.trace"
 check second_guest_after_teardown guest_runs_edu guest2
+check rom_trapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest1.out"
+check rom_with_bar0_mapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest2.out"
 check timed_reads_trapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest1.out"
 check timed_reads_mmapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest2.out"
 check bar0_in_a_kvm_memory_slot grep -q "^kvm: slot [0-9]*: device memory at 0x[0-9a-f]*, 0x100000 bytes$" "$WORK/guest2.trace"

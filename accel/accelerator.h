@@ -238,6 +238,36 @@ class Vm {
     (void)eventfd;
     return base::fail(AccelError("MSI eventfds are not supported by this accelerator"));
   }
+  // A level-triggered line driven by an eventfd pair with no VMM thread in between (KVM irqfd with
+  // resample: a passed-through device's INTx). Each signal of `trigger` asserts line `line` (a GSI
+  // of the in-kernel IOAPIC); the guest's EOI of it deasserts the line and signals `resample`, on
+  // which the source re-arms (VFIO unmasks the host INTx). Safe from any thread. Default:
+  // unsupported; the caller then offers no such interrupt.
+  virtual AccelResult<void> set_level_eventfd(uint32_t line, int trigger, int resample) {
+    (void)line;
+    (void)trigger;
+    (void)resample;
+    return base::fail(AccelError("level-triggered eventfds are not supported by this accelerator"));
+  }
+  virtual AccelResult<void> remove_level_eventfd(uint32_t line, int trigger) {
+    (void)line;
+    (void)trigger;
+    return base::fail(AccelError("level-triggered eventfds are not supported by this accelerator"));
+  }
+  // Device memory the guest reaches without exits (a passed-through BAR mmapped from VFIO): `size`
+  // bytes at `host`, page-aligned, appear at guest-physical `gpa` until unmapped. Returns an id for
+  // unmap_device_memory. Fails when the range overlaps other memory (the caller keeps trapping).
+  // Safe from any thread; the mapping must outlive its use. Default: unsupported.
+  virtual AccelResult<uint32_t> map_device_memory(uint64_t gpa, void* host, uint64_t size) {
+    (void)gpa;
+    (void)host;
+    (void)size;
+    return base::fail(AccelError("device memory mappings are not supported by this accelerator"));
+  }
+  virtual AccelResult<void> unmap_device_memory(uint32_t id) {
+    (void)id;
+    return base::fail(AccelError("device memory mappings are not supported by this accelerator"));
+  }
   // x86 with X86Irqchip::Split: the message each IOAPIC pin currently sends, for the pins whose EOI
   // the machine needs (level-triggered ones). Replaces the previous set. The accelerator reports
   // LAPIC EOIs of these vectors through VmOps::ioapic_eoi; pins not listed get no EOI report.

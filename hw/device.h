@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -34,6 +35,25 @@ class IrqLine {
     set_level(true);
     set_level(false);
   }
+  // Has the interrupt controller drive this line from an eventfd pair by itself (KVM irqfd with
+  // resample): `trigger` asserts it, the guest's EOI deasserts it and signals `resample`. False
+  // when it cannot (no in-kernel IOAPIC); the caller then does without. unbind_eventfds stops it.
+  virtual bool bind_eventfds(int trigger, int resample) {
+    (void)trigger;
+    (void)resample;
+    return false;
+  }
+  virtual void unbind_eventfds(int trigger) { (void)trigger; }
+};
+
+// Host memory a device model lets the guest reach directly, without exits (a passed-through BAR
+// mmapped from VFIO). Only machines whose accelerator can do it hand one to their PCI functions.
+// map() returns an id, or nullopt when it cannot (overlap: the caller keeps trapping the range).
+class DirectMapper {
+ public:
+  virtual ~DirectMapper() = default;
+  virtual std::optional<uint32_t> map(uint64_t gpa, void* host, uint64_t size) = 0;
+  virtual void unmap(uint32_t id) = 0;
 };
 
 // Where a PCI function's MSI/MSI-X messages go: the machine's MSI-capable interrupt controller.

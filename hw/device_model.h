@@ -37,6 +37,8 @@ struct DeviceEnv {
   std::shared_ptr<MsiSink> msi = nullptr;
   // Where a model may add its counters for query-stats (hw/stats.h); null when nobody asks.
   StatsRegistry* stats = nullptr;
+  // Direct mappings of host memory (BARs of passed-through functions); null where unsupported.
+  std::shared_ptr<DirectMapper> direct = nullptr;
 };
 
 // Returns the device to map at the graph's address, or null when the model mapped itself through

@@ -204,9 +204,13 @@ int read_debug_section(Prepared& prepared, const GdbFlags& flags) {
   return kExitOk;
 }
 
-// Everything `up` decides before anything runs; a non-zero status is the exit code.
+std::string machine_name(const std::string& file, const std::string& given, const graph::Graph& graph);
+
+// Everything `up` decides before anything runs; a non-zero status is the exit code. `detached`:
+// `up -d` with this --name (maybe empty), whose machine, when it runs already, is no competitor for
+// its own devices (a second `up -d` of it is answered by second_up).
 int prepare(const std::string& file, Prepared& prepared, bool overcommit, const GdbFlags& gdb,
-            const RestoreFlags& restore = {}) {
+            const RestoreFlags& restore = {}, const std::optional<std::string>& detached = std::nullopt) {
   // A snapshot is checked before its config: a truncated or altered directory is refused as such.
   if (!restore.dir.empty()) {
     auto opened = snapshot::open(restore.dir);
@@ -232,7 +236,11 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   }
   const graph::Graph& graph = prepared.checked.resolved.graph;
   // Every passthrough problem of this host in one run, at each entry, before anything starts.
-  config::Diagnostics host_problems = preflight_passthrough(graph, passthrough::HostFacts::of_this_process());
+  std::vector<passthrough::HeldDevice> held;
+  if (!graph.backends.empty())
+    held = devices_held_by_machines(detached ? machine_name(file, *detached, graph) : std::string());
+  config::Diagnostics host_problems =
+      preflight_passthrough(graph, passthrough::HostFacts::of_this_process(), held);
   if (!host_problems.empty()) {
     print_diagnostics(host_problems);
     return kExitRuntimeFailure;
@@ -529,6 +537,8 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
                          {"vcpus", graph.machine.cpu.count},
                          {"memory", graph.machine.ram_size},
                          {"vmlaunch", kVersion}};
+  // The host devices it holds, so another `up` of them is refused naming this machine.
+  if (nlohmann::json devices = passthrough_record(graph); !devices.empty()) info["passthrough"] = devices;
   if (auto written = vmm::write_file_atomic(dir / "machine.json", info.dump(2) + "\n"); !written.ok())
     return fail(written.error().message);
 
@@ -784,7 +794,8 @@ int second_up(const fs::path& root, const std::string& name, const nlohmann::jso
 int run_up_detached(const std::string& file, const std::string& given_name, bool overcommit, double grace,
                     bool recreate, const GdbFlags& gdb, const RestoreFlags& restore, bool jail) {
   Prepared prepared;
-  if (int status = prepare(file, prepared, overcommit, gdb, restore); status != kExitOk) return status;
+  if (int status = prepare(file, prepared, overcommit, gdb, restore, given_name); status != kExitOk)
+    return status;
   prepared.jail = prepared.jail || jail;
   std::string name = machine_name(file, given_name, prepared.checked.resolved.graph);
   if (auto valid = vmm::check_name(name); !valid.ok()) {

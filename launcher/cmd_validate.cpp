@@ -34,8 +34,8 @@ int validate_files(const std::vector<std::string>& files, bool as_json, bool on_
     // --host: also whether this host can give the machine what it asks for (passthrough devices).
     // A host fact, not the file's fault: exit 1.
     if (on_host && checked.ok()) {
-      config::Diagnostics host =
-          preflight_passthrough(checked.resolved.graph, passthrough::HostFacts::of_this_process());
+      config::Diagnostics host = preflight_passthrough(
+          checked.resolved.graph, passthrough::HostFacts::of_this_process(), devices_held_by_machines());
       if (!host.empty()) checked.status = kExitRuntimeFailure;
       checked.diagnostics.insert(checked.diagnostics.end(), host.begin(), host.end());
     }

@@ -35,6 +35,13 @@ bool has_cap_ipc_lock() {
   return (data[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32)) & 1;
 }
 
+bool same_function(std::string a, std::string b) {
+  // sysfs spells addresses in lower case; a file may not.
+  std::transform(a.begin(), a.end(), a.begin(), ::tolower);
+  std::transform(b.begin(), b.end(), b.begin(), ::tolower);
+  return a == b;
+}
+
 }  // namespace
 
 HostFacts HostFacts::of_this_process() {
@@ -114,6 +121,33 @@ std::vector<Problem> check_vfio_pci(const std::string& bdf, uint64_t guest_ram, 
                    "raise it: ulimit -l " + std::to_string((guest_ram + 1023) / 1024) +
                        " (as root), or a memlock line in /etc/security/limits.conf, or LimitMEMLOCK= for a "
                        "systemd unit"});
+  return out;
+}
+
+std::vector<Problem> check_not_held(const std::string& bdf, const std::vector<HeldDevice>& held,
+                                    const std::string& root) {
+  std::vector<Problem> out;
+  std::optional<PciDevice> device;
+  bool looked_up = false;
+  for (const HeldDevice& h : held) {
+    const std::string who = "machine " + h.machine + " (pid " + std::to_string(h.pid) + ")";
+    const std::string fix = "stop it first (vmlaunch down " + h.machine + "), or pass another device";
+    if (same_function(h.bdf, bdf)) {
+      out.push_back({bdf + " is in use by " + who + ", as its passthrough entry " + h.entry, fix});
+      continue;
+    }
+    if (!looked_up) {
+      device = find_pci(bdf, root);
+      looked_up = true;
+    }
+    if (!device || !device->iommu_group) continue;
+    std::optional<PciDevice> other = find_pci(h.bdf, root);
+    if (other && other->iommu_group == device->iommu_group)
+      out.push_back({"IOMMU group " + std::to_string(*device->iommu_group) + " of " + bdf + " is in use by " +
+                         who + ", which has " + other->bdf + " of the same group as its passthrough entry " +
+                         h.entry + "; VFIO gives a group to one machine",
+                     fix});
+  }
   return out;
 }
 

@@ -32,6 +32,20 @@ struct Problem {
 // Problems with passing the PCI function `bdf` ("0000:01:00.0") to a guest with `guest_ram` bytes.
 std::vector<Problem> check_vfio_pci(const std::string& bdf, uint64_t guest_ram, const HostFacts& host);
 
+// A host PCI function that a running machine holds (its VMM's state directory says so: machine.json).
+struct HeldDevice {
+  std::string machine;  // the machine's name, as `vmlaunch ps` shows it
+  long pid = 0;         // its VMM
+  std::string entry;    // the machine's passthrough entry
+  std::string bdf;      // the function, as that machine's file spelled it
+};
+
+// Problems with `bdf` while the machines in `held` run: one of them has the function itself, or
+// another function of its IOMMU group (VFIO gives a whole group to one process). The groups are
+// read from sysfs under `root`.
+std::vector<Problem> check_not_held(const std::string& bdf, const std::vector<HeldDevice>& held,
+                                    const std::string& root = "");
+
 // The commands that bind `bdf` to vfio-pci (driver_override, unbind from `current_driver`, probe).
 std::string bind_commands(const std::string& bdf, const std::string& current_driver);
 

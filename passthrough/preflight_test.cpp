@@ -3,7 +3,6 @@
 #include "passthrough/preflight.h"
 
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cerrno>
@@ -128,4 +127,32 @@ TEST_CASE("this process's facts") {
   REQUIRE(host.open_error);
   CHECK(host.open_error("/nonexistent/vfio/1") == ENOENT);
   CHECK(host.root.empty());
+}
+
+TEST_CASE("a function another running machine holds: named, with its pid and entry") {
+  FakeSysfs sys;
+  sys.pci("0000:00:04.0", "0x1234", "0x11e8", "0x00ff00", "vfio-pci", 5);
+  std::vector<passthrough::HeldDevice> held = {{"other", 4242, "edu", "0000:00:04.0"}};
+  CHECK(all(passthrough::check_not_held("0000:00:04.0", held, sys.root())) ==
+        "0000:00:04.0 is in use by machine other (pid 4242), as its passthrough entry edu (stop it first "
+        "(vmlaunch down other), or pass another device)\n");
+  // The file's spelling does not matter: sysfs and VFIO know one.
+  CHECK(passthrough::check_not_held("0000:00:04.0", {{"x", 1, "e", "0000:00:04.0"}}, sys.root()).size() == 1);
+  CHECK(passthrough::check_not_held("0000:0A:04.0", {{"x", 1, "e", "0000:0a:04.0"}}, sys.root()).size() == 1);
+}
+
+TEST_CASE("another function of the same IOMMU group held: the group is busy") {
+  FakeSysfs sys;
+  sys.pci("0000:01:00.0", "0x10de", "0x1b80", "0x030000", "vfio-pci", 7);
+  sys.pci("0000:01:00.1", "0x10de", "0x10f0", "0x040300", "vfio-pci", 7);
+  sys.pci("0000:02:00.0", "0x8086", "0x10d3", "0x020000", "vfio-pci", 8);
+  CHECK(all(passthrough::check_not_held("0000:01:00.0", {{"gpu-box", 17, "audio", "0000:01:00.1"}},
+                                        sys.root())) ==
+        "IOMMU group 7 of 0000:01:00.0 is in use by machine gpu-box (pid 17), which has 0000:01:00.1 of the "
+        "same group as its passthrough entry audio; VFIO gives a group to one machine (stop it first "
+        "(vmlaunch down gpu-box), or pass another device)\n");
+  // Another group, or a function this host does not have: free.
+  CHECK(passthrough::check_not_held("0000:01:00.0", {{"nic", 3, "net", "0000:02:00.0"}}, sys.root()).empty());
+  CHECK(passthrough::check_not_held("0000:01:00.0", {{"gone", 3, "x", "0000:09:00.0"}}, sys.root()).empty());
+  CHECK(passthrough::check_not_held("0000:01:00.0", {}, sys.root()).empty());
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,6 +82,16 @@ base::ErrorOr<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& b
       region.readable = r.flags & VFIO_REGION_INFO_FLAG_READ;
       region.writable = r.flags & VFIO_REGION_INFO_FLAG_WRITE;
       region.mmappable = r.flags & VFIO_REGION_INFO_FLAG_MMAP;
+      region.has_caps = r.flags & VFIO_REGION_INFO_FLAG_CAPS;
+    }
+    // BARs wholly mappable, in whole pages: mapped now, before the VMM is confined, for the model
+    // to put into the guest's memory map (a failure leaves the BAR trapped).
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (i < kVfioBarCount && region.mmappable && !region.has_caps && region.size != 0 &&
+        region.size % page == 0 && region.readable && region.writable) {
+      void* at = ::mmap(nullptr, region.size, PROT_READ | PROT_WRITE, MAP_SHARED, d->m_device,
+                        static_cast<off_t>(region.offset));
+      if (at != MAP_FAILED) region.mapped = at;
     }
     d->m_regions.push_back(region);
   }
@@ -102,6 +113,8 @@ VfioDevice::~VfioDevice() {
     (void)reset();
   }
   unmap_all_dma();
+  for (VfioRegion& r : m_regions)
+    if (r.mapped) ::munmap(r.mapped, r.size);
   if (m_device >= 0) ::close(m_device);
   if (m_group >= 0) {
     ::ioctl(m_group, VFIO_GROUP_UNSET_CONTAINER);
@@ -176,6 +189,21 @@ base::ErrorOr<void> VfioDevice::set_irq_eventfds(unsigned irq_index, std::span<c
   auto it = std::find(m_enabled_irqs.begin(), m_enabled_irqs.end(), irq_index);
   if (eventfds.empty() && it != m_enabled_irqs.end()) m_enabled_irqs.erase(it);
   if (!eventfds.empty() && it == m_enabled_irqs.end()) m_enabled_irqs.push_back(irq_index);
+  return {};
+}
+
+base::ErrorOr<void> VfioDevice::set_irq_unmask_eventfd(unsigned irq_index, int eventfd) {
+  alignas(vfio_irq_set) uint8_t buffer[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
+  auto* set = reinterpret_cast<vfio_irq_set*>(buffer);  // the kernel's header + one int32
+  set->argsz = sizeof buffer;
+  set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK;
+  set->index = irq_index;
+  set->start = 0;
+  set->count = 1;
+  int32_t fd = eventfd;
+  std::memcpy(set->data, &fd, sizeof fd);
+  if (::ioctl(m_device, VFIO_DEVICE_SET_IRQS, set) != 0)
+    return base::fail(os_error("VFIO_DEVICE_SET_IRQS (unmask eventfd)"));
   return {};
 }
 

@@ -27,6 +27,10 @@ struct VfioRegion {
   uint64_t size = 0;
   uint64_t offset = 0;  // where the region sits in the device descriptor's file offsets
   bool readable = false, writable = false, mmappable = false;
+  // The region has capabilities, such as sparse mmap areas around an MSI-X table: not mapped
+  // whole, so it stays trapped (the MSI-X table and PBA with it).
+  bool has_caps = false;
+  void* mapped = nullptr;  // the whole region mmapped (open() does it where it may), else null
 };
 
 class VfioDevice {
@@ -59,6 +63,11 @@ class VfioDevice {
   // Signals vectors [0, eventfds.size()) of `irq_index` (kVfioIrqMsi, ...) on the eventfds; an
   // empty list disables them.
   base::ErrorOr<void> set_irq_eventfds(unsigned irq_index, std::span<const int> eventfds);
+
+  // INTx only: VFIO masks the host INTx each time it fires (it is level-triggered and shared with
+  // the host); a signal of `eventfd` unmasks it (the guest's EOI through KVM's resample eventfd).
+  // Undone with the trigger (set_irq_eventfds(kVfioIrqIntx, {})).
+  base::ErrorOr<void> set_irq_unmask_eventfd(unsigned irq_index, int eventfd);
 
   base::ErrorOr<void> reset();
 

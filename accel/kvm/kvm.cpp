@@ -290,6 +290,71 @@ class KvmVm final : public Vm {
     return {};
   }
 
+  // Full irqchip only: with the split one the IOAPIC is ours, and KVM cannot see its EOIs.
+  AccelResult<void> set_level_eventfd(uint32_t line, int trigger, int resample) override {
+    if (split()) return base::fail(AccelError("level-triggered eventfds need the full in-kernel irqchip"));
+    if (line >= kIoapicPins)
+      return base::fail(AccelError("GSI " + std::to_string(line) + " is no IOAPIC pin"));
+    TRY(ensure_irqchip());
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(trigger);
+    irqfd.gsi = line;
+    irqfd.flags = KVM_IRQFD_FLAG_RESAMPLE;
+    irqfd.resamplefd = static_cast<uint32_t>(resample);
+    // Safety: plain struct argument; KVM takes its own references to both eventfds.
+    if (::ioctl(m_vm.get(), KVM_IRQFD, &irqfd) < 0)
+      return base::fail(AccelError(errno_text("KVM_IRQFD (resample)")));
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: irqfd %d -> gsi %u, level, resample %d\n", trigger, line, resample);
+    return {};
+  }
+
+  AccelResult<void> remove_level_eventfd(uint32_t line, int trigger) override {
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(trigger);
+    irqfd.gsi = line;
+    irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+    // Safety: plain struct argument. Deassigning also drops the line KVM asserted for it.
+    if (::ioctl(m_vm.get(), KVM_IRQFD, &irqfd) < 0)
+      return base::fail(AccelError(errno_text("KVM_IRQFD (deassign)")));
+    return {};
+  }
+
+  // Slots after RAM's, reused once freed; guarded, since vCPU threads move BARs.
+  AccelResult<uint32_t> map_device_memory(uint64_t gpa, void* host, uint64_t size) override {
+    std::lock_guard guard(m_device_slots_lock);
+    uint32_t id = m_next_slot;
+    if (!m_free_slots.empty()) id = m_free_slots.back();
+    kvm_userspace_memory_region slot{};
+    slot.slot = id;
+    slot.guest_phys_addr = gpa;
+    slot.memory_size = size;
+    slot.userspace_addr = reinterpret_cast<uint64_t>(host);
+    // Safety: the caller keeps the mapping until unmap_device_memory (contract).
+    if (::ioctl(m_vm.get(), KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_USER_MEMORY_REGION")));
+    if (id == m_next_slot)
+      ++m_next_slot;
+    else
+      m_free_slots.pop_back();
+    if (trace_exits())
+      std::fprintf(stderr, "kvm: slot %u: device memory at 0x%llx, 0x%llx bytes\n", id,
+                   (unsigned long long)gpa, (unsigned long long)size);
+    return id;
+  }
+
+  AccelResult<void> unmap_device_memory(uint32_t id) override {
+    std::lock_guard guard(m_device_slots_lock);
+    kvm_userspace_memory_region slot{};
+    slot.slot = id;  // size 0 deletes it
+    // Safety: plain struct argument.
+    if (::ioctl(m_vm.get(), KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_USER_MEMORY_REGION (delete)")));
+    m_free_slots.push_back(id);
+    if (trace_exits()) std::fprintf(stderr, "kvm: slot %u: removed\n", id);
+    return {};
+  }
+
   int kvm_fd() const { return m_kvm.get(); }
   int vm_fd() const { return m_vm.get(); }
   size_t run_size() const { return m_run_size; }
@@ -305,6 +370,8 @@ class KvmVm final : public Vm {
   VmSpec m_spec;
   VmOps& m_ops;
   uint32_t m_next_slot = 0;
+  std::mutex m_device_slots_lock;
+  std::vector<uint32_t> m_free_slots;  // device memory slots given back
   struct MsiRoute {
     uint32_t gsi;
     uint64_t address;

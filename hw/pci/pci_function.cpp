@@ -98,8 +98,9 @@ void PciFunction::config_write(uint16_t offset, unsigned size, uint32_t value) {
       m_config[at] &= ~(byte & m_w1c[at]);
     }
     const uint16_t bar_end = m_bridge ? kBar0 + 8 : kBar0 + 24;
-    remap =
-        (offset < kCommand + 2 && offset + size > kCommand) || (offset < bar_end && offset + size > kBar0);
+    remap = (offset < kCommand + 2 && offset + size > kCommand) ||
+            (offset < bar_end && offset + size > kBar0) ||
+            (m_rom && offset < kExpansionRom + 4 && offset + size > kExpansionRom);
     if (offset < kCommand + 2 && offset + size > kCommand) update_intx_locked();
   }
   if (remap) update_mappings();
@@ -133,6 +134,19 @@ void PciFunction::define_bar(unsigned index, uint64_t size, BarKind kind, std::s
     set_config_u32(at + 4, 0);
     set_writable(at + 4, wh);
   }
+}
+
+void PciFunction::define_rom(uint64_t size, std::shared_ptr<Device> device) {
+  if (m_bridge || size < 2048 || size > (1ull << 31) || (size & (size - 1)) != 0 || !device) {
+    std::fprintf(stderr, "vmlaunch: internal error: %s: bad ROM definition\n", m_name.c_str());
+    std::abort();
+  }
+  m_rom_size = size;
+  m_rom = std::move(device);
+  const uint32_t mask = static_cast<uint32_t>(~(size - 1)) | 1u;  // address bits and the enable bit
+  const uint8_t wm[4] = {uint8_t(mask), uint8_t(mask >> 8), uint8_t(mask >> 16), uint8_t(mask >> 24)};
+  set_config_u32(kExpansionRom, 0);
+  set_writable(kExpansionRom, wm);
 }
 
 std::optional<uint64_t> PciFunction::bar_address(unsigned index) {
@@ -221,7 +235,10 @@ void PciFunction::detach() {
         *bar.mapped + (bar.kind == BarKind::Io && m_resources.io_in_mmio ? *m_resources.io_in_mmio : 0);
     if (space) (void)space->remove(base);
     bar.mapped.reset();
+    bar_moved(static_cast<unsigned>(&bar - m_bars.data()), std::nullopt);
   }
+  if (m_rom_mapped && m_resources.mmio) (void)m_resources.mmio->remove(*m_rom_mapped);
+  m_rom_mapped.reset();
   m_attached = false;
 }
 
@@ -257,6 +274,20 @@ void PciFunction::update_mappings() {
         std::fprintf(stderr, "vmlaunch: %s: BAR%u not mapped: %s\n", m_name.c_str(), i,
                      inserted.error().message().c_str());
       }
+    }
+    bar_moved(i, bar.mapped);
+  }
+  if (m_rom && m_resources.mmio) {
+    // The ROM decodes with its enable bit and memory decoding both on; at a guest address that
+    // overlaps something else it stays unmapped, like a BAR.
+    uint32_t rom = read_raw(kExpansionRom, 4);
+    uint64_t address = rom & ~uint64_t{0x7ff};
+    std::optional<uint64_t> wanted;
+    if ((command & kCommandMemory) && (rom & 1) && address != 0) wanted = address;
+    if (wanted != m_rom_mapped) {
+      if (m_rom_mapped) (void)m_resources.mmio->remove(*m_rom_mapped);
+      m_rom_mapped.reset();
+      if (wanted && m_resources.mmio->insert(*wanted, m_rom_size, m_rom).ok()) m_rom_mapped = wanted;
     }
   }
 }

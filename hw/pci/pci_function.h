@@ -29,6 +29,7 @@ namespace hw::pci {
 inline constexpr uint16_t kVendorId = 0x00, kDeviceId = 0x02, kCommand = 0x04, kStatus = 0x06;
 inline constexpr uint16_t kRevision = 0x08, kClassProg = 0x09, kHeaderType = 0x0e, kBar0 = 0x10;
 inline constexpr uint16_t kSubsystemVendorId = 0x2c, kSubsystemId = 0x2e, kCapabilityPointer = 0x34;
+inline constexpr uint16_t kExpansionRom = 0x30;  // endpoints; bit 0 enables decoding
 inline constexpr uint16_t kInterruptLine = 0x3c, kInterruptPin = 0x3d;
 inline constexpr uint16_t kCommandIo = 1, kCommandMemory = 2, kCommandBusMaster = 4,
                           kCommandIntxDisable = 0x400;
@@ -78,6 +79,9 @@ class PciFunction {
   // >= 4 for I/O) decoded by `device`. Call before plugging.
   void define_bar(unsigned index, uint64_t size, BarKind kind, std::shared_ptr<Device> device,
                   bool prefetchable = false);
+  // An expansion ROM of `size` bytes (a power of two, at least 2 KiB), read through `device` where
+  // the guest places it while it enables the ROM and memory decoding. Endpoints only.
+  void define_rom(uint64_t size, std::shared_ptr<Device> device);
   struct Bar {
     uint64_t size = 0;
     BarKind kind = BarKind::Memory32;
@@ -115,6 +119,12 @@ class PciFunction {
   // Hooks for registers with side effects, called with the function's lock released. `offset` and
   // `size` are the guest's access.
   virtual void config_written(uint16_t offset, unsigned size) {}
+  // BAR `index` now decodes at `address` (nullopt: nowhere): it was mapped, moved or unmapped in the
+  // bus. Called with the function's lock held: an override must not call back into the function.
+  virtual void bar_moved(unsigned index, std::optional<uint64_t> address) {
+    (void)index;
+    (void)address;
+  }
   // Lets a derived class override what a read returns (e.g. live status bits); default: stored bytes.
   virtual std::optional<uint32_t> config_read_override(uint16_t offset, unsigned size) {
     return std::nullopt;
@@ -139,6 +149,9 @@ class PciFunction {
   std::array<uint8_t, kConfigSize> m_wmask{};
   std::array<uint8_t, kConfigSize> m_w1c{};
   std::array<Bar, 6> m_bars{};
+  uint64_t m_rom_size = 0;
+  std::shared_ptr<Device> m_rom;
+  std::optional<uint64_t> m_rom_mapped;
   uint8_t m_next_capability = 0x40;
   uint8_t m_last_capability = 0;
   PciResources m_resources;

@@ -146,6 +146,36 @@ TEST_CASE("BARs are mapped where the registers say, only while decoding is on") 
   CHECK(m.mmio.read(0xd0000800, {&byte, 1}));
 }
 
+TEST_CASE("an expansion ROM: sized through 0x30, mapped only while enabled and decoding, read-only") {
+  Machine m;
+  auto fn = function("rom", 1, 0x1000);
+  fn->define_rom(0x800, std::make_shared<Register>());
+  REQUIRE(m.host->plug("pci.0", 1, 0, fn).ok());
+  auto plain = function("plain", 2, 0x1000);
+  REQUIRE(m.host->plug("pci.0", 2, 0, plain).ok());
+  REQUIRE(m.host->assign_resources({0xc0000000, 0x1000000}, {0xc000, 0x1000}).ok());
+  m.cf8_write({0, 1, 0}, 0x30, 0xffffffff);
+  CHECK(m.cf8_read({0, 1, 0}, 0x30) == 0xfffff801u);  // 2 KiB, the enable bit writable
+  m.cf8_write({0, 2, 0}, 0x30, 0xffffffff);
+  CHECK(m.cf8_read({0, 2, 0}, 0x30) == 0u);  // no ROM: nothing sticks
+  uint8_t byte = 0;
+  m.cf8_write({0, 1, 0}, 0x30, 0xd0000000);  // placed, not enabled
+  CHECK_FALSE(m.mmio.read(0xd0000000, {&byte, 1}));
+  m.cf8_write({0, 1, 0}, 0x30, 0xd0000001);
+  CHECK(m.mmio.read(0xd00007ff, {&byte, 1}));
+  CHECK(byte == 0x5a);
+  CHECK_FALSE(m.mmio.read(0xd0000800, {&byte, 1}));
+  m.cf8_write({0, 1, 0}, 0x04, 0);  // memory decode off: gone with the BARs
+  CHECK_FALSE(m.mmio.read(0xd0000000, {&byte, 1}));
+  m.cf8_write({0, 1, 0}, 0x04, kCommandMemory);
+  CHECK(m.mmio.read(0xd0000000, {&byte, 1}));
+  // Over another function's BAR: refused, the ROM stays unmapped and the BAR keeps answering.
+  uint32_t other = m.cf8_read({0, 2, 0}, 0x10) & ~0xfu;
+  m.cf8_write({0, 1, 0}, 0x30, other | 1);
+  CHECK(m.mmio.read(other, {&byte, 1}));
+  CHECK_FALSE(m.mmio.read(0xd0000000, {&byte, 1}));
+}
+
 TEST_CASE("I/O BARs land in port space, or in MMIO for hosts without ports") {
   AddressSpace mmio, pio;
   PciHost host("pcie.0", PciResources{&mmio, &pio, 0x3000000});

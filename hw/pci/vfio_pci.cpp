@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include "base/field_use.h"
 #include "graph/graph.h"
@@ -49,6 +51,24 @@ class VfioBar : public Device {
   unsigned m_index;
 };
 
+// The host function's expansion ROM, read-only: reads go to VFIO's ROM region (outside it: all-ones),
+// writes are dropped, as a ROM's are.
+class VfioRom : public Device {
+ public:
+  VfioRom(std::string name, std::shared_ptr<passthrough::VfioDevice> device)
+      : m_name(std::move(name)), m_device(std::move(device)) {}
+  std::string_view name() const override { return m_name; }
+  void read(uint64_t offset, std::span<uint8_t> data) override {
+    if (!m_device->read(passthrough::kVfioRomRegion, offset, data))
+      std::memset(data.data(), 0xff, data.size());
+  }
+  void write(uint64_t, std::span<const uint8_t>) override {}
+
+ private:
+  std::string m_name;
+  std::shared_ptr<passthrough::VfioDevice> m_device;
+};
+
 uint32_t host_config(const passthrough::VfioDevice& device, uint16_t offset, unsigned size) {
   uint8_t bytes[4] = {0xff, 0xff, 0xff, 0xff};
   if (!device.read(passthrough::kVfioConfigRegion, offset, std::span<uint8_t>(bytes, size))) return ~0u;
@@ -72,7 +92,7 @@ VfioPciFunction::VfioPciFunction(std::string name, const FunctionIds& ids,
 
 base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-    std::shared_ptr<MsiSink> msi) {
+    std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx, std::shared_ptr<DirectMapper> direct) {
   if (!device) return base::fail(base::Error("no VFIO device"));
   if (auto reset = device->reset(); !reset.ok()) return base::fail(reset.error());
   FunctionIds ids;
@@ -87,6 +107,9 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   if ((host_config(*device, kHeaderType, 1) & 0x7f) != 0)
     return base::fail(base::Error(device->bdf() + " is a bridge; only endpoints can be passed through"));
   std::shared_ptr<VfioPciFunction> fn(new VfioPciFunction(name, ids, device, std::move(msi)));
+  // VMLAUNCH_VFIO_TRAP_BARS=1 keeps every BAR trapped: for measuring one path against the other.
+  const char* trap = std::getenv("VMLAUNCH_VFIO_TRAP_BARS");
+  if (!trap || std::string_view(trap) != "1") fn->m_direct = std::move(direct);
 
   for (unsigned i = 0; i < passthrough::kVfioBarCount; ++i) {
     const passthrough::VfioRegion& region = device->region(i);
@@ -103,12 +126,37 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     if (is64) ++i;
   }
 
+  // The ROM, where the host function has one VFIO can read.
+  if (const passthrough::VfioRegion& rom = device->region(passthrough::kVfioRomRegion);
+      rom.size != 0 && rom.size <= (1ull << 31) && rom.readable) {
+    uint64_t size = 2048;
+    while (size < rom.size) size <<= 1;
+    fn->define_rom(size, std::make_shared<VfioRom>(name + ".rom", device));
+  }
+
   // Guest RAM at I/O address = guest-physical address.
   for (const base::GuestMemory::Region& r : memory.regions())
     if (auto mapped = device->map_dma(r.guest_base, r.host, r.size); !mapped.ok()) {
       device->unmap_all_dma();
       return base::fail(mapped.error());
     }
+
+  // INTx from the start, as on the host after reset, when the function has a pin and the machine
+  // can drive the line from eventfds.
+  if (intx && device->irq_count(passthrough::kVfioIrqIntx) > 0 &&
+      host_config(*device, kInterruptPin, 1) != 0) {
+    fn->m_intx = std::move(intx);
+    fn->m_intx_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    fn->m_intx_resample = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fn->m_intx_event < 0 || fn->m_intx_resample < 0)
+      return base::fail(base::Error("vfio-pci: eventfd failed"));
+    if (!fn->enable_intx_locked()) {
+      // Not this machine (a split irqchip): no INTx, as before; MSI still works.
+      ::close(fn->m_intx_event);
+      ::close(fn->m_intx_resample);
+      fn->m_intx_event = fn->m_intx_resample = -1;
+    }
+  }
 
   if (fn->m_msi && device->irq_count(passthrough::kVfioIrqMsi) > 0) {
     // control (64-bit, one vector), address low/high, data, reserved.
@@ -128,7 +176,39 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   return fn;
 }
 
+void VfioPciFunction::forward_command() {
+  // The decode, bus-master and INTx-disable bits reach the host function: it DMAs and sends MSIs
+  // only with bus mastering on, and VFIO masks the host INTx while INTx disable is set. The rest
+  // (SERR, parity...) stays ours.
+  uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster | kCommandIntxDisable;
+  uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
+  uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
+  uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
+  (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
+}
+
+void VfioPciFunction::bar_moved(unsigned index, std::optional<uint64_t> address) {
+  if (!m_direct || index >= m_direct_ids.size()) return;
+  const passthrough::VfioRegion& region = m_device->region(index);
+  if (!region.mapped) return;
+  if (m_direct_ids[index]) m_direct->unmap(*m_direct_ids[index]);
+  m_direct_ids[index].reset();
+  // The guest's address: a BAR is aligned to its size, at least the region's whole pages; anything
+  // else (or a range the accelerator refuses: over RAM) stays trapped.
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (address && *address % page == 0 && *address + region.size > *address) {
+    // The host function decodes memory before the slot exists: VFIO refuses accesses to the mmap
+    // of a function that does not (SIGBUS, which KVM_RUN would report as EFAULT), and another vCPU
+    // may touch the BAR as soon as the slot is there. (Turning decoding off, the slot goes first.)
+    forward_command();
+    m_direct_ids[index] = m_direct->map(*address, region.mapped, region.size);
+  }
+}
+
 VfioPciFunction::~VfioPciFunction() {
+  if (m_direct)
+    for (std::optional<uint32_t>& id : m_direct_ids)
+      if (id) m_direct->unmap(*id);
   if (m_forwarder.joinable()) {
     const uint64_t one = 1;
     // Only fails when the counter would overflow: a stop is pending then anyway.
@@ -137,23 +217,46 @@ VfioPciFunction::~VfioPciFunction() {
   }
   if (m_msi_irqfd.load()) m_msi->unbind_eventfd(m_msi_event);
   if (m_msi_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsi, {});
+  disable_intx_locked();
   m_device->unmap_all_dma();
   (void)m_device->reset();
   if (m_msi_event >= 0) ::close(m_msi_event);
   if (m_stop_event >= 0) ::close(m_stop_event);
+  if (m_intx_event >= 0) ::close(m_intx_event);
+  if (m_intx_resample >= 0) ::close(m_intx_resample);
+}
+
+bool VfioPciFunction::enable_intx_locked() {
+  if (m_intx_event < 0 || m_intx_enabled) return m_intx_enabled;
+  // The line first: a host INTx that fires before it is bound stays in the eventfd, and KVM
+  // delivers a pending one when it binds.
+  if (!m_intx->bind_eventfds(m_intx_event, m_intx_resample)) return false;
+  const int fds[1] = {m_intx_event};
+  auto trigger = m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, fds);
+  auto unmask = trigger.ok() ? m_device->set_irq_unmask_eventfd(passthrough::kVfioIrqIntx, m_intx_resample)
+                             : base::ErrorOr<void>(base::fail(trigger.error()));
+  if (!unmask.ok()) {
+    std::fprintf(stderr, "vmlaunch: %s: INTx: %s\n", name().c_str(), unmask.error().message.c_str());
+    if (trigger.ok()) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, {});
+    m_intx->unbind_eventfds(m_intx_event);
+    return false;
+  }
+  m_intx_enabled = true;
+  return true;
+}
+
+void VfioPciFunction::disable_intx_locked() {
+  if (!m_intx_enabled) return;
+  // VFIO first: nothing signals the eventfd once it is unbound. Unbinding drops the line if the
+  // guest had not EOIed it yet.
+  (void)m_device->set_irq_eventfds(passthrough::kVfioIrqIntx, {});
+  m_intx->unbind_eventfds(m_intx_event);
+  m_intx_enabled = false;
 }
 
 void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
   const unsigned end = offset + size;
-  if (offset < kCommand + 2 && end > kCommand) {
-    // The decode and bus-master bits reach the host function: it DMAs and sends MSIs only with bus
-    // mastering on. The rest (INTx disable, SERR...) stays ours.
-    uint16_t mask = kCommandIo | kCommandMemory | kCommandBusMaster;
-    uint16_t host = static_cast<uint16_t>(host_config(*m_device, kCommand, 2));
-    uint16_t command = static_cast<uint16_t>((host & ~mask) | (read_raw(kCommand, 2) & mask));
-    uint8_t bytes[2] = {static_cast<uint8_t>(command), static_cast<uint8_t>(command >> 8)};
-    (void)m_device->write(passthrough::kVfioConfigRegion, kCommand, bytes);
-  }
+  if (offset < kCommand + 2 && end > kCommand) forward_command();
   // Control (enable), address and data: whatever the guest changed, VFIO and the binding follow.
   const unsigned control = m_msi_cap + kMsiControl;
   if (m_msi_cap && offset < control + 12 && end > control) update_msi();
@@ -175,6 +278,8 @@ void VfioPciFunction::update_msi() {
     m_msi->unbind_eventfd(m_msi_event);
     m_msi_irqfd = false;
   }
+  // VFIO has one interrupt type at a time: INTx goes while MSI is on and comes back after.
+  if (enable) disable_intx_locked();
   const int fds[1] = {m_msi_event};
   auto done = m_device->set_irq_eventfds(passthrough::kVfioIrqMsi,
                                          enable ? std::span<const int>(fds) : std::span<const int>());
@@ -182,10 +287,12 @@ void VfioPciFunction::update_msi() {
     // The guest's own device stops interrupting; the VMM goes on.
     std::fprintf(stderr, "vmlaunch: %s: MSI %s: %s\n", name().c_str(), enable ? "enable" : "disable",
                  done.error().message.c_str());
+    if (!m_msi_enabled) (void)enable_intx_locked();
     return;
   }
   m_msi_enabled = enable;
   if (enable) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
+  if (!enable) (void)enable_intx_locked();
 }
 
 void VfioPciFunction::forward_msi() {
@@ -218,7 +325,8 @@ base::ErrorOr<std::shared_ptr<Device>> make_vfio_pci(DeviceEnv& env) {
     return base::fail(
         base::Error("vfio-pci needs a machine with MSI (x86_64 pc); this one has only INTx, "
                     "which vfio-pci does not forward yet"));
-  auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi));
+  auto fn = TRY(VfioPciFunction::create(env.device.id, std::move(device), env.memory, env.msi,
+                                        env.device.irq ? env.irq : nullptr, env.direct));
   TRY(plug_function(env, fn));
   return std::shared_ptr<Device>();
 }

@@ -2,11 +2,14 @@
 //
 // What the guest sees is a PciFunction of our own, sitting where `plan` puts it:
 // - the host function's ids, class and BAR layout (sizes, I/O or memory, 64-bit, prefetchable);
-//   the guest (or our firmware-style assignment) places the BARs anywhere, since BAR accesses are
-//   trapped and forwarded to the host BAR through the VFIO device descriptor (pread/pwrite). No
-//   BAR is mmapped into a KVM memory slot yet: simple and correct, slower for devices with hot MMIO;
+//   the guest (or our firmware-style assignment) places the BARs anywhere. A memory BAR VFIO lets
+//   us mmap whole (passthrough/vfio.h) is put into the guest's memory map where the guest placed it
+//   (a KVM memory slot, moved with the BAR): its accesses make no exits. Every other BAR, or one
+//   the slot cannot take (over RAM, say), is trapped and forwarded to the host BAR through the VFIO
+//   device descriptor (pread/pwrite), and so is a BAR with sparse mmap areas (the MSI-X table's);
 // - a capability list of one MSI capability (one vector, 64-bit), emulated; the host's own list
-//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out, and so is the ROM;
+//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out;
+// - the host's expansion ROM (when VFIO can read one), read-only and trapped, where the guest maps it;
 // - the command register's I/O, memory and bus-master bits forwarded to the host function (bus
 //   mastering must be on for DMA and MSI).
 // DMA: all of guest RAM is mapped in the function's IOMMU domain at I/O address = guest-physical
@@ -14,12 +17,17 @@
 // MSI: when the guest enables it, VFIO signals an eventfd for the host vector, which the machine
 // binds to the guest's message (KVM irqfd on pc: no VMM thread in between); re-aimed when the guest
 // reprograms address or data. Where the machine cannot bind it, a device-io thread reads the
-// eventfd and sends the message through the MsiSink. INTx is not offered: the interrupt pin reads
-// as the graph's, but no INTx is delivered.
+// eventfd and sends the message through the MsiSink.
+// INTx (while MSI is off, as on the host: VFIO has one interrupt type at a time): VFIO signals an
+// eventfd when the host INTx fires, masking it; KVM irqfd with resample asserts the IOAPIC pin the
+// graph gives the slot, and the guest's EOI deasserts it and signals the resample eventfd, on which
+// VFIO unmasks the host INTx. No VMM thread in between. Only where the machine can bind it (pc
+// with the in-kernel irqchip); elsewhere the pin reads as the graph's but no INTx is delivered.
 // Reset: the host function is reset when the model is built and when it is destroyed, its MSI
 // disabled and its DMA mappings removed, so the next machine (or a host driver) gets it clean.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -40,21 +48,28 @@ class VfioPciFunction : public PciFunction {
  public:
   // Resets `device`, maps guest RAM for its DMA, defines the BARs and the MSI capability and starts
   // the MSI forwarder. `msi` may be null (no MSI capability is offered then).
+  // `intx` (may be null) is the line of the function's interrupt pin.
   static base::ErrorOr<std::shared_ptr<VfioPciFunction>> create(
       std::string name, std::shared_ptr<passthrough::VfioDevice> device, const base::GuestMemory& memory,
-      std::shared_ptr<MsiSink> msi);
+      std::shared_ptr<MsiSink> msi, std::shared_ptr<IrqLine> intx = nullptr,
+      std::shared_ptr<DirectMapper> direct = nullptr);
   ~VfioPciFunction() override;
 
   uint8_t msi_capability() const { return m_msi_cap; }  // 0 when none is offered
 
  protected:
   void config_written(uint16_t offset, unsigned size) override;
+  void bar_moved(unsigned index, std::optional<uint64_t> address) override;
+  void forward_command();  // the guest's command register bits the host function must follow
 
  private:
   VfioPciFunction(std::string name, const FunctionIds& ids, std::shared_ptr<passthrough::VfioDevice> device,
                   std::shared_ptr<MsiSink> msi);
   void update_msi();
   void forward_msi();
+  // INTx through VFIO and the machine's line, on or off (m_msi_lock held, or before any vCPU runs).
+  bool enable_intx_locked();
+  void disable_intx_locked();
 
   std::shared_ptr<passthrough::VfioDevice> m_device;
   std::shared_ptr<MsiSink> m_msi;
@@ -67,6 +82,11 @@ class VfioPciFunction : public PciFunction {
   int m_msi_event = -1, m_stop_event = -1;
   std::thread m_forwarder;
   std::atomic<uint64_t> m_msi_count{0};
+  std::shared_ptr<IrqLine> m_intx;
+  int m_intx_event = -1, m_intx_resample = -1;  // -1: the function offers no INTx
+  bool m_intx_enabled = false;                  // VFIO signals m_intx_event, bound to the line
+  std::shared_ptr<DirectMapper> m_direct;
+  std::array<std::optional<uint32_t>, 6> m_direct_ids{};  // BARs in the guest's memory map now
 };
 
 }  // namespace hw::pci

@@ -63,6 +63,15 @@ class GsiRouter {
     else if (m_vm)
       (void)m_vm->set_irq_line(gsi, after);
   }
+  // The in-kernel IOAPIC only: a userspace one (split irqchip) has no eventfd path.
+  bool bind_eventfds(uint32_t gsi, int trigger, int resample) {
+    std::shared_lock guard(m_lock);
+    return !m_ioapic && m_vm && m_vm->set_level_eventfd(gsi, trigger, resample).ok();
+  }
+  void unbind_eventfds(uint32_t gsi, int trigger) {
+    std::shared_lock guard(m_lock);
+    if (!m_ioapic && m_vm) (void)m_vm->remove_level_eventfd(gsi, trigger);
+  }
 
  private:
   std::shared_mutex m_lock;
@@ -100,6 +109,10 @@ class GsiLine final : public IrqLine {
   void set_level(bool asserted) override {
     if (m_level.exchange(asserted) != asserted) m_router.change(m_gsi, asserted);
   }
+  bool bind_eventfds(int trigger, int resample) override {
+    return m_router.bind_eventfds(m_gsi, trigger, resample);
+  }
+  void unbind_eventfds(int trigger) override { m_router.unbind_eventfds(m_gsi, trigger); }
 
  private:
   GsiRouter& m_router;
@@ -133,11 +146,37 @@ class MsiRouter final : public MsiSink {
   accel::Vm* m_vm = nullptr;
 };
 
+// Direct mappings to the accelerator's memory slots; detached before the Vm goes away (a BAR moved
+// by a late vCPU write then stays trapped).
+class DirectRouter final : public DirectMapper {
+ public:
+  void attach(accel::Vm* vm) {
+    std::unique_lock guard(m_lock);
+    m_vm = vm;
+  }
+  std::optional<uint32_t> map(uint64_t gpa, void* host, uint64_t size) override {
+    std::shared_lock guard(m_lock);
+    if (!m_vm) return std::nullopt;
+    auto mapped = m_vm->map_device_memory(gpa, host, size);
+    if (!mapped.ok()) return std::nullopt;
+    return mapped.value();
+  }
+  void unmap(uint32_t id) override {
+    std::shared_lock guard(m_lock);
+    if (m_vm) (void)m_vm->unmap_device_memory(id);
+  }
+
+ private:
+  std::shared_mutex m_lock;
+  accel::Vm* m_vm = nullptr;
+};
+
 class X86Machine final : public Machine {
  public:
   ~X86Machine() override {
     // Nothing may reach the Vm once it is gone: detach every path to it first.
     m_msi->attach(nullptr);
+    m_direct->attach(nullptr);
     m_router.attach(nullptr, nullptr);
     if (m_ops.m_ioapic) m_ops.m_ioapic->attach(nullptr);
     m_vcpus.clear();
@@ -179,6 +218,7 @@ class X86Machine final : public Machine {
   StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
   GsiRouter m_router;
   std::shared_ptr<MsiRouter> m_msi = std::make_shared<MsiRouter>();
+  std::shared_ptr<DirectRouter> m_direct = std::make_shared<DirectRouter>();
   Bus m_bus;
   X86VmOps m_ops{m_bus};  // declared before m_vm: the accelerator's VmOps outlive the Vm
   std::vector<std::shared_ptr<Device>> m_devices;
@@ -268,6 +308,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   }
   machine->m_router.attach(machine->m_vm.get(), ioapic);
   machine->m_msi->attach(machine->m_vm.get());
+  machine->m_direct->attach(machine->m_vm.get());
   bool ioapic_mapped = false;
 
   auto map = [&](const graph::Device& device, const graph::SlotResource& where,
@@ -348,6 +389,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
                     machine->m_power,
                     pc ? machine->m_msi : nullptr};
       env.stats = context.stats;
+      if (pc) env.direct = machine->m_direct;
       auto model = (*factory)(env);
       if (!model.ok()) return base::fail(device_error(device, model.error().message));
       const graph::SlotResource* where = slot ? slot : region;

@@ -9,10 +9,13 @@
 
 namespace security {
 
-// vCPU threads: the guest enabling or disabling MSI in the config space (VFIO_DEVICE_SET_IRQS).
+// vCPU threads: the guest enabling or disabling MSI in the config space (VFIO_DEVICE_SET_IRQS), and
+// moving a BAR (its memory slot).
 inline void allow_vfio_interrupts(AllowList& list) {
   list.allow_ioctls({VFIO_DEVICE_SET_IRQS}, "vfio-pci: the guest enables or disables MSI");
   list.allow_ioctls({KVM_IRQFD}, "vfio-pci: the MSI eventfd bound to (or unbound from) the guest's message");
+  list.allow_ioctls({KVM_SET_USER_MEMORY_REGION},
+                    "vfio-pci: an mmapped BAR's memory slot follows the guest moving the BAR or its decoding");
 }
 
 // The main thread: a machine's build (reset, DMA map of guest RAM) and teardown (interrupts off,

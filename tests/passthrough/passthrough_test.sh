@@ -7,11 +7,17 @@
 #   - `validate --host` before edu is bound to vfio-pci (golden: the bind commands, the missing
 #     group node), as an unprivileged user after binding (golden: /dev/vfio/N permission,
 #     RLIMIT_MEMLOCK), and as root after binding (exit 0);
-#   - a vmlaunch pc guest (guests/x86/edu.c) with edu passed through reads the id register,
+#   - a machine started with `up -d` (guests/x86/edu.c, hold=1) holds edu: `up` and
+#     `validate --host` of another machine with it are refused naming it (goldens); it is then
+#     stopped by force (down --force);
+#   - a vmlaunch pc guest (guests/x86/edu.c) with edu passed through, BAR0 trapped
+#     (VMLAUNCH_VFIO_TRAP_BARS=1) in the first run and mmapped into a KVM memory slot in the last
+#     (traced), times 2000 reads of the id register (printed, never asserted), reads the id register,
 #     computes 10!, DMAs guest RAM -> edu -> guest RAM and takes the MSI (through KVM irqfd, seen in
-#     the second run's trace); then a second machine gets
-#     the device after the first stopped (teardown); and `up` while another process holds the group
-#     fails saying so.
+#     the last run's trace); then one with MSI off takes edu's INTx twice (KVM irqfd with resample:
+#     the second only arrives once the first's EOI re-armed the host INTx), and a third machine
+#     takes the MSI again (teardown of each kind); `up` while another process holds the group fails
+#     saying so.
 # Regenerate the goldens after an intended message change, then review the diff:
 #   tools/dev-bazel test //tests/passthrough:passthrough_test \
 #     --test_env=VMLAUNCH_UPDATE_GOLDEN=$PWD/tests/passthrough/golden
@@ -50,10 +56,29 @@ echo "$bdf" >/sys/bus/pci/drivers_probe
 cp "$vmlaunch" /tmp/vmlaunch && cp edu.yaml /tmp/edu.yaml && chmod a+rx /tmp/vmlaunch && chmod a+r /tmp/edu.yaml
 step unprivileged unprivileged /tmp/vmlaunch validate --host /tmp/edu.yaml
 step bound "$vmlaunch" validate --host edu.yaml
-step guest1 timeout -k 5 120 "$vmlaunch" up edu.yaml </dev/null
-# Traced (on stderr, apart from the guest's output): the MSI goes through KVM irqfd ("kvm: irqfd"),
-# not the VMM's forwarding thread.
-step guest2 env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu.yaml </dev/null 2>guest2.trace' "$vmlaunch"
+# A running machine holds edu: another one with it is refused before it starts, naming the holder.
+sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "hold=1"|' edu.yaml >edu-hold.yaml
+sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "intx=1"|' edu.yaml >edu-intx.yaml
+sed 's|^\(  kernel: .*\)$|\1\n  cmdline: "reads=2000 rom=1"|' edu.yaml >edu-reads.yaml
+step holder timeout -k 5 120 "$vmlaunch" up -d --name holder edu-hold.yaml </dev/null
+# Until its guest has run edu's checks and says it holds it (bounded: a failed guest ends the wait).
+for _ in $(seq 240); do
+  "$vmlaunch" logs holder 2>/dev/null | grep -q "edu: holding the device" && break
+  "$vmlaunch" ps --json 2>/dev/null | grep -q '"state": "running"' || break
+  sleep 0.5
+done
+"$vmlaunch" ps --json >holder.ps 2>&1
+step held_up timeout -k 5 60 "$vmlaunch" up edu.yaml </dev/null
+step held_validate "$vmlaunch" validate --host edu.yaml
+"$vmlaunch" logs holder >holder.console 2>&1
+step holder_down timeout -k 5 60 "$vmlaunch" down --force holder
+# BAR0 trapped (each register access an exit and a VFIO pread), timing 2000 id register reads.
+step guest1 env VMLAUNCH_VFIO_TRAP_BARS=1 timeout -k 5 120 "$vmlaunch" up edu-reads.yaml </dev/null
+# INTx (MSI left off), traced: KVM irqfd with resample on the pin's GSI.
+step guest_intx env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu-intx.yaml </dev/null 2>guest_intx.trace' "$vmlaunch"
+# Traced (on stderr, apart from the guest's output): BAR0 mmapped into a KVM memory slot, and the MSI
+# through KVM irqfd ("kvm: irqfd"), not the VMM's forwarding thread; the same 2000 reads timed.
+step guest2 env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu-reads.yaml </dev/null 2>guest2.trace' "$vmlaunch"
 # Another process holds the group: the machine cannot start, and says why.
 (exec 3<>"/dev/vfio/$group" && sleep 60) &
 holder=$!
@@ -70,17 +95,33 @@ sed -e "s|\${VML_GUESTS}|$VML_GUESTS|" tests/passthrough/edu.yaml | sed 's|host:
 # no_timer_check: with interrupt remapping Linux panics when its early check of the timer interrupt
 # through the IOAPIC times out ("timer doesn't work through Interrupt-remapped IO-APIC"), which a
 # TCG machine on a loaded host does now and then (seen once at load 14).
-tools/nested-host --device intel-iommu,caching-mode=on --device edu \
+# edu's expansion ROM: one 2 KiB image (55 aa, a PCI data structure for 1234:11e8 marked EFI so the
+# outer firmware does not run it, last image) with a text at 0x40 the guest prints.
+python3 - "$WORK/edu.rom" <<'PY'
+import struct, sys
+rom = bytearray(2048)
+rom[0:3] = b"\x55\xaa\x04"
+struct.pack_into("<H", rom, 0x18, 0x1c)
+rom[0x1c:0x20] = b"PCIR"
+struct.pack_into("<HHHHB3sHHBB", rom, 0x20, 0x1234, 0x11e8, 0, 0x18, 0, b"\xff\x00\x00", 4, 0, 3, 0x80)
+rom[0x40:0x50] = b"vmlaunch edu rom"
+open(sys.argv[1], "wb").write(rom)
+PY
+
+tools/nested-host --device intel-iommu,caching-mode=on --device "edu,romfile=$WORK/edu.rom" \
   --qemu-arg -machine --qemu-arg kernel-irqchip=split --kernel-arg intel_iommu=on --kernel-arg no_timer_check \
   --modprobe vfio_pci --modprobe vfio_iommu_type1 --timeout 1500 -- "$WORK/inside.sh" "$VMLAUNCH" "$WORK"
 echo "    nested host: exit $?"
 read -r bdf group <"$WORK/edu.id" 2>/dev/null || { bdf=missing group=missing; }
 echo "    edu at $bdf, IOMMU group $group"
-for step in guest1 guest2 busy; do echo "    vmlaunch up ($step), inside the nested host: $(cat "$WORK/$step.ms" 2>/dev/null) ms"; done
+for step in guest1 guest2; do
+  echo "    $step: $(grep -o 'edu: 2000 reads .*' "$WORK/$step.out" 2>/dev/null) (BAR0 $([ $step = guest1 ] && echo trapped || echo mmapped))"
+done
+for step in holder guest1 guest_intx guest2 busy; do echo "    vmlaunch up ($step), inside the nested host: $(cat "$WORK/$step.ms" 2>/dev/null) ms"; done
 
 # Each step's output with the file name, the address and the group as placeholders, then its status.
 normalised() {
-  { sed -e "s|$WORK/||g; s|$bdf|@BDF@|g; s|/dev/vfio/$group\\b|/dev/vfio/@GROUP@|g; s|group $group of|group @GROUP@ of|g" \
+  { sed -e "s|$WORK/||g; s|$bdf|@BDF@|g; s|(pid [0-9]*)|(pid @PID@)|g; s|/dev/vfio/$group\\b|/dev/vfio/@GROUP@|g; s|group $group of|group @GROUP@ of|g" \
       "$WORK/$1.out"
     echo "[exit $(cat "$WORK/$1.rc")]"; } 2>/dev/null
 }
@@ -116,6 +157,20 @@ guest_runs_edu() {
     grep -q "edu: 10! = 3628800" "$out" && grep -q "edu: DMA into the device done" "$out" &&
     grep -q "edu: MSI on vector 0x41, interrupt status 0x00000100, DMA copy matches" "$out"
 }
+guest_takes_intx() {
+  local out=$WORK/guest_intx.out
+  sed 's/^/    | /' "$out"
+  [ "$(cat "$WORK/guest_intx.rc")" = 0 ] && grep -q "edu: 10! = 3628800" "$out" &&
+    grep -q "edu: INTx pin 1, GSI [0-9]*" "$out" &&
+    grep -q "edu: INTx on vector 0x41, interrupt status 0x00000100, DMA copy matches" "$out" &&
+    grep -q "edu: INTx again after the EOI, interrupt status 0x00000001, then no more: 2 interrupts" "$out"
+}
+# The holder ran edu's checks (MSI), then held it: ps lists it running.
+holder_holds_edu() {
+  sed 's/^/    | /' "$WORK/holder.out" "$WORK/holder.console"
+  [ "$(cat "$WORK/holder.rc")" = 0 ] && grep -q "edu: MSI on vector 0x41, .*, DMA copy matches" "$WORK/holder.console" &&
+    grep -q "edu: holding the device" "$WORK/holder.console" && grep -q '"state": "running"' "$WORK/holder.ps"
+}
 busy_group_is_an_error() {
   sed 's/^/    | /' "$WORK/busy.out"
   [ "$(cat "$WORK/busy.rc")" = 1 ] && grep -q "passthrough.edu.host: opening /dev/vfio/$group: busy" "$WORK/busy.out"
@@ -125,8 +180,19 @@ check host_devices_lists_edu host_devices_lists_edu
 check preflight_before_binding golden before_bind
 check preflight_unprivileged golden unprivileged
 check preflight_bound_is_clean golden bound
+check holder_holds_edu holder_holds_edu
+check preflight_held_by_machine_up golden held_up
+check preflight_held_by_machine_validate golden held_validate
+check holder_stops golden holder_down
 check first_guest_drives_edu guest_runs_edu guest1
+check intx_with_resample guest_takes_intx
+check intx_through_kvm_resample_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi [0-9]*, level, resample [0-9]*$" "$WORK/guest_intx.trace"
 check second_guest_after_teardown guest_runs_edu guest2
+check rom_trapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest1.out"
+check rom_with_bar0_mapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest2.out"
+check timed_reads_trapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest1.out"
+check timed_reads_mmapped grep -q "edu: 2000 reads of the id register, [0-9]* TSC cycles each" "$WORK/guest2.out"
+check bar0_in_a_kvm_memory_slot grep -q "^kvm: slot [0-9]*: device memory at 0x[0-9a-f]*, 0x100000 bytes$" "$WORK/guest2.trace"
 check msi_through_kvm_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi 24 -> MSI address 0xfee00000 data 0x41$" "$WORK/guest2.trace"
 check busy_group_is_an_error busy_group_is_an_error
 check device_still_on_vfio_pci grep -q "vfio-pci$" "$WORK/driver_after"

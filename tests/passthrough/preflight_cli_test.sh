@@ -36,6 +36,31 @@ unprivileged() {
   fi
 }
 
+# A machine that holds the entry's device, as its VMM leaves its state directory: machine.json
+# (pid, this boot's id, its passthrough entries) and run.lock held for the VMM's life, here by a
+# flock process standing in for the VMM (no host here has a device a real VMM could hold; the
+# nested host runs the real one, passthrough_test.sh). The address is spelled in upper case: the
+# check compares functions, not spellings.
+held_state=$(mktemp -d /tmp/vml-held.XXXXXX)
+mkdir "$held_state/gpu-box"
+# One process holds the lock and is the record's pid, as the VMM (exec keeps the pid and the fd).
+(exec 9>"$held_state/gpu-box/run.lock" && flock 9 && exec sleep 3600) &
+holder=$!
+for _ in $(seq 100); do flock -n "$held_state/gpu-box/run.lock" true || break; sleep 0.1; done
+cat >"$held_state/gpu-box/machine.json" <<JSON
+{"name": "gpu-box", "pid": $holder, "boot_id": "$(cat /proc/sys/kernel/random/boot_id)",
+ "started_at": $(date +%s), "config": "/nonexistent/gpu-box.yaml", "accelerator": "kvm", "vcpus": 1,
+ "memory": 33554432, "passthrough": [{"entry": "gpu", "driver": "vfio-pci", "host": "FFFF:FF:1F.7"}]}
+JSON
+stop_holder() {
+  kill "$holder" 2>/dev/null
+  # From run_case's subshell it is no child to wait for: until its lock is gone, then.
+  for _ in $(seq 100); do flock -n "$held_state/gpu-box/run.lock" true && return 0; sleep 0.1; done
+  return 1
+}
+trap 'stop_holder; rm -rf "$held_state"' EXIT
+held() { VMLAUNCH_STATE_DIR=$held_state "$@"; }
+
 # name -> the exact stderr and exit status, compared with golden/name.expected
 run_case() {
   case "$1" in
@@ -43,13 +68,23 @@ run_case() {
     absent_validate_host) "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
     absent_up) "$vmlaunch" up tests/passthrough/absent.yaml ;;
     memlock_unprivileged) unprivileged "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
+    # The device is in use by gpu-box: named, with its pid and entry.
+    held_validate_host) held "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
+    held_up) held "$vmlaunch" up tests/passthrough/absent.yaml ;;
+    held_up_detached) held "$vmlaunch" up -d --name other tests/passthrough/absent.yaml ;;
+    # `up -d` of gpu-box itself: its own device is no conflict (a second `up -d` of a running
+    # machine is answered as such, after the preflight).
+    held_up_detached_same_name) held "$vmlaunch" up -d --name gpu-box tests/passthrough/absent.yaml ;;
+    # Its VMM gone (the lock dropped with it): the device is free again.
+    held_vmm_gone) stop_holder && held "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
   esac
 }
-cases="absent_validate absent_validate_host absent_up memlock_unprivileged"
+cases="absent_validate absent_validate_host absent_up memlock_unprivileged held_validate_host held_up"
+cases+=" held_up_detached held_up_detached_same_name held_vmm_gone"
 
 golden() {
   local actual
-  actual=$({ run_case "$1" 2>&1 >/dev/null; echo "[exit $?]"; })
+  actual=$({ run_case "$1" 2>&1 >/dev/null; echo "[exit $?]"; } | sed "s/(pid $holder)/(pid @PID@)/")
   if [ "$update" = 1 ]; then
     printf '%s\n' "$actual" >"tests/passthrough/golden/$1.expected"
     return 0

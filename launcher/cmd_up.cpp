@@ -71,10 +71,10 @@ namespace fs = std::filesystem;
 // button, then a forced stop after the grace period (--stop-timeout); SIGINT or a second signal stops
 // at once. A SIGTERM or SIGHUP within a second of the first is the same request, not a second one:
 // coreutils `timeout` and shells relay one stop both to the child and to its process group, and a
-// supervisor's single stop must not become a forced one. In raw mode Ctrl-C reaches the guest, not us. The signals are blocked in every thread
-// (threads created later inherit the mask, so this must exist before any) and collected here with
-// sigwaitinfo; SIGUSR1, also blocked, is how the destructor wakes the watcher. A signal that arrives
-// before the controller exists is remembered and honoured by set_target.
+// supervisor's single stop must not become a forced one. In raw mode Ctrl-C reaches the guest, not us. The
+// signals are blocked in every thread (threads created later inherit the mask, so this must exist before any)
+// and collected here with sigwaitinfo; SIGUSR1, also blocked, is how the destructor wakes the watcher. A
+// signal that arrives before the controller exists is remembered and honoured by set_target.
 class SignalWatcher {
  public:
   explicit SignalWatcher(double grace_seconds) : m_grace(grace_seconds) {
@@ -91,7 +91,8 @@ class SignalWatcher {
         if (sig <= 0 || sig == SIGUSR1) continue;
         std::lock_guard guard(m_lock);
         const auto now = std::chrono::steady_clock::now();
-        if (m_count > 0 && sig != SIGINT && now - m_first < std::chrono::seconds(1)) continue;  // relayed twice
+        if (m_count > 0 && sig != SIGINT && now - m_first < std::chrono::seconds(1))
+          continue;  // relayed twice
         if (m_count == 0) m_first = now;
         m_signal.store(sig);
         m_forced = m_forced || sig == SIGINT || m_count > 0;
@@ -899,7 +900,8 @@ void register_up(CLI::App& app, Action& action) {
       "Run a machine in the foreground, its serial console on this terminal (Ctrl-a x quits, Ctrl-a h "
       "helps), or with -d detached (prints its name once it runs). Either way ps, logs, console and down "
       "see it. SIGTERM presses the guest's power button and stops the machine after --stop-timeout; "
-      "SIGINT or a second signal (a second or more after the first) stops it at once. Exit codes: 0 the guest powered off, 1 runtime "
+      "SIGINT or a second signal (a second or more after the first) stops it at once. Exit codes: 0 the "
+      "guest powered off, 1 runtime "
       "failure, 2 invalid machine file or arguments, 10 the guest reset (lifecycle.on-reset: poweroff), "
       "11 the guest panicked (lifecycle.on-panic: poweroff), 12 stopped by the host (forced); any other "
       "status is the guest's own (a bare-metal test's HTIF status).");

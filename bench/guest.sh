@@ -10,6 +10,29 @@
 #   dd_rate LABEL          reads a console log on stdin: the MB/s of busybox dd's summary line
 #                          ("N bytes (X.YMB) copied, T seconds, R MB/s") the guest printed after
 #                          LABEL, recomputed from bytes and seconds (busybox rounds its own)
+#   bench_locate NAME [VMLAUNCH]
+#                          for scripts run by `bazel run` or from the tree: sets $vml (VMLAUNCH, else
+#                          the runfiles' or the tree's bazel-bin vmlaunch; fails naming NAME if none),
+#                          $src (the source tree), $kernel and $initrd, and exports HOME
+bench_locate() {
+  local name=$1 candidate
+  src=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+  vml=${2:-}
+  if [ -z "$vml" ]; then
+    # bazel-bin's layout (bazel-bin/bench/X/X), `bazel run`'s runfiles, then the tree's bazel-bin
+    for candidate in "$(dirname "$0")/../../launcher/vmlaunch" \
+      "${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch" "$src/bazel-bin/launcher/vmlaunch"; do
+      [ -x "$candidate" ] && vml=$candidate && break
+    done
+  fi
+  vml=$(readlink -f "$vml" || true)
+  [ -n "$vml" ] && [ -x "$vml" ] || { echo "$name: vmlaunch binary not found (pass its path)" >&2; exit 1; }
+  export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+  local guest
+  mapfile -t guest < <("$src/guests/riscv64/build")
+  kernel=${guest[0]} initrd=${guest[1]}
+}
+
 bench_guest() {
   here=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
   vml=${1:-$here/bazel-bin/launcher/vmlaunch}

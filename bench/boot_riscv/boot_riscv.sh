@@ -10,20 +10,10 @@
 #   BZ=name tools/dev-bazel run //bench/boot_riscv     (or: bench/boot_riscv/boot_riscv.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
-vml=${1:-}
-if [ -z "$vml" ]; then
-  vml=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." 2>/dev/null && pwd)/launcher/vmlaunch
-  [ -x "$vml" ] || vml=${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch
-fi
-vml=$(readlink -f "$vml")
-[ -x "$vml" ] || { echo "boot_riscv: vmlaunch binary not found (pass its path)" >&2; exit 1; }
-# The source tree (for guests/): this script's real location.
-src=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
+source "$(dirname "$(readlink -f "$0")")/../guest.sh"
+bench_locate "boot_riscv" "${1:-}"
 command -v qemu-system-riscv64 >/dev/null || { echo "boot_riscv: install qemu-system-misc" >&2; exit 1; }
 fw=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
-mapfile -t guest < <("$src/guests/riscv64/build")
-kernel=${guest[0]} initrd=${guest[1]}
 cmdline='console=ttyS0 quiet vml.cmd=true'
 
 tmp=$(mktemp -d)

@@ -15,19 +15,10 @@
 #   BZ=name tools/dev-bazel run //bench/jit_compute   (or: bench/jit_compute/jit_compute.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
-vml=${1:-}
-if [ -z "$vml" ]; then
-  vml=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." 2>/dev/null && pwd)/launcher/vmlaunch
-  [ -x "$vml" ] || vml=${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch
-fi
-vml=$(readlink -f "$vml")
-[ -x "$vml" ] || { echo "jit_compute: vmlaunch binary not found (pass its path)" >&2; exit 1; }
-src=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
+source "$(dirname "$(readlink -f "$0")")/../guest.sh"
+bench_locate "jit_compute" "${1:-}"
 command -v qemu-system-riscv64 >/dev/null || { echo "jit_compute: install qemu-system-misc" >&2; exit 1; }
 fw=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
-mapfile -t guest < <("$src/guests/riscv64/build")
-kernel=${guest[0]} initrd=${guest[1]}
 
 # The guest side: each program's output goes to /dev/null except a checksum line, so a fast wrong
 # answer shows (the checksums are compared across engines below).

@@ -8,17 +8,8 @@
 #   BZ=name tools/dev-bazel run //bench/snapshot     (or: bench/snapshot/snapshot.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
-vml=${1:-}
-if [ -z "$vml" ]; then
-  vml=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." 2>/dev/null && pwd)/launcher/vmlaunch
-  [ -x "$vml" ] || vml=${RUNFILES_DIR:-$0.runfiles}/vmlaunch/launcher/vmlaunch
-fi
-vml=$(readlink -f "$vml")
-[ -x "$vml" ] || { echo "snapshot bench: vmlaunch binary not found (pass its path)" >&2; exit 1; }
-src=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." && pwd)
-export HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
-mapfile -t guest < <("$src/guests/riscv64/build")
-kernel=${guest[0]} initrd=${guest[1]}
+source "$(dirname "$(readlink -f "$0")")/../guest.sh"
+bench_locate "snapshot bench" "${1:-}"
 memory=${MEMORY:-256MiB}
 name=snapbench$$
 

@@ -10,6 +10,7 @@
 #   BZ=name tools/dev-bazel run //bench/boot_riscv     (or: bench/boot_riscv/boot_riscv.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
+# shellcheck source=bench/guest.sh
 source "$(dirname "$(readlink -f "$0")")/../guest.sh"
 bench_locate "boot_riscv" "${1:-}"
 command -v qemu-system-riscv64 >/dev/null || { echo "boot_riscv: install qemu-system-misc" >&2; exit 1; }
@@ -58,7 +59,7 @@ run_one() {
     'BEGIN { printf "%.3f %.3f %.3f\n", m - s, e - s, u + y }' >>"$tmp/$name.times"
 }
 
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   for tier in $tiers; do
     run_one "$tier" "$vml" up --stats "$tmp/$tier.yaml"
     grep -a "^jit: tier" "$tmp/$tier.out" >>"$tmp/$tier.stats" || true

@@ -15,6 +15,7 @@
 #   BZ=name tools/dev-bazel run //bench/jit_compute   (or: bench/jit_compute/jit_compute.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
+# shellcheck source=bench/guest.sh
 source "$(dirname "$(readlink -f "$0")")/../guest.sh"
 bench_locate "jit_compute" "${1:-}"
 command -v qemu-system-riscv64 >/dev/null || { echo "jit_compute: install qemu-system-misc" >&2; exit 1; }
@@ -65,7 +66,7 @@ run_one() {
   tr -d '\r' <"$out" | awk '$1 == "VML-T" { printf "%s %.2f %s\n", $2, $4 - $3, $5 }' >>"$tmp/$name.times"
 }
 
-for i in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   for tier in $tiers; do
     run_one "$tier" "$vml" up --stats "$tmp/$tier.yaml"
     grep -a "^jit: tier" "$tmp/$tier.out" >"$tmp/$tier.stats" || true

@@ -8,6 +8,7 @@
 #   BZ=name tools/dev-bazel run //bench/snapshot     (or: bench/snapshot/snapshot.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
+# shellcheck source=bench/guest.sh
 source "$(dirname "$(readlink -f "$0")")/../guest.sh"
 bench_locate "snapshot bench" "${1:-}"
 memory=${MEMORY:-256MiB}

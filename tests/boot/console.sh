@@ -1,5 +1,6 @@
 # Helpers for boot tests that talk to a guest's serial console (sourced after tests/lib.sh).
 #   vm_start CONFIG         runs `vmlaunch up CONFIG` in the background; console output -> $vm_out
+#   vm_start_with ARGS...   the same with any `up` arguments (--restore DIR --name N, ...)
 #   vm_wait PATTERN SECS    waits until the output matches the grep -E pattern (fails on timeout or exit)
 #   vm_send TEXT            types TEXT (printf format) on the console
 #   vm_finish SECS          waits for vmlaunch to exit by itself; sets vm_status (124 on timeout)
@@ -9,13 +10,17 @@ tmp=${TEST_TMPDIR:-$(mktemp -d)}
 vm_n=0
 
 vm_start() {
+  vm_start_with "$1"
+}
+
+vm_start_with() {
   vm_n=$((vm_n + 1))
   vm_out=$tmp/vm$vm_n.out
   vm_err=$tmp/vm$vm_n.err
   local fifo=$tmp/vm$vm_n.in
   rm -f "$fifo"
   mkfifo "$fifo"
-  "$vml" up "$1" <"$fifo" >"$vm_out" 2>"$vm_err" &
+  "$vml" up "$@" <"$fifo" >"$vm_out" 2>"$vm_err" &
   vm_pid=$!
   exec 7>"$fifo"  # held open so the guest's input never sees EOF
 }

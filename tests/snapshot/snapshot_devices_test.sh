@@ -84,17 +84,6 @@ mounts:
 YAML
 } >"$tmp/dev.yaml"
 
-vm_start_with() {  # `up` with any arguments, console helpers as vm_start
-  vm_n=$((vm_n + 1))
-  vm_out=$tmp/vm$vm_n.out
-  vm_err=$tmp/vm$vm_n.err
-  local fifo=$tmp/vm$vm_n.in
-  rm -f "$fifo"
-  mkfifo "$fifo"
-  "$vml" up "$@" <"$fifo" >"$vm_out" 2>"$vm_err" &
-  vm_pid=$!
-  exec 7>"$fifo"
-}
 # Sends a line over the virtio console's socket and prints what comes back within a while.
 hvc_talk() {
   python3 - "$hvc_sock" <<'PY'

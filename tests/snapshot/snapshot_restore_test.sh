@@ -38,19 +38,6 @@ devices:
   - {driver: virtio-blk-mmio, id: vda, drive: disk0}
 YAML
 
-# `up` with any arguments, console helpers as vm_start.
-vm_start_with() {
-  vm_n=$((vm_n + 1))
-  vm_out=$tmp/vm$vm_n.out
-  vm_err=$tmp/vm$vm_n.err
-  local fifo=$tmp/vm$vm_n.in
-  rm -f "$fifo"
-  mkfifo "$fifo"
-  "$vml" up "$@" <"$fifo" >"$vm_out" 2>"$vm_err" &
-  vm_pid=$!
-  exec 7>"$fifo"
-}
-
 vm_start "$tmp/snap.yaml"
 vm_wait "COUNT=4" 900
 check "the guest boots and counts" test $? -eq 0

@@ -95,6 +95,32 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// One VMM's medians: exec -> its first mark (serial byte or shell marker), exec -> exit, peak RSS.
+struct Series {
+  std::vector<double> start_ms, exit_ms, rss_mib;
+  void add(double start, const Sample& sample) {
+    start_ms.push_back(start);
+    exit_ms.push_back(sample.exit_ms);
+    rss_mib.push_back(sample.peak_rss_kib / 1024.0);
+  }
+};
+
+// The markdown table both modes print: a row per VMM and the ratio row (qemu / vmlaunch). `digits`
+// is the precision of the times; `extra_row` (may be empty) goes before the ratio.
+void print_table(const char* start_column, int digits, const Series& ours, const Series& peer,
+                 const std::string& extra_row) {
+  std::printf("| VMM | exec -> %s (ms) | exec -> exit (ms) | peak RSS (MiB) |\n|---|---|---|---|\n",
+              start_column);
+  std::printf("| vmlaunch up (kvm, microvm) | %.*f | %.*f | %.1f |\n", digits, median(ours.start_ms), digits,
+              median(ours.exit_ms), median(ours.rss_mib));
+  std::printf("| qemu-system-x86_64 -M microvm -accel kvm | %.*f | %.*f | %.1f |\n", digits,
+              median(peer.start_ms), digits, median(peer.exit_ms), median(peer.rss_mib));
+  std::printf("%s", extra_row.c_str());
+  std::printf("| ratio qemu / vmlaunch | %.2fx | %.2fx | %.1fx |\n",
+              median(peer.start_ms) / median(ours.start_ms), median(peer.exit_ms) / median(ours.exit_ms),
+              median(peer.rss_mib) / median(ours.rss_mib));
+}
+
 std::string runfile(const char* path) {
   const char* dir = std::getenv("RUNFILES_DIR");
   std::string base = dir ? std::string(dir) + "/vmlaunch/" : std::string();
@@ -123,7 +149,7 @@ int linux_boots(int runs, const std::string& vmlaunch, const char* qemu, const s
       "-m",        "256M",    "-nodefaults", "-no-user-config", "-display", "none",    "-serial",
       "stdio",     "-kernel", kernel,        "-initrd",         initrd,     "-append", cmdline,
       "-no-reboot"};
-  std::vector<double> our_marker, our_exit, our_rss, peer_marker, peer_exit, peer_rss;
+  Series our, their;
   for (int i = 0; i < runs; ++i) {
     Sample a = run_once(ours, marker), b = run_once(peer, marker);
     if (a.status != 0 || a.marker_ms < 0) {
@@ -136,22 +162,11 @@ int linux_boots(int runs, const std::string& vmlaunch, const char* qemu, const s
                    b.marker_ms < 0 ? "missing" : "seen");
       return 1;
     }
-    our_marker.push_back(a.marker_ms);
-    our_exit.push_back(a.exit_ms);
-    our_rss.push_back(a.peak_rss_kib / 1024.0);
-    peer_marker.push_back(b.marker_ms);
-    peer_exit.push_back(b.exit_ms);
-    peer_rss.push_back(b.peak_rss_kib / 1024.0);
+    our.add(a.marker_ms, a);
+    their.add(b.marker_ms, b);
   }
   std::printf("median of %d runs, Debian cloud kernel + initramfs, microvm, 256 MiB, 1 vCPU, quiet\n", runs);
-  std::printf(
-      "| VMM | exec -> shell marker (ms) | exec -> exit (ms) | peak RSS (MiB) |\n|---|---|---|---|\n");
-  std::printf("| vmlaunch up (kvm, microvm) | %.0f | %.0f | %.1f |\n", median(our_marker), median(our_exit),
-              median(our_rss));
-  std::printf("| qemu-system-x86_64 -M microvm -accel kvm | %.0f | %.0f | %.1f |\n", median(peer_marker),
-              median(peer_exit), median(peer_rss));
-  std::printf("| ratio qemu / vmlaunch | %.2fx | %.2fx | %.1fx |\n", median(peer_marker) / median(our_marker),
-              median(peer_exit) / median(our_exit), median(peer_rss) / median(our_rss));
+  print_table("shell marker", 0, our, their, "");
   return 0;
 }
 
@@ -207,7 +222,8 @@ int main(int argc, char** argv) {
                                    "exit=0",
                                    "-device",
                                    "isa-debug-exit,iobase=0x501,iosize=2"};
-  std::vector<double> our_first, our_exit, peer_first, peer_exit, our_rss, peer_rss, base_exit, base_rss;
+  Series our, their;
+  std::vector<double> base_exit, base_rss;
   for (int i = 0; i < runs; ++i) {
     // Baseline: the same binary doing nothing (`vmlaunch version`): process start and shared libraries.
     Sample base = run_once({vmlaunch, "version"});
@@ -222,23 +238,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "qemu run failed (status %d)\n", b.status);
       return 1;
     }
-    our_first.push_back(a.first_byte_ms);
-    our_exit.push_back(a.exit_ms);
-    our_rss.push_back(a.peak_rss_kib / 1024.0);
-    peer_first.push_back(b.first_byte_ms);
-    peer_exit.push_back(b.exit_ms);
-    peer_rss.push_back(b.peak_rss_kib / 1024.0);
+    our.add(a.first_byte_ms, a);
+    their.add(b.first_byte_ms, b);
   }
   std::printf("median of %d runs, guest guests/x86/hello.elf, 32 MiB, 1 vCPU\n", runs);
-  std::printf(
-      "| VMM | exec -> first serial byte (ms) | exec -> exit (ms) | peak RSS (MiB) |\n|---|---|---|---|\n");
-  std::printf("| vmlaunch up (kvm, microvm) | %.1f | %.1f | %.1f |\n", median(our_first), median(our_exit),
-              median(our_rss));
-  std::printf("| qemu-system-x86_64 -M microvm -accel kvm | %.1f | %.1f | %.1f |\n", median(peer_first),
-              median(peer_exit), median(peer_rss));
-  std::printf("| (baseline: vmlaunch version, no VM) | | %.1f | %.1f |\n", median(base_exit),
-              median(base_rss));
-  std::printf("| ratio qemu / vmlaunch | %.1fx | %.1fx | %.1fx |\n", median(peer_first) / median(our_first),
-              median(peer_exit) / median(our_exit), median(peer_rss) / median(our_rss));
+  char baseline[160];
+  std::snprintf(baseline, sizeof baseline, "| (baseline: vmlaunch version, no VM) | | %.1f | %.1f |\n",
+                median(base_exit), median(base_rss));
+  print_table("first serial byte", 1, our, their, baseline);
   return 0;
 }

@@ -4,6 +4,7 @@
 #                          $kernel, $initrd, $opensbi and $tmp (a directory removed on exit,
 #                          together with the process in $daemon if one is set)
 #   guest_append CMD       sets $append: the kernel command line that runs CMD in the guest
+#   jit_accel TIER         prints the accel entry for a jit tier (TIER@N: with hot threshold N)
 #   guest_yaml NAME HARTS ACCEL CMDLINE
 #                          prints a vmlaunch config for the guest (256 MiB, OpenSBI, the console
 #                          on stdio at an ns16550); more devices or mounts may follow it
@@ -53,6 +54,16 @@ guest_append() {
 dd_rate() {
   grep -a "^$1 " | sed -E 's/.*\(([0-9.]+)MB\) copied, ([0-9.]+) seconds.*/\1 \2/' |
     awk '{ printf "%.1f", $1 / $2 }'
+}
+
+# Prints the accel entry for jit tier TIER, or TIER@N: that tier with hot threshold N.
+jit_accel() {
+  local tier=$1
+  if [ "${tier#*@}" != "$tier" ]; then
+    echo "{type: jit, tier: ${tier%@*}, hot-threshold: ${tier#*@}}"
+  else
+    echo "{type: jit, tier: $tier}"
+  fi
 }
 
 guest_yaml() {

@@ -22,20 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 tiers=${TIERS:-interp auto llvm}
 for tier in $tiers; do
   # A tier may name its hot threshold: auto@16384.
-  accel="{type: jit, tier: ${tier%@*}}"
-  [ "${tier#*@}" != "$tier" ] && accel="{type: jit, tier: ${tier%@*}, hot-threshold: ${tier#*@}}"
-  cat >"$tmp/$tier.yaml" <<YAML
-name: boot-bench
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: ${HARTS:-2}}
-accel: [$accel]
-boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: "$cmdline"}
-backends:
-  chardev:
-    con0: {driver: stdio}
-devices:
-  - {driver: ns16550, id: serial0, chardev: con0}
-YAML
+  guest_yaml boot-bench "${HARTS:-2}" "$(jit_accel "$tier")" "$cmdline" >"$tmp/$tier.yaml"
 done
 
 # run_one NAME CMD... -> appends "marker_s exit_s cpu_s" to $tmp/NAME.times

@@ -41,20 +41,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tiers=${TIERS:-interp auto}
 for tier in $tiers; do
-  accel="{type: jit, tier: ${tier%@*}}"
-  [ "${tier#*@}" != "$tier" ] && accel="{type: jit, tier: ${tier%@*}, hot-threshold: ${tier#*@}}"
-  cat >"$tmp/$tier.yaml" <<YAML
-name: compute-bench
-machine: {arch: riscv64, type: virt, memory: 256MiB}
-cpu: {model: rv64gc, count: 1}
-accel: [$accel]
-boot: {firmware: opensbi, kernel: $kernel, initrd: $initrd, cmdline: "$cmdline"}
-backends:
-  chardev:
-    con0: {driver: stdio}
-devices:
-  - {driver: ns16550, id: serial0, chardev: con0}
-YAML
+  guest_yaml compute-bench "1" "$(jit_accel "$tier")" "$cmdline" >"$tmp/$tier.yaml"
 done
 
 # run_one NAME CMD...: appends "program seconds checksum" lines to $tmp/NAME.times

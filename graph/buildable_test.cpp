@@ -30,6 +30,17 @@ TEST_CASE("properties without an effect are refused where they are written") {
   CHECK(found[0].is_error());
 }
 
+TEST_CASE("bootindex takes effect on pc with SeaBIOS, which reads the boot order") {
+  auto r = resolve_yaml(
+      "machine: {arch: x86_64, type: pc, memory: 64M}\n"
+      "boot: {firmware: seabios}\n"
+      "backends: {block: {e: {driver: raw, file: /y}}}\n"
+      "devices:\n"
+      "  - {driver: virtio-blk-pci, drive: e, bootindex: 1}\n");
+  REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
+  CHECK(all(graph::check_buildable(r.graph)).empty());
+}
+
 TEST_CASE("SCSI and virtio-serial controllers with their disks and ports can run") {
   auto r = resolve_yaml(std::string(kPc) +
                         "backends:\n"

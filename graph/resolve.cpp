@@ -352,10 +352,14 @@ class Resolver {
     graph().boot.cmdline = string_at(*boot, "cmdline");
     graph().boot.dtb = string_at(*boot, "dtb");
     const std::string& arch = graph().machine.arch;
-    if (arch == "x86_64" && graph().boot.firmware == "seabios")
+    // SeaBIOS needs the PC's PCI host bridge, CMOS and fw_cfg: pc only (hw/x86/seabios.h).
+    if (arch == "x86_64" && graph().boot.firmware == "seabios" && graph().machine.type != "pc")
       error(get(*boot, "firmware")->location(), "boot.firmware",
-            "firmware \"seabios\" is not supported yet: vmlaunch boots x86_64 kernels directly",
-            "remove boot.firmware and give boot.kernel (a bzImage or a PVH ELF)");
+            "firmware \"seabios\" needs machine type \"pc\"", "use machine {arch: x86_64, type: pc}");
+    if (arch == "x86_64" && graph().boot.firmware == "seabios" && !graph().boot.kernel.empty())
+      error(get(*boot, "kernel")->location(), "boot.kernel",
+            "firmware \"seabios\" boots from the disks (bootindex); it takes no boot.kernel yet",
+            "remove boot.kernel, or boot.firmware for a direct kernel boot");
     if (arch != "riscv64" && !graph().boot.dtb.empty())
       error(get(*boot, "dtb")->location(), "boot.dtb", arch + " machines take no device tree",
             "remove boot.dtb");

@@ -172,10 +172,11 @@ std::string_view device_not_yet(std::string_view type) {
 
 std::string_view property_not_yet(std::string_view type, std::string_view property) {
   (void)type;
-  // OpenSBI and a direct kernel boot read no boot order, and U-Boot's is not wired to it yet.
+  // OpenSBI and a direct kernel boot read no boot order, and U-Boot's is not wired to it yet; SeaBIOS
+  // on x86_64/pc does (graph/buildable.cpp lets it through there).
   if (property == "bootindex")
-    return "no firmware vmlaunch boots reads a boot order yet (the kernel is loaded directly; U-Boot scans "
-           "its own order); remove bootindex";
+    return "only x86_64/pc with boot.firmware \"seabios\" reads a boot order (a kernel loaded directly and "
+           "OpenSBI do not; U-Boot scans its own order); remove bootindex";
   return {};
 }
 

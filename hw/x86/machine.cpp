@@ -8,7 +8,9 @@
 // unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds virtio-mmio transports,
 // announced on the kernel command line as Firecracker does; pc keeps the accelerator's full irqchip (PIC,
 // IOAPIC, PIT) and adds the CF8/CFC PCI host (hw/pci) with every PCI device at the graph's address and BARs
-// assigned from the graph's PCI window before the guest starts.
+// assigned from the graph's PCI window before the guest starts. pc with `boot: {firmware: seabios}` boots
+// through Debian's SeaBIOS instead of a kernel (hw/x86/seabios.h): the image below 4 GiB, fw_cfg and the
+// CMOS for it, the vCPUs at their reset state; SeaBIOS then re-assigns the BARs and writes its own tables.
 #include "hw/machine.h"
 
 #include <algorithm>
@@ -27,9 +29,11 @@
 #include "hw/x86/acpi_power_button.h"
 #include "hw/x86/acpi_sleep.h"
 #include "hw/x86/boot.h"
+#include "hw/x86/cmos.h"
 #include "hw/x86/i8042.h"
 #include "hw/x86/ioapic.h"
 #include "hw/x86/pvpanic_isa.h"
+#include "hw/x86/seabios.h"
 #include "hw/x86/tables.h"
 
 VML_CONSUMES("machine.pit");          // microvm: KVM's full irqchip with the PIT and PIC pair
@@ -241,7 +245,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   if (!context.accelerator) return base::fail(base::Error(type + ": no accelerator was chosen"));
   if (spec.cpu.count == 0) return base::fail(base::Error(type + ": cpu.count must be at least 1"));
   if (spec.ram_size < 4 * MiB) return base::fail(base::Error(type + ": at least 4 MiB of RAM is needed"));
-  if (graph.boot.kernel.empty())
+  // pc with SeaBIOS boots from its disks; otherwise the kernel is booted directly.
+  const bool seabios = pc && graph.boot.firmware == "seabios";
+  if (seabios && !graph.boot.kernel.empty())
+    return base::fail(base::Error(type + ": boot.kernel with firmware \"seabios\" is not supported yet "
+                                         "(SeaBIOS boots the disks in bootindex order)"));
+  if (!seabios && graph.boot.kernel.empty())
     return base::fail(
         base::Error(type + ": boot.kernel is required (direct kernel boot: bzImage, vmlinux or PVH ELF)"));
   auto log = [&](const std::string& text) {
@@ -250,7 +259,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     else
       std::fprintf(stderr, "vmlaunch: %s\n", text.c_str());
   };
-  if (!graph.boot.firmware.empty() && graph.boot.firmware != "none")
+  if (!seabios && !graph.boot.firmware.empty() && graph.boot.firmware != "none")
     log(type + ": boot.firmware \"" + graph.boot.firmware + "\" is ignored; the kernel is booted directly");
 
   auto machine = std::make_unique<X86Machine>();
@@ -261,6 +270,12 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     if (device.driver.rfind("vhost-user-", 0) == 0) machine->m_memory.set_shareable(true);
   TRY(machine->m_memory.add_region(0, low));
   if (spec.ram_size > low) TRY(machine->m_memory.add_region(4 * GiB, spec.ram_size - low));
+  if (seabios) {
+    const std::string path = TRY(find_seabios());
+    std::vector<uint8_t> image = TRY(hw::boot::read_file(path));
+    auto placed = place_seabios(machine->m_memory, image);
+    if (!placed.ok()) return base::fail(placed.error().with_context(path));
+  }
 
   accel::VmSpec vm_spec;
   vm_spec.arch = spec.arch;
@@ -432,6 +447,24 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   TRY(map(graph::Device{}, graph::SlotResource{AcpiSleep::kPort, 2, std::nullopt, true},
           std::make_shared<AcpiSleep>(machine->m_power)));
   TRY(hw::pci::finish(machine->m_bus, graph));
+
+  if (seabios) {
+    auto cmos = std::make_shared<Cmos>();
+    cmos->set_memory(low, spec.ram_size - low);
+    cmos->set_cpus(spec.cpu.count);
+    TRY(map(graph::Device{}, graph::SlotResource{Cmos::kPort, Cmos::kSize, std::nullopt, true}, cmos));
+    std::shared_ptr<FwCfg> fw_cfg = TRY(seabios_fw_cfg(graph, low, spec.ram_size - low));
+    TRY(map(graph::Device{}, graph::SlotResource{FwCfg::kPort, FwCfg::kSize, std::nullopt, true}, fw_cfg));
+    // Every vCPU stays at its reset state: the BSP at the reset vector (CS 0xF000 based at 0xFFFF0000,
+    // IP 0xFFF0, inside the image), the others waiting for SeaBIOS's INIT/SIPI.
+    for (unsigned i = 0; i < spec.cpu.count; ++i) {
+      auto vcpu = machine->m_vm->create_vcpu(i);
+      if (!vcpu.ok())
+        return base::fail(base::Error("creating vCPU " + std::to_string(i) + ": " + vcpu.error().message));
+      machine->m_vcpus.push_back(std::move(vcpu.value()));
+    }
+    return std::unique_ptr<Machine>(std::move(machine));
+  }
 
   // Boot images and tables.
   std::vector<uint8_t> kernel_bytes = TRY(hw::boot::read_file(graph.boot.kernel));

@@ -603,11 +603,16 @@ TEST_CASE("a topology without a count means sockets x cores x threads CPUs") {
 }
 
 TEST_CASE("boot settings of the other architecture are refused where they are written") {
+  CHECK(resolve_yaml("machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios}\n").ok());
   CHECK(
       only_error(
-          resolve_yaml("machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios}\n")) ==
-      "m.yaml:2:18: boot.firmware: firmware \"seabios\" is not supported yet: vmlaunch boots x86_64 kernels "
-      "directly (remove boot.firmware and give boot.kernel (a bzImage or a PVH ELF))");
+          resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {firmware: seabios}\n")) ==
+      "m.yaml:2:18: boot.firmware: firmware \"seabios\" needs machine type \"pc\" (use machine {arch: x86_64, "
+      "type: pc})");
+  CHECK(only_error(resolve_yaml(
+            "machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios, kernel: /k}\n")) ==
+        "m.yaml:2:35: boot.kernel: firmware \"seabios\" boots from the disks (bootindex); it takes no "
+        "boot.kernel yet (remove boot.kernel, or boot.firmware for a direct kernel boot)");
   CHECK(
       only_error(resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {dtb: /x.dtb}\n")) ==
       "m.yaml:2:13: boot.dtb: x86_64 machines take no device tree (remove boot.dtb)");

@@ -44,7 +44,7 @@ except OSError as e:
     print("/dev/kvm: " + e.strerror)
 PY
 )
-cases="serial_echo_and_exit_status serial_interrupt_through_ioapic level_interrupt_through_userspace_ioapic level_interrupt_through_kvm_ioapic irqchip_split_on_microvm_full_on_pc no_pit_or_pic_on_microvm pit_and_pic_on_microvm_with_machine_pit pit_and_pic_on_pc poweroff_status_zero linux_boot_protocol_64bit pvh_elf32_guest cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_announced_once virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error"
+cases="serial_echo_and_exit_status serial_interrupt_through_ioapic level_interrupt_through_userspace_ioapic level_interrupt_through_kvm_ioapic irqchip_split_on_microvm_full_on_pc no_pit_or_pic_on_microvm pit_and_pic_on_microvm_with_machine_pit pit_and_pic_on_pc poweroff_status_zero linux_boot_protocol_64bit pvh_elf32_guest cpuid_feature_edits cpuid_topology smp_two_cpus smp_topology_four smp_topology_with_apic_id_gaps pci_enumeration_matches_plan pci_virtio_behind_bridge_matches_plan virtio_mmio_announced_once virtio_pci_intx_through_ioapic reset_reboots bad_cpu_feature_is_an_error seabios_boots_the_disk_bootindex_names"
 if [ -z "$kvm_reason" ]; then
   # Opening is not enough (nested setups): a VM must be creatable too.
   preflight=$(machine preflight microvm "{model: host, count: 1}" hello "")
@@ -165,6 +165,36 @@ pci_matches_plan() {
   echo "    expected (from plan):"
   sed 's/^/      /' "$WORK/$name.expected"
   [ "$RC" -eq 0 ] && [ -s "$WORK/$name.seen" ] && diff "$WORK/$name.expected" "$WORK/$name.seen"
+}
+# SeaBIOS (Debian's) on pc: two virtio-blk disks whose boot sectors (guests/x86/bootsector.S) say
+# which one ran and exit with 0x21 (disk A) or 0x22 (disk B). The disk with the lower bootindex must
+# boot whichever slot it is in: both orders are tried.
+seabios_boots_the_disk_bootindex_names() {
+  local d first
+  for d in a b; do
+    cp "$VML_GUESTS/bootsector_$d.img" "$WORK/disk_$d.img" && chmod u+w "$WORK/disk_$d.img" &&
+      truncate -s 1M "$WORK/disk_$d.img" || return 1
+  done
+  for first in a b; do
+    local index_a=2 index_b=1 status=34 marker="disk B" f=$WORK/seabios_$first.yaml
+    if [ "$first" = a ]; then index_a=1 index_b=2 status=33 marker="disk A"; fi
+    cat >"$f" <<YAML
+name: x86-seabios-$first
+machine: {arch: x86_64, type: pc, memory: 32MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {firmware: seabios}
+backends:
+  chardev: {con0: {driver: stdio}}
+  block: {a: {driver: raw, file: "$WORK/disk_a.img"}, b: {driver: raw, file: "$WORK/disk_b.img"}}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: virtio-blk-pci, id: da, drive: a, addr: 3, bootindex: $index_a}
+  - {driver: virtio-blk-pci, id: db, drive: b, addr: 4, bootindex: $index_b}
+YAML
+    up "$f"
+    [ "$RC" -eq "$status" ] && grep -q "boot sector: $marker" "${f%.yaml}.out" || return 1
+  done
 }
 pci_virtio_behind_bridge_matches_plan() {
   local f=$WORK/pci_virtio.yaml

@@ -604,11 +604,10 @@ TEST_CASE("a topology without a count means sockets x cores x threads CPUs") {
 
 TEST_CASE("boot settings of the other architecture are refused where they are written") {
   CHECK(resolve_yaml("machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios}\n").ok());
-  CHECK(
-      only_error(
-          resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {firmware: seabios}\n")) ==
-      "m.yaml:2:18: boot.firmware: firmware \"seabios\" needs machine type \"pc\" (use machine {arch: x86_64, "
-      "type: pc})");
+  CHECK(only_error(resolve_yaml(
+            "machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {firmware: seabios}\n")) ==
+        "m.yaml:2:18: boot.firmware: firmware \"seabios\" needs machine type \"pc\" (use machine "
+        "{arch: x86_64, type: pc})");
   CHECK(only_error(resolve_yaml(
             "machine: {arch: x86_64, type: pc, memory: 1G}\nboot: {firmware: seabios, kernel: /k}\n")) ==
         "m.yaml:2:35: boot.kernel: firmware \"seabios\" boots from the disks (bootindex); it takes no "

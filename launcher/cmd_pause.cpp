@@ -20,12 +20,9 @@ int pause_or_resume(const std::string& name, const std::string& command) {
   }
   auto root = open_state_root();
   if (!root) return kExitRuntimeFailure;
-  vmm::MachineRecord record = vmm::read_record(*root, name);
-  if (!record.vmm_alive || record.state != "running") {
-    std::fprintf(stderr, "vmlaunch: no running machine named %s%s\n", name.c_str(),
-                 record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
-    return kExitRuntimeFailure;
-  }
+  std::optional<vmm::MachineRecord> running = running_record(*root, name);
+  if (!running) return kExitRuntimeFailure;
+  const vmm::MachineRecord& record = *running;
   auto client = vmm::ControlClient::connect(record.dir / "control.sock");
   if (!client.ok()) {
     std::fprintf(stderr, "vmlaunch: %s: control socket: %s\n", name.c_str(), client.error().message.c_str());

@@ -61,12 +61,9 @@ int take_snapshot(const std::string& name, const std::string& dir, bool stop, bo
   }
   auto root = open_state_root();
   if (!root) return kExitRuntimeFailure;
-  vmm::MachineRecord record = vmm::read_record(*root, name);
-  if (!record.vmm_alive || record.state != "running") {
-    std::fprintf(stderr, "vmlaunch: no running machine named %s%s\n", name.c_str(),
-                 record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
-    return kExitRuntimeFailure;
-  }
+  std::optional<vmm::MachineRecord> running = running_record(*root, name);
+  if (!running) return kExitRuntimeFailure;
+  const vmm::MachineRecord& record = *running;
   // A jailed VMM sees only its own files (security.json says whether it is jailed): it writes into
   // its machine directory, bound into the jail at the same path, and this moves the files to DIR.
   // The name lock keeps a foreground `up` from removing that directory meanwhile (--stop).

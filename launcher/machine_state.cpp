@@ -15,6 +15,14 @@ std::optional<std::filesystem::path> open_state_root() {
   return root.value();
 }
 
+std::optional<vmm::MachineRecord> running_record(const std::filesystem::path& root, const std::string& name) {
+  vmm::MachineRecord record = vmm::read_record(root, name);
+  if (record.vmm_alive && record.state == "running") return record;
+  std::fprintf(stderr, "vmlaunch: no running machine named %s%s\n", name.c_str(),
+               record.state == "stale" ? (" (stale: " + record.stale_reason + ")").c_str() : "");
+  return std::nullopt;
+}
+
 nlohmann::json record_json(const vmm::MachineRecord& record) {
   nlohmann::json out = {{"name", record.name},
                         {"state", record.state},

@@ -12,6 +12,10 @@ namespace launcher {
 // The state root, or nullopt after printing why not.
 std::optional<std::filesystem::path> open_state_root();
 
+// The record of machine `name` when its VMM runs it; nullopt after printing why not (absent, stopped,
+// or stale with the reason).
+std::optional<vmm::MachineRecord> running_record(const std::filesystem::path& root, const std::string& name);
+
 nlohmann::json record_json(const vmm::MachineRecord& record);
 
 // A state file's whole text; empty when it cannot be read (state files are small, written by us).

@@ -64,6 +64,17 @@ std::string errno_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
+// One GSI routing entry that delivers an MSI (both the split irqchip's IOAPIC pins and irqfd MSIs).
+kvm_irq_routing_entry msi_route(uint32_t gsi, uint64_t address, uint32_t data) {
+  kvm_irq_routing_entry entry{};
+  entry.gsi = gsi;
+  entry.type = KVM_IRQ_ROUTING_MSI;
+  entry.u.msi.address_lo = static_cast<uint32_t>(address);
+  entry.u.msi.address_hi = static_cast<uint32_t>(address >> 32);
+  entry.u.msi.data = data;
+  return entry;
+}
+
 // The signal kick() sends: its handler does nothing, its only job is to make KVM_RUN return EINTR.
 int kick_signal() {
   return SIGRTMIN + 2;
@@ -214,13 +225,7 @@ class KvmVm final : public Vm {
       if (route.pin >= kIoapicPins || count == kIoapicPins)
         return base::fail(
             AccelError("IOAPIC route for pin " + std::to_string(route.pin) + " is out of range"));
-      kvm_irq_routing_entry& entry = entries[count++];
-      entry = {};
-      entry.gsi = route.pin;
-      entry.type = KVM_IRQ_ROUTING_MSI;
-      entry.u.msi.address_lo = static_cast<uint32_t>(route.address);
-      entry.u.msi.address_hi = static_cast<uint32_t>(route.address >> 32);
-      entry.u.msi.data = route.data;
+      entries[count++] = msi_route(route.pin, route.address, route.data);
     }
     header->nr = count;
     header->flags = 0;
@@ -404,15 +409,8 @@ class KvmVm final : public Vm {
       e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
       e.u.irqchip.pin = gsi;
     }
-    for (const auto& [fd, route] : m_msi_routes) {
-      kvm_irq_routing_entry& e = entries[n++];
-      e = {};
-      e.gsi = route.gsi;
-      e.type = KVM_IRQ_ROUTING_MSI;
-      e.u.msi.address_lo = static_cast<uint32_t>(route.address);
-      e.u.msi.address_hi = static_cast<uint32_t>(route.address >> 32);
-      e.u.msi.data = route.data;
-    }
+    for (const auto& [fd, route] : m_msi_routes)
+      entries[n++] = msi_route(route.gsi, route.address, route.data);
     header->nr = n;
     header->flags = 0;
     // Safety: buffer (8-byte aligned) holds the header and n entries, the C layout of kvm_irq_routing.

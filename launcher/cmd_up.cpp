@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -237,8 +238,10 @@ int prepare(const std::string& file, Prepared& prepared, bool overcommit, const 
   }
   const graph::Graph& graph = prepared.checked.resolved.graph;
   // Every passthrough problem of this host in one run, at each entry, before anything starts.
+  // Only a machine with passthrough entries reads the other machines' records: every other `up` skips it.
   std::vector<passthrough::HeldDevice> held;
-  if (!graph.backends.empty())
+  if (std::any_of(graph.backends.begin(), graph.backends.end(),
+                  [](const graph::Backend& b) { return b.kind == graph::BackendKind::Passthrough; }))
     held = devices_held_by_machines(detached ? machine_name(file, *detached, graph) : std::string());
   config::Diagnostics host_problems =
       preflight_passthrough(graph, passthrough::HostFacts::of_this_process(), held);

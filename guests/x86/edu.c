@@ -88,12 +88,6 @@ void edu_msi_handler(void) {
   finish(same && status == 0x100 ? 0 : 7);
 }
 
-static struct {
-  uint16_t offset_low, selector;
-  uint8_t zero, type;
-  uint16_t offset_high;
-} __attribute__((packed)) idt[256];
-
 static int dma(uint32_t src, uint32_t dst, uint32_t count, uint32_t command) {
   reg64(0x80, src);
   reg64(0x88, dst);
@@ -204,16 +198,7 @@ int guest_main(const struct hvm_start_info* info) {
     config_write(dev, cap, (config_read(dev, cap) & 0xffff) | (1u << 16));  // MSI enable
   }
 
-  uint32_t handler = (uint32_t)(uintptr_t)edu_msi_entry;
-  idt[VECTOR].offset_low = (uint16_t)handler;
-  idt[VECTOR].selector = 0x10;
-  idt[VECTOR].type = 0x8e;
-  idt[VECTOR].offset_high = (uint16_t)(handler >> 16);
-  struct {
-    uint16_t limit;
-    uint32_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  idt_set_gate32(VECTOR, edu_msi_entry);
   outb(0x21, 0xff);
   outb(0xa1, 0xff);
   *(volatile uint32_t*)(uintptr_t)(LAPIC + 0xf0) = 0x1ff;

@@ -103,26 +103,11 @@ void irq_handler(void) {
   finish();
 }
 
-static struct {
-  uint16_t offset_low, selector;
-  uint8_t zero, type;
-  uint16_t offset_high;
-} __attribute__((packed)) idt[256];
-
 int guest_main(const struct hvm_start_info* info) {
   level_mode = cmdline_number(info, "level", 0) != 0;
   outb(0x21, 0xff);  // mask both PICs: interrupts come through the IOAPIC
   outb(0xa1, 0xff);
-  uint32_t handler = (uint32_t)(uintptr_t)irq_entry;
-  idt[VECTOR].offset_low = (uint16_t)handler;
-  idt[VECTOR].selector = 0x10;
-  idt[VECTOR].type = 0x8e;  // present, ring 0, 32-bit interrupt gate
-  idt[VECTOR].offset_high = (uint16_t)(handler >> 16);
-  struct {
-    uint16_t limit;
-    uint32_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  idt_set_gate32(VECTOR, irq_entry);
 
   *lapic(0xf0) = 0x1ff;  // LAPIC on, spurious vector 0xff
   uint32_t apic_id = *lapic(0x20) >> 24;

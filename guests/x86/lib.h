@@ -25,6 +25,26 @@ static inline uint64_t rdtsc(void) {
   return (uint64_t)hi << 32 | lo;
 }
 
+// Points interrupt `vector` at `handler` through a 32-bit interrupt gate (present, ring 0, the
+// flat code segment 0x10 that the VMM's PVH entry sets up) in this guest's own IDT, and loads that IDT.
+static inline void idt_set_gate32(uint8_t vector, void (*handler)(void)) {
+  static struct {
+    uint16_t offset_low, selector;
+    uint8_t zero, type;
+    uint16_t offset_high;
+  } __attribute__((packed)) idt[256];
+  uint32_t address = (uint32_t)(uintptr_t)handler;
+  idt[vector].offset_low = (uint16_t)address;
+  idt[vector].selector = 0x10;
+  idt[vector].type = 0x8e;
+  idt[vector].offset_high = (uint16_t)(address >> 16);
+  struct {
+    uint16_t limit;
+    uint32_t base;
+  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
+  __asm__ volatile("lidt %0" ::"m"(idtr));
+}
+
 #define COM1 0x3f8
 
 static inline void putc_serial(char c) {

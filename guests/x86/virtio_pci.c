@@ -57,12 +57,6 @@ void pci_irq_handler(void) {
   outb(0x501, (isr & 1) && used.idx == 1 && used.ring[0].len == sizeof buffer ? 0 : 1);
 }
 
-static struct {
-  uint16_t offset_low, selector;
-  uint8_t zero, type;
-  uint16_t offset_high;
-} __attribute__((packed)) idt[256];
-
 int guest_main(const struct hvm_start_info* info) {
   (void)info;
   uint32_t dev = 0;
@@ -120,16 +114,7 @@ int guest_main(const struct hvm_start_info* info) {
   // Interrupt plumbing: PIC masked, IDT gate, LAPIC on, IOAPIC pin level-triggered active high.
   outb(0x21, 0xff);
   outb(0xa1, 0xff);
-  uint32_t handler = (uint32_t)(uintptr_t)pci_irq_entry;
-  idt[VECTOR].offset_low = (uint16_t)handler;
-  idt[VECTOR].selector = 0x10;
-  idt[VECTOR].type = 0x8e;
-  idt[VECTOR].offset_high = (uint16_t)(handler >> 16);
-  struct {
-    uint16_t limit;
-    uint32_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint32_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  idt_set_gate32(VECTOR, pci_irq_entry);
   *(volatile uint32_t*)(uintptr_t)(LAPIC + 0xf0) = 0x1ff;
   uint32_t apic_id = *(volatile uint32_t*)(uintptr_t)(LAPIC + 0x20) >> 24;
   *(volatile uint32_t*)(uintptr_t)IOAPIC = 0x10 + 2 * gsi + 1;

@@ -108,6 +108,11 @@ check "ps shows it running" sh -c "python3 -c 'import json,sys; sys.exit(0 if [m
 check "under the jailed VMM's host pid (pid 1 inside)" \
   sh -c "grep -q \"^NSpid:[[:space:]]*$bg_pid[[:space:]]*1\$\" /proc/$bg_pid/status"
 # A snapshot: the jailed VMM writes it in its machine directory, vmlaunch snapshot moves it to DIR.
+# Taken once the guest counts (up -d returns when the machine runs, before Linux has booted), so the
+# restored guest has a counter to continue.
+ticks() { grep -ao 'tick-[0-9]*' "$state/jail-bg/console.log" 2>/dev/null; }
+for _ in $(seq 1 1500); do [ "$(ticks | wc -l)" -ge 2 ] && break; sleep 0.2; done
+check "the jailed guest counts before the snapshot" test "$(ticks | wc -l)" -ge 2
 "$vml" snapshot jail-bg "$work/snap" >"$work/snap.out" 2>&1
 check "a snapshot of the jailed machine is taken (exit 0)" test $? -eq 0
 check "and lands in DIR, complete" sh -c "test -s '$work/snap/state.vmls' && test -s '$work/snap/ram.zst' && test -s '$work/snap/config.json'"
@@ -126,7 +131,6 @@ check "the restored VMM is jailed (pid 1 inside)" \
   sh -c "grep -q \"^NSpid:[[:space:]]*$re_pid[[:space:]]*1\$\" /proc/$re_pid/status"
 check "the snapshot directory is bound read-only inside" \
   sh -c "grep \" $work/snap \" /proc/$re_pid/mountinfo | grep -q ' ro,'"
-ticks() { grep -ao 'tick-[0-9]*' "$state/jail-bg/console.log" 2>/dev/null; }
 for _ in $(seq 1 100); do [ "$(ticks | wc -l)" -ge 2 ] && break; sleep 0.2; done
 first=$(ticks | head -1)
 check "the restored guest continues its counter where the snapshot was (first line: $first, not tick-0)" \

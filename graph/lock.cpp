@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/fd_io.h"
 #include "config/loader.h"
 #include "graph/json_text.h"
 
@@ -50,13 +51,7 @@ base::ErrorOr<std::string> write_lock_file(const std::string& config_path, const
     ::unlink(temp.c_str());
     return base::fail(base::Error(why));
   };
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
+  if (!base::write_all(fd, text)) return fail("cannot write");
   if (::fchmod(fd, 0644) != 0) return fail("cannot set the mode of");
   if (::fsync(fd) != 0) return fail("cannot sync");
   if (::close(fd) != 0) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "base/fd_io.h"
 #include "launcher/command.h"
 #include "launcher/machine_state.h"
 
@@ -40,28 +41,6 @@ std::optional<unsigned char> parse_detach_key(std::string key) {
   if (c == '@' || c == '[' || c == '\\' || c == ']' || c == '^' || c == '_')
     return static_cast<unsigned char>(c == '@' ? 0 : c - '@');
   return std::nullopt;
-}
-
-bool send_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // Raw mode on a terminal for the attachment's life.
@@ -148,7 +127,7 @@ int run_console(const std::string& name, bool force, const std::string& key_text
   }
   std::string hello = force ? "attach force\n" : "attach\n";
   std::string rest;
-  std::string answer = send_all(fd, hello.data(), hello.size()) ? read_answer(fd, rest) : std::string();
+  std::string answer = base::send_all(fd, hello) ? read_answer(fd, rest) : std::string();
   if (answer != "ok") {
     ::close(fd);
     if (answer == "busy")
@@ -161,7 +140,7 @@ int run_console(const std::string& name, bool force, const std::string& key_text
   }
   std::fprintf(stderr, "vmlaunch: attached to %s's console; %s detaches\r\n", name.c_str(), key_text.c_str());
   RawTerminal raw;
-  if (!rest.empty()) write_all(STDOUT_FILENO, rest.data(), rest.size());
+  if (!rest.empty()) base::write_all(STDOUT_FILENO, rest);
   int status = kExitOk;
   const char* why = "detached";
   for (;;) {
@@ -180,7 +159,7 @@ int run_console(const std::string& name, bool force, const std::string& key_text
         why = "the console closed (the machine stopped, or another attach took it over)";
         break;
       }
-      if (!write_all(STDOUT_FILENO, buffer, static_cast<size_t>(n))) break;
+      if (!base::write_all(STDOUT_FILENO, std::string_view(buffer, static_cast<size_t>(n)))) break;
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buffer[4096];
@@ -189,7 +168,7 @@ int run_console(const std::string& name, bool force, const std::string& key_text
       if (n <= 0) break;  // end of input: detach
       auto* key = static_cast<char*>(std::memchr(buffer, *detach_key, static_cast<size_t>(n)));
       size_t keep = key ? static_cast<size_t>(key - buffer) : static_cast<size_t>(n);
-      if (keep > 0 && !send_all(fd, buffer, keep)) {
+      if (keep > 0 && !base::send_all(fd, std::string_view(buffer, keep))) {
         why = "the console closed";
         break;
       }

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "accel/registry.h"
+#include "base/fd_io.h"
 #include "base/field_use.h"
 #include "base/host_memory.h"
 #include "config/schema.h"
@@ -417,16 +418,6 @@ base::ErrorOr<std::unique_ptr<vmm::Controller>> make_controller(const std::strin
   return vmm::Controller::create(std::move(options));
 }
 
-void write_all(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
 // The machine's name: --name, else the file's `name`, else the file's basename.
 std::string machine_name(const std::string& file, const std::string& given, const graph::Graph& graph) {
   if (!given.empty()) return given;
@@ -555,7 +546,8 @@ int run_with_state(const std::string& file, const std::string& name, Prepared& p
   if (!exit_file.ok()) return fail(exit_file.error().message);
   controller.value()->add_event_sink([events_fd, &answer](const nlohmann::json& event) {
     if (events_fd >= 0)
-      write_all(events_fd, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      (void)base::write_all(events_fd,
+                            event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     if (event["event"] == "STATE" && event["data"]["to"] == "running") answer("");
   });
   auto server = vmm::ControlServer::start(
@@ -750,12 +742,12 @@ int run_detached(const std::string& file, const std::string& name, Prepared& pre
     // Outside, this process waits for the jailed VMM; only the VMM answers `up -d` (its ready_fd).
     int status = enter_jail(
         file, prepared, dir, name, [ready_fd] { ::close(ready_fd); },
-        [ready_fd](const std::string& why) { write_all(ready_fd, why); });
+        [ready_fd](const std::string& why) { (void)base::write_all(ready_fd, why); });
     if (status != -1) return status;
   }
   SignalWatcher signals(grace);  // before any thread: SIGTERM is a stop, the outcome is recorded
   return run_with_state(file, name, prepared, dir, signals, [ready_fd](const std::string& message) {
-    write_all(ready_fd, message.empty() ? std::string("ok") : message);
+    (void)base::write_all(ready_fd, message.empty() ? std::string("ok") : message);
     ::close(ready_fd);
   });
 }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/fd_io.h"
 #include "security/thread_role.h"
 #include "snapshot/state_file.h"
 
@@ -84,17 +85,6 @@ class TouchedPages {
 
 std::string errno_text(const std::string& what, const std::filesystem::path& path) {
   return what + " " + path.string() + ": " + std::strerror(errno);
-}
-
-bool write_all(int fd, const uint8_t* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 // Runs `work(i)` for i in [0, count) on `threads` threads of role snapshot; stops early once a
@@ -202,7 +192,7 @@ base::ErrorOr<nlohmann::json> save_ram(const base::GuestMemory& memory, const st
     }
     if (!slot.error.empty()) {
       error = slot.error;
-    } else if (!slot.bytes.empty() && !write_all(fd, slot.bytes.data(), slot.bytes.size())) {
+    } else if (!slot.bytes.empty() && !base::write_all(fd, std::span<const uint8_t>(slot.bytes))) {
       error = errno_text("writing", path);
     }
     if (!error.empty()) {

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "backends/block/qcow2_format.h"
+#include "base/fd_io.h"
 #include "hw/device_state.h"
 
 namespace snapshot {
@@ -35,15 +36,10 @@ base::ErrorOr<void> write_file(const fs::path& dir, const std::string& name, std
   const fs::path tmp = dir / (name + ".tmp"), path = dir / name;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return base::fail(base::Error(errno_text("creating", tmp)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return base::fail(base::Error(errno_text("writing", tmp)));
-    }
-    done += static_cast<size_t>(n);
+  if (!base::write_all(fd, bytes)) {
+    std::string why = errno_text("writing", tmp);
+    ::close(fd);
+    return base::fail(base::Error(why));
   }
   if (::fsync(fd) != 0) {
     ::close(fd);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/fd_io.h"
+
 namespace vmm {
 
 base::ErrorOr<std::shared_ptr<ConsoleLog>> ConsoleLog::open(const std::filesystem::path& path, uint64_t cap) {
@@ -49,13 +51,7 @@ void ConsoleLog::append(std::span<const uint8_t> data) {
     m_size = 0;
     m_rotations.fetch_add(1);
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(m_fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // a full disk loses log text, never guest progress
-    done += static_cast<size_t>(n);
-  }
+  size_t done = base::write_fully(m_fd, data);  // a full disk loses log text, never guest progress
   m_size += done;
   m_written.fetch_add(done);
 }

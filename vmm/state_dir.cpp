@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/fd_io.h"
+
 namespace vmm {
 namespace fs = std::filesystem;
 
@@ -244,16 +246,10 @@ base::Result<void, base::Error> write_file_atomic(const fs::path& path, std::str
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return base::fail(errno_text("create " + tmp.string()));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      base::Error error(errno_text("write " + tmp.string()));
-      ::close(fd);
-      return base::fail(error);
-    }
-    done += static_cast<size_t>(n);
+  if (!base::write_all(fd, text)) {
+    base::Error error(errno_text("write " + tmp.string()));
+    ::close(fd);
+    return base::fail(error);
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return base::fail(errno_text("rename to " + path.string()));
@@ -347,13 +343,7 @@ PendingFile::~PendingFile() {
 base::Result<void, base::Error> PendingFile::commit(std::string_view text) {
   if (m_fd < 0) return base::fail(base::Error("commit " + m_path.string() + ": already committed"));
   std::string tmp = m_path.filename().string() + ".tmp";
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(m_fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return base::fail(errno_text("write " + tmp));
-    done += static_cast<size_t>(n);
-  }
+  if (!base::write_all(m_fd, text)) return base::fail(errno_text("write " + tmp));
   ::close(m_fd);
   m_fd = -1;
   std::string name = m_path.filename().string();

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/fd_io.h"
 #include "security/thread_role.h"
 
 namespace backends::chardev {
@@ -61,7 +62,7 @@ PtyBackend::~PtyBackend() {
 
 void PtyBackend::write(std::span<const uint8_t> data) {
   std::lock_guard lock(m_write_lock);
-  size_t done = write_all(m_master, data);
+  size_t done = base::write_fully(m_master, data);
   if (done < data.size()) m_dropped += data.size() - done;
 }
 

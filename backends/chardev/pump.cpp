@@ -84,17 +84,4 @@ LoopEnd read_loop(int fd, const Waker& waker, const std::atomic<bool>& stop, Rec
   return LoopEnd::Stopped;
 }
 
-size_t write_all(int fd, std::span<const uint8_t> data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return done;
-}
-
 }  // namespace backends::chardev

@@ -58,8 +58,4 @@ using InputFilter = std::function<void(std::span<const uint8_t> in, std::vector<
 LoopEnd read_loop(int fd, const Waker& waker, const std::atomic<bool>& stop, ReceiverSlot& slot,
                   const InputFilter& filter = {});
 
-// write(2) until all is written, retrying EINTR. Returns bytes written before an error (EAGAIN on
-// a non-blocking fd stops early: the caller drops and counts the rest).
-size_t write_all(int fd, std::span<const uint8_t> data);
-
 }  // namespace backends::chardev

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backends/chardev/pump.h"
+#include "base/fd_io.h"
 
 namespace backends::chardev {
 
@@ -22,7 +23,7 @@ FileBackend::~FileBackend() {
 
 void FileBackend::write(std::span<const uint8_t> data) {
   std::lock_guard lock(m_lock);
-  size_t done = write_all(m_fd, data);
+  size_t done = base::write_fully(m_fd, data);
   if (done < data.size()) m_dropped += data.size() - done;
 }
 

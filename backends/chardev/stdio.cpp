@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/fd_io.h"
 #include "security/thread_role.h"
 
 namespace backends::chardev {
@@ -132,7 +133,7 @@ void EscapeFilter::process(std::span<const uint8_t> in, std::vector<uint8_t>& ou
 StdioBackend::StdioBackend(Options options)
     : m_options(std::move(options)), m_filter(m_options.quit, [this](std::string_view text) {
         std::lock_guard lock(m_write_lock);
-        write_all(m_options.out_fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+        base::write_fully(m_options.out_fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
       }) {
   if (m_options.raw) m_raw_active = make_raw(m_options.in_fd, m_options.signal);
   m_reader = std::thread([this] {
@@ -159,7 +160,7 @@ void StdioBackend::run() {
 
 void StdioBackend::write(std::span<const uint8_t> data) {
   std::lock_guard lock(m_write_lock);
-  size_t done = write_all(m_options.out_fd, data);
+  size_t done = base::write_fully(m_options.out_fd, data);
   if (done < data.size()) m_dropped += data.size() - done;
 }
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/fd_io.h"
 #include "debug/gdbstub/session.h"
 #include "security/thread_role.h"
 
@@ -24,17 +25,6 @@ namespace {
 
 base::Error sys_error(const std::string& what) {
   return base::Error(what + ": " + std::strerror(errno));
-}
-
-bool send_all(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -206,7 +196,7 @@ void Server::loop() {
       if (session && !draining) {
         std::string out;
         for (const StopEvent& event : events) session->on_stop(event, out);
-        if (!out.empty() && !send_all(client, out)) hang_up();
+        if (!out.empty() && !base::send_all(client, out)) hang_up();
       }
       continue;
     }
@@ -235,7 +225,7 @@ void Server::loop() {
     if (draining) continue;  // acks and anything else after D or k: ignored
     std::string out;
     session->receive(std::span<const uint8_t>(buffer, static_cast<size_t>(n)), out);
-    if (!out.empty() && !send_all(client, out)) {
+    if (!out.empty() && !base::send_all(client, out)) {
       hang_up();
       continue;
     }
@@ -244,7 +234,7 @@ void Server::loop() {
   if (client >= 0 && session && m_exit_status.load() >= 0) {
     std::string out;
     session->exited(m_exit_status.load(), out);
-    if (!out.empty() && send_all(client, out)) {
+    if (!out.empty() && base::send_all(client, out)) {
       // Its ack comes back before we close (on a unix socket, an ack into a closed socket fails and
       // gdb reports a broken pipe instead of the exit). Bounded: the VMM is shutting down.
       pollfd p{client, POLLIN, 0};

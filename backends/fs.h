@@ -32,6 +32,9 @@ class FsBackend {
   // with the device between requests. cannot_save() says why the session cannot be reproduced from
   // the share (a file deleted or moved away while a fid names it), nullopt if it can. load_state()
   // gets what save_state() wrote, from a file: hostile, checked as guest requests are.
+  // save_state() never returns more than kMaxSavedState bytes: cannot_save() refuses a session
+  // that would need more, so every saved state can be loaded again.
+  static constexpr size_t kMaxSavedState = 16u << 20;
   virtual std::optional<std::string> cannot_save() const { return "this fs backend cannot save its state"; }
   virtual std::vector<uint8_t> save_state() { return {}; }
   virtual base::ErrorOr<void> load_state(std::span<const uint8_t> bytes) {

@@ -774,6 +774,19 @@ int P9Server::op_renameat(Message& m) {
   if (int error = check_name(new_name)) return error;
   if (m_read_only) return EROFS;
   if (::renameat(old_dir->path_fd, old_name.c_str(), new_dir->path_fd, new_name.c_str()) != 0) return errno;
+  // Fids at or below the moved entry keep their O_PATH fds (they follow the inode), but the path
+  // they remember must follow too: ".." walks and snapshots rebuild fids from it.
+  std::vector<std::string> from = old_dir->components, to = new_dir->components;
+  from.push_back(old_name);
+  to.push_back(new_name);
+  for (auto& [id, fid] : m_fids) {
+    if (fid.components.size() < from.size() || !std::equal(from.begin(), from.end(), fid.components.begin()))
+      continue;
+    std::vector<std::string> moved = to;
+    moved.insert(moved.end(), fid.components.begin() + static_cast<std::ptrdiff_t>(from.size()),
+                 fid.components.end());
+    fid.components = std::move(moved);
+  }
   return 0;
 }
 
@@ -876,6 +889,15 @@ uint32_t reopen_flags(uint32_t flags) {
 
 std::optional<std::string> P9Server::cannot_save() const {
   std::lock_guard guard(m_lock);
+  size_t size = 12;  // what save_state() will write
+  for (const auto& [id, fid] : m_fids) {
+    size += 13;
+    for (const std::string& c : fid.components) size += 4 + c.size();
+  }
+  if (size > kMaxSavedState)
+    return "the guest's 9P session holds " + std::to_string(m_fids.size()) + " fids naming " +
+           std::to_string(size >> 20) + " MiB of paths, over the " + std::to_string(kMaxSavedState >> 20) +
+           " MiB a snapshot keeps";
   for (const auto& [id, fid] : m_fids) {
     struct stat held {
     }, now{};

@@ -566,3 +566,57 @@ TEST_CASE("9p: a hostile saved session is refused, every truncation and flipped 
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.error().message.find("open flags") != std::string::npos);
 }
+
+TEST_CASE("9p: a rename moves the paths of the fids below it, so .. and snapshots follow") {
+  Tree tree;
+  Client c(tree.share);
+  REQUIRE(c.walk(0, 1, {"sub"}) == 0);
+  REQUIRE(c.walk(0, 2, {"sub", "deep.txt"}) == 0);
+  REQUIRE(c.walk(0, 3, {"hello.txt"}) == 0);
+  const uint64_t deep = c.qid_path(2);
+  CHECK(c.send(Msg(74).u32(0).str("sub").u32(0).str("renamed")).type() == 75);
+  // Without the fids following, a snapshot would refuse: "/sub/deep.txt ... moved since".
+  CHECK_FALSE(c.server->cannot_save().has_value());
+  CHECK(c.walk(1, 4, {"..", "hello.txt"}) == 0);  // fid 1 is /renamed: ".." is the root
+  CHECK(c.qid_path(4) == c.qid_path(3));
+  const std::vector<uint8_t> saved = c.server->save_state();
+  auto fresh = P9Server::open(tree.share.string(), false);
+  REQUIRE(fresh.ok());
+  REQUIRE(fresh.value()->load_state(saved).ok());
+  Client restored(tree.share);
+  restored.server = fresh.value();
+  CHECK(restored.qid_path(2) == deep);
+  CHECK(restored.walk(1, 5, {"deep.txt"}) == 0);
+  // An entry that only shares a prefix of the name is not moved.
+  REQUIRE(c.walk(0, 6, {"hello.txt"}) == 0);
+  CHECK(c.send(Msg(74).u32(0).str("hello").u32(0).str("other")).error() == ENOENT);
+  CHECK_FALSE(c.server->cannot_save().has_value());
+}
+
+TEST_CASE("9p: a session too large to load again is refused at save, with the reason") {
+  Tree tree;
+  // Ten levels of 250-character names: ~2.5 KiB of path per fid, 8192 fids hold ~20 MiB.
+  std::vector<std::string> names;
+  stdfs::path dir = tree.share;
+  for (int i = 0; i < 10; ++i) {
+    names.push_back(std::string(250, char('a' + i)));
+    dir /= names.back();
+  }
+  stdfs::create_directories(dir);
+  Client c(tree.share);
+  REQUIRE(c.walk(0, 1, names) == 0);
+  uint32_t fid = 2;
+  for (; fid < 800; ++fid) REQUIRE(c.walk(1, fid, {}) == 0);
+  CHECK_FALSE(c.server->cannot_save().has_value());  // ~2 MiB: saved, and loads again
+  const std::vector<uint8_t> saved = c.server->save_state();
+  CHECK(saved.size() > (1u << 20));
+  CHECK(saved.size() <= backends::FsBackend::kMaxSavedState);
+  auto fresh = P9Server::open(tree.share.string(), false);
+  REQUIRE(fresh.ok());
+  REQUIRE(fresh.value()->load_state(saved).ok());
+  CHECK(fresh.value()->fid_count() == c.server->fid_count());
+  for (; fid < backends::fs::kMaxFids; ++fid) REQUIRE(c.walk(1, fid, {}) == 0);
+  auto why = c.server->cannot_save();
+  REQUIRE(why.has_value());
+  CHECK(why->find("MiB a snapshot keeps") != std::string::npos);
+}

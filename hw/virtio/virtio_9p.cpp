@@ -56,7 +56,7 @@ void P9Device::save_state(hw::StateWriter& out) {
 base::ErrorOr<void> P9Device::load_state(hw::StateReader& in, uint32_t version) {
   if (version != 1)
     return base::fail(base::Error("virtio-9p: saved state version " + std::to_string(version)));
-  std::vector<uint8_t> session = in.bytes(1 << 20);
+  std::vector<uint8_t> session = in.bytes(backends::FsBackend::kMaxSavedState);
   TRY(in.finish("virtio-9p"));
   return m_backend->load_state(session);
 }

@@ -103,3 +103,39 @@ TEST_CASE("virtio-9p: requests and replies across segments, reset ends the sessi
   h.write32(0x070, 0);
   CHECK(server->fid_count() == 0);
 }
+
+TEST_CASE("virtio-9p: a session of several MiB saves and loads through the device") {
+  Share share;
+  std::filesystem::path deep = share.dir;
+  std::string walk = le(0, 4) + le(1, 4) + le(8, 2);
+  for (int i = 0; i < 8; ++i) {
+    std::string name(250, char('a' + i));
+    deep /= name;
+    walk += str(name);
+  }
+  std::filesystem::create_directories(deep);
+  auto server = backends::fs::P9Server::open(share.dir.string(), false).value();
+  std::vector<uint8_t> reply(8192);
+  auto serve = [&](const std::string& m) {
+    std::vector<uint8_t> in(m.begin(), m.end());
+    size_t n = server->serve(in, reply);
+    REQUIRE(n >= 5);
+    return reply[4];
+  };
+  REQUIRE(serve(msg(100, le(8192, 4) + str("9P2000.L"))) == 101);
+  REQUIRE(serve(msg(104, le(0, 4) + le(~0u, 4) + str("") + str("") + le(0, 4))) == 105);
+  REQUIRE(serve(msg(110, walk)) == 111);
+  // 1500 clones of a 2 KiB path: ~3 MiB of state, over what a device state held before.
+  for (uint32_t fid = 2; fid < 1500; ++fid) REQUIRE(serve(msg(110, le(1, 4) + le(fid, 4) + le(0, 2))) == 111);
+  auto device = std::make_shared<P9Device>(server, "s");
+  REQUIRE_FALSE(device->cannot_save().has_value());
+  hw::StateWriter out;
+  device->save_state(out);
+  CHECK(out.data().size() > (2u << 20));
+
+  auto other = backends::fs::P9Server::open(share.dir.string(), false).value();
+  auto restored = std::make_shared<P9Device>(other, "s");
+  hw::StateReader in(out.data());
+  REQUIRE(restored->load_state(in, 1).ok());
+  CHECK(other->fid_count() == server->fid_count());
+}

@@ -89,13 +89,17 @@ class PciHost {
   std::vector<std::pair<Bdf, PciFunction*>> functions();
 
   // Snapshot (pci_state.cpp): every function's config space, by function name (the graph's device
-  // id), so bus renumbering by the guest does not matter.
+  // id), so bus renumbering by the guest does not matter. The functions are found by the tree's
+  // structure, not by bus numbers: a guest that left a bridge's secondary bus number unset (or set
+  // it oddly) still has the functions behind it saved.
   void save_state(StateWriter& out);
   base::ErrorOr<void> load_state(StateReader& in);
 
  private:
   PciFunction* route_on(PciBus& bus, uint8_t number, uint8_t target, uint8_t device, uint8_t function);
   void collect(PciBus& bus, uint8_t number, std::vector<std::pair<Bdf, PciFunction*>>& out);
+  static void collect_all(PciBus& bus, std::vector<PciFunction*>& out);
+  std::vector<PciFunction*> all_functions();
 
   PciBus m_root;
   PciResources m_resources;

@@ -29,10 +29,24 @@ base::ErrorOr<void> PciFunction::load_config(StateReader& in) {
   return {};
 }
 
+void PciHost::collect_all(PciBus& bus, std::vector<PciFunction*>& out) {
+  for (auto [d, f] : bus.occupied()) {
+    PciFunction* fn = bus.function(d, f);
+    out.push_back(fn);
+    if (fn->is_bridge()) collect_all(static_cast<PciBridge*>(fn)->secondary(), out);
+  }
+}
+
+std::vector<PciFunction*> PciHost::all_functions() {
+  std::vector<PciFunction*> out;
+  collect_all(m_root, out);
+  return out;
+}
+
 void PciHost::save_state(StateWriter& out) {
-  auto all = functions();
+  auto all = all_functions();
   out.u32(static_cast<uint32_t>(all.size()));
-  for (auto& [bdf, fn] : all) {
+  for (PciFunction* fn : all) {
     out.bytes({reinterpret_cast<const uint8_t*>(fn->name().data()), fn->name().size()});
     fn->save_config(out);
   }
@@ -40,7 +54,7 @@ void PciHost::save_state(StateWriter& out) {
 
 base::ErrorOr<void> PciHost::load_state(StateReader& in) {
   std::map<std::string, PciFunction*> by_name;
-  for (auto& [bdf, fn] : functions()) by_name[fn->name()] = fn;
+  for (PciFunction* fn : all_functions()) by_name[fn->name()] = fn;
   const uint32_t count = in.u32();
   if (!in.ok() || count != by_name.size())
     return base::fail(base::Error("the snapshot has " + std::to_string(count) +

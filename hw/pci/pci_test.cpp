@@ -262,3 +262,28 @@ TEST_CASE("a bridge with a chassis number carries the Slot Numbering capability;
   numbered.config_write(at + 3, 1, 9);             // read-only for the guest
   CHECK(numbered.config_read(at + 3, 1) == 7);
 }
+
+TEST_CASE("a snapshot of the host keeps functions behind a bridge the guest left unnumbered") {
+  auto build = [](Machine& m) {
+    REQUIRE(m.host->plug("pci.0", 3, 0, function("a", 0x1041, 0x4000)).ok());
+    REQUIRE(m.host->plug("pci.0", 5, 0, std::make_shared<PciBridge>("br1")).ok());
+    REQUIRE(m.host->plug("br1", 1, 0, function("d", 0x1042, 0x1000)).ok());
+    REQUIRE(m.host->assign_resources({0xc0000000, 0x3ec00000}, {0xc000, 0x4000}).ok());
+  };
+  Machine saved;
+  build(saved);
+  saved.cf8_write({1, 1, 0}, 0x3c, 0x0b);      // d's interrupt line register, behind the bridge
+  saved.cf8_write({0, 5, 0}, 0x18, 0);         // then the guest clears br1's bus numbers
+  CHECK(saved.host->functions().size() == 2);  // a scan by bus numbers no longer reaches d
+  StateWriter out;
+  saved.host->save_state(out);
+
+  Machine restored;
+  build(restored);
+  StateReader in(out.data());
+  REQUIRE(restored.host->load_state(in).ok());
+  CHECK(in.at_end());
+  CHECK(restored.cf8_read({0, 5, 0}, 0x18) == 0);   // br1 as the guest left it
+  restored.cf8_write({0, 5, 0}, 0x18, 0x00010100);  // numbered again, d is there with its register
+  CHECK((restored.cf8_read({1, 1, 0}, 0x3c) & 0xff) == 0x0b);
+}

@@ -3,7 +3,7 @@
 # carries beyond the basic machine: virtio-console (unix socket chardev), virtio-net with user
 # networking (libslirp state, a hostfwd rule), virtio-scsi-pci with a scsi-hd, virtio-9p-pci (a
 # share that also brings the guest's script, and a file the guest holds open across the snapshot)
-# and virtio-rng, over the virtio-pci transport. The SCSI disk is a qcow2 overlay on a raw file. The guest sets everything up, reads the disk, holds
+# and virtio-rng, over the virtio-pci transport, the SCSI controller behind a pci-bridge. The SCSI disk is a qcow2 overlay on a raw file. The guest sets everything up, reads the disk, holds
 # the share's file open, says READY and blocks reading its virtio console; `snapshot --stop` ends
 # the VMM there. Restored, the guest gets a line over the console socket and answers on it, reads
 # on from the held file, reads a file the host made after the snapshot, reads a disk block it never
@@ -77,7 +77,8 @@ devices:
   - {driver: virtio-console-mmio, id: hvc0, chardev: hvc}
   - {driver: virtio-net-mmio, id: net0, netdev: user0}
   - {driver: virtio-rng-mmio, id: rng0}
-  - {driver: virtio-scsi-pci, id: scsi, bus: pcie.0, addr: 3}
+  - {driver: pci-bridge, id: br1, bus: pcie.0, addr: 2, chassis: 1}
+  - {driver: virtio-scsi-pci, id: scsi, bus: br1, addr: 3}
   - {driver: scsi-hd, id: sda, bus: scsi.0, addr: 0, drive: scsi0}
 mounts:
   - {location: shares/ctl, tag: ctl}

@@ -64,16 +64,64 @@ void SerialDevice::read_config(uint64_t offset, std::span<uint8_t> data) {
   for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof(config) ? config[offset + i] : 0;
 }
 
+// The transport resets the device before a driver activates it again, so what the guest negotiated
+// (open ports, undelivered control messages) is kept here: it is what quiesce() left or a restore
+// loaded.
 void SerialDevice::activate(DeviceHost& host, uint64_t, std::vector<Queue*> queues) {
   std::lock_guard lock(m_lock);
   m_host = &host;
   m_queues = std::move(queues);
   m_queues.resize(num_queues(), nullptr);
-  m_pending_control.clear();
+  for (auto& port : m_ports) port->rx_chain.reset();
+  flush_control_locked();
+}
+
+void SerialDevice::quiesce() {
+  std::lock_guard lock(m_lock);
   for (auto& port : m_ports) {
-    port->guest_connected = false;
+    Queue* rx = m_queues.size() > rx_queue(port->spec.id) ? m_queues[rx_queue(port->spec.id)] : nullptr;
+    if (rx && port->rx_chain) {  // taken by can_receive() and never filled: the guest gets it back
+      std::lock_guard queue_lock(rx->lock);
+      rx->ring.unpop();
+    }
     port->rx_chain.reset();
   }
+  m_host = nullptr;
+  m_queues.clear();
+}
+
+void SerialDevice::save_state(hw::StateWriter& out) {
+  std::lock_guard lock(m_lock);
+  out.u32(static_cast<uint32_t>(m_ports.size()));
+  for (auto& port : m_ports) {
+    out.u32(port->spec.id);
+    out.boolean(port->guest_connected);
+  }
+  out.u32(static_cast<uint32_t>(m_pending_control.size()));
+  for (const auto& message : m_pending_control) out.bytes(message);
+}
+
+base::ErrorOr<void> SerialDevice::load_state(hw::StateReader& in, uint32_t version) {
+  if (version != 1)
+    return base::fail(base::Error("virtio-serial: saved state version " + std::to_string(version)));
+  std::vector<bool> connected(m_ports.size());
+  if (in.u32() != m_ports.size()) in.fail();
+  for (size_t i = 0; i < m_ports.size() && in.ok(); ++i) {
+    if (in.u32() != m_ports[i]->spec.id) in.fail();  // the same config builds the ports in order
+    connected[i] = in.boolean();
+  }
+  std::deque<std::vector<uint8_t>> pending;
+  const uint32_t count = in.u32();
+  if (count > kMaxPendingControl) in.fail();
+  for (uint32_t i = 0; i < count && in.ok(); ++i) {
+    pending.push_back(in.bytes(kControlSize + kMaxNameSize + 1));
+    if (pending.back().size() < kControlSize) in.fail();
+  }
+  TRY(in.finish("virtio-serial"));
+  std::lock_guard lock(m_lock);
+  for (size_t i = 0; i < m_ports.size(); ++i) m_ports[i]->guest_connected = connected[i];
+  m_pending_control = std::move(pending);
+  return {};
 }
 
 void SerialDevice::reset() {

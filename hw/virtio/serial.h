@@ -58,6 +58,14 @@ class SerialDevice : public VirtioDevice {
   void notify(uint16_t q) override;
   void reset() override;
 
+  // Snapshot: which ports the guest has open and the control messages not yet delivered; a
+  // receive buffer taken but not filled goes back to its ring. Everything else the guest set up
+  // (DEVICE_READY, PORT_READY) lives in the guest driver, which restores with RAM.
+  std::optional<uint32_t> state_version() const override { return 1; }
+  void quiesce() override;
+  void save_state(hw::StateWriter& out) override;
+  base::ErrorOr<void> load_state(hw::StateReader& in, uint32_t version) override;
+
   uint32_t max_ports() const { return m_max_ports; }
   uint64_t bad_control() const;
   // Whether the guest has port `id` open (tests).

@@ -163,9 +163,77 @@ TEST_CASE("virtio-serial: hostile control messages are ignored and counted") {
   CHECK_FALSE(f.h->needs_reset());
 }
 
-TEST_CASE("virtio-serial has no snapshot state yet: a snapshot is refused, naming it") {
+TEST_CASE("virtio-serial snapshot: open ports and undelivered control messages carry over") {
   Fixture f;
-  auto why = f.h->transport->cannot_save();
-  REQUIRE(why.has_value());
-  CHECK(*why == "virtio-serial cannot save its state yet");
+  auto buffers = f.offer_control_rx(2);
+  f.send_control(0, SerialDevice::kDeviceReady, 1);
+  f.send_control(2, SerialDevice::kPortOpen, 1);   // the guest opened port 2
+  f.send_control(0, SerialDevice::kPortReady, 1);  // three answers, no receive buffers left for them
+  REQUIRE(f.received(buffers).size() == 2);        // the two DEVICE_ADDs
+  CHECK_FALSE(f.h->transport->cannot_save().has_value());
+  f.h->transport->quiesce();
+  hw::StateWriter out;
+  f.device->save_state(out);
+  f.h->transport->unquiesce();
+  CHECK(f.device->guest_connected(2));  // quiescing keeps what the guest negotiated
+
+  // A fresh device of the same config, activated on its own queues, then loaded.
+  Fixture g;
+  CHECK_FALSE(g.device->guest_connected(2));
+  g.h->transport->quiesce();
+  hw::StateReader in(out.data());
+  REQUIRE(g.device->load_state(in, 1).ok());
+  g.h->transport->unquiesce();
+  CHECK(g.device->guest_connected(2));
+  CHECK_FALSE(g.device->guest_connected(0));
+  auto more = g.offer_control_rx(4);  // the console's three answers arrive once there is room
+  REQUIRE(g.h->wait_used(2, 3));
+  auto answers = g.received(more);
+  REQUIRE(answers.size() == 3);
+  CHECK(answers[0].event == SerialDevice::kConsolePort);
+  CHECK(answers[1].extra == std::string("con.0") + '\0');
+  CHECK(answers[2].event == SerialDevice::kPortOpen);
+  // Port 2 takes host bytes at once: the guest has it open.
+  uint64_t rx = g.h->queue(6).alloc(8);
+  g.h->queue(6).offer({{rx, 8, true}});
+  REQUIRE(g.data->receiver->can_receive() == 8);
+  const uint8_t bytes[] = {'b', 'a', 'c', 'k'};
+  g.data->receiver->receive(bytes);
+  REQUIRE(g.h->wait_used(6, 1));
+  CHECK(g.h->queue(6).read_string(rx, 4) == "back");
+}
+
+TEST_CASE("virtio-serial snapshot: a receive buffer taken but not filled survives quiescing") {
+  Fixture f;
+  auto buffers = f.offer_control_rx(8);
+  f.send_control(2, SerialDevice::kPortOpen, 1);
+  uint64_t rx = f.h->queue(6).alloc(4);
+  f.h->queue(6).offer({{rx, 4, true}});
+  REQUIRE(f.data->receiver->can_receive() == 4);  // popped, nothing written yet
+  f.h->transport->quiesce();
+  CHECK(f.data->receiver->can_receive() == 0);
+  f.h->transport->unquiesce();
+  REQUIRE(f.data->receiver->can_receive() == 4);  // popped again from the ring
+  const uint8_t bytes[] = {'o', 'k'};
+  f.data->receiver->receive(bytes);
+  REQUIRE(f.h->wait_used(6, 1));
+  CHECK(f.h->queue(6).read_string(rx, 2) == "ok");
+}
+
+TEST_CASE("virtio-serial snapshot: a saved state of another shape is refused") {
+  Fixture f;
+  hw::StateWriter out;
+  f.device->save_state(out);
+  std::vector<uint8_t> bytes = out.take();
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    Fixture g;
+    hw::StateReader in(std::span<const uint8_t>(bytes).first(cut));
+    CHECK_FALSE(g.device->load_state(in, 1).ok());
+  }
+  bytes[4] = 7;  // the first port's id
+  Fixture g;
+  hw::StateReader in(bytes);
+  CHECK_FALSE(g.device->load_state(in, 1).ok());
+  hw::StateReader again(bytes);
+  CHECK_FALSE(g.device->load_state(again, 2).ok());
 }

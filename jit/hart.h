@@ -175,7 +175,7 @@ class Hart {
     uintptr_t addend = 0;         // host address - guest-virtual address, for RAM pages
     DecodedPage* page = nullptr;  // fetch TLB only
   };
-  enum class ChunkEnd { kBudget, kWfi, kStop };
+  enum class ChunkEnd { kBudget, kWfi, kStop };  // kStop: a trigger stopped the hart for the debugger
 
   ChunkEnd execute(int64_t budget);
   bool check_interrupts();
@@ -359,6 +359,39 @@ class Hart {
     return false;
   }
   bool debug_chunk();  // some instructions in debug mode; true on a debug stop
+
+  // Debug triggers (Sdtrig, trigger.cpp). The CSRs live in m_s (tselect, tdata1, tdata2); these
+  // flags are derived from them by triggers_changed(), so a hart with no trigger armed pays one
+  // flag test per chunk and one per data slow path. While any trigger is armed the hart runs only
+  // in the interpreter (execute() neither promotes nor enters compiled regions). Execute triggers
+  // (and debugger-owned ones) make it run one instruction at a time (trigger_chunk), tested before
+  // each; load/store triggers keep the pages they cover out of the data TLBs, so every access to
+  // them reaches the slow paths, which test it before touching memory.
+  bool m_trig_armed = false;      // some trigger is enabled
+  bool m_trig_exec = false;       // some enabled trigger matches instruction addresses
+  bool m_trig_data = false;       // some enabled trigger matches load/store addresses
+  bool m_trig_step = false;       // run instruction by instruction (execute triggers, or action 1)
+  bool m_trig_quiet = false;      // the instruction the debugger resumes at: debugger triggers hold off
+  bool m_trig_skip = false;       // after a debugger trigger stop: its instruction runs once unhindered
+  bool m_trig_data_stop = false;  // a load/store trigger with action 1 fired in this instruction
+  uint64_t m_trig_skip_pc = 0;
+  static constexpr uint64_t kEnterDebug = ~0ull;  // pending "trap" cause: stop for the debugger
+  void triggers_changed();
+  static uint64_t legal_trigger(uint64_t tdata1);  // as a debugger's write leaves it (dmode kept)
+  bool trigger_csr_read(uint16_t csr, uint64_t* value) const;
+  bool trigger_csr_write(uint16_t csr, uint64_t value);
+  // Before the instruction at m_s.pc: true when a trigger fired (the breakpoint trap is taken, or
+  // m_debug_stop is set for action 1).
+  bool fire_exec_trigger();
+  // Before a load and/or store of [va, va+size): false when a trigger fired (a pending trap:
+  // breakpoint, or kEnterDebug with m_debug_stop set).
+  bool check_data_trigger(uint64_t va, unsigned size, bool load, bool store) {
+    return __builtin_expect(!m_trig_data, 1) || data_trigger_passes(va, size, load, store);
+  }
+  bool data_trigger_passes(uint64_t va, unsigned size, bool load, bool store);
+  bool page_triggered(uint64_t va) const;  // a load/store trigger may match inside va's page
+  ChunkEnd execute_one_checked();          // one instruction, execute triggers tested first
+  ChunkEnd trigger_chunk(int64_t budget);  // up to budget instructions that way
 };
 
 }  // namespace jit

@@ -153,6 +153,8 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
   // A debugger's watched pages stay out of the data TLBs: every access to them takes the slow path,
   // which checks the watches.
   if (access != kFetch && !m_watches.empty() && page_watched(va)) return;
+  // The same for pages a load/store trigger covers.
+  if (access != kFetch && m_trig_data && page_triggered(va)) return;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
@@ -163,6 +165,7 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
 }
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
+  if (!check_data_trigger(va, size, true, false)) return false;  // before the access (and its faults)
   check_watch(va, size, false);
   auto* bytes = static_cast<uint8_t*>(out);
   if ((va & 0xfff) + size > 4096) {
@@ -200,6 +203,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
 }
 
 bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
+  if (!check_data_trigger(va, size, false, true)) return false;
   check_watch(va, size, true);
   const auto* bytes = static_cast<const uint8_t*>(in);
   if ((va & 0xfff) + size > 4096) {

@@ -112,6 +112,9 @@ t3_target:
   csrw tdata1, t0
 
   TEST 4                  # mcontrol6 store trigger in M: loads and other addresses pass
+  la t0, t4_data
+  sd zero, 8(t0)          # the page is in the data TLBs before the trigger is armed
+  ld t1, 0(t0)
   ARM 1, MCTL6 | T_M | T_ST, t4_data
   la t0, t4_data
   ld t1, 0(t0)            # a load: no match

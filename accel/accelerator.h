@@ -104,8 +104,10 @@ using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the 
 struct VcpuDebug {
   bool single_step = false;           // run() returns ExitDebug{kStep} after one instruction
   std::vector<uint64_t> breakpoints;  // run() returns ExitDebug{kBreakpoint} before executing one
-  // run() returns ExitDebug{kWatchpoint} after an instruction whose load (read) or store (write)
-  // touched [address, address+length), virtual as the guest accessed it.
+  // run() returns ExitDebug{kWatchpoint} at an instruction whose load (read) or store (write)
+  // touches [address, address+length), virtual as the guest accessed it: on riscv64 (jit) before
+  // the access, the pc at that instruction (gdb treats riscv watchpoints as non-steppable and steps
+  // over it itself; the instruction at the resume pc runs without its watch stopping it).
   struct Watchpoint {
     uint64_t address = 0, length = 0;
     bool read = false, write = false;

@@ -203,7 +203,7 @@ TEST_CASE("engine: debug control stops run() at a breakpoint and after a step; t
   CHECK_FALSE(m.engine->debug_translate(0, 0x0000800000000000ull));  // not canonical
 }
 
-TEST_CASE("engine: a watchpoint stops the hart after the store or load that touched it") {
+TEST_CASE("engine: a watchpoint stops the hart before the store or load that touches it") {
   constexpr uint32_t kAuipcT1 = 0x00000317;  // auipc t1, 0
   constexpr uint32_t kSdT0 = 0x40533023;     // sd t0, 0x400(t1)
   constexpr uint32_t kLdT2 = 0x40033383;     // ld t2, 0x400(t1)
@@ -216,16 +216,27 @@ TEST_CASE("engine: a watchpoint stops the hart after the store or load that touc
   CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
   CHECK(stop->write);
   CHECK(stop->data_addr == kBase + 0x404);
-  CHECK(stop->pc == kBase + 12);                          // after the sd
-  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);  // the store happened
+  CHECK(stop->pc == kBase + 8);                           // at the sd (gdb steps over it)
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 0);  // the store has not happened
+  CHECK(m.engine->state(0)->instret == 2);                // nor retired
 
-  REQUIRE(m.engine->set_debug(0, false, {}, {{kBase + 0x400, 8, true, false}}));  // read
+  // Resuming with the watch still set: the instruction at the pc runs without it stopping it.
+  REQUIRE(
+      m.engine->set_debug(0, false, {}, {{kBase + 0x404, 2, false, true}, {kBase + 0x400, 8, true, false}}));
   REQUIRE(m.engine->run(0));
   stop = m.engine->debug_stop(0);
   REQUIRE(stop);
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);  // the store happened
   CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
   CHECK_FALSE(stop->write);
   CHECK(stop->data_addr == kBase + 0x400);
+  CHECK(stop->pc == kBase + 12);
+  CHECK(m.engine->state(0)->x[7] == 0);                                          // the load has not happened
+  REQUIRE(m.engine->set_debug(0, true, {}, {{kBase + 0x400, 8, true, false}}));  // step over it
+  REQUIRE(m.engine->run(0));
+  stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kStep);
   CHECK(stop->pc == kBase + 16);
   CHECK(m.engine->state(0)->x[7] == 1);
 }

@@ -215,10 +215,11 @@ void Hart::set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::v
   m_watches = std::move(watches);
   std::erase_if(m_watches, [](const Watch& w) { return w.len == 0 || (!w.read && !w.write); });
   if (had_watches || !m_watches.empty()) flush_tlb();  // watched pages must leave the data TLBs
-  m_watch_hit.reset();
   m_debug_active = single_step || !m_breakpoints.empty() || !m_watches.empty();
   m_debug_skip = true;
   m_debug_skip_pc = m_s.pc;
+  m_trig_skip = true;  // and its access runs without its watch (or a debugger's trigger) stopping it
+  m_trig_skip_pc = m_s.pc;
   m_debug_stop.reset();
 }
 
@@ -237,12 +238,10 @@ bool Hart::debug_chunk() {
       m_debug_skip_pc = m_s.pc;
       return true;
     }
-    const ChunkEnd end = execute_one_checked();  // the guest's execute triggers apply here too
-    if (end == ChunkEnd::kStop) return true;     // a debugger's trigger (action 1)
-    if (m_watch_hit) {
-      m_debug_stop = m_watch_hit;
-      m_debug_stop->pc = m_s.pc;
-      m_watch_hit.reset();
+    // The guest's execute triggers apply here too; a watch or a debugger's trigger stops the hart
+    // before the access (kStop, the pc at the instruction).
+    const ChunkEnd end = execute_one_checked();
+    if (end == ChunkEnd::kStop) {
       m_debug_skip = true;
       m_debug_skip_pc = m_s.pc;
       return true;

@@ -131,8 +131,10 @@ class Hart {
     uint64_t data_addr = 0;  // kWatch: the first byte of the access that overlapped a watch
     bool write = false;      // kWatch: the access was a store (or an AMO)
   };
-  // Watches stop the hart after the instruction whose load or store overlapped one (its pc is then
-  // the next instruction's, as gdb expects of watchpoints).
+  // Watches stop the hart before the load or store that overlaps one, with the pc at its
+  // instruction and nothing done: gdb on riscv treats watchpoints as non-steppable (as the debug
+  // triggers are: timing "before") and steps over the access itself, then compares the values. The
+  // instruction at the pc the hart resumes from runs without its watch stopping it.
   void set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::vector<Watch> watches = {});
   // Why the last run() returned: a debug stop, or nothing (a kick). Clears it.
   std::optional<DebugStop> take_debug_stop() { return std::exchange(m_debug_stop, std::nullopt); }
@@ -343,15 +345,21 @@ class Hart {
   uint64_t m_debug_skip_pc = 0;
   std::vector<uint64_t> m_breakpoints;
   std::vector<Watch> m_watches;
-  std::optional<DebugStop> m_watch_hit;  // set by an access, turned into the stop by debug_chunk
   std::optional<DebugStop> m_debug_stop;
-  // A data access at [va, va+size): records a watch hit. Pages with watches never enter the data
-  // TLBs, so every access to them comes through the slow paths that call this.
-  void check_watch(uint64_t va, unsigned size, bool write) {
-    if (__builtin_expect(m_watches.empty(), 1)) return;
-    for (const Watch& w : m_watches)
-      if (va < w.addr + w.len && w.addr < va + size && (write ? w.write : w.read) && !m_watch_hit)
-        m_watch_hit = DebugStop{DebugStop::Kind::kWatch, 0, std::max(va, w.addr), write};
+  // Before a data access at [va, va+size): false when it overlaps a watch, which stops the hart
+  // before the access like a debugger's load/store trigger (a pending kEnterDebug; the instruction
+  // neither completes nor retires). Pages with watches never enter the data TLBs, so every access
+  // to them comes through the slow paths that call this.
+  bool check_watch(uint64_t va, unsigned size, bool write) {
+    if (__builtin_expect(m_watches.empty(), 1) || m_trig_quiet) return true;
+    for (const Watch& w : m_watches) {
+      if (va < w.addr + w.len && w.addr < va + size && (write ? w.write : w.read)) {
+        m_debug_stop = DebugStop{DebugStop::Kind::kWatch, 0, std::max(va, w.addr), write};
+        m_trig_data_stop = true;
+        return raise(kEnterDebug, m_debug_stop->data_addr);
+      }
+    }
+    return true;
   }
   bool page_watched(uint64_t va) const {
     for (const Watch& w : m_watches)

@@ -166,7 +166,7 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
   if (!check_data_trigger(va, size, true, false)) return false;  // before the access (and its faults)
-  check_watch(va, size, false);
+  if (!check_watch(va, size, false)) return false;
   auto* bytes = static_cast<uint8_t*>(out);
   if ((va & 0xfff) + size > 4096) {
     // Misaligned across pages: translate both first so a fault leaves nothing half done.
@@ -204,7 +204,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
 
 bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
   if (!check_data_trigger(va, size, false, true)) return false;
-  check_watch(va, size, true);
+  if (!check_watch(va, size, true)) return false;
   const auto* bytes = static_cast<const uint8_t*>(in);
   if ((va & 0xfff) + size > 4096) {
     uint64_t pa0, pa1;
@@ -244,7 +244,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
 
 uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
   const bool is_lr = access == kRead;
-  check_watch(va, size, !is_lr);
+  if (!check_watch(va, size, !is_lr)) return nullptr;
   if (va & (size - 1)) {
     raise(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
     return nullptr;

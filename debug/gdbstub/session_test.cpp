@@ -165,7 +165,7 @@ TEST_CASE("gdbstub: memory by virtual address, and by physical address in QEMU's
 TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   Client c;
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");
-  CHECK(c.ask("Z1,ffffffff80002000,4") == "OK");  // a hardware breakpoint is the same thing here
+  CHECK(c.ask("Z1,ffffffff80002000,4") == "OK");  // a hardware breakpoint: also by address, host-side
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");  // twice is once
   CHECK(c.ask("Z5,ffffffff80003000,8").empty());  // unknown kinds: unsupported
   CHECK(c.ask("Z0,zz,2") == "E02");
@@ -206,6 +206,38 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.target.stops == stops + 1);
   CHECK(Client::unframe(out) == "T02thread:1;");
   CHECK_FALSE(c.session.running());
+}
+
+TEST_CASE("gdbstub: Z1 hardware breakpoints are host-side too; stops say hwbreak or swbreak when asked") {
+  Client c;
+  CHECK(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find(";swbreak+;hwbreak+") != std::string::npos);
+  CHECK(c.ask("Z0,80001000,4") == "OK");
+  CHECK(c.ask("Z1,80002000,4") == "OK");
+  CHECK(c.ask("Z1,80001000,4") == "OK");  // both kinds at one address: one breakpoint on the target
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.breakpoints == std::vector<uint64_t>{0x80001000, 0x80002000});
+  std::string out;
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80002000}, out);
+  CHECK(Client::unframe(out) == "T05hwbreak:;thread:1;");
+  CHECK(c.ask("z1,80001000,4") == "OK");
+  CHECK(c.ask("c") == "<none>");
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 1, 0, 0x80001000}, out);
+  CHECK(Client::unframe(out) == "T05swbreak:;thread:2;");
+  CHECK(c.ask("z1,80002000,4") == "OK");
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.breakpoints == std::vector<uint64_t>{0x80001000});
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80003000}, out);  // none of ours
+  CHECK(Client::unframe(out) == "T05thread:1;");
+
+  Client old;  // a client that did not offer them gets neither
+  CHECK(old.ask("qSupported:multiprocess+").find("hwbreak+") != std::string::npos);
+  CHECK(old.ask("Z1,80002000,4") == "OK");
+  CHECK(old.ask("c") == "<none>");
+  out.clear();
+  old.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80002000}, out);
+  CHECK(Client::unframe(out) == "T05thread:1;");
 }
 
 TEST_CASE("gdbstub: watchpoints reach the target and their stops name their kind") {

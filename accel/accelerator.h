@@ -96,6 +96,12 @@ struct RiscvVcpuState {
   uint8_t pmpcfg[16] = {};
   uint64_t pmpaddr[16] = {};
   bool reservation_valid = false;  // an LR's reservation (dropped by set_state)
+  // Debug triggers (Sdtrig): tselect and each trigger's tdata1/tdata2, as the guest's CSRs hold them
+  // (tdata1 0 reads back as a disabled trigger; a debugger may set dmode and action 1).
+  static constexpr unsigned kTriggers = 2;
+  uint64_t tselect = 0;
+  uint64_t tdata1[kTriggers] = {};
+  uint64_t tdata2[kTriggers] = {};
 };
 using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the kvm side
 

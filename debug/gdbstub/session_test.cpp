@@ -142,6 +142,26 @@ TEST_CASE("gdbstub: registers by g/p and written by G/P, for the selected thread
   CHECK(c.ask("G1234") == "E02");
 }
 
+TEST_CASE("gdbstub: the debug trigger CSRs, tdata1/tdata2 through tselect") {
+  Client c;
+  const unsigned kTselect = gdbstub::riscv::kFirstCsr + 0x7a0;
+  const unsigned kTdata1 = gdbstub::riscv::kFirstCsr + 0x7a1;
+  c.target.regs[0].tdata1[1] = 0x2000000000000044;
+  char request[64];
+  std::snprintf(request, sizeof request, "P%x=0100000000000000", kTselect);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tselect == 1);
+  std::snprintf(request, sizeof request, "p%x", kTdata1);
+  CHECK(c.ask(request) == "4400000000000020");  // trigger 1's, little-endian
+  std::snprintf(request, sizeof request, "P%x=0900000000000000", kTselect);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tselect == 1);  // out of range: kept
+  std::snprintf(request, sizeof request, "P%x=0000000000000000", kTdata1);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tdata1[1] == 0);
+  CHECK(gdbstub::riscv::target_xml().find("name=\"tdata1\"") != std::string::npos);
+}
+
 TEST_CASE("gdbstub: memory by virtual address, and by physical address in QEMU's PhyMemMode") {
   Client c;
   c.target.ram[0x100] = 0xab;

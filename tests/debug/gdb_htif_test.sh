@@ -140,6 +140,34 @@ check "by then the guest's own trigger fired exactly once" grep -q "^\$6 = 1" "$
 check "the program saw mcause 3 and mepc/mtval at its trigger (exit 0)" test "$status" -eq 0
 [ "$status" -eq 0 ] || cat "$tmp/h.out"
 
+# 1d. A trigger gdb programs itself through the tdata registers (dmode = 1, action 1: enter debug
+#     mode) belongs to the debugger: the hart stops for gdb before that instruction (SIGTRAP, no
+#     breakpoint of gdb's), and the guest, whose own trigger is the other one, runs on unaffected.
+start "$tmp/trig.yaml"
+cat >"$tmp/t.gdb" <<GDB
+set pagination off
+set confirm off
+target remote $sock
+print/x \$tinfo
+set var \$tselect = 1
+set var \$tdata2 = (long)&done
+set var \$tdata1 = 0x2800000000001044
+print/x \$tdata1
+continue
+print/x \$pc - (long)&done
+print \$s1
+continue
+GDB
+timeout 60 "$gdb" -q -batch -nx -x "$tmp/t.gdb" "$trig_elf" >"$tmp/t.out" 2>&1
+finish_vm
+check "gdb sees tinfo (types 2 and 6)" grep -q "^\$1 = 0x44" "$tmp/t.out"
+check "gdb's tdata1 write keeps dmode and action 1 (maskmax 63 added)" grep -q "^\$2 = 0x2fe0000000001044" "$tmp/t.out"
+check "the debugger's trigger stops the hart for gdb" grep -q "SIGTRAP" "$tmp/t.out"
+check "exactly at done, before it runs" grep -q "^\$3 = 0x0" "$tmp/t.out"
+check "after the loop's three iterations" grep -q "^\$4 = 3" "$tmp/t.out"
+check "continuing, the program ends normally (its own trigger fired once)" test "$status" -eq 0
+[ "$status" -eq 0 ] || cat "$tmp/t.out"
+
 # 2. Ctrl-C while it runs (gdb reading from a pipe handles the stop between commands), then kill:
 #    the machine stops as a forced stop (exit 12).
 start "$tmp/m.yaml"

@@ -96,6 +96,12 @@ struct RiscvVcpuState {
   uint8_t pmpcfg[16] = {};
   uint64_t pmpaddr[16] = {};
   bool reservation_valid = false;  // an LR's reservation (dropped by set_state)
+  // Debug triggers (Sdtrig): tselect and each trigger's tdata1/tdata2, as the guest's CSRs hold them
+  // (tdata1 0 reads back as a disabled trigger; a debugger may set dmode and action 1).
+  static constexpr unsigned kTriggers = 2;
+  uint64_t tselect = 0;
+  uint64_t tdata1[kTriggers] = {};
+  uint64_t tdata2[kTriggers] = {};
 };
 using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the kvm side
 
@@ -104,8 +110,10 @@ using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the 
 struct VcpuDebug {
   bool single_step = false;           // run() returns ExitDebug{kStep} after one instruction
   std::vector<uint64_t> breakpoints;  // run() returns ExitDebug{kBreakpoint} before executing one
-  // run() returns ExitDebug{kWatchpoint} after an instruction whose load (read) or store (write)
-  // touched [address, address+length), virtual as the guest accessed it.
+  // run() returns ExitDebug{kWatchpoint} at an instruction whose load (read) or store (write)
+  // touches [address, address+length), virtual as the guest accessed it: on riscv64 (jit) before
+  // the access, the pc at that instruction (gdb treats riscv watchpoints as non-steppable and steps
+  // over it itself; the instruction at the resume pc runs without its watch stopping it).
   struct Watchpoint {
     uint64_t address = 0, length = 0;
     bool read = false, write = false;

@@ -19,6 +19,14 @@ struct CpuConfig {
   bool sv48 = true;  // satp mode 9 (Sv39 is always there)
 };
 
+// Debug triggers (Sdtrig): as many as QEMU's virt machine has. tdata1 layouts (RV64, debug spec
+// 1.0): type in bits 63..60 (2 = mcontrol, 6 = mcontrol6, 15 = exists but disabled), dmode bit 59
+// (the trigger belongs to the debugger), action 15..12, match 10..7, m 6, s 4, u 3, execute 2,
+// store 1, load 0; sizelo 17..16 and sizehi 22..21 (mcontrol), size 19..16 (mcontrol6).
+inline constexpr unsigned kTriggerCount = 2;
+// Reset: mcontrol with nothing enabled (QEMU's value) and maskmax 63 (napot ranges of any size).
+inline constexpr uint64_t kTdata1Reset = (2ull << 60) | (63ull << 53);
+
 struct CpuState {
   uint64_t x[33] = {};  // x[32] absorbs writes to x0 (the decoder maps rd == 0 to it)
   uint64_t f[32] = {};  // NaN-boxed single values live in the low half
@@ -44,6 +52,12 @@ struct CpuState {
   uint64_t resv_valid = 0;
   uint64_t resv_host = 0;
   uint64_t resv_value = 0;
+
+  // Sdtrig (jit/trigger.cpp): the selected trigger and each trigger's tdata1/tdata2 (tdata3, the
+  // textra context match, is not implemented and reads zero).
+  uint64_t tselect = 0;
+  uint64_t tdata1[kTriggerCount] = {kTdata1Reset, kTdata1Reset};
+  uint64_t tdata2[kTriggerCount] = {};
 };
 
 // Generated code computes field addresses as state + offsetof(CpuState, field).

@@ -1,4 +1,5 @@
-// CSR access (Zicsr, Zicntr, the privileged CSRs, PMP configuration).
+// CSR access (Zicsr, Zicntr, the privileged CSRs, PMP configuration; the trigger CSRs are in
+// trigger.cpp).
 #include "jit/arch_bits.h"
 #include "jit/csr_numbers.h"
 #include "jit/hart.h"
@@ -200,6 +201,7 @@ bool Hart::csr_read(uint16_t csr, uint64_t* v) {
     *v = i < 16 ? m_s.pmpaddr[i] : 0;
     return true;
   }
+  if (csr >= csr::kTselect && csr <= csr::kTinfo) return trigger_csr_read(csr, v);
   return false;
 }
 
@@ -358,6 +360,7 @@ bool Hart::csr_write(uint16_t csr, uint64_t v) {
     pmp_changed();
     return true;
   }
+  if (csr >= csr::kTselect && csr <= csr::kTinfo) return trigger_csr_write(csr, v);
   return false;
 }
 

@@ -31,6 +31,10 @@ inline constexpr uint16_t kMscratch = 0x340, kMepc = 0x341, kMcause = 0x342, kMt
 // Physical memory protection: pmpcfg0..15 (only the even ones on RV64), pmpaddr0..63.
 inline constexpr uint16_t kPmpcfg0 = 0x3a0, kPmpcfg15 = 0x3af, kPmpaddr0 = 0x3b0, kPmpaddr63 = 0x3ef;
 
+// Debug triggers (Sdtrig, debug spec 1.0 chapter 5): M-mode CSRs. tcontrol (0x7a5) and mcontext
+// are not implemented (QEMU 7.2 has neither).
+inline constexpr uint16_t kTselect = 0x7a0, kTdata1 = 0x7a1, kTdata2 = 0x7a2, kTdata3 = 0x7a3, kTinfo = 0x7a4;
+
 // Machine counters.
 inline constexpr uint16_t kMcycle = 0xb00, kMinstret = 0xb02, kMhpmcounter3 = 0xb03, kMhpmcounter31 = 0xb1f;
 

@@ -203,7 +203,7 @@ TEST_CASE("engine: debug control stops run() at a breakpoint and after a step; t
   CHECK_FALSE(m.engine->debug_translate(0, 0x0000800000000000ull));  // not canonical
 }
 
-TEST_CASE("engine: a watchpoint stops the hart after the store or load that touched it") {
+TEST_CASE("engine: a watchpoint stops the hart before the store or load that touches it") {
   constexpr uint32_t kAuipcT1 = 0x00000317;  // auipc t1, 0
   constexpr uint32_t kSdT0 = 0x40533023;     // sd t0, 0x400(t1)
   constexpr uint32_t kLdT2 = 0x40033383;     // ld t2, 0x400(t1)
@@ -216,16 +216,88 @@ TEST_CASE("engine: a watchpoint stops the hart after the store or load that touc
   CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
   CHECK(stop->write);
   CHECK(stop->data_addr == kBase + 0x404);
-  CHECK(stop->pc == kBase + 12);                          // after the sd
-  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);  // the store happened
+  CHECK(stop->pc == kBase + 8);                           // at the sd (gdb steps over it)
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 0);  // the store has not happened
+  CHECK(m.engine->state(0)->instret == 2);                // nor retired
 
-  REQUIRE(m.engine->set_debug(0, false, {}, {{kBase + 0x400, 8, true, false}}));  // read
+  // Resuming with the watch still set: the instruction at the pc runs without it stopping it.
+  REQUIRE(
+      m.engine->set_debug(0, false, {}, {{kBase + 0x404, 2, false, true}, {kBase + 0x400, 8, true, false}}));
   REQUIRE(m.engine->run(0));
+  stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);  // the store happened
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
+  CHECK_FALSE(stop->write);
+  CHECK(stop->data_addr == kBase + 0x400);
+  CHECK(stop->pc == kBase + 12);
+  CHECK(m.engine->state(0)->x[7] == 0);                                          // the load has not happened
+  REQUIRE(m.engine->set_debug(0, true, {}, {{kBase + 0x400, 8, true, false}}));  // step over it
+  REQUIRE(m.engine->run(0));
+  stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kStep);
+  CHECK(stop->pc == kBase + 16);
+  CHECK(m.engine->state(0)->x[7] == 1);
+}
+
+TEST_CASE("engine: a debugger's triggers (dmode, action 1) stop the hart before the instruction or access") {
+  constexpr uint32_t kAuipcT1 = 0x00000317;          // auipc t1, 0
+  constexpr uint32_t kSdT0 = 0x40533023;             // sd t0, 0x400(t1)
+  constexpr uint32_t kLdT2 = 0x40033383;             // ld t2, 0x400(t1)
+  constexpr uint32_t kCsrwTselectZero = 0x7a001073;  // csrw tselect, zero
+  constexpr uint32_t kCsrwTdata1Zero = 0x7a101073;   // csrw tdata1, zero
+  constexpr uint32_t kCsrrT3Tdata1 = 0x7a102e73;     // csrr t3, tdata1
+  Machine m({kAuipcT1, kAddiT0T0One, kSdT0, kLdT2, kCsrwTselectZero, kCsrwTdata1Zero, kCsrrT3Tdata1,
+             0x0000006f /* j . */});
+  REQUIRE(m.memory.write_le<uint64_t>(kBase + 0x400, 0));
+  constexpr uint64_t kDmode = 1ull << 59, kAction1 = 1ull << 12, kM = 1 << 6;
+  const uint64_t exec = (2ull << 60) | kDmode | kAction1 | kM | 4;  // mcontrol, execute
+  const uint64_t load = (6ull << 60) | kDmode | kAction1 | kM | 1;  // mcontrol6, load
+  jit::CpuState s = *m.engine->state(0);
+  s.tdata1[0] = exec;
+  s.tdata2[0] = kBase + 8;
+  s.tdata1[1] = load;
+  s.tdata2[1] = kBase + 0x400;
+  REQUIRE(m.engine->set_state(0, s));
+  CHECK(m.engine->state(0)->tdata1[1] == load);  // a debugger may set dmode and action 1
+  const uint64_t exec_read = m.engine->state(0)->tdata1[0];
+  CHECK((exec_read & ~(63ull << 53)) == exec);  // (plus maskmax, read-only)
+
+  REQUIRE(m.engine->run(0));
+  auto stop = m.engine->debug_stop(0);
+  REQUIRE(stop);
+  CHECK(stop->kind == jit::Engine::DebugStop::Kind::kBreakpoint);
+  CHECK(stop->pc == kBase + 8);
+  CHECK(m.engine->state(0)->pc == kBase + 8);
+  CHECK(m.engine->state(0)->instret == 2);  // the sd did not run
+  CHECK(m.engine->state(0)->mcause == 0);   // no trap: the debugger's stop
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 0);
+
+  REQUIRE(m.engine->run(0));  // from the stop, the sd runs; the load trigger stops before the ld
   stop = m.engine->debug_stop(0);
   REQUIRE(stop);
   CHECK(stop->kind == jit::Engine::DebugStop::Kind::kWatch);
   CHECK_FALSE(stop->write);
   CHECK(stop->data_addr == kBase + 0x400);
-  CHECK(stop->pc == kBase + 16);
+  CHECK(stop->pc == kBase + 12);
+  CHECK(m.memory.read_le<uint64_t>(kBase + 0x400) == 1);
+  CHECK(m.engine->state(0)->x[7] == 0);  // the load did not happen
+  CHECK(m.engine->state(0)->instret == 3);
+
+  // On: the ld, then M-mode's write of 0 to the debugger's trigger, which is ignored.
+  REQUIRE(m.engine->step(0, 4));
   CHECK(m.engine->state(0)->x[7] == 1);
+  CHECK(m.engine->state(0)->x[28] == exec_read);
+  CHECK(m.engine->state(0)->tdata1[0] == exec_read);
+
+  // What set_state legalises: type 0 disables (type 15), action 1 needs dmode, tselect in range.
+  s = *m.engine->state(0);
+  s.tdata1[0] = 0;
+  s.tdata1[1] = (6ull << 60) | kAction1 | kM | 4;
+  s.tselect = 9;
+  REQUIRE(m.engine->set_state(0, s));
+  CHECK(m.engine->state(0)->tdata1[0] == 15ull << 60);
+  CHECK(m.engine->state(0)->tdata1[1] == ((6ull << 60) | kM | 4));
+  CHECK(m.engine->state(0)->tselect == 0);
 }

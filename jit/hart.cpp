@@ -60,6 +60,8 @@ void Hart::reset(uint64_t pc, uint64_t a0, uint64_t a1, uint64_t a2) {
   m_s.priv = Priv::kM;
   m_s.mstatus = kUXL_SXL;
   m_pmp_active = m_pmp_locked = false;
+  m_trig_skip = false;
+  triggers_changed();
   flush_decoded();
   flush_tlb();
   update_contexts();
@@ -135,9 +137,11 @@ void Hart::run_until_kicked() {
       continue;
     }
     check_interrupts();
-    ChunkEnd end = execute(kChunk);
+    // Armed execute triggers (rare): one instruction at a time, each tested first.
+    ChunkEnd end = __builtin_expect(m_trig_step, 0) ? trigger_chunk(kChunk) : execute(kChunk);
     m_published_instret.store(m_s.instret, std::memory_order_relaxed);
     if (end == ChunkEnd::kWfi) wait_for_interrupt();
+    if (end == ChunkEnd::kStop) return;  // a debugger's trigger fired: run() reports the stop
   }
 }
 
@@ -148,10 +152,10 @@ void Hart::step(uint64_t max_instructions) {
     check_interrupts();
     const int64_t budget = static_cast<int64_t>(std::min<uint64_t>(max_instructions, kChunk));
     const uint64_t before = m_s.instret;
-    const ChunkEnd end = execute(budget);
+    const ChunkEnd end = m_trig_step ? trigger_chunk(budget) : execute(budget);
     const uint64_t done = m_s.instret - before;
     max_instructions -= std::min<uint64_t>(max_instructions, done == 0 ? 1 : done);
-    if (end == ChunkEnd::kWfi) return;
+    if (end == ChunkEnd::kWfi || end == ChunkEnd::kStop) return;
   }
 }
 
@@ -190,6 +194,12 @@ void Hart::set_state(const CpuState& state) {
   m_s = state;
   m_s.x[0] = 0;  // x0 reads zero whatever the caller put there
   m_s.resv_valid = 0;
+  // Trigger state from a debugger or a snapshot: legal values only (dmode and action 1 are the
+  // debugger's to set, so they are kept), the selection in range.
+  if (m_s.tselect >= kTriggerCount) m_s.tselect = 0;
+  for (unsigned i = 0; i < kTriggerCount; ++i) m_s.tdata1[i] = legal_trigger(m_s.tdata1[i]);
+  m_trig_skip = false;
+  triggers_changed();
   pmp_changed();
   flush_decoded();
   flush_tlb();
@@ -205,10 +215,11 @@ void Hart::set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::v
   m_watches = std::move(watches);
   std::erase_if(m_watches, [](const Watch& w) { return w.len == 0 || (!w.read && !w.write); });
   if (had_watches || !m_watches.empty()) flush_tlb();  // watched pages must leave the data TLBs
-  m_watch_hit.reset();
   m_debug_active = single_step || !m_breakpoints.empty() || !m_watches.empty();
   m_debug_skip = true;
   m_debug_skip_pc = m_s.pc;
+  m_trig_skip = true;  // and its access runs without its watch (or a debugger's trigger) stopping it
+  m_trig_skip_pc = m_s.pc;
   m_debug_stop.reset();
 }
 
@@ -227,11 +238,10 @@ bool Hart::debug_chunk() {
       m_debug_skip_pc = m_s.pc;
       return true;
     }
-    const ChunkEnd end = execute(1);
-    if (m_watch_hit) {
-      m_debug_stop = m_watch_hit;
-      m_debug_stop->pc = m_s.pc;
-      m_watch_hit.reset();
+    // The guest's execute triggers apply here too; a watch or a debugger's trigger stops the hart
+    // before the access (kStop, the pc at the instruction).
+    const ChunkEnd end = execute_one_checked();
+    if (end == ChunkEnd::kStop) {
       m_debug_skip = true;
       m_debug_skip_pc = m_s.pc;
       return true;
@@ -259,8 +269,9 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
   int64_t left = budget;
   ChunkEnd end = ChunkEnd::kBudget;
   m_end_chunk = false;
-  const bool tier_on = m_tier_on && !m_debug_active;  // debug mode interprets (debug_chunk)
-  uint64_t compiled = 0;                              // instructions run in compiled regions this chunk
+  // Debug mode and armed triggers interpret (their checks live in the interpreter's paths).
+  const bool tier_on = m_tier_on && !m_debug_active && !m_trig_armed;
+  uint64_t compiled = 0;  // instructions run in compiled regions this chunk
   // Local copies of the fetch state: members would be reloaded after every register write (the
   // compiler cannot prove x[] does not alias them). Re-read after anything that may change them.
   uint64_t fetch_vpn = m_fetch_vpn;
@@ -561,7 +572,8 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
 
         case Op::kCompiled: {
           const CompiledRegion& region = m_regions[static_cast<size_t>(in.imm)];
-          if (left + 1 < kJitMaxRegionInsns) {  // too little budget left: interpret this one
+          // Too little budget left, or triggers armed / debug mode (tier_on off): interpret it.
+          if (left + 1 < kJitMaxRegionInsns || !tier_on) {
             ip = &region.original;
             goto dispatch;
           }
@@ -775,6 +787,8 @@ bool Hart::exec_amo(const Insn& in) {
   const unsigned size = dword ? 8 : 4;
   const Op op = dword ? static_cast<Op>(static_cast<int>(in.op) - 11) : in.op;  // fold D onto W names
   const uint64_t va = m_s.x[in.rs1];
+  // Triggers first (an AMO is a load and a store), before the alignment check, as the spec orders.
+  if (!check_data_trigger(va, size, op != Op::kScW, op != Op::kLrW)) return false;
   if (op == Op::kLrW) {
     uint8_t* host = host_for_atomic(va, kRead, size);
     if (!host) return false;

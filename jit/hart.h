@@ -131,8 +131,10 @@ class Hart {
     uint64_t data_addr = 0;  // kWatch: the first byte of the access that overlapped a watch
     bool write = false;      // kWatch: the access was a store (or an AMO)
   };
-  // Watches stop the hart after the instruction whose load or store overlapped one (its pc is then
-  // the next instruction's, as gdb expects of watchpoints).
+  // Watches stop the hart before the load or store that overlaps one, with the pc at its
+  // instruction and nothing done: gdb on riscv treats watchpoints as non-steppable (as the debug
+  // triggers are: timing "before") and steps over the access itself, then compares the values. The
+  // instruction at the pc the hart resumes from runs without its watch stopping it.
   void set_debug(bool single_step, std::vector<uint64_t> breakpoints, std::vector<Watch> watches = {});
   // Why the last run() returned: a debug stop, or nothing (a kick). Clears it.
   std::optional<DebugStop> take_debug_stop() { return std::exchange(m_debug_stop, std::nullopt); }
@@ -175,7 +177,7 @@ class Hart {
     uintptr_t addend = 0;         // host address - guest-virtual address, for RAM pages
     DecodedPage* page = nullptr;  // fetch TLB only
   };
-  enum class ChunkEnd { kBudget, kWfi, kStop };
+  enum class ChunkEnd { kBudget, kWfi, kStop };  // kStop: a trigger stopped the hart for the debugger
 
   ChunkEnd execute(int64_t budget);
   bool check_interrupts();
@@ -343,15 +345,21 @@ class Hart {
   uint64_t m_debug_skip_pc = 0;
   std::vector<uint64_t> m_breakpoints;
   std::vector<Watch> m_watches;
-  std::optional<DebugStop> m_watch_hit;  // set by an access, turned into the stop by debug_chunk
   std::optional<DebugStop> m_debug_stop;
-  // A data access at [va, va+size): records a watch hit. Pages with watches never enter the data
-  // TLBs, so every access to them comes through the slow paths that call this.
-  void check_watch(uint64_t va, unsigned size, bool write) {
-    if (__builtin_expect(m_watches.empty(), 1)) return;
-    for (const Watch& w : m_watches)
-      if (va < w.addr + w.len && w.addr < va + size && (write ? w.write : w.read) && !m_watch_hit)
-        m_watch_hit = DebugStop{DebugStop::Kind::kWatch, 0, std::max(va, w.addr), write};
+  // Before a data access at [va, va+size): false when it overlaps a watch, which stops the hart
+  // before the access like a debugger's load/store trigger (a pending kEnterDebug; the instruction
+  // neither completes nor retires). Pages with watches never enter the data TLBs, so every access
+  // to them comes through the slow paths that call this.
+  bool check_watch(uint64_t va, unsigned size, bool write) {
+    if (__builtin_expect(m_watches.empty(), 1) || m_trig_quiet) return true;
+    for (const Watch& w : m_watches) {
+      if (va < w.addr + w.len && w.addr < va + size && (write ? w.write : w.read)) {
+        m_debug_stop = DebugStop{DebugStop::Kind::kWatch, 0, std::max(va, w.addr), write};
+        m_trig_data_stop = true;
+        return raise(kEnterDebug, m_debug_stop->data_addr);
+      }
+    }
+    return true;
   }
   bool page_watched(uint64_t va) const {
     for (const Watch& w : m_watches)
@@ -359,6 +367,39 @@ class Hart {
     return false;
   }
   bool debug_chunk();  // some instructions in debug mode; true on a debug stop
+
+  // Debug triggers (Sdtrig, trigger.cpp). The CSRs live in m_s (tselect, tdata1, tdata2); these
+  // flags are derived from them by triggers_changed(), so a hart with no trigger armed pays one
+  // flag test per chunk and one per data slow path. While any trigger is armed the hart runs only
+  // in the interpreter (execute() neither promotes nor enters compiled regions). Execute triggers
+  // (and debugger-owned ones) make it run one instruction at a time (trigger_chunk), tested before
+  // each; load/store triggers keep the pages they cover out of the data TLBs, so every access to
+  // them reaches the slow paths, which test it before touching memory.
+  bool m_trig_armed = false;      // some trigger is enabled
+  bool m_trig_exec = false;       // some enabled trigger matches instruction addresses
+  bool m_trig_data = false;       // some enabled trigger matches load/store addresses
+  bool m_trig_step = false;       // run instruction by instruction (execute triggers, or action 1)
+  bool m_trig_quiet = false;      // the instruction the debugger resumes at: debugger triggers hold off
+  bool m_trig_skip = false;       // after a debugger trigger stop: its instruction runs once unhindered
+  bool m_trig_data_stop = false;  // a load/store trigger with action 1 fired in this instruction
+  uint64_t m_trig_skip_pc = 0;
+  static constexpr uint64_t kEnterDebug = ~0ull;  // pending "trap" cause: stop for the debugger
+  void triggers_changed();
+  static uint64_t legal_trigger(uint64_t tdata1);  // as a debugger's write leaves it (dmode kept)
+  bool trigger_csr_read(uint16_t csr, uint64_t* value) const;
+  bool trigger_csr_write(uint16_t csr, uint64_t value);
+  // Before the instruction at m_s.pc: true when a trigger fired (the breakpoint trap is taken, or
+  // m_debug_stop is set for action 1).
+  bool fire_exec_trigger();
+  // Before a load and/or store of [va, va+size): false when a trigger fired (a pending trap:
+  // breakpoint, or kEnterDebug with m_debug_stop set).
+  bool check_data_trigger(uint64_t va, unsigned size, bool load, bool store) {
+    return __builtin_expect(!m_trig_data, 1) || data_trigger_passes(va, size, load, store);
+  }
+  bool data_trigger_passes(uint64_t va, unsigned size, bool load, bool store);
+  bool page_triggered(uint64_t va) const;  // a load/store trigger may match inside va's page
+  ChunkEnd execute_one_checked();          // one instruction, execute triggers tested first
+  ChunkEnd trigger_chunk(int64_t budget);  // up to budget instructions that way
 };
 
 }  // namespace jit

@@ -153,6 +153,8 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
   // A debugger's watched pages stay out of the data TLBs: every access to them takes the slow path,
   // which checks the watches.
   if (access != kFetch && !m_watches.empty() && page_watched(va)) return;
+  // The same for pages a load/store trigger covers.
+  if (access != kFetch && m_trig_data && page_triggered(va)) return;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
@@ -163,7 +165,8 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
 }
 
 bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
-  check_watch(va, size, false);
+  if (!check_data_trigger(va, size, true, false)) return false;  // before the access (and its faults)
+  if (!check_watch(va, size, false)) return false;
   auto* bytes = static_cast<uint8_t*>(out);
   if ((va & 0xfff) + size > 4096) {
     // Misaligned across pages: translate both first so a fault leaves nothing half done.
@@ -200,7 +203,8 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
 }
 
 bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
-  check_watch(va, size, true);
+  if (!check_data_trigger(va, size, false, true)) return false;
+  if (!check_watch(va, size, true)) return false;
   const auto* bytes = static_cast<const uint8_t*>(in);
   if ((va & 0xfff) + size > 4096) {
     uint64_t pa0, pa1;
@@ -240,7 +244,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
 
 uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
   const bool is_lr = access == kRead;
-  check_watch(va, size, !is_lr);
+  if (!check_watch(va, size, !is_lr)) return nullptr;
   if (va & (size - 1)) {
     raise(is_lr ? kLoadMisaligned : kStoreMisaligned, va);
     return nullptr;

@@ -85,6 +85,7 @@ void Hart::update_contexts() {
 }
 
 void Hart::take_trap(uint64_t cause, uint64_t tval, bool interrupt) {
+  if (cause == kEnterDebug && !interrupt) return;  // a trigger stopped the hart for the debugger
   const uint64_t deleg = interrupt ? m_s.mideleg : m_s.medeleg;
   m_s.resv_valid = false;
   const uint64_t code = (interrupt ? 1ull << 63 : 0) | cause;

@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kRiscvVcpuVersion = 1;
+constexpr uint32_t kRiscvVcpuVersion = 2;  // 2: debug triggers (tselect, tdata1, tdata2)
 
 double wall_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -71,6 +71,11 @@ void save_vcpu(const accel::RiscvVcpuState& s, hw::StateWriter& out) {
   for (uint8_t c : s.pmpcfg) out.u8(c);
   for (uint64_t a : s.pmpaddr) out.u64(a);
   out.boolean(s.reservation_valid);
+  out.u64(s.tselect);
+  for (unsigned i = 0; i < accel::RiscvVcpuState::kTriggers; ++i) {
+    out.u64(s.tdata1[i]);
+    out.u64(s.tdata2[i]);
+  }
 }
 
 base::ErrorOr<accel::RiscvVcpuState> load_vcpu(hw::StateReader& in) {
@@ -91,6 +96,11 @@ base::ErrorOr<accel::RiscvVcpuState> load_vcpu(hw::StateReader& in) {
   // An LR's reservation is not restored: the SC after it fails and the guest's LR/SC loop retries,
   // which the ISA allows at any time (a reservation may be lost spuriously).
   s.reservation_valid = in.boolean() && false;
+  s.tselect = in.u64();
+  for (unsigned i = 0; i < accel::RiscvVcpuState::kTriggers; ++i) {
+    s.tdata1[i] = in.u64();
+    s.tdata2[i] = in.u64();
+  }
   TRY(in.finish("vCPU state"));
   return s;
 }

@@ -46,6 +46,7 @@ void DebugLink::on_debug_exit(unsigned vcpu, const accel::ExitDebug& exit) {
   }
   event.thread = vcpu;
   event.data_address = exit.data_address;
+  event.pc = exit.pc;
   std::lock_guard guard(m_listener_lock);
   if (m_listener) m_listener(event);
 }

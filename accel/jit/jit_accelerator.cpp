@@ -69,6 +69,10 @@ class JitVcpu final : public Vcpu {
     out.menvcfg = s->menvcfg, out.senvcfg = s->senvcfg, out.stimecmp = s->stimecmp;
     for (unsigned i = 0; i < 16; ++i) out.pmpcfg[i] = s->pmpcfg[i], out.pmpaddr[i] = s->pmpaddr[i];
     out.reservation_valid = s->resv_valid != 0;
+    static_assert(RiscvVcpuState::kTriggers == jit::kTriggerCount);
+    out.tselect = s->tselect;
+    for (unsigned i = 0; i < jit::kTriggerCount; ++i)
+      out.tdata1[i] = s->tdata1[i], out.tdata2[i] = s->tdata2[i];
     return VcpuState{out};
   }
 
@@ -98,6 +102,11 @@ class JitVcpu final : public Vcpu {
     s.mcountinhibit = static_cast<uint32_t>(in->mcountinhibit);
     s.menvcfg = in->menvcfg, s.senvcfg = in->senvcfg, s.stimecmp = in->stimecmp;
     for (unsigned i = 0; i < 16; ++i) s.pmpcfg[i] = in->pmpcfg[i], s.pmpaddr[i] = in->pmpaddr[i];
+    // Trigger writes from here are a debugger's (debug mode): dmode and action 1 are allowed; the
+    // hart legalises the rest.
+    s.tselect = in->tselect;
+    for (unsigned i = 0; i < jit::kTriggerCount; ++i)
+      s.tdata1[i] = in->tdata1[i], s.tdata2[i] = in->tdata2[i];
     m_engine.set_state(m_index, s);
     return {};
   }

@@ -109,3 +109,39 @@ TEST_CASE("jit accelerator: RAM must be 8-byte aligned (host atomics back guest 
   NoDevices ops;
   CHECK_FALSE(accel->create_vm(riscv_spec(1), memory, ops).ok());
 }
+
+TEST_CASE("jit accelerator: vCPU state carries the debug triggers (snapshots, gdb's tdata registers)") {
+  auto accel = accel::make_jit_accelerator();
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0x80000000, 0x10000).ok());
+  NoDevices ops;
+  base::Timebase timebase;
+  accel::VmSpec spec = riscv_spec(1);
+  spec.timebase = &timebase;
+  auto vm = accel->create_vm(spec, memory, ops);
+  REQUIRE(vm.ok());
+  auto vcpu = (*vm)->create_vcpu(0);
+  REQUIRE(vcpu.ok());
+  REQUIRE((*vcpu)->set_boot_state(accel::RiscvBootState{0x80000000, 0, 0, 0}).ok());
+  auto state = (*vcpu)->get_state();
+  REQUIRE(state.ok());
+  auto s = std::get<accel::RiscvVcpuState>(*state);
+  CHECK(s.tselect == 0);
+  CHECK((s.tdata1[0] >> 60) == 2);                       // reset: mcontrol, nothing enabled
+  const uint64_t store_m = (6ull << 60) | (1 << 6) | 2;  // mcontrol6, M, store
+  const uint64_t debugger = (2ull << 60) | (1ull << 59) | (1 << 12) | (1 << 6) | 4;  // dmode, action 1
+  s.tselect = 1;
+  s.tdata1[0] = store_m;
+  s.tdata2[0] = 0x80001000;
+  s.tdata1[1] = debugger;
+  s.tdata2[1] = 0x80000100;
+  REQUIRE((*vcpu)->set_state(s).ok());
+  state = (*vcpu)->get_state();
+  REQUIRE(state.ok());
+  const auto back = std::get<accel::RiscvVcpuState>(*state);
+  CHECK(back.tselect == 1);
+  CHECK(back.tdata1[0] == store_m);
+  CHECK(back.tdata2[0] == 0x80001000);
+  CHECK((back.tdata1[1] & ~(63ull << 53)) == debugger);  // kept (plus the read-only maskmax)
+  CHECK(back.tdata2[1] == 0x80000100);
+}

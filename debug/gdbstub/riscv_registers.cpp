@@ -95,6 +95,18 @@ const Csr kCsrs[] = {
     PMPADDR(13),
     PMPADDR(14),
     PMPADDR(15),
+    // Debug triggers: tdata1/tdata2 are the selected trigger's, as on hardware behind OpenOCD. A
+    // write from gdb is a debugger's (it may set dmode and action 1: the hart then stops for gdb).
+    {"tselect", 0x7a0, [](const State& s, unsigned) { return s.tselect; },
+     [](State& s, uint64_t v) {
+       if (v < State::kTriggers) s.tselect = v;
+     }},
+    {"tdata1", 0x7a1, [](const State& s, unsigned) { return s.tdata1[s.tselect % State::kTriggers]; },
+     [](State& s, uint64_t v) { s.tdata1[s.tselect % State::kTriggers] = v; }},
+    {"tdata2", 0x7a2, [](const State& s, unsigned) { return s.tdata2[s.tselect % State::kTriggers]; },
+     [](State& s, uint64_t v) { s.tdata2[s.tselect % State::kTriggers] = v; }},
+    {"tdata3", 0x7a3, [](const State&, unsigned) -> uint64_t { return 0; }, nullptr},
+    {"tinfo", 0x7a4, [](const State&, unsigned) -> uint64_t { return (1u << 2) | (1u << 6); }, nullptr},
     FIELD("mcycle", 0xb00, cycle),
     FIELD("minstret", 0xb02, instret),
     {"cycle", 0xc00, [](const State& s, unsigned) { return s.cycle; }, nullptr},

@@ -114,6 +114,7 @@ void Session::attached() {
 void Session::disconnected() {
   if (m_closed) return;
   m_breakpoints.clear();
+  m_hw_breakpoints.clear();
   m_watchpoints.clear();
   m_target.detach();
   m_closed = true;
@@ -238,6 +239,12 @@ std::string Session::stop_reply(const StopEvent& event) const {
     char text[48];
     std::snprintf(text, sizeof text, "%s:%llx;", kind, static_cast<unsigned long long>(event.data_address));
     watch = text;
+  } else if (event.reason == StopEvent::Reason::kBreakpoint) {
+    // Which kind of breakpoint (Z0 or Z1) is at the pc, for a client that asked to be told.
+    if (m_client_hwbreak && m_hw_breakpoints.count(event.pc))
+      watch = "hwbreak:;";
+    else if (m_client_swbreak && m_breakpoints.count(event.pc))
+      watch = "swbreak:;";
   }
   return std::string("T") + signal + watch + "thread:" + hex_of(event.thread + 1) + ";";
 }
@@ -261,7 +268,11 @@ std::optional<unsigned> Session::thread_of(std::string_view id, bool allow_any) 
 }
 
 void Session::sync_breakpoints() {
-  m_target.set_breakpoints(std::vector<uint64_t>(m_breakpoints.begin(), m_breakpoints.end()));
+  // Z0 and Z1 alike are host-side breakpoints by address (none is taken from the guest's own debug
+  // triggers, as with QEMU's gdbstub).
+  std::set<uint64_t> all = m_breakpoints;
+  all.insert(m_hw_breakpoints.begin(), m_hw_breakpoints.end());
+  m_target.set_breakpoints(std::vector<uint64_t>(all.begin(), all.end()));
   m_target.set_watchpoints(std::vector<Watchpoint>(m_watchpoints.begin(), m_watchpoints.end()));
 }
 
@@ -312,6 +323,7 @@ std::optional<std::string> Session::dispatch(std::string_view packet) {
       return thread_of(args, false) ? std::string("OK") : kError;
     case 'D':
       m_breakpoints.clear();
+      m_hw_breakpoints.clear();
       m_watchpoints.clear();
       m_target.detach();
       m_closed = true;
@@ -409,11 +421,12 @@ std::string Session::breakpoint(std::string_view args, bool insert) {
   uint64_t addr = 0, kind = 0;
   if (!parse_addr_len(rest, &addr, &kind)) return kBadArgs;
   if (type == '0' || type == '1') {
+    std::set<uint64_t>& set = type == '0' ? m_breakpoints : m_hw_breakpoints;
     if (insert) {
-      if (m_breakpoints.size() >= kMaxBreakpoints && !m_breakpoints.count(addr)) return "E0c";
-      m_breakpoints.insert(addr);
+      if (set.size() >= kMaxBreakpoints && !set.count(addr)) return "E0c";
+      set.insert(addr);
     } else {
-      m_breakpoints.erase(addr);
+      set.erase(addr);
     }
     return "OK";
   }
@@ -431,8 +444,19 @@ std::string Session::breakpoint(std::string_view args, bool insert) {
 std::string Session::query(std::string_view packet) {
   auto starts = [&](std::string_view prefix) { return packet.substr(0, prefix.size()) == prefix; };
   if (starts("qSupported")) {
-    char reply[96];
-    std::snprintf(reply, sizeof reply, "PacketSize=%zx;qXfer:features:read+;vContSupported+", kMaxPacket);
+    // The client's features: qSupported:f1;f2;... (gdb offers swbreak+ and hwbreak+).
+    std::string_view features =
+        packet.substr(packet.find(':') == std::string_view::npos ? packet.size() : packet.find(':') + 1);
+    m_client_swbreak = m_client_hwbreak = false;
+    while (!features.empty()) {
+      const std::string_view feature = features.substr(0, features.find(';'));
+      if (feature == "swbreak+") m_client_swbreak = true;
+      if (feature == "hwbreak+") m_client_hwbreak = true;
+      features.remove_prefix(std::min(features.size(), feature.size() + 1));
+    }
+    char reply[128];
+    std::snprintf(reply, sizeof reply,
+                  "PacketSize=%zx;qXfer:features:read+;vContSupported+;swbreak+;hwbreak+", kMaxPacket);
     return reply;
   }
   if (starts("qXfer:features:read:")) {

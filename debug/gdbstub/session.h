@@ -8,8 +8,10 @@
 //
 // Supported: qSupported, qXfer:features:read (target.xml), ?, g/G, p/P, m/M (virtual addresses as
 // the selected thread translates them; physical after `maintenance packet Qqemu.PhyMemMode:1`, as
-// with QEMU), Z0/z0 and Z1/z1 (both are breakpoints by address here), Z2/Z3/Z4 watchpoints
-// (write, read, access; by virtual address, any length), c/C, s/S, vCont, threads
+// with QEMU), Z0/z0 and Z1/z1 (both are host-side breakpoints by address, any number, not taken
+// from the guest's debug triggers; stop replies say swbreak/hwbreak to a client that asked), Z2/Z3/Z4
+// watchpoints (write, read, access; by virtual address, any length; stop replies say
+// watch/rwatch/awatch:ADDR), c/C, s/S, vCont, threads
 // (qfThreadInfo, qsThreadInfo, qC, H, T, qThreadExtraInfo), qAttached, D (detach), k (kill).
 #pragma once
 
@@ -86,8 +88,10 @@ class Session {
   bool m_running = false, m_closed = false, m_physical = false;
   unsigned m_g_thread = 0;  // H g: registers and memory
   StopEvent m_last_stop{StopEvent::Reason::kInterrupt, 0};
-  std::set<uint64_t> m_breakpoints;
+  std::set<uint64_t> m_breakpoints;     // Z0
+  std::set<uint64_t> m_hw_breakpoints;  // Z1 (also host-side; kept apart to name the stop reason)
   std::set<Watchpoint> m_watchpoints;
+  bool m_client_swbreak = false, m_client_hwbreak = false;  // stop reasons the client asked for
   uint64_t m_errors = 0;
 };
 

@@ -142,6 +142,26 @@ TEST_CASE("gdbstub: registers by g/p and written by G/P, for the selected thread
   CHECK(c.ask("G1234") == "E02");
 }
 
+TEST_CASE("gdbstub: the debug trigger CSRs, tdata1/tdata2 through tselect") {
+  Client c;
+  const unsigned kTselect = gdbstub::riscv::kFirstCsr + 0x7a0;
+  const unsigned kTdata1 = gdbstub::riscv::kFirstCsr + 0x7a1;
+  c.target.regs[0].tdata1[1] = 0x2000000000000044;
+  char request[64];
+  std::snprintf(request, sizeof request, "P%x=0100000000000000", kTselect);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tselect == 1);
+  std::snprintf(request, sizeof request, "p%x", kTdata1);
+  CHECK(c.ask(request) == "4400000000000020");  // trigger 1's, little-endian
+  std::snprintf(request, sizeof request, "P%x=0900000000000000", kTselect);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tselect == 1);  // out of range: kept
+  std::snprintf(request, sizeof request, "P%x=0000000000000000", kTdata1);
+  CHECK(c.ask(request) == "OK");
+  CHECK(c.target.regs[0].tdata1[1] == 0);
+  CHECK(gdbstub::riscv::target_xml().find("name=\"tdata1\"") != std::string::npos);
+}
+
 TEST_CASE("gdbstub: memory by virtual address, and by physical address in QEMU's PhyMemMode") {
   Client c;
   c.target.ram[0x100] = 0xab;
@@ -165,7 +185,7 @@ TEST_CASE("gdbstub: memory by virtual address, and by physical address in QEMU's
 TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   Client c;
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");
-  CHECK(c.ask("Z1,ffffffff80002000,4") == "OK");  // a hardware breakpoint is the same thing here
+  CHECK(c.ask("Z1,ffffffff80002000,4") == "OK");  // a hardware breakpoint: also by address, host-side
   CHECK(c.ask("Z0,ffffffff80001000,2") == "OK");  // twice is once
   CHECK(c.ask("Z5,ffffffff80003000,8").empty());  // unknown kinds: unsupported
   CHECK(c.ask("Z0,zz,2") == "E02");
@@ -206,6 +226,38 @@ TEST_CASE("gdbstub: breakpoints, continue, step, vCont and Ctrl-C") {
   CHECK(c.target.stops == stops + 1);
   CHECK(Client::unframe(out) == "T02thread:1;");
   CHECK_FALSE(c.session.running());
+}
+
+TEST_CASE("gdbstub: Z1 hardware breakpoints are host-side too; stops say hwbreak or swbreak when asked") {
+  Client c;
+  CHECK(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find(";swbreak+;hwbreak+") != std::string::npos);
+  CHECK(c.ask("Z0,80001000,4") == "OK");
+  CHECK(c.ask("Z1,80002000,4") == "OK");
+  CHECK(c.ask("Z1,80001000,4") == "OK");  // both kinds at one address: one breakpoint on the target
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.breakpoints == std::vector<uint64_t>{0x80001000, 0x80002000});
+  std::string out;
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80002000}, out);
+  CHECK(Client::unframe(out) == "T05hwbreak:;thread:1;");
+  CHECK(c.ask("z1,80001000,4") == "OK");
+  CHECK(c.ask("c") == "<none>");
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 1, 0, 0x80001000}, out);
+  CHECK(Client::unframe(out) == "T05swbreak:;thread:2;");
+  CHECK(c.ask("z1,80002000,4") == "OK");
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.breakpoints == std::vector<uint64_t>{0x80001000});
+  out.clear();
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80003000}, out);  // none of ours
+  CHECK(Client::unframe(out) == "T05thread:1;");
+
+  Client old;  // a client that did not offer them gets neither
+  CHECK(old.ask("qSupported:multiprocess+").find("hwbreak+") != std::string::npos);
+  CHECK(old.ask("Z1,80002000,4") == "OK");
+  CHECK(old.ask("c") == "<none>");
+  out.clear();
+  old.session.on_stop({StopEvent::Reason::kBreakpoint, 0, 0, 0x80002000}, out);
+  CHECK(Client::unframe(out) == "T05thread:1;");
 }
 
 TEST_CASE("gdbstub: watchpoints reach the target and their stops name their kind") {

@@ -18,6 +18,7 @@ struct StopEvent {
   enum class Reason { kBreakpoint, kStep, kInterrupt, kWatchpoint } reason = Reason::kInterrupt;
   unsigned thread = 0;
   uint64_t data_address = 0;  // kWatchpoint: where the access touched a watchpoint
+  uint64_t pc = 0;            // kBreakpoint: where it stopped (says a Z0 from a Z1 breakpoint)
 };
 
 struct Watchpoint {

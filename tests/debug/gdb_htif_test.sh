@@ -102,6 +102,72 @@ check "an access watchpoint stops at the load of the fourth byte ('l')" grep -q 
 check "the hits are reported as watchpoints" test "$(grep -c "^Hardware.* watchpoint [12]: " "$tmp/w.out")" -ge 4
 check "after the watches the program ends normally" test "$status" -eq 0
 
+# 1c. hbreak (Z1) and watch (Z2) on a program with a debug trigger of its own (gdb_triggers.s):
+#     gdb's are host-side and exact, the guest's trigger raises its breakpoint exception once and
+#     the program sees it as on QEMU (exit 0), with gdb attached throughout.
+trig_elf=$PWD/tests/debug/gdb_triggers.elf
+sed "s|kernel: .*}|kernel: $trig_elf}|" "$tmp/m.yaml" >"$tmp/trig.yaml"
+start "$tmp/trig.yaml"
+cat >"$tmp/h.gdb" <<GDB
+set pagination off
+set confirm off
+target remote $sock
+watch *(long *)&counter
+continue
+print \$s1
+print/d \$s0
+print/x \$pc - (long)&guarded
+continue
+print \$s1
+delete
+hbreak done
+continue
+print \$s1
+print/d \$s0
+delete
+continue
+GDB
+timeout 60 "$gdb" -q -batch -nx -x "$tmp/h.gdb" "$trig_elf" >"$tmp/h.out" 2>&1
+finish_vm
+first_watch() { grep -A3 "^Hardware watchpoint 1: \*(long \*)&counter" "$tmp/h.out" | grep -q "^New value = 1"; }
+check "watch stops at the first store to counter (old value 0, new 1)" first_watch
+check "the store was the first iteration's, before the guest's trigger fired" grep -q "^\$2 = 0" "$tmp/h.out"
+check "gdb shows the stop right after the store (exactly at guarded)" grep -q "^\$3 = 0x0" "$tmp/h.out"
+check "the second watch stop is the second iteration" grep -q "^New value = 2" "$tmp/h.out"
+check "hbreak sets a hardware breakpoint" grep -q "^Hardware assisted breakpoint 2 at 0x8000" "$tmp/h.out"
+check "it stops at done after three iterations" grep -q "^\$5 = 3" "$tmp/h.out"
+check "by then the guest's own trigger fired exactly once" grep -q "^\$6 = 1" "$tmp/h.out"
+check "the program saw mcause 3 and mepc/mtval at its trigger (exit 0)" test "$status" -eq 0
+[ "$status" -eq 0 ] || cat "$tmp/h.out"
+
+# 1d. A trigger gdb programs itself through the tdata registers (dmode = 1, action 1: enter debug
+#     mode) belongs to the debugger: the hart stops for gdb before that instruction (SIGTRAP, no
+#     breakpoint of gdb's), and the guest, whose own trigger is the other one, runs on unaffected.
+start "$tmp/trig.yaml"
+cat >"$tmp/t.gdb" <<GDB
+set pagination off
+set confirm off
+target remote $sock
+print/x \$tinfo
+set var \$tselect = 1
+set var \$tdata2 = (long)&done
+set var \$tdata1 = 0x2800000000001044
+print/x \$tdata1
+continue
+print/x \$pc - (long)&done
+print \$s1
+continue
+GDB
+timeout 60 "$gdb" -q -batch -nx -x "$tmp/t.gdb" "$trig_elf" >"$tmp/t.out" 2>&1
+finish_vm
+check "gdb sees tinfo (types 2 and 6)" grep -q "^\$1 = 0x44" "$tmp/t.out"
+check "gdb's tdata1 write keeps dmode and action 1 (maskmax 63 added)" grep -q "^\$2 = 0x2fe0000000001044" "$tmp/t.out"
+check "the debugger's trigger stops the hart for gdb" grep -q "SIGTRAP" "$tmp/t.out"
+check "exactly at done, before it runs" grep -q "^\$3 = 0x0" "$tmp/t.out"
+check "after the loop's three iterations" grep -q "^\$4 = 3" "$tmp/t.out"
+check "continuing, the program ends normally (its own trigger fired once)" test "$status" -eq 0
+[ "$status" -eq 0 ] || cat "$tmp/t.out"
+
 # 2. Ctrl-C while it runs (gdb reading from a pipe handles the stop between commands), then kill:
 #    the machine stops as a forced stop (exit 12).
 start "$tmp/m.yaml"

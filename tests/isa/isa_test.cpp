@@ -57,6 +57,10 @@ TEST_CASE("isa: two harts, AMOs and LR/SC atomic across host threads") {
   expect_pass("smp", 2);
 }
 
+TEST_CASE("isa: debug triggers (Sdtrig: mcontrol, mcontrol6, M/S/U, execute, load, store, AMO)") {
+  expect_pass("triggers");
+}
+
 TEST_CASE("isa: the harness reports a failing test's number") {
   const auto result = isa::run_image("tests/isa/selftest_fail.bin");
   REQUIRE(result.finished);

@@ -53,6 +53,9 @@ TEST_CASE("isa, tier llvm: PMP") {
 TEST_CASE("isa, tier llvm: two harts, AMOs and LR/SC") {
   expect_pass_compiled("smp", 2);
 }
+TEST_CASE("isa, tier llvm: debug triggers (armed triggers keep the hart in the interpreter)") {
+  expect_pass_compiled("triggers");
+}
 TEST_CASE("isa, tier llvm: the integer differential program") {
   expect_pass_compiled("int_diff");
 }

@@ -1198,20 +1198,45 @@ AccelResult<void> KvmVcpu::set_state(const VcpuState& any_state) {
   return {};
 }
 
-// What the guest's CPUID says about the CPU: vendor, family/model/stepping, and a hash (FNV-1a) of
-// the whole table the vCPUs get, so a snapshot resumes only on a CPU the guest would not tell apart.
+// What the guest's CPUID says about the CPU: vendor, family/model/stepping, and the feature words a
+// guest may have acted on (leaves 1, 7, 0xD, 0x80000001/7/8), so a snapshot resumes only on a CPU
+// whose features the guest would not miss. Leaves that describe the host rather than the features
+// (cache sizes, APIC ids, frequencies) are left out.
+struct CpuFeatureWord {
+  uint32_t function, index;
+  CpuidReg reg;
+  const char* name;
+};
+constexpr CpuFeatureWord kFeatureWords[] = {
+    {1, 0, CpuidReg::Ecx, "ecx"},          {1, 0, CpuidReg::Edx, "edx"},
+    {7, 0, CpuidReg::Ebx, "ebx"},          {7, 0, CpuidReg::Ecx, "ecx"},
+    {7, 0, CpuidReg::Edx, "edx"},          {7, 1, CpuidReg::Eax, "eax"},
+    {0xd, 0, CpuidReg::Eax, "eax"},        {0xd, 0, CpuidReg::Edx, "edx"},
+    {0xd, 1, CpuidReg::Eax, "eax"},        {0x80000001, 0, CpuidReg::Ecx, "ecx"},
+    {0x80000001, 0, CpuidReg::Edx, "edx"}, {0x80000007, 0, CpuidReg::Edx, "edx"},
+    {0x80000008, 0, CpuidReg::Ebx, "ebx"},
+};
+constexpr size_t kFeatureWordCount = std::size(kFeatureWords);
 struct CpuIdentity {
   char vendor[12] = {};
   uint32_t signature = 0;  // leaf 1 eax
-  uint64_t hash = 0xcbf29ce484222325ull;
+  uint32_t words[16] = {};
 };
+static_assert(kFeatureWordCount <= 16);
 CpuIdentity cpu_identity(const CpuidTable& table) {
   CpuIdentity id;
-  auto mix = [&](uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-      id.hash ^= (v >> (8 * i)) & 0xff;
-      id.hash *= 0x100000001b3ull;
+  auto value = [](const CpuidEntry& e, CpuidReg reg) {
+    switch (reg) {
+      case CpuidReg::Eax:
+        return e.eax;
+      case CpuidReg::Ebx:
+        return e.ebx;
+      case CpuidReg::Ecx:
+        return e.ecx;
+      case CpuidReg::Edx:
+        return e.edx;
     }
+    return 0u;
   };
   for (const CpuidEntry& e : table) {
     if (e.function == 0 && e.index == 0) {
@@ -1220,14 +1245,29 @@ CpuIdentity cpu_identity(const CpuidTable& table) {
       std::memcpy(id.vendor + 8, &e.ecx, 4);
     }
     if (e.function == 1 && e.index == 0) id.signature = e.eax;
-    for (uint32_t v : {e.function, e.index, e.flags, e.eax, e.ebx, e.ecx, e.edx}) mix(v);
+    for (size_t i = 0; i < kFeatureWordCount; ++i)
+      if (e.function == kFeatureWords[i].function && e.index == kFeatureWords[i].index)
+        id.words[i] = value(e, kFeatureWords[i].reg);
   }
   return id;
 }
-std::string describe(const CpuIdentity& id) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.12s family/model/stepping 0x%x", id.vendor, id.signature);
-  return text;
+// Empty when `saved` and `here` agree, else what differs.
+std::string identity_difference(const CpuIdentity& saved, const CpuIdentity& here) {
+  char text[160];
+  auto cpu = [](const CpuIdentity& id) {
+    char t[48];
+    std::snprintf(t, sizeof t, "%.12s 0x%x", id.vendor, id.signature);
+    return std::string(t);
+  };
+  if (std::memcmp(saved.vendor, here.vendor, sizeof here.vendor) != 0 || saved.signature != here.signature)
+    return "vendor and family/model/stepping " + cpu(saved) + ", here " + cpu(here);
+  for (size_t i = 0; i < kFeatureWordCount; ++i)
+    if (saved.words[i] != here.words[i]) {
+      std::snprintf(text, sizeof text, "CPUID leaf 0x%x.%u %s 0x%08x, here 0x%08x", kFeatureWords[i].function,
+                    kFeatureWords[i].index, kFeatureWords[i].name, saved.words[i], here.words[i]);
+      return text;
+    }
+  return "";
 }
 
 // The VM's own state: version, the guest's CPU identity, the guest clock, and with the full irqchip the PIC
@@ -1296,12 +1336,8 @@ AccelResult<void> KvmVm::load_vm_state(std::span<const uint8_t> bytes, uint64_t 
                                  ", this vmlaunch reads " + std::to_string(kVmStateVersion)));
   CpuIdentity saved{};
   if (!get(&saved, sizeof saved)) return base::fail(short_state);
-  const CpuIdentity here = cpu_identity(m_cpuid);
-  if (std::memcmp(saved.vendor, here.vendor, sizeof here.vendor) != 0 || saved.signature != here.signature ||
-      saved.hash != here.hash)
-    return base::fail(AccelError("the snapshot's guest saw another CPU (CPUID: " + describe(saved) +
-                                 (saved.signature == here.signature ? ", other features" : "") +
-                                 "; here: " + describe(here) + ")"));
+  if (std::string differs = identity_difference(saved, cpu_identity(m_cpuid)); !differs.empty())
+    return base::fail(AccelError("the snapshot's guest saw another CPU (" + differs + ")"));
   if (!get(&clock, 8) || !get(&full, 1)) return base::fail(short_state);
   if ((full != 0) == split()) return base::fail(AccelError("the snapshot's VM has another irqchip"));
   if (full) {

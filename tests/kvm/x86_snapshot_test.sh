@@ -7,7 +7,9 @@
 # `vmlaunch snapshot --stop` mid-count, then `up --restore`: the count goes on from where it was
 # (never from 1 again), the checked state is intact, the guest counts to the end and exits 0.
 # Refused restores (exit 2, the reason named, nothing of the guest runs): a flipped byte in the state
-# file, another machine type, another CPU feature set. One nested boot for all of it.
+# file, another machine type, another CPU feature set. microvm also takes a snapshot of the running
+# restored machine, which runs on, is killed, and is restored from that second snapshot. One nested
+# boot for all of it.
 source tests/lib.sh
 vml=$PWD/launcher/vmlaunch
 source tests/boot/console.sh
@@ -48,9 +50,36 @@ YAML
   check "$type: the snapshot holds config, state and RAM" test -s "$snap/config.json" -a -s "$snap/state.vmls" -a -s "$snap/ram.zst"
 
   vm_start_with --restore "$snap" --name "$name"
-  vm_finish 300
+  if [ "$type" = microvm ]; then
+    # A snapshot of the running restored machine (no --stop): it runs on; its VMM is then killed and
+    # this second snapshot restored, which counts on from it to the end.
+    local lo hi after
+    vm_wait "COUNT=$((${before:-0} + 3))" 120
+    lo=$(counts "$vm_out" | tail -n 1)  # printed before the snapshot began
+    "$vml" snapshot "$name" "$tmp/snap2" >/dev/null 2>"$tmp/$type.snapshot2.err"
+    local saved2=$?
+    check "$type: a snapshot of the running machine succeeds" test "$saved2" -eq 0
+    [ "$saved2" -eq 0 ] || { vm_dump; cat "$tmp/$type.snapshot2.err"; }
+    hi=$(counts "$vm_out" | tail -n 1)  # printed by the time it ended
+    vm_wait "COUNT=$((${hi:-0} + 2))" 120
+    check "$type: and the machine runs on after it" test $? -eq 0
+    first=$(counts "$vm_out" | head -n 1)
+    kill -9 "$vm_pid"
+    wait "$vm_pid" 2>/dev/null
+    exec 7>&- 2>/dev/null
+    vm_start_with --restore "$tmp/snap2" --name "$name"
+    vm_finish 300
+    after=$(counts "$vm_out" | head -n 1)
+    echo "$type: second snapshot (running) between COUNT=${lo:-?} and COUNT=${hi:-?}, restored from COUNT=${after:-?}"
+    # The next whole line after what the snapshot saw: above lo, at most hi + 2 (hi + 1 may have been
+    # half printed when the vCPU was paused).
+    check "$type: the second restore continues from the running snapshot (${lo:-?}..${hi:-?} -> ${after:-?})" \
+      test -n "$after" -a -n "$lo" -a -n "$hi" -a "${after:-0}" -gt "${lo:-99}" -a "${after:-0}" -le $((${hi:-0} + 2))
+  else
+    vm_finish 300
+    first=$(counts "$vm_out" | head -n 1)
+  fi
   check "$type: the restored guest counts to the end and exits 0" test "$vm_status" -eq 0
-  first=$(counts "$vm_out" | head -n 1)
   echo "$type: snapshot after COUNT=${before:-?}, restored from COUNT=${first:-?}"
   # The next line, or the one after it when the snapshot fell inside the next line.
   check "$type: the count continues where the snapshot left it (${before:-?} -> ${first:-?})" \

@@ -103,7 +103,34 @@ struct RiscvVcpuState {
   uint64_t tdata1[kTriggers] = {};
   uint64_t tdata2[kTriggers] = {};
 };
-using VcpuState = std::variant<RiscvVcpuState>;  // x86_64 state comes with the kvm side
+// The complete state of an x86_64 vCPU as the kvm accelerator keeps it. Registers a debugger shows
+// are named fields; the rest (FPU/SSE/AVX state, LAPIC register page, pending events) are byte
+// strings in the layout of the accelerator that saved them (KVM's uapi structs): a snapshot records
+// its accelerator and refuses another, so nothing else ever reads them.
+struct X86Segment {
+  uint64_t base = 0;
+  uint32_t limit = 0;
+  uint16_t selector = 0;
+  uint8_t type = 0, present = 0, dpl = 0, db = 0, s = 0, l = 0, g = 0, avl = 0, unusable = 0;
+};
+struct X86VcpuState {
+  // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 (KVM's kvm_regs order)
+  uint64_t gpr[16] = {};
+  uint64_t rip = 0, rflags = 2;
+  X86Segment cs, ds, es, fs, gs, ss, tr, ldt;
+  uint64_t gdt_base = 0, idt_base = 0;
+  uint16_t gdt_limit = 0, idt_limit = 0;
+  uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, cr8 = 0, efer = 0, apic_base = 0;
+  uint64_t interrupt_bitmap[4] = {};  // an external interrupt KVM has accepted but not injected
+  uint64_t xcr0 = 1;
+  uint64_t dr[4] = {}, dr6 = 0xffff0ff0, dr7 = 0x400;
+  uint32_t mp_state = 0;                            // KVM_MP_STATE_*
+  std::vector<std::pair<uint32_t, uint64_t>> msrs;  // index, value
+  std::vector<uint8_t> xsave;   // the XSAVE area (kvm_xsave, or the larger KVM_GET_XSAVE2 one)
+  std::vector<uint8_t> lapic;   // the 1 KiB LAPIC register page (kvm_lapic_state)
+  std::vector<uint8_t> events;  // pending exception/interrupt/NMI/SMI (kvm_vcpu_events)
+};
+using VcpuState = std::variant<RiscvVcpuState, X86VcpuState>;
 
 // What a debugger asks of a vCPU. Breakpoints are instruction addresses as the guest fetches them
 // (virtual once paging is on).
@@ -215,6 +242,17 @@ class Vm {
   }
   virtual AccelResult<void> resume() {
     return base::fail(AccelError("this accelerator cannot pause vCPUs yet"));
+  }
+  // Snapshots: the state the accelerator keeps for the VM as a whole rather than per vCPU (kvm: the
+  // guest clock and the in-kernel PIC pair, IOAPIC and PIT), as bytes only the same accelerator reads
+  // back. Saved with every vCPU paused; loaded into a fresh Vm before its vCPUs run, with the guest
+  // clock stepped forward by `ns_away` (the time the snapshot spent on disk). Default: nothing to
+  // save (the jit's clock is the machine's timebase).
+  virtual AccelResult<std::vector<uint8_t>> save_vm_state() { return std::vector<uint8_t>{}; }
+  virtual AccelResult<void> load_vm_state(std::span<const uint8_t> bytes, uint64_t ns_away) {
+    (void)ns_away;
+    if (bytes.empty()) return {};
+    return base::fail(AccelError("this accelerator keeps no VM state to load"));
   }
   // Someone outside the guest (a debugger) wrote guest RAM at [gpa, gpa+len): the accelerator drops
   // what it cached of the old bytes (decoded or translated code). Safe from any thread.

@@ -105,6 +105,84 @@ base::ErrorOr<accel::RiscvVcpuState> load_vcpu(hw::StateReader& in) {
   return s;
 }
 
+constexpr uint32_t kX86VcpuVersion = 1;
+
+void save_segment(const accel::X86Segment& g, hw::StateWriter& out) {
+  out.u64(g.base);
+  out.u32(g.limit);
+  out.u16(g.selector);
+  for (uint8_t b : {g.type, g.present, g.dpl, g.db, g.s, g.l, g.g, g.avl, g.unusable}) out.u8(b);
+}
+accel::X86Segment load_segment(hw::StateReader& in) {
+  accel::X86Segment g;
+  g.base = in.u64();
+  g.limit = in.u32();
+  g.selector = in.u16();
+  for (uint8_t* b : {&g.type, &g.present, &g.dpl, &g.db, &g.s, &g.l, &g.g, &g.avl, &g.unusable}) *b = in.u8();
+  return g;
+}
+
+// Limits for the accelerator's byte strings: a damaged length is refused, never allocated.
+constexpr size_t kMaxXsave = 1 << 20, kMaxKvmStruct = 4096, kMaxMsrs = 1024;
+
+void save_vcpu(const accel::X86VcpuState& s, hw::StateWriter& out) {
+  for (uint64_t r : s.gpr) out.u64(r);
+  out.u64(s.rip);
+  out.u64(s.rflags);
+  for (const accel::X86Segment* g : {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt})
+    save_segment(*g, out);
+  out.u64(s.gdt_base);
+  out.u16(s.gdt_limit);
+  out.u64(s.idt_base);
+  out.u16(s.idt_limit);
+  for (uint64_t v : {s.cr0, s.cr2, s.cr3, s.cr4, s.cr8, s.efer, s.apic_base}) out.u64(v);
+  for (uint64_t v : s.interrupt_bitmap) out.u64(v);
+  out.u64(s.xcr0);
+  for (uint64_t v : s.dr) out.u64(v);
+  out.u64(s.dr6);
+  out.u64(s.dr7);
+  out.u32(s.mp_state);
+  out.u32(static_cast<uint32_t>(s.msrs.size()));
+  for (const auto& [index, value] : s.msrs) {
+    out.u32(index);
+    out.u64(value);
+  }
+  out.bytes(s.xsave);
+  out.bytes(s.lapic);
+  out.bytes(s.events);
+}
+
+base::ErrorOr<accel::X86VcpuState> load_x86_vcpu(hw::StateReader& in) {
+  accel::X86VcpuState s;
+  for (uint64_t& r : s.gpr) r = in.u64();
+  s.rip = in.u64();
+  s.rflags = in.u64();
+  for (accel::X86Segment* g : {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt})
+    *g = load_segment(in);
+  s.gdt_base = in.u64();
+  s.gdt_limit = in.u16();
+  s.idt_base = in.u64();
+  s.idt_limit = in.u16();
+  for (uint64_t* v : {&s.cr0, &s.cr2, &s.cr3, &s.cr4, &s.cr8, &s.efer, &s.apic_base}) *v = in.u64();
+  for (uint64_t& v : s.interrupt_bitmap) v = in.u64();
+  s.xcr0 = in.u64();
+  for (uint64_t& v : s.dr) v = in.u64();
+  s.dr6 = in.u64();
+  s.dr7 = in.u64();
+  s.mp_state = in.u32();
+  const uint32_t msrs = in.u32();
+  if (msrs > kMaxMsrs) in.fail();
+  for (uint32_t i = 0; in.ok() && i < msrs; ++i) {
+    const uint32_t index = in.u32();
+    s.msrs.emplace_back(index, in.u64());
+  }
+  s.xsave = in.bytes(kMaxXsave);
+  s.lapic = in.bytes(kMaxKvmStruct);
+  s.events = in.bytes(kMaxKvmStruct);
+  TRY(in.finish("vCPU state"));
+  return s;
+}
+
 // The backend paths the machine depends on: disk images (checked unchanged) and boot images.
 struct DiskFile {
   std::string backend;
@@ -265,7 +343,8 @@ base::ErrorOr<SaveResult> save(hw::Machine& machine, const SaveRequest& request)
     if (auto why = part.state->cannot_save())
       return base::fail(base::Error("device " + part.id + " (" + part.driver + "): " + *why));
   }
-  if (!access->timebase) return base::fail(base::Error("this machine has no guest clock to save"));
+  if (!access->timebase && !access->vm)
+    return base::fail(base::Error("this machine has no guest clock to save"));
 
   std::error_code ec;
   fs::create_directories(request.dir, ec);
@@ -296,8 +375,11 @@ base::ErrorOr<SaveResult> save(hw::Machine& machine, const SaveRequest& request)
   h["memory"] = graph.machine.ram_size;
   h["base_dir"] = request.base_dir.string();
   h["saved_at"] = wall_seconds();
-  h["mtime"] = access->timebase->now();
-  h["timebase_hz"] = access->timebase->frequency_hz();
+  // riscv64: the machine's mtime; x86_64 on kvm: the guest clock is part of the VM's state below.
+  if (access->timebase) {
+    h["mtime"] = access->timebase->now();
+    h["timebase_hz"] = access->timebase->frequency_hz();
+  }
   h["device_set"] = device_set(graph);
 
   hw::StateWriter blob;
@@ -311,14 +393,23 @@ base::ErrorOr<SaveResult> save(hw::Machine& machine, const SaveRequest& request)
     auto state = access->vcpus[i]->get_state();
     if (!state.ok())
       return base::fail(base::Error("vCPU " + std::to_string(i) + ": " + state.error().message));
-    const auto* riscv = std::get_if<accel::RiscvVcpuState>(&state.value());
-    if (!riscv)
-      return base::fail(base::Error("vCPU " + std::to_string(i) + ": only riscv64 vCPUs can be saved yet"));
     hw::StateWriter out;
-    save_vcpu(*riscv, out);
+    uint32_t version = 0;
+    if (const auto* riscv = std::get_if<accel::RiscvVcpuState>(&state.value())) {
+      save_vcpu(*riscv, out);
+      version = kRiscvVcpuVersion;
+    } else if (const auto* x86 = std::get_if<accel::X86VcpuState>(&state.value())) {
+      save_vcpu(*x86, out);
+      version = kX86VcpuVersion;
+    }
     nlohmann::json where = append(out.data());
-    where["version"] = kRiscvVcpuVersion;
+    where["version"] = version;
     h["vcpus"].push_back(where);
+  }
+  if (access->vm) {
+    auto vm_state = access->vm->save_vm_state();
+    if (!vm_state.ok()) return base::fail(base::Error("the VM's state: " + vm_state.error().message));
+    h["vm_state"] = append(vm_state.value());
   }
   h["parts"] = nlohmann::json::array();
   for (const auto& part : access->parts) {
@@ -466,24 +557,46 @@ base::ErrorOr<void> restore(hw::Machine& machine, const Opened& opened, unsigned
 
   // The clock before the devices: the CLINT recomputes its timer lines from it. Stepped forward by
   // the time the snapshot spent on disk, so the guest's time of day is right again.
-  const uint64_t hz = h.value("timebase_hz", uint64_t{0});
-  if (hz != access->timebase->frequency_hz())
-    return base::fail(base::Error("the snapshot's timebase runs at " + std::to_string(hz) +
-                                  " Hz, this machine's at " +
-                                  std::to_string(access->timebase->frequency_hz())));
   const double away = std::max(0.0, wall_seconds() - h.value("saved_at", 0.0));
-  access->timebase->set_now(h.value("mtime", uint64_t{0}) +
-                            static_cast<uint64_t>(away * static_cast<double>(hz)));
+  const uint64_t hz = h.value("timebase_hz", uint64_t{0});
+  if (access->timebase) {
+    if (hz != access->timebase->frequency_hz())
+      return base::fail(base::Error("the snapshot's timebase runs at " + std::to_string(hz) +
+                                    " Hz, this machine's at " +
+                                    std::to_string(access->timebase->frequency_hz())));
+    access->timebase->set_now(h.value("mtime", uint64_t{0}) +
+                              static_cast<uint64_t>(away * static_cast<double>(hz)));
+  } else if (hz != 0) {
+    return base::fail(base::Error("the snapshot has a timebase, this machine has none"));
+  }
+  // The accelerator's VM state (kvm: the guest clock, stepped forward likewise, and the in-kernel
+  // interrupt controllers) before the vCPUs, whose LAPICs route through it.
+  if (access->vm) {
+    std::span<const uint8_t> vm_state;
+    if (h.contains("vm_state")) vm_state = TRY(blob_range(opened.state, h["vm_state"]));
+    auto loaded = access->vm->load_vm_state(vm_state, static_cast<uint64_t>(away * 1e9));
+    if (!loaded.ok()) return base::fail(base::Error("the VM's state: " + loaded.error().message));
+  }
 
+  const bool x86 = h.value("arch", "") == "x86_64";
+  const uint32_t vcpu_version = x86 ? kX86VcpuVersion : kRiscvVcpuVersion;
   for (size_t i = 0; i < vcpus.size(); ++i) {
-    if (vcpus[i].value("version", 0u) != kRiscvVcpuVersion)
+    if (vcpus[i].value("version", 0u) != vcpu_version)
       return base::fail(base::Error("vCPU " + std::to_string(i) + ": saved state version " +
                                     std::to_string(vcpus[i].value("version", 0u)) +
                                     " is not one this vmlaunch reads"));
     hw::StateReader in(TRY(blob_range(opened.state, vcpus[i])));
-    auto state = load_vcpu(in);
-    if (!state.ok()) return base::fail(state.error().with_context("vCPU " + std::to_string(i)));
-    auto set = access->vcpus[i]->set_state(accel::VcpuState{state.value()});
+    std::optional<accel::VcpuState> state;
+    if (x86) {
+      auto loaded = load_x86_vcpu(in);
+      if (!loaded.ok()) return base::fail(loaded.error().with_context("vCPU " + std::to_string(i)));
+      state = accel::VcpuState{std::move(loaded.value())};
+    } else {
+      auto loaded = load_vcpu(in);
+      if (!loaded.ok()) return base::fail(loaded.error().with_context("vCPU " + std::to_string(i)));
+      state = accel::VcpuState{loaded.value()};
+    }
+    auto set = access->vcpus[i]->set_state(*state);
     if (!set.ok()) return base::fail(base::Error("vCPU " + std::to_string(i) + ": " + set.error().message));
   }
   for (const nlohmann::json& saved : parts) {

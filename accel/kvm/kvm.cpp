@@ -17,6 +17,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace accel::kvm {
 namespace {
@@ -49,6 +50,14 @@ constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+// kvm_xsave ends in a flexible array too; its fixed part is the 4 KiB legacy area.
+struct Xsave4k {
+  uint32_t region[1024];
+};
+constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave4k);
+constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave4k);
+constexpr unsigned long kGetXsave2 = _IOR(KVMIO, 0xcf, Xsave4k);
 struct IrqRoutingHeader {
   uint32_t nr;
   uint32_t flags;
@@ -149,12 +158,21 @@ class KvmVm final : public Vm {
   // they continue, so the guest sees no time pass (as QEMU's stop/cont does).
   AccelResult<void> pause(std::chrono::milliseconds timeout) override;
   AccelResult<void> resume() override;
+  AccelResult<std::vector<uint8_t>> save_vm_state() override;
+  AccelResult<void> load_vm_state(std::span<const uint8_t> bytes, uint64_t ns_away) override;
+  // The MSRs a vCPU's state carries: the architectural ones Linux and firmware set up, kvmclock's,
+  // each only if this KVM saves it (KVM_GET_MSR_INDEX_LIST) and reads it back. Found once.
+  AccelResult<std::vector<uint32_t>> state_msrs(int vcpu_fd);
+  // Bytes of the XSAVE area KVM_GET_XSAVE2 writes (4096 without dynamic features such as AMX).
+  size_t xsave_size();
   // Called by KvmVcpu: its run() starts or ends (the vCPUs a pause waits for), and the parking spot.
   void vcpu_created(KvmVcpu* vcpu);
   void vcpu_destroyed(KvmVcpu* vcpu);
   void enter_run();
   void leave_run();
-  void park_while_paused();
+  // Parks while a pause is requested; returns false at once, unparked, when the vCPU has an I/O
+  // exit to complete first (io_pending).
+  bool park_while_paused(bool io_pending);
   bool pause_requested() {
     std::lock_guard guard(m_park_lock);
     return m_pause_requested;
@@ -427,6 +445,9 @@ class KvmVm final : public Vm {
   unsigned m_running = 0, m_parked = 0;
   kvm_clock_data m_clock{};
   bool m_clock_saved = false;
+  std::mutex m_state_lock;  // the two below
+  std::optional<std::vector<uint32_t>> m_state_msrs;
+  size_t m_xsave_size = 0;
 };
 
 class KvmVcpu final : public Vcpu {
@@ -443,8 +464,14 @@ class KvmVcpu final : public Vcpu {
   AccelResult<void> set_boot_state(const BootState& state) override;
   AccelResult<VcpuExit> run() override;
   void kick() override;
+  AccelResult<VcpuState> get_state() override;
+  AccelResult<void> set_state(const VcpuState& state) override;
 
  private:
+  // An I/O or MMIO exit's result goes into the guest's registers at the next KVM_RUN: a vCPU that
+  // parks right after one first completes it (KVM_RUN with immediate_exit), so its saved state is
+  // the instruction's end, not its middle.
+  AccelResult<void> complete_pending_io();
   AccelResult<void> set_msrs();
   AccelResult<void> set_lapic_lints();
   AccelResult<void> handle_io();
@@ -457,6 +484,7 @@ class KvmVcpu final : public Vcpu {
   std::atomic<bool> m_has_thread{false};
   std::atomic<pthread_t> m_thread{};
   bool m_warned_io = false;
+  bool m_io_pending = false;  // the last KVM_RUN ended in an I/O or MMIO exit (vCPU thread only)
 };
 
 AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
@@ -504,13 +532,15 @@ void KvmVm::leave_run() {
   m_park_changed.notify_all();  // a pause waiting for this vCPU need not any more
 }
 
-void KvmVm::park_while_paused() {
+bool KvmVm::park_while_paused(bool io_pending) {
   std::unique_lock lock(m_park_lock);
-  if (!m_pause_requested) return;
+  if (!m_pause_requested) return true;
+  if (io_pending) return false;  // the caller completes it first, then parks
   ++m_parked;
   m_park_changed.notify_all();
   m_park_changed.wait(lock, [this] { return !m_pause_requested; });
   --m_parked;
+  return true;
 }
 
 AccelResult<void> KvmVm::pause(std::chrono::milliseconds timeout) {
@@ -761,9 +791,13 @@ AccelResult<VcpuExit> KvmVcpu::run() {
     ~LeaveRun() { vm.leave_run(); }
   } leave{m_vm};
   for (;;) {
-    m_vm.park_while_paused();
+    if (!m_vm.park_while_paused(m_io_pending)) {
+      TRY(complete_pending_io());
+      continue;
+    }
     // Safety: KVM_RUN on our vCPU fd; the kernel fills m_run before returning.
     int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
+    m_io_pending = rc == 0 && (m_run->exit_reason == KVM_EXIT_IO || m_run->exit_reason == KVM_EXIT_MMIO);
     if (rc < 0) {
       if (errno == EINTR) {
         __atomic_store_n(&m_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -826,6 +860,509 @@ AccelResult<VcpuExit> KvmVcpu::run() {
         return base::fail(AccelError("unexpected KVM exit reason " + std::to_string(m_run->exit_reason)));
     }
   }
+}
+
+AccelResult<void> KvmVcpu::complete_pending_io() {
+  // Bounded: a rep string I/O instruction may need a few more exits before it completes.
+  for (int round = 0; m_io_pending && round < 4096; ++round) {
+    __atomic_store_n(&m_run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    // Safety: KVM_RUN on our vCPU fd; with immediate_exit it finishes the pending exit's
+    // instruction and returns EINTR without entering the guest (or exits again for more I/O).
+    int rc = ::ioctl(m_fd.get(), KVM_RUN, 0);
+    __atomic_store_n(&m_run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (rc < 0) {
+      if (errno == EINTR || errno == EAGAIN)
+        m_io_pending = false;
+      else
+        return base::fail(AccelError(errno_text("KVM_RUN (completing I/O)")));
+    } else if (m_run->exit_reason == KVM_EXIT_IO) {
+      TRY(handle_io());
+    } else if (m_run->exit_reason == KVM_EXIT_MMIO) {
+      handle_mmio();
+    } else {
+      return base::fail(AccelError("KVM_RUN (completing I/O): unexpected exit reason " +
+                                   std::to_string(m_run->exit_reason)));
+    }
+  }
+  m_io_pending = false;
+  return {};
+}
+
+namespace {
+
+// The MSRs a vCPU's saved state holds, where this KVM has them. FS/GS base, EFER and the APIC base
+// travel in the segment registers and sregs. TSC_DEADLINE last: it is only meaningful once the
+// LAPIC (set before the MSRs) is in TSC-deadline mode.
+constexpr uint32_t kStateMsrs[] = {
+    0x10,                                                                        // TSC
+    0x3b,                                                                        // TSC_ADJUST
+    0x48,                                                                        // SPEC_CTRL
+    0x174,      0x175,      0x176,                                               // SYSENTER_CS/ESP/EIP
+    0x17a,                                                                       // MCG_STATUS
+    0x1a0,                                                                       // MISC_ENABLE
+    0x200,      0x201,      0x202,      0x203,      0x204, 0x205, 0x206, 0x207,  // MTRR physbase/mask 0-3
+    0x208,      0x209,      0x20a,      0x20b,      0x20c, 0x20d, 0x20e, 0x20f,  // MTRR 4-7
+    0x250,      0x258,      0x259,                                               // fixed MTRRs 64K, 16K
+    0x268,      0x269,      0x26a,      0x26b,      0x26c, 0x26d, 0x26e, 0x26f,  // fixed MTRRs 4K
+    0x277,                                                                       // PAT
+    0x2ff,                                                                       // MTRR_DEF_TYPE
+    0xda0,                                                                       // XSS
+    0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,  // STAR, LSTAR, CSTAR, SYSCALL_MASK
+    0xc0000102,                                      // KERNEL_GS_BASE
+    0xc0000103,                                      // TSC_AUX
+    0x11,       0x12,                                // kvmclock (old): wall clock, system time
+    0x4b564d00, 0x4b564d01,                          // kvmclock: wall clock, system time
+    0x4b564d02, 0x4b564d03, 0x4b564d04, 0x4b564d05,  // async PF, steal time, PV EOI, poll control
+    0x4b564d06,                                      // async PF interrupt
+    0x6e0,                                           // TSC_DEADLINE
+};
+// Handled by KVM for every guest though not always in KVM_GET_MSR_INDEX_LIST (as set_msrs assumes).
+bool always_emulated(uint32_t index) {
+  return index == 0x1a0 || index == 0x277 || index == 0x2ff || (index >= 0x200 && index <= 0x20f) ||
+         index == 0x250 || index == 0x258 || index == 0x259 || (index >= 0x268 && index <= 0x26f);
+}
+
+kvm_segment to_kvm(const X86Segment& s) {
+  kvm_segment k{};
+  k.base = s.base;
+  k.limit = s.limit;
+  k.selector = s.selector;
+  k.type = s.type;
+  k.present = s.present;
+  k.dpl = s.dpl;
+  k.db = s.db;
+  k.s = s.s;
+  k.l = s.l;
+  k.g = s.g;
+  k.avl = s.avl;
+  k.unusable = s.unusable;
+  return k;
+}
+X86Segment from_kvm(const kvm_segment& k) {
+  X86Segment s;
+  s.base = k.base;
+  s.limit = k.limit;
+  s.selector = k.selector;
+  s.type = k.type;
+  s.present = k.present;
+  s.dpl = k.dpl;
+  s.db = k.db;
+  s.s = k.s;
+  s.l = k.l;
+  s.g = k.g;
+  s.avl = k.avl;
+  s.unusable = k.unusable;
+  return s;
+}
+
+template <typename T>
+std::vector<uint8_t> bytes_of(const T& value) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&value);
+  return std::vector<uint8_t>(p, p + sizeof(T));
+}
+template <typename T>
+AccelResult<T> from_bytes(const std::vector<uint8_t>& bytes, const char* what) {
+  T value{};
+  if (bytes.size() != sizeof(T))
+    return base::fail(AccelError(std::string(what) + ": " + std::to_string(bytes.size()) +
+                                 " bytes saved, this KVM's layout has " + std::to_string(sizeof(T))));
+  std::memcpy(&value, bytes.data(), sizeof(T));
+  return value;
+}
+
+}  // namespace
+
+size_t KvmVm::xsave_size() {
+  std::lock_guard guard(m_state_lock);
+  if (m_xsave_size == 0) {
+    // Safety: KVM_CHECK_EXTENSION takes the capability by value; 0 means the cap is unknown.
+    int size = ::ioctl(m_vm.get(), KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+    m_xsave_size = size > static_cast<int>(sizeof(Xsave4k)) ? static_cast<size_t>(size) : sizeof(Xsave4k);
+  }
+  return m_xsave_size;
+}
+
+AccelResult<std::vector<uint32_t>> KvmVm::state_msrs(int vcpu_fd) {
+  std::lock_guard guard(m_state_lock);
+  if (m_state_msrs) return *m_state_msrs;
+  std::vector<uint8_t> list_buffer(sizeof(MsrListHeader) + 1024 * sizeof(uint32_t));
+  auto* list = reinterpret_cast<MsrListHeader*>(list_buffer.data());
+  auto* indices = reinterpret_cast<uint32_t*>(list_buffer.data() + sizeof(MsrListHeader));
+  list->nmsrs = 1024;
+  // Safety: room for 1024 indices, as nmsrs says.
+  if (::ioctl(m_kvm.get(), kGetMsrIndexList, list) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_MSR_INDEX_LIST")));
+  std::vector<uint32_t> chosen;
+  for (uint32_t index : kStateMsrs)
+    if (always_emulated(index) || std::find(indices, indices + list->nmsrs, index) != indices + list->nmsrs)
+      chosen.push_back(index);
+  // Listed is not always readable (a feature the guest's CPUID lacks): KVM_GET_MSRS stops at the
+  // first it refuses, which is dropped, until all are read.
+  std::vector<uint8_t> buffer(sizeof(MsrsHeader) + chosen.size() * sizeof(kvm_msr_entry));
+  for (;;) {
+    auto* msrs = reinterpret_cast<MsrsHeader*>(buffer.data());
+    auto* entries = reinterpret_cast<kvm_msr_entry*>(buffer.data() + sizeof(MsrsHeader));
+    msrs->nmsrs = static_cast<uint32_t>(chosen.size());
+    for (size_t i = 0; i < chosen.size(); ++i) entries[i] = {chosen[i], 0, 0};
+    // Safety: buffer holds nmsrs entries.
+    int read = ::ioctl(vcpu_fd, kGetMsrs, msrs);
+    if (read < 0) return base::fail(AccelError(errno_text("KVM_GET_MSRS")));
+    if (static_cast<size_t>(read) >= chosen.size()) break;
+    chosen.erase(chosen.begin() + read);
+  }
+  m_state_msrs = chosen;
+  return chosen;
+}
+
+AccelResult<VcpuState> KvmVcpu::get_state() {
+  X86VcpuState s;
+  kvm_regs regs{};
+  // Safety: each GET ioctl fills the struct its request number names; the vCPU is outside KVM_RUN.
+  if (::ioctl(m_fd.get(), KVM_GET_REGS, &regs) < 0) return base::fail(AccelError(errno_text("KVM_GET_REGS")));
+  const uint64_t gpr[16] = {regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi, regs.rsp, regs.rbp,
+                            regs.r8,  regs.r9,  regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15};
+  std::copy(std::begin(gpr), std::end(gpr), s.gpr);
+  s.rip = regs.rip;
+  s.rflags = regs.rflags;
+
+  kvm_sregs sregs{};
+  if (::ioctl(m_fd.get(), KVM_GET_SREGS, &sregs) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_SREGS")));
+  s.cs = from_kvm(sregs.cs);
+  s.ds = from_kvm(sregs.ds);
+  s.es = from_kvm(sregs.es);
+  s.fs = from_kvm(sregs.fs);
+  s.gs = from_kvm(sregs.gs);
+  s.ss = from_kvm(sregs.ss);
+  s.tr = from_kvm(sregs.tr);
+  s.ldt = from_kvm(sregs.ldt);
+  s.gdt_base = sregs.gdt.base;
+  s.gdt_limit = sregs.gdt.limit;
+  s.idt_base = sregs.idt.base;
+  s.idt_limit = sregs.idt.limit;
+  s.cr0 = sregs.cr0;
+  s.cr2 = sregs.cr2;
+  s.cr3 = sregs.cr3;
+  s.cr4 = sregs.cr4;
+  s.cr8 = sregs.cr8;
+  s.efer = sregs.efer;
+  s.apic_base = sregs.apic_base;
+  for (int i = 0; i < 4; ++i) s.interrupt_bitmap[i] = sregs.interrupt_bitmap[i];
+
+  const size_t xsave_size = m_vm.xsave_size();
+  std::vector<uint8_t> xsave(xsave_size);
+  // Safety: the buffer holds xsave_size bytes, what KVM_GET_XSAVE2 writes (KVM_GET_XSAVE: 4 KiB).
+  if (::ioctl(m_fd.get(), xsave_size > sizeof(Xsave4k) ? kGetXsave2 : kGetXsave, xsave.data()) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_XSAVE")));
+  s.xsave = std::move(xsave);
+
+  kvm_xcrs xcrs{};
+  if (::ioctl(m_fd.get(), KVM_GET_XCRS, &xcrs) < 0) return base::fail(AccelError(errno_text("KVM_GET_XCRS")));
+  for (uint32_t i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; ++i)
+    if (xcrs.xcrs[i].xcr == 0) s.xcr0 = xcrs.xcrs[i].value;
+
+  kvm_mp_state mp{};
+  if (::ioctl(m_fd.get(), KVM_GET_MP_STATE, &mp) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_MP_STATE")));
+  s.mp_state = mp.mp_state;
+
+  kvm_lapic_state lapic{};
+  if (::ioctl(m_fd.get(), KVM_GET_LAPIC, &lapic) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_LAPIC")));
+  s.lapic = bytes_of(lapic);
+
+  kvm_vcpu_events events{};
+  if (::ioctl(m_fd.get(), KVM_GET_VCPU_EVENTS, &events) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_VCPU_EVENTS")));
+  s.events = bytes_of(events);
+
+  kvm_debugregs debug{};
+  if (::ioctl(m_fd.get(), KVM_GET_DEBUGREGS, &debug) < 0)
+    return base::fail(AccelError(errno_text("KVM_GET_DEBUGREGS")));
+  std::copy(std::begin(debug.db), std::end(debug.db), s.dr);
+  s.dr6 = debug.dr6;
+  s.dr7 = debug.dr7;
+
+  const std::vector<uint32_t> wanted = TRY(m_vm.state_msrs(m_fd.get()));
+  std::vector<uint8_t> buffer(sizeof(MsrsHeader) + wanted.size() * sizeof(kvm_msr_entry));
+  auto* msrs = reinterpret_cast<MsrsHeader*>(buffer.data());
+  auto* entries = reinterpret_cast<kvm_msr_entry*>(buffer.data() + sizeof(MsrsHeader));
+  msrs->nmsrs = static_cast<uint32_t>(wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) entries[i] = {wanted[i], 0, 0};
+  // Safety: buffer holds nmsrs entries.
+  int read = ::ioctl(m_fd.get(), kGetMsrs, msrs);
+  if (read < 0) return base::fail(AccelError(errno_text("KVM_GET_MSRS")));
+  if (static_cast<size_t>(read) != wanted.size()) {
+    char text[96];
+    std::snprintf(text, sizeof text, "KVM_GET_MSRS could not read MSR 0x%x", entries[read].index);
+    return base::fail(AccelError(text));
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) s.msrs.emplace_back(entries[i].index, entries[i].data);
+  return VcpuState{std::move(s)};
+}
+
+AccelResult<void> KvmVcpu::set_state(const VcpuState& any_state) {
+  const auto* s = std::get_if<X86VcpuState>(&any_state);
+  if (!s) return base::fail(AccelError("kvm runs x86_64 guests; got a non-x86 vCPU state"));
+  // QEMU's order (kvm_arch_put_registers): registers, FPU/XSAVE, XCRs, sregs, then the LAPIC, the
+  // MSRs (TSC_DEADLINE needs the LAPIC's mode), the run state, pending events and debug registers.
+  kvm_regs regs{};
+  __u64* gpr[16] = {&regs.rax, &regs.rbx, &regs.rcx, &regs.rdx, &regs.rsi, &regs.rdi, &regs.rsp, &regs.rbp,
+                    &regs.r8,  &regs.r9,  &regs.r10, &regs.r11, &regs.r12, &regs.r13, &regs.r14, &regs.r15};
+  for (int i = 0; i < 16; ++i) *gpr[i] = s->gpr[i];
+  regs.rip = s->rip;
+  regs.rflags = s->rflags;
+  // Safety: each SET ioctl reads the struct its request number names; the vCPU is outside KVM_RUN.
+  if (::ioctl(m_fd.get(), KVM_SET_REGS, &regs) < 0) return base::fail(AccelError(errno_text("KVM_SET_REGS")));
+
+  if (!s->xsave.empty()) {
+    const size_t size = m_vm.xsave_size();
+    if (s->xsave.size() > size)
+      return base::fail(AccelError("the saved XSAVE area has " + std::to_string(s->xsave.size()) +
+                                   " bytes, this KVM takes " + std::to_string(size)));
+    std::vector<uint8_t> xsave(size, 0);
+    std::copy(s->xsave.begin(), s->xsave.end(), xsave.begin());
+    // Safety: the buffer holds at least the XSAVE2 size KVM reads.
+    if (::ioctl(m_fd.get(), kSetXsave, xsave.data()) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_XSAVE")));
+  }
+  kvm_xcrs xcrs{};
+  xcrs.nr_xcrs = 1;
+  xcrs.xcrs[0].xcr = 0;
+  xcrs.xcrs[0].value = s->xcr0;
+  if (::ioctl(m_fd.get(), KVM_SET_XCRS, &xcrs) < 0) return base::fail(AccelError(errno_text("KVM_SET_XCRS")));
+
+  kvm_sregs sregs{};
+  sregs.cs = to_kvm(s->cs);
+  sregs.ds = to_kvm(s->ds);
+  sregs.es = to_kvm(s->es);
+  sregs.fs = to_kvm(s->fs);
+  sregs.gs = to_kvm(s->gs);
+  sregs.ss = to_kvm(s->ss);
+  sregs.tr = to_kvm(s->tr);
+  sregs.ldt = to_kvm(s->ldt);
+  sregs.gdt.base = s->gdt_base;
+  sregs.gdt.limit = s->gdt_limit;
+  sregs.idt.base = s->idt_base;
+  sregs.idt.limit = s->idt_limit;
+  sregs.cr0 = s->cr0;
+  sregs.cr2 = s->cr2;
+  sregs.cr3 = s->cr3;
+  sregs.cr4 = s->cr4;
+  sregs.cr8 = s->cr8;
+  sregs.efer = s->efer;
+  sregs.apic_base = s->apic_base;
+  for (int i = 0; i < 4; ++i) sregs.interrupt_bitmap[i] = s->interrupt_bitmap[i];
+  if (::ioctl(m_fd.get(), KVM_SET_SREGS, &sregs) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_SREGS")));
+
+  if (!s->lapic.empty()) {
+    kvm_lapic_state lapic = TRY(from_bytes<kvm_lapic_state>(s->lapic, "the LAPIC state"));
+    if (::ioctl(m_fd.get(), KVM_SET_LAPIC, &lapic) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_LAPIC")));
+  }
+
+  std::vector<uint8_t> buffer(sizeof(MsrsHeader) + s->msrs.size() * sizeof(kvm_msr_entry));
+  auto* msrs = reinterpret_cast<MsrsHeader*>(buffer.data());
+  auto* entries = reinterpret_cast<kvm_msr_entry*>(buffer.data() + sizeof(MsrsHeader));
+  msrs->nmsrs = static_cast<uint32_t>(s->msrs.size());
+  for (size_t i = 0; i < s->msrs.size(); ++i) entries[i] = {s->msrs[i].first, 0, s->msrs[i].second};
+  // Safety: buffer holds nmsrs entries. KVM returns how many it set, stopping at the first refused.
+  int set = ::ioctl(m_fd.get(), kSetMsrs, msrs);
+  if (set < 0) return base::fail(AccelError(errno_text("KVM_SET_MSRS")));
+  if (static_cast<size_t>(set) != s->msrs.size()) {
+    char text[96];
+    std::snprintf(text, sizeof text, "KVM_SET_MSRS refused MSR 0x%x", entries[set].index);
+    return base::fail(AccelError(text));
+  }
+
+  kvm_mp_state mp{};
+  mp.mp_state = s->mp_state;
+  if (::ioctl(m_fd.get(), KVM_SET_MP_STATE, &mp) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_MP_STATE")));
+
+  if (!s->events.empty()) {
+    kvm_vcpu_events events = TRY(from_bytes<kvm_vcpu_events>(s->events, "the pending events"));
+    // What KVM_GET_VCPU_EVENTS leaves out of flags yet always fills: set them too, as QEMU does.
+    events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+    if (::ioctl(m_fd.get(), KVM_SET_VCPU_EVENTS, &events) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_VCPU_EVENTS")));
+  }
+
+  kvm_debugregs debug{};
+  std::copy(std::begin(s->dr), std::end(s->dr), debug.db);
+  debug.dr6 = s->dr6;
+  debug.dr7 = s->dr7;
+  if (::ioctl(m_fd.get(), KVM_SET_DEBUGREGS, &debug) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_DEBUGREGS")));
+  return {};
+}
+
+// What the guest's CPUID says about the CPU: vendor, family/model/stepping, and the feature words a
+// guest may have acted on (leaves 1, 7, 0xD, 0x80000001/7/8), so a snapshot resumes only on a CPU
+// whose features the guest would not miss. Leaves that describe the host rather than the features
+// (cache sizes, APIC ids, frequencies) are left out.
+struct CpuFeatureWord {
+  uint32_t function, index;
+  CpuidReg reg;
+  const char* name;
+};
+constexpr CpuFeatureWord kFeatureWords[] = {
+    {1, 0, CpuidReg::Ecx, "ecx"},          {1, 0, CpuidReg::Edx, "edx"},
+    {7, 0, CpuidReg::Ebx, "ebx"},          {7, 0, CpuidReg::Ecx, "ecx"},
+    {7, 0, CpuidReg::Edx, "edx"},          {7, 1, CpuidReg::Eax, "eax"},
+    {0xd, 0, CpuidReg::Eax, "eax"},        {0xd, 0, CpuidReg::Edx, "edx"},
+    {0xd, 1, CpuidReg::Eax, "eax"},        {0x80000001, 0, CpuidReg::Ecx, "ecx"},
+    {0x80000001, 0, CpuidReg::Edx, "edx"}, {0x80000007, 0, CpuidReg::Edx, "edx"},
+    {0x80000008, 0, CpuidReg::Ebx, "ebx"},
+};
+constexpr size_t kFeatureWordCount = std::size(kFeatureWords);
+struct CpuIdentity {
+  char vendor[12] = {};
+  uint32_t signature = 0;  // leaf 1 eax
+  uint32_t words[16] = {};
+};
+static_assert(kFeatureWordCount <= 16);
+CpuIdentity cpu_identity(const CpuidTable& table) {
+  CpuIdentity id;
+  auto value = [](const CpuidEntry& e, CpuidReg reg) {
+    switch (reg) {
+      case CpuidReg::Eax:
+        return e.eax;
+      case CpuidReg::Ebx:
+        return e.ebx;
+      case CpuidReg::Ecx:
+        return e.ecx;
+      case CpuidReg::Edx:
+        return e.edx;
+    }
+    return 0u;
+  };
+  for (const CpuidEntry& e : table) {
+    if (e.function == 0 && e.index == 0) {
+      std::memcpy(id.vendor, &e.ebx, 4);
+      std::memcpy(id.vendor + 4, &e.edx, 4);
+      std::memcpy(id.vendor + 8, &e.ecx, 4);
+    }
+    if (e.function == 1 && e.index == 0) id.signature = e.eax;
+    for (size_t i = 0; i < kFeatureWordCount; ++i)
+      if (e.function == kFeatureWords[i].function && e.index == kFeatureWords[i].index)
+        id.words[i] = value(e, kFeatureWords[i].reg);
+  }
+  return id;
+}
+// Empty when `saved` and `here` agree, else what differs.
+std::string identity_difference(const CpuIdentity& saved, const CpuIdentity& here) {
+  char text[160];
+  auto cpu = [](const CpuIdentity& id) {
+    char t[48];
+    std::snprintf(t, sizeof t, "%.12s 0x%x", id.vendor, id.signature);
+    return std::string(t);
+  };
+  if (std::memcmp(saved.vendor, here.vendor, sizeof here.vendor) != 0 || saved.signature != here.signature)
+    return "vendor and family/model/stepping " + cpu(saved) + ", here " + cpu(here);
+  for (size_t i = 0; i < kFeatureWordCount; ++i)
+    if (saved.words[i] != here.words[i]) {
+      std::snprintf(text, sizeof text, "CPUID leaf 0x%x.%u %s 0x%08x, here 0x%08x", kFeatureWords[i].function,
+                    kFeatureWords[i].index, kFeatureWords[i].name, saved.words[i], here.words[i]);
+      return text;
+    }
+  return "";
+}
+
+// The VM's own state: version, the guest's CPU identity, the guest clock, and with the full irqchip the PIC
+// pair, IOAPIC and PIT as KVM's structs. With the split irqchip the IOAPIC is the machine's device (saved
+// there).
+constexpr uint32_t kVmStateVersion = 1;
+
+AccelResult<std::vector<uint8_t>> KvmVm::save_vm_state() {
+  std::vector<uint8_t> out;
+  auto put = [&](const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+  };
+  put(&kVmStateVersion, 4);
+  const CpuIdentity cpu = cpu_identity(m_cpuid);
+  put(&cpu, sizeof cpu);
+  uint64_t clock = 0;
+  {
+    std::lock_guard guard(m_park_lock);
+    if (m_clock_saved) clock = m_clock.clock;  // what the guest saw when it was paused
+  }
+  if (clock == 0) {
+    kvm_clock_data now{};
+    // Safety: KVM_GET_CLOCK fills a kvm_clock_data.
+    if (::ioctl(m_vm.get(), KVM_GET_CLOCK, &now) < 0)
+      return base::fail(AccelError(errno_text("KVM_GET_CLOCK")));
+    clock = now.clock;
+  }
+  put(&clock, 8);
+  const uint8_t full = split() ? 0 : 1;
+  put(&full, 1);
+  if (full) {
+    TRY(ensure_irqchip());
+    for (uint32_t chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC}) {
+      kvm_irqchip state{};
+      state.chip_id = chip;
+      // Safety: KVM_GET_IRQCHIP fills the chip's part of the union.
+      if (::ioctl(m_vm.get(), KVM_GET_IRQCHIP, &state) < 0)
+        return base::fail(AccelError(errno_text("KVM_GET_IRQCHIP")));
+      put(&state, sizeof state);
+    }
+    kvm_pit_state2 pit{};
+    // Safety: KVM_GET_PIT2 fills a kvm_pit_state2.
+    if (::ioctl(m_vm.get(), KVM_GET_PIT2, &pit) < 0)
+      return base::fail(AccelError(errno_text("KVM_GET_PIT2")));
+    put(&pit, sizeof pit);
+  }
+  return out;
+}
+
+AccelResult<void> KvmVm::load_vm_state(std::span<const uint8_t> bytes, uint64_t ns_away) {
+  size_t at = 0;
+  auto get = [&](void* data, size_t size) {
+    if (bytes.size() - at < size) return false;
+    std::memcpy(data, bytes.data() + at, size);
+    at += size;
+    return true;
+  };
+  const AccelError short_state("the saved KVM VM state is short or not of this irqchip");
+  uint32_t version = 0;
+  uint64_t clock = 0;
+  uint8_t full = 0;
+  if (!get(&version, 4)) return base::fail(short_state);
+  if (version != kVmStateVersion)
+    return base::fail(AccelError("KVM VM state version " + std::to_string(version) +
+                                 ", this vmlaunch reads " + std::to_string(kVmStateVersion)));
+  CpuIdentity saved{};
+  if (!get(&saved, sizeof saved)) return base::fail(short_state);
+  if (std::string differs = identity_difference(saved, cpu_identity(m_cpuid)); !differs.empty())
+    return base::fail(AccelError("the snapshot's guest saw another CPU (" + differs + ")"));
+  if (!get(&clock, 8) || !get(&full, 1)) return base::fail(short_state);
+  if ((full != 0) == split()) return base::fail(AccelError("the snapshot's VM has another irqchip"));
+  if (full) {
+    TRY(ensure_irqchip());
+    for (uint32_t chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC}) {
+      kvm_irqchip state{};
+      if (!get(&state, sizeof state) || state.chip_id != chip) return base::fail(short_state);
+      // Safety: KVM_SET_IRQCHIP reads the chip's part of the union.
+      if (::ioctl(m_vm.get(), KVM_SET_IRQCHIP, &state) < 0)
+        return base::fail(AccelError(errno_text("KVM_SET_IRQCHIP")));
+    }
+    kvm_pit_state2 pit{};
+    if (!get(&pit, sizeof pit)) return base::fail(short_state);
+    // Safety: KVM_SET_PIT2 reads a kvm_pit_state2.
+    if (::ioctl(m_vm.get(), KVM_SET_PIT2, &pit) < 0)
+      return base::fail(AccelError(errno_text("KVM_SET_PIT2")));
+  }
+  if (at != bytes.size()) return base::fail(AccelError("the saved KVM VM state has unexpected bytes"));
+  // The guest's clock where it stopped, stepped forward by the time the snapshot spent on disk.
+  kvm_clock_data data{};
+  data.clock = clock + ns_away;
+  // Safety: KVM_SET_CLOCK reads a kvm_clock_data (flags 0: exactly this value).
+  if (::ioctl(m_vm.get(), KVM_SET_CLOCK, &data) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_CLOCK")));
+  return {};
 }
 
 }  // namespace

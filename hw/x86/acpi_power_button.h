@@ -13,15 +13,24 @@
 #include <memory>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::x86 {
 
-class AcpiPowerButton {
+class AcpiPowerButton final : public DeviceState {
  public:
   explicit AcpiPowerButton(std::shared_ptr<IrqLine> irq) : m_irq(std::move(irq)) {}
   // One press: a rising edge on the GED's interrupt. Any thread.
   void press() {
     if (m_irq) m_irq->pulse();
+  }
+
+  // Snapshot: a press is a pulse, over before any snapshot; nothing to save.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter&) override {}
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, "acpi-power-button"));
+    return in.finish("acpi-power-button");
   }
 
  private:

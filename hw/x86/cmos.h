@@ -13,10 +13,11 @@
 #include <mutex>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::x86 {
 
-class Cmos final : public Device {
+class Cmos final : public Device, public DeviceState {
  public:
   static constexpr uint16_t kPort = 0x70, kSize = 2;
   // Registers and bytes (QEMU's hw/rtc/mc146818rtc.c and hw/i386/pc.c).
@@ -36,6 +37,25 @@ class Cmos final : public Device {
   // `below_4g` (0x34), 64 KiB units above 4 GiB (0x5b-0x5d); and cpus - 1 (0x5f).
   void set_memory(uint64_t below_4g, uint64_t above_4g);
   void set_cpus(unsigned count);
+
+  // Snapshot: the index register and the RAM bytes (the clock registers read the host's time).
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override {
+    std::lock_guard guard(m_lock);
+    out.u8(m_index);
+    out.bytes(m_ram);
+  }
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, name()));
+    std::lock_guard guard(m_lock);
+    m_index = in.u8();
+    std::vector<uint8_t> ram = in.bytes(m_ram.size());
+    if (ram.size() != m_ram.size())
+      in.fail();
+    else
+      std::copy(ram.begin(), ram.end(), m_ram.begin());
+    return in.finish(std::string(name()));
+  }
 
  private:
   uint8_t clock_register(uint8_t index) const;

@@ -16,10 +16,11 @@
 
 #include "base/result.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::x86 {
 
-class FwCfg final : public Device {
+class FwCfg final : public Device, public DeviceState {
  public:
   static constexpr uint16_t kPort = 0x510;  // selector (16-bit writes); data at kPort + 1
   static constexpr uint16_t kSize = 2;
@@ -39,6 +40,21 @@ class FwCfg final : public Device {
   // A named file, listed in the directory in name order as QEMU sorts it; returns its key. Refused:
   // an empty name, one of kNameSize bytes or more, a duplicate, more than kMaxFiles files.
   base::ErrorOr<uint16_t> add_file(const std::string& name, std::vector<uint8_t> bytes);
+
+  // Snapshot: the selector and the read position; the items come from the config, rebuilt alike.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override {
+    std::lock_guard guard(m_lock);
+    out.u16(m_selector);
+    out.u64(m_cursor);
+  }
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, name()));
+    std::lock_guard guard(m_lock);
+    m_selector = in.u16();
+    m_cursor = in.u64();  // reads past an item's end give 0 (read()), so any value is safe
+    return in.finish(std::string(name()));
+  }
 
   // Little-endian helpers for the fixed items.
   static std::vector<uint8_t> le16(uint16_t v) { return {uint8_t(v), uint8_t(v >> 8)}; }

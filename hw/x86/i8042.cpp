@@ -183,6 +183,36 @@ void I8042::update_irq() {
   m_irq->set_level(level);
 }
 
+void I8042::save_state(StateWriter& out) {
+  std::lock_guard guard(m_lock);
+  out.u8(m_ctr);
+  out.u8(m_output);
+  out.boolean(m_output_full);
+  out.boolean(m_last_was_command);
+  out.u8(m_pending);
+  out.u8(m_keyboard_pending);
+  out.boolean(m_scanning);
+  out.bytes(std::vector<uint8_t>(m_keyboard.begin(), m_keyboard.end()));
+}
+
+base::ErrorOr<void> I8042::load_state(StateReader& in, uint32_t version) {
+  TRY(check_version(version, 1, name()));
+  std::lock_guard guard(m_lock);
+  m_ctr = in.u8();
+  m_output = in.u8();
+  m_output_full = in.boolean();
+  m_last_was_command = in.boolean();
+  m_pending = in.u8();
+  m_keyboard_pending = in.u8();
+  m_scanning = in.boolean();
+  std::vector<uint8_t> queue = in.bytes(kQueueLimit);
+  m_keyboard.assign(queue.begin(), queue.end());
+  TRY(in.finish(std::string(name())));
+  m_new_byte = false;  // the guest saw this byte's edge before the snapshot
+  update_irq();
+  return {};
+}
+
 bool I8042::press_ctrl_alt_del() {
   std::lock_guard guard(m_lock);
   if (!m_scanning) return false;

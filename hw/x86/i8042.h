@@ -16,11 +16,12 @@
 #include <mutex>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 #include "hw/machine.h"
 
 namespace hw::x86 {
 
-class I8042 final : public Device {
+class I8042 final : public Device, public DeviceState {
  public:
   static constexpr uint8_t kStatusOutputFull = 0x01, kStatusSystem = 0x04, kStatusCommand = 0x08,
                            kStatusUnlocked = 0x10;
@@ -40,6 +41,12 @@ class I8042 final : public Device {
   // (/proc/sys/kernel/ctrl-alt-del = 0). Returns false when the guest has turned the keyboard off
   // (scanning disabled), so nothing would arrive. Any thread.
   bool press_ctrl_alt_del();
+
+  // Snapshot: the command byte, the output buffer, commands waiting for data, scanning and the
+  // keyboard's queue; loading re-drives IRQ 1.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
  private:
   void controller_command(uint8_t command);  // port 0x64

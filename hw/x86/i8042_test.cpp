@@ -136,3 +136,26 @@ TEST_CASE("debug exit: the value written becomes the exit status") {
   CHECK(outcome.kind == RunOutcome::Kind::PowerOff);
   CHECK(outcome.exit_code == 42);
 }
+
+TEST_CASE("i8042 state carries the command byte and the keyboard's queue into a fresh controller") {
+  hw::PowerController power_a, power_b;
+  hw::x86::I8042 a(power_a);
+  a.write(4, std::vector<uint8_t>{0x60});  // write the command byte: translation off, IRQ on
+  a.write(0, std::vector<uint8_t>{0x01});
+  REQUIRE(a.press_ctrl_alt_del());
+  hw::StateWriter out;
+  a.save_state(out);
+  hw::x86::I8042 b(power_b);
+  hw::StateReader in(out.data());
+  REQUIRE(b.load_state(in, 1).ok());
+  // Both give the same bytes from here: set 2 LCtrl (0x14) first.
+  for (int i = 0; i < 11; ++i) {
+    uint8_t x = 0, y = 0;
+    a.read(0, std::span<uint8_t>(&x, 1));
+    b.read(0, std::span<uint8_t>(&y, 1));
+    CHECK(x == y);
+  }
+  hw::StateReader bad(std::span<const uint8_t>(out.data()).first(3));
+  hw::x86::I8042 c(power_b);
+  CHECK(!c.load_state(bad, 1).ok());
+}

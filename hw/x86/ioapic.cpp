@@ -26,6 +26,34 @@ void Ioapic::attach(accel::Vm* vm) {
   }
 }
 
+void Ioapic::save_state(StateWriter& out) {
+  std::lock_guard guard(m_lock);
+  out.u8(m_id);
+  out.u8(m_select);
+  for (uint64_t entry : m_entries) out.u64(entry);
+  out.u32(m_level);
+  out.u32(m_edge_pending);
+}
+
+base::ErrorOr<void> Ioapic::load_state(StateReader& in, uint32_t version) {
+  TRY(check_version(version, 1, m_name));
+  std::lock_guard guard(m_lock);
+  m_id = in.u8();
+  m_select = in.u8();
+  for (uint64_t& entry : m_entries) entry = in.u64();
+  const uint32_t pins = (1u << kPins) - 1;
+  m_level = in.u32() & pins;
+  m_edge_pending = in.u32() & pins;
+  TRY(in.finish(m_name));
+  if (m_vm && m_routes) {
+    m_routes->clear();                   // the fresh accelerator has none: send the loaded ones
+    m_routes->push_back({kPins, 0, 0});  // never equal to a real set, so update_routes sends
+    update_routes();
+    service();
+  }
+  return {};
+}
+
 void Ioapic::set_pin(unsigned pin, bool asserted) {
   if (pin >= kPins) return;
   std::lock_guard guard(m_lock);

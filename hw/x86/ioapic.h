@@ -28,10 +28,11 @@
 
 #include "accel/accelerator.h"
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::x86 {
 
-class Ioapic final : public Device {
+class Ioapic final : public Device, public DeviceState {
  public:
   static constexpr unsigned kPins = 24;
   static constexpr uint8_t kVersion = 0x20;
@@ -54,6 +55,13 @@ class Ioapic final : public Device {
   std::string_view name() const override { return m_name; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot: id, register select, the 24 entries (with remote IRR), input levels and pending
+  // edges. Loading re-sends the level-triggered routes to the accelerator and delivers what the
+  // loaded state says is deliverable.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter& out) override;
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override;
 
   // For tests and diagnostics.
   uint64_t entry(unsigned pin) const;

@@ -338,3 +338,41 @@ TEST_CASE("ioapic: random register traffic, pin changes and EOIs keep the chip's
     for (const auto& route : set) CHECK(route.pin < Ioapic::kPins);
   CHECK(!f.vm.msis.empty());
 }
+
+// Snapshot: a level pin in service (remote IRR set) comes back with its entry, and the fresh
+// accelerator is told its route again; its EOI then re-delivers the still-asserted line.
+TEST_CASE("ioapic state saves and loads entries, levels and remote IRR, and re-sends the routes") {
+  FakeVm vm_a;
+  Ioapic a("ioapic", 0);
+  a.attach(&vm_a);
+  set_reg(a, 0x11 + 2 * 5, 0);
+  set_reg(a, 0x10 + 2 * 5, 0x45 | (1u << 15));  // vector 0x45, level, unmasked
+  set_reg(a, 0x10 + 2 * 2, 0x33);               // edge, unmasked
+  write32(a, 0x00, 0x12);                       // a register selected
+  a.set_pin(5, true);
+  REQUIRE(vm_a.msis.size() == 1);
+  REQUIRE((a.entry(5) & Ioapic::kRemoteIrr) != 0);
+  hw::StateWriter out;
+  a.save_state(out);
+
+  FakeVm vm_b;
+  Ioapic b("ioapic", 0);
+  b.attach(&vm_b);
+  hw::StateReader in(out.data());
+  REQUIRE(b.load_state(in, a.state_version()).ok());
+  CHECK(b.entry(5) == a.entry(5));
+  CHECK(b.entry(2) == a.entry(2));
+  CHECK(read32(b, 0x10) == reg(a, 0x12));
+  REQUIRE(!vm_b.route_sets.empty());
+  CHECK(vm_b.route_sets.back().size() == 1);
+  CHECK(vm_b.route_sets.back()[0].pin == 5);
+  CHECK(vm_b.msis.empty());  // in service: nothing re-sent until the EOI
+  b.eoi(0x45);
+  CHECK(vm_b.msis.size() == 1);  // the line is still asserted
+
+  hw::StateReader short_in(std::span<const uint8_t>(out.data()).first(10));
+  Ioapic c("ioapic", 0);
+  CHECK(!c.load_state(short_in, 1).ok());
+  hw::StateReader again(out.data());
+  CHECK(!c.load_state(again, 2).ok());
+}

@@ -175,6 +175,22 @@ class DirectRouter final : public DirectMapper {
   accel::Vm* m_vm = nullptr;
 };
 
+// A graph device whose state the accelerator keeps (the LAPICs in each vCPU's state, KVM's in-kernel
+// IOAPIC in the VM's): saved there, so its own part is empty.
+class InAcceleratorState final : public DeviceState {
+ public:
+  explicit InAcceleratorState(std::string what) : m_what(std::move(what)) {}
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter&) override {}
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, m_what));
+    return in.finish(m_what);
+  }
+
+ private:
+  std::string m_what;
+};
+
 class X86Machine final : public Machine {
  public:
   ~X86Machine() override {
@@ -217,9 +233,22 @@ class X86Machine final : public Machine {
     return Machine::press_power_button();
   }
 
+  // Snapshots: the graph's devices in graph order, then the firmware's devices (SeaBIOS: CMOS,
+  // fw_cfg); the vCPUs; and the VM's own state (guest clock, in-kernel irqchip) through the Vm.
+  std::optional<SnapshotAccess> snapshot_access() override {
+    SnapshotAccess access;
+    access.parts = m_parts;
+    access.vm = m_vm.get();
+    access.memory = &m_memory;
+    for (auto& vcpu : m_vcpus) access.vcpus.push_back(vcpu.get());
+    return access;
+  }
+
   base::GuestMemory m_memory;
   PowerController m_power;
   StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
+  std::vector<SnapshotPart> m_parts;
+  std::vector<std::shared_ptr<DeviceState>> m_part_states;  // parts that are no Device (kept alive)
   GsiRouter m_router;
   std::shared_ptr<MsiRouter> m_msi = std::make_shared<MsiRouter>();
   std::shared_ptr<DirectRouter> m_direct = std::make_shared<DirectRouter>();
@@ -326,13 +355,20 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
   machine->m_direct->attach(machine->m_vm.get());
   bool ioapic_mapped = false;
 
+  // Every graph device (and firmware device) mapped here becomes a snapshot part by its id.
   auto map = [&](const graph::Device& device, const graph::SlotResource& where,
                  std::shared_ptr<Device> model) -> base::Result<void, base::Error> {
     AddressSpace& space = where.port_io ? machine->m_bus.pio() : machine->m_bus.mmio();
     auto inserted = space.insert(where.base, where.size, model);
     if (!inserted.ok()) return base::fail(device_error(device, inserted.error().message()));
+    if (!device.id.empty())
+      machine->m_parts.push_back({device.id, device.driver, dynamic_cast<DeviceState*>(model.get())});
     machine->m_devices.push_back(std::move(model));
     return {};
+  };
+  auto stateless_part = [&](const graph::Device& device, std::shared_ptr<DeviceState> state) {
+    machine->m_parts.push_back({device.id, device.driver, state.get()});
+    machine->m_part_states.push_back(std::move(state));
   };
 
   // Providers before the devices on their buses; anything a hand-made graph left off every bus list
@@ -358,7 +394,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       TRY(map(device, *region, ioapic));
       ioapic_mapped = true;
     } else if (device.driver == "ioapic" || device.driver == "lapic") {
-      continue;  // in the accelerator (full irqchip: KVM's IOAPIC; the LAPICs always)
+      // In the accelerator (full irqchip: KVM's IOAPIC; the LAPICs always), saved with it.
+      stateless_part(device, std::make_shared<InAcceleratorState>(device.id));
+      continue;
     } else if (device.driver == "i8042" && region) {
       if (region->base != 0x60 || region->size < 5 || !region->port_io)
         return base::fail(device_error(device, "needs ports 0x60-0x64"));
@@ -369,6 +407,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     } else if (device.driver == "acpi-power-button") {
       if (!device.irq) return base::fail(device_error(device, "needs an interrupt (the GED's)"));
       machine->m_button = std::make_shared<AcpiPowerButton>(irq);
+      machine->m_parts.push_back({device.id, device.driver, machine->m_button.get()});
       tables.power_button_irq = static_cast<uint8_t>(*device.irq);
     } else if (device.driver == "pvpanic-isa" && region) {
       if (!region->port_io || region->base > 0xffff)
@@ -412,6 +451,10 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
         TRY(map(device, *where, model.value()));
       else if (model.value())
         machine->m_devices.push_back(model.value());
+      if (!model.value() || !where)  // mapped itself (a PCI function) or unmapped: its own state, if any
+        machine->m_parts.push_back(
+            {device.id, device.driver,
+             model.value() ? dynamic_cast<DeviceState*>(model.value().get()) : nullptr});
       const graph::Bus* bus = graph.find_bus(device.bus);
       if (bus && bus->kind == graph::BusKind::VirtioMmio && slot && device.irq) {
         // Linux finds a transport in the DSDT (LNRO0005) or on the command line, and takes both when
@@ -455,6 +498,9 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
     TRY(map(graph::Device{}, graph::SlotResource{Cmos::kPort, Cmos::kSize, std::nullopt, true}, cmos));
     std::shared_ptr<FwCfg> fw_cfg = TRY(seabios_fw_cfg(graph, low, spec.ram_size - low));
     TRY(map(graph::Device{}, graph::SlotResource{FwCfg::kPort, FwCfg::kSize, std::nullopt, true}, fw_cfg));
+    // Not graph devices: parts by their own names (no graph id can clash: ids are the config's).
+    machine->m_parts.push_back({"firmware.cmos", "cmos", cmos.get()});
+    machine->m_parts.push_back({"firmware.fw_cfg", "fw_cfg", fw_cfg.get()});
     // Every vCPU stays at its reset state: the BSP at the reset vector (CS 0xF000 based at 0xFFFF0000,
     // IP 0xFFF0, inside the image), the others waiting for SeaBIOS's INIT/SIPI.
     for (unsigned i = 0; i < spec.cpu.count; ++i) {

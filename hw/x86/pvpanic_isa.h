@@ -8,10 +8,11 @@
 #include <functional>
 
 #include "hw/device.h"
+#include "hw/device_state.h"
 
 namespace hw::x86 {
 
-class PvPanicIsa final : public Device {
+class PvPanicIsa final : public Device, public DeviceState {
  public:
   static constexpr uint16_t kPort = 0x505;
   static constexpr uint8_t kPanicked = 1, kCrashLoaded = 2;
@@ -20,6 +21,14 @@ class PvPanicIsa final : public Device {
   std::string_view name() const override { return "pvpanic"; }
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // Snapshot: a register without memory (a write acts at once), so the saved state is empty.
+  uint32_t state_version() const override { return 1; }
+  void save_state(StateWriter&) override {}
+  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
+    TRY(check_version(version, 1, name()));
+    return in.finish(std::string(name()));
+  }
 
  private:
   std::function<void()> m_on_panic;

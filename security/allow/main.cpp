@@ -43,6 +43,7 @@ void allow_main(AllowList& list, const PolicyContext&) {
                      KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_SET_SIGNAL_MASK},
                     "KVM (vCPU fd): boot state of the new vCPUs");
   allow_kvm_interrupts(list);
+  allow_kvm_state_write(list);  // up --restore loads the snapshot into the first machine
   allow_vfio_lifecycle(list);
   list.allow("io_uring_setup", "a rebuilt virtio-blk with the io_uring backend gets its ring");
   list.allow("io_uring_register", "liburing registers the ring");

@@ -12,6 +12,8 @@ namespace security {
 void allow_snapshot(AllowList& list, const PolicyContext& context) {
   allow_thread_start(list);    // zstd workers; a quiesced virtio-blk starts its I/O threads again
   allow_kvm_interrupts(list);  // devices look at their queues again after quiescing and may interrupt
+  allow_kvm_state_read(list);  // x86_64 on kvm: the vCPUs' and the VM's state
+  allow_kvm_pause(list);       // the writer pauses a running machine and resumes it after
   list.allow("mkdir", "the snapshot directory");
   list.allow("mkdirat", "as mkdir");
   // Write-only, created or truncated: never reads or appends to host files.

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Snapshots of x86_64 machines on kvm (inside the nested KVM host where this host has no usable
+# /dev/kvm; tests/nested): guests/x86/count64 counts LAPIC timer ticks in 64-bit mode and prints
+# COUNT=n, checking at every line that an SSE register, CR4 and two syscall MSRs kept their values.
+# For microvm (split irqchip, vmlaunch's IOAPIC; 1 vCPU) and pc (KVM's full irqchip, the PCI host; 2 vCPUs,
+# the second waiting for a SIPI):
+# `vmlaunch snapshot --stop` mid-count, then `up --restore`: the count goes on from where it was
+# (never from 1 again), the checked state is intact, the guest counts to the end and exits 0.
+# Refused restores (exit 2, the reason named, nothing of the guest runs): a flipped byte in the state
+# file, another machine type, another CPU feature set. microvm also takes a snapshot of the running
+# restored machine, which runs on, is killed, and is restored from that second snapshot. One nested
+# boot for all of it.
+source tests/lib.sh
+vml=$PWD/launcher/vmlaunch
+source tests/boot/console.sh
+# The consoles' FIFOs in a local /tmp: the nested host's view of TEST_TMPDIR (9p) has no FIFOs.
+tmp=$(mktemp -d /tmp/x86snap.XXXXXX)
+export VML_GUESTS=$PWD/guests/x86
+
+# Whole lines only: the snapshot may fall in the middle of one.
+counts() { grep -aE '^COUNT=[0-9]+'$'\r''?$' "$1" | tr -d '\r' | cut -d= -f2; }
+
+snapshot_case() {  # TYPE CPUS
+  local type=$1 cpus=$2 name=snap-$1-$$ snap=$tmp/snap-$1
+  cat >"$tmp/$type.yaml" <<YAML
+name: $name
+machine: {arch: x86_64, type: $type, memory: 32MiB}
+cpu: {model: host, count: $cpus}
+accel: [kvm]
+boot:
+  kernel: $VML_GUESTS/count64.elf
+  cmdline: "every=20 limit=40"
+backends:
+  chardev:
+    con0: {driver: stdio}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+YAML
+  vm_start_with "$tmp/$type.yaml" --name "$name"
+  vm_wait "COUNT=4" 300
+  check "$type: the guest counts" test $? -eq 0
+  "$vml" snapshot "$name" "$snap" --stop --json >"$tmp/$type.snapshot.json" 2>"$tmp/$type.snapshot.err"
+  local saved=$?
+  check "$type: vmlaunch snapshot --stop succeeds" test "$saved" -eq 0
+  vm_finish 120
+  check "$type: the VMM stops after the snapshot with status 0" test "$vm_status" -eq 0
+  [ "$saved" -eq 0 ] && [ "$vm_status" -eq 0 ] || { vm_dump; cat "$tmp/$type.snapshot.err"; }
+  local before first
+  before=$(counts "$vm_out" | tail -n 1)
+  check "$type: the snapshot holds config, state and RAM" test -s "$snap/config.json" -a -s "$snap/state.vmls" -a -s "$snap/ram.zst"
+
+  vm_start_with --restore "$snap" --name "$name"
+  if [ "$type" = microvm ]; then
+    # A snapshot of the running restored machine (no --stop): it runs on; its VMM is then killed and
+    # this second snapshot restored, which counts on from it to the end.
+    local lo hi after
+    vm_wait "COUNT=$((${before:-0} + 3))" 120
+    lo=$(counts "$vm_out" | tail -n 1)  # printed before the snapshot began
+    "$vml" snapshot "$name" "$tmp/snap2" >/dev/null 2>"$tmp/$type.snapshot2.err"
+    local saved2=$?
+    check "$type: a snapshot of the running machine succeeds" test "$saved2" -eq 0
+    [ "$saved2" -eq 0 ] || { vm_dump; cat "$tmp/$type.snapshot2.err"; }
+    hi=$(counts "$vm_out" | tail -n 1)  # printed by the time it ended
+    vm_wait "COUNT=$((${hi:-0} + 2))" 120
+    check "$type: and the machine runs on after it" test $? -eq 0
+    first=$(counts "$vm_out" | head -n 1)
+    kill -9 "$vm_pid"
+    wait "$vm_pid" 2>/dev/null
+    exec 7>&- 2>/dev/null
+    vm_start_with --restore "$tmp/snap2" --name "$name"
+    vm_finish 300
+    after=$(counts "$vm_out" | head -n 1)
+    echo "$type: second snapshot (running) between COUNT=${lo:-?} and COUNT=${hi:-?}, restored from COUNT=${after:-?}"
+    # The next whole line after what the snapshot saw: above lo, at most hi + 2 (hi + 1 may have been
+    # half printed when the vCPU was paused).
+    check "$type: the second restore continues from the running snapshot (${lo:-?}..${hi:-?} -> ${after:-?})" \
+      test -n "$after" -a -n "$lo" -a -n "$hi" -a "${after:-0}" -gt "${lo:-99}" -a "${after:-0}" -le $((${hi:-0} + 2))
+  else
+    vm_finish 300
+    first=$(counts "$vm_out" | head -n 1)
+  fi
+  check "$type: the restored guest counts to the end and exits 0" test "$vm_status" -eq 0
+  echo "$type: snapshot after COUNT=${before:-?}, restored from COUNT=${first:-?}"
+  # The next line, or the one after it when the snapshot fell inside the next line.
+  check "$type: the count continues where the snapshot left it (${before:-?} -> ${first:-?})" \
+    test -n "$first" -a -n "$before" -a "${first:-0}" -gt "${before:-99}" -a "${first:-0}" -le $((${before:-0} + 2))
+  check "$type: the SSE register, CR4 and MSRs survived" bash -c "! grep -aq STATE-LOST '$vm_out'"
+  check "$type: it counts to the end" grep -aq "count-done" "$vm_out"
+  [ "$vm_status" -eq 0 ] || vm_dump
+}
+
+refused() {  # NAME PATTERN SETUP...: copies the microvm snapshot to $tmp/bad, runs SETUP there, restores it
+  local what=$1 pattern=$2
+  shift 2
+  rm -rf "$tmp/bad"
+  cp -a "$tmp/snap-microvm" "$tmp/bad"
+  (cd "$tmp/bad" && eval "$@")
+  "$vml" up --restore "$tmp/bad" --name "bad$$" >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
+  local status=$?
+  check "$what: exit 2" test "$status" -eq 2
+  check "$what: says why" grep -qE "$pattern" "$tmp/bad.err"
+  check "$what: nothing of the guest ran" bash -c "! grep -aq COUNT '$tmp/bad.out'"
+  [ "$status" -eq 2 ] && grep -qE "$pattern" "$tmp/bad.err" || cat "$tmp/bad.err"
+}
+
+snapshot_case microvm 1
+# Two vCPUs: the second waits for an INIT/SIPI that never comes, a run state that is restored too.
+snapshot_case pc 2
+
+refused "a flipped byte in the state file" "corrupted \(checksum mismatch\)" "python3 -c \"
+b = bytearray(open('state.vmls', 'rb').read()); b[300] ^= 0xff; open('state.vmls', 'wb').write(b)\""
+refused "another machine type" "another machine type \(snapshot: microvm, this machine: pc\)" "python3 -c \"
+import json; c = json.load(open('config.json')); c['machine']['type'] = 'pc'; json.dump(c, open('config.json', 'w'))\""
+refused "another CPU feature set" "another CPU feature set" "python3 -c \"
+import json; c = json.load(open('config.json')); c['cpu']['features'] = ['-x2apic']; json.dump(c, open('config.json', 'w'))\""
+finish

@@ -12,11 +12,11 @@ namespace security {
 // calls (SET_CONFIGURATION: release, set, read back, claim; SET_INTERFACE; CLEAR_FEATURE(HALT)),
 // the host drivers detached from a new configuration's interfaces.
 inline void allow_usbfs_transfers(AllowList& list) {
-  list.allow_ioctls({USBDEVFS_SUBMITURB, USBDEVFS_DISCARDURB, USBDEVFS_REAPURBNDELAY, USBDEVFS_CLAIMINTERFACE,
-                     USBDEVFS_RELEASEINTERFACE, USBDEVFS_SETINTERFACE, USBDEVFS_SETCONFIGURATION,
-                     USBDEVFS_CLEAR_HALT, USBDEVFS_CONTROL, USBDEVFS_GETDRIVER, USBDEVFS_IOCTL,
-                     USBDEVFS_DISCONNECT_CLAIM},
-                    "usb-host: the guest's transfers and configuration requests through usbfs");
+  list.allow_ioctls(
+      {USBDEVFS_SUBMITURB, USBDEVFS_DISCARDURB, USBDEVFS_REAPURBNDELAY, USBDEVFS_CLAIMINTERFACE,
+       USBDEVFS_RELEASEINTERFACE, USBDEVFS_SETINTERFACE, USBDEVFS_SETCONFIGURATION, USBDEVFS_CLEAR_HALT,
+       USBDEVFS_CONTROL, USBDEVFS_GETDRIVER, USBDEVFS_IOCTL, USBDEVFS_DISCONNECT_CLAIM},
+      "usb-host: the guest's transfers and configuration requests through usbfs");
 }
 
 // The usb-host event thread (device-io): reaping completed URBs.

@@ -1,5 +1,6 @@
 #include "passthrough/usb_host.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <libusb-1.0/libusb.h>
 #include <poll.h>
@@ -28,6 +29,67 @@ struct UsbHostDevice::InFlight {
 
 namespace {
 
+// libusb is loaded when the first usb-host entry is opened (dlopen, as libslirp): vmlaunch itself
+// links nothing but glibc (//launcher:link_test), and machines without USB never map it.
+constexpr const char* kLibusbSoname = "libusb-1.0.so.0";
+
+struct Libusb {
+#define VML_LIBUSB_FUNCTIONS(X)    \
+  X(error_name)                    \
+  X(set_option)                    \
+  X(init)                          \
+  X(exit)                          \
+  X(wrap_sys_device)               \
+  X(reset_device)                  \
+  X(close)                         \
+  X(handle_events_timeout)         \
+  X(set_auto_detach_kernel_driver) \
+  X(get_configuration)             \
+  X(get_active_config_descriptor)  \
+  X(free_config_descriptor)        \
+  X(get_device)                    \
+  X(claim_interface)               \
+  X(release_interface)             \
+  X(set_configuration)             \
+  X(set_interface_alt_setting)     \
+  X(clear_halt)                    \
+  X(alloc_transfer)                \
+  X(submit_transfer)               \
+  X(cancel_transfer)               \
+  X(free_transfer)
+#define VML_LIBUSB_MEMBER(name) decltype(&::libusb_##name) name = nullptr;
+  VML_LIBUSB_FUNCTIONS(VML_LIBUSB_MEMBER)
+#undef VML_LIBUSB_MEMBER
+};
+
+base::ErrorOr<std::unique_ptr<Libusb>> load_libusb() {
+  void* handle = dlopen(kLibusbSoname, RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* why = dlerror();
+    return base::fail(base::Error(std::string("usb-host needs ") + kLibusbSoname +
+                                  ", which cannot be loaded (" + (why ? why : "unknown error") +
+                                  "); install Debian's libusb-1.0-0"));
+  }
+  auto lib = std::make_unique<Libusb>();
+  // dlsym returns the entry point as void*; the declared type comes from libusb.h.
+#define VML_LIBUSB_RESOLVE(name)                                                            \
+  lib->name = reinterpret_cast<decltype(&::libusb_##name)>(dlsym(handle, "libusb_" #name)); \
+  if (!lib->name) return base::fail(base::Error(std::string(kLibusbSoname) + " has no libusb_" #name));
+  VML_LIBUSB_FUNCTIONS(VML_LIBUSB_RESOLVE)
+#undef VML_LIBUSB_RESOLVE
+  return lib;
+}
+
+// Loaded once (a failure is remembered too); set before any UsbHostDevice exists.
+const Libusb* usb = nullptr;
+
+base::ErrorOr<void> need_libusb() {
+  static const base::ErrorOr<std::unique_ptr<Libusb>> loaded = load_libusb();
+  if (!loaded.ok()) return base::fail(loaded.error());
+  usb = loaded.value().get();
+  return {};
+}
+
 hw::usb::Speed speed_of(const std::string& mbps) {
   if (mbps == "1.5") return hw::usb::Speed::Low;
   if (mbps == "12") return hw::usb::Speed::Full;
@@ -36,7 +98,7 @@ hw::usb::Speed speed_of(const std::string& mbps) {
 }
 
 std::string libusb_text(int code) {
-  return libusb_error_name(code);
+  return usb->error_name(code);
 }
 
 constexpr uint8_t kRequestSetConfiguration = 9, kRequestSetInterface = 11, kRequestClearFeature = 1;
@@ -46,6 +108,7 @@ constexpr uint8_t kRequestSetConfiguration = 9, kRequestSetInterface = 11, kRequ
 base::ErrorOr<std::shared_ptr<UsbHostDevice>> UsbHostDevice::open(const std::string& host,
                                                                   const std::string& serial,
                                                                   const std::string& root) {
+  TRY(need_libusb());
   std::vector<passthrough::UsbDevice> found = match_usb(host, serial, root);
   if (found.empty())
     return base::fail(base::Error("no host USB device " + host +
@@ -66,14 +129,14 @@ base::ErrorOr<std::shared_ptr<UsbHostDevice>> UsbHostDevice::open(const std::str
   if (device->m_fd < 0) return base::fail(base::Error(node + ": " + std::strerror(errno)));
 
   // No discovery: libusb reads nothing of the host but our descriptor and starts no thread.
-  int rc = libusb_set_option(nullptr, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
-  if (rc == LIBUSB_SUCCESS) rc = libusb_init(&device->m_context);
+  int rc = usb->set_option(nullptr, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
+  if (rc == LIBUSB_SUCCESS) rc = usb->init(&device->m_context);
   if (rc != LIBUSB_SUCCESS) return base::fail(base::Error("libusb: " + libusb_text(rc)));
-  rc = libusb_wrap_sys_device(device->m_context, device->m_fd, &device->m_handle);
+  rc = usb->wrap_sys_device(device->m_context, device->m_fd, &device->m_handle);
   if (rc != LIBUSB_SUCCESS) return base::fail(base::Error(node + ": libusb: " + libusb_text(rc)));
   // The guest gets the device as from a fresh plug; a reset that re-enumerates it (new descriptors)
   // leaves this handle dead: then the guest would see nothing, so that is an error now.
-  rc = libusb_reset_device(device->m_handle);
+  rc = usb->reset_device(device->m_handle);
   if (rc != LIBUSB_SUCCESS) return base::fail(base::Error(node + ": reset: " + libusb_text(rc)));
   TRY(device->claim_interfaces());
 
@@ -99,7 +162,7 @@ UsbHostDevice::~UsbHostDevice() {
     // Anything still in flight is cancelled and reaped before the handle goes.
     {
       std::lock_guard guard(m_lock);
-      for (auto& [endpoint, transfer] : m_in_flight) libusb_cancel_transfer(transfer);
+      for (auto& [endpoint, transfer] : m_in_flight) usb->cancel_transfer(transfer);
     }
     for (int i = 0; i < 100; ++i) {
       {
@@ -107,40 +170,40 @@ UsbHostDevice::~UsbHostDevice() {
         if (m_in_flight.empty()) break;
       }
       timeval tv{0, 10000};
-      libusb_handle_events_timeout(m_context, &tv);
+      usb->handle_events_timeout(m_context, &tv);
     }
     release_interfaces();
-    libusb_close(m_handle);  // hands the host's drivers their interfaces back (auto-detach)
+    usb->close(m_handle);  // hands the host's drivers their interfaces back (auto-detach)
   }
-  if (m_context) libusb_exit(m_context);
+  if (m_context) usb->exit(m_context);
   if (m_fd >= 0) ::close(m_fd);
 }
 
 base::ErrorOr<void> UsbHostDevice::claim_interfaces() {
-  libusb_set_auto_detach_kernel_driver(m_handle, 1);
+  usb->set_auto_detach_kernel_driver(m_handle, 1);
   int configuration = 0;
-  int rc = libusb_get_configuration(m_handle, &configuration);
+  int rc = usb->get_configuration(m_handle, &configuration);
   if (rc != LIBUSB_SUCCESS) return base::fail(base::Error(m_name + ": configuration: " + libusb_text(rc)));
   m_configuration = configuration;
   if (configuration == 0) return {};  // unconfigured: nothing to claim until the guest sets one
   libusb_config_descriptor* config = nullptr;
-  rc = libusb_get_active_config_descriptor(libusb_get_device(m_handle), &config);
+  rc = usb->get_active_config_descriptor(usb->get_device(m_handle), &config);
   if (rc != LIBUSB_SUCCESS) return base::fail(base::Error(m_name + ": descriptors: " + libusb_text(rc)));
   for (int i = 0; i < config->bNumInterfaces; ++i) {
-    rc = libusb_claim_interface(m_handle, i);
+    rc = usb->claim_interface(m_handle, i);
     if (rc != LIBUSB_SUCCESS) {
-      libusb_free_config_descriptor(config);
+      usb->free_config_descriptor(config);
       return base::fail(
           base::Error(m_name + ": claim interface " + std::to_string(i) + ": " + libusb_text(rc)));
     }
     m_claimed.push_back(i);
   }
-  libusb_free_config_descriptor(config);
+  usb->free_config_descriptor(config);
   return {};
 }
 
 void UsbHostDevice::release_interfaces() {
-  for (int i : m_claimed) libusb_release_interface(m_handle, i);
+  for (int i : m_claimed) usb->release_interface(m_handle, i);
   m_claimed.clear();
 }
 
@@ -153,13 +216,13 @@ void UsbHostDevice::reset() {
   // A port reset in the guest: what is in flight goes. The device itself was reset when opened; a
   // USB reset now would have the host kernel re-enumerate it under our feet.
   std::lock_guard guard(m_lock);
-  for (auto& [endpoint, transfer] : m_in_flight) libusb_cancel_transfer(transfer);
+  for (auto& [endpoint, transfer] : m_in_flight) usb->cancel_transfer(transfer);
 }
 
 void UsbHostDevice::cancel(uint8_t endpoint) {
   std::lock_guard guard(m_lock);
   auto it = m_in_flight.find(endpoint);
-  if (it != m_in_flight.end()) libusb_cancel_transfer(it->second);
+  if (it != m_in_flight.end()) usb->cancel_transfer(it->second);
 }
 
 bool UsbHostDevice::intercept(Transfer& transfer, TransferDone& done) {
@@ -171,7 +234,7 @@ bool UsbHostDevice::intercept(Transfer& transfer, TransferDone& done) {
       rc = LIBUSB_SUCCESS;  // already: usbfs would reset the interfaces for nothing
     } else {
       release_interfaces();
-      rc = libusb_set_configuration(m_handle, wanted);
+      rc = usb->set_configuration(m_handle, wanted);
       if (rc == LIBUSB_SUCCESS) {
         auto claimed = claim_interfaces();
         if (!claimed.ok()) {
@@ -181,9 +244,9 @@ bool UsbHostDevice::intercept(Transfer& transfer, TransferDone& done) {
       }
     }
   } else if (setup.request_type == 0x01 && setup.request == kRequestSetInterface) {
-    rc = libusb_set_interface_alt_setting(m_handle, setup.index & 0xff, setup.value & 0xff);
+    rc = usb->set_interface_alt_setting(m_handle, setup.index & 0xff, setup.value & 0xff);
   } else if (setup.request_type == 0x02 && setup.request == kRequestClearFeature && setup.value == 0) {
-    rc = libusb_clear_halt(m_handle, static_cast<unsigned char>(setup.index & 0xff));
+    rc = usb->clear_halt(m_handle, static_cast<unsigned char>(setup.index & 0xff));
   } else {
     return false;
   }
@@ -205,7 +268,7 @@ void UsbHostDevice::submit(Transfer transfer, TransferDone done) {
 
   auto in_flight = std::make_unique<InFlight>();
   in_flight->device = weak_from_this();
-  libusb_transfer* t = libusb_alloc_transfer(0);
+  libusb_transfer* t = usb->alloc_transfer(0);
   if (!t) return done(transfer, {TransferResult::Status::Error, 0});
   const uint8_t endpoint = transfer.endpoint;
   if (transfer.type == hw::usb::EndpointType::Control) {
@@ -230,11 +293,11 @@ void UsbHostDevice::submit(Transfer transfer, TransferDone done) {
   InFlight* raw = in_flight.release();
   t->user_data = raw;
   std::unique_lock guard(m_lock);
-  const int rc = libusb_submit_transfer(t);
+  const int rc = usb->submit_transfer(t);
   if (rc != LIBUSB_SUCCESS) {
     guard.unlock();
     std::unique_ptr<InFlight> back(raw);
-    libusb_free_transfer(t);
+    usb->free_transfer(t);
     if (rc == LIBUSB_ERROR_NO_DEVICE) gone();
     back->done(back->transfer, {rc == LIBUSB_ERROR_NO_DEVICE ? TransferResult::Status::Disconnected
                                                              : TransferResult::Status::Error,
@@ -280,7 +343,7 @@ void UsbHostDevice::completed(libusb_transfer* t) {
     auto it = self->m_in_flight.find(transfer.endpoint);
     if (it != self->m_in_flight.end() && it->second == t) self->m_in_flight.erase(it);
   }
-  libusb_free_transfer(t);
+  usb->free_transfer(t);
   if (self && result.status == TransferResult::Status::Disconnected) self->gone();
   in_flight->done(transfer, result);
 }
@@ -307,7 +370,7 @@ void UsbHostDevice::run_events() {
     if (fds[0].revents) return;
     if (!fds[1].revents) continue;
     timeval zero{0, 0};
-    libusb_handle_events_timeout(m_context, &zero);  // reaps; on an unplug fails what was in flight
+    usb->handle_events_timeout(m_context, &zero);  // reaps; on an unplug fails what was in flight
     if (fds[1].revents & (POLLHUP | POLLERR)) {
       watching = false;
       gone();

@@ -2,6 +2,8 @@
 // 0c0330), BAR 0 of 16 KiB, and its interrupter delivered as MSI (one vector, 64-bit, where the machine
 // has an MSI controller) or INTx. The usb-host devices on its bus "<id>.0" sit on the port the graph
 // gives them, each a host device a passthrough entry named (env.backends.usb_host).
+#include "hw/usb/xhci_pci.h"
+
 #include <cstdio>
 #include <mutex>
 
@@ -70,13 +72,23 @@ class XhciPci : public pci::PciFunction {
   bool m_level = false;
 };
 
-base::ErrorOr<std::shared_ptr<Device>> make_qemu_xhci(DeviceEnv& env) {
-  auto fn = std::make_shared<XhciPci>(env.device.id, env.msi);
+}  // namespace
+
+XhciFunction make_xhci_function(std::string name, const base::GuestMemory& memory,
+                                std::shared_ptr<MsiSink> msi) {
+  auto fn = std::make_shared<XhciPci>(name, std::move(msi));
   std::weak_ptr<XhciPci> weak = fn;
-  auto xhci = std::make_shared<Xhci>(env.device.id, env.memory, [weak](bool level) {
+  auto xhci = std::make_shared<Xhci>(std::move(name), memory, [weak](bool level) {
     if (auto f = weak.lock()) f->interrupt(level);
   });
   fn->define_bar(0, Xhci::kMmioSize, pci::BarKind::Memory64, xhci);
+  return {fn, xhci};
+}
+
+namespace {
+
+base::ErrorOr<std::shared_ptr<Device>> make_qemu_xhci(DeviceEnv& env) {
+  auto [fn, xhci] = make_xhci_function(env.device.id, env.memory, env.msi);
   const std::string bus = env.device.id + ".0";
   for (const graph::Device& child : env.graph.devices) {
     if (child.bus != bus || child.driver != "usb-host") continue;

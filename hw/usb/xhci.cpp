@@ -135,6 +135,13 @@ base::ErrorOr<void> Xhci::attach(unsigned port, std::shared_ptr<UsbDevice> devic
   return {};
 }
 
+void Xhci::shutdown() {
+  std::lock_guard guard(m_lock);
+  m_shutdown = true;
+  for (unsigned s = 1; s <= kMaxSlots; ++s)
+    for (unsigned d = 1; d < 32; ++d) disable_endpoint(s, d);
+}
+
 bool Xhci::halted() const {
   std::lock_guard guard(m_lock);
   return m_usbsts & kStsHalted;
@@ -459,6 +466,7 @@ void Xhci::port_changed(unsigned port) {
 
 void Xhci::device_presence(unsigned port, bool present) {
   std::lock_guard guard(m_lock);
+  if (m_shutdown) return;
   Port& p = m_ports[port];
   if (!p.device || p.present == present) return;
   p.present = present;
@@ -1009,6 +1017,7 @@ void Xhci::run_endpoint(unsigned slot, unsigned dci) {
 void Xhci::transfer_done(unsigned slot, unsigned dci, uint64_t generation, Transfer& transfer,
                          TransferResult result) {
   std::lock_guard guard(m_lock);
+  if (m_shutdown) return;
   Endpoint& ep = m_slots[slot].endpoints[dci];
   if (!ep.in_flight || ep.generation != generation) return;  // stopped, reset or disabled meanwhile
   ep.in_flight = false;

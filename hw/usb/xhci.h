@@ -57,6 +57,11 @@ class Xhci : public Device, public std::enable_shared_from_this<Xhci> {
   // is SuperSpeed, else its USB 2 port (as qemu-xhci numbers them).
   base::ErrorOr<void> attach(unsigned port, std::shared_ptr<UsbDevice> device);
 
+  // The machine is going away: transfers in flight are cancelled and whatever completes from now on
+  // is dropped (a device thread must not write into guest memory that is about to be unmapped).
+  // Waits for a completion being handled now. Called by the PCI function's destructor.
+  void shutdown();
+
   // For tests and stats.
   bool halted() const;
   bool host_system_error() const;
@@ -171,6 +176,7 @@ class Xhci : public Device, public std::enable_shared_from_this<Xhci> {
   bool m_er_cycle = true;
   bool m_er_full = false;
 
+  bool m_shutdown = false;
   uint64_t m_generation = 0;                  // counts transfers submitted, across every endpoint and slot
   std::array<Port, kPorts + 1> m_ports{};     // 1-based
   std::array<Slot, kMaxSlots + 1> m_slots{};  // 1-based

@@ -40,6 +40,11 @@ class XhciPci : public pci::PciFunction {
     }
   }
 
+  ~XhciPci() override {
+    if (auto xhci = m_xhci.lock()) xhci->shutdown();
+  }
+  void set_controller(std::weak_ptr<Xhci> xhci) { m_xhci = std::move(xhci); }
+
   // The interrupter's level, from the controller (its lock held; nothing here calls back into it).
   void interrupt(bool level) {
     std::lock_guard guard(m_lock);
@@ -67,6 +72,7 @@ class XhciPci : public pci::PciFunction {
 
  private:
   std::shared_ptr<MsiSink> m_msi;
+  std::weak_ptr<Xhci> m_xhci;
   uint8_t m_msi_cap = 0;
   std::mutex m_lock;
   bool m_level = false;
@@ -82,6 +88,7 @@ XhciFunction make_xhci_function(std::string name, const base::GuestMemory& memor
     if (auto f = weak.lock()) f->interrupt(level);
   });
   fn->define_bar(0, Xhci::kMmioSize, pci::BarKind::Memory64, xhci);
+  fn->set_controller(xhci);
   return {fn, xhci};
 }
 

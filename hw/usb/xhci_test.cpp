@@ -514,3 +514,30 @@ TEST_CASE("xhci: random rings, contexts and register writes never crash the VMM"
     }
   }
 }
+
+TEST_CASE("xhci: after shutdown a late completion touches nothing") {
+  Driver d;
+  auto device = std::make_shared<FakeDevice>(Speed::High);
+  REQUIRE(d.xhci->attach(1, device).ok());
+  d.start();
+  const unsigned slot = d.enumerate(1);
+  device->hold = true;
+  Ring ep0{kEp0Ring, kEp0Ring, true};
+  setup_stage(d, ep0, 0x80, 6, 0x0100, 18, 3);
+  d.push(ep0, kBuffers, 18, (3u << 10) | (1u << 16));
+  d.push(ep0, 0, 0, (4u << 10) | (1u << 5));
+  d.w32(kDoorbells + 4 * slot, 1);
+  REQUIRE(device->held.size() == 1);
+  d.xhci->shutdown();
+  CHECK(device->cancelled == std::vector<uint8_t>{0});
+  std::vector<uint8_t> before(18), after(18);
+  REQUIRE(d.memory.read(kBuffers, before));
+  auto [transfer, done] = std::move(device->held.front());
+  device->held.clear();
+  device->hold = false;
+  device->answer(transfer, done);
+  device->presence(false);
+  REQUIRE(d.memory.read(kBuffers, after));
+  CHECK(before == after);
+  CHECK(d.events().empty());
+}

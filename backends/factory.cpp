@@ -16,6 +16,7 @@
 #include "backends/options.h"
 #include "backends/rng/random.h"
 #include "base/field_use.h"
+#include "passthrough/usb_host.h"
 #include "passthrough/vfio.h"
 
 // Each backend's driver and options, checked by the driver's maker (unknown options are errors).
@@ -327,6 +328,18 @@ base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view
       return base::fail(base::Error(host->location().to_string() + ": passthrough." + std::string(name) +
                                     ".host: " + opened.error().message));
     out.vfio = std::move(opened.value());
+  } else if (kind == "passthrough" && driver == "usb-host") {
+    // Opened now too: the usbfs node, libusb on it, the host's drivers detached; kept across rebuilds.
+    const config::Node* host = options.is_map() ? options.find("host") : nullptr;
+    if (!host || !host->is_string())
+      return base::fail(base::Error("passthrough " + std::string(name) + ": no host"));
+    const config::Node* serial = options.find("serial");
+    auto opened = passthrough::UsbHostDevice::open(host->as_string(),
+                                                   serial && serial->is_string() ? serial->as_string() : "");
+    if (!opened.ok())
+      return base::fail(base::Error(host->location().to_string() + ": passthrough." + std::string(name) +
+                                    ".host: " + opened.error().message));
+    out.usb = std::move(opened.value());
   } else {
     Options checked(options, describe(kind, name, driver));
     return base::fail(checked.error(

@@ -31,6 +31,9 @@
 namespace passthrough {
 class VfioDevice;
 }
+namespace hw::usb {
+class UsbDevice;
+}
 
 namespace backends {
 
@@ -55,6 +58,7 @@ struct AnyBackend {
   std::shared_ptr<RngBackend> rng;
   std::shared_ptr<FsBackend> fs;
   std::shared_ptr<passthrough::VfioDevice> vfio;  // kind "passthrough", driver vfio-pci
+  std::shared_ptr<hw::usb::UsbDevice> usb;        // kind "passthrough", driver usb-host
 };
 
 base::ErrorOr<AnyBackend> create_backend(std::string_view kind, std::string_view name,

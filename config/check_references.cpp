@@ -115,8 +115,8 @@ Diagnostics check_references(const Node& document) {
           out.push_back(Diagnostic::error(at, path, "unknown " + label + " \"" + name + "\"", hint));
       }
       const Node* driver = device.find("driver");
-      if (driver && driver->is_string() && driver->as_string() == "vfio-pci" && !has_passthrough)
-        out.push_back(Diagnostic::error(device.location(), device_path, "vfio-pci needs a host device",
+      if (driver && driver->is_string() && (driver->as_string() == "vfio-pci" || driver->as_string() == "usb-host") && !has_passthrough)
+        out.push_back(Diagnostic::error(device.location(), device_path, driver->as_string() + " needs a host device",
                                         "add passthrough: NAME, naming an entry under passthrough"));
     }
   }

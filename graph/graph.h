@@ -33,9 +33,11 @@ enum class BusKind {
   Isa,           // x86 ISA: fixed port/IRQ slots (COM1..COM4)
   Scsi,          // a SCSI bus provided by an HBA (virtio-scsi-pci); slot = SCSI target id
   VirtioSerial,  // ports of a virtio-serial device; slot = port number
+  Usb,           // root ports of a USB host controller (qemu-xhci); slot = port number
 };
 std::string_view bus_kind_name(
-    BusKind kind);  // "system", "virtio-mmio", "pci", "isa", "scsi", "virtio-serial"
+    BusKind kind);  // "system", "virtio-mmio", "pci", "isa", "scsi", "virtio-serial",
+                   // "usb"
 std::optional<BusKind> parse_bus_kind(std::string_view name);
 
 enum class BackendKind { Chardev, Block, Net, Rng, Passthrough, Fs };

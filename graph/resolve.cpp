@@ -35,7 +35,7 @@ using config::Location;
 using config::Node;
 
 constexpr int32_t kFree = -1;
-constexpr size_t kBusKinds = 6;
+constexpr size_t kBusKinds = static_cast<size_t>(BusKind::Usb) + 1;  // the last kind
 
 std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
   std::string out;

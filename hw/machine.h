@@ -43,6 +43,10 @@ namespace passthrough {
 class VfioDevice;
 }
 
+namespace hw::usb {
+class UsbDevice;
+}
+
 namespace hw {
 
 // Named backends from the graph's `backends:` section, created by the launcher (backends'
@@ -58,6 +62,8 @@ class BackendSource {
   virtual std::shared_ptr<backends::FsBackend> fs(std::string_view name) { return nullptr; }
   // A passthrough entry's host device, opened (VFIO container, group, device) before the machine is built.
   virtual std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) { return nullptr; }
+  // A usb-host passthrough entry's host device, opened (libusb) before the machine is built.
+  virtual std::shared_ptr<hw::usb::UsbDevice> usb_host(std::string_view name) { return nullptr; }
 };
 
 // Why a machine stopped, and what `vmlaunch up` exits with.

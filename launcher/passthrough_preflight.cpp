@@ -13,6 +13,17 @@ const config::Node* vfio_host(const graph::Backend& b) {
   return address && address->is_string() ? address : nullptr;
 }
 
+// A usb-host entry's selector and serial; false for other entries.
+bool usb_host(const graph::Backend& b, const config::Node*& selector, std::string& serial) {
+  if (b.kind != graph::BackendKind::Passthrough || b.driver != "usb-host" || !b.options.is_map())
+    return false;
+  selector = b.options.find("host");
+  if (!selector || !selector->is_string()) return false;
+  const config::Node* s = b.options.find("serial");
+  serial = s && s->is_string() ? s->as_string() : "";
+  return true;
+}
+
 }  // namespace
 
 config::Diagnostics preflight_passthrough(const graph::Graph& graph, const passthrough::HostFacts& host,
@@ -26,6 +37,19 @@ config::Diagnostics preflight_passthrough(const graph::Graph& graph, const passt
         passthrough::check_vfio_pci(address->as_string(), graph.machine.ram_size, host);
     for (passthrough::Problem& p : passthrough::check_not_held(address->as_string(), held, host.root))
       problems.push_back(std::move(p));
+    for (const passthrough::Problem& p : problems)
+      out.push_back(config::Diagnostic::error(at, "passthrough." + b.name + ".host", p.message, p.fix));
+  }
+  for (const graph::Backend& b : graph.backends) {
+    const config::Node* selector = nullptr;
+    std::string serial;
+    if (!usb_host(b, selector, serial)) continue;
+    config::Location at = selector->location().known() ? selector->location() : b.location;
+    std::vector<passthrough::Problem> problems =
+        passthrough::check_usb_host(selector->as_string(), serial, host);
+    if (auto path = passthrough::usb_path(selector->as_string(), serial, host.root))
+      for (passthrough::Problem& p : passthrough::check_usb_not_held(*path, held))
+        problems.push_back(std::move(p));
     for (const passthrough::Problem& p : problems)
       out.push_back(config::Diagnostic::error(at, "passthrough." + b.name + ".host", p.message, p.fix));
   }
@@ -59,9 +83,16 @@ std::vector<passthrough::HeldDevice> devices_held_by_machines(const std::string&
 
 nlohmann::json passthrough_record(const graph::Graph& graph) {
   nlohmann::json out = nlohmann::json::array();
-  for (const graph::Backend& b : graph.backends)
+  for (const graph::Backend& b : graph.backends) {
     if (const config::Node* address = vfio_host(b))
       out.push_back({{"entry", b.name}, {"driver", b.driver}, {"host", address->as_string()}});
+    // USB: the bus-port path it resolves to now, whatever the entry wrote (ids or path).
+    const config::Node* selector = nullptr;
+    std::string serial;
+    if (usb_host(b, selector, serial))
+      if (auto path = passthrough::usb_path(selector->as_string(), serial))
+        out.push_back({{"entry", b.name}, {"driver", b.driver}, {"host", *path}});
+  }
   return out;
 }
 

@@ -106,6 +106,7 @@ std::vector<UsbDevice> list_usb(const std::string& root) {
     d.product_name = read_attr(dir / "product");
     d.bus = static_cast<unsigned>(read_number(dir / "busnum", 10));
     d.devnum = static_cast<unsigned>(read_number(dir / "devnum", 10));
+    d.speed = read_attr(dir / "speed");
     // Interfaces are "<device>:<config>.<interface>" (root hubs: "<bus>-0:1.0").
     std::string prefix = name.rfind("usb", 0) == 0 ? name.substr(3) + "-0:" : name + ":";
     for (const std::string& other : names) {
@@ -115,6 +116,31 @@ std::vector<UsbDevice> list_usb(const std::string& root) {
         d.drivers.push_back(driver);
     }
     std::sort(d.drivers.begin(), d.drivers.end());
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::string UsbDevice::node() const {
+  char text[32];
+  std::snprintf(text, sizeof text, "/dev/bus/usb/%03u/%03u", bus, devnum);
+  return text;
+}
+
+std::vector<UsbDevice> match_usb(const std::string& host, const std::string& serial,
+                                 const std::string& root) {
+  std::vector<UsbDevice> out;
+  const bool by_ids = host.size() == 9 && host[4] == ':';
+  for (UsbDevice& d : list_usb(root)) {
+    if (d.is_root_hub()) continue;
+    if (by_ids) {
+      std::string wanted = host;
+      std::transform(wanted.begin(), wanted.end(), wanted.begin(), ::tolower);
+      if (vendor_device(d.vendor, d.product) != wanted) continue;
+      if (!serial.empty() && d.serial != serial) continue;
+    } else if (d.path != host) {
+      continue;
+    }
     out.push_back(std::move(d));
   }
   return out;

@@ -33,6 +33,9 @@ struct UsbDevice {
   unsigned bus = 0;
   unsigned devnum = 0;               // /dev/bus/usb/BUS/DEVNUM (changes on every replug)
   std::vector<std::string> drivers;  // drivers of its interfaces ("usb-storage", "hub"), sorted
+  std::string speed;                 // Mb/s as sysfs says it: "1.5", "12", "480", "5000", "10000"
+  bool is_root_hub() const { return path.rfind("usb", 0) == 0; }
+  std::string node() const;  // "/dev/bus/usb/BBB/DDD"
 };
 
 // `root` + "/sys/bus/pci/devices", sorted by BDF; empty when the directory is missing.
@@ -40,6 +43,12 @@ std::vector<PciDevice> list_pci(const std::string& root = "");
 std::optional<PciDevice> find_pci(const std::string& bdf, const std::string& root = "");
 // `root` + "/sys/bus/usb/devices" (devices only, not their interfaces), sorted by path.
 std::vector<UsbDevice> list_usb(const std::string& root = "");
+
+// The devices a usb-host entry's `host` selects: a bus-port path ("1-2.3") names one place;
+// "vendor:product" (hex) every such device, narrowed by `serial` when that is not empty. Root hubs
+// are never selected.
+std::vector<UsbDevice> match_usb(const std::string& host, const std::string& serial,
+                                 const std::string& root = "");
 
 // Whether the kernel runs an IOMMU: some group exists under /sys/kernel/iommu_groups.
 bool iommu_active(const std::string& root = "");

@@ -124,6 +124,64 @@ std::vector<Problem> check_vfio_pci(const std::string& bdf, uint64_t guest_ram, 
   return out;
 }
 
+std::vector<Problem> check_usb_host(const std::string& selector, const std::string& serial,
+                                    const HostFacts& host) {
+  std::vector<Problem> out;
+  std::vector<UsbDevice> found = match_usb(selector, serial, host.root);
+  const std::string what = selector + (serial.empty() ? "" : " with serial " + serial);
+  if (found.empty()) {
+    std::string fix = "plug it in, or pick one `vmlaunch host devices` lists";
+    // The same kind with another serial: say which serials there are.
+    if (!serial.empty()) {
+      std::string serials;
+      for (const UsbDevice& d : match_usb(selector, "", host.root))
+        serials += (serials.empty() ? "" : ", ") + (d.serial.empty() ? "(none) at " + d.path : d.serial);
+      if (!serials.empty()) fix = "the " + selector + " devices plugged in have serial " + serials;
+    }
+    out.push_back({"no USB device " + what + " on this host", fix});
+    return out;
+  }
+  if (found.size() > 1) {
+    std::string where;
+    for (const UsbDevice& d : found)
+      where += (where.empty() ? "" : ", ") + d.path + (d.serial.empty() ? "" : " (serial " + d.serial + ")");
+    out.push_back({std::to_string(found.size()) + " USB devices are " + what + ": " + where,
+                   "add serial: to the entry, or write the bus-port path as host"});
+    return out;
+  }
+  const std::string node = found.front().node();
+  const int error = host.open_error ? host.open_error(host.root + node) : 0;
+  if (error == ENOENT)
+    out.push_back({node + " (USB device " + found.front().path + ") does not exist",
+                   "mount devtmpfs on /dev, or check that the device is still there"});
+  else if (error != 0)
+    out.push_back(
+        {"cannot open " + node + " (USB device " + found.front().path + "): " + std::strerror(error),
+         "as root: chown $USER " + node + ", or a udev rule: SUBSYSTEM==\"usb\", ATTR{idVendor}==\"" +
+             vendor_device(found.front().vendor, found.front().product).substr(0, 4) +
+             "\", ATTR{idProduct}==\"" +
+             vendor_device(found.front().vendor, found.front().product).substr(5) +
+             "\", MODE=\"0660\", GROUP=\"plugdev\""});
+  return out;
+}
+
+std::optional<std::string> usb_path(const std::string& selector, const std::string& serial,
+                                    const std::string& root) {
+  std::vector<UsbDevice> found = match_usb(selector, serial, root);
+  if (found.size() != 1) return std::nullopt;
+  return found.front().path;
+}
+
+std::vector<Problem> check_usb_not_held(const std::string& path, const std::vector<HeldDevice>& held) {
+  std::vector<Problem> out;
+  for (const HeldDevice& h : held)
+    if (h.bdf == path)
+      out.push_back({"USB device " + path + " is in use by machine " + h.machine + " (pid " +
+                         std::to_string(h.pid) + "), as its passthrough entry " + h.entry,
+                     "stop it first (vmlaunch down " + h.machine + "), or pass another device"});
+  return out;
+}
+
 std::vector<Problem> check_not_held(const std::string& bdf, const std::vector<HeldDevice>& held,
                                     const std::string& root) {
   std::vector<Problem> out;

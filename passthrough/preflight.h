@@ -46,6 +46,20 @@ struct HeldDevice {
 std::vector<Problem> check_not_held(const std::string& bdf, const std::vector<HeldDevice>& held,
                                     const std::string& root = "");
 
+// Problems with passing the USB device a usb-host entry selects (`selector`: vendor:product, with
+// `serial` when not empty, or a bus-port path): none there, several there, no permission on its usbfs
+// node /dev/bus/usb/BBB/DDD (libusb opens it read-write).
+std::vector<Problem> check_usb_host(const std::string& selector, const std::string& serial,
+                                    const HostFacts& host);
+
+// The bus-port path the selector finds now, when exactly one device matches (the machine record
+// keeps it, so another machine's entry for the same device is recognised whatever it wrote).
+std::optional<std::string> usb_path(const std::string& selector, const std::string& serial,
+                                    const std::string& root = "");
+
+// Problems with the USB device at bus-port `path` while the machines in `held` run.
+std::vector<Problem> check_usb_not_held(const std::string& path, const std::vector<HeldDevice>& held);
+
 // The commands that bind `bdf` to vfio-pci (driver_override, unbind from `current_driver`, probe).
 std::string bind_commands(const std::string& bdf, const std::string& current_driver);
 

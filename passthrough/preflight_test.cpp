@@ -156,3 +156,40 @@ TEST_CASE("another function of the same IOMMU group held: the group is busy") {
   CHECK(passthrough::check_not_held("0000:01:00.0", {{"gone", 3, "x", "0000:09:00.0"}}, sys.root()).empty());
   CHECK(passthrough::check_not_held("0000:01:00.0", {}, sys.root()).empty());
 }
+
+TEST_CASE("usb-host: absent, ambiguous, unreadable node, the right one; by ids, serial or path") {
+  FakeSysfs sys;
+  sys.usb_device("usb1", "1d6b", "0002", "0000:00:14.0", 1, 1);
+  sys.usb_device("1-2", "0781", "5581", "AA01", 1, 5);
+  sys.usb_device("1-3.1", "0781", "5581", "BB02", 1, 7);
+  sys.usb_device("2-1", "046d", "c52b", "", 2, 3);
+  sys.dev_node("/dev/bus/usb/001/005");
+  // Root hubs are never a passthrough device.
+  CHECK(all(passthrough::check_usb_host("1d6b:0002", "", facts(sys))) ==
+        "no USB device 1d6b:0002 on this host (plug it in, or pick one `vmlaunch host devices` lists)\n");
+  CHECK(all(passthrough::check_usb_host("0781:5581", "", facts(sys))) ==
+        "2 USB devices are 0781:5581: 1-2 (serial AA01), 1-3.1 (serial BB02) (add serial: to the entry, or "
+        "write "
+        "the bus-port path as host)\n");
+  CHECK(all(passthrough::check_usb_host("0781:5581", "AA01", facts(sys))) == "");
+  CHECK(all(passthrough::check_usb_host("0781:5581", "CC03", facts(sys))) ==
+        "no USB device 0781:5581 with serial CC03 on this host (the 0781:5581 devices plugged in have serial "
+        "AA01, BB02)\n");
+  CHECK(all(passthrough::check_usb_host("1-2", "", facts(sys))) == "");
+  CHECK(all(passthrough::check_usb_host("1-3.1", "", facts(sys))) ==
+        "/dev/bus/usb/001/007 (USB device 1-3.1) does not exist (mount devtmpfs on /dev, or check that the "
+        "device is still there)\n");
+  passthrough::HostFacts denied = facts(sys);
+  denied.open_error = [](const std::string&) { return EACCES; };
+  CHECK(all(passthrough::check_usb_host("046D:C52B", "", denied)) ==
+        "cannot open /dev/bus/usb/002/003 (USB device 2-1): Permission denied (as root: chown $USER "
+        "/dev/bus/usb/002/003, or a udev rule: SUBSYSTEM==\"usb\", ATTR{idVendor}==\"046d\", "
+        "ATTR{idProduct}==\"c52b\", MODE=\"0660\", GROUP=\"plugdev\")\n");
+  CHECK(passthrough::usb_path("0781:5581", "BB02", sys.root()) == "1-3.1");
+  CHECK_FALSE(passthrough::usb_path("0781:5581", "", sys.root()).has_value());
+  std::vector<passthrough::HeldDevice> held = {{"other", 42, "stick", "1-3.1"}};
+  CHECK(all(passthrough::check_usb_not_held("1-3.1", held)) ==
+        "USB device 1-3.1 is in use by machine other (pid 42), as its passthrough entry stick (stop it first "
+        "(vmlaunch down other), or pass another device)\n");
+  CHECK(passthrough::check_usb_not_held("1-2", held).empty());
+}

@@ -40,6 +40,7 @@ class Controller::Backends : public hw::BackendSource {
   std::shared_ptr<backends::RngBackend> rng(std::string_view name) override { return find(name).rng; }
   std::shared_ptr<backends::FsBackend> fs(std::string_view name) override { return find(name).fs; }
   std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) override { return find(name).vfio; }
+  std::shared_ptr<hw::usb::UsbDevice> usb_host(std::string_view name) override { return find(name).usb; }
 
  private:
   const backends::AnyBackend& find(std::string_view name) {

@@ -158,6 +158,26 @@ std::vector<DeviceType> build_device_types() {
                      {"host"}}},
                    {}});
 
+  // QEMU's names: -device qemu-xhci,id=usb0 -device usb-host,bus=usb0.0,port=1.
+  types.push_back({"qemu-xhci",
+                   "xHCI USB host controller (QEMU's qemu-xhci); provides USB bus <id>.0 (ports 1-4, each "
+                   "USB 2 and USB 3)",
+                   {BusKind::Pci},
+                   {multifunction()},
+                   {},
+                   {{".0", BusKind::Usb, 1, 4, {}}}});
+  types.push_back({"usb-host",
+                   "host USB device forwarded through libusb (control, bulk and interrupt transfers)",
+                   {BusKind::Usb},
+                   {},
+                   {{"passthrough",
+                     BackendKind::Passthrough,
+                     true,
+                     true,
+                     "passthrough entry (driver usb-host) naming the host device",
+                     {"host"}}},
+                   {}});
+
   std::sort(types.begin(), types.end(),
             [](const DeviceType& a, const DeviceType& b) { return a.name < b.name; });
   return types;

@@ -9,6 +9,7 @@
 
 #include "security/allow/allow_list.h"
 #include "security/allow/kvm_ioctls.h"
+#include "security/allow/usbfs_ioctls.h"
 #include "security/allow/vfio_ioctls.h"
 
 namespace security {
@@ -45,6 +46,7 @@ void allow_main(AllowList& list, const PolicyContext&) {
   allow_kvm_interrupts(list);
   allow_kvm_state_write(list);  // up --restore loads the snapshot into the first machine
   allow_vfio_lifecycle(list);
+  allow_usbfs_transfers(list);  // teardown: in-flight transfers cancelled and reaped, interfaces released
   list.allow("io_uring_setup", "a rebuilt virtio-blk with the io_uring backend gets its ring");
   list.allow("io_uring_register", "liburing registers the ring");
   list.allow("eventfd2", "device wake-ups (io_uring completions, vhost-user calls) of a rebuilt machine");

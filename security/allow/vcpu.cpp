@@ -6,6 +6,7 @@
 
 #include "security/allow/allow_list.h"
 #include "security/allow/kvm_ioctls.h"
+#include "security/allow/usbfs_ioctls.h"
 #include "security/allow/vfio_ioctls.h"
 
 namespace security {
@@ -13,6 +14,7 @@ namespace security {
 void allow_vcpu(AllowList& list, const PolicyContext& context) {
   list.allow_ioctls({KVM_RUN}, "KVM: enter the guest");
   allow_vfio_interrupts(list);
+  allow_usbfs_transfers(list);
   list.allow_ioctls({KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS},
                     "KVM: registers for port I/O string ops, debug exits and error reports");
   list.allow_ioctls({KVM_GET_LAPIC, KVM_SET_LAPIC}, "KVM: local APIC state");

@@ -77,10 +77,15 @@ run_case() {
     held_up_detached_same_name) held "$vmlaunch" up -d --name gpu-box tests/passthrough/absent.yaml ;;
     # Its VMM gone (the lock dropped with it): the device is free again.
     held_vmm_gone) stop_holder && held "$vmlaunch" validate --host tests/passthrough/absent.yaml ;;
+    # usb-host entries: a vendor:product with a serial and a bus-port path no host has.
+    usb_absent_validate) "$vmlaunch" validate tests/passthrough/usb_absent.yaml ;;
+    usb_absent_validate_host) "$vmlaunch" validate --host tests/passthrough/usb_absent.yaml ;;
+    usb_absent_up) "$vmlaunch" up tests/passthrough/usb_absent.yaml ;;
   esac
 }
 cases="absent_validate absent_validate_host absent_up memlock_unprivileged held_validate_host held_up"
 cases+=" held_up_detached held_up_detached_same_name held_vmm_gone"
+cases+=" usb_absent_validate usb_absent_validate_host usb_absent_up"
 
 golden() {
   local actual

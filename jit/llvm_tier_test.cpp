@@ -398,7 +398,9 @@ TEST_CASE(
     options.code_cache_bytes = limit;
     options.library = kTierPath;
     uint64_t divergences = 0, compiled = 0, flushes = 0;
-    for (uint32_t seed = 31; seed <= 34; ++seed) {
+    // Seed 31 under tier llvm compiles ~5800 regions through ~90 flushes (~40 s of CPU): auto only.
+    const uint32_t first_seed = mode == jit::TierOptions::Mode::kAuto ? 31 : 32;
+    for (uint32_t seed = first_seed; seed <= 34; ++seed) {
       auto tier = jit::TierManager::create(options);
       REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
       const auto program = jit::testing::random_program(kBase, seed, 1500);

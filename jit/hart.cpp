@@ -44,6 +44,7 @@ Hart::Hart(Platform& platform, unsigned hart_id) : m_platform(platform), m_hart_
   m_trace_traps = trace && std::strstr(trace, "traps");
   m_trace_state = trace && std::strstr(trace, "state");
   m_trace_mmio = trace && std::strstr(trace, "mmio");
+  for (JitJumpEntry& e : m_jump) e = JitJumpEntry{~0ull, ~0ull, nullptr, 0};  // matches no key
   reset(0, 0, 0, 0);
 }
 
@@ -577,11 +578,22 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
             ip = &region.original;
             goto dispatch;
           }
-          const JitMemView view{m_tlb[m_data_ctx][kRead], m_tlb[m_data_ctx][kWrite], m_tlb_gen[kRead],
-                                m_tlb_gen[kWrite], region.entry};
-          const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view);
-          left -= static_cast<int64_t>(exit.retired) - 1;  // the loop counted one already
-          compiled += exit.retired;
+          // Later exits of compiled code to this pc may chain straight here (JitMemView::jump).
+          const uint64_t jump_key = m_tlb_gen[kFetch] | static_cast<uint64_t>(m_fetch_ctx);
+          m_jump[(pc >> 1) & (kJitJumpEntries - 1)] = JitJumpEntry{pc, jump_key, region.fn, region.entry};
+          JitMemView view{m_tlb[m_data_ctx][kRead],
+                          m_tlb[m_data_ctx][kWrite],
+                          m_tlb_gen[kRead],
+                          m_tlb_gen[kWrite],
+                          m_jump,
+                          jump_key,
+                          0,
+                          0};
+          const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view, region.entry);
+          const uint64_t retired = exit.retired + view.chained_retired;
+          left -= static_cast<int64_t>(retired) - 1;  // the loop counted one already
+          compiled += retired;
+          m_region_chains += view.chains;
           ++m_region_exits[exit.status < kJitExitReasons ? exit.status : kJitExitBranch];
           pc = m_s.pc;
           SYNC_FETCH();
@@ -644,7 +656,7 @@ out:
     m_running_epoch.store(TierManager::kIdle, std::memory_order_seq_cst);  // no compiled code runs now
     m_compiled_retired += compiled;
     m_tier->count_instructions(static_cast<uint64_t>(budget - left), compiled);
-    if (compiled) m_tier->count_exits(m_region_exits);
+    if (compiled) m_tier->count_exits(m_region_exits, &m_region_chains);
   }
   return end;
 }

@@ -158,6 +158,11 @@ class Hart {
   bool load_slow(uint64_t va, void* out, unsigned size);
   bool store_slow(uint64_t va, const void* in, unsigned size);
   bool exec_amo(const Insn& in);
+  // An F/D or atomic instruction at pc for compiled code (jit_tier_exec), as the interpreter runs it.
+  bool exec_for_tier(const Insn& in, uint64_t pc) {
+    m_s.pc = pc;
+    return is_fp(in.op) ? exec_fp(in) : exec_amo(in);
+  }
   int raise_access_fault(uint64_t va, bool store) {
     return raise(store ? kStoreAccessFault : kLoadAccessFault, va);
   }
@@ -265,7 +270,7 @@ class Hart {
   // little budget left for a region). Dropping the decoded page drops the marker with it.
   struct CompiledRegion {
     JitRegionFn fn = nullptr;
-    uint32_t entry = 0;  // JitMemView::entry: where in fn this block head starts
+    uint32_t entry = 0;  // fn's `entry` argument: where in fn this block head starts
     Insn original;
   };
   static constexpr size_t kMaxRegions = 1 << 16;  // per hart; promotion stops beyond it
@@ -294,6 +299,12 @@ class Hart {
   uint64_t m_compiled_retired = 0;
   uint64_t m_region_exits[kJitExitReasons] = {};  // this chunk's, by JitExitReason; handed to m_tier
   std::vector<CompiledRegion> m_regions;
+  // Compiled block heads by guest-virtual pc, for chaining (JitMemView::jump). Filled when the
+  // dispatcher enters a region; an entry holds only under the fetch context and fetch-TLB
+  // generation it was made in (its key), and everything that changes translation or drops decoded
+  // code bumps that generation (bump_tlb clears the table when the generation wraps).
+  JitJumpEntry m_jump[kJitJumpEntries];
+  uint64_t m_region_chains = 0;  // this chunk's region-to-region tail calls; handed to m_tier
   std::mutex m_ready_mutex;
   std::vector<ReadyRegion> m_ready;
   std::atomic<bool> m_has_ready{false};

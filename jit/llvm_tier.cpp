@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,7 +57,8 @@ void put_error(char* buffer, size_t size, const std::string& message) {
 }
 
 const char* describe() {
-  return "LLVM " LLVM_VERSION_STRING " ORC LLJIT (regions: RV64IMC integer, loads/stores, branches)";
+  return "LLVM " LLVM_VERSION_STRING
+         " ORC LLJIT (regions: RV64IMC integer, loads/stores, branches; F/D and A through helpers)";
 }
 
 // A short pass list (SROA first: it turns the register allocas into SSA), built
@@ -131,7 +133,7 @@ struct Tier {
 };
 
 void* create(const JitHelpers* helpers, int quality, char* error, size_t error_len) {
-  if (!helpers || !helpers->load || !helpers->store) {
+  if (!helpers || !helpers->load || !helpers->store || !helpers->exec) {
     put_error(error, error_len, "create: no helpers");
     return nullptr;
   }
@@ -253,6 +255,7 @@ class RegionEmitter {
     llvm::Value* view = m_fn->getArg(4);
     m_read_tlb = m_b.CreateLoad(ptr(), field_of(view, offsetof(JitMemView, read_tlb)));
     m_write_tlb = m_b.CreateLoad(ptr(), field_of(view, offsetof(JitMemView, write_tlb)));
+    m_view = view;
     m_read_gen = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, read_gen)));
     m_write_gen = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, write_gen)));
     m_done = m_b.CreateAlloca(i64(), nullptr, "done");
@@ -291,7 +294,7 @@ class RegionEmitter {
     if (entry_count == 1) {
       m_b.CreateBr(m_blocks[entries[0]]);
     } else {
-      llvm::Value* index = m_b.CreateLoad(i64(), field_of(view, offsetof(JitMemView, entry)));
+      llvm::Value* index = m_fn->getArg(5);
       llvm::SwitchInst* which =
           m_b.CreateSwitch(index, m_blocks[entries[0]], static_cast<unsigned>(entry_count));
       for (size_t k = 1; k < entry_count; ++k) which->addCase(m_b.getInt64(k), m_blocks[entries[k]]);
@@ -308,10 +311,14 @@ class RegionEmitter {
     m_b.SetInsertPoint(m_exit);
     for (unsigned r = 1; r < 32; ++r)
       if (m_dirty[r]) m_b.CreateStore(m_b.CreateLoad(i64(), m_regs[r]), reg_field(r));
-    m_b.CreateStore(m_b.CreateLoad(i64(), m_exit_pc), field(offsetof(jit::CpuState, pc)));
+    llvm::Value* exit_pc = m_b.CreateLoad(i64(), m_exit_pc);
+    m_b.CreateStore(exit_pc, field(offsetof(jit::CpuState, pc)));
+    llvm::Value* done = m_b.CreateLoad(i64(), m_done);
+    llvm::Value* status = m_b.CreateLoad(i64(), m_exit_status);
+    emit_chain(exit_pc, done, status);
     llvm::Value* result = llvm::UndefValue::get(m_fn->getReturnType());
-    result = m_b.CreateInsertValue(result, m_b.CreateLoad(i64(), m_done), 0);
-    result = m_b.CreateInsertValue(result, m_b.CreateLoad(i64(), m_exit_status), 1);
+    result = m_b.CreateInsertValue(result, done, 0);
+    result = m_b.CreateInsertValue(result, status, 1);
     m_b.CreateRet(result);
     return true;
   }
@@ -320,6 +327,45 @@ class RegionEmitter {
   static bool writes_rd(jit::Op op) {
     using jit::Op;
     return !(op >= Op::kBeq && op <= Op::kBgeu) && !(op >= Op::kSb && op <= Op::kSd) && op != Op::kFence;
+  }
+
+  // Chaining: a branch or JALR exit to a block head the hart's jump cache knows (entered before
+  // under the same translation and decoded code, JitMemView::jump_key) tail-calls its region while
+  // at least a region's worth of budget is left, so hot code moves from region to region without
+  // going back through the interpreter's dispatch. Leaves the insertion point on the return path.
+  void emit_chain(llvm::Value* pc, llvm::Value* done, llvm::Value* status) {
+    llvm::BasicBlock* lookup = llvm::BasicBlock::Create(m_ctx, "chain_lookup", m_fn);
+    llvm::BasicBlock* call = llvm::BasicBlock::Create(m_ctx, "chain_call", m_fn);
+    llvm::BasicBlock* ret = llvm::BasicBlock::Create(m_ctx, "return", m_fn);
+    // kJitExitBranch (0) or kJitExitIndirect (2), and budget for a whole region left.
+    llvm::Value* chainable = m_b.CreateAnd(
+        m_b.CreateICmpEQ(m_b.CreateAnd(status, m_b.getInt64(~uint64_t{kJitExitIndirect})), m_b.getInt64(0)),
+        m_b.CreateICmpSLE(done, m_budget_limit));
+    m_b.CreateCondBr(chainable, lookup, ret);
+    m_b.SetInsertPoint(lookup);
+    llvm::Value* jump = m_b.CreateLoad(ptr(), field_of(m_view, offsetof(JitMemView, jump)));
+    llvm::Value* index = m_b.CreateAnd(m_b.CreateLShr(pc, 1), m_b.getInt64(kJitJumpEntries - 1));
+    llvm::Value* entry =
+        m_b.CreateGEP(m_b.getInt8Ty(), jump, m_b.CreateMul(index, m_b.getInt64(sizeof(JitJumpEntry))));
+    llvm::Value* key = m_b.CreateLoad(i64(), field_of(m_view, offsetof(JitMemView, jump_key)));
+    llvm::Value* hit = m_b.CreateAnd(
+        m_b.CreateICmpEQ(m_b.CreateLoad(i64(), field_of(entry, offsetof(JitJumpEntry, pc))), pc),
+        m_b.CreateICmpEQ(m_b.CreateLoad(i64(), field_of(entry, offsetof(JitJumpEntry, key))), key));
+    m_b.CreateCondBr(hit, call, ret);
+    m_b.SetInsertPoint(call);
+    llvm::Value* retired_field = field_of(m_view, offsetof(JitMemView, chained_retired));
+    m_b.CreateStore(m_b.CreateAdd(m_b.CreateLoad(i64(), retired_field), done), retired_field);
+    llvm::Value* chains_field = field_of(m_view, offsetof(JitMemView, chains));
+    m_b.CreateStore(m_b.CreateAdd(m_b.CreateLoad(i64(), chains_field), m_b.getInt64(1)), chains_field);
+    llvm::Value* fn = m_b.CreateLoad(ptr(), field_of(entry, offsetof(JitJumpEntry, fn)));
+    llvm::Value* which = m_b.CreateLoad(i64(), field_of(entry, offsetof(JitJumpEntry, entry)));
+    llvm::CallInst* next = m_b.CreateCall(m_fn->getFunctionType(), fn,
+                                          {m_state, m_hart, m_b.CreateAnd(pc, m_b.getInt64(~uint64_t{0xfff})),
+                                           m_b.CreateSub(m_fn->getArg(3), done), m_view, which});
+    // Guaranteed (musttail): a chain of thousands of regions must not grow the host stack.
+    next->setTailCallKind(llvm::CallInst::TCK_MustTail);
+    m_b.CreateRet(next);
+    m_b.SetInsertPoint(ret);
   }
 
   llvm::Type* i64() { return m_b.getInt64Ty(); }
@@ -482,9 +528,45 @@ class RegionEmitter {
     return m_b.CreateSelect(by_zero, llvm::ConstantInt::getSigned(type, -1), q);
   }
 
+  // F/D and atomics: one call to the interpreter's routine (JitHelpers::exec), which reads and
+  // writes the registers in CpuState; in SSA mode they are written out before and read back after.
+  void emit_call_out(const jit::Insn& in, int64_t offset) {
+    if (!m_in_state)
+      for (unsigned r = 1; r < 32; ++r)
+        if (m_used[r]) m_b.CreateStore(m_b.CreateLoad(i64(), m_regs[r]), reg_field(r));
+    uint64_t words[2];
+    static_assert(sizeof words == sizeof in);
+    std::memcpy(words, &in, sizeof in);
+    auto* type = llvm::FunctionType::get(i32(), {ptr(), i64(), i64(), i64()}, false);
+    llvm::Value* callee =
+        llvm::ConstantExpr::getIntToPtr(m_b.getInt64(reinterpret_cast<uintptr_t>(m_helpers.exec)), ptr());
+    llvm::Value* result =
+        m_b.CreateCall(type, callee, {m_hart, pc_at(offset), m_b.getInt64(words[0]), m_b.getInt64(words[1])});
+    if (!m_in_state)
+      for (unsigned r = 1; r < 32; ++r)
+        if (m_used[r]) m_b.CreateStore(m_b.CreateLoad(i64(), reg_field(r)), m_regs[r]);
+    llvm::BasicBlock* fault = llvm::BasicBlock::Create(m_ctx, "exec_fault", m_fn);
+    llvm::BasicBlock* check = llvm::BasicBlock::Create(m_ctx, "exec_code", m_fn);
+    llvm::BasicBlock* code = llvm::BasicBlock::Create(m_ctx, "exec_hit_code", m_fn);
+    llvm::BasicBlock* join = llvm::BasicBlock::Create(m_ctx, "exec_done", m_fn);
+    m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(0)), fault, check);
+    m_b.SetInsertPoint(fault);
+    exit_to(pc_at(offset), kJitExitTrap);
+    m_b.SetInsertPoint(check);
+    m_b.CreateCondBr(m_b.CreateICmpEQ(result, m_b.getInt32(2)), code, join);
+    m_b.SetInsertPoint(code);
+    exit_to(pc_at(offset + in.len), kJitExitCodeStore);
+    m_b.SetInsertPoint(join);
+  }
+
   void emit_insn(const jit::Insn& in, uint32_t offset) {
     using jit::Op;
     const int64_t off = offset;
+    if (jit::tier_calls_out(in.op)) {
+      emit_call_out(in, off);
+      go_to(off + in.len, off);
+      return;
+    }
     llvm::Value* imm = m_b.getInt64(static_cast<uint64_t>(in.imm));
     llvm::Value* imm32 = m_b.getInt32(static_cast<uint32_t>(in.imm) & 31);
     llvm::Value* rs1;
@@ -703,6 +785,7 @@ class RegionEmitter {
   llvm::Value* m_regs[32] = {};
   llvm::Value *m_state = nullptr, *m_hart = nullptr, *m_page_va = nullptr, *m_budget_limit = nullptr;
   llvm::Value *m_read_tlb = nullptr, *m_write_tlb = nullptr, *m_read_gen = nullptr, *m_write_gen = nullptr;
+  llvm::Value* m_view = nullptr;
   llvm::Value *m_done = nullptr, *m_exit_pc = nullptr, *m_exit_status = nullptr, *m_scratch = nullptr;
   llvm::BasicBlock* m_exit = nullptr;
   bool m_in_state = false;
@@ -722,8 +805,8 @@ bool emit_region(Tier* tier, llvm::Module& module, const JitRegionSpec& spec, st
   *name = "vmlaunch_region_" + std::to_string(tier->next_region++);
   llvm::Type* i64 = llvm::Type::getInt64Ty(context);
   llvm::Type* ptr = llvm::PointerType::getUnqual(context);
-  auto* type =
-      llvm::FunctionType::get(llvm::StructType::get(context, {i64, i64}), {ptr, ptr, i64, i64, ptr}, false);
+  auto* type = llvm::FunctionType::get(llvm::StructType::get(context, {i64, i64}),
+                                       {ptr, ptr, i64, i64, ptr, i64}, false);
   llvm::Function* function = llvm::Function::Create(type, llvm::Function::ExternalLinkage, *name, module);
   RegionEmitter emitter(context, function, tier->helpers, !tier->optimised);
   std::string verifier;
@@ -794,6 +877,6 @@ constexpr JitTierApi kApi = {kJitTierAbiVersion, describe,   create,         des
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v4(void) {
+extern "C" __attribute__((visibility("default"))) const JitTierApi* vmlaunch_jit_tier_v5(void) {
   return &kApi;
 }

@@ -16,6 +16,9 @@ void Hart::bump_tlb(Access access) {
     for (auto& ctx : m_tlb)
       for (auto& e : ctx[access]) e = TlbEntry{};
     m_tlb_gen[access] = 0;
+    // Jump cache keys hold the fetch generation: the old ones could match again.
+    if (access == kFetch)
+      for (JitJumpEntry& e : m_jump) e.key = ~0ull;
   }
 }
 
@@ -297,6 +300,20 @@ int jit_tier_store(void* opaque, uint64_t va, const void* in, uint32_t size) {
   auto* hart = static_cast<jit::Hart*>(opaque);
   const uint64_t epoch = hart->code_epoch();
   if (!jit_mmu_store(hart, va, in, size)) return 0;
+  return hart->code_epoch() == epoch ? 1 : 2;
+}
+
+int jit_tier_exec(void* opaque, uint64_t pc, uint64_t insn_lo, uint64_t insn_hi) {
+  auto* hart = static_cast<jit::Hart*>(opaque);
+  jit::Insn in;
+  static_assert(sizeof in == 2 * sizeof insn_lo);
+  std::memcpy(reinterpret_cast<char*>(&in), &insn_lo, sizeof insn_lo);
+  std::memcpy(reinterpret_cast<char*>(&in) + sizeof insn_lo, &insn_hi, sizeof insn_hi);
+  // Only ops the tier calls out for (decode's own output, compiled into the region): anything else
+  // would be a tier bug, answered as an illegal instruction rather than run.
+  if (!jit::tier_calls_out(in.op)) return hart->raise_illegal();
+  const uint64_t epoch = hart->code_epoch();
+  if (!hart->exec_for_tier(in, pc)) return 0;
   return hart->code_epoch() == epoch ? 1 : 2;
 }
 

@@ -28,5 +28,8 @@ void jit_take_pending_trap(jit::Hart* hart);
 // returns 2 when the store changed decoded code: the region must not run further.
 int jit_tier_load(void* hart, uint64_t va, void* out, uint32_t size);
 int jit_tier_store(void* hart, uint64_t va, const void* in, uint32_t size);
+// Runs one F/D/LR/SC/AMO instruction (16 bytes of jit::Insn in insn_lo/insn_hi) at pc; returns 2
+// when it changed decoded code.
+int jit_tier_exec(void* hart, uint64_t pc, uint64_t insn_lo, uint64_t insn_hi);
 
 }  // extern "C"

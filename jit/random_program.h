@@ -1,7 +1,10 @@
 // A generator of random riscv64 machine code for differential tests of the translator tier against
 // the interpreter: integer ALU, M, compressed forms, loads and stores around a page boundary
 // (misaligned ones included), access faults skipped by a trap handler, forward branches, JAL and
-// JALR, and a jump back to the start (a loop inside one page when the program is short). The program loops
+// JALR, F and D (arithmetic, FMA, conversions, compares, moves, loads/stores; every static rounding
+// mode, the dynamic one with a random frm, and the reserved ones, which trap), LR/SC and AMOs
+// (W and D, aligned, misaligned and outside RAM), and a jump back to the start (a loop inside one
+// page when the program is short). The program loops
 // forever; a test runs both tiers for the same number of instructions and compares everything.
 #pragma once
 
@@ -44,6 +47,68 @@ inline uint32_t j(int32_t imm, uint32_t rd) {
 }
 }  // namespace encode
 
+// A random F/D instruction: f registers anywhere, x sources random, x destinations below x28,
+// loads and stores near the data page boundary (x30); rounding mode 0..4, dynamic (7) or reserved.
+inline uint32_t random_fp(std::mt19937& rng) {
+  using namespace encode;
+  const uint32_t fd = rng() % 32, fs1 = rng() % 32, fs2 = rng() % 32, fs3 = rng() % 32;
+  const uint32_t xd = 1 + rng() % 27, xs = rng() % 32, fmt = rng() % 2;
+  static constexpr uint32_t kRm[] = {0, 1, 2, 3, 4, 7, 7, 7, 0, 5};
+  const uint32_t rm = kRm[rng() % 10];
+  switch (rng() % 13) {
+    case 0: {  // fadd, fsub, fmul, fdiv
+      static constexpr uint32_t kF7[] = {0x00, 0x04, 0x08, 0x0c};
+      return r(0x53, rm, kF7[rng() % 4] | fmt, fd, fs1, fs2);
+    }
+    case 1:  // fsqrt
+      return r(0x53, rm, 0x2c | fmt, fd, fs1, 0);
+    case 2: {  // fmadd, fmsub, fnmsub, fnmadd
+      static constexpr uint32_t kOp[] = {0x43, 0x47, 0x4b, 0x4f};
+      return (fs3 << 27) | (fmt << 25) | (fs2 << 20) | (fs1 << 15) | (rm << 12) | (fd << 7) | kOp[rng() % 4];
+    }
+    case 3:  // fmin, fmax
+      return r(0x53, rng() % 2, 0x14 | fmt, fd, fs1, fs2);
+    case 4:  // fsgnj, fsgnjn, fsgnjx
+      return r(0x53, rng() % 3, 0x10 | fmt, fd, fs1, fs2);
+    case 5:  // fcvt.{w,wu,l,lu}.{s,d}
+      return r(0x53, rm, 0x60 | fmt, xd, fs1, rng() % 4);
+    case 6:  // fcvt.{s,d}.{w,wu,l,lu}
+      return r(0x53, rm, 0x68 | fmt, fd, xs, rng() % 4);
+    case 7:  // fcvt.s.d, fcvt.d.s
+      return fmt ? r(0x53, rm, 0x21, fd, fs1, 0) : r(0x53, rm, 0x20, fd, fs1, 1);
+    case 8: {  // feq, flt, fle
+      return r(0x53, rng() % 3, 0x50 | fmt, xd, fs1, fs2);
+    }
+    case 9:  // fclass, fmv.x.{w,d}
+      return r(0x53, rng() % 2, 0x70 | fmt, xd, fs1, 0);
+    case 10:  // fmv.{w,d}.x: random bits (NaN-boxed or not, NaNs, denormals) into f registers
+      return r(0x53, 0, 0x78 | fmt, fd, xs, 0);
+    case 11:  // flw, fld
+      return i(0x07, 2 + fmt, static_cast<int32_t>(rng() % 64) - 32, fd, rng() % 40 == 0 ? 29 : 30);
+    default: {  // fsw, fsd
+      const uint32_t u = static_cast<uint32_t>(static_cast<int32_t>(rng() % 64) - 32) & 0xfff;
+      return ((u >> 5) << 25) | (fs2 << 20) | ((rng() % 40 == 0 ? 29u : 30u) << 15) | ((2 + fmt) << 12) |
+             ((u & 31) << 7) | 0x27;
+    }
+  }
+}
+
+// A random LR/SC/AMO on x31, which an addi before it points near the data page boundary
+// (mostly aligned; sometimes misaligned, which traps) or outside RAM (x29). Not x28: a branch may
+// land on a JALR past the AUIPC that sets x28 up, and must then still jump into the program.
+template <typename Items>
+uint32_t random_atomic(std::mt19937& rng, Items* items) {
+  using namespace encode;
+  const uint32_t dword = rng() % 2;
+  int32_t offset = (static_cast<int32_t>(rng() % 16) - 8) * 8;
+  if (rng() % 10 == 0) offset += 2;
+  items->push_back({i(0x13, 0, offset, 31, rng() % 40 == 0 ? 29 : 30)});  // addi x31, x30, offset
+  static constexpr uint32_t kF5[] = {0x02, 0x03, 0x03, 0x01, 0x00, 0x04, 0x0c, 0x08, 0x10, 0x14, 0x18, 0x1c};
+  const uint32_t f5 = kF5[rng() % 12];
+  const uint32_t rs2 = f5 == 0x02 ? 0 : rng() % 32;
+  return r(0x2f, 2 + dword, (f5 << 2) | (rng() % 4), 1 + rng() % 27, 31, rs2);
+}
+
 inline RandomProgram random_program(uint64_t ram_base, uint32_t seed, size_t length) {
   using namespace encode;
   std::mt19937 rng(seed);
@@ -66,10 +131,18 @@ inline RandomProgram random_program(uint64_t ram_base, uint32_t seed, size_t len
   };
   li32(31, ram_base + RandomProgram::kHandler);
   items.push_back({i(0x73, 1, 0x305, 0, 31)});  // csrw mtvec, x31
+  li32(31, 0x6000);
+  items.push_back({i(0x73, 2, 0x300, 0, 31)});                                // csrs mstatus, x31 (FS)
+  items.push_back({i(0x73, 5, 0x002, 0, static_cast<uint32_t>(rng() % 5))});  // csrwi frm, 0..4
   const size_t body = items.size();
   for (size_t n = 0; n < length; ++n) {
     Item it;
-    const unsigned pick = rng() % 100;
+    const unsigned pick = rng() % 114;
+    if (pick >= 100) {  // F/D (100..109) and atomics (110..113)
+      it.bits = pick < 110 ? random_fp(rng) : random_atomic(rng, &items);
+      items.push_back(it);
+      continue;
+    }
     if (pick < 25) {  // OP / OP-IMM / W forms
       static constexpr uint32_t kOp[][2] = {{0, 0}, {0, 0x20}, {1, 0},    {2, 0}, {3, 0},
                                             {4, 0}, {5, 0},    {5, 0x20}, {6, 0}, {7, 0}};

@@ -15,14 +15,25 @@ extern "C" {
 // The hart's data TLBs as compiled code sees them (jit/hart.h builds one per region call): arrays
 // of kJitTlbEntries entries of kJitTlbEntrySize bytes, {tag, host addend, ...}. A hit is
 // tag == (va >> 12 | gen) and the access inside the page; the host address is addend + va.
+// jump: the hart's jump cache, kJitJumpEntries entries of JitJumpEntry indexed by
+// (pc >> 1) % kJitJumpEntries; an entry is valid when its pc and key equal the target pc and
+// jump_key (the hart's fetch context and fetch-TLB generation: every change of translation or of
+// decoded code changes the key). A region that leaves by a branch or JALR to a pc found there,
+// with budget to spare, tail-calls that region instead of returning (chaining), adding what it
+// ran to `chained_retired` and counting the hop in `chains`: the caller's total is the last
+// region's retired + chained_retired.
 struct JitMemView {
   const void* read_tlb;
   const void* write_tlb;
   uint64_t read_gen;
   uint64_t write_gen;
-  uint64_t entry;  // which entry of the region to start at (an index into JitRegionSpec::entries)
+  const void* jump;
+  uint64_t jump_key;
+  uint64_t chained_retired;
+  uint64_t chains;
 };
 enum { kJitTlbEntries = 256, kJitTlbEntrySize = 24, kJitTlbAddendOffset = 8 };
+enum { kJitJumpEntries = 1024 };
 
 // What a region returns. retired: instructions it executed, counting a faulting one as the
 // interpreter does. status kJitExitTrap: a trap is pending on the hart (CpuState::pc is the faulting
@@ -45,14 +56,29 @@ struct JitExit {
 // A compiled region, entered at its entry instruction. page_va: the guest-virtual address of the
 // page it runs in (regions are physically indexed; every pc they compute is page_va + offset).
 // budget: instructions it may run (>= kJitMaxRegionInsns); it returns before exceeding it.
+// entry: which of the region's entries to start at (an index into JitRegionSpec::entries). Six
+// integer arguments, all in registers, so a region can tail-call another (chaining).
 typedef JitExit (*JitRegionFn)(jit::CpuState* state, void* hart, uint64_t page_va, int64_t budget,
-                               const JitMemView* view);
+                               JitMemView* view, uint64_t entry);
+// One jump cache entry: the guest-virtual pc of a compiled block head, the key it was entered
+// under, its region and which entry of the region it is.
+struct JitJumpEntry {
+  uint64_t pc;
+  uint64_t key;
+  JitRegionFn fn;
+  uint64_t entry;
+};
 
 // The engine's slow paths (jit/mmu.h), called by compiled code. 1 = done, 0 = a trap is pending.
 // store additionally returns 2 when the store changed decoded code (the region must exit next).
+// exec runs one instruction the tier does not translate inline but need not end a region for (F/D,
+// LR/SC, AMOs: jit::tier_calls_out()) with the interpreter's own routine, on the hart's CpuState:
+// insn_lo/insn_hi are the 16 bytes of its jit::Insn, pc its address. 1 = done, 0 = a trap is
+// pending (the region exits at pc), 2 = done but it changed decoded code.
 struct JitHelpers {
   int (*load)(void* hart, uint64_t va, void* out, uint32_t size);
   int (*store)(void* hart, uint64_t va, const void* in, uint32_t size);
+  int (*exec)(void* hart, uint64_t pc, uint64_t insn_lo, uint64_t insn_hi);
 };
 
 // One instruction of a region: its byte offset in the page and its decoded form.
@@ -64,7 +90,7 @@ struct JitRegionInsn {
 
 // One region of a batch (compile_regions): `count` instructions of one 4 KiB page sorted by offset,
 // entered at any of `entry_count` entries (offsets of listed instructions). fn receives its
-// function (nullptr when the tier refused the region); a call starts at entries[view->entry].
+// function (nullptr when the tier refused the region); a call starts at entries[entry].
 struct JitRegionSpec {
   const JitRegionInsn* insns;
   size_t count;
@@ -73,7 +99,7 @@ struct JitRegionSpec {
   JitRegionFn fn;
 };
 
-enum { kJitTierAbiVersion = 4, kJitMaxRegionInsns = 256, kJitMaxRegionEntries = 64 };
+enum { kJitTierAbiVersion = 5, kJitMaxRegionInsns = 256, kJitMaxRegionEntries = 64 };
 enum { kJitCompileFast = 0, kJitCompileOptimised = 1 };
 
 struct JitTierApi {
@@ -102,7 +128,7 @@ struct JitTierApi {
 };
 
 // The one symbol a tier library exports.
-const JitTierApi* vmlaunch_jit_tier_v4(void);
+const JitTierApi* vmlaunch_jit_tier_v5(void);
 typedef const JitTierApi* (*JitTierEntry)(void);
 
 }  // extern "C"
@@ -110,7 +136,7 @@ typedef const JitTierApi* (*JitTierEntry)(void);
 namespace jit {
 
 // Compiled code for one entry: the region's function and which of its entries to start at
-// (JitMemView::entry).
+// (the `entry` argument).
 struct RegionEntry {
   JitRegionFn fn = nullptr;
   uint32_t index = 0;
@@ -118,10 +144,15 @@ struct RegionEntry {
   explicit operator bool() const { return fn != nullptr; }
 };
 
+// Instructions a region runs through JitHelpers::exec (the interpreter's routines) rather than
+// inline code: they change nothing a region depends on (translation, privilege, interrupts).
+inline constexpr bool tier_calls_out(Op op) {
+  return (op >= Op::kLrW && op <= Op::kAmomaxuD) || (op >= Op::kFlw && op <= Op::kFmvDX);
+}
 // The instructions the compiled tier translates; region formation stops at anything else, which
-// runs in the interpreter (CSR, system, AMO, FP for now).
+// runs in the interpreter (CSR and system instructions).
 inline constexpr bool tier_compiles(Op op) {
-  return (op >= Op::kLui && op <= Op::kFence) || (op >= Op::kMul && op <= Op::kRemuw);
+  return (op >= Op::kLui && op <= Op::kFence) || (op >= Op::kMul && op <= Op::kRemuw) || tier_calls_out(op);
 }
 inline constexpr bool tier_ends_block(Op op) {
   return op >= Op::kJal && op <= Op::kBgeu;

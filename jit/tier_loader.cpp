@@ -24,10 +24,10 @@ base::Result<std::unique_ptr<LoadedTier>, std::string> load_tier(const std::stri
     return base::fail("jit tier " + path + ": " + (why ? why : "dlopen failed"));
   }
   // Safety: the symbol is declared in jit/tier.h with exactly this type (JitTierEntry).
-  auto entry = reinterpret_cast<JitTierEntry>(dlsym(handle, "vmlaunch_jit_tier_v4"));
+  auto entry = reinterpret_cast<JitTierEntry>(dlsym(handle, "vmlaunch_jit_tier_v5"));
   if (!entry) {
     dlclose(handle);
-    return base::fail("jit tier " + path + ": no vmlaunch_jit_tier_v4 symbol");
+    return base::fail("jit tier " + path + ": no vmlaunch_jit_tier_v5 symbol");
   }
   const JitTierApi* api = entry();
   if (!api || api->abi_version != kJitTierAbiVersion) {

@@ -111,6 +111,7 @@ std::string TierManager::load(const std::string& path, unsigned instances) {
   m_library = std::move(*library);
   m_helpers.load = jit_tier_load;
   m_helpers.store = jit_tier_store;
+  m_helpers.exec = jit_tier_exec;
   for (unsigned i = 0; i < instances; ++i) {
     char error[512] = {};
     void* compiler = m_library->api().create(&m_helpers, quality(), error, sizeof error);
@@ -549,6 +550,7 @@ TierStats TierManager::stats() const {
   s.guest_instructions = m_guest_instructions.load(std::memory_order_relaxed);
   s.compiled_instructions = m_compiled_instructions.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < kJitExitReasons; ++i) s.exits[i] = m_exits[i].load(std::memory_order_relaxed);
+  s.chains = m_chains.load(std::memory_order_relaxed);
   if (ready) s.code_bytes = live_code_bytes();
   s.code_cache_limit = m_limit;
   s.code_cache_flushes = m_flushes.load(std::memory_order_relaxed);

@@ -46,6 +46,7 @@ struct TierStats {
   uint64_t code_cache_limit = 0;         // bytes; past it the code cache is flushed
   uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit
   uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
+  uint64_t chains = 0;                   // region-to-region tail calls (exits that did not return)
 };
 
 // The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").
@@ -109,12 +110,14 @@ class TierManager {
     m_guest_instructions.fetch_add(total, std::memory_order_relaxed);
     m_compiled_instructions.fetch_add(compiled, std::memory_order_relaxed);
   }
-  // Adds a hart's region exits (by JitExitReason) and zeroes them.
-  void count_exits(uint64_t (&exits)[kJitExitReasons]) {
+  // Adds a hart's region exits (by JitExitReason) and chains, and zeroes them.
+  void count_exits(uint64_t (&exits)[kJitExitReasons], uint64_t* chains) {
     for (unsigned i = 0; i < kJitExitReasons; ++i) {
       if (exits[i]) m_exits[i].fetch_add(exits[i], std::memory_order_relaxed);
       exits[i] = 0;
     }
+    if (*chains) m_chains.fetch_add(*chains, std::memory_order_relaxed);
+    *chains = 0;
   }
   TierStats stats() const;
   void note_installed() { m_installed.fetch_add(1, std::memory_order_relaxed); }
@@ -213,6 +216,7 @@ class TierManager {
   std::string m_last_failure;
   std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
   std::atomic<uint64_t> m_exits[kJitExitReasons] = {};
+  std::atomic<uint64_t> m_chains{0};
 };
 
 }  // namespace jit

@@ -251,6 +251,7 @@ std::string format_stats(const jit::TierStats& s) {
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
+  text += "; region chains " + std::to_string(s.chains);
   return text + "\n";
 }
 
@@ -295,7 +296,8 @@ std::string stats_json_of(const jit::TierStats& s) {
       static_cast<unsigned long long>(s.code_cache_flushes), s.load_cpu_ns / 1e9,
       static_cast<unsigned long long>(s.compiled_guest_insns));
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
-                     numbers + ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
+                     numbers + ", \"chains\": " + std::to_string(s.chains) +
+                     ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     json +=
         std::string(i ? ", " : "") + "\"" + jit::exit_reason_name(i) + "\": " + std::to_string(s.exits[i]);

@@ -14,12 +14,6 @@ void isr_handler(void) {
   *(volatile uint32_t*)(uintptr_t)0xfee000b0u = 0;  // EOI
 }
 
-static struct {
-  uint16_t offset_low, selector;
-  uint8_t ist, type;
-  uint16_t offset_mid;
-  uint32_t offset_high, reserved;
-} __attribute__((packed)) idt[256];
 
 static inline void wrmsr(uint32_t index, uint64_t value) {
   __asm__ volatile("wrmsr" ::"c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
@@ -59,17 +53,7 @@ int guest_main(const uint8_t* params) {
   wrmsr(0xc0000082, magic_lstar);
   wrmsr(0xc0000102, magic_gs);
 
-  uint64_t handler = (uint64_t)(uintptr_t)isr_entry;
-  idt[0x40].offset_low = (uint16_t)handler;
-  idt[0x40].selector = 0x10;
-  idt[0x40].type = 0x8e;
-  idt[0x40].offset_mid = (uint16_t)(handler >> 16);
-  idt[0x40].offset_high = (uint32_t)(handler >> 32);
-  struct {
-    uint16_t limit;
-    uint64_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  idt_set_gate64(0x40, isr_entry);
 
   // The LAPIC timer, periodic at vector 0x40: divide by 16, 625000 counts (10 ms at KVM's 1 GHz
   // APIC bus).

@@ -45,6 +45,29 @@ static inline void idt_set_gate32(uint8_t vector, void (*handler)(void)) {
   __asm__ volatile("lidt %0" ::"m"(idtr));
 }
 
+#if defined(__x86_64__)
+// The same for 64-bit guests: a 64-bit interrupt gate (IRETQ frame) on the flat code segment 0x10.
+static inline void idt_set_gate64(uint8_t vector, void (*handler)(void)) {
+  static struct {
+    uint16_t offset_low, selector;
+    uint8_t ist, type;
+    uint16_t offset_mid;
+    uint32_t offset_high, reserved;
+  } __attribute__((packed)) idt[256];
+  uint64_t address = (uint64_t)(uintptr_t)handler;
+  idt[vector].offset_low = (uint16_t)address;
+  idt[vector].selector = 0x10;
+  idt[vector].type = 0x8e;
+  idt[vector].offset_mid = (uint16_t)(address >> 16);
+  idt[vector].offset_high = (uint32_t)(address >> 32);
+  struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
+  __asm__ volatile("lidt %0" ::"m"(idtr));
+}
+#endif
+
 #define COM1 0x3f8
 
 static inline void putc_serial(char c) {

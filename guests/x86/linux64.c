@@ -11,12 +11,6 @@ void isr_handler(void) {
   *(volatile uint32_t*)(uintptr_t)0xfee000b0u = 0;  // EOI
 }
 
-static struct {
-  uint16_t offset_low, selector;
-  uint8_t ist, type;
-  uint16_t offset_mid;
-  uint32_t offset_high, reserved;
-} __attribute__((packed)) idt[256];
 
 static uint32_t cmdline_value(const char* s, const char* key, uint32_t fallback) {
   struct hvm_start_info fake = {0};
@@ -59,17 +53,7 @@ int guest_main(const uint8_t* params) {
   }
 
   // A self-IPI (vector 0x40) through the LAPIC into a 64-bit interrupt gate, returning with IRETQ.
-  uint64_t handler = (uint64_t)(uintptr_t)isr_entry;
-  idt[0x40].offset_low = (uint16_t)handler;
-  idt[0x40].selector = 0x10;
-  idt[0x40].type = 0x8e;
-  idt[0x40].offset_mid = (uint16_t)(handler >> 16);
-  idt[0x40].offset_high = (uint32_t)(handler >> 32);
-  struct {
-    uint16_t limit;
-    uint64_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint64_t)(uintptr_t)idt};
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  idt_set_gate64(0x40, isr_entry);
   *(volatile uint32_t*)(uintptr_t)0xfee000f0u = 0x1ff;
   *(volatile uint32_t*)(uintptr_t)0xfee00300u = 0x40040;  // fixed, vector 0x40, shorthand self
   // Wait in HLT: PVM delivers a pending interrupt on the next entry, not in the middle of a sti window.

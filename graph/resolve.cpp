@@ -175,7 +175,6 @@ class Resolver {
     if (!resolve_machine()) return finish();
     resolve_cpu();
     resolve_boot();
-    check_debug();
     resolve_backends();
     add_builtins();
     collect_devices();
@@ -369,15 +368,6 @@ class Resolver {
     if (arch == "riscv64" && graph().boot.firmware == "seabios")
       error(get(*boot, "firmware")->location(), "boot.firmware", "firmware \"seabios\" is x86 firmware",
             "use opensbi, u-boot or none");
-  }
-
-  // The gdb stub reaches riscv64 machines (jit) only so far: say so at validate, not at up.
-  void check_debug() {
-    const Node* debug = get(m_doc, "debug");
-    if (debug && graph().machine.arch != "riscv64")
-      error(debug->location(), "debug",
-            "the gdb stub is not available on " + graph().machine.arch + " machines yet (riscv64 only)",
-            "remove debug:, or debug the guest on a riscv64 machine");
   }
 
   // ---- backends ----

@@ -1,6 +1,7 @@
 #include "vmm/debug_link.h"
 
 #include <algorithm>
+#include <variant>
 
 #include "vmm/controller.h"
 
@@ -12,6 +13,14 @@ base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
   if (!access) return base::fail(base::Error("gdb: this machine type does not offer debugger access yet"));
   m_access = std::move(access);
   m_threads = static_cast<unsigned>(m_access->vcpus.size());
+  if (m_threads == 0) return base::fail(base::Error("gdb: the machine has no vCPUs"));
+  // The register set is the vCPUs' (the stub starts after the first machine, so gdb always sees
+  // the right one; a machine rebuilt on reset has the same architecture).
+  if (m_first) {
+    auto state = m_access->vcpus[0]->get_state();
+    if (!state.ok()) return base::fail(base::Error("gdb: " + state.error().message));
+    m_arch = std::holds_alternative<accel::X86VcpuState>(state.value()) ? Arch::kX86_64 : Arch::kRiscv64;
+  }
   m_stopped = false;
   TRY(apply_debug_locked(-1));  // the vCPUs have not run yet
   if (m_wait && m_first) TRY(stop_locked());
@@ -105,20 +114,23 @@ base::ErrorOr<accel::Vcpu*> DebugLink::stopped_vcpu_locked(unsigned thread) cons
   return m_access->vcpus[thread];
 }
 
-base::ErrorOr<accel::RiscvVcpuState> DebugLink::read_registers(unsigned thread) {
+gdbstub::Target::Arch DebugLink::arch() const {
+  std::lock_guard guard(m_lock);
+  return m_arch;
+}
+
+base::ErrorOr<accel::VcpuState> DebugLink::read_registers(unsigned thread) {
   std::lock_guard guard(m_lock);
   accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
   auto state = vcpu->get_state();
   if (!state.ok()) return base::fail(base::Error(state.error().message));
-  const auto* riscv = std::get_if<accel::RiscvVcpuState>(&state.value());
-  if (!riscv) return base::fail(base::Error("not a riscv64 vCPU"));
-  return *riscv;
+  return std::move(state.value());
 }
 
-base::ErrorOr<void> DebugLink::write_registers(unsigned thread, const accel::RiscvVcpuState& state) {
+base::ErrorOr<void> DebugLink::write_registers(unsigned thread, const accel::VcpuState& state) {
   std::lock_guard guard(m_lock);
   accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
-  auto set = vcpu->set_state(accel::VcpuState{state});
+  auto set = vcpu->set_state(state);
   if (!set.ok()) return base::fail(base::Error(set.error().message));
   return {};
 }

@@ -36,8 +36,9 @@ class DebugLink final : public gdbstub::Target {
   base::ErrorOr<void> stop() override;
   base::ErrorOr<void> resume(int step_thread) override;
   bool stopped() const override;
-  base::ErrorOr<accel::RiscvVcpuState> read_registers(unsigned thread) override;
-  base::ErrorOr<void> write_registers(unsigned thread, const accel::RiscvVcpuState& state) override;
+  Arch arch() const override;
+  base::ErrorOr<accel::VcpuState> read_registers(unsigned thread) override;
+  base::ErrorOr<void> write_registers(unsigned thread, const accel::VcpuState& state) override;
   base::ErrorOr<void> read_memory(unsigned thread, uint64_t addr, std::span<uint8_t> out,
                                   bool physical) override;
   base::ErrorOr<void> write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
@@ -66,6 +67,7 @@ class DebugLink final : public gdbstub::Target {
   mutable std::mutex m_lock;
   std::optional<hw::Machine::DebugAccess> m_access;  // of the machine that runs now
   unsigned m_threads = 0;
+  Arch m_arch = Arch::kRiscv64;
   bool m_stopped = false, m_first = true;
   std::vector<uint64_t> m_breakpoints;
   std::vector<gdbstub::Watchpoint> m_watchpoints;

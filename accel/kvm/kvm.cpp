@@ -466,8 +466,11 @@ class KvmVcpu final : public Vcpu {
   void kick() override;
   AccelResult<VcpuState> get_state() override;
   AccelResult<void> set_state(const VcpuState& state) override;
+  AccelResult<void> set_debug(const VcpuDebug& debug) override;
+  AccelResult<uint64_t> translate(uint64_t gva) override;
 
  private:
+  ExitDebug debug_exit() const;
   // An I/O or MMIO exit's result goes into the guest's registers at the next KVM_RUN: a vCPU that
   // parks right after one first completes it (KVM_RUN with immediate_exit), so its saved state is
   // the instruction's end, not its middle.
@@ -485,6 +488,9 @@ class KvmVcpu final : public Vcpu {
   std::atomic<pthread_t> m_thread{};
   bool m_warned_io = false;
   bool m_io_pending = false;  // the last KVM_RUN ended in an I/O or MMIO exit (vCPU thread only)
+  // set_debug's debug registers 0..3: which are watchpoints (the rest are breakpoints).
+  VcpuDebug m_debug;
+  bool m_debug_slot_is_watch[4] = {};
 };
 
 AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
@@ -833,7 +839,7 @@ AccelResult<VcpuExit> KvmVcpu::run() {
         if (m_vm.pause_requested()) continue;
         return VcpuExit{ExitInterrupted{}};
       case KVM_EXIT_DEBUG:
-        return VcpuExit{ExitDebug{m_run->debug.arch.pc}};
+        return VcpuExit{debug_exit()};
       case KVM_EXIT_IOAPIC_EOI:
         // Split irqchip: a level-triggered IOAPIC vector (per set_ioapic_routes) was EOIed.
         if (trace_exits())
@@ -1012,6 +1018,124 @@ AccelResult<std::vector<uint32_t>> KvmVm::state_msrs(int vcpu_fd) {
   }
   m_state_msrs = chosen;
   return chosen;
+}
+
+// Debugging uses the debug registers only (KVM_GUESTDBG_USE_HW_BP): breakpoints and watchpoints
+// share DR0..DR3, so four of them in all; guest memory is never patched with int3. DR7 enables each
+// one globally; an instruction breakpoint is R/W 00 with length 00, a write watch 01, an access
+// watch 11 (x86 has no read-only data breakpoint: gdb's rwatch also stops at writes).
+AccelResult<void> KvmVcpu::set_debug(const VcpuDebug& debug) {
+  const size_t slots = debug.breakpoints.size() + debug.watchpoints.size();
+  if (slots > 4)
+    return base::fail(AccelError("x86 has 4 debug registers: " + std::to_string(debug.breakpoints.size()) +
+                                 " breakpoints and " + std::to_string(debug.watchpoints.size()) +
+                                 " watchpoints do not fit"));
+  kvm_guest_debug dbg{};
+  uint64_t dr7 = 0x600;  // GE and the reserved bit 10, as QEMU sets them
+  unsigned slot = 0;
+  bool is_watch[4] = {};
+  for (uint64_t address : debug.breakpoints) {
+    dbg.arch.debugreg[slot] = address;
+    dr7 |= 2ull << (2 * slot);
+    ++slot;
+  }
+  for (const VcpuDebug::Watchpoint& w : debug.watchpoints) {
+    uint64_t len_bits = 0;
+    switch (w.length) {
+      case 1:
+        len_bits = 0;
+        break;
+      case 2:
+        len_bits = 1;
+        break;
+      case 4:
+        len_bits = 3;
+        break;
+      case 8:
+        len_bits = 2;
+        break;
+      default:
+        return base::fail(
+            AccelError("an x86 watchpoint covers 1, 2, 4 or 8 bytes, not " + std::to_string(w.length)));
+    }
+    if (w.address % w.length)
+      return base::fail(AccelError("an x86 watchpoint must be aligned to its length"));
+    const uint64_t rw = w.read ? 3 : 1;
+    dbg.arch.debugreg[slot] = w.address;
+    dr7 |= (2ull << (2 * slot)) | (rw << (16 + 4 * slot)) | (len_bits << (18 + 4 * slot));
+    is_watch[slot] = true;
+    ++slot;
+  }
+  dbg.arch.debugreg[7] = dr7;
+  if (debug.single_step || slots) {
+    dbg.control = KVM_GUESTDBG_ENABLE;
+    if (slots) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+    // A step stays in the code stepped: no interrupt handler is entered on the way (where the
+    // kernel knows BLOCKIRQ, 5.16 on; older ones refuse it and step into pending interrupts).
+    if (debug.single_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ;
+  }
+  // Safety: KVM_SET_GUEST_DEBUG reads one kvm_guest_debug; the vCPU is outside KVM_RUN.
+  int rc = ::ioctl(m_fd.get(), KVM_SET_GUEST_DEBUG, &dbg);
+  if (rc < 0 && errno == EINVAL && (dbg.control & KVM_GUESTDBG_BLOCKIRQ)) {
+    dbg.control &= ~KVM_GUESTDBG_BLOCKIRQ;
+    rc = ::ioctl(m_fd.get(), KVM_SET_GUEST_DEBUG, &dbg);
+  }
+  if (rc < 0) return base::fail(AccelError(errno_text("KVM_SET_GUEST_DEBUG")));
+  // Continuing from a breakpoint runs its instruction first: RF suppresses instruction breakpoints
+  // for one instruction, as a debugger's IRET would.
+  if (!debug.breakpoints.empty()) {
+    kvm_regs regs{};
+    // Safety: plain struct in and out; the vCPU is outside KVM_RUN.
+    if (::ioctl(m_fd.get(), KVM_GET_REGS, &regs) < 0)
+      return base::fail(AccelError(errno_text("KVM_GET_REGS")));
+    if (std::find(debug.breakpoints.begin(), debug.breakpoints.end(), regs.rip) != debug.breakpoints.end()) {
+      regs.rflags |= 1u << 16;
+      if (::ioctl(m_fd.get(), KVM_SET_REGS, &regs) < 0)
+        return base::fail(AccelError(errno_text("KVM_SET_REGS")));
+    }
+  }
+  m_debug = debug;
+  std::copy(std::begin(is_watch), std::end(is_watch), m_debug_slot_is_watch);
+  return {};
+}
+
+// What a KVM_EXIT_DEBUG means, from DR6 as the #DB left it: BS (bit 14) a single step, B0..B3 the
+// debug register that matched.
+ExitDebug KvmVcpu::debug_exit() const {
+  const auto& arch = m_run->debug.arch;
+  ExitDebug exit;
+  exit.pc = arch.pc;
+  if (arch.exception == 1 && (arch.dr6 & (1u << 14))) {
+    exit.reason = ExitDebug::Reason::kStep;
+    return exit;
+  }
+  for (unsigned slot = 0; slot < 4; ++slot) {
+    if (arch.exception != 1 || !(arch.dr6 & (1u << slot)) || !m_debug_slot_is_watch[slot]) continue;
+    const size_t watch = slot - m_debug.breakpoints.size();
+    if (watch >= m_debug.watchpoints.size()) break;
+    exit.reason = ExitDebug::Reason::kWatchpoint;
+    exit.data_address = m_debug.watchpoints[watch].address;
+    exit.write = m_debug.watchpoints[watch].write;
+    return exit;
+  }
+  exit.reason = m_debug.single_step && m_debug.breakpoints.empty() ? ExitDebug::Reason::kStep
+                                                                   : ExitDebug::Reason::kBreakpoint;
+  return exit;
+}
+
+AccelResult<uint64_t> KvmVcpu::translate(uint64_t gva) {
+  // KVM walks the guest's page tables in whatever paging mode the vCPU is in (none, 32-bit, PAE,
+  // 4- or 5-level), without setting accessed bits.
+  kvm_translation tr{};
+  tr.linear_address = gva;
+  // Safety: KVM_TRANSLATE fills the struct it is given; the vCPU is outside KVM_RUN.
+  if (::ioctl(m_fd.get(), KVM_TRANSLATE, &tr) < 0) return base::fail(AccelError(errno_text("KVM_TRANSLATE")));
+  if (!tr.valid) {
+    char text[80];
+    std::snprintf(text, sizeof text, "guest virtual address 0x%llx is not mapped", (unsigned long long)gva);
+    return base::fail(AccelError(text));
+  }
+  return static_cast<uint64_t>(tr.physical_address);
 }
 
 AccelResult<VcpuState> KvmVcpu::get_state() {

@@ -15,6 +15,9 @@ class FakeTarget : public Target {
   unsigned threads = 2;
   bool is_stopped = false;
   std::vector<accel::RiscvVcpuState> regs = std::vector<accel::RiscvVcpuState>(2);
+  // x86: an x86_64 target instead (its registers in x86_regs).
+  bool x86 = false;
+  std::vector<accel::X86VcpuState> x86_regs = std::vector<accel::X86VcpuState>(2);
   std::vector<uint8_t> ram = std::vector<uint8_t>(kRamSize);
   std::vector<uint64_t> breakpoints;
   std::vector<Watchpoint> watchpoints;
@@ -35,13 +38,18 @@ class FakeTarget : public Target {
     return {};
   }
   bool stopped() const override { return is_stopped; }
-  base::ErrorOr<accel::RiscvVcpuState> read_registers(unsigned thread) override {
+  Arch arch() const override { return x86 ? Arch::kX86_64 : Arch::kRiscv64; }
+  base::ErrorOr<accel::VcpuState> read_registers(unsigned thread) override {
     if (thread >= regs.size() || !is_stopped) return base::fail(base::Error("no"));
-    return regs[thread];
+    if (x86) return accel::VcpuState{x86_regs[thread]};
+    return accel::VcpuState{regs[thread]};
   }
-  base::ErrorOr<void> write_registers(unsigned thread, const accel::RiscvVcpuState& state) override {
+  base::ErrorOr<void> write_registers(unsigned thread, const accel::VcpuState& state) override {
     if (thread >= regs.size() || !is_stopped) return base::fail(base::Error("no"));
-    regs[thread] = state;
+    if (x86)
+      x86_regs[thread] = std::get<accel::X86VcpuState>(state);
+    else
+      regs[thread] = std::get<accel::RiscvVcpuState>(state);
     return {};
   }
   uint8_t* at(uint64_t addr, size_t len, bool physical) {

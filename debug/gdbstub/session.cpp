@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "debug/gdbstub/riscv_registers.h"
+#include "debug/gdbstub/x86_registers.h"
 
 namespace gdbstub {
 namespace {
@@ -62,18 +63,32 @@ void append_hex_bytes(std::string& out, const uint8_t* data, size_t size) {
   }
 }
 
-void append_le64(std::string& out, uint64_t v) {
-  uint8_t bytes[8];
-  for (unsigned i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(v >> (8 * i));
-  append_hex_bytes(out, bytes, 8);
+// The register layer of the target's architecture: how many go in a `g` packet (in register number
+// order), each one's size, its bytes (little-endian, as gdb expects from both).
+unsigned g_registers(Target::Arch arch) {
+  return arch == Target::Arch::kX86_64 ? x86::kRegisters : riscv::kGRegisters;
 }
-
-std::optional<uint64_t> parse_le64(std::string_view hex) {
-  std::vector<uint8_t> bytes;
-  if (hex.size() != 16 || !decode_bytes(hex, &bytes)) return std::nullopt;
+bool known_regnum(Target::Arch arch, uint64_t regnum) {
+  return arch == Target::Arch::kX86_64 ? regnum < x86::kRegisters : regnum <= riscv::kPriv;
+}
+unsigned register_size(Target::Arch arch, unsigned regnum) {
+  return arch == Target::Arch::kX86_64 ? x86::register_size(regnum) : 8;
+}
+std::optional<std::vector<uint8_t>> get_register(const accel::VcpuState& state, unsigned thread,
+                                                 unsigned regnum) {
+  if (const auto* x = std::get_if<accel::X86VcpuState>(&state)) return x86::read_register(*x, regnum);
+  auto value = riscv::read_register(std::get<accel::RiscvVcpuState>(state), thread, regnum);
+  if (!value) return std::nullopt;
+  std::vector<uint8_t> bytes(8);
+  for (unsigned i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(*value >> (8 * i));
+  return bytes;
+}
+bool set_register(accel::VcpuState& state, unsigned regnum, const std::vector<uint8_t>& bytes) {
+  if (auto* x = std::get_if<accel::X86VcpuState>(&state)) return x86::write_register(*x, regnum, bytes);
+  if (bytes.size() != 8) return false;
   uint64_t v = 0;
   for (unsigned i = 0; i < 8; ++i) v |= static_cast<uint64_t>(bytes[i]) << (8 * i);
-  return v;
+  return riscv::write_register(std::get<accel::RiscvVcpuState>(state), regnum, v);
 }
 
 std::string hex_of(unsigned v) {
@@ -346,32 +361,41 @@ std::string Session::read_registers() {
   auto state = m_target.read_registers(m_g_thread);
   if (!state.ok()) return kError;
   std::string out;
-  for (unsigned r = 0; r < riscv::kGRegisters; ++r)
-    append_le64(out, *riscv::read_register(state.value(), m_g_thread, r));
+  for (unsigned r = 0; r < g_registers(m_target.arch()); ++r) {
+    auto bytes = get_register(state.value(), m_g_thread, r);
+    if (!bytes) return kError;
+    append_hex_bytes(out, bytes->data(), bytes->size());
+  }
   return out;
 }
 
 std::string Session::write_registers(std::string_view hex) {
-  if (hex.size() < riscv::kGRegisters * 16) return kBadArgs;
+  const Target::Arch arch = m_target.arch();
+  size_t total = 0;
+  for (unsigned r = 0; r < g_registers(arch); ++r) total += 2 * register_size(arch, r);
+  if (hex.size() < total) return kBadArgs;
   auto state = m_target.read_registers(m_g_thread);
   if (!state.ok()) return kError;
-  for (unsigned r = 0; r < riscv::kGRegisters; ++r) {
-    auto v = parse_le64(hex.substr(r * 16, 16));
-    if (!v) return kBadArgs;
-    riscv::write_register(state.value(), r, *v);
+  size_t at = 0;
+  for (unsigned r = 0; r < g_registers(arch); ++r) {
+    const size_t len = 2 * register_size(arch, r);
+    std::vector<uint8_t> bytes;
+    if (!decode_bytes(hex.substr(at, len), &bytes)) return kBadArgs;
+    at += len;
+    set_register(state.value(), r, bytes);  // read-only ones keep their value, as with a real `G`
   }
   return m_target.write_registers(m_g_thread, state.value()).ok() ? "OK" : kError;
 }
 
 std::string Session::read_register(std::string_view args) {
   auto regnum = parse_hex(args);
-  if (!regnum || *regnum > riscv::kPriv) return kBadArgs;
+  if (!regnum || !known_regnum(m_target.arch(), *regnum)) return kBadArgs;
   auto state = m_target.read_registers(m_g_thread);
   if (!state.ok()) return kError;
-  auto value = riscv::read_register(state.value(), m_g_thread, static_cast<unsigned>(*regnum));
-  if (!value) return kError;
+  auto bytes = get_register(state.value(), m_g_thread, static_cast<unsigned>(*regnum));
+  if (!bytes) return kError;
   std::string out;
-  append_le64(out, *value);
+  append_hex_bytes(out, bytes->data(), bytes->size());
   return out;
 }
 
@@ -379,11 +403,13 @@ std::string Session::write_register(std::string_view args) {
   const size_t eq = args.find('=');
   if (eq == std::string_view::npos) return kBadArgs;
   auto regnum = parse_hex(args.substr(0, eq));
-  auto value = parse_le64(args.substr(eq + 1));
-  if (!regnum || !value || *regnum > riscv::kPriv) return kBadArgs;
+  std::vector<uint8_t> bytes;
+  if (!regnum || !known_regnum(m_target.arch(), *regnum) || !decode_bytes(args.substr(eq + 1), &bytes) ||
+      bytes.size() != register_size(m_target.arch(), static_cast<unsigned>(*regnum)))
+    return kBadArgs;
   auto state = m_target.read_registers(m_g_thread);
   if (!state.ok()) return kError;
-  if (!riscv::write_register(state.value(), static_cast<unsigned>(*regnum), *value)) return kError;
+  if (!set_register(state.value(), static_cast<unsigned>(*regnum), bytes)) return kError;
   return m_target.write_registers(m_g_thread, state.value()).ok() ? "OK" : kError;
 }
 
@@ -465,7 +491,8 @@ std::string Session::query(std::string_view packet) {
     if (colon == std::string_view::npos || rest.substr(0, colon) != "target.xml") return "E00";
     uint64_t offset = 0, len = 0;
     if (!parse_addr_len(rest.substr(colon + 1), &offset, &len)) return kBadArgs;
-    const std::string& xml = riscv::target_xml();
+    const std::string& xml =
+        m_target.arch() == Target::Arch::kX86_64 ? x86::target_xml() : riscv::target_xml();
     if (offset >= xml.size()) return "l";
     // Escapes can double the size; half a packet always fits.
     len = std::min<uint64_t>(len, kMaxPacket / 2 - 8);

@@ -10,6 +10,7 @@
 
 #include "debug/gdbstub/fake_target.h"
 #include "debug/gdbstub/riscv_registers.h"
+#include "debug/gdbstub/x86_registers.h"
 
 namespace {
 
@@ -140,6 +141,74 @@ TEST_CASE("gdbstub: registers by g/p and written by G/P, for the selected thread
   CHECK(c.ask("G" + all) == "OK");
   CHECK(c.target.regs[1].pc == 0x1234);
   CHECK(c.ask("G1234") == "E02");
+}
+
+std::string le(uint64_t v, unsigned bytes) {
+  return le64(v).substr(0, 2 * bytes);
+}
+
+TEST_CASE("gdbstub: x86_64 target description and registers in gdb's amd64 order") {
+  Client c;
+  c.target.x86 = true;
+  std::string xml;
+  for (size_t offset = 0;;) {
+    char request[64];
+    std::snprintf(request, sizeof request, "qXfer:features:read:target.xml:%zx,200", offset);
+    std::string part = c.ask(request);
+    REQUIRE(!part.empty());
+    xml += part.substr(1);
+    offset += part.size() - 1;
+    if (part[0] == 'l') break;
+  }
+  CHECK(xml == gdbstub::x86::target_xml());
+  CHECK(xml.find("<architecture>i386:x86-64</architecture>") != std::string::npos);
+  CHECK(xml.find("name=\"st7\" bitsize=\"80\" regnum=\"31\" type=\"i387_ext\"") != std::string::npos);
+  CHECK(xml.find("name=\"xmm15\" bitsize=\"128\" regnum=\"55\"") != std::string::npos);
+  CHECK(xml.find("org.gnu.gdb.i386.segments") != std::string::npos);
+
+  accel::X86VcpuState& s = c.target.x86_regs[0];
+  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = 0x1000 + i;  // KVM order: rsp is 6, rbp 7
+  s.rip = 0xffffffff81000000;
+  s.rflags = 0x246;
+  s.cs.selector = 0x10;
+  s.fs.base = 0x7000;
+  s.cr3 = 0x9000;
+  s.xsave.assign(4096, 0);
+  s.xsave[0] = 0x7f, s.xsave[1] = 0x03;    // fctrl 0x37f
+  s.xsave[24] = 0x80, s.xsave[25] = 0x1f;  // mxcsr 0x1f80
+  s.xsave[160 + 16] = 0xab;                // xmm1's low byte
+  const std::string g = c.ask("g");
+  // 16 GPRs, rip, eflags, 6 selectors, st0-7, 8 x87 control, xmm0-15, mxcsr, fs/gs base, 6 control.
+  REQUIRE(g.size() == 2 * (16 * 8 + 8 + 4 + 6 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 2 * 8 + 6 * 8));
+  CHECK(g.substr(6 * 16, 16) == le64(0x1007));  // rbp
+  CHECK(g.substr(7 * 16, 16) == le64(0x1006));  // rsp
+  CHECK(g.substr(16 * 16, 16) == le64(0xffffffff81000000));
+  CHECK(g.substr(17 * 16, 8) == le(0x246, 4));
+  CHECK(c.ask("p7") == le64(0x1006));
+  CHECK(c.ask("p12") == le(0x10, 4));                  // cs
+  CHECK(c.ask("p20") == le(0x37f, 4));                 // fctrl
+  CHECK(c.ask("p22") == le(0xffff, 4));                // ftag: all empty
+  CHECK(c.ask("p29") == "ab" + std::string(30, '0'));  // xmm1
+  CHECK(c.ask("p38") == le(0x1f80, 4));                // mxcsr
+  CHECK(c.ask("p39") == le64(0x7000));                 // fs_base
+  CHECK(c.ask("p3d") == le64(0x9000));                 // cr3
+  CHECK(c.ask("p41") == "E02");                        // beyond the description
+  CHECK(c.ask("P0=" + le64(42)) == "OK");
+  CHECK(s.gpr[0] == 42);
+  CHECK(c.ask("P6=" + le64(0x5000)) == "OK");
+  CHECK(s.gpr[7] == 0x5000);
+  CHECK(c.ask("P0=" + le(1, 4)) == "E02");                     // a wrong size
+  CHECK(c.ask("P12=" + le(0x18, 4)) == "E01");                 // selectors are the guest's
+  CHECK(c.ask("P3d=" + le64(0)) == "E01");                     // so are the control registers
+  CHECK(c.ask("P28=" + std::string(30, '0') + "cd") == "OK");  // xmm0's top byte
+  CHECK(s.xsave[160 + 15] == 0xcd);
+  CHECK((s.xsave[512] & 2) != 0);  // XSTATE_BV: SSE state in use
+  std::string all = c.ask("g");
+  all.replace(16 * 16, 16, le64(0x1234));
+  CHECK(c.ask("G" + all) == "OK");
+  CHECK(s.rip == 0x1234);
+  CHECK(s.cs.selector == 0x10);
+  CHECK(c.ask("G" + all.substr(0, 100)) == "E02");
 }
 
 TEST_CASE("gdbstub: the debug trigger CSRs, tdata1/tdata2 through tselect") {

@@ -37,9 +37,12 @@ class Target {
   // one. A later stop is reported through the listener.
   virtual base::ErrorOr<void> resume(int step_thread) = 0;
   virtual bool stopped() const = 0;
-  // Only while stopped.
-  virtual base::ErrorOr<accel::RiscvVcpuState> read_registers(unsigned thread) = 0;
-  virtual base::ErrorOr<void> write_registers(unsigned thread, const accel::RiscvVcpuState& state) = 0;
+  // Which register set (and target description) the vCPUs have.
+  enum class Arch { kRiscv64, kX86_64 };
+  virtual Arch arch() const = 0;
+  // Only while stopped. The state's alternative is arch()'s.
+  virtual base::ErrorOr<accel::VcpuState> read_registers(unsigned thread) = 0;
+  virtual base::ErrorOr<void> write_registers(unsigned thread, const accel::VcpuState& state) = 0;
   // Guest RAM at a virtual address as `thread` translates it now, or at a physical address. All of
   // it or an error (nothing partial); device memory is refused (reads there have side effects).
   virtual base::ErrorOr<void> read_memory(unsigned thread, uint64_t addr, std::span<uint8_t> out,

@@ -202,7 +202,7 @@ class X86Machine final : public Machine {
     m_vcpus.clear();
     m_vm.reset();
   }
-  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, {}, m_stats); }
+  RunOutcome run() override { return run_vcpus(m_vcpus, m_power, m_on_debug_exit, m_stats); }
   PowerController& power() override { return m_power; }
 
   // The vCPUs park inside the accelerator with their state; kvm also stops the guest's clock.
@@ -235,6 +235,14 @@ class X86Machine final : public Machine {
 
   // Snapshots: the graph's devices in graph order, then the firmware's devices (SeaBIOS: CMOS,
   // fw_cfg); the vCPUs; and the VM's own state (guest clock, in-kernel irqchip) through the Vm.
+  std::optional<DebugAccess> debug_access() override {
+    DebugAccess access;
+    access.vm = m_vm.get();
+    access.memory = &m_memory;
+    for (auto& vcpu : m_vcpus) access.vcpus.push_back(vcpu.get());
+    return access;
+  }
+
   std::optional<SnapshotAccess> snapshot_access() override {
     SnapshotAccess access;
     access.parts = m_parts;
@@ -247,6 +255,7 @@ class X86Machine final : public Machine {
   base::GuestMemory m_memory;
   PowerController m_power;
   StatsRegistry* m_stats = nullptr;  // the launcher's, for query-stats; may be null
+  DebugExitHook m_on_debug_exit;     // the gdb stub's, when one is attached
   std::vector<SnapshotPart> m_parts;
   std::vector<std::shared_ptr<DeviceState>> m_part_states;  // parts that are no Device (kept alive)
   GsiRouter m_router;
@@ -293,6 +302,7 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
 
   auto machine = std::make_unique<X86Machine>();
   machine->m_stats = context.stats;
+  machine->m_on_debug_exit = context.on_debug_exit;
   const uint64_t low = std::min<uint64_t>(spec.ram_size, 3 * GiB);
   // vhost-user backends (virtiofsd) map guest RAM themselves: then it lives in a shareable memfd.
   for (const graph::Device& device : graph.devices)

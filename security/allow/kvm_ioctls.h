@@ -59,4 +59,12 @@ inline void allow_kvm_state_write(AllowList& list) {
                     "KVM: load vCPU and VM state from a snapshot (up --restore)");
 }
 
+// The gdb stub on kvm (accel/kvm set_debug, translate): debug registers and single step set before
+// each continue (also on the thread that builds a machine after a guest reset), RF read and set
+// when continuing from a breakpoint, virtual addresses translated for memory reads and writes.
+inline void allow_kvm_debug(AllowList& list) {
+  list.allow_ioctls({KVM_SET_GUEST_DEBUG, KVM_GET_REGS, KVM_SET_REGS, KVM_TRANSLATE},
+                    "KVM: the debugger's breakpoints, single step and address translation");
+}
+
 }  // namespace security

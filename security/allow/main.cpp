@@ -45,6 +45,7 @@ void allow_main(AllowList& list, const PolicyContext&) {
                     "KVM (vCPU fd): boot state of the new vCPUs");
   allow_kvm_interrupts(list);
   allow_kvm_state_write(list);  // up --restore loads the snapshot into the first machine
+  allow_kvm_debug(list);        // a machine rebuilt on reset gets the gdb stub's breakpoints
   allow_vfio_lifecycle(list);
   allow_usbfs_transfers(list);  // teardown: in-flight transfers cancelled and reaped, interfaces released
   list.allow("io_uring_setup", "a rebuilt virtio-blk with the io_uring backend gets its ring");

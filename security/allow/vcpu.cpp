@@ -19,6 +19,7 @@ void allow_vcpu(AllowList& list, const PolicyContext& context) {
                     "KVM: registers for port I/O string ops, debug exits and error reports");
   list.allow_ioctls({KVM_GET_LAPIC, KVM_SET_LAPIC}, "KVM: local APIC state");
   allow_kvm_interrupts(list);
+  allow_kvm_pause(list);  // a gdb stop (breakpoint, step) pauses the machine from the vCPU that hit it
   list.allow("read", "eventfds and device backends (entropy, block images)");
   list.allow("pread64", "block images (virtio-blk, virtio-scsi without I/O threads)");
   list.allow("pwrite64", "block images");

@@ -20,7 +20,7 @@ if ! command -v clang++-14 >/dev/null; then
 fi
 
 # The generated schema text lives in bazel-bin; in runfiles it sits beside the sources.
-sources=(config/*.cpp graph/*.cpp hw/catalogue/*.cpp accel/catalogue.cpp base/field_use.cpp tests/fuzz/config_fuzz.cpp)
+sources=(config/*.cpp graph/*.cpp hw/catalogue/*.cpp accel/catalogue.cpp base/fd_io.cpp base/field_use.cpp tests/fuzz/config_fuzz.cpp)
 filtered=()
 for src in "${sources[@]}"; do
   case "$src" in *_test.cpp) continue ;; esac

@@ -1,11 +1,11 @@
 #include "hw/pci/models.h"
 
-#include <algorithm>
 #include <map>
 #include <mutex>
 
 #include "base/field_use.h"
 #include "graph/graph.h"
+#include "hw/state_held_elsewhere.h"
 
 VML_CONSUMES("devices[].chassis");  // the bridge's Slot Numbering capability
 
@@ -55,30 +55,11 @@ base::ErrorOr<std::shared_ptr<Device>> make_ecam_host(DeviceEnv& env) {
   return std::shared_ptr<Device>(std::make_shared<EcamDevice>(host));
 }
 
-// A bridge's whole state is its config space (bus numbers, windows, bridge control), which the PCI
-// host saves with every function's. This part is what the machine lists for the bridge's device id,
-// so a snapshot knows nothing of it is left out; it is never mapped (the host routes config cycles).
-class BridgePart final : public Device, public DeviceState {
- public:
-  explicit BridgePart(std::string id) : m_id(std::move(id)) {}
-  std::string_view name() const override { return m_id; }
-  void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0xff); }
-  void write(uint64_t, std::span<const uint8_t>) override {}
-  uint32_t state_version() const override { return 1; }
-  void save_state(StateWriter&) override {}
-  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
-    TRY(check_version(version, 1, "pci-bridge"));
-    return in.finish("pci-bridge");
-  }
-
- private:
-  std::string m_id;
-};
-
+// A bridge's whole state is its config space, which the PCI host saves with every function's.
 base::ErrorOr<std::shared_ptr<Device>> make_bridge(DeviceEnv& env) {
   const auto chassis = static_cast<uint8_t>(env.device.int_property("chassis", 0));  // 0-255 by the catalogue
   TRY(plug_function(env, std::make_shared<PciBridge>(env.device.id, chassis)));
-  return std::shared_ptr<Device>(std::make_shared<BridgePart>(env.device.id));
+  return std::shared_ptr<Device>(std::make_shared<StateHeldElsewhere>(env.device.id));
 }
 
 }  // namespace

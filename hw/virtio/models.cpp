@@ -10,6 +10,7 @@
 #include "base/field_use.h"
 #include "graph/graph.h"
 #include "hw/device_state.h"
+#include "hw/state_held_elsewhere.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/console.h"
 #include "hw/virtio/net.h"
@@ -122,30 +123,10 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_serial(DeviceEnv& env) {
   return std::shared_ptr<VirtioDevice>(std::make_shared<SerialDevice>(std::move(ports)));
 }
 
-// A device on a controller's bus, as the machine holds it: never mapped (the controller reaches
-// it), and for snapshots a part whose state is inside its controller's (a scsi-hd's is virtio-scsi's;
-// a controller that cannot save refuses the snapshot itself).
-class ControllerChild final : public Device, public DeviceState {
- public:
-  explicit ControllerChild(std::string id) : m_id(std::move(id)) {}
-  std::string_view name() const override { return m_id; }
-  void read(uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0xff); }
-  void write(uint64_t, std::span<const uint8_t>) override {}
-  uint32_t state_version() const override { return 1; }
-  void save_state(StateWriter&) override {}
-  base::ErrorOr<void> load_state(StateReader& in, uint32_t version) override {
-    TRY(check_version(version, 1, m_id));
-    return in.finish(m_id);
-  }
-
- private:
-  std::string m_id;
-};
-
 // Devices on a controller's bus: the controller's factory builds them (above); the machine builder
 // finds this model and has nothing more to do.
 base::ErrorOr<std::shared_ptr<Device>> built_by_controller(DeviceEnv& env) {
-  return std::shared_ptr<Device>(std::make_shared<ControllerChild>(env.device.id));
+  return std::shared_ptr<Device>(std::make_shared<StateHeldElsewhere>(env.device.id));
 }
 
 }  // namespace

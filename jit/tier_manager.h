@@ -47,6 +47,9 @@ struct TierStats {
   uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit
   uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
   uint64_t chains = 0;                   // region-to-region tail calls (exits that did not return)
+  bool lockstep = false;                 // lockstep mode (jit/lockstep.h), filled in by the Engine
+  uint64_t lockstep_compared = 0;        // region exits checked against the interpreter
+  uint64_t lockstep_skipped = 0;         // region exits not checked: a device saw an access
 };
 
 // The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").

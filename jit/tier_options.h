@@ -24,6 +24,9 @@ struct TierOptions {
   // code compiles again.
   uint64_t code_cache_bytes = 0;
   static constexpr uint64_t kDefaultCodeCache = 128ull << 20;
+  // Lockstep (jit/lockstep.h): every compiled region entered is also run on the interpreter from
+  // the same state and compared at its exit; the first difference stops the hart. For tests: slow.
+  bool lockstep = false;
 
   static constexpr uint32_t kDefaultAutoThreshold = 16384;
 };

@@ -37,7 +37,7 @@ TierStats Engine::tier_stats() const {
     if (const Lockstep* lockstep = hart->lockstep()) {
       stats.lockstep = true;
       stats.lockstep_compared += lockstep->compared();
-      stats.lockstep_skipped += lockstep->skipped();
+      stats.lockstep_device_exits += lockstep->device_exits();
     }
   }
   return stats;

@@ -308,11 +308,19 @@ class Hart {
   // The interpreter alone from `from` for `count` instructions, its stores logged; with `trace`,
   // the state before each instruction.
   void lockstep_replay(const CpuState& from, uint64_t count, std::vector<LockstepStep>* trace);
+  void lockstep_interpret(uint64_t count, std::vector<LockstepStep>* trace);  // from the current state
   std::string lockstep_report(const CpuState& compiled, const std::vector<Lockstep::Store>& compiled_stores,
                               const CpuState& before, uint64_t retired, uint64_t status, uint64_t entry_pc);
   std::string describe_insn(uint64_t pc);
   ChunkEnd lockstep_chunk(int64_t budget);  // one chunk in this hart's turn
   bool lockstep_failed() const { return m_lockstep && !m_lockstep->failure().empty(); }
+  // Before a device access: true (with a pending stop) when lockstep's compiled run must not make it.
+  bool lockstep_device_stop() {
+    if (__builtin_expect(m_lockstep == nullptr, 1) || !m_lockstep->m_stop_devices) return false;
+    m_lockstep->m_device_stop = true;
+    raise(kEnterDebug, 0);  // a cause take_trap ignores; lockstep_region acts on it instead
+    return true;
+  }
   std::unique_ptr<Lockstep> m_lockstep;
   uint64_t m_epoch_seen = 0;
   std::atomic<uint64_t> m_running_epoch{~0ull};  // TierManager::kIdle outside execute()

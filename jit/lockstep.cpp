@@ -161,17 +161,21 @@ std::string Hart::describe_insn(uint64_t pc) {
 void Hart::lockstep_replay(const CpuState& from, uint64_t count, std::vector<LockstepStep>* trace) {
   m_s = from;
   update_contexts();  // the region's trap may have changed the privilege
+  m_lockstep->begin(false);
+  lockstep_interpret(count, trace);
+  m_lockstep->end();
+}
+
+void Hart::lockstep_interpret(uint64_t count, std::vector<LockstepStep>* trace) {
   // The interpreter alone: no compiled region is entered, nothing is promoted or counted.
   TierManager* const tier = m_tier;
   const bool tier_on = m_tier_on;
   m_tier = nullptr;
   m_tier_on = false;
-  m_lockstep->begin();
   for (uint64_t i = 0; i < count; ++i) {
     if (trace) trace->push_back({m_s, m_lockstep->m_log.size(), describe_insn(m_s.pc)});
     execute(1);
   }
-  m_lockstep->end();
   m_tier = tier;
   m_tier_on = tier_on;
   m_s.instret -= count;  // the caller's chunk counts the region's instructions
@@ -181,7 +185,7 @@ uint64_t Hart::lockstep_region(JitRegionFn fn, uint32_t entry, uint64_t pc, int6
   Lockstep& ls = *m_lockstep;
   m_s.pc = pc;
   const CpuState before = m_s;
-  ls.begin();
+  ls.begin(true);
   JitMemView view{m_tlb[m_data_ctx][kRead],
                   m_tlb[m_data_ctx][kWrite],
                   m_tlb_gen[kRead],
@@ -193,35 +197,40 @@ uint64_t Hart::lockstep_region(JitRegionFn fn, uint32_t entry, uint64_t pc, int6
   const JitExit exit = fn(&m_s, this, pc & ~0xfffull, budget, &view, entry);
   const uint64_t retired = exit.retired + view.chained_retired;
   ++m_region_exits[exit.status < kJitExitReasons ? exit.status : kJitExitBranch];
-  if (exit.status == kJitExitTrap) take_trap(m_trap_cause, m_trap_tval, false);
+  // Stopped before a device access: the region ran the instructions before that one (its exit
+  // counts the stopped instruction, as a fault would); those are compared, then the interpreter
+  // runs it.
+  const bool device_stop = ls.m_device_stop && exit.status == kJitExitTrap;
+  const uint64_t checked = device_stop && retired > 0 ? retired - 1 : retired;
+  if (exit.status == kJitExitTrap && !device_stop) take_trap(m_trap_cause, m_trap_tval, false);
   ls.end();
-  if (ls.m_device) {  // a device saw an access: replaying it would repeat its side effects
-    ls.m_skipped.fetch_add(1, std::memory_order_relaxed);
-    return retired;
-  }
   std::vector<Lockstep::Store> compiled_stores = std::move(ls.m_log);
   if (ls.corrupt_for_test) ls.corrupt_for_test(&m_s, &compiled_stores, pc);
   const CpuState compiled = m_s;
   Lockstep::undo(compiled_stores);
-  lockstep_replay(before, retired, nullptr);
+  lockstep_replay(before, checked, nullptr);
 
   size_t offset = 0, size = 0;
   std::string name;
-  bool same = !first_difference(compiled, m_s, &offset, &size, &name) && ls.m_device == false &&
-              compiled_stores.size() == ls.m_log.size();
+  bool same =
+      !first_difference(compiled, m_s, &offset, &size, &name) && compiled_stores.size() == ls.m_log.size();
   for (size_t i = 0; same && i < compiled_stores.size(); ++i) {
     const Lockstep::Store &a = compiled_stores[i], &b = ls.m_log[i];
     same = a.pa == b.pa && a.size == b.size && std::memcmp(a.after, b.after, a.size) == 0;
   }
   if (same) {
     ls.m_compared.fetch_add(1, std::memory_order_relaxed);
+    if (device_stop) {
+      ls.m_device_exits.fetch_add(1, std::memory_order_relaxed);
+      lockstep_interpret(retired - checked, nullptr);  // the device access, made once
+    }
     return retired;
   }
   if (!ls.m_failure.empty()) return retired;  // already stopped; the first report stands
-  ls.m_failure = lockstep_report(compiled, compiled_stores, before, retired, exit.status, pc);
+  ls.m_failure = lockstep_report(compiled, compiled_stores, before, checked, exit.status, pc);
   std::fprintf(stderr, "%s\n", ls.m_failure.c_str());
   m_kick.store(true, std::memory_order_release);  // run() returns; the caller reports the failure
-  return retired;
+  return checked;
 }
 
 std::string Hart::lockstep_report(const CpuState& compiled,

@@ -13,8 +13,10 @@
 // - After the region: its stores are undone (old bytes back, newest first), the state is reset to
 //   the copy and the interpreter runs the same number of instructions one at a time (taking the
 //   same trap if one is due), logging its stores; then both results are compared.
-// - A region that made a device access (MMIO answered by a device) cannot be replayed: the access
-//   had side effects. Its result is kept unchecked and counted as skipped.
+// - A device access (anything not RAM) has side effects and cannot be done twice: compiled code in
+//   lockstep stops before it (the slow path refuses it, the region exits at that instruction), the
+//   instructions before it are compared, and the interpreter then runs the accessing instruction
+//   once (counted as a device exit). So access faults outside RAM are taken by the interpreter.
 // Off (the default), the cost is one predictable branch per region entry and per slow-path store.
 #pragma once
 
@@ -65,13 +67,11 @@ class Lockstep {
     std::memcpy(s.before, host, s.size);
     m_log.push_back(s);
   }
-  void note_device() {
-    if (m_recording) m_device = true;
-  }
 
   // Counters for `up --stats` (any thread).
   uint64_t compared() const { return m_compared.load(std::memory_order_relaxed); }
-  uint64_t skipped() const { return m_skipped.load(std::memory_order_relaxed); }
+  // Exits where compiled code stopped before a device access (the interpreter made it).
+  uint64_t device_exits() const { return m_device_exits.load(std::memory_order_relaxed); }
   // The first divergence's report; empty while there is none.
   const std::string& failure() const { return m_failure; }
 
@@ -82,9 +82,11 @@ class Lockstep {
 
  private:
   friend class Hart;
-  void begin() {
+  // stop_devices: the compiled run (device accesses are refused, m_device_stop says one was).
+  void begin(bool stop_devices) {
     m_log.clear();
-    m_device = false;
+    m_stop_devices = stop_devices;
+    m_device_stop = false;
     m_recording = true;
   }
   void finish() {
@@ -97,6 +99,7 @@ class Lockstep {
   void end() {
     finish();
     m_recording = false;
+    m_stop_devices = false;
   }
   // Puts back what the logged stores overwrote, newest first.
   static void undo(const std::vector<Store>& log) {
@@ -104,9 +107,9 @@ class Lockstep {
   }
 
   bool m_recording = false;
-  bool m_device = false;
+  bool m_stop_devices = false, m_device_stop = false;
   std::vector<Store> m_log;
-  std::atomic<uint64_t> m_compared{0}, m_skipped{0};
+  std::atomic<uint64_t> m_compared{0}, m_device_exits{0};
   std::string m_failure;
 };
 

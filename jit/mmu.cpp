@@ -184,10 +184,10 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
       const uint64_t pa = i < n0 ? pa0 + i : pa1 + (i - n0);
       if (const uint8_t* host = m_platform.ram(pa, 1)) {
         bytes[i] = *host;
+      } else if (lockstep_device_stop()) {
+        return false;
       } else if (!m_platform.ops().mmio_read(pa, {bytes + i, 1})) {
         return raise(kLoadAccessFault, va);
-      } else if (__builtin_expect(m_lockstep != nullptr, 0)) {
-        m_lockstep->note_device();
       }
     }
     return true;
@@ -203,9 +203,9 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
     std::memcpy(out, host, size);
     return true;
   }
+  if (lockstep_device_stop()) return false;
   std::memset(out, 0, size);
   if (!m_platform.ops().mmio_read(pa, {bytes, size})) return raise(kLoadAccessFault, va);
-  if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_device();
   if (m_trace_mmio) trace_mmio("read", pa, bytes, size);
   return true;
 }
@@ -226,10 +226,10 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
         note_store(pa, 1);
         if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_store(pa, host, bytes + i, 1);
         *host = bytes[i];
+      } else if (lockstep_device_stop()) {
+        return false;
       } else if (!m_platform.ops().mmio_write(pa, {bytes + i, 1})) {
         return raise(kStoreAccessFault, va);
-      } else if (__builtin_expect(m_lockstep != nullptr, 0)) {
-        m_lockstep->note_device();
       }
     }
     return true;
@@ -250,9 +250,9 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
     std::memcpy(host, in, size);
     return true;
   }
+  if (lockstep_device_stop()) return false;
   if (m_trace_mmio) trace_mmio("write", pa, bytes, size);
   if (!m_platform.ops().mmio_write(pa, {bytes, size})) return raise(kStoreAccessFault, va);
-  if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_device();
   return true;
 }
 

@@ -49,7 +49,7 @@ struct TierStats {
   uint64_t chains = 0;                   // region-to-region tail calls (exits that did not return)
   bool lockstep = false;                 // lockstep mode (jit/lockstep.h), filled in by the Engine
   uint64_t lockstep_compared = 0;        // region exits checked against the interpreter
-  uint64_t lockstep_skipped = 0;         // region exits not checked: a device saw an access
+  uint64_t lockstep_device_exits = 0;    // of those, exits before a device access (made by the interpreter)
 };
 
 // The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").

@@ -259,13 +259,13 @@ std::string format_stats(const jit::TierStats& s) {
       s.load_cpu_ns / 1e9, static_cast<unsigned long long>(s.compiled_guest_insns),
       s.compiled_guest_insns ? s.compile_cpu_ns / 1e3 / static_cast<double>(s.compiled_guest_insns) : 0.0);
   text += more;
+  if (s.lockstep)
+    text += "; lockstep: " + std::to_string(s.lockstep_compared) + " exits compared, " +
+            std::to_string(s.lockstep_device_exits) + " of them before a device access";
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
   text += "; region chains " + std::to_string(s.chains);
-  if (s.lockstep)
-    text += "; lockstep: " + std::to_string(s.lockstep_compared) + " exits compared, " +
-            std::to_string(s.lockstep_device_exits) + " of them before a device access";
   return text + "\n";
 }
 
@@ -311,14 +311,13 @@ std::string stats_json_of(const jit::TierStats& s) {
       static_cast<unsigned long long>(s.compiled_guest_insns));
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
                      numbers + ", \"chains\": " + std::to_string(s.chains) +
-                     ", \"lockstep\": " + (s.lockstep ? "true" : "false") +
-                     ", \"lockstep_compared\": " + std::to_string(s.lockstep_compared) +
-                     ", \"lockstep_device_exits\": " + std::to_string(s.lockstep_device_exits) +
                      ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     json +=
         std::string(i ? ", " : "") + "\"" + jit::exit_reason_name(i) + "\": " + std::to_string(s.exits[i]);
-  return json + "}}";
+  return json + "}, \"lockstep\": " + (s.lockstep ? "true" : "false") +
+         ", \"lockstep_compared\": " + std::to_string(s.lockstep_compared) +
+         ", \"lockstep_device_exits\": " + std::to_string(s.lockstep_device_exits) + "}";
 }
 
 class JitVm final : public Vm {

@@ -1273,7 +1273,9 @@ class Resolver {
           }
           settings.emplace_back(entry.key, entry.value.is_int()      ? std::to_string(entry.value.as_int())
                                            : entry.value.is_string() ? entry.value.as_string()
-                                                                     : std::string());
+                                           : entry.value.is_bool()
+                                               ? (entry.value.as_bool() ? "true" : "false")
+                                               : std::string());
         }
       }
     }

@@ -23,13 +23,29 @@ base::Result<bool, std::string> Engine::set_tier(const TierOptions& options) {
   auto tier = TierManager::create(options, static_cast<unsigned>(m_harts.size()));
   if (!tier.ok()) return base::fail(std::move(tier).error());
   if (m_tier) m_tier->stop();
-  for (auto& hart : m_harts) hart->set_tier(tier->get());  // before the old manager goes
+  for (auto& hart : m_harts) {
+    hart->set_tier(tier->get());  // before the old manager goes
+    hart->set_lockstep(options.lockstep && (*tier)->active());
+  }
   m_tier = std::move(*tier);
   return m_tier->active();
 }
 
 TierStats Engine::tier_stats() const {
-  return m_tier ? m_tier->stats() : TierStats{};
+  TierStats stats = m_tier ? m_tier->stats() : TierStats{};
+  for (const auto& hart : m_harts) {
+    if (const Lockstep* lockstep = hart->lockstep()) {
+      stats.lockstep = true;
+      stats.lockstep_compared += lockstep->compared();
+      stats.lockstep_device_exits += lockstep->device_exits();
+    }
+  }
+  return stats;
+}
+
+std::string Engine::lockstep_failure(unsigned hart) const {
+  if (hart >= m_harts.size() || !m_harts[hart]->lockstep()) return {};
+  return m_harts[hart]->lockstep()->failure();
 }
 
 void Engine::add_ram(const base::GuestMemory::Region& region) {
@@ -45,7 +61,7 @@ bool Engine::reset(unsigned hart, uint64_t pc, uint64_t a0, uint64_t a1, uint64_
 bool Engine::run(unsigned hart) {
   if (hart >= m_harts.size()) return false;
   // halt() kicks after setting the flag, so a run() that passes this check still returns soon.
-  if (!halted()) m_harts[hart]->run();
+  if (!halted() && lockstep_failure(hart).empty()) m_harts[hart]->run();
   return true;
 }
 

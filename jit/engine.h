@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "accel/accelerator.h"
@@ -45,6 +46,10 @@ class Engine {
   base::Result<bool, std::string> set_tier(const TierOptions& options);
   // Compile and execution counts for `up --stats` (zeros without a tier).
   TierStats tier_stats() const;
+  // Lockstep mode (TierOptions::lockstep): the hart's first divergence between compiled code and
+  // the interpreter, which stopped it (run() returns at once from then on); empty while none.
+  // From the hart's own thread, or while it does not run.
+  std::string lockstep_failure(unsigned hart) const;
 
   // Each returns false for a hart index out of range (nothing happens then).
   // Power-on state: M-mode at pc, a0..a2 as given, everything else zero.

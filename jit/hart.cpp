@@ -139,8 +139,11 @@ void Hart::run_until_kicked() {
     }
     check_interrupts();
     // Armed execute triggers (rare): one instruction at a time, each tested first.
-    ChunkEnd end = __builtin_expect(m_trig_step, 0) ? trigger_chunk(kChunk) : execute(kChunk);
+    ChunkEnd end = __builtin_expect(m_lockstep != nullptr, 0) ? lockstep_chunk(kChunk)
+                   : __builtin_expect(m_trig_step, 0)         ? trigger_chunk(kChunk)
+                                                              : execute(kChunk);
     m_published_instret.store(m_s.instret, std::memory_order_relaxed);
+    if (__builtin_expect(lockstep_failed(), 0)) return;  // a divergence stops the hart
     if (end == ChunkEnd::kWfi) wait_for_interrupt();
     if (end == ChunkEnd::kStop) return;  // a debugger's trigger fired: run() reports the stop
   }
@@ -153,10 +156,12 @@ void Hart::step(uint64_t max_instructions) {
     check_interrupts();
     const int64_t budget = static_cast<int64_t>(std::min<uint64_t>(max_instructions, kChunk));
     const uint64_t before = m_s.instret;
-    const ChunkEnd end = m_trig_step ? trigger_chunk(budget) : execute(budget);
+    const ChunkEnd end = m_lockstep    ? lockstep_chunk(budget)
+                         : m_trig_step ? trigger_chunk(budget)
+                                       : execute(budget);
     const uint64_t done = m_s.instret - before;
     max_instructions -= std::min<uint64_t>(max_instructions, done == 0 ? 1 : done);
-    if (end == ChunkEnd::kWfi || end == ChunkEnd::kStop) return;
+    if (end == ChunkEnd::kWfi || end == ChunkEnd::kStop || lockstep_failed()) return;
   }
 }
 
@@ -577,6 +582,16 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
           if (left + 1 < kJitMaxRegionInsns || !tier_on) {
             ip = &region.original;
             goto dispatch;
+          }
+          // Lockstep (jit/lockstep.cpp): the region is also run on the interpreter and compared.
+          if (__builtin_expect(m_lockstep != nullptr, 0)) {
+            const uint64_t retired = lockstep_region(region.fn, region.entry, pc, left + 1);
+            left -= static_cast<int64_t>(retired) - 1;
+            compiled += retired;
+            pc = m_s.pc;
+            SYNC_FETCH();
+            if (lockstep_failed()) goto out;
+            goto head;
           }
           // Later exits of compiled code to this pc may chain straight here (JitMemView::jump).
           const uint64_t jump_key = m_tlb_gen[kFetch] | static_cast<uint64_t>(m_fetch_ctx);

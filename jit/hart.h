@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "jit/code_cache.h"
 #include "jit/cpu_state.h"
 #include "jit/decode.h"
+#include "jit/lockstep.h"
 #include "jit/tier.h"
 
 namespace jit {
@@ -59,8 +61,11 @@ class Platform {
   accel::VmOps& ops() const { return m_ops; }
   const base::Timebase& timebase() const { return m_timebase; }
   const CpuConfig& config() const { return m_config; }
+  // Lockstep mode with several harts: they run one chunk at a time (jit/lockstep.h).
+  LockstepTurns& lockstep_turns() { return m_lockstep_turns; }
 
  private:
+  LockstepTurns m_lockstep_turns;
   accel::VmOps& m_ops;
   const base::Timebase& m_timebase;
   CpuConfig m_config;
@@ -153,6 +158,12 @@ class Hart {
   uint64_t code_epoch() const { return m_code_epoch; }
   // Instructions this hart ran inside compiled regions.
   uint64_t compiled_instructions() const { return m_compiled_retired; }
+  // Lockstep mode (jit/lockstep.h): every compiled region entered is also run on the interpreter
+  // and compared. Before run(), after set_tier(). lockstep(): nullptr while off; its failure()
+  // (the first divergence) stops the hart: run() and step() return.
+  void set_lockstep(bool on);
+  Lockstep* lockstep() { return m_lockstep.get(); }
+  const Lockstep* lockstep() const { return m_lockstep.get(); }
 
   // Slow paths behind jit/mmu.h's C entry points. false: a trap is pending (take_pending_trap()).
   bool load_slow(uint64_t va, void* out, unsigned size);
@@ -289,6 +300,28 @@ class Hart {
   // At the start of execute(): forgets every region if the code cache was flushed since, and
   // publishes the epoch whose code this hart may now run (m_running_epoch, for TierManager).
   void enter_code_epoch();
+  // Lockstep (jit/lockstep.cpp): runs the region at pc with `budget`, then the interpreter from
+  // the state it began with, and compares; leaves the state after the region's exit (its trap
+  // entered) and returns the instructions retired.
+  uint64_t lockstep_region(JitRegionFn fn, uint32_t entry, uint64_t pc, int64_t budget);
+  struct LockstepStep;
+  // The interpreter alone from `from` for `count` instructions, its stores logged; with `trace`,
+  // the state before each instruction.
+  void lockstep_replay(const CpuState& from, uint64_t count, std::vector<LockstepStep>* trace);
+  void lockstep_interpret(uint64_t count, std::vector<LockstepStep>* trace);  // from the current state
+  std::string lockstep_report(const CpuState& compiled, const std::vector<Lockstep::Store>& compiled_stores,
+                              const CpuState& before, uint64_t retired, uint64_t status, uint64_t entry_pc);
+  std::string describe_insn(uint64_t pc);
+  ChunkEnd lockstep_chunk(int64_t budget);  // one chunk in this hart's turn
+  bool lockstep_failed() const { return m_lockstep && !m_lockstep->failure().empty(); }
+  // Before a device access: true (with a pending stop) when lockstep's compiled run must not make it.
+  bool lockstep_device_stop() {
+    if (__builtin_expect(m_lockstep == nullptr, 1) || !m_lockstep->m_stop_devices) return false;
+    m_lockstep->m_device_stop = true;
+    raise(kEnterDebug, 0);  // a cause take_trap ignores; lockstep_region acts on it instead
+    return true;
+  }
+  std::unique_ptr<Lockstep> m_lockstep;
   uint64_t m_epoch_seen = 0;
   std::atomic<uint64_t> m_running_epoch{~0ull};  // TierManager::kIdle outside execute()
   TierManager* m_tier = nullptr;

@@ -158,6 +158,8 @@ void Hart::tlb_insert(Access access, uint64_t va, uint64_t pa, uint8_t* host_pag
   if (access != kFetch && !m_watches.empty() && page_watched(va)) return;
   // The same for pages a load/store trigger covers.
   if (access != kFetch && m_trig_data && page_triggered(va)) return;
+  // Lockstep: every store takes the slow path, which logs it (jit/lockstep.h).
+  if (access == kWrite && __builtin_expect(m_lockstep != nullptr, 0)) return;
   // Cache only pages that PMP treats uniformly; others keep taking the checked slow path.
   if (m_pmp_active && !pmp_allows(pa & ~0xfffull, 4096, access, access == kFetch ? m_s.priv : data_priv()))
     return;
@@ -182,6 +184,8 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
       const uint64_t pa = i < n0 ? pa0 + i : pa1 + (i - n0);
       if (const uint8_t* host = m_platform.ram(pa, 1)) {
         bytes[i] = *host;
+      } else if (lockstep_device_stop()) {
+        return false;
       } else if (!m_platform.ops().mmio_read(pa, {bytes + i, 1})) {
         return raise(kLoadAccessFault, va);
       }
@@ -199,6 +203,7 @@ bool Hart::load_slow(uint64_t va, void* out, unsigned size) {
     std::memcpy(out, host, size);
     return true;
   }
+  if (lockstep_device_stop()) return false;
   std::memset(out, 0, size);
   if (!m_platform.ops().mmio_read(pa, {bytes, size})) return raise(kLoadAccessFault, va);
   if (m_trace_mmio) trace_mmio("read", pa, bytes, size);
@@ -219,7 +224,10 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
       const uint64_t pa = i < n0 ? pa0 + i : pa1 + (i - n0);
       if (uint8_t* host = m_platform.ram(pa, 1)) {
         note_store(pa, 1);
+        if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_store(pa, host, bytes + i, 1);
         *host = bytes[i];
+      } else if (lockstep_device_stop()) {
+        return false;
       } else if (!m_platform.ops().mmio_write(pa, {bytes + i, 1})) {
         return raise(kStoreAccessFault, va);
       }
@@ -230,6 +238,7 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
   if (!translate(va, kWrite, &pa, size)) return false;
   if (uint8_t* page = m_platform.ram(pa & ~0xfffull, 4096)) {
     note_store(pa, size);
+    if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_store(pa, page + (pa & 0xfff), in, size);
     std::memcpy(page + (pa & 0xfff), in, size);
     // Only pages without decoded code are cached for writes (see decoded_page()).
     if (!m_code.holds(pa >> 12)) tlb_insert(kWrite, va, pa, page);
@@ -237,9 +246,11 @@ bool Hart::store_slow(uint64_t va, const void* in, unsigned size) {
   }
   if (uint8_t* host = m_platform.ram(pa, size)) {
     note_store(pa, size);
+    if (__builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_store(pa, host, in, size);
     std::memcpy(host, in, size);
     return true;
   }
+  if (lockstep_device_stop()) return false;
   if (m_trace_mmio) trace_mmio("write", pa, bytes, size);
   if (!m_platform.ops().mmio_write(pa, {bytes, size})) return raise(kStoreAccessFault, va);
   return true;
@@ -262,6 +273,7 @@ uint8_t* Hart::host_for_atomic(uint64_t va, Access access, unsigned size) {
     return nullptr;
   }
   if (access == kWrite) note_store(pa, size);
+  if (access == kWrite && __builtin_expect(m_lockstep != nullptr, 0)) m_lockstep->note_atomic(pa, host, size);
   return host;
 }
 

@@ -42,6 +42,9 @@ struct TierStats {
   uint64_t compiled_guest_insns = 0;     // guest instructions in the regions compiled (static count)
   uint64_t guest_instructions = 0;       // retired by all harts
   uint64_t compiled_instructions = 0;    // of those, in compiled regions
+  bool lockstep = false;                 // lockstep mode (jit/lockstep.h), filled in by the Engine
+  uint64_t lockstep_compared = 0;        // region exits checked against the interpreter
+  uint64_t lockstep_device_exits = 0;    // of those, exits before a device access (made by the interpreter)
   uint64_t code_bytes = 0;               // generated code and data held (all compiler instances)
   uint64_t code_cache_limit = 0;         // bytes; past it the code cache is flushed
   uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit

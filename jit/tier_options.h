@@ -19,6 +19,9 @@ struct TierOptions {
   uint32_t hot_threshold = 0;    // block entries before promotion; 0 = the mode's default
   uint32_t compile_threads = 0;  // background compile threads (auto); 0 = the default (1)
   std::string library;           // the tier's shared object; empty = jit::default_tier_path()
+  // Lockstep (jit/lockstep.h): every compiled region entered is also run on the interpreter from
+  // the same state and compared at its exit; the first difference stops the hart. For tests: slow.
+  bool lockstep = false;
   // Generated code kept at most (bytes); 0 = the default. Past it all compiled code is dropped
   // (every hart forgets its regions, and the code is freed once no hart can be running it) and hot
   // code compiles again.

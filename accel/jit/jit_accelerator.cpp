@@ -13,6 +13,7 @@ VML_CONSUMES("accel[].tier");             // the jit accelerator's tier: auto, i
 VML_CONSUMES("accel[].hot-threshold");    // block entries before promotion to the LLVM tier
 VML_CONSUMES("accel[].compile-threads");  // background compilers for tier auto
 VML_CONSUMES("accel[].code-cache");       // the LLVM tier's code cache limit
+VML_CONSUMES("accel[].lockstep");         // compiled regions checked against the interpreter
 
 namespace accel {
 namespace {
@@ -30,6 +31,9 @@ class JitVcpu final : public Vcpu {
 
   AccelResult<VcpuExit> run() override {
     m_engine.run(m_index);
+    // Lockstep found compiled code disagreeing with the interpreter: the machine stops with it.
+    if (std::string failure = m_engine.lockstep_failure(m_index); !failure.empty())
+      return base::fail(AccelError(std::move(failure)));
     if (auto stop = m_engine.debug_stop(m_index)) {
       ExitDebug exit;
       exit.pc = stop->pc;
@@ -205,11 +209,18 @@ AccelResult<jit::TierOptions> tier_options(const std::vector<std::pair<std::stri
       options.code_cache_bytes = std::stoull(number_text) << shift;
       if (options.code_cache_bytes == 0)
         return base::fail(AccelError("jit: code-cache must be above zero, not \"" + value + "\""));
+    } else if (name == "lockstep") {
+      if (value != "true" && value != "false")
+        return base::fail(AccelError("jit: lockstep must be true or false, not \"" + value + "\""));
+      options.lockstep = value == "true";
     } else {
       return base::fail(AccelError("jit: unknown setting \"" + name +
-                                   "\" (tier, hot-threshold, compile-threads, code-cache)"));
+                                   "\" (tier, hot-threshold, compile-threads, code-cache, lockstep)"));
     }
   }
+  // Lockstep checks compiled code: without a compiled tier it would silently check nothing.
+  if (options.lockstep && options.mode == jit::TierOptions::Mode::kInterp)
+    return base::fail(AccelError("jit: lockstep needs a compiled tier (tier: llvm or auto); tier is interp"));
   return options;
 }
 
@@ -248,6 +259,9 @@ std::string format_stats(const jit::TierStats& s) {
       s.load_cpu_ns / 1e9, static_cast<unsigned long long>(s.compiled_guest_insns),
       s.compiled_guest_insns ? s.compile_cpu_ns / 1e3 / static_cast<double>(s.compiled_guest_insns) : 0.0);
   text += more;
+  if (s.lockstep)
+    text += "; lockstep: " + std::to_string(s.lockstep_compared) + " exits compared, " +
+            std::to_string(s.lockstep_device_exits) + " of them before a device access";
   text += "; region exits:";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
@@ -301,7 +315,9 @@ std::string stats_json_of(const jit::TierStats& s) {
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     json +=
         std::string(i ? ", " : "") + "\"" + jit::exit_reason_name(i) + "\": " + std::to_string(s.exits[i]);
-  return json + "}}";
+  return json + "}, \"lockstep\": " + (s.lockstep ? "true" : "false") +
+         ", \"lockstep_compared\": " + std::to_string(s.lockstep_compared) +
+         ", \"lockstep_device_exits\": " + std::to_string(s.lockstep_device_exits) + "}";
 }
 
 class JitVm final : public Vm {

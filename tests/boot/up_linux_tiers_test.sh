@@ -72,7 +72,34 @@ boot_small_cache() {
   grep -aq "answer=42" "$vm_out" && [ "$vm_status" -eq 0 ] || { vm_dump; cat "$stats" 2>/dev/null; }
 }
 
+# Lockstep (jit/README.md): every compiled region is also run on the interpreter and compared at
+# each exit; a difference stops the machine with exit code 1 and a report. Tier llvm with
+# threshold 8192 compiles the hot code (~170 regions) synchronously, so the check always runs:
+# ~8 s here, ~45% of the boot's instructions compiled and compared (every block compiled, tier
+# llvm's default, takes ~220 s under lockstep: not in CI).
+boot_lockstep() {
+  local name=linux-lockstep
+  {
+    riscv64_guest_yaml "$name" 1 'console=ttyS0 quiet vml.cmd="echo answer=$((6*7))"'
+    echo "devices:"
+    echo "  - {driver: ns16550, id: serial0, chardev: con0}"
+  } | sed "s|^accel: \[jit\]|accel: [{type: jit, tier: llvm, hot-threshold: 8192, lockstep: true}]|" >"$tmp/$name.yaml"
+  local stats=$tmp/$name.stats.json
+  "$vml" up --stats=json:"$stats" "$tmp/$name.yaml" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  vm_pid=$!
+  vm_out=$tmp/$name.out vm_err=$tmp/$name.err
+  exec 7>/dev/null
+  vm_finish 900
+  check "lockstep: Linux runs the command and powers off, no divergence (vmlaunch exits 0)" test "$vm_status" -eq 0
+  check "lockstep: the guest computed the answer" grep -aq "answer=42" "$vm_out"
+  local compared
+  compared=$(stats_value "$stats" lockstep_compared 2>/dev/null || echo 0)
+  check "lockstep: region exits were compared with the interpreter ($compared)" test "$compared" -gt 0
+  grep -aq "answer=42" "$vm_out" && [ "$vm_status" -eq 0 ] || { vm_dump; cat "$stats" 2>/dev/null; }
+}
+
 boot_small_cache
+boot_lockstep
 boot llvm 1
 boot llvm 2
 boot auto 1

@@ -77,6 +77,7 @@ class HarnessOps final : public accel::VmOps {
   std::mutex mutex;
   std::condition_variable cv;
   bool done = false;
+  bool failed = false;  // a vCPU's run() returned an error
   uint64_t tohost = 0;
   uint64_t dump_addr = 0, dump_len = 0;
   std::vector<std::thread> later;
@@ -131,10 +132,20 @@ RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_
   }
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (auto& vcpu : vcpus) threads.emplace_back([&vcpu] { (void)vcpu->run(); });
+  for (auto& vcpu : vcpus)
+    threads.emplace_back([&vcpu, &ops, &result] {
+      auto run = vcpu->run();
+      if (!run.ok()) {  // e.g. a lockstep divergence: stop waiting for tohost
+        std::lock_guard<std::mutex> lock(ops.mutex);
+        if (result.vcpu_error.empty()) result.vcpu_error = run.error().message;
+        ops.failed = true;
+        ops.cv.notify_all();
+      }
+    });
   {
     std::unique_lock<std::mutex> lock(ops.mutex);
-    ops.cv.wait_for(lock, std::chrono::duration<double>(timeout_seconds), [&] { return ops.done; });
+    ops.cv.wait_for(lock, std::chrono::duration<double>(timeout_seconds),
+                    [&] { return ops.done || ops.failed; });
     result.finished = ops.done;
     result.tohost = ops.tohost;
   }
@@ -147,6 +158,7 @@ RunResult run_image(const std::string& image_path, unsigned harts, unsigned ram_
     later.swap(ops.later);
   }
   for (auto& t : later) t.join();
+  result.stats_json = accel->stats_json();
   if (ops.dump_len > 0 && ops.dump_len <= (64u << 20)) {
     result.dump.resize(ops.dump_len);
     if (!memory.read(ops.dump_addr, result.dump)) {

@@ -16,6 +16,8 @@ struct RunResult {
   std::string error;      // harness problems (file missing, accelerator error)
   double seconds = 0;
   std::vector<uint8_t> dump;  // the buffer the program named through DUMP/DUMP+8, if any
+  std::string vcpu_error;     // the first error a vCPU's run() returned (e.g. a lockstep divergence)
+  std::string stats_json;     // the accelerator's `up --stats` JSON after the run
 };
 
 inline constexpr uint64_t kRamBase = 0x80000000;

@@ -30,9 +30,8 @@ std::vector<uint8_t> read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-}  // namespace
-
-TEST_CASE("opensbi: fw_jump boots two harts and serves an S-mode payload (timer, IPI, HSM, fences, SRST)") {
+// Boots the firmware and payload with the jit accelerator's `options`; the stats JSON in *stats.
+void boot(const std::vector<std::pair<std::string, std::string>>& options, std::string* stats = nullptr) {
   const auto firmware = read_file(kFirmware);
   if (firmware.empty()) VML_SKIP("Debian's opensbi package is not installed");
   const auto payload = read_file("tests/opensbi/payload.bin");
@@ -52,8 +51,9 @@ TEST_CASE("opensbi: fw_jump boots two harts and serves an S-mode payload (timer,
   spec.arch = "riscv64";
   spec.vcpu_count = kHarts;
   spec.timebase = &timebase;
+  spec.accel_options = options;
   auto vm = accel->create_vm(spec, memory, machine);
-  REQUIRE(vm.ok());
+  REQUIRE_MESSAGE(vm.ok(), (vm.ok() ? "" : vm.error().message));
   machine.vm = vm->get();
   std::vector<std::unique_ptr<accel::Vcpu>> vcpus;
   for (unsigned i = 0; i < kHarts; ++i) {
@@ -62,16 +62,43 @@ TEST_CASE("opensbi: fw_jump boots two harts and serves an S-mode payload (timer,
     REQUIRE((*vcpu)->set_boot_state(accel::RiscvBootState{kRam, i, kFdt, 0}).ok());
     vcpus.push_back(std::move(*vcpu));
   }
+  std::mutex error_mutex;
+  std::string error;  // a vCPU's run() error (a lockstep divergence)
   std::vector<std::thread> threads;
-  for (auto& vcpu : vcpus) threads.emplace_back([&vcpu] { (void)vcpu->run(); });
-  const bool finished = machine.wait_finished(60);
+  for (auto& vcpu : vcpus)
+    threads.emplace_back([&] {
+      auto run = vcpu->run();
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!run.ok() && error.empty()) error = run.error().message;
+    });
+  const bool finished = machine.wait_finished(120);
   for (auto& vcpu : vcpus) vcpu->kick();
   for (auto& t : threads) t.join();
+  if (stats) *stats = accel->stats_json();
   const std::string out = machine.output();
   INFO("console:\n" << out);
+  CHECK_MESSAGE(error.empty(), error);
   CHECK(finished);
   CHECK(out.find("OpenSBI") != std::string::npos);
   CHECK(out.find("payload: hello from S-mode") != std::string::npos);
   CHECK(out.find("payload: all ok") != std::string::npos);
   CHECK(machine.finisher == 0x5555);  // sifive_test "pass" = SRST shutdown
+}
+
+}  // namespace
+
+TEST_CASE("opensbi: fw_jump boots two harts and serves an S-mode payload (timer, IPI, HSM, fences, SRST)") {
+  boot({});
+}
+
+// The same with the LLVM tier forced and lockstep on: every compiled region of OpenSBI and the
+// payload (M and S mode, two harts taking turns) checked against the interpreter at its exit.
+TEST_CASE("opensbi: the same under tier llvm with lockstep, 0 divergences") {
+  std::string stats;
+  boot({{"tier", "llvm"}, {"lockstep", "true"}}, &stats);
+  const size_t at = stats.find("\"lockstep_compared\": ");
+  REQUIRE(at != std::string::npos);
+  const uint64_t compared = std::stoull(stats.substr(at + 21));
+  MESSAGE(compared << " region exits compared with the interpreter");
+  CHECK(compared > 1000);
 }

@@ -173,7 +173,7 @@ SH
 
 "$NESTED" --rw "$WORK" --qmp "$SOCKDIR/qmp" --device qemu-xhci \
   --qemu-arg -drive --qemu-arg "if=none,id=stick,format=raw,file=$WORK/stick.img" \
-  --device usb-storage,drive=stick,serial=VMLSTICK01,id=stick0 --modprobe xhci_pci --timeout 2400 \
+  --device usb-storage,drive=stick,serial=VMLSTICK01,id=stick0 --modprobe xhci_pci --timeout 1500 \
   -- bash "$WORK/inside.sh" "$VMLAUNCH" "$WORK" >"$WORK/nested.out" 2>&1 &
 nested_pid=$!
 # Host side: once the riscv64 guest has written (READY-FOR-UNPLUG on its console), unplug the stick;
@@ -182,7 +182,7 @@ nested_pid=$!
 python3 - "$SOCKDIR/qmp" "$WORK" "$WORK/stick.img" <<'PY' >"$WORK/qmp.log" 2>&1
 import json, os, socket, sys, time
 path, work, image = sys.argv[1], sys.argv[2], sys.argv[3]
-deadline = time.time() + 2300
+deadline = time.time() + 1400
 while not os.path.exists(path):
     if time.time() > deadline: sys.exit("no QMP socket")
     time.sleep(0.2)

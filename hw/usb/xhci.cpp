@@ -101,7 +101,7 @@ uint32_t with_link_state(uint32_t portsc, uint32_t state) {
 
 }  // namespace
 
-Xhci::Xhci(std::string name, const base::GuestMemory& memory, std::function<void(bool)> interrupt)
+Xhci::Xhci(std::string name, const base::GuestMemory& memory, InterruptFn interrupt)
     : m_name(std::move(name)), m_memory(memory), m_interrupt(std::move(interrupt)) {
   for (unsigned p = 1; p <= kPorts; ++p) m_ports[p].usb3 = p > kPortsPerProtocol;
   reset_controller();
@@ -410,7 +410,7 @@ void Xhci::reset_controller() {
   }
   if (m_interrupt_level) {
     m_interrupt_level = false;
-    m_interrupt(false);
+    (void)m_interrupt(false);
   }
 }
 
@@ -557,7 +557,13 @@ void Xhci::update_interrupt() {
   const bool level = (m_iman & kImanPending) && (m_iman & kImanEnable) && (m_usbcmd & kCmdInterruptEnable);
   if (level == m_interrupt_level) return;
   m_interrupt_level = level;
-  m_interrupt(level);
+  if (m_interrupt(level) && level) {
+    // Sent as a message: IP clears once it is out (xHCI 1.2, 5.5.2.1). The next event sets it again
+    // and sends the next message; a driver on MSI never clears IP, so without this the first MSI
+    // would be the last.
+    m_iman &= ~kImanPending;
+    m_interrupt_level = false;
+  }
 }
 
 bool Xhci::read_trb(uint64_t address, Trb& trb) {

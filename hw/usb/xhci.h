@@ -45,8 +45,11 @@ class Xhci : public Device, public std::enable_shared_from_this<Xhci> {
   static constexpr unsigned kPorts = 2 * kPortsPerProtocol;
 
   // `interrupt(level)`: the interrupter's pending-and-enabled state changed (the PCI function turns
-  // a rising edge into an MSI, or drives INTx with the level).
-  Xhci(std::string name, const base::GuestMemory& memory, std::function<void(bool)> interrupt);
+  // a rising edge into an MSI, or drives INTx with the level). It returns true when it sent the
+  // assertion as a message (MSI): the controller then clears IMAN.IP itself, as the spec has it
+  // (xHCI 1.2, 5.5.2.1), since a driver using MSI does not (Linux clears IP only for INTx).
+  using InterruptFn = std::function<bool(bool level)>;
+  Xhci(std::string name, const base::GuestMemory& memory, InterruptFn interrupt);
   ~Xhci() override;
 
   std::string_view name() const override { return m_name; }
@@ -153,7 +156,7 @@ class Xhci : public Device, public std::enable_shared_from_this<Xhci> {
 
   const std::string m_name;
   const base::GuestMemory& m_memory;
-  const std::function<void(bool)> m_interrupt;
+  const InterruptFn m_interrupt;
   const std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
   mutable std::recursive_mutex m_lock;
 

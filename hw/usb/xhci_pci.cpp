@@ -46,19 +46,21 @@ class XhciPci : public pci::PciFunction {
   void set_controller(std::weak_ptr<Xhci> xhci) { m_xhci = std::move(xhci); }
 
   // The interrupter's level, from the controller (its lock held; nothing here calls back into it).
-  void interrupt(bool level) {
+  // True when a rising level went out as an MSI (the controller then clears its pending bit).
+  bool interrupt(bool level) {
     std::lock_guard guard(m_lock);
-    m_level = level;
     if (m_msi_cap && (read_raw(m_msi_cap + kMsiControl, 2) & kMsiEnable)) {
-      if (level) {
-        const uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |
-                                 static_cast<uint64_t>(read_raw(m_msi_cap + kMsiAddressHigh, 4)) << 32;
-        m_msi->signal(address, read_raw(m_msi_cap + kMsiData, 2));
-      }
+      m_level = false;  // a message is not a level: nothing is left to turn into INTx
       set_intx(false);
-      return;
+      if (!level) return false;
+      const uint64_t address = read_raw(m_msi_cap + kMsiAddressLow, 4) |
+                               static_cast<uint64_t>(read_raw(m_msi_cap + kMsiAddressHigh, 4)) << 32;
+      m_msi->signal(address, read_raw(m_msi_cap + kMsiData, 2));
+      return true;
     }
+    m_level = level;
     set_intx(level);
+    return false;
   }
 
  protected:
@@ -85,7 +87,8 @@ XhciFunction make_xhci_function(std::string name, const base::GuestMemory& memor
   auto fn = std::make_shared<XhciPci>(name, std::move(msi));
   std::weak_ptr<XhciPci> weak = fn;
   auto xhci = std::make_shared<Xhci>(std::move(name), memory, [weak](bool level) {
-    if (auto f = weak.lock()) f->interrupt(level);
+    auto f = weak.lock();
+    return f && f->interrupt(level);
   });
   fn->define_bar(0, Xhci::kMmioSize, pci::BarKind::Memory64, xhci);
   fn->set_controller(xhci);

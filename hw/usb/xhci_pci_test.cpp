@@ -1,5 +1,5 @@
 // qemu-xhci's PCI face: QEMU's ids and class, a 64-bit 16 KiB BAR 0, and the interrupter's level as
-// INTx, or as one MSI message per rising edge once the guest enables MSI.
+// INTx, or as one MSI message per rising edge once the guest enables MSI (which clears IMAN.IP).
 #include "hw/usb/xhci_pci.h"
 
 #include <doctest/doctest.h>
@@ -71,8 +71,17 @@ TEST_CASE("qemu-xhci PCI function: ids, BAR 0, MSI capability") {
   REQUIRE(msi->sent.size() == 1);
   CHECK(msi->sent[0] == std::pair<uint64_t, uint32_t>{0xfee00000, 0x4041});
   CHECK_FALSE(line->level);
-  // MSI off with the interrupt still pending: it comes as INTx now; cleared by the driver, gone.
+  // The message took IMAN.IP with it (xHCI 1.2, 5.5.2.1: a driver on MSI never clears it), so MSI
+  // switched off leaves INTx low.
+  uint8_t iman[4];
+  xhci->read(0x1000 + 0x20, iman);
+  CHECK((iman[0] & 1) == 0);
   fn->config_write(cap + 2, 2, 0);
+  CHECK_FALSE(line->level);
+  // On INTx an event holds the line until the driver clears IP.
+  w32(*xhci, 0x40, 2);  // HCRST, then the same No Op again
+  raise(memory, *xhci);
+  CHECK(msi->sent.size() == 1);
   CHECK(line->level);
   w32(*xhci, 0x1000 + 0x20, 3);
   CHECK_FALSE(line->level);

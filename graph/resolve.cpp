@@ -931,7 +931,8 @@ class Resolver {
     swap_suffix("-pci", "-mmio");
     swap_suffix("-mmio", "-pci");
     if (hint.empty() && fits(*state.type, BusKind::Acpi))
-      hint = "a guest finds " + driver + " only through ACPI, which riscv64 virt does not have (Linux 6.1 reads "
+      hint = "a guest finds " + driver +
+             " only through ACPI, which riscv64 virt does not have (Linux 6.1 reads "
              "no VMGenID from a device tree); use an x86_64 machine (pc or microvm)";
     error(state.node->location(), state.path,
           machine + " has no " + plugs_into(*state.type) + " bus for " + driver, hint);

@@ -14,8 +14,12 @@ void isr_handler(void) {
   *(volatile uint32_t*)(uintptr_t)0xfee000b0u = 0;  // EOI
 }
 
-static uint32_t read32(uint64_t at) { return *(volatile const uint32_t*)(uintptr_t)at; }
-static uint64_t read64(uint64_t at) { return (uint64_t)read32(at + 4) << 32 | read32(at); }
+static uint32_t read32(uint64_t at) {
+  return *(volatile const uint32_t*)(uintptr_t)at;
+}
+static uint64_t read64(uint64_t at) {
+  return (uint64_t)read32(at + 4) << 32 | read32(at);
+}
 static int same(const volatile uint8_t* at, const char* text, int n) {
   for (int i = 0; i < n; ++i)
     if (at[i] != (uint8_t)text[i]) return 0;

@@ -161,9 +161,9 @@ TEST_CASE("unknown bus: error at the bus value with the known buses and a did-yo
                         "devices:\n"
                         "  - {driver: pci-bridge, id: br1}\n"
                         "  - {driver: virtio-rng-pci, bus: pci.9}\n");
-  CHECK(
-      only_error(r) ==
-      "m.yaml:6:35: devices[1].bus: unknown bus \"pci.9\" (did you mean \"pci.0\"? known: pci.0, isa, acpi, br1)");
+  CHECK(only_error(r) ==
+        "m.yaml:6:35: devices[1].bus: unknown bus \"pci.9\" (did you mean \"pci.0\"? known: pci.0, isa, "
+        "acpi, br1)");
 }
 
 TEST_CASE("bus of the wrong kind") {

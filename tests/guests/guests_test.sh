@@ -6,7 +6,7 @@ source tests/lib.sh
 g=guests
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 
-for s in lib.sh riscv64/build riscv64/build-kernel riscv64/build-initramfs x86_64/build; do
+for s in lib.sh riscv64/build riscv64/build-kernel riscv64/build-initramfs x86_64/build x86_64/build-generic-kernel; do
   check "bash -n $s" bash -n "$g/$s"
 done
 check "sh -n init" sh -n "$g/init"

@@ -5,7 +5,8 @@
 namespace graph {
 
 namespace {
-constexpr std::string_view kBusKindNames[] = {"system", "virtio-mmio", "pci", "isa", "scsi", "virtio-serial", "usb"};
+constexpr std::string_view kBusKindNames[] = {"system", "virtio-mmio",   "pci", "isa",
+                                              "scsi",   "virtio-serial", "usb", "acpi"};
 constexpr std::string_view kBackendKindNames[] = {"chardev", "block", "net", "rng", "passthrough", "fs"};
 constexpr std::string_view kMemoryKindNames[] = {"ram", "rom", "mmio", "pci-window", "pci-config"};
 }  // namespace

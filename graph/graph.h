@@ -34,10 +34,10 @@ enum class BusKind {
   Scsi,          // a SCSI bus provided by an HBA (virtio-scsi-pci); slot = SCSI target id
   VirtioSerial,  // ports of a virtio-serial device; slot = port number
   Usb,           // root ports of a USB host controller (qemu-xhci); slot = port number
+  Acpi,          // x86 devices that exist only in the DSDT (vmgenid): no registers, a GED interrupt per slot
 };
-std::string_view bus_kind_name(
-    BusKind kind);  // "system", "virtio-mmio", "pci", "isa", "scsi", "virtio-serial",
-                   // "usb"
+std::string_view bus_kind_name(BusKind kind);  // "system", "virtio-mmio", "pci", "isa", "scsi",
+                                               // "virtio-serial", "usb", "acpi"
 std::optional<BusKind> parse_bus_kind(std::string_view name);
 
 enum class BackendKind { Chardev, Block, Net, Rng, Passthrough, Fs };

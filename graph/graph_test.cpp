@@ -6,7 +6,7 @@ using namespace graph;
 
 TEST_CASE("names of kinds round-trip") {
   for (BusKind k : {BusKind::System, BusKind::VirtioMmio, BusKind::Pci, BusKind::Isa, BusKind::Scsi,
-                    BusKind::VirtioSerial, BusKind::Usb})
+                    BusKind::VirtioSerial, BusKind::Usb, BusKind::Acpi})
     CHECK(parse_bus_kind(bus_kind_name(k)) == k);
   for (BackendKind k : {BackendKind::Chardev, BackendKind::Block, BackendKind::Net, BackendKind::Rng,
                         BackendKind::Passthrough, BackendKind::Fs})

@@ -28,7 +28,8 @@ std::string describe_resource(const SlotResource& r) {
 std::string describe_address(const Device& d) {
   std::string text =
       d.address.kind == Address::Kind::Pci ? d.address.to_string() : "slot " + d.address.to_string();
-  if (d.address.resource) text += ", " + describe_resource(*d.address.resource);
+  // A slot without a range (acpi: only an interrupt) shows none.
+  if (d.address.resource && d.address.resource->size) text += ", " + describe_resource(*d.address.resource);
   return text;
 }
 

@@ -35,7 +35,7 @@ using config::Location;
 using config::Node;
 
 constexpr int32_t kFree = -1;
-constexpr size_t kBusKinds = static_cast<size_t>(BusKind::Usb) + 1;  // the last kind
+constexpr size_t kBusKinds = static_cast<size_t>(BusKind::Acpi) + 1;  // the last kind
 
 std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
   std::string out;
@@ -930,6 +930,10 @@ class Resolver {
     };
     swap_suffix("-pci", "-mmio");
     swap_suffix("-mmio", "-pci");
+    if (hint.empty() && fits(*state.type, BusKind::Acpi))
+      hint = "a guest finds " + driver +
+             " only through ACPI, which riscv64 virt does not have (Linux 6.1 reads "
+             "no VMGenID from a device tree); use an x86_64 machine (pc or microvm)";
     error(state.node->location(), state.path,
           machine + " has no " + plugs_into(*state.type) + " bus for " + driver, hint);
   }
@@ -1208,7 +1212,8 @@ class Resolver {
     }
     for (const MemoryRegion& r : m_machine->memory_map) g.memory_map.push_back(r);
     for (const Device& d : g.devices)
-      if (!d.builtin && d.address.resource && !d.address.resource->port_io)
+      // A slot without a range (acpi: an interrupt only) decodes no addresses.
+      if (!d.builtin && d.address.resource && !d.address.resource->port_io && d.address.resource->size)
         g.memory_map.push_back(
             {d.id, d.address.resource->base, d.address.resource->size, MemoryRegion::Kind::Mmio, d.id});
     std::stable_sort(g.memory_map.begin(), g.memory_map.end(),

@@ -59,6 +59,9 @@ class BackendSource {
   virtual std::shared_ptr<backends::BlockBackend> block(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::NetBackend> net(std::string_view name) { return nullptr; }
   virtual std::shared_ptr<backends::RngBackend> rng(std::string_view name) { return nullptr; }
+  // The host kernel's entropy, for devices that draw from it without an rng backend of their own
+  // (vmgenid): the launcher's choice, so hw/ opens nothing and calls no getrandom itself.
+  virtual std::shared_ptr<backends::RngBackend> host_entropy() { return nullptr; }
   virtual std::shared_ptr<backends::FsBackend> fs(std::string_view name) { return nullptr; }
   // A passthrough entry's host device, opened (VFIO container, group, device) before the machine is built.
   virtual std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) { return nullptr; }

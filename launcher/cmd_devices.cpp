@@ -28,9 +28,9 @@ std::string type_text(const cat::PropertySpec& p) {
 }
 
 int list_devices() {
-  for (graph::BusKind kind : {graph::BusKind::System, graph::BusKind::Isa, graph::BusKind::VirtioMmio,
-                              graph::BusKind::Pci, graph::BusKind::Scsi, graph::BusKind::VirtioSerial,
-                              graph::BusKind::Usb}) {
+  for (graph::BusKind kind :
+       {graph::BusKind::System, graph::BusKind::Isa, graph::BusKind::VirtioMmio, graph::BusKind::Pci,
+        graph::BusKind::Scsi, graph::BusKind::VirtioSerial, graph::BusKind::Usb, graph::BusKind::Acpi}) {
     bool header = false;
     for (const cat::DeviceType& t : cat::device_types()) {
       bool fits = false;

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "backends/factory.h"
+#include "backends/rng/random.h"
 #include "security/thread_role.h"
 #include "vmm/console_log.h"
 #include "vmm/console_server.h"
@@ -38,6 +39,7 @@ class Controller::Backends : public hw::BackendSource {
   std::shared_ptr<backends::BlockBackend> block(std::string_view name) override { return find(name).block; }
   std::shared_ptr<backends::NetBackend> net(std::string_view name) override { return find(name).net; }
   std::shared_ptr<backends::RngBackend> rng(std::string_view name) override { return find(name).rng; }
+  std::shared_ptr<backends::RngBackend> host_entropy() override { return m_host_entropy; }
   std::shared_ptr<backends::FsBackend> fs(std::string_view name) override { return find(name).fs; }
   std::shared_ptr<passthrough::VfioDevice> vfio(std::string_view name) override { return find(name).vfio; }
   std::shared_ptr<hw::usb::UsbDevice> usb_host(std::string_view name) override { return find(name).usb; }
@@ -48,6 +50,7 @@ class Controller::Backends : public hw::BackendSource {
     auto it = by_name.find(name);
     return it == by_name.end() ? none : it->second;
   }
+  std::shared_ptr<backends::RngBackend> m_host_entropy = std::make_shared<backends::rng::GetrandomRng>();
 };
 
 Controller::Controller(ControllerOptions options)

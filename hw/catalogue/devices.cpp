@@ -178,6 +178,22 @@ std::vector<DeviceType> build_device_types() {
                      {"host"}}},
                    {}});
 
+  // Microsoft's Virtual Machine Generation ID, as QEMU's `-device vmgenid`: 16 bytes in reserved
+  // guest RAM that change whenever the machine is restored from a snapshot (hw/x86/vmgenid.h).
+  types.push_back(
+      {"vmgenid",
+       "VM generation ID (ACPI VMGENCTR): a new one and a notification after every `up --restore`, "
+       "so a guest (Linux: CONFIG_VMGENID) reseeds its random number generator in each copy",
+       {BusKind::Acpi},
+       {},
+       {{"rng",
+         BackendKind::Rng,
+         false,
+         false,
+         "rng backend the IDs are drawn from; without one, the host kernel's (getrandom)",
+         {}}},
+       {}});
+
   std::sort(types.begin(), types.end(),
             [](const DeviceType& a, const DeviceType& b) { return a.name < b.name; });
   return types;

@@ -113,6 +113,14 @@ MachineType riscv64_virt() {
   return m;
 }
 
+// Devices that exist only in the DSDT (vmgenid), each with an interrupt of the ACPI generic event
+// device: GSI 16, above the ISA IRQs, apart from the PCI and virtio-mmio ones of both machines.
+Bus acpi_bus() {
+  Bus bus = root_bus("acpi", BusKind::Acpi, 0, 0);
+  bus.slot_resources = {{0, 0, 16, false}};
+  return bus;
+}
+
 // What both x86 machines share: the PC RAM split below 4 GiB and the APICs.
 MachineType x86_common() {
   MachineType m;
@@ -152,6 +160,7 @@ MachineType x86_64_microvm() {
   m.pit = MachineType::Pit::Optional;
   m.buses.push_back(isa_bus());
   m.buses.push_back(virtio_mmio_bus(0xfeb00000, 0x200, 8, 5));
+  m.buses.push_back(acpi_bus());
   m.fixed_devices.push_back({"i8042", "i8042",
                              "keyboard controller: reset, and Ctrl-Alt-Del from the host (`down` asks the "
                              "guest to power off, as Firecracker)",
@@ -169,6 +178,7 @@ MachineType x86_64_pc() {
   pci.pci_irqs = {10, 10, 11, 11};  // PIRQ A..D as SeaBIOS routes them on QEMU's pc
   m.buses.push_back(std::move(pci));
   m.buses.push_back(isa_bus());
+  m.buses.push_back(acpi_bus());
   m.fixed_devices.insert(m.fixed_devices.begin(), {"pci-host",
                                                    "pci-host-bridge",
                                                    "PCI host bridge, configuration through ports CF8/CFC",

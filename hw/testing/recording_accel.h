@@ -25,7 +25,8 @@ class RecordingAccel : public accel::Accelerator {
     std::vector<base::GuestMemory::Region> mapped;
     std::map<unsigned, accel::BootState> boot;  // by vCPU index
     unsigned vcpus = 0;
-    std::map<uint32_t, bool> irq;  // last level of each line
+    std::map<uint32_t, bool> irq;   // last level of each line
+    std::map<uint32_t, int> rises;  // rising edges of each line
     std::vector<std::pair<uint64_t, uint32_t>> msis;
     std::vector<std::vector<accel::Vm::IoapicRoute>> route_sets;
     // What vCPU `index` does through the bus each time it runs. Unset: nothing.
@@ -81,6 +82,7 @@ class RecordingAccel : public accel::Accelerator {
       return std::unique_ptr<accel::Vcpu>(std::make_unique<Vcpu>(m_state, index));
     }
     accel::AccelResult<void> set_irq_line(uint32_t line, bool level) override {
+      if (level && !m_state->irq[line]) ++m_state->rises[line];
       m_state->irq[line] = level;
       return {};
     }

@@ -3,7 +3,8 @@
 // Both: RAM from 0 (split at 3 GiB, the rest from 4 GiB), LAPICs in the accelerator, COM ports (ns16550 on
 // the ISA slots of the graph), an i8042 for reset and the host's Ctrl-Alt-Del, pvpanic (port 0x505), the
 // debug exit port 0x501, ACPI sleep registers for poweroff (hw/x86/acpi_sleep.h), MP table + ACPI (hardware-
-// reduced) for the CPUs; pc also an ACPI power button (hw/x86/acpi_power_button.h), and direct kernel boot
+// reduced) for the CPUs, a VM generation ID where the config asks (hw/x86/vmgenid.h); pc also an ACPI
+// power button (hw/x86/acpi_power_button.h), and direct kernel boot
 // (bzImage, vmlinux or PVH ELF). microvm runs the accelerator's split irqchip (LAPICs only; no PIC, no PIT,
 // unless machine.pit) with the userspace IOAPIC of hw/x86/ioapic.h, and adds virtio-mmio transports,
 // announced on the kernel command line as Firecracker does; pc keeps the accelerator's full irqchip (PIC,
@@ -35,9 +36,11 @@
 #include "hw/x86/pvpanic_isa.h"
 #include "hw/x86/seabios.h"
 #include "hw/x86/tables.h"
+#include "hw/x86/vmgenid.h"
 
 VML_CONSUMES("machine.pit");          // microvm: KVM's full irqchip with the PIT and PIC pair
 VML_CONSUMES("device-type:ns16550");  // COM ports, built here
+VML_CONSUMES("device-type:vmgenid");  // the VM generation ID, built here
 
 namespace hw::x86 {
 namespace {
@@ -419,6 +422,31 @@ base::ErrorOr<std::unique_ptr<Machine>> build_x86(const graph::Graph& graph, Mac
       machine->m_button = std::make_shared<AcpiPowerButton>(irq);
       machine->m_parts.push_back({device.id, device.driver, machine->m_button.get()});
       tables.power_button_irq = static_cast<uint8_t>(*device.irq);
+    } else if (device.driver == "vmgenid") {
+      // SeaBIOS writes its own ACPI tables, without VGEN; acpi=off reads none.
+      if (seabios)
+        return base::fail(device_error(device,
+                                       "the guest finds vmgenid in the DSDT vmlaunch writes, and "
+                                       "boot.firmware \"seabios\" writes its own: boot the kernel "
+                                       "directly or remove the device"));
+      if (acpi_off)
+        log(device.id + ": the kernel command line says acpi=off, so the guest never sees vmgenid");
+      if (!device.irq) return base::fail(device_error(device, "needs an interrupt (of the GED)"));
+      if (tables.vmgenid) return base::fail(device_error(device, "a machine has one VM generation ID"));
+      std::shared_ptr<backends::RngBackend> entropy;
+      if (const graph::BackendRef* ref = device.backend("rng")) {
+        entropy = context.backends ? context.backends->rng(ref->name) : nullptr;
+        if (!entropy)
+          return base::fail(device_error(device, "rng backend \"" + ref->name + "\" was not created"));
+      } else {
+        entropy = context.backends ? context.backends->host_entropy() : nullptr;
+        if (!entropy) return base::fail(device_error(device, "no rng backend and no host entropy was given"));
+      }
+      auto genid = std::make_shared<VmGenId>(machine->m_memory, std::move(entropy), irq);
+      auto started = genid->start();
+      if (!started.ok()) return base::fail(device_error(device, started.error().message));
+      stateless_part(device, genid);
+      tables.vmgenid = TableInputs::VmGenId{VmGenId::kAddress, static_cast<uint8_t>(*device.irq)};
     } else if (device.driver == "pvpanic-isa" && region) {
       if (!region->port_io || region->base > 0xffff)
         return base::fail(device_error(device, "needs an I/O port"));

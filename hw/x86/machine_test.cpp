@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -446,4 +447,108 @@ TEST_CASE("microvm: each virtio-mmio transport is announced once: the DSDT, else
     REQUIRE_MESSAGE(built.machine, built.error);
     CHECK(guest_cmdline(built) == "console=ttyS0 acpi=offline");
   }
+}
+
+namespace {
+
+// Counts the draws, each a different 16-byte block (the first byte is the draw's number).
+struct CountingEntropy final : backends::RngBackend {
+  int draws = 0;
+  base::ErrorOr<void> fill(std::span<uint8_t> out) override {
+    ++draws;
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(i == 0 ? draws : 0xa0 + i);
+    return {};
+  }
+};
+
+struct EntropyBackends : Backends {
+  std::shared_ptr<CountingEntropy> entropy = std::make_shared<CountingEntropy>();
+  std::shared_ptr<backends::RngBackend> host_entropy() override { return entropy; }
+};
+
+graph::Graph pc_with_vmgenid() {
+  graph::Graph g = microvm_graph(1);
+  g.machine.type = "pc";
+  g.devices.pop_back();  // no virtio-mmio on pc
+  graph::Device genid;
+  genid.id = "genid0";
+  genid.driver = "vmgenid";
+  genid.bus = "acpi";
+  genid.address.kind = graph::Address::Kind::Slot;
+  genid.address.resource = graph::SlotResource{0, 0, 16, false};
+  genid.irq = 16;
+  g.devices.push_back(genid);
+  return g;
+}
+
+std::vector<uint8_t> genid_in_ram(const base::GuestMemory& memory) {
+  std::vector<uint8_t> id(16);
+  REQUIRE(memory.read(0xff000, id));
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "pc with vmgenid: the ID in reserved RAM, VGEN in the DSDT, a new ID and a GSI 16 edge on restore") {
+  hw::testing::BuiltMachine<EntropyBackends> built(pc_with_vmgenid());
+  REQUIRE_MESSAGE(built.machine, built.error);
+  auto& state = *built.accel.state;
+  const std::vector<uint8_t> first = genid_in_ram(*state.memory);
+  CHECK(first[0] == 1);
+  CHECK(first[1] == 0xa1);
+  CHECK(state.rises[16] == 0);
+  // The e820 map keeps the page from the guest's allocator.
+  bool reserved = false;
+  for (const auto& e : hw::x86::e820_map(*state.memory))
+    reserved = reserved || (e.type == 2 && e.address <= 0xff000 && e.address + e.size >= 0xff010);
+  CHECK(reserved);
+  // The DSDT (whole low MiB searched) names VGEN and its ADDR.
+  std::vector<uint8_t> low(1 << 20);
+  REQUIRE(state.memory->read(0, low));
+  const std::vector<uint8_t> vgen = {'V', 'G', 'E', 'N', 0x08, '_', 'H', 'I', 'D', 0x0d, 'V', 'M', 'G', 'E'};
+  CHECK(std::search(low.begin(), low.end(), vgen.begin(), vgen.end()) != low.end());
+
+  auto access = built.machine->snapshot_access();
+  REQUIRE(access);
+  hw::DeviceState* part = nullptr;
+  for (const auto& p : access->parts)
+    if (p.id == "genid0" && p.driver == "vmgenid") part = p.state;
+  REQUIRE(part);
+  hw::StateWriter out;
+  part->save_state(out);
+  const std::vector<uint8_t> saved = out.take();
+
+  // Two restores of that state into machines built afresh: each its own ID, each one edge.
+  std::vector<std::vector<uint8_t>> copies;
+  for (int copy = 0; copy < 2; ++copy) {
+    hw::testing::BuiltMachine<EntropyBackends> restored(pc_with_vmgenid());
+    REQUIRE_MESSAGE(restored.machine, restored.error);
+    restored.backends.entropy->draws = 10 * (copy + 1);
+    auto parts = restored.machine->snapshot_access()->parts;
+    auto it = std::find_if(parts.begin(), parts.end(), [](const auto& p) { return p.id == "genid0"; });
+    REQUIRE(it != parts.end());
+    hw::StateReader in(saved);
+    REQUIRE(it->state->load_state(in, it->state->state_version()).ok());
+    copies.push_back(genid_in_ram(*restored.accel.state->memory));
+    CHECK(restored.accel.state->rises[16] == 1);
+    CHECK_FALSE(restored.accel.state->irq[16]);
+  }
+  CHECK(copies[0] != first);
+  CHECK(copies[1] != first);
+  CHECK(copies[0] != copies[1]);
+}
+
+TEST_CASE("vmgenid is refused with SeaBIOS (its own DSDT) and without any entropy source") {
+  graph::Graph g = pc_with_vmgenid();
+  Built no_entropy(g);  // Backends gives no host entropy
+  CHECK_FALSE(no_entropy.machine);
+  CHECK(no_entropy.error.find("no rng backend and no host entropy") != std::string::npos);
+  g.boot.kernel.clear();
+  g.boot.firmware = "seabios";
+  hw::testing::BuiltMachine<EntropyBackends> seabios(g);
+  CHECK_FALSE(seabios.machine);
+  // Either SeaBIOS is missing on this host, or vmgenid is refused: never a machine without VGEN.
+  if (seabios.error.find("vmgenid") != std::string::npos)
+    CHECK(seabios.error.find("seabios") != std::string::npos);
 }

@@ -99,8 +99,8 @@ void add_io(Bytes& out, uint16_t port, uint8_t length) {
 }
 
 // Device (KBD) { PNP0303: IO 0x60, IO 0x64, IRQNoFlags {irq} } (as QEMU's pckbd declares it), the power
-// button (PWRB and the GED0 that notifies it) and Device (PEVT) { "QEMU0001": IO (port, 1) } (QEMU's
-// pvpanic-isa), as the inputs ask.
+// button (PWRB), the VM generation ID (VGEN), the GED0 that notifies them and Device (PEVT) { "QEMU0001": IO
+// (port, 1) } (QEMU's pvpanic-isa), as the inputs ask.
 Bytes legacy_devices(const TableInputs& inputs) {
   Bytes out;
   if (inputs.i8042) {
@@ -125,9 +125,59 @@ Bytes legacy_devices(const TableInputs& inputs) {
     out.add<uint8_t>(0x82);
     add_pkg_length(out, button.data.size());
     out.data.insert(out.data.end(), button.data.begin(), button.data.end());
+  }
+  if (inputs.vmgenid) {
+    // Device (VGEN) { Name (_HID, "VMGENCTR"), Name (_CID, "VM_Gen_Counter"), Name (_DDN, "VM_Gen_Counter"),
+    //   Method (ADDR, 0) { Return (Package (2) { low 32 bits, high 32 bits }) } }
+    // Linux 6.1 matches the _HID (its ids: "VMGENCTR", "VM_GEN_COUNTER"); Windows the _CID, as on QEMU.
+    Bytes body;
+    body.add_text("VGEN", 4);
+    body.add<uint8_t>(0x08);
+    body.add_text("_HID", 4);
+    body.add<uint8_t>(0x0d);
+    body.add_text("VMGENCTR", 8);
+    body.add<uint8_t>(0);
+    for (const char* name : {"_CID", "_DDN"}) {
+      body.add<uint8_t>(0x08);
+      body.add_text(name, 4);
+      body.add<uint8_t>(0x0d);
+      body.add_text("VM_Gen_Counter", 14);
+      body.add<uint8_t>(0);
+    }
+    Bytes package;  // NumElements, then the two halves
+    package.add<uint8_t>(2);
+    add_aml_dword(package, static_cast<uint32_t>(inputs.vmgenid->address));
+    add_aml_dword(package, static_cast<uint32_t>(inputs.vmgenid->address >> 32));
+    Bytes method;
+    method.add_text("ADDR", 4);
+    method.add<uint8_t>(0);     // no arguments, not serialized
+    method.add<uint8_t>(0xa4);  // ReturnOp
+    method.add<uint8_t>(0x12);  // PackageOp
+    add_pkg_length(method, package.data.size());
+    method.data.insert(method.data.end(), package.data.begin(), package.data.end());
+    body.add<uint8_t>(0x14);  // MethodOp
+    add_pkg_length(body, method.data.size());
+    body.data.insert(body.data.end(), method.data.begin(), method.data.end());
+    out.add<uint8_t>(0x5b);  // DeviceOp
+    out.add<uint8_t>(0x82);
+    add_pkg_length(out, body.data.size());
+    out.data.insert(out.data.end(), body.data.begin(), body.data.end());
+  }
+  if (inputs.power_button_irq || inputs.vmgenid) {
     // Device (GED0) { Name (_HID, "ACPI0013"), Name (_UID, 0),
-    //   Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {irq} }),
-    //   Method (_EVT, 1) { Notify (PWRB, 0x80) } }
+    //   Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {irq}
+    //                                     for each source }),
+    //   Method (_EVT, 1) { Notify (PWRB, 0x80) } }  (the power button alone), or with several sources
+    //   Method (_EVT, 1) { If (LEqual (Arg0, irq)) { Notify (SOURCE, 0x80) } ... }
+    // Linux's GED driver takes the first interrupt of each descriptor and calls _EVT with its GSI,
+    // so every source has a descriptor of its own.
+    struct Source {
+      uint8_t irq;
+      const char* device;
+    };
+    std::vector<Source> sources;
+    if (inputs.power_button_irq) sources.push_back({*inputs.power_button_irq, "PWRB"});
+    if (inputs.vmgenid) sources.push_back({inputs.vmgenid->irq, "VGEN"});
     Bytes ged;
     ged.add_text("GED0", 4);
     ged.add<uint8_t>(0x08);
@@ -137,9 +187,11 @@ Bytes legacy_devices(const TableInputs& inputs) {
     ged.add<uint8_t>(0);
     for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'U', 'I', 'D', 0x00})
       ged.add<uint8_t>(byte);
-    Bytes resources;  // Extended Interrupt Descriptor: consumer, edge, active high, exclusive; one GSI
-    for (uint8_t byte : std::initializer_list<uint8_t>{0x89, 6, 0, 0x03, 1}) resources.add<uint8_t>(byte);
-    resources.add<uint32_t>(*inputs.power_button_irq);
+    Bytes resources;  // Extended Interrupt Descriptors: consumer, edge, active high, exclusive; one GSI
+    for (const Source& source : sources) {
+      for (uint8_t byte : std::initializer_list<uint8_t>{0x89, 6, 0, 0x03, 1}) resources.add<uint8_t>(byte);
+      resources.add<uint32_t>(source.irq);
+    }
     resources.add<uint8_t>(0x79);
     resources.add<uint8_t>(0);
     ged.add<uint8_t>(0x08);
@@ -150,12 +202,31 @@ Bytes legacy_devices(const TableInputs& inputs) {
     buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
     add_pkg_length(ged, buffer.data.size());
     ged.data.insert(ged.data.end(), buffer.data.begin(), buffer.data.end());
-    const std::initializer_list<uint8_t> method = {
-        '_',  'E',  'V',  'T', 0x01,                                             // 1 argument
-        0x86, 0x5c, 0x2e, '_', 'S',  'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80};  // Notify (\_SB.PWRB, 0x80)
-    ged.add<uint8_t>(0x14);                                                      // MethodOp
-    add_pkg_length(ged, method.size());
-    for (uint8_t byte : method) ged.add<uint8_t>(byte);
+    Bytes method;
+    method.add_text("_EVT", 4);
+    method.add<uint8_t>(0x01);  // 1 argument: the GSI
+    for (const Source& source : sources) {
+      Bytes notify;  // Notify (\_SB.SOURCE, 0x80)
+      for (uint8_t byte : std::initializer_list<uint8_t>{0x86, 0x5c, 0x2e, '_', 'S', 'B', '_'})
+        notify.add<uint8_t>(byte);
+      notify.add_text(source.device, 4);
+      notify.add<uint8_t>(0x0a);
+      notify.add<uint8_t>(0x80);
+      if (sources.size() == 1) {
+        method.data.insert(method.data.end(), notify.data.begin(), notify.data.end());
+        continue;
+      }
+      Bytes body;  // LEqual (Arg0, irq), then the Notify
+      for (uint8_t byte : std::initializer_list<uint8_t>{0x93, 0x68, 0x0a, source.irq})
+        body.add<uint8_t>(byte);
+      body.data.insert(body.data.end(), notify.data.begin(), notify.data.end());
+      method.add<uint8_t>(0xa0);  // IfOp
+      add_pkg_length(method, body.data.size());
+      method.data.insert(method.data.end(), body.data.begin(), body.data.end());
+    }
+    ged.add<uint8_t>(0x14);  // MethodOp
+    add_pkg_length(ged, method.data.size());
+    ged.data.insert(ged.data.end(), method.data.begin(), method.data.end());
     out.add<uint8_t>(0x5b);
     out.add<uint8_t>(0x82);
     add_pkg_length(out, ged.data.size());
@@ -483,7 +554,7 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
       dsdt.add<uint8_t>(byte);
   }
   if (!inputs.serial_ports.empty() || inputs.has_pci || !inputs.virtio_mmio.empty() || inputs.i8042 ||
-      inputs.pvpanic_port || inputs.power_button_irq) {
+      inputs.pvpanic_port || inputs.power_button_irq || inputs.vmgenid) {
     // Scope (\_SB) { Device (COMn) { _HID PNP0501, _UID n, _CRS { IO (port, 8), IRQNoFlags {irq} } }
     //                Device (PCI0) { ... } }
     Bytes scope;
@@ -645,6 +716,8 @@ base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint6
   rsdp.data[8] = static_cast<uint8_t>(-checksum(rsdp.data.data(), 20));
   rsdp.data[32] = static_cast<uint8_t>(-checksum(rsdp.data.data(), 36));
 
+  if (inputs.vmgenid && xsdt_address + xsdt.data.size() > inputs.vmgenid->address)
+    return base::fail(base::Error("the ACPI tables reach the VM generation ID's address"));
   if (!memory.write(rsdp_address, rsdp.data) || !memory.write(dsdt_address, dsdt.data) ||
       !memory.write(fadt_address, fadt.data) || !memory.write(madt_address, madt.data) ||
       !memory.write(xsdt_address, xsdt.data))

@@ -1,7 +1,7 @@
 // The tables a guest reads to find its CPUs and interrupt routing, generated from the machine:
 // the Intel MultiProcessor table (floating pointer in the EBDA) and ACPI (RSDP in the BIOS area,
 // XSDT, MADT, a hardware-reduced FADT and a DSDT with \\_S5, the COM ports, the keyboard controller,
-// pvpanic, the power button, the virtio-mmio transports and the PCI root bridge).
+// pvpanic, the power button, the VM generation ID, the virtio-mmio transports and the PCI root bridge).
 // Both list every vCPU by its APIC id (the same ids CPUID reports), the IOAPIC, ISA IRQ 0 -> GSI 2,
 // and the PCI INTx routing of bus 0 (MP table entries; MADT overrides making those GSIs level, active high).
 #pragma once
@@ -38,6 +38,14 @@ struct TableInputs {
   // With a value, the DSDT has the power button: a generic event device GED0 (ACPI0013) with this
   // interrupt (edge, active high) whose _EVT notifies PWRB (PNP0C0C) "pressed" (0x80).
   std::optional<uint8_t> power_button_irq = std::nullopt;
+  // With a value, the DSDT has the VM generation ID (hw/x86/vmgenid.h): Device (VGEN) { _HID
+  // "VMGENCTR", _CID "VM_Gen_Counter", Method (ADDR) returning `address` as two 32-bit halves }, and
+  // the generic event device GED0 takes `irq` too, its _EVT then notifying VGEN (0x80) for it.
+  struct VmGenId {
+    uint64_t address = 0;
+    uint8_t irq = 0;
+  };
+  std::optional<VmGenId> vmgenid = std::nullopt;
   // QEMU's pvpanic on an I/O port (hw/x86/pvpanic_isa.h), declared as QEMU0001; 0 for none.
   uint16_t pvpanic_port = 0;
   // The i8042 keyboard controller at ports 0x60/0x64: the DSDT's PNP0303 (with `keyboard_irq`) and
@@ -78,7 +86,8 @@ inline constexpr uint64_t kLapicAddress = 0xfee00000;
 // Writes the MP table at `address` (floating pointer first, then the config table); returns bytes used.
 base::ErrorOr<uint64_t> write_mp_table(const base::GuestMemory& memory, uint64_t address,
                                        const TableInputs& inputs);
-// Writes RSDP and tables from `address`; returns the RSDP's address.
+// Writes RSDP and tables from `address`; returns the RSDP's address. With a VM generation ID the
+// tables must end below its address (they are refused otherwise).
 base::ErrorOr<uint64_t> write_acpi_tables(const base::GuestMemory& memory, uint64_t address,
                                           const TableInputs& inputs);
 

@@ -351,3 +351,59 @@ TEST_CASE("ACPI: without them the DSDT names no keyboard, pvpanic or power butto
   CHECK_FALSE(contains(dsdt, {'P', 'E', 'V', 'T'}));
   CHECK_FALSE(contains(dsdt, {'G', 'E', 'D', '0'}));
 }
+
+TEST_CASE("ACPI: the VM generation ID is VGEN with ADDR, notified by the GED next to the power button") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0}, false, {}};
+  inputs.power_button_irq = 9;
+  inputs.vmgenid = TableInputs::VmGenId{0xff000, 16};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto dsdt = dsdt_of(memory, *rsdp_at);
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  // Device (VGEN) { Name (_HID, "VMGENCTR"), Name (_CID, "VM_Gen_Counter"), Name (_DDN, ...), ADDR }:
+  // 82 bytes of body (PkgLength 0x54 in two bytes).
+  CHECK(contains(dsdt, {0x5b, 0x82, 0x44, 0x05, 'V', 'G', 'E', 'N', 0x08, '_', 'H', 'I', 'D', 0x0d,
+                        'V',  'M',  'G',  'E',  'N', 'C', 'T', 'R', 0}));
+  CHECK(contains(dsdt, {0x08, '_', 'C', 'I', 'D', 0x0d, 'V', 'M', '_', 'G', 'e', 'n', '_', 'C', 'o', 'u', 'n',
+                        't', 'e', 'r', 0}));
+  // Method (ADDR, 0) { Return (Package (2) { 0x000ff000, 0 }) }: the low half, then the high half.
+  CHECK(contains(dsdt, {0x14, 0x14, 'A', 'D', 'D', 'R', 0x00, 0xa4, 0x12, 0x0c, 0x02, 0x0c, 0x00, 0xf0, 0x0f,
+                        0x00, 0x0c, 0x00, 0x00, 0x00, 0x00}));
+  // GED0: one interrupt descriptor per source (Linux takes the first GSI of each), GSI 9 and 16, and
+  // Method (_EVT, 1) { If (LEqual (Arg0, 9)) { Notify (\_SB.PWRB, 0x80) }
+  //                    If (LEqual (Arg0, 16)) { Notify (\_SB.VGEN, 0x80) } }
+  CHECK(contains(dsdt, {0x89, 6, 0, 0x03, 1, 9, 0, 0, 0, 0x89, 6, 0, 0x03, 1, 16, 0, 0, 0, 0x79}));
+  CHECK(contains(dsdt, {0x14, 0x2c, '_',  'E',  'V', 'T', 0x01, 0xa0, 0x12, 0x93, 0x68, 0x0a, 0x09, 0x86,
+                        0x5c, 0x2e, '_',  'S',  'B', '_', 'P',  'W',  'R',  'B',  0x0a, 0x80, 0xa0, 0x12,
+                        0x93, 0x68, 0x0a, 0x10, 0x86, 0x5c, '.', '_', 'S',  'B',  '_',  'V',  'G',  'E',
+                        'N',  0x0a, 0x80}));
+}
+
+TEST_CASE("ACPI: a VM generation ID alone (microvm) has a GED of its own; a high address is split") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0}, false, {}};
+  inputs.vmgenid = TableInputs::VmGenId{0x123456000ull, 16};
+  auto rsdp_at = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE(rsdp_at.ok());
+  auto dsdt = dsdt_of(memory, *rsdp_at);
+  CHECK(checksum(dsdt.data(), dsdt.size()) == 0);
+  CHECK_FALSE(contains(dsdt, {'P', 'W', 'R', 'B'}));
+  CHECK(contains(dsdt, {0x12, 0x0c, 0x02, 0x0c, 0x00, 0x60, 0x45, 0x23, 0x0c, 0x01, 0x00, 0x00, 0x00}));
+  CHECK(contains(dsdt, {0x89, 6, 0, 0x03, 1, 16, 0, 0, 0, 0x79}));
+  // One source: _EVT notifies it without a test.
+  CHECK(contains(dsdt, {0x14, 0x13, '_', 'E', 'V', 'T', 0x01, 0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'V', 'G',
+                        'E', 'N', 0x0a, 0x80}));
+}
+
+TEST_CASE("ACPI: tables that would reach the VM generation ID are refused") {
+  base::GuestMemory memory;
+  REQUIRE(memory.add_region(0, 1 << 20).ok());
+  TableInputs inputs{{0}, false, {}};
+  inputs.vmgenid = TableInputs::VmGenId{0xe0100, 16};
+  auto written = write_acpi_tables(memory, 0xe0000, inputs);
+  REQUIRE_FALSE(written.ok());
+  CHECK(written.error().message.find("VM generation ID") != std::string::npos);
+}

@@ -161,9 +161,9 @@ TEST_CASE("unknown bus: error at the bus value with the known buses and a did-yo
                         "devices:\n"
                         "  - {driver: pci-bridge, id: br1}\n"
                         "  - {driver: virtio-rng-pci, bus: pci.9}\n");
-  CHECK(
-      only_error(r) ==
-      "m.yaml:6:35: devices[1].bus: unknown bus \"pci.9\" (did you mean \"pci.0\"? known: pci.0, isa, br1)");
+  CHECK(only_error(r) ==
+        "m.yaml:6:35: devices[1].bus: unknown bus \"pci.9\" (did you mean \"pci.0\"? known: pci.0, isa, "
+        "acpi, br1)");
 }
 
 TEST_CASE("bus of the wrong kind") {
@@ -617,4 +617,22 @@ TEST_CASE("boot settings of the other architecture are refused where they are wr
   CHECK(only_error(
             resolve_yaml("machine: {arch: x86_64, type: microvm, memory: 1G}\nboot: {firmware: opensbi}\n"))
             .find("is riscv64 firmware") != std::string::npos);
+}
+
+TEST_CASE("vmgenid: on the x86 machines' acpi bus with GSI 16; riscv64 is refused with the reason") {
+  for (const char* machine : {kPc, kMicrovm}) {
+    auto r = resolve_yaml(std::string(machine) + "devices:\n  - {driver: vmgenid, id: genid0}\n");
+    REQUIRE_MESSAGE(r.ok(), diagnostics_text(r));
+    CHECK(dev(r, "genid0").bus == "acpi");
+    CHECK(dev(r, "genid0").irq == std::optional<uint32_t>(16));
+    CHECK(r.graph.find_bus("acpi")->kind == BusKind::Acpi);
+  }
+  auto two = resolve_yaml(std::string(kPc) +
+                          "devices:\n  - {driver: vmgenid, id: a}\n  - {driver: vmgenid, id: b}\n");
+  CHECK(only_error(two).find("no free slot on any acpi bus for vmgenid") != std::string::npos);
+  auto riscv = resolve_yaml(std::string(kRiscv) + "devices:\n  - {driver: vmgenid, id: genid0}\n");
+  const std::string error = only_error(riscv);
+  CHECK(error.find("riscv64/virt has no acpi bus for vmgenid") != std::string::npos);
+  CHECK(error.find("riscv64 virt does not have") != std::string::npos);
+  CHECK(error.find("use an x86_64 machine (pc or microvm)") != std::string::npos);
 }

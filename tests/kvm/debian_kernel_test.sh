@@ -3,8 +3,9 @@
 # needs, and under vmlaunch on KVM (the host's, or the nested KVM host's) the real bzImage boots
 # through init to poweroff: on microvm with 1 vCPU, on pc with 2 vCPUs and virtio-pci on MSI-X (both
 # with virtio-net on user networking, DHCP and a fetch from a host web server, and virtio-console), and
-# on microvm with 2 vCPUs and a virtio-blk-mmio disk through a reboot; and examples/x86_64-microvm.yaml
-# boots as shipped.
+# on microvm with 2 vCPUs and a virtio-blk-mmio disk through a reboot; examples/x86_64-microvm.yaml
+# boots as shipped; and on pc with vmgenid (Debian's generic kernel), each of two restored copies of
+# a snapshot reseeds its CRNG at once and reads a generation ID of its own.
 source tests/lib.sh
 set -u
 VMLAUNCH=$PWD/launcher/vmlaunch
@@ -25,6 +26,7 @@ if ! paths=$(guests/x86_64/build 2>"$WORK/build.log"); then
     skip pc_sigterm_powers_off_through_acpi_button "no guest kernel"
     skip microvm_down_powers_off_through_ctrl_alt_del "no guest kernel"
     skip microvm_pause_resume_then_pvpanic "no guest kernel"
+    skip pc_vmgenid_new_id_and_reseed_per_restored_copy "no guest kernel"
     finish
     exit $?
   fi
@@ -364,8 +366,41 @@ fi
 finish_drive
 SH
 
-tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic
-for name in microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic; do
+# pc with a VM generation ID, on the guest built from Debian's generic kernel (the cloud kernel has no
+# CONFIG_VMGENID; `guests/x86_64/build generic`, shared with the passthrough tests): the vmgenid
+# driver binds VMGENCTR:00;
+# `snapshot --stop` once the guest waits, then two restores of that snapshot, each of which must
+# reseed the guest's CRNG at once ("crng reseeded due to virtual machine fork", add_vmfork_randomness)
+# and read (through /dev/mem, allowed below 1 MiB) an ID unlike the original's and the other copy's.
+generic_paths=$(guests/x86_64/build generic 2>"$WORK/generic.log") || tail -n 5 "$WORK/generic.log"
+generic_kernel=$(readlink -f "$(sed -n 1p <<<"$generic_paths")")
+generic_initrd=$(readlink -f "$(sed -n 2p <<<"$generic_paths")")
+genid_cmd='ls /sys/bus/acpi/drivers/vmgenid | grep VMGENCTR | sed "s/^/bound: /"
+genid() { echo "$1 $(dd if=/dev/mem bs=16 count=1 skip=65280 2>/dev/null | od -An -tx1 | tr -d " \n")"; }
+genid GENID-BEFORE; echo VML-READY
+until dmesg | grep -q "virtual machine fork"; do sleep 1; done
+dmesg | grep -o "crng reseeded due to virtual machine fork"; genid GENID-AFTER'
+cat >"$WORK/pc_vmgenid.yaml" <<YAML
+name: pc-vmgenid
+machine: {arch: x86_64, type: pc, memory: 256MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot: {kernel: "$generic_kernel", initrd: "$generic_initrd", cmdline: "$cmdline vml.cmd64=$(printf '%s' "$genid_cmd" | base64 -w0)"}
+backends: {chardev: {con0: {driver: stdio}}}
+devices: [{driver: ns16550, id: serial0, chardev: con0}, {driver: vmgenid, id: genid0}]
+YAML
+cat "$WORK/lib.drive" - >"$WORK/pc_vmgenid.drive" <<'SH'
+wait_for '^VML-READY' && "$vmlaunch" snapshot pc-vmgenid "$VMLAUNCH_STATE_DIR/snap" --stop >"$work/$name.snap" 2>&1
+finish_drive
+for copy in 1 2; do
+  timeout -k 5 300 "$vmlaunch" up --restore "$VMLAUNCH_STATE_DIR/snap" </dev/null >"$work/$name.copy$copy.out" 2>&1
+  echo "rc: $?" >>"$work/$name.copy$copy.out"
+done
+SH
+
+tests/nested/kvm_or_nested "$WORK/boots.sh" "$VMLAUNCH" "$WORK" microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic pc_vmgenid
+for name in microvm pc_smp microvm_reboot example_microvm pc_powerdown microvm_powerdown microvm_pause_panic \
+  pc_vmgenid pc_vmgenid.copy1 pc_vmgenid.copy2; do
   tr -d '\r' <"$WORK/$name.out" >"$WORK/$name.txt" 2>/dev/null  # the guest's tty ends lines with CR LF
 done
 
@@ -477,10 +512,28 @@ microvm_pause_resume_then_pvpanic() {
   grep -qx "VML-PANIC" "$out" && grep -q "Kernel panic" "$out" && [ "$(cat "$WORK/microvm_pause_panic.rc")" = 11 ]
 }
 
+pc_vmgenid_new_id_and_reseed_per_restored_copy() {
+  local out=$WORK/pc_vmgenid.txt before copy after ids=""
+  sed 's/^/    | /' "$out" | tail -n 6
+  sed 's/^/    snapshot: /' "$WORK/pc_vmgenid.snap"
+  before=$(sed -n 's/^GENID-BEFORE \([0-9a-f]\{32\}\)$/\1/p' "$out")
+  [ "$(cat "$WORK/pc_vmgenid.rc")" = 0 ] && grep -qx "bound: VMGENCTR:00" "$out" && [ -n "$before" ] || return 1
+  for copy in 1 2; do
+    sed 's/^/    copy '$copy': /' "$WORK/pc_vmgenid.copy$copy.txt" | tail -n 5
+    after=$(sed -n 's/^GENID-AFTER \([0-9a-f]\{32\}\)$/\1/p' "$WORK/pc_vmgenid.copy$copy.txt")
+    grep -qx "rc: 0" "$WORK/pc_vmgenid.copy$copy.txt" && grep -qx "VML-CMD-EXIT=0" "$WORK/pc_vmgenid.copy$copy.txt" &&
+      grep -qx "crng reseeded due to virtual machine fork" "$WORK/pc_vmgenid.copy$copy.txt" &&
+      [ -n "$after" ] && [ "$after" != "$before" ] || return 1
+    ids="$ids $after"
+  done
+  # shellcheck disable=SC2086
+  [ "$(printf '%s\n' $ids | sort -u | wc -l)" = 2 ]
+}
+
 for c in initramfs_contents boots_to_poweroff_on_kvm microvm_virtio_net_and_console pc_two_cpus_virtio_msix \
   pc_virtio_net_and_console_msix microvm_two_cpus_reboot_keeps_disk \
   example_microvm_boots pc_sigterm_powers_off_through_acpi_button microvm_down_powers_off_through_ctrl_alt_del \
-  microvm_pause_resume_then_pvpanic; do
+  microvm_pause_resume_then_pvpanic pc_vmgenid_new_id_and_reseed_per_restored_copy; do
   echo "== $c"
   check "$c" "$c"
 done

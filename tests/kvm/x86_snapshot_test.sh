@@ -9,7 +9,8 @@
 # Refused restores (exit 2, the reason named, nothing of the guest runs): a flipped byte in the state
 # file, another machine type, another CPU feature set. microvm also takes a snapshot of the running
 # restored machine, which runs on, is killed, and is restored from that second snapshot. One nested
-# boot for all of it.
+# boot for all of it. pc with vmgenid (guests/x86/genid64): the ID through the DSDT, two restored
+# copies each notified once, with IDs of their own.
 source tests/lib.sh
 vml=$PWD/launcher/vmlaunch
 source tests/boot/console.sh
@@ -89,6 +90,53 @@ YAML
   [ "$vm_status" -eq 0 ] || vm_dump
 }
 
+# The VM generation ID (device vmgenid, pc): guests/x86/genid64 finds it through the DSDT's VGEN
+# ADDR, prints it and waits for the GED's GSI 16. `snapshot --stop` while it waits, then two restores
+# of that one snapshot: each copy is notified once before anything else wakes it and reads an ID
+# of its own, unlike the original's and the other copy's.
+genid_ids() { grep -aE "$1" "$2" | tr -d '\r' | sed 's/.*GENID=//'; }
+genid_case() {
+  local name=genid-$$ snap=$tmp/snap-genid original copy id ids=""
+  cat >"$tmp/genid.yaml" <<YAML
+name: $name
+machine: {arch: x86_64, type: pc, memory: 32MiB}
+cpu: {model: host, count: 1}
+accel: [kvm]
+boot:
+  kernel: $VML_GUESTS/genid64.elf
+  cmdline: "notifications=1"
+backends:
+  chardev:
+    con0: {driver: stdio}
+devices:
+  - {driver: ns16550, id: serial0, chardev: con0}
+  - {driver: vmgenid, id: genid0}
+YAML
+  vm_start_with "$tmp/genid.yaml" --name "$name"
+  vm_wait "genid64: waiting" 300
+  check "vmgenid: the guest finds VGEN's ADDR and waits" test $? -eq 0
+  original=$(genid_ids '^GENID=' "$vm_out")
+  check "vmgenid: the guest reads the ID at ADDR (0xff000)" grep -aq "ADDR=0x000ff000" "$vm_out"
+  "$vml" snapshot "$name" "$snap" --stop >/dev/null 2>"$tmp/genid.snapshot.err"
+  check "vmgenid: vmlaunch snapshot --stop succeeds" test $? -eq 0
+  vm_finish 120
+  check "vmgenid: nothing notified the original" bash -c "! grep -aq NOTIFIED '$vm_out'"
+  [ "$vm_status" -eq 0 ] || { vm_dump; cat "$tmp/genid.snapshot.err"; }
+  for copy in 1 2; do
+    vm_start_with --restore "$snap" --name "$name"
+    vm_finish 120
+    check "vmgenid: copy $copy is notified once and exits 0" test "$vm_status" -eq 0
+    [ "$vm_status" -eq 0 ] || vm_dump
+    id=$(genid_ids '^NOTIFIED=1 GENID=' "$vm_out")
+    echo "vmgenid: original ${original:-?}, copy $copy ${id:-?}"
+    check "vmgenid: copy $copy reads a 16-byte ID" bash -c "[[ '$id' =~ ^[0-9a-f]{32}$ ]]"
+    check "vmgenid: copy $copy's ID differs from the original's" test -n "$id" -a "$id" != "$original"
+    ids="$ids $id"
+  done
+  # shellcheck disable=SC2086
+  check "vmgenid: the two copies' IDs differ" test "$(printf '%s\n' $ids | sort -u | wc -l)" -eq 2
+}
+
 refused() {  # NAME PATTERN SETUP...: copies the microvm snapshot to $tmp/bad, runs SETUP there, restores it
   local what=$1 pattern=$2
   shift 2
@@ -106,6 +154,7 @@ refused() {  # NAME PATTERN SETUP...: copies the microvm snapshot to $tmp/bad, r
 snapshot_case microvm 1
 # Two vCPUs: the second waits for an INIT/SIPI that never comes, a run state that is restored too.
 snapshot_case pc 2
+genid_case
 
 refused "a flipped byte in the state file" "corrupted \(checksum mismatch\)" "python3 -c \"
 b = bytearray(open('state.vmls', 'rb').read()); b[300] ^= 0xff; open('state.vmls', 'wb').write(b)\""

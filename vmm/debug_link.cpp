@@ -41,6 +41,9 @@ base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
     if (!state.ok()) return base::fail(base::Error("gdb: " + state.error().message));
     m_arch = std::holds_alternative<accel::X86VcpuState>(state.value()) ? Arch::kX86_64 : Arch::kRiscv64;
   }
+  // gdb held the machine when the guest reset (a vCPU's reset raced the pause): the new one is
+  // held too, before its first instruction, or gdb would read a machine that runs.
+  const bool was_stopped = m_stopped;
   m_stopped = false;
   if (m_arch == Arch::kX86_64) {  // a machine rebuilt on reset: its fresh RAM gets the int3s again
     PlantMemory memory(*m_access, m_access->vcpus[0]);
@@ -49,6 +52,16 @@ base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
   TRY(apply_debug_locked(-1));  // the vCPUs have not run yet
   if (m_wait && m_first) TRY(stop_locked());
   m_first = false;
+  if (was_stopped && !m_stopped) {
+    // The controller still says Paused (nothing resumed it), so pause the new machine itself.
+    if (m_controller.state() == State::Paused) {
+      if (auto paused = machine.pause(); !paused.ok())
+        return base::fail(base::Error("gdb: holding the machine after a reset: " + paused.error().message));
+      m_stopped = true;
+    } else {
+      TRY(stop_locked());
+    }
+  }
   if (!m_interrupt_pending) return {};
   // gdb's Ctrl-C came while the guest was being reset (no machine to stop): this one stops now.
   m_interrupt_pending = false;
@@ -63,7 +76,7 @@ void DebugLink::machine_gone() {
   std::lock_guard guard(m_lock);
   m_access.reset();
   m_sw_breakpoints.forget();  // the RAM goes with the machine
-  m_stopped = false;
+  // m_stopped stays: a machine rebuilt after a reset while gdb held this one is held too.
 }
 
 void DebugLink::on_debug_exit(unsigned vcpu, const accel::ExitDebug& exit) {

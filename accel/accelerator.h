@@ -146,6 +146,11 @@ struct VcpuDebug {
     bool read = false, write = false;
   };
   std::vector<Watchpoint> watchpoints;
+  // Where the debugger planted the architecture's breakpoint instruction in guest RAM (x86_64:
+  // int3; kvm only). run() returns ExitDebug{kBreakpoint} with the pc (and the vCPU's instruction
+  // pointer) at the planted address when the guest executes one; the guest's own int3s elsewhere
+  // raise #BP in the guest as without a debugger.
+  std::vector<uint64_t> sw_breakpoints;
 };
 
 class Vcpu {

@@ -217,15 +217,21 @@ base::ErrorOr<nlohmann::json> Controller::snapshot(const std::filesystem::path& 
   SnapshotRequest request;
   request.dir = dir;
   request.stop = stop_after;
+  // The debugger's int3s are not the guest's: they stay out of the saved RAM (one-byte stores, safe
+  // while the guest runs; a breakpoint hit in between is missed, as if gdb had removed it).
+  if (m_debug) m_debug->lift_sw_breakpoints();
   {
     std::unique_lock guard(m_writer_lock);
-    if (!m_writer.joinable() || m_writer_end)
+    if (!m_writer.joinable() || m_writer_end) {
+      if (m_debug) m_debug->replant_sw_breakpoints();
       return base::fail(
           base::Error(std::string("the machine is ") + state_name(m_state.load()) + ", not running"));
+    }
     m_writer_request = &request;
     m_writer_wake.notify_all();
     m_writer_wake.wait(guard, [&] { return request.done; });
   }
+  if (m_debug && !(stop_after && request.result.ok())) m_debug->replant_sw_breakpoints();
   if (!request.result.ok()) return request.result;
   emit("SNAPSHOT", request.result.value());
   if (stop_after) {

@@ -7,8 +7,28 @@
 
 namespace vmm {
 
+class DebugLink::PlantMemory final : public gdbstub::SoftwareBreakpoints::Memory {
+ public:
+  PlantMemory(const hw::Machine::DebugAccess& access, accel::Vcpu* vcpu) : m_access(access), m_vcpu(vcpu) {}
+  base::ErrorOr<uint64_t> translate(uint64_t va) override {
+    if (!m_vcpu) return base::fail(base::Error("no vCPU to translate with"));
+    auto pa = m_vcpu->translate(va);
+    if (!pa.ok()) return base::fail(base::Error(pa.error().message));
+    return pa.value();
+  }
+  uint8_t* ram(uint64_t gpa) override {
+    auto byte = m_access.memory->slice(gpa, 1);
+    return byte ? byte->data() : nullptr;
+  }
+  void written(uint64_t gpa) override { m_access.vm->note_memory_written(gpa, 1); }
+
+ private:
+  const hw::Machine::DebugAccess& m_access;
+  accel::Vcpu* m_vcpu;
+};
+
 base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
-  std::lock_guard guard(m_lock);
+  std::unique_lock guard(m_lock);
   auto access = machine.debug_access();
   if (!access) return base::fail(base::Error("gdb: this machine type does not offer debugger access yet"));
   m_access = std::move(access);
@@ -21,17 +41,42 @@ base::ErrorOr<void> DebugLink::machine_built(hw::Machine& machine) {
     if (!state.ok()) return base::fail(base::Error("gdb: " + state.error().message));
     m_arch = std::holds_alternative<accel::X86VcpuState>(state.value()) ? Arch::kX86_64 : Arch::kRiscv64;
   }
+  // gdb held the machine when the guest reset (a vCPU's reset raced the pause): the new one is
+  // held too, before its first instruction, or gdb would read a machine that runs.
+  const bool was_stopped = m_stopped;
   m_stopped = false;
+  if (m_arch == Arch::kX86_64) {  // a machine rebuilt on reset: its fresh RAM gets the int3s again
+    PlantMemory memory(*m_access, m_access->vcpus[0]);
+    m_sw_breakpoints.replant(memory);
+  }
   TRY(apply_debug_locked(-1));  // the vCPUs have not run yet
   if (m_wait && m_first) TRY(stop_locked());
   m_first = false;
+  if (was_stopped && !m_stopped) {
+    // The controller still says Paused (nothing resumed it), so pause the new machine itself.
+    if (m_controller.state() == State::Paused) {
+      if (auto paused = machine.pause(); !paused.ok())
+        return base::fail(base::Error("gdb: holding the machine after a reset: " + paused.error().message));
+      m_stopped = true;
+    } else {
+      TRY(stop_locked());
+    }
+  }
+  if (!m_interrupt_pending) return {};
+  // gdb's Ctrl-C came while the guest was being reset (no machine to stop): this one stops now.
+  m_interrupt_pending = false;
+  TRY(stop_locked());
+  guard.unlock();
+  std::lock_guard listener(m_listener_lock);
+  if (m_listener) m_listener(gdbstub::StopEvent{gdbstub::StopEvent::Reason::kInterrupt, 0});
   return {};
 }
 
 void DebugLink::machine_gone() {
   std::lock_guard guard(m_lock);
   m_access.reset();
-  m_stopped = false;
+  m_sw_breakpoints.forget();  // the RAM goes with the machine
+  // m_stopped stays: a machine rebuilt after a reset while gdb held this one is held too.
 }
 
 void DebugLink::on_debug_exit(unsigned vcpu, const accel::ExitDebug& exit) {
@@ -80,6 +125,8 @@ base::ErrorOr<void> DebugLink::stop_locked() {
 
 base::ErrorOr<void> DebugLink::stop() {
   std::lock_guard guard(m_lock);
+  // Between two machines (a guest reset): the next one stops before it runs, and says so then.
+  if (!m_access && !m_first) m_interrupt_pending = true;
   return stop_locked();
 }
 
@@ -88,6 +135,7 @@ base::ErrorOr<void> DebugLink::apply_debug_locked(int step_thread) {
     accel::VcpuDebug debug;
     debug.single_step = static_cast<int>(i) == step_thread;
     debug.breakpoints = m_breakpoints;
+    debug.sw_breakpoints = m_sw_breakpoints.addresses();
     for (const gdbstub::Watchpoint& w : m_watchpoints)
       debug.watchpoints.push_back({w.address, w.length, w.read, w.write});
     auto set = m_access->vcpus[i]->set_debug(debug);
@@ -169,8 +217,11 @@ base::ErrorOr<void> DebugLink::read_memory(unsigned thread, uint64_t addr, std::
   std::lock_guard guard(m_lock);
   // Translate every page first and copy after, so a failure leaves nothing half read.
   auto pieces = TRY(pieces_locked(thread, addr, out.size(), physical));
-  for (auto& [piece, offset] : pieces)
+  for (auto& [piece, offset] : pieces) {
     std::copy(piece.host.begin(), piece.host.end(), out.begin() + static_cast<ptrdiff_t>(offset));
+    // gdb sees the instruction bytes, not the int3s it had planted.
+    m_sw_breakpoints.mask(piece.gpa, out.subspan(offset, piece.host.size()));
+  }
   return {};
 }
 
@@ -181,6 +232,7 @@ base::ErrorOr<void> DebugLink::write_memory(unsigned thread, uint64_t addr, std:
   for (auto& [piece, offset] : pieces) {
     std::copy(in.begin() + static_cast<ptrdiff_t>(offset),
               in.begin() + static_cast<ptrdiff_t>(offset + piece.host.size()), piece.host.begin());
+    m_sw_breakpoints.rewritten(piece.gpa, piece.host);  // a planted int3 stays; the new byte is its original
     // gdb may patch code: the accelerator drops what it decoded or compiled from the old bytes.
     m_access->vm->note_memory_written(piece.gpa, piece.host.size());
   }
@@ -190,6 +242,40 @@ base::ErrorOr<void> DebugLink::write_memory(unsigned thread, uint64_t addr, std:
 void DebugLink::set_breakpoints(std::vector<uint64_t> addresses) {
   std::lock_guard guard(m_lock);
   m_breakpoints = std::move(addresses);
+}
+
+bool DebugLink::software_breakpoints() const {
+  std::lock_guard guard(m_lock);
+  return m_arch == Arch::kX86_64;
+}
+
+base::ErrorOr<void> DebugLink::insert_sw_breakpoint(unsigned thread, uint64_t addr) {
+  std::lock_guard guard(m_lock);
+  accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
+  PlantMemory memory(*m_access, vcpu);
+  return m_sw_breakpoints.insert(memory, addr);
+}
+
+base::ErrorOr<void> DebugLink::remove_sw_breakpoint(unsigned thread, uint64_t addr) {
+  std::lock_guard guard(m_lock);
+  accel::Vcpu* vcpu = TRY(stopped_vcpu_locked(thread));
+  PlantMemory memory(*m_access, vcpu);
+  m_sw_breakpoints.remove(memory, addr);
+  return {};
+}
+
+void DebugLink::lift_sw_breakpoints() {
+  std::lock_guard guard(m_lock);
+  if (!m_access) return;
+  PlantMemory memory(*m_access, nullptr);
+  m_sw_breakpoints.lift(memory);
+}
+
+void DebugLink::replant_sw_breakpoints() {
+  std::lock_guard guard(m_lock);
+  if (!m_access) return;
+  PlantMemory memory(*m_access, nullptr);
+  m_sw_breakpoints.replant(memory);
 }
 
 void DebugLink::set_watchpoints(std::vector<gdbstub::Watchpoint> watchpoints) {
@@ -203,14 +289,29 @@ void DebugLink::set_stop_listener(std::function<void(const gdbstub::StopEvent&)>
 }
 
 void DebugLink::kill() {
+  {
+    std::lock_guard guard(m_lock);
+    if (m_access) {
+      PlantMemory memory(*m_access, nullptr);
+      m_sw_breakpoints.remove_all(memory);
+    }
+  }
   m_controller.stop("kill");
 }
 
 void DebugLink::detach() {
   std::lock_guard guard(m_lock);
+  m_interrupt_pending = false;
   m_breakpoints.clear();
   m_watchpoints.clear();
-  if (!m_access) return;
+  if (!m_access) {
+    m_sw_breakpoints = {};
+    return;
+  }
+  {
+    PlantMemory memory(*m_access, nullptr);
+    m_sw_breakpoints.remove_all(memory);
+  }
   if (!stop_locked().ok()) return;  // the machine is stopping anyway
   (void)apply_debug_locked(-1);     // empty settings: full speed again
   if (m_controller.resume().ok()) m_stopped = false;

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "debug/gdbstub/sw_breakpoints.h"
 #include "debug/gdbstub/target.h"
 #include "hw/machine.h"
 
@@ -44,6 +45,14 @@ class DebugLink final : public gdbstub::Target {
   base::ErrorOr<void> write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
                                    bool physical) override;
   void set_breakpoints(std::vector<uint64_t> addresses) override;
+  // x86_64: gdb's Z0 plants int3 in guest RAM (riscv64 keeps host-side breakpoints in jit).
+  bool software_breakpoints() const override;
+  base::ErrorOr<void> insert_sw_breakpoint(unsigned thread, uint64_t addr) override;
+  base::ErrorOr<void> remove_sw_breakpoint(unsigned thread, uint64_t addr) override;
+  // Around a snapshot (Controller::snapshot): the planted int3s out of guest RAM, then back, so a
+  // snapshot never holds the debugger's bytes.
+  void lift_sw_breakpoints();
+  void replant_sw_breakpoints();
   void set_watchpoints(std::vector<gdbstub::Watchpoint> watchpoints) override;
   void set_stop_listener(std::function<void(const gdbstub::StopEvent&)> listener) override;
   void kill() override;
@@ -62,6 +71,8 @@ class DebugLink final : public gdbstub::Target {
   base::ErrorOr<std::vector<std::pair<RamPiece, size_t>>> pieces_locked(unsigned thread, uint64_t addr,
                                                                         size_t size, bool physical);
 
+  class PlantMemory;  // SoftwareBreakpoints::Memory over this machine's RAM and a vCPU's translation
+
   Controller& m_controller;
   const bool m_wait;
   mutable std::mutex m_lock;
@@ -69,8 +80,10 @@ class DebugLink final : public gdbstub::Target {
   unsigned m_threads = 0;
   Arch m_arch = Arch::kRiscv64;
   bool m_stopped = false, m_first = true;
+  bool m_interrupt_pending = false;  // stop() came between two machines
   std::vector<uint64_t> m_breakpoints;
   std::vector<gdbstub::Watchpoint> m_watchpoints;
+  gdbstub::SoftwareBreakpoints m_sw_breakpoints;
   std::mutex m_listener_lock;
   std::function<void(const gdbstub::StopEvent&)> m_listener;
 };

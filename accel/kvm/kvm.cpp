@@ -99,7 +99,7 @@ void install_kick_handler() {
   });
 }
 
-// VMLAUNCH_KVM_TRACE=1 logs every I/O and MMIO exit and the irqchip setup to stderr (bring-up).
+// VMLAUNCH_KVM_TRACE=1 logs every I/O, MMIO and debug exit and the irqchip setup to stderr (bring-up).
 bool trace_exits() {
   static const bool enabled = [] {
     const char* value = std::getenv("VMLAUNCH_KVM_TRACE");
@@ -471,6 +471,11 @@ class KvmVcpu final : public Vcpu {
 
  private:
   ExitDebug debug_exit() const;
+  // A #BP exit at one of m_debug.sw_breakpoints: the stop, with rip at the int3 (KVM leaves it
+  // there; moved back where the exit reports the address after it). nullopt: not ours.
+  AccelResult<std::optional<ExitDebug>> planted_breakpoint();
+  // The guest's own int3 (not ours): its #BP goes to the guest, as without a debugger.
+  AccelResult<void> reinject_breakpoint();
   // An I/O or MMIO exit's result goes into the guest's registers at the next KVM_RUN: a vCPU that
   // parks right after one first completes it (KVM_RUN with immediate_exit), so its saved state is
   // the instruction's end, not its middle.
@@ -491,6 +496,7 @@ class KvmVcpu final : public Vcpu {
   // set_debug's debug registers 0..3: which are watchpoints (the rest are breakpoints).
   VcpuDebug m_debug;
   bool m_debug_slot_is_watch[4] = {};
+  kvm_guest_debug m_guest_debug{};  // what KVM_SET_GUEST_DEBUG was last given
 };
 
 AccelResult<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(unsigned index) {
@@ -839,6 +845,15 @@ AccelResult<VcpuExit> KvmVcpu::run() {
         if (m_vm.pause_requested()) continue;
         return VcpuExit{ExitInterrupted{}};
       case KVM_EXIT_DEBUG:
+        if (trace_exits())
+          std::fprintf(stderr, "kvm: vcpu %u debug exit: exception %u pc 0x%llx dr6 0x%llx\n", m_index,
+                       m_run->debug.arch.exception, (unsigned long long)m_run->debug.arch.pc,
+                       (unsigned long long)m_run->debug.arch.dr6);
+        if (m_run->debug.arch.exception == 3) {  // #BP: an int3 of the debugger's, or the guest's own
+          if (auto planted = TRY(planted_breakpoint())) return VcpuExit{*planted};
+          TRY(reinject_breakpoint());
+          continue;
+        }
         return VcpuExit{debug_exit()};
       case KVM_EXIT_IOAPIC_EOI:
         // Split irqchip: a level-triggered IOAPIC vector (per set_ioapic_routes) was EOIed.
@@ -1020,10 +1035,11 @@ AccelResult<std::vector<uint32_t>> KvmVm::state_msrs(int vcpu_fd) {
   return chosen;
 }
 
-// Debugging uses the debug registers only (KVM_GUESTDBG_USE_HW_BP): breakpoints and watchpoints
-// share DR0..DR3, so four of them in all; guest memory is never patched with int3. DR7 enables each
-// one globally; an instruction breakpoint is R/W 00 with length 00, a write watch 01, an access
-// watch 11 (x86 has no read-only data breakpoint: gdb's rwatch also stops at writes).
+// Hardware breakpoints and watchpoints use the debug registers (KVM_GUESTDBG_USE_HW_BP): they share
+// DR0..DR3, so four of them in all. DR7 enables each one globally; an instruction breakpoint is R/W
+// 00 with length 00, a write watch 01, an access watch 11 (x86 has no read-only data breakpoint:
+// gdb's rwatch also stops at writes). Software breakpoints are int3s the debugger planted in guest
+// RAM (KVM_GUESTDBG_USE_SW_BP: every #BP exits to us; those not at a planted address go back).
 AccelResult<void> KvmVcpu::set_debug(const VcpuDebug& debug) {
   const size_t slots = debug.breakpoints.size() + debug.watchpoints.size();
   if (slots > 4)
@@ -1067,9 +1083,10 @@ AccelResult<void> KvmVcpu::set_debug(const VcpuDebug& debug) {
     ++slot;
   }
   dbg.arch.debugreg[7] = dr7;
-  if (debug.single_step || slots) {
+  if (debug.single_step || slots || !debug.sw_breakpoints.empty()) {
     dbg.control = KVM_GUESTDBG_ENABLE;
     if (slots) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+    if (!debug.sw_breakpoints.empty()) dbg.control |= KVM_GUESTDBG_USE_SW_BP;
     // A step stays in the code stepped: no interrupt handler is entered on the way (where the
     // kernel knows BLOCKIRQ, 5.16 on; older ones refuse it and step into pending interrupts).
     if (debug.single_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_BLOCKIRQ;
@@ -1081,6 +1098,7 @@ AccelResult<void> KvmVcpu::set_debug(const VcpuDebug& debug) {
     rc = ::ioctl(m_fd.get(), KVM_SET_GUEST_DEBUG, &dbg);
   }
   if (rc < 0) return base::fail(AccelError(errno_text("KVM_SET_GUEST_DEBUG")));
+  m_guest_debug = dbg;
   // Continuing from a breakpoint runs its instruction first: RF suppresses instruction breakpoints
   // for one instruction, as a debugger's IRET would.
   if (!debug.breakpoints.empty()) {
@@ -1121,6 +1139,39 @@ ExitDebug KvmVcpu::debug_exit() const {
   exit.reason = m_debug.single_step && m_debug.breakpoints.empty() ? ExitDebug::Reason::kStep
                                                                    : ExitDebug::Reason::kBreakpoint;
   return exit;
+}
+
+AccelResult<std::optional<ExitDebug>> KvmVcpu::planted_breakpoint() {
+  const uint64_t pc = m_run->debug.arch.pc;
+  const auto& planted = m_debug.sw_breakpoints;
+  auto ours = [&](uint64_t at) { return std::find(planted.begin(), planted.end(), at) != planted.end(); };
+  ExitDebug exit;
+  exit.reason = ExitDebug::Reason::kBreakpoint;
+  if (ours(pc)) {
+    exit.pc = pc;
+    return std::optional<ExitDebug>(exit);
+  }
+  // The address after the int3 (a trap reported after the instruction): rip goes back to it, so
+  // the debugger sees the breakpoint address and continuing runs the original instruction.
+  if (pc == 0 || !ours(pc - 1)) return std::optional<ExitDebug>();
+  kvm_regs regs{};
+  // Safety: plain struct in and out; this vCPU's own thread, outside KVM_RUN.
+  if (::ioctl(m_fd.get(), KVM_GET_REGS, &regs) < 0) return base::fail(AccelError(errno_text("KVM_GET_REGS")));
+  regs.rip -= 1;
+  if (::ioctl(m_fd.get(), KVM_SET_REGS, &regs) < 0) return base::fail(AccelError(errno_text("KVM_SET_REGS")));
+  exit.pc = pc - 1;
+  return std::optional<ExitDebug>(exit);
+}
+
+AccelResult<void> KvmVcpu::reinject_breakpoint() {
+  // KVM queues the #BP as the software exception it was (the guest's handler sees rip after the
+  // int3), as QEMU passes a #BP that is not its own back.
+  kvm_guest_debug dbg = m_guest_debug;
+  dbg.control |= KVM_GUESTDBG_INJECT_BP;
+  // Safety: KVM_SET_GUEST_DEBUG reads one kvm_guest_debug; this vCPU's own thread, outside KVM_RUN.
+  if (::ioctl(m_fd.get(), KVM_SET_GUEST_DEBUG, &dbg) < 0)
+    return base::fail(AccelError(errno_text("KVM_SET_GUEST_DEBUG (passing the guest's #BP back)")));
+  return {};
 }
 
 AccelResult<uint64_t> KvmVcpu::translate(uint64_t gva) {

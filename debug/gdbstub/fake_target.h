@@ -71,6 +71,19 @@ class FakeTarget : public Target {
     return {};
   }
   void set_breakpoints(std::vector<uint64_t> addresses) override { breakpoints = std::move(addresses); }
+  // plants: Z0 goes to insert/remove_sw_breakpoint (as on x86_64), planted where RAM is.
+  bool plants = false;
+  std::vector<uint64_t> planted;
+  bool software_breakpoints() const override { return plants; }
+  base::ErrorOr<void> insert_sw_breakpoint(unsigned, uint64_t addr) override {
+    if (!at(addr, 1, false)) return base::fail(base::Error("not guest RAM"));
+    planted.push_back(addr);
+    return {};
+  }
+  base::ErrorOr<void> remove_sw_breakpoint(unsigned, uint64_t addr) override {
+    std::erase(planted, addr);
+    return {};
+  }
   void set_watchpoints(std::vector<Watchpoint> w) override { watchpoints = std::move(w); }
   void set_stop_listener(std::function<void(const StopEvent&)> l) override { listener = std::move(l); }
   void kill() override { killed = true; }

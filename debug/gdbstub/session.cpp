@@ -283,10 +283,11 @@ std::optional<unsigned> Session::thread_of(std::string_view id, bool allow_any) 
 }
 
 void Session::sync_breakpoints() {
-  // Z0 and Z1 alike are host-side breakpoints by address (none is taken from the guest's own debug
-  // triggers, as with QEMU's gdbstub).
-  std::set<uint64_t> all = m_breakpoints;
-  all.insert(m_hw_breakpoints.begin(), m_hw_breakpoints.end());
+  // Z1 (and Z0 where the target plants no int3) are host-side or debug-register breakpoints by
+  // address (none is taken from the guest's own debug triggers, as with QEMU's gdbstub).
+  // A target with software breakpoints has its Z0s planted already.
+  std::set<uint64_t> all = m_hw_breakpoints;
+  if (!m_target.software_breakpoints()) all.insert(m_breakpoints.begin(), m_breakpoints.end());
   m_target.set_breakpoints(std::vector<uint64_t>(all.begin(), all.end()));
   m_target.set_watchpoints(std::vector<Watchpoint>(m_watchpoints.begin(), m_watchpoints.end()));
 }
@@ -448,10 +449,15 @@ std::string Session::breakpoint(std::string_view args, bool insert) {
   if (!parse_addr_len(rest, &addr, &kind)) return kBadArgs;
   if (type == '0' || type == '1') {
     std::set<uint64_t>& set = type == '0' ? m_breakpoints : m_hw_breakpoints;
+    // Z0 on a target that plants int3: in guest memory now (an address that is no RAM is an error).
+    const bool planted = type == '0' && m_target.software_breakpoints();
     if (insert) {
       if (set.size() >= kMaxBreakpoints && !set.count(addr)) return "E0c";
+      if (planted && !m_target.insert_sw_breakpoint(m_g_thread, addr).ok()) return kMemoryError;
       set.insert(addr);
     } else {
+      if (planted && set.count(addr) && !m_target.remove_sw_breakpoint(m_g_thread, addr).ok())
+        return kMemoryError;
       set.erase(addr);
     }
     return "OK";
@@ -510,7 +516,8 @@ std::string Session::query(std::string_view packet) {
   if (starts("qThreadExtraInfo,")) {
     auto thread = thread_of(packet.substr(sizeof("qThreadExtraInfo,") - 1), false);
     if (!thread) return kError;
-    const std::string text = "hart " + std::to_string(*thread);
+    const std::string text =
+        (m_target.arch() == Target::Arch::kX86_64 ? "vCPU " : "hart ") + std::to_string(*thread);
     std::string out;
     append_hex_bytes(out, reinterpret_cast<const uint8_t*>(text.data()), text.size());
     return out;

@@ -8,7 +8,8 @@
 //
 // Supported: qSupported, qXfer:features:read (target.xml), ?, g/G, p/P, m/M (virtual addresses as
 // the selected thread translates them; physical after `maintenance packet Qqemu.PhyMemMode:1`, as
-// with QEMU), Z0/z0 and Z1/z1 (both are host-side breakpoints by address, any number, not taken
+// with QEMU), Z0/z0 (int3 planted in guest RAM on a target with software breakpoints, x86_64;
+// else host-side like Z1) and Z1/z1 (host-side or debug-register breakpoints by address, not taken
 // from the guest's debug triggers; stop replies say swbreak/hwbreak to a client that asked), Z2/Z3/Z4
 // watchpoints (write, read, access; by virtual address, any length; stop replies say
 // watch/rwatch/awatch:ADDR), c/C, s/S, vCont, threads

@@ -329,6 +329,38 @@ TEST_CASE("gdbstub: Z1 hardware breakpoints are host-side too; stops say hwbreak
   CHECK(Client::unframe(out) == "T05thread:1;");
 }
 
+TEST_CASE("gdbstub: Z0 on a target with software breakpoints is planted at once; Z1 stays hardware") {
+  Client c;
+  c.target.x86 = true;
+  c.target.plants = true;
+  CHECK(c.ask("qSupported:multiprocess+;swbreak+;hwbreak+").find("swbreak+") != std::string::npos);
+  const uint64_t code = FakeTarget::kVirtBase + 0x1000;
+  char z0[64], z1[64];
+  std::snprintf(z0, sizeof z0, "Z0,%llx,1", static_cast<unsigned long long>(code));
+  std::snprintf(z1, sizeof z1, "Z1,%llx,1", static_cast<unsigned long long>(code + 0x10));
+  CHECK(c.ask(z0) == "OK");
+  CHECK(c.target.planted == std::vector<uint64_t>{code});  // before any continue
+  CHECK(c.ask(z1) == "OK");
+  // Unmapped or device memory: an error reply gdb reports ("Cannot insert breakpoint"), nothing planted.
+  CHECK(c.ask("Z0,fee00000,1") == "E14");
+  CHECK(c.ask("Z0,ffffffffffffffff,1") == "E14");
+  CHECK(c.target.planted == std::vector<uint64_t>{code});
+  CHECK(c.ask("z0,fee00000,1") == "OK");  // removing one that is not set is no error
+  CHECK(c.ask("c") == "<none>");
+  CHECK(c.target.breakpoints == std::vector<uint64_t>{code + 0x10});  // only Z1 uses debug registers
+  std::string out;
+  c.session.on_stop({StopEvent::Reason::kBreakpoint, 1, 0, code}, out);
+  CHECK(Client::unframe(out) == "T05swbreak:;thread:2;");
+  char z0_remove[64];
+  std::snprintf(z0_remove, sizeof z0_remove, "z0,%llx,1", static_cast<unsigned long long>(code));
+  CHECK(c.ask(z0_remove) == "OK");
+  CHECK(c.target.planted.empty());
+  CHECK(c.ask("qThreadExtraInfo,2") == "764350552031");  // "vCPU 1"
+  CHECK(c.ask("Z0,ffffffff80001000,1") == "E14");
+  CHECK(c.ask("D") == "OK");
+  CHECK(c.target.detached);
+}
+
 TEST_CASE("gdbstub: watchpoints reach the target and their stops name their kind") {
   Client c;
   CHECK(c.ask("Z2,ffffffc000000100,8") == "OK");  // watch: writes

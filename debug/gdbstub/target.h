@@ -50,7 +50,22 @@ class Target {
   virtual base::ErrorOr<void> write_memory(unsigned thread, uint64_t addr, std::span<const uint8_t> in,
                                            bool physical) = 0;
   // The breakpoint addresses and watchpoints the next resume() applies (each replaces its set).
+  // Host-side or debug-register breakpoints: gdb's Z1, and Z0 too where the target plants none.
   virtual void set_breakpoints(std::vector<uint64_t> addresses) = 0;
+  // Software breakpoints (gdb's Z0) on a target that plants the architecture's breakpoint
+  // instruction in guest RAM (x86_64: int3): inserted and removed at once, at a virtual address as
+  // `thread` translates it. An address that is not guest RAM is an error (nothing is written).
+  virtual bool software_breakpoints() const { return false; }
+  virtual base::ErrorOr<void> insert_sw_breakpoint(unsigned thread, uint64_t addr) {
+    (void)thread;
+    (void)addr;
+    return base::fail(base::Error("this target has no software breakpoints"));
+  }
+  virtual base::ErrorOr<void> remove_sw_breakpoint(unsigned thread, uint64_t addr) {
+    (void)thread;
+    (void)addr;
+    return {};
+  }
   virtual void set_watchpoints(std::vector<Watchpoint> watchpoints) = 0;
   // Who hears about a stop the target made itself (breakpoint, step). Set before resume().
   virtual void set_stop_listener(std::function<void(const StopEvent&)> listener) = 0;

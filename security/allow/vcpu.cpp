@@ -20,6 +20,8 @@ void allow_vcpu(AllowList& list, const PolicyContext& context) {
   list.allow_ioctls({KVM_GET_LAPIC, KVM_SET_LAPIC}, "KVM: local APIC state");
   allow_kvm_interrupts(list);
   allow_kvm_pause(list);  // a gdb stop (breakpoint, step) pauses the machine from the vCPU that hit it
+  list.allow_ioctls({KVM_SET_GUEST_DEBUG},
+                    "KVM: a #BP that is not the debugger's int3 goes back to the guest (INJECT_BP)");
   list.allow("read", "eventfds and device backends (entropy, block images)");
   list.allow("pread64", "block images (virtio-blk, virtio-scsi without I/O threads)");
   list.allow("pwrite64", "block images");

@@ -1,6 +1,5 @@
 #include "hw/virtio/models.h"
 
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,22 +33,6 @@ VML_CONSUMES("devices[].name");  // virtconsole, virtserialport: PORT_NAME
 namespace hw::virtio {
 
 namespace {
-
-// virtio-rng without an rng backend: the catalogue promises the host's entropy. getrandom(2) is
-// the kernel's /dev/urandom without a file to open (no concrete backend needed in hw/).
-class KernelEntropy : public backends::RngBackend {
- public:
-  base::ErrorOr<void> fill(std::span<uint8_t> out) override {
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return base::fail(base::Error(std::string("getrandom: ") + std::strerror(errno)));
-      done += static_cast<size_t>(n);
-    }
-    return {};
-  }
-};
 
 std::string_view base_driver(std::string_view driver) {
   for (std::string_view suffix : {"-mmio", "-pci"})
@@ -167,7 +150,13 @@ base::ErrorOr<std::shared_ptr<VirtioDevice>> create_virtio_device(DeviceEnv& env
       rng = env.backends.rng(ref->name);
       if (!rng) return base::fail(missing(*ref, "rng"));
     } else {
-      rng = std::make_shared<KernelEntropy>();
+      // Without an rng backend the catalogue promises the host kernel's entropy, which the
+      // launcher supplies (hw/ opens nothing and calls no getrandom itself).
+      rng = env.backends.host_entropy();
+      if (!rng)
+        return base::fail(
+            base::Error("virtio-rng without an rng backend needs the host's entropy, which this machine "
+                        "builder was not given"));
     }
     return std::shared_ptr<VirtioDevice>(std::make_shared<RngDevice>(std::move(rng)));
   }

@@ -5,6 +5,7 @@
 #include <map>
 #include <tuple>
 
+#include "backends/rng/random.h"
 #include "graph/graph.h"
 #include "hw/device_state.h"
 #include "hw/virtio/mmio.h"
@@ -20,6 +21,8 @@ namespace {
 struct Source : hw::BackendSource {
   std::map<std::string, std::shared_ptr<backends::CharBackend>> chardevs;
   std::map<std::string, std::shared_ptr<backends::BlockBackend>> blocks;
+  std::shared_ptr<backends::RngBackend> entropy;
+  std::shared_ptr<backends::RngBackend> host_entropy() override { return entropy; }
   std::shared_ptr<backends::CharBackend> chardev(std::string_view name) override {
     auto it = chardevs.find(std::string(name));
     return it == chardevs.end() ? nullptr : it->second;
@@ -96,11 +99,19 @@ TEST_CASE("models: a missing backend is an error naming it") {
   CHECK(model.error().message.find("\"nowhere\"") != std::string::npos);
 }
 
-TEST_CASE("models: virtio-rng without a backend uses the kernel's entropy") {
+TEST_CASE("models: virtio-rng without a backend draws from the host entropy the launcher gives") {
   ModelFixture f("virtio-rng-mmio");
+  f.source.entropy = std::make_shared<backends::rng::GetrandomRng>();
   auto model = f.build();
   REQUIRE(model.ok());
   CHECK(f.read32(**model, 0x008) == kIdRng);
+}
+
+TEST_CASE("models: virtio-rng without a backend or host entropy is a clear error") {
+  ModelFixture f("virtio-rng-mmio");
+  auto model = f.build();
+  REQUIRE_FALSE(model.ok());
+  CHECK(model.error().message.find("needs the host's entropy") != std::string::npos);
 }
 
 TEST_CASE("models: virtio-console-mmio attaches to its chardev") {
@@ -115,6 +126,7 @@ TEST_CASE("models: virtio-console-mmio attaches to its chardev") {
 
 TEST_CASE("models: virtio-pci on a machine without a PCI host is a clear error") {
   ModelFixture f("virtio-rng-pci");
+  f.source.entropy = std::make_shared<backends::rng::GetrandomRng>();
   auto model = f.build();
   REQUIRE_FALSE(model.ok());
   CHECK(model.error().message.find("no PCI host bridge") != std::string::npos);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -77,7 +78,10 @@ class CodeCache {
   static void clear_decoded(DecodedPage* page);  // every slot back to Op::kUndecoded
 
   std::unordered_map<uint64_t, DecodedPage*> m_pages;
-  std::vector<std::unique_ptr<DecodedPage>> m_pool;  // owns every page
+  struct FreePage {
+    void operator()(DecodedPage* page) const { std::free(page); }
+  };
+  std::vector<std::unique_ptr<DecodedPage, FreePage>> m_pool;  // owns every page (calloc'd)
   std::vector<DecodedPage*> m_free;
   uint64_t m_generation = 0;  // source of DecodedPage::generation
 

@@ -519,12 +519,19 @@ void TierManager::optimise(Instance& instance, std::vector<TierUpJob>& waiting) 
   const JitRegionFn old = waiting.front().fn;
   const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
   RegionSource source;
+  JitRegionFn ready = nullptr;
   {
     std::lock_guard<std::mutex> lock(m_compiled_mutex);
     auto it = m_sources.find(old);
     if (it == m_sources.end() || it->second.epoch != epoch) return;  // flushed meanwhile
+    ready = it->second.optimised;  // asked again while the first request compiled
     source.insns = it->second.insns;
     source.entries = it->second.entries;
+  }
+  if (ready) {
+    for (TierUpJob& job : waiting)
+      if (job.done) job.done(old, RegionEntry{ready, 0, epoch});
+    return;
   }
   enforce_limit();
   reclaim();

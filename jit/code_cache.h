@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -23,12 +24,14 @@ struct DecodedPage {
   Insn insns[2048];  // one slot per 2 bytes, Op::kUndecoded until first executed
   uint8_t* host = nullptr;
   uint64_t ppn = 0;
-  uint64_t decoded_lines = 0;  // bit i: some slot in bytes [64i, 64i+64) was decoded
+  // bit i: some slot in bytes [64i, 64i+64) was decoded. Every slot outside these lines is
+  // Op::kUndecoded, and only these lines' bytes are in `snapshot`.
+  uint64_t decoded_lines = 0;
   // fence.i does not drop pages: it marks them stale, and the next fetch keeps the decoded page
   // if the bytes its slots were decoded from are unchanged (Linux issues a fence.i, through SBI
   // on every hart, for each newly mapped executable page).
   bool stale = false;
-  uint8_t snapshot[4096];  // the page as decoded: creation-time bytes, updated per decoded slot
+  uint8_t snapshot[4096];  // the decoded lines' bytes as decoded (see CodeCache::decode_slot)
   // Translator tier: entries counted per slot (block heads: branch targets, trap entries, code
   // after instructions the tier leaves to the interpreter), and a generation that changes whenever
   // insns[] is reset, so a region compiled in the background is installed only into the page
@@ -72,9 +75,13 @@ class CodeCache {
 
  private:
   void drop(std::unordered_map<uint64_t, DecodedPage*>::iterator it);
+  static void clear_decoded(DecodedPage* page);  // every slot back to Op::kUndecoded
 
   std::unordered_map<uint64_t, DecodedPage*> m_pages;
-  std::vector<std::unique_ptr<DecodedPage>> m_pool;  // owns every page
+  struct FreePage {
+    void operator()(DecodedPage* page) const { std::free(page); }
+  };
+  std::vector<std::unique_ptr<DecodedPage, FreePage>> m_pool;  // owns every page (calloc'd)
   std::vector<DecodedPage*> m_free;
   uint64_t m_generation = 0;  // source of DecodedPage::generation
 

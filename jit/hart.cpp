@@ -577,7 +577,7 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
         }
 
         case Op::kCompiled: {
-          const CompiledRegion& region = m_regions[static_cast<size_t>(in.imm)];
+          CompiledRegion& region = m_regions[static_cast<size_t>(in.imm)];
           // Too little budget left, or triggers armed / debug mode (tier_on off): interpret it.
           if (left + 1 < kJitMaxRegionInsns || !tier_on) {
             ip = &region.original;
@@ -606,6 +606,9 @@ Hart::ChunkEnd Hart::execute(int64_t budget) {
                           0};
           const JitExit exit = region.fn(&m_s, this, pc & ~0xfffull, left + 1, &view, region.entry);
           const uint64_t retired = exit.retired + view.chained_retired;
+          if (__builtin_expect((region.retired += retired) >= m_tier_up_retired, 0) && m_reask &&
+              !region.tier_up_asked)
+            ask_tier_up(region);
           left -= static_cast<int64_t>(retired) - 1;  // the loop counted one already
           compiled += retired;
           m_region_chains += view.chains;
@@ -682,6 +685,7 @@ void Hart::set_tier(TierManager* tier) {
   {
     std::lock_guard<std::mutex> lock(m_ready_mutex);
     m_ready.clear();
+    m_upgrades.clear();
     m_has_ready.store(false, std::memory_order_release);
   }
   if (m_tier) m_tier->detach(&m_running_epoch);
@@ -693,6 +697,7 @@ void Hart::set_tier(TierManager* tier) {
   m_tier_on = tier && tier->active();
   m_hot_threshold = tier ? static_cast<uint16_t>(std::clamp<uint32_t>(tier->hot_threshold(), 1, 65535)) : 1;
   m_reask = tier && !tier->synchronous();
+  m_tier_up_retired = tier ? tier->tier_up_retired() : ~0ull;
 }
 
 bool Hart::form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out) {
@@ -774,6 +779,7 @@ void Hart::enter_code_epoch() {
       flush_decoded();
       std::lock_guard<std::mutex> lock(m_ready_mutex);
       m_ready.clear();
+      m_upgrades.clear();
       m_has_ready.store(false, std::memory_order_release);
       m_epoch_seen = epoch;
     }
@@ -795,12 +801,33 @@ void Hart::install(DecodedPage* page, uint32_t offset, RegionEntry code) {
   slot.imm = static_cast<int64_t>(m_regions.size() - 1);
 }
 
+void Hart::ask_tier_up(CompiledRegion& region) {
+  region.tier_up_asked = true;
+  m_tier->request_tier_up(region.fn, m_epoch_seen, [this](JitRegionFn old, RegionEntry fresh) {
+    {
+      std::lock_guard<std::mutex> lock(m_ready_mutex);
+      m_upgrades.emplace_back(old, fresh);
+    }
+    m_has_ready.store(true, std::memory_order_release);
+  });
+}
+
 void Hart::install_ready() {
   std::vector<ReadyRegion> ready;
+  std::vector<std::pair<JitRegionFn, RegionEntry>> upgrades;
   {
     std::lock_guard<std::mutex> lock(m_ready_mutex);
     ready.swap(m_ready);
+    upgrades.swap(m_upgrades);
     m_has_ready.store(false, std::memory_order_release);
+  }
+  // Tier-ups: every entry into the old code moves to the new (same entry indices), and chains
+  // through the jump cache stop reaching the old code (the old code stays valid until a flush).
+  for (const auto& [old, fresh] : upgrades) {
+    if (fresh.epoch != m_epoch_seen) continue;
+    for (CompiledRegion& region : m_regions)
+      if (region.fn == old) region.fn = fresh.fn;
+    for (JitJumpEntry& e : m_jump) e.key = ~0ull;
   }
   for (const ReadyRegion& r : ready) {
     // Only into the page contents it was formed from (a dropped or re-decoded page has moved on).

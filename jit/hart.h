@@ -283,6 +283,8 @@ class Hart {
     JitRegionFn fn = nullptr;
     uint32_t entry = 0;  // fn's `entry` argument: where in fn this block head starts
     Insn original;
+    uint64_t retired = 0;        // instructions run entering here (with what it chained to)
+    bool tier_up_asked = false;  // TierManager::request_tier_up sent for fn
   };
   static constexpr size_t kMaxRegions = 1 << 16;  // per hart; promotion stops beyond it
   // Instructions a region is formed with at most: compile time grows with size, and with every
@@ -296,7 +298,8 @@ class Hart {
   void promote(uint64_t pc, uint32_t heat);  // pc's page is the current fetch page; heat: its entries
   bool form_region(DecodedPage* page, uint32_t entry, std::vector<JitRegionInsn>* out);
   void install(DecodedPage* page, uint32_t offset, RegionEntry code);
-  void install_ready();  // background results, between chunks
+  void install_ready();                      // background results and tier-ups, between chunks
+  void ask_tier_up(CompiledRegion& region);  // region's code ran tier_up_retired(): optimise it
   // At the start of execute(): forgets every region if the code cache was flushed since, and
   // publishes the epoch whose code this hart may now run (m_running_epoch, for TierManager).
   void enter_code_epoch();
@@ -327,7 +330,8 @@ class Hart {
   TierManager* m_tier = nullptr;
   bool m_tier_on = false;
   uint16_t m_hot_threshold = 1;
-  bool m_reask = false;  // background compiles: promote again as a waiting entry's heat doubles
+  bool m_reask = false;                // background compiles: promote again as a waiting entry's heat doubles
+  uint64_t m_tier_up_retired = ~0ull;  // TierManager::tier_up_retired()
   uint64_t m_code_epoch = 0;
   uint64_t m_compiled_retired = 0;
   uint64_t m_region_exits[kJitExitReasons] = {};  // this chunk's, by JitExitReason; handed to m_tier
@@ -340,6 +344,7 @@ class Hart {
   uint64_t m_region_chains = 0;  // this chunk's region-to-region tail calls; handed to m_tier
   std::mutex m_ready_mutex;
   std::vector<ReadyRegion> m_ready;
+  std::vector<std::pair<JitRegionFn, RegionEntry>> m_upgrades;  // tier-ups: (old fn, new code)
   std::atomic<bool> m_has_ready{false};
 
   Platform& m_platform;

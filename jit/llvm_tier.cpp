@@ -155,12 +155,13 @@ void* create(const JitHelpers* helpers, int quality, char* error, size_t error_l
   // built here and reused for every module: LLJIT's default concurrent compiler builds one per
   // module.
   const bool optimised = quality == kJitCompileOptimised;
+  const bool hot = quality == kJitCompileHot;
   auto machine = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!machine) {
     put_error(error, error_len, "host target: " + llvm::toString(machine.takeError()));
     return nullptr;
   }
-  machine->setCodeGenOptLevel(optimised ? llvm::CodeGenOptLevel::Less : llvm::CodeGenOptLevel::None);
+  machine->setCodeGenOptLevel(optimised || hot ? llvm::CodeGenOptLevel::Less : llvm::CodeGenOptLevel::None);
   // Compiles run on the thread that asks (the vCPU for tier: llvm, a compile thread for auto): by
   // default LLVM 19 hands ORC's work to a pool of threads it starts on its own, which would run
   // without a vmlaunch thread role and outside the seccomp allow-lists (security/).

@@ -278,7 +278,7 @@ TEST_CASE("llvm tier: a batch of regions in one module, a region entered at any 
   const JitTierApi& api = (*loaded)->api();
   char error[256] = {};
   const JitHelpers helpers{no_load, no_store, no_exec};
-  for (const int quality : {kJitCompileFast, kJitCompileOptimised}) {
+  for (const int quality : {kJitCompileFast, kJitCompileOptimised, kJitCompileHot}) {
     void* tier = api.create(&helpers, quality, error, sizeof error);
     REQUIRE_MESSAGE(tier, error);
     std::mt19937 rng(static_cast<uint32_t>(29 + quality));
@@ -337,6 +337,57 @@ TEST_CASE("llvm tier: a batch of regions in one module, a region entered at any 
     }
     api.destroy(tier);
   }
+}
+
+TEST_CASE(
+    "llvm tier auto: hot regions recompiled with -O1 codegen (tier-up) keep the interpreter's "
+    "results") {
+  jit::TierOptions options;
+  options.mode = jit::TierOptions::Mode::kAuto;
+  options.hot_threshold = 2;
+  options.tier_up_retired = 3000;  // every region that runs a little is recompiled
+  options.library = kTierPath;
+  uint64_t divergences = 0, optimised = 0, compiled = 0;
+  for (uint32_t seed = 41; seed <= 46; ++seed) {
+    auto tier = jit::TierManager::create(options);
+    REQUIRE_MESSAGE(tier.ok(), (tier.ok() ? "" : tier.error()));
+    const auto program = jit::testing::random_program(kBase, seed, seed % 2 ? 300 : 1500);
+    Machine reference(nullptr), subject(tier->get());
+    reference.load(program);
+    subject.load(program);
+    for (int round = 0; round < 60 && divergences == 0; ++round) {
+      reference.hart->step(2000);
+      subject.hart->step(2000);
+      // Let the compile thread catch up: first the fast code, then its tier-ups.
+      if (round < 30 && (*tier)->stats().regions_optimised == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      const jit::CpuState& a = reference.hart->state();
+      const jit::CpuState& b = subject.hart->state();
+      INFO("seed " << seed << " round " << round);
+      for (unsigned r = 1; r < 32; ++r) divergences += a.x[r] != b.x[r];
+      for (unsigned r = 0; r < 32; ++r) divergences += a.f[r] != b.f[r];
+      divergences += (a.fflags != b.fflags) + (a.frm != b.frm) + (a.mstatus != b.mstatus) +
+                     (a.resv_valid != b.resv_valid);
+      divergences += (a.pc != b.pc) + (a.instret != b.instret) + (a.mepc != b.mepc) + (a.mcause != b.mcause) +
+                     (a.mtval != b.mtval);
+      std::vector<uint8_t> da(8192), db(8192);
+      REQUIRE(reference.memory.read(kBase + program.kData, da));
+      REQUIRE(subject.memory.read(kBase + program.kData, db));
+      divergences += da != db;
+      CHECK(divergences == 0);
+    }
+    compiled += subject.hart->compiled_instructions();
+    (*tier)->stop();  // before the hart its results go to goes away
+    const jit::TierStats stats = (*tier)->stats();
+    MESSAGE("seed " << seed << ": " << subject.hart->compiled_instructions() << " of "
+                    << subject.hart->state().instret << " instructions in compiled code; "
+                    << stats.regions_compiled << " regions, " << stats.regions_optimised << " optimised");
+    optimised += stats.regions_optimised;
+    CHECK(stats.regions_failed == 0);
+  }
+  CHECK(divergences == 0);
+  CHECK(compiled > 0);
+  CHECK(optimised > 0);  // regions were recompiled and swapped in while the programs ran
 }
 
 TEST_CASE(

@@ -100,7 +100,9 @@ struct JitRegionSpec {
 };
 
 enum { kJitTierAbiVersion = 5, kJitMaxRegionInsns = 256, kJitMaxRegionEntries = 64 };
-enum { kJitCompileFast = 0, kJitCompileOptimised = 1 };
+// kJitCompileHot: fast code's shape (guest registers in CpuState) through -O1 codegen
+// (SelectionDAG, the greedy register allocator): for tier-ups of hot regions.
+enum { kJitCompileFast = 0, kJitCompileOptimised = 1, kJitCompileHot = 2 };
 
 struct JitTierApi {
   uint32_t abi_version;  // kJitTierAbiVersion of the tier that was built

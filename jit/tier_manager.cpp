@@ -96,6 +96,7 @@ base::Result<std::unique_ptr<TierManager>, std::string> TierManager::create(cons
   // dlopen in it).
   manager->m_arming_hold = std::make_unique<security::ArmingHold>("the jit's LLVM tier is loading");
   const unsigned threads = std::max(1u, options.compile_threads);
+  for (unsigned i = 0; i < threads; ++i) manager->m_optimisers.push_back(std::make_unique<Instance>());
   for (unsigned i = 0; i < threads; ++i)
     manager->m_threads.emplace_back([m = manager.get(), i, path, threads] {
       security::ThreadRole role(security::Role::Translator);
@@ -141,6 +142,8 @@ TierManager::~TierManager() {
     if (instance->compiler) m_library->api().destroy(instance->compiler);
   for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i)
     m_library->api().destroy(m_sync[i]->compiler);
+  for (auto& instance : m_optimisers)
+    if (instance->compiler) m_library->api().destroy(instance->compiler);
   for (const auto& [epoch, compiler] : m_retired) m_library->api().destroy(compiler);
 }
 
@@ -154,17 +157,17 @@ void TierManager::detach(const std::atomic<uint64_t>* running) {
   m_running.erase(std::remove(m_running.begin(), m_running.end(), running), m_running.end());
 }
 
-bool TierManager::renew(Instance& instance, uint64_t epoch) {
-  if (instance.epoch.load(std::memory_order_relaxed) == epoch) return true;
+bool TierManager::renew(Instance& instance, uint64_t epoch, int quality) {
+  if (instance.compiler && instance.epoch.load(std::memory_order_relaxed) == epoch) return true;
   char error[512] = {};
-  void* fresh = m_library->api().create(&m_helpers, quality(), error, sizeof error);
+  void* fresh = m_library->api().create(&m_helpers, quality, error, sizeof error);
   if (!fresh) {
     std::lock_guard<std::mutex> lock(m_stats_mutex);
     ++m_failed;
     m_last_failure = std::string("code cache flush: ") + error;
     return false;
   }
-  {
+  if (instance.compiler) {
     std::lock_guard<std::mutex> lock(m_epoch_mutex);
     m_retired.emplace_back(epoch, instance.compiler);
   }
@@ -182,6 +185,7 @@ uint64_t TierManager::live_code_bytes() const {
       bytes += instance.bytes.load(std::memory_order_relaxed);
   };
   for (const auto& instance : m_instances) add(*instance);
+  for (const auto& instance : m_optimisers) add(*instance);
   for (unsigned i = 0; i < m_sync_count.load(std::memory_order_acquire); ++i) add(*m_sync[i]);
   return bytes;
 }
@@ -196,6 +200,7 @@ void TierManager::enforce_limit() {
   m_flushes.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(m_compiled_mutex);
   m_compiled.clear();  // answers from the old code must not be handed out again
+  m_sources.clear();
 }
 
 void TierManager::reclaim() {
@@ -225,6 +230,7 @@ void TierManager::stop() {
     std::lock_guard<std::mutex> lock(m_queue_mutex);
     m_stopping = true;
     m_queue.clear();
+    m_tier_up.clear();
   }
   m_queue_cv.notify_all();
   for (auto& thread : m_threads) thread.join();
@@ -463,6 +469,8 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
         if (specs[g].fn) {
           ++compiled;
           compiled_insns += group.flat.size();
+          if (m_epoch.load(std::memory_order_seq_cst) == epoch)
+            m_sources[specs[g].fn] = RegionSource{group.flat, group.entries, epoch, false, nullptr};
         } else {
           ++failed;
         }
@@ -480,6 +488,87 @@ void TierManager::compile_batch(Instance& instance, std::vector<CompileJob>& bat
   }
   for (size_t i = 0; i < batch.size(); ++i)
     if (batch[i].done) batch[i].done(batch[i], result[i]);
+}
+
+void TierManager::request_tier_up(JitRegionFn fn, uint64_t epoch,
+                                  std::function<void(JitRegionFn, RegionEntry)> done) {
+  RegionEntry ready;
+  {
+    std::lock_guard<std::mutex> lock(m_compiled_mutex);
+    auto it = m_sources.find(fn);
+    if (it == m_sources.end() || it->second.epoch != epoch) return;
+    if (it->second.optimised) {
+      ready = RegionEntry{it->second.optimised, 0, epoch};  // another hart asked first
+    } else {
+      const bool queued = it->second.queued;
+      it->second.queued = true;
+      std::lock_guard<std::mutex> queue_lock(m_queue_mutex);
+      if (m_stopping || m_load_failed) return;
+      m_tier_up.push_back(TierUpJob{fn, epoch, std::move(done)});
+      if (queued) return;  // a thread will answer this request with the first
+    }
+  }
+  if (ready) {
+    done(fn, ready);
+    return;
+  }
+  m_queue_cv.notify_one();
+}
+
+void TierManager::optimise(Instance& instance, std::vector<TierUpJob>& waiting) {
+  const JitRegionFn old = waiting.front().fn;
+  const uint64_t epoch = m_epoch.load(std::memory_order_seq_cst);
+  RegionSource source;
+  JitRegionFn ready = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(m_compiled_mutex);
+    auto it = m_sources.find(old);
+    if (it == m_sources.end() || it->second.epoch != epoch) return;  // flushed meanwhile
+    ready = it->second.optimised;  // asked again while the first request compiled
+    source.insns = it->second.insns;
+    source.entries = it->second.entries;
+  }
+  if (ready) {
+    for (TierUpJob& job : waiting)
+      if (job.done) job.done(old, RegionEntry{ready, 0, epoch});
+    return;
+  }
+  enforce_limit();
+  reclaim();
+  const uint64_t cpu_start = thread_cpu_ns();
+  char error[512] = {};
+  JitRegionSpec spec{source.insns.data(), source.insns.size(), source.entries.data(), source.entries.size(),
+                     nullptr};
+  {
+    std::lock_guard<std::mutex> lock(instance.mutex);
+    if (!renew(instance, epoch, kJitCompileHot)) return;
+    m_library->api().compile_regions(instance.compiler, &spec, 1, error, sizeof error);
+    instance.bytes.store(m_library->api().code_bytes(instance.compiler), std::memory_order_relaxed);
+  }
+  const uint64_t cpu_ns = thread_cpu_ns() - cpu_start;
+  {
+    std::lock_guard<std::mutex> lock(m_stats_mutex);
+    m_compile_cpu_ns += cpu_ns;
+    m_optimise_cpu_ns += cpu_ns;
+    ++m_batches;
+    if (spec.fn) {
+      ++m_optimised;
+    } else {
+      ++m_failed;
+      m_last_failure = std::string("tier-up: ") + error;
+    }
+  }
+  if (!spec.fn) return;
+  {
+    std::lock_guard<std::mutex> lock(m_compiled_mutex);
+    if (m_epoch.load(std::memory_order_seq_cst) != epoch) return;  // flushed: the new code is gone too
+    if (auto it = m_sources.find(old); it != m_sources.end()) it->second.optimised = spec.fn;
+    // Later requests for the same code (reuse by content) get the optimised code.
+    for (auto& [key, code] : m_compiled)
+      if (code.entry.fn == old) code.entry.fn = spec.fn;
+  }
+  for (TierUpJob& job : waiting)
+    if (job.done) job.done(old, RegionEntry{spec.fn, 0, epoch});
 }
 
 void TierManager::worker(unsigned index, const std::string& path, unsigned threads) {
@@ -504,17 +593,29 @@ void TierManager::worker(unsigned index, const std::string& path, unsigned threa
   if (m_harts >= std::max(1u, std::thread::hardware_concurrency()))
     ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
   if (index == 0 && m_arming_hold) m_arming_hold->release();  // loaded (or failed): confine now
+  std::vector<TierUpJob> waiting;
   for (;;) {
     std::vector<CompileJob> batch;
     {
       std::unique_lock<std::mutex> lock(m_queue_mutex);
       m_queue_cv.wait(lock, [&] {
-        return m_stopping || m_load_failed || (m_ready.load(std::memory_order_acquire) && !m_queue.empty());
+        return m_stopping || m_load_failed ||
+               (m_ready.load(std::memory_order_acquire) && (!m_queue.empty() || !m_tier_up.empty()));
       });
       if (m_stopping || m_load_failed) return;
       take_batch(&batch);
+      // New code first (it runs in the interpreter until compiled); tier-ups when none waits.
+      if (batch.empty() && !m_tier_up.empty()) {
+        const JitRegionFn fn = m_tier_up.front().fn;
+        auto same = std::stable_partition(m_tier_up.begin(), m_tier_up.end(),
+                                          [fn](const TierUpJob& job) { return job.fn == fn; });
+        waiting.assign(std::make_move_iterator(m_tier_up.begin()), std::make_move_iterator(same));
+        m_tier_up.erase(m_tier_up.begin(), same);
+      }
     }
     if (!batch.empty()) compile_batch(*m_instances[index], batch);
+    if (!waiting.empty()) optimise(*m_optimisers[index], waiting);
+    waiting.clear();
   }
 }
 
@@ -534,6 +635,8 @@ TierStats TierManager::stats() const {
     s.compile_cpu_ns = m_compile_cpu_ns;
     s.load_cpu_ns = m_load_cpu_ns;
     s.compiled_guest_insns = m_compiled_guest_insns;
+    s.regions_optimised = m_optimised;
+    s.optimise_cpu_ns = m_optimise_cpu_ns;
   }
   {
     std::lock_guard<std::mutex> lock(m_queue_mutex);

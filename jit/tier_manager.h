@@ -50,6 +50,8 @@ struct TierStats {
   uint64_t code_cache_flushes = 0;       // times all compiled code was dropped for the limit
   uint64_t exits[kJitExitReasons] = {};  // region exits by JitExitReason
   uint64_t chains = 0;                   // region-to-region tail calls (exits that did not return)
+  uint64_t regions_optimised = 0;        // auto: hot regions recompiled at kJitCompileHot (tier-up)
+  uint64_t optimise_cpu_ns = 0;          // CPU time of those recompiles (also in compile_cpu_ns)
 };
 
 // The name of a JitExitReason in `up --stats` ("branch", "trap", "indirect", "budget", "code_store").
@@ -89,7 +91,18 @@ class TierManager {
   // only the regions that stay hot at the optimised quality (tier-up) did not pay on those
   // programs either: most regions run ~25 instructions per entry, and SSA code loads and stores
   // every register it uses at each entry and exit.
+  //
+  // So hot code is recompiled instead (tier-up, auto only) at kJitCompileHot: the fast code's shape
+  // (registers in CpuState, so no phis per register and exit) through -O1 codegen. A region whose
+  // entry has run tier_up_retired() guest instructions (with what it chained to) is compiled again
+  // on a compile thread when no fast compile is waiting, and each hart swaps its function for the
+  // new one between chunks (request_tier_up). At the optimised quality (SSA) the same tier-up made
+  // every jit_compute program slower (2026-12-07 18:28, docs/benchmarks.md): its compiles cost
+  // more than its code saved.
   int quality() const { return kJitCompileFast; }
+  uint64_t tier_up_retired() const {
+    return m_options.tier_up_retired ? m_options.tier_up_retired : TierOptions::kDefaultTierUpRetired;
+  }
   uint32_t hot_threshold() const { return m_threshold; }
   std::string note() const {  // why an `auto` tier is inactive
     std::lock_guard<std::mutex> lock(m_queue_mutex);
@@ -106,6 +119,10 @@ class TierManager {
   static constexpr std::chrono::milliseconds kStaleAfter{2000};
   // Requests one compile thread takes at once into one LLVM module.
   static constexpr size_t kBatchJobs = 32;
+  // Tier-up (auto): asks for `fn` (a region of code epoch `epoch`) at kJitCompileHot. `done`
+  // is called once, on a compile thread or at once, with the new code (its entries keep fn's
+  // indices), or not at all when the region is not known, its epoch is gone or the compile fails.
+  void request_tier_up(JitRegionFn fn, uint64_t epoch, std::function<void(JitRegionFn, RegionEntry)> done);
   // Stops and joins the compile threads (before the harts that receive results go away).
   void stop();
 
@@ -145,7 +162,7 @@ class TierManager {
   };
   // Under instance.mutex: a compiler of the current epoch (an older one is retired and replaced).
   // False when no new compiler could be made (the compile is skipped).
-  bool renew(Instance& instance, uint64_t epoch);
+  bool renew(Instance& instance, uint64_t epoch, int quality = kJitCompileFast);
   // After a compile: flushes when the live code is over the limit.
   void enforce_limit();
   // Frees retired compilers no hart can be running code of.
@@ -172,6 +189,22 @@ class TierManager {
   // Compiles `batch` on `instance` as one module, the requests for one page as one region with
   // several entries, and reports each request's result through its `done`.
   void compile_batch(Instance& instance, std::vector<CompileJob>& batch);
+  // Tier-up: the region `fn` again at kJitCompileHot on `instance`, answering `waiting`.
+  struct TierUpJob {
+    JitRegionFn fn = nullptr;
+    uint64_t epoch = 0;
+    std::function<void(JitRegionFn, RegionEntry)> done;
+  };
+  void optimise(Instance& instance, std::vector<TierUpJob>& waiting);
+  // What a fast-compiled region was made from (auto), for its tier-up: under m_compiled_mutex.
+  struct RegionSource {
+    std::vector<JitRegionInsn> insns;
+    std::vector<uint32_t> entries;
+    uint64_t epoch = 0;
+    bool queued = false;
+    JitRegionFn optimised = nullptr;
+  };
+  std::unordered_map<JitRegionFn, RegionSource> m_sources;
 
   TierOptions m_options;
   uint32_t m_threshold = 1;
@@ -191,6 +224,8 @@ class TierManager {
   mutable std::mutex m_queue_mutex;
   std::condition_variable m_queue_cv;
   std::vector<CompileJob> m_queue;
+  std::vector<TierUpJob> m_tier_up;                     // under m_queue_mutex; taken when m_queue is empty
+  std::vector<std::unique_ptr<Instance>> m_optimisers;  // auto: one per compile thread, made lazily
   bool m_stopping = false;
   bool m_load_failed = false;  // auto: the background load failed (m_note says why)
   std::vector<std::thread> m_threads;
@@ -216,6 +251,7 @@ class TierManager {
   uint64_t m_failed = 0;
   uint64_t m_load_cpu_ns = 0;
   uint64_t m_compiled_guest_insns = 0;
+  uint64_t m_optimised = 0, m_optimise_cpu_ns = 0;
   std::string m_last_failure;
   std::atomic<uint64_t> m_guest_instructions{0}, m_compiled_instructions{0}, m_installed{0};
   std::atomic<uint64_t> m_exits[kJitExitReasons] = {};

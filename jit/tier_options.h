@@ -27,6 +27,11 @@ struct TierOptions {
   // code compiles again.
   uint64_t code_cache_bytes = 0;
   static constexpr uint64_t kDefaultCodeCache = 128ull << 20;
+  // auto: a region entry that has run this many guest instructions (with what it chained to) has
+  // its region recompiled with -O1 codegen (tier-up, TierManager::quality); 0 = the default. Tests set it
+  // low.
+  uint64_t tier_up_retired = 0;
+  static constexpr uint64_t kDefaultTierUpRetired = 16ull << 20;
 
   static constexpr uint32_t kDefaultAutoThreshold = 16384;
 };

@@ -266,6 +266,9 @@ std::string format_stats(const jit::TierStats& s) {
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     text += std::string(" ") + jit::exit_reason_name(i) + " " + std::to_string(s.exits[i]);
   text += "; region chains " + std::to_string(s.chains);
+  std::snprintf(more, sizeof more, "; %llu regions optimised (tier-up, %.3f s CPU)",
+                static_cast<unsigned long long>(s.regions_optimised), s.optimise_cpu_ns / 1e9);
+  text += more;
   return text + "\n";
 }
 
@@ -311,6 +314,8 @@ std::string stats_json_of(const jit::TierStats& s) {
       static_cast<unsigned long long>(s.compiled_guest_insns));
   std::string json = "{\"mode\": " + json_string(s.mode) + ", \"tier\": " + json_string(s.tier) + ", " +
                      numbers + ", \"chains\": " + std::to_string(s.chains) +
+                     ", \"regions_optimised\": " + std::to_string(s.regions_optimised) +
+                     ", \"optimise_cpu_s\": " + std::to_string(s.optimise_cpu_ns / 1e9) +
                      ", \"last_failure\": " + json_string(s.last_failure) + ", \"exits\": {";
   for (unsigned i = 0; i < kJitExitReasons; ++i)
     json +=

@@ -11,7 +11,8 @@
 #   sort      sort of the same 200000 lines (string compares, pointer chasing, malloc)
 #   awk       a 200000-iteration awk loop with FP arithmetic (an interpreter: calls, FP)
 # Prints per program the median seconds and the throughput ratio QEMU time / our time (> 1: we are
-# faster), and the geomean of those ratios.
+# faster), and the geomean of those ratios. BASE=VMLAUNCH also runs every tier on that build (rows
+# base-TIER), alternating with this one, for before/after comparisons under the same load.
 #   BZ=name tools/dev-bazel run //bench/jit_compute   (or: bench/jit_compute/jit_compute.sh VMLAUNCH)
 set -euo pipefail
 runs=${RUNS:-3}
@@ -43,6 +44,14 @@ tiers=${TIERS:-interp auto}
 for tier in $tiers; do
   guest_yaml compute-bench "1" "$(jit_accel "$tier")" "$cmdline" >"$tmp/$tier.yaml"
 done
+# BASE=VMLAUNCH: also runs each tier on that build (named base-TIER), alternating with this one
+# (before/after comparisons in one run, under the same load).
+names=""
+for tier in $tiers; do
+  names+=" $tier"
+  if [ -n "${BASE:-}" ]; then names+=" base-$tier"; cp "$tmp/$tier.yaml" "$tmp/base-$tier.yaml"; fi
+done
+engine() { if [ "${1#base-}" != "$1" ]; then echo "$BASE"; else echo "$vml"; fi; }
 
 # run_one NAME CMD...: appends "program seconds checksum" lines to $tmp/NAME.times
 run_one() {
@@ -54,8 +63,8 @@ run_one() {
 }
 
 for _ in $(seq "$runs"); do
-  for tier in $tiers; do
-    run_one "$tier" "$vml" up --stats "$tmp/$tier.yaml"
+  for tier in $names; do
+    run_one "$tier" "$(engine "$tier")" up --stats "$tmp/$tier.yaml"
     grep -a "^jit: tier" "$tmp/$tier.out" >"$tmp/$tier.stats" || true
   done
   run_one qemu qemu-system-riscv64 -M virt -smp 1 -m 256M -nographic -monitor none -bios "$fw" \
@@ -63,7 +72,7 @@ for _ in $(seq "$runs"); do
 done
 
 # Every engine must compute the same thing.
-for name in $tiers; do
+for name in $names; do
   if ! diff <(awk '{ print $1, $3 }' "$tmp/$name.times" | sort -u) <(awk '{ print $1, $3 }' "$tmp/qemu.times" | sort -u) >/dev/null; then
     echo "jit_compute: $name's outputs differ from QEMU's:" >&2
     diff <(awk '{ print $1, $3 }' "$tmp/$name.times" | sort -u) <(awk '{ print $1, $3 }' "$tmp/qemu.times" | sort -u) >&2
@@ -78,19 +87,19 @@ median() {  # median of the seconds of program $2 in file $1
 echo "jit_compute: $runs runs each, median seconds in the guest (guests/ Linux + busybox, 1 hart, 256 MiB)"
 header="| program |"
 sep="|---|"
-for name in $tiers qemu; do
+for name in $names qemu; do
   header+=" $([ "$name" = qemu ] && echo "qemu TCG" || echo "jit $name") (s) |"
   sep+="---|"
 done
-for tier in $tiers; do header+=" qemu / $tier |"; sep+="---|"; done
+for tier in $names; do header+=" qemu / $tier |"; sep+="---|"; done
 echo "$header"
 echo "$sep"
 declare -A logsum
 for p in $programs; do
   line="| $p |"
-  for name in $tiers qemu; do line+=" $(median "$tmp/$name.times" "$p") |"; done
+  for name in $names qemu; do line+=" $(median "$tmp/$name.times" "$p") |"; done
   q=$(median "$tmp/qemu.times" "$p")
-  for tier in $tiers; do
+  for tier in $names; do
     r=$(awk -v a="$(median "$tmp/$tier.times" "$p")" -v b="$q" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
     line+=" $r |"
     logsum[$tier]=$(awk -v s="${logsum[$tier]:-0}" -v r="$r" 'BEGIN { printf "%.6f", s + (r > 0 ? log(r) : 0) }')
@@ -98,10 +107,10 @@ for p in $programs; do
   echo "$line"
 done
 line="| geomean qemu / ours |"
-for name in $tiers qemu; do line+=" |"; done
+for name in $names qemu; do line+=" |"; done
 n=$(echo $programs | wc -w)
-for tier in $tiers; do line+=" $(awk -v s="${logsum[$tier]}" -v n="$n" 'BEGIN { printf "%.2f", exp(s / n) }') |"; done
+for tier in $names; do line+=" $(awk -v s="${logsum[$tier]}" -v n="$n" 'BEGIN { printf "%.2f", exp(s / n) }') |"; done
 echo "$line"
-for tier in $tiers; do
+for tier in $names; do
   if [ -s "$tmp/$tier.stats" ]; then echo "  $tier --stats (last run): $(cat "$tmp/$tier.stats")"; fi
 done

@@ -27,7 +27,7 @@ VML_CONSUMES("passthrough.*");  // opened by backends/factory for this model
 namespace hw::pci {
 namespace {
 
-constexpr uint8_t kCapMsi = 0x05;
+constexpr uint8_t kCapMsi = 0x05, kCapVendor = 0x09;
 constexpr uint16_t kMsi64Bit = 0x80, kMsiEnable = 0x01;
 // Offsets inside our MSI capability (64-bit layout): control, address low/high, data.
 constexpr uint16_t kMsiControl = 2, kMsiAddressLow = 4, kMsiAddressHigh = 8, kMsiData = 12;
@@ -200,6 +200,28 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     fn->m_msi_cap = fn->add_capability(kCapMsi, body, writable);
     fn->m_msi_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fn->m_msi_event < 0) return base::fail(base::Error("vfio-pci: eventfd failed"));
+  }
+
+  // Vendor-specific capabilities (id 9), copied read-only: drivers find device structures
+  // through them (virtio-pci's common, notify, ISR and device config areas in its BARs, whose
+  // layout is the host's, as ours is).
+  {
+    uint8_t config[256];
+    if (device->read(passthrough::kVfioConfigRegion, 0, config) && (config[kStatus] & kStatusCapabilities)) {
+      // Our list starts at 0x40 with MSI (16 bytes, aligned) and ends with MSI-X (12): what does
+      // not fit in between is left out.
+      unsigned next = 0x40 + (fn->m_msi_cap ? 16 : 0);
+      const unsigned end = 256 - (fn->m_msix ? 12 : 0);
+      unsigned at = config[kCapabilityPointer] & 0xfc;
+      for (unsigned steps = 0; at >= 0x40 && at + 3 <= 256 && steps < 48; ++steps) {
+        const unsigned length = config[at + 2];  // includes the id and next bytes
+        if (config[at] == kCapVendor && length >= 3 && at + length <= 256 && next + length <= end) {
+          fn->add_capability(kCapVendor, std::span<const uint8_t>(config + at + 2, length - 2));
+          next = (next + length + 3) & ~3u;
+        }
+        at = config[at + 1] & 0xfc;
+      }
+    }
   }
 
   if (fn->m_msix) {

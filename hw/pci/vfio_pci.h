@@ -9,7 +9,8 @@
 //   device descriptor (pread/pwrite), and so is a BAR with sparse mmap areas (the MSI-X table's);
 // - a capability list of one MSI capability (one vector, 64-bit) and, where the host function has
 //   one, its MSI-X capability (same vector count, table and PBA where the host has them), emulated;
-//   the rest of the host's list (PCIe, power management, vendor capabilities) is filtered out.
+//   its vendor-specific capabilities are copied read-only (virtio-pci's structures are found
+//   through them); the rest of the host's list (PCIe, power management) is filtered out.
 //   The MSI-X table and PBA are ours (hw/pci/msix.h): the BAR holding them is trapped, the rest of
 //   it forwarded to the host BAR. Each vector has an eventfd VFIO signals, bound (KVM irqfd) to
 //   the vector's message while it is unmasked; a masked vector's signal sets its pending bit and

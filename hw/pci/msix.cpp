@@ -26,8 +26,9 @@ MsixFound find_msix(std::span<const uint8_t> config, std::span<const uint64_t, 6
   if (config.size() < 256 || !(le(config, kStatus, 2) & kStatusCapabilities)) return found;
   unsigned at = config[kCapabilityPointer] & 0xfc;
   // At most 48 capabilities fit in 0x40..0xff: more is a loop.
-  for (unsigned steps = 0; at >= 0x40 && at + 12 <= 256 && steps < 48; ++steps) {
-    if (config[at] == kCapMsix) {
+  // `at` is at most 0xfc: its id and next bytes are always inside; an MSI-X capability needs 12.
+  for (unsigned steps = 0; at >= 0x40 && steps < 48; ++steps) {
+    if (config[at] == kCapMsix && at + 12 <= 256) {
       MsixLayout l;
       l.offset = static_cast<uint8_t>(at);
       l.vectors = (le(config, at + kControl, 2) & kMsixTableSizeMask) + 1;

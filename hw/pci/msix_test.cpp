@@ -111,6 +111,20 @@ TEST_CASE("find_msix walks the capability list and checks the layout against the
     c[0x54] = 0x02;  // BIR 2: size 0
     CHECK_FALSE(find_msix(c, bars).layout);
   }
+  SUBCASE("a short capability near the end comes before it") {
+    c[0x41] = 0xfc;
+    c[0xfc] = 0x09;
+    c[0xfd] = 0x50;
+    MsixFound after = find_msix(c, bars);
+    REQUIRE(after.layout);
+    CHECK(after.layout->offset == 0x50);
+  }
+  SUBCASE("an MSI-X capability too close to the end is not read past it") {
+    c[0x41] = 0xf8;
+    c[0xf8] = kCapMsix;
+    c[0xf9] = 0;
+    CHECK_FALSE(find_msix(c, bars).layout);
+  }
   SUBCASE("BIR 6 or 7") {
     c[0x58] = 0x07;
     MsixFound bad = find_msix(c, bars);

@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -25,7 +27,7 @@ VML_CONSUMES("passthrough.*");  // opened by backends/factory for this model
 namespace hw::pci {
 namespace {
 
-constexpr uint8_t kCapMsi = 0x05;
+constexpr uint8_t kCapMsi = 0x05, kCapVendor = 0x09;
 constexpr uint16_t kMsi64Bit = 0x80, kMsiEnable = 0x01;
 // Offsets inside our MSI capability (64-bit layout): control, address low/high, data.
 constexpr uint16_t kMsiControl = 2, kMsiAddressLow = 4, kMsiAddressHigh = 8, kMsiData = 12;
@@ -111,6 +113,26 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
   const char* trap = std::getenv("VMLAUNCH_VFIO_TRAP_BARS");
   if (!trap || std::string_view(trap) != "1") fn->m_direct = std::move(direct);
 
+  // The host's MSI-X capability, if any and usable: its table and PBA must lie inside BARs VFIO
+  // gives us, and VFIO must offer MSI-X vectors (the guest's config space is ours, so a host
+  // capability that does not fit is simply not offered).
+  if (fn->m_msi && device->irq_count(passthrough::kVfioIrqMsix) > 0) {
+    uint8_t config[256];
+    std::memset(config, 0xff, sizeof config);
+    std::array<uint64_t, 6> sizes{};
+    for (unsigned i = 0; i < passthrough::kVfioBarCount; ++i) sizes[i] = device->region(i).size;
+    if (device->read(passthrough::kVfioConfigRegion, 0, config)) {
+      MsixFound found = find_msix(config, sizes);
+      if (found.layout) {
+        fn->m_msix_layout = *found.layout;
+        fn->m_msix = std::make_shared<MsixTable>(found.layout->vectors);
+      } else if (!found.problem.empty()) {
+        std::fprintf(stderr, "vmlaunch: %s: the host's MSI-X is not offered: %s\n", name.c_str(),
+                     found.problem.c_str());
+      }
+    }
+  }
+
   for (unsigned i = 0; i < passthrough::kVfioBarCount; ++i) {
     const passthrough::VfioRegion& region = device->region(i);
     if (region.size == 0) continue;
@@ -118,11 +140,24 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     bool io = bar & 1;
     bool is64 = !io && ((bar >> 1) & 3) == 2;
     if (is64 && i == passthrough::kVfioBarCount - 1) break;  // a malformed BAR5: skip it
+    std::shared_ptr<Device> decoder = std::make_shared<VfioBar>(name + ".bar" + std::to_string(i), device, i);
+    if (fn->m_msix && (fn->m_msix_layout.table_bar == i || fn->m_msix_layout.pba_bar == i)) {
+      // The table and PBA are ours; the rest of the BAR is the host's (trapped, each access a
+      // pread/pwrite). A table write re-programs that vector's delivery.
+      const MsixLayout& l = fn->m_msix_layout;
+      std::weak_ptr<VfioPciFunction> weak = fn;
+      decoder = std::make_shared<MsixBarWindow>(
+          name + ".bar" + std::to_string(i) + ".msix", decoder, fn->m_msix,
+          l.table_bar == i ? std::optional<uint64_t>(l.table_offset) : std::nullopt,
+          l.pba_bar == i ? std::optional<uint64_t>(l.pba_offset) : std::nullopt, [weak](unsigned vector) {
+            if (auto self = weak.lock()) self->update_msix(vector);
+          });
+    }
     fn->define_bar(i, bar_size(region.size, io),
                    io     ? BarKind::Io
                    : is64 ? BarKind::Memory64
                           : BarKind::Memory32,
-                   std::make_shared<VfioBar>(name + ".bar" + std::to_string(i), device, i), !io && (bar & 8));
+                   std::move(decoder), !io && (bar & 8));
     if (is64) ++i;
   }
 
@@ -164,9 +199,57 @@ base::ErrorOr<std::shared_ptr<VfioPciFunction>> VfioPciFunction::create(
     const uint8_t writable[12] = {kMsiEnable, 0, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     fn->m_msi_cap = fn->add_capability(kCapMsi, body, writable);
     fn->m_msi_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fn->m_msi_event < 0) return base::fail(base::Error("vfio-pci: eventfd failed"));
+  }
+
+  // Vendor-specific capabilities (id 9), copied read-only: drivers find device structures
+  // through them (virtio-pci's common, notify, ISR and device config areas in its BARs, whose
+  // layout is the host's, as ours is).
+  {
+    uint8_t config[256];
+    if (device->read(passthrough::kVfioConfigRegion, 0, config) && (config[kStatus] & kStatusCapabilities)) {
+      // Our list starts at 0x40 with MSI (16 bytes, aligned) and ends with MSI-X (12): what does
+      // not fit in between is left out.
+      unsigned next = 0x40 + (fn->m_msi_cap ? 16 : 0);
+      const unsigned end = 256 - (fn->m_msix ? 12 : 0);
+      unsigned at = config[kCapabilityPointer] & 0xfc;
+      for (unsigned steps = 0; at >= 0x40 && at + 3 <= 256 && steps < 48; ++steps) {
+        const unsigned length = config[at + 2];  // includes the id and next bytes
+        if (config[at] == kCapVendor && length >= 3 && at + length <= 256 && next + length <= end) {
+          fn->add_capability(kCapVendor, std::span<const uint8_t>(config + at + 2, length - 2));
+          next = (next + length + 3) & ~3u;
+        }
+        at = config[at + 1] & 0xfc;
+      }
+    }
+  }
+
+  if (fn->m_msix) {
+    // Control (table size; enable and function mask writable), table and PBA offset/BIR as the
+    // host has them (our BARs have the host's layout).
+    const MsixLayout& l = fn->m_msix_layout;
+    const uint16_t control = static_cast<uint16_t>(l.vectors - 1);
+    const uint32_t table = l.table_offset | l.table_bar, pba = l.pba_offset | l.pba_bar;
+    const uint8_t body[10] = {static_cast<uint8_t>(control),     static_cast<uint8_t>(control >> 8),
+                              static_cast<uint8_t>(table),       static_cast<uint8_t>(table >> 8),
+                              static_cast<uint8_t>(table >> 16), static_cast<uint8_t>(table >> 24),
+                              static_cast<uint8_t>(pba),         static_cast<uint8_t>(pba >> 8),
+                              static_cast<uint8_t>(pba >> 16),   static_cast<uint8_t>(pba >> 24)};
+    const uint8_t writable[10] = {0, static_cast<uint8_t>((kMsixEnable | kMsixFunctionMask) >> 8)};
+    fn->m_msix_cap = fn->add_capability(kCapMsix, body, writable);
+    // The eventfds now, before the VMM is confined; VFIO gets them when the guest enables MSI-X.
+    const unsigned count = std::min(l.vectors, device->irq_count(passthrough::kVfioIrqMsix));
+    for (unsigned v = 0; v < count; ++v) {
+      int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (fd < 0) return base::fail(base::Error("vfio-pci: eventfd failed"));
+      fn->m_msix_events.push_back(fd);
+    }
+    fn->m_msix_irqfd.assign(count, 0);
+  }
+
+  if (fn->m_msi_event >= 0 || !fn->m_msix_events.empty()) {
     fn->m_stop_event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fn->m_msi_event < 0 || fn->m_stop_event < 0)
-      return base::fail(base::Error("vfio-pci: eventfd failed"));
+    if (fn->m_stop_event < 0) return base::fail(base::Error("vfio-pci: eventfd failed"));
     VfioPciFunction* self = fn.get();
     fn->m_forwarder = std::thread([self] {
       security::ThreadRole role(security::Role::DeviceIo);
@@ -191,6 +274,8 @@ void VfioPciFunction::bar_moved(unsigned index, std::optional<uint64_t> address)
   if (!m_direct || index >= m_direct_ids.size()) return;
   const passthrough::VfioRegion& region = m_device->region(index);
   if (!region.mapped) return;
+  // The MSI-X table must stay ours (a kernel may let us map it: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE).
+  if (m_msix && (index == m_msix_layout.table_bar || index == m_msix_layout.pba_bar)) return;
   if (m_direct_ids[index]) m_direct->unmap(*m_direct_ids[index]);
   m_direct_ids[index].reset();
   // The guest's address: a BAR is aligned to its size, at least the region's whole pages; anything
@@ -217,11 +302,15 @@ VfioPciFunction::~VfioPciFunction() {
   }
   if (m_msi_irqfd.load()) m_msi->unbind_eventfd(m_msi_event);
   if (m_msi_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsi, {});
+  for (size_t v = 0; v < m_msix_irqfd.size(); ++v)
+    if (m_msix_irqfd[v]) m_msi->unbind_eventfd(m_msix_events[v]);
+  if (m_msix_enabled) (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsix, {});
   disable_intx_locked();
   m_device->unmap_all_dma();
   (void)m_device->reset();
   if (m_msi_event >= 0) ::close(m_msi_event);
   if (m_stop_event >= 0) ::close(m_stop_event);
+  for (int fd : m_msix_events) ::close(fd);
   if (m_intx_event >= 0) ::close(m_intx_event);
   if (m_intx_resample >= 0) ::close(m_intx_resample);
 }
@@ -260,6 +349,63 @@ void VfioPciFunction::config_written(uint16_t offset, unsigned size) {
   // Control (enable), address and data: whatever the guest changed, VFIO and the binding follow.
   const unsigned control = m_msi_cap + kMsiControl;
   if (m_msi_cap && offset < control + 12 && end > control) update_msi();
+  // MSI-X: only the control word's enable and function mask are writable.
+  const unsigned msix_control = m_msix_cap + kMsiControl;
+  if (m_msix_cap && offset < msix_control + 2 && end > msix_control) update_msix(std::nullopt);
+}
+
+void VfioPciFunction::update_msix(std::optional<unsigned> changed) {
+  std::lock_guard guard(m_msi_lock);
+  const uint16_t control = static_cast<uint16_t>(read_raw(m_msix_cap + kMsiControl, 2));
+  const bool enable = control & kMsixEnable;
+  m_msix->set_control(enable, control & kMsixFunctionMask);
+  if (enable != m_msix_enabled) {
+    if (!enable) {
+      for (unsigned v = 0; v < m_msix_irqfd.size(); ++v)
+        if (m_msix_irqfd[v]) m_msi->unbind_eventfd(m_msix_events[v]);
+      m_msix_irqfd.assign(m_msix_irqfd.size(), 0);
+      (void)m_device->set_irq_eventfds(passthrough::kVfioIrqMsix, {});
+      m_msix_enabled = false;
+      if (!m_msi_enabled) (void)enable_intx_locked();
+      return;
+    }
+    // VFIO has one interrupt type at a time: INTx goes while MSI-X is on (and MSI must be off, as
+    // the spec asks of the guest; VFIO refuses otherwise).
+    disable_intx_locked();
+    auto done = m_device->set_irq_eventfds(passthrough::kVfioIrqMsix, m_msix_events);
+    if (!done.ok()) {
+      // The guest's own device stops interrupting; the VMM goes on.
+      std::fprintf(stderr, "vmlaunch: %s: MSI-X enable: %s\n", name().c_str(), done.error().message.c_str());
+      if (!m_msi_enabled) (void)enable_intx_locked();
+      return;
+    }
+    m_msix_enabled = true;
+    changed.reset();  // every vector's binding follows
+  }
+  if (!m_msix_enabled) return;
+  if (changed) {
+    bind_msix_vector_locked(*changed);
+  } else {
+    for (unsigned v = 0; v < m_msix_events.size(); ++v) bind_msix_vector_locked(v);
+  }
+  // What fired while masked goes out now that it is not (the forwarder set those pending bits).
+  for (const auto& [vector, message] : m_msix->take_deliverable())
+    m_msi->signal(message.address, message.data);
+}
+
+void VfioPciFunction::bind_msix_vector_locked(unsigned vector) {
+  if (vector >= m_msix_events.size()) return;  // a table entry VFIO has no vector for
+  const int fd = m_msix_events[vector];
+  if (m_msix->deliverable(vector)) {
+    // Bound (or re-aimed) to the vector's message: a signal left in the eventfd while it was
+    // masked is delivered by KVM as it binds. False: the forwarder sends it instead.
+    MsixTable::Message m = m_msix->message(vector);
+    m_msix_irqfd[vector] = m_msi->bind_eventfd(fd, m.address, m.data);
+  } else if (m_msix_irqfd[vector]) {
+    // Masked: VFIO still signals the eventfd, and the forwarder turns that into the pending bit.
+    m_msi->unbind_eventfd(fd);
+    m_msix_irqfd[vector] = 0;
+  }
 }
 
 void VfioPciFunction::update_msi() {
@@ -287,19 +433,34 @@ void VfioPciFunction::update_msi() {
     // The guest's own device stops interrupting; the VMM goes on.
     std::fprintf(stderr, "vmlaunch: %s: MSI %s: %s\n", name().c_str(), enable ? "enable" : "disable",
                  done.error().message.c_str());
-    if (!m_msi_enabled) (void)enable_intx_locked();
+    if (!m_msi_enabled && !m_msix_enabled) (void)enable_intx_locked();
     return;
   }
   m_msi_enabled = enable;
   if (enable) m_msi_irqfd = m_msi->bind_eventfd(m_msi_event, address, data);
-  if (!enable) (void)enable_intx_locked();
+  if (!enable && !m_msix_enabled) (void)enable_intx_locked();
 }
 
 void VfioPciFunction::forward_msi() {
-  pollfd fds[2] = {{m_stop_event, POLLIN, 0}, {m_msi_event, POLLIN, 0}};
+  // The stop eventfd, MSI's (-1 if none: poll skips it), then one a MSI-X vector.
+  std::vector<pollfd> fds = {{m_stop_event, POLLIN, 0}, {m_msi_event, POLLIN, 0}};
+  for (int fd : m_msix_events) fds.push_back({fd, POLLIN, 0});
   for (;;) {
-    if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (::poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
     if (fds[0].revents) return;
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      // Under the lock, so that a vector the guest unmasks meanwhile either finds its pending bit
+      // set or its signal still in the eventfd (which KVM delivers as it binds).
+      std::lock_guard guard(m_msi_lock);
+      uint64_t count = 0;
+      if (::read(fds[i].fd, &count, sizeof count) != sizeof count) continue;  // KVM took it
+      // Not bound (masked: the pending bit; or no irqfd on this machine), or read before KVM did.
+      if (auto message = m_msix->fire(static_cast<unsigned>(i - 2))) {
+        m_msi_count.fetch_add(1, std::memory_order_relaxed);
+        m_msi->signal(message->address, message->data);
+      }
+    }
     uint64_t count = 0;
     if (!(fds[1].revents & POLLIN) || ::read(m_msi_event, &count, sizeof count) != sizeof count) continue;
     if (m_msi_irqfd.load()) continue;  // the accelerator delivered it already

@@ -7,8 +7,14 @@
 //   (a KVM memory slot, moved with the BAR): its accesses make no exits. Every other BAR, or one
 //   the slot cannot take (over RAM, say), is trapped and forwarded to the host BAR through the VFIO
 //   device descriptor (pread/pwrite), and so is a BAR with sparse mmap areas (the MSI-X table's);
-// - a capability list of one MSI capability (one vector, 64-bit), emulated; the host's own list
-//   (PCIe, power management, MSI-X, vendor capabilities) is filtered out;
+// - a capability list of one MSI capability (one vector, 64-bit) and, where the host function has
+//   one, its MSI-X capability (same vector count, table and PBA where the host has them), emulated;
+//   its vendor-specific capabilities are copied read-only (virtio-pci's structures are found
+//   through them); the rest of the host's list (PCIe, power management) is filtered out.
+//   The MSI-X table and PBA are ours (hw/pci/msix.h): the BAR holding them is trapped, the rest of
+//   it forwarded to the host BAR. Each vector has an eventfd VFIO signals, bound (KVM irqfd) to
+//   the vector's message while it is unmasked; a masked vector's signal sets its pending bit and
+//   is sent when the guest unmasks it;
 // - the host's expansion ROM (when VFIO can read one), read-only and trapped, where the guest maps it;
 // - the command register's I/O, memory and bus-master bits forwarded to the host function (bus
 //   mastering must be on for DMA and MSI).
@@ -36,6 +42,7 @@
 #include "base/guest_memory.h"
 #include "base/result.h"
 #include "hw/device.h"
+#include "hw/pci/msix.h"
 #include "hw/pci/pci_function.h"
 
 namespace passthrough {
@@ -55,7 +62,8 @@ class VfioPciFunction : public PciFunction {
       std::shared_ptr<DirectMapper> direct = nullptr);
   ~VfioPciFunction() override;
 
-  uint8_t msi_capability() const { return m_msi_cap; }  // 0 when none is offered
+  uint8_t msi_capability() const { return m_msi_cap; }    // 0 when none is offered
+  uint8_t msix_capability() const { return m_msix_cap; }  // 0 when none is offered
 
  protected:
   void config_written(uint16_t offset, unsigned size) override;
@@ -66,6 +74,9 @@ class VfioPciFunction : public PciFunction {
   VfioPciFunction(std::string name, const FunctionIds& ids, std::shared_ptr<passthrough::VfioDevice> device,
                   std::shared_ptr<MsiSink> msi);
   void update_msi();
+  // MSI-X: the capability's control or vector `changed`'s table entry was written.
+  void update_msix(std::optional<unsigned> changed);
+  void bind_msix_vector_locked(unsigned vector);
   void forward_msi();
   // INTx through VFIO and the machine's line, on or off (m_msi_lock held, or before any vCPU runs).
   bool enable_intx_locked();
@@ -82,6 +93,14 @@ class VfioPciFunction : public PciFunction {
   int m_msi_event = -1, m_stop_event = -1;
   std::thread m_forwarder;
   std::atomic<uint64_t> m_msi_count{0};
+  // MSI-X: the guest's table (ours, never the host's), one eventfd a vector VFIO signals, and
+  // which of them are bound to their message in the accelerator now (m_msi_lock).
+  uint8_t m_msix_cap = 0;
+  MsixLayout m_msix_layout;
+  std::shared_ptr<MsixTable> m_msix;
+  std::vector<int> m_msix_events;
+  std::vector<uint8_t> m_msix_irqfd;
+  bool m_msix_enabled = false;  // as last given to VFIO
   std::shared_ptr<IrqLine> m_intx;
   int m_intx_event = -1, m_intx_resample = -1;  // -1: the function offers no INTx
   bool m_intx_enabled = false;                  // VFIO signals m_intx_event, bound to the line

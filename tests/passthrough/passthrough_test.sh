@@ -22,6 +22,8 @@
 #     10! finished by edu's interrupt through MSI (pci_alloc_irq_vectors), and DMAs 2 KiB from
 #     dma_alloc_coherent memory into edu and back, each DMA finished by its MSI; the driver is then
 #     removed and loaded again (the device handed over inside the guest);
+#     the same guest also gets the nested host's virtio-rng-pci (modern only: MSI-X) through
+#     vfio-pci: its driver takes two MSI-X vectors (sysfs msi_irqs) and /dev/hwrng gives 64 bytes;
 #   - after that guest stops, a last freestanding machine takes the MSI again (teardown after each
 #     kind, Linux's included; a second Linux guest instead passed too but costs 33-47 s more);
 #     `up` while another process holds the group fails saying so.
@@ -97,8 +99,16 @@ step guest_intx env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up 
 # Traced (on stderr, apart from the guest's output): BAR0 mmapped into a KVM memory slot, and the MSI
 # through KVM irqfd ("kvm: irqfd"), not the VMM's forwarding thread; the same 2000 reads timed.
 step guest2 env VMLAUNCH_KVM_TRACE=1 bash -c 'exec timeout -k 5 120 "$0" up edu-reads.yaml </dev/null 2>guest2.trace' "$vmlaunch"
-# x86_64 Linux with vmlaunch_edu.ko.
-sed "s|@BDF@|$bdf|" linux.yaml.in >linux.yaml
+# virtio-rng (modern only, MSI-X) for the Linux guest too: off the nested host's driver, onto vfio-pci.
+rng=$(for d in /sys/bus/pci/devices/*; do
+  [ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1044 ] && basename "$d"
+done)
+echo "$rng" >rng.id
+echo vfio-pci >"/sys/bus/pci/devices/$rng/driver_override"
+[ -e "/sys/bus/pci/devices/$rng/driver" ] && echo "$rng" >"/sys/bus/pci/devices/$rng/driver/unbind"
+echo "$rng" >/sys/bus/pci/drivers_probe
+# x86_64 Linux with vmlaunch_edu.ko, and virtio-rng.
+sed "s|@BDF@|$bdf|; s|@RNG@|$rng|" linux.yaml.in >linux.yaml
 step linux timeout -k 5 400 "$vmlaunch" up linux.yaml </dev/null
 # And the freestanding guest once more after Linux (its MSI set up afresh).
 step guest3 timeout -k 5 120 "$vmlaunch" up edu.yaml </dev/null
@@ -120,7 +130,12 @@ linux_cmd='insmod /lib/modules/extra/vmlaunch_edu.ko && echo "loaded 1"
 echo "driver 1: $(basename "$(readlink /sys/bus/pci/drivers/vmlaunch_edu/0000:*/driver)")"
 rmmod vmlaunch_edu && echo "removed"
 insmod /lib/modules/extra/vmlaunch_edu.ko && echo "loaded 2"
-dmesg | grep -E "vmlaunch_edu|edu:" | sed "s/^\[[ 0-9.]*\] /dmesg: /"'
+dmesg | grep -E "vmlaunch_edu|edu:" | sed "s/^\[[ 0-9.]*\] /dmesg: /"
+echo "hwrng: $(cat /sys/class/misc/hw_random/rng_current), $(head -c 64 /dev/hwrng | wc -c) bytes read"
+grep -i virtio /proc/interrupts | sed "s/^/interrupts: /"
+for d in /sys/bus/pci/devices/*; do for f in "$d"/msi_irqs/*; do
+  [ -e "$f" ] && echo "msi_irqs: $(cat "$d/vendor"):$(cat "$d/device") irq $(basename "$f") $(cat "$f")"
+done; done'
 cat >"$WORK/linux.yaml.in" <<YAML
 name: edu-linux
 machine: {arch: x86_64, type: pc, memory: 256MiB}
@@ -132,9 +147,11 @@ backends:
     con0: {driver: stdio}
 passthrough:
   edu: {driver: vfio-pci, host: "@BDF@"}
+  rng: {driver: vfio-pci, host: "@RNG@"}
 devices:
   - {driver: ns16550, id: serial0, chardev: con0}
   - {driver: vfio-pci, id: edu0, passthrough: edu}
+  - {driver: vfio-pci, id: rng0, passthrough: rng}
 YAML
 sed -e "s|\${VML_GUESTS}|$VML_GUESTS|" tests/passthrough/edu.yaml | sed 's|host: "0000:00:04.0"|host: "@BDF@"|' >"$WORK/machine.yaml.in"
 
@@ -154,7 +171,10 @@ rom[0x40:0x50] = b"vmlaunch edu rom"
 open(sys.argv[1], "wb").write(rom)
 PY
 
+# virtio-rng-pci, modern only (MSI-X, no MSI), its DMA through the IOMMU (iommu_platform) as a
+# passed-through device's must be.
 tools/nested-host --device intel-iommu,caching-mode=on --device "edu,romfile=$WORK/edu.rom" \
+  --device virtio-rng-pci,disable-legacy=on,iommu_platform=on \
   --qemu-arg -machine --qemu-arg kernel-irqchip=split --kernel-arg intel_iommu=on --kernel-arg no_timer_check \
   --modprobe vfio_pci --modprobe vfio_iommu_type1 --timeout 1500 -- "$WORK/inside.sh" "$VMLAUNCH" "$WORK"
 echo "    nested host: exit $?"
@@ -235,6 +255,18 @@ linux_drives_edu() {
     [ "$(grep -c "^dmesg: vmlaunch_edu .*: edu: DMA copy of 2048 bytes matches; 3 interrupts$" "$txt")" = 2 ] &&
     [ "$(grep -c "^dmesg: vmlaunch_edu .*: edu: checks passed (0)$" "$txt")" = 2 ]
 }
+# virtio-rng passed through to the same Linux guest: its driver takes MSI-X vectors (the table and
+# PBA ours, each vector an eventfd bound by KVM irqfd) and a read of /dev/hwrng completes, which
+# needs the device's used-buffer interrupt.
+linux_uses_rng_with_msix() {
+  local txt=$WORK/$1.txt
+  # Linux 6.1 names MSI and MSI-X alike in /proc/interrupts ("PCI-MSI"); msi_irqs says which.
+  local input
+  input=$(sed -n 's/^interrupts: *\([0-9]*\): *\([0-9]*\) .*PCI-MSI.* virtio[0-9]-input$/\1 \2/p' "$txt")
+  grep -qx "hwrng: virtio_rng.0, 64 bytes read" "$txt" && [ -n "$input" ] && [ "${input#* }" -gt 0 ] &&
+    grep -qx "msi_irqs: 0x1af4:0x1044 irq ${input% *} msix" "$txt" &&
+    [ "$(grep -c "^msi_irqs: 0x1af4:0x1044 irq [0-9]* msix$" "$txt")" = 2 ]
+}
 busy_group_is_an_error() {
   sed 's/^/    | /' "$WORK/busy.out"
   [ "$(cat "$WORK/busy.rc")" = 1 ] && grep -q "passthrough.edu.host: opening /dev/vfio/$group: busy" "$WORK/busy.out"
@@ -253,6 +285,7 @@ check intx_with_resample guest_takes_intx
 check intx_through_kvm_resample_irqfd grep -q "^kvm: irqfd [0-9]* -> gsi [0-9]*, level, resample [0-9]*$" "$WORK/guest_intx.trace"
 check second_guest_after_teardown guest_runs_edu guest2
 check linux_guest_drives_edu_with_its_driver linux_drives_edu linux
+check linux_guest_uses_virtio_rng_through_msix linux_uses_rng_with_msix linux
 check freestanding_guest_after_linux guest_runs_edu guest3
 check rom_trapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest1.out"
 check rom_with_bar0_mapped grep -q "edu: ROM of 2048 bytes, signature 55aa, says: vmlaunch edu rom" "$WORK/guest2.out"

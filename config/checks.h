@@ -24,4 +24,7 @@ Diagnostics check_references(const Node& document);
 // addresses), a socket has a unix path or a TCP host/port, not both.
 Diagnostics check_backend_options(const Node& document);
 
+// accel entries' options that only make sense together: lockstep needs a compiled tier.
+Diagnostics check_accel_options(const Node& document);
+
 }  // namespace config

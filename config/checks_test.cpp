@@ -1,4 +1,4 @@
-// check_machine_kind, check_device_ids and check_references.
+// check_machine_kind, check_device_ids, check_references and check_accel_options.
 #include "config/checks.h"
 
 #include <doctest/doctest.h>
@@ -114,4 +114,21 @@ TEST_CASE("checks survive documents of the wrong shape") {
     CHECK_NOTHROW(check_device_ids(doc));
     CHECK_NOTHROW(check_machine_kind(doc));
   }
+}
+
+TEST_CASE("check_accel_options: lockstep needs a compiled tier") {
+  Diagnostics d = check_accel_options(yaml("accel: [kvm, {type: jit, lockstep: true}]", "m.yaml"));
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].path == "accel[1].lockstep");
+  CHECK(d[0].message == "lockstep needs a compiled tier, and the tier is interp (the default)");
+  CHECK(d[0].hint.find("tier: llvm") != std::string::npos);
+  d = check_accel_options(yaml("accel: [{type: jit, tier: interp, lockstep: true}]", "m.yaml"));
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].path == "accel[0].tier");
+  CHECK(d[0].location.to_string() == "m.yaml:1:27");
+  CHECK(check_accel_options(yaml("accel: [{type: jit, tier: llvm, lockstep: true}]")).empty());
+  CHECK(check_accel_options(yaml("accel: [{type: jit, tier: auto, lockstep: true}]")).empty());
+  CHECK(check_accel_options(yaml("accel: [{type: jit, lockstep: false}]")).empty());
+  CHECK(check_accel_options(yaml("accel: [{type: jit, tier: 3, lockstep: true}]")).empty());  // the schema's
+  CHECK(check_accel_options(yaml("accel: jit")).empty());
 }

@@ -212,8 +212,9 @@ Diagnostics check_machine(const Node& document) {
   // A value the schema already rejected is not reported again by a semantic check: each thing once.
   std::set<std::string> flagged;
   for (const Diagnostic& d : out) flagged.insert(d.location.to_string());
-  for (Diagnostics more : {check_sizes(document), check_machine_kind(document), check_device_ids(document),
-                           check_references(document), check_backend_options(document)})
+  for (Diagnostics more :
+       {check_sizes(document), check_machine_kind(document), check_device_ids(document),
+        check_references(document), check_backend_options(document), check_accel_options(document)})
     for (Diagnostic& d : more)
       if (!d.location.known() || !flagged.count(d.location.to_string())) out.push_back(std::move(d));
   sort_diagnostics(out);

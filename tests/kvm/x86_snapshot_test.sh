@@ -137,19 +137,7 @@ YAML
   check "vmgenid: the two copies' IDs differ" test "$(printf '%s\n' $ids | sort -u | wc -l)" -eq 2
 }
 
-refused() {  # NAME PATTERN SETUP...: copies the microvm snapshot to $tmp/bad, runs SETUP there, restores it
-  local what=$1 pattern=$2
-  shift 2
-  rm -rf "$tmp/bad"
-  cp -a "$tmp/snap-microvm" "$tmp/bad"
-  (cd "$tmp/bad" && eval "$@")
-  "$vml" up --restore "$tmp/bad" --name "bad$$" >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
-  local status=$?
-  check "$what: exit 2" test "$status" -eq 2
-  check "$what: says why" grep -qE "$pattern" "$tmp/bad.err"
-  check "$what: nothing of the guest ran" bash -c "! grep -aq COUNT '$tmp/bad.out'"
-  [ "$status" -eq 2 ] && grep -qE "$pattern" "$tmp/bad.err" || cat "$tmp/bad.err"
-}
+refused() { restore_refused "$tmp/snap-microvm" "$tmp" "$@"; }  # NAME PATTERN SETUP... (tests/lib.sh)
 
 snapshot_case microvm 1
 # Two vCPUs: the second waits for an INIT/SIPI that never comes, a run state that is restored too.

@@ -56,19 +56,7 @@ sys.exit(0 if r['ram_bytes'] == 256 << 20 and 0 < r['ram_file_bytes'] < r['ram_b
 [ "$vm_status" -eq 0 ] || { vm_dump; cat "$tmp/snapshot.err"; }
 
 # Refusals: each on a copy of the snapshot, each exit 2 with its reason, no guest output.
-refused() {  # NAME PATTERN SETUP...: copies the snapshot to $tmp/bad, runs SETUP there, restores it
-  local what=$1 pattern=$2
-  shift 2
-  rm -rf "$tmp/bad"
-  cp -a "$snap" "$tmp/bad"
-  (cd "$tmp/bad" && eval "$@")
-  "$vml" up --restore "$tmp/bad" --name "bad$$" >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
-  local status=$?
-  check "$what: exit 2" test "$status" -eq 2
-  check "$what: says why" grep -qE "$pattern" "$tmp/bad.err"
-  check "$what: nothing of the guest ran" bash -c "! grep -aq COUNT '$tmp/bad.out'"
-  [ "$status" -eq 2 ] && grep -qE "$pattern" "$tmp/bad.err" || cat "$tmp/bad.err"
-}
+refused() { restore_refused "$snap" "$tmp" "$@"; }  # NAME PATTERN SETUP... (tests/lib.sh)
 flip() {  # FILE OFFSET: inverts one byte
   python3 -c "
 import sys

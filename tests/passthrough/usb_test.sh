@@ -31,24 +31,7 @@ use_riscv64_guest tests/passthrough/usb_test.sh
 if ! x86_paths=$(guests/x86_64/build generic 2>"$WORK/x86-build.log"); then
   tail -n 30 "$WORK/x86-build.log"
   check "the x86_64 guest with the generic kernel builds (guests/x86_64/build generic)" false
-  # The x86_64 guest's file, read from the image's FAT partition from outside (mtools), and the
-# filesystem clean after the guest's unmount (fsck.vfat -n: check only).
-x86_file_is_on_the_stick() {
-  local got
-  got=$(MTOOLS_SKIP_CHECK=1 mtype -i "$WORK/stick.img@@1M" ::GUEST.TXT) || return 1
-  echo "    GUEST.TXT: $got"
-  [ "$got" = "written by the x86_64 guest through usb-host" ] || return 1
-  dd if="$WORK/stick.img" of="$WORK/fat.check" bs=1M skip=1 status=none && fsck.vfat -n "$WORK/fat.check" | sed 's/^/    fsck: /'
-  [ "${PIPESTATUS[0]}" = 0 ]
-}
-check "x86_64 on kvm: the guest enumerates the stick through qemu-xhci + usb-host" grep -aq "QEMU USB HARDDRIVE" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest mounts the stick's FAT partition" grep -aqx "mounted" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest reads the known file" grep -aqx "known=\[known file on the stick's FAT, $$\]" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest writes a file and unmounts" bash -c "grep -aqx wrote-ok '$WORK/x86.txt' && grep -aqx unmounted '$WORK/x86.txt'"
-check "x86_64 on kvm: the file the guest wrote is on the stick's FAT, which is clean" x86_file_is_on_the_stick
-check "x86_64 on kvm: the second unplug is a USB disconnect in the guest" grep -aq "^dmesg: .*usb [0-9]-1: USB disconnect" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest ends normally" bash -c "grep -aqx 'VML-CMD-EXIT=0' '$WORK/x86.txt' && [ \"\$(cat '$WORK/x86.rc')\" = 0 ]"
-finish
+  finish
   exit
 fi
 # As use_riscv64_guest: what the cache's links name now (another worktree may repoint them).
@@ -69,24 +52,7 @@ echo "known file on the stick's FAT, $$" >"$WORK/KNOWN.TXT"
 mkfs.vfat -C -n VMLSTICK "$WORK/fat.img" 3072 >/dev/null &&
   MTOOLS_SKIP_CHECK=1 mcopy -i "$WORK/fat.img" "$WORK/KNOWN.TXT" ::KNOWN.TXT &&
   dd if="$WORK/fat.img" of="$WORK/stick.img" bs=1M seek=1 conv=notrunc status=none ||
-  { check "the stick's FAT filesystem is made (mkfs.vfat, mcopy: dosfstools, mtools)" false; # The x86_64 guest's file, read from the image's FAT partition from outside (mtools), and the
-# filesystem clean after the guest's unmount (fsck.vfat -n: check only).
-x86_file_is_on_the_stick() {
-  local got
-  got=$(MTOOLS_SKIP_CHECK=1 mtype -i "$WORK/stick.img@@1M" ::GUEST.TXT) || return 1
-  echo "    GUEST.TXT: $got"
-  [ "$got" = "written by the x86_64 guest through usb-host" ] || return 1
-  dd if="$WORK/stick.img" of="$WORK/fat.check" bs=1M skip=1 status=none && fsck.vfat -n "$WORK/fat.check" | sed 's/^/    fsck: /'
-  [ "${PIPESTATUS[0]}" = 0 ]
-}
-check "x86_64 on kvm: the guest enumerates the stick through qemu-xhci + usb-host" grep -aq "QEMU USB HARDDRIVE" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest mounts the stick's FAT partition" grep -aqx "mounted" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest reads the known file" grep -aqx "known=\[known file on the stick's FAT, $$\]" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest writes a file and unmounts" bash -c "grep -aqx wrote-ok '$WORK/x86.txt' && grep -aqx unmounted '$WORK/x86.txt'"
-check "x86_64 on kvm: the file the guest wrote is on the stick's FAT, which is clean" x86_file_is_on_the_stick
-check "x86_64 on kvm: the second unplug is a USB disconnect in the guest" grep -aq "^dmesg: .*usb [0-9]-1: USB disconnect" "$WORK/x86.txt"
-check "x86_64 on kvm: the guest ends normally" bash -c "grep -aqx 'VML-CMD-EXIT=0' '$WORK/x86.txt' && [ \"\$(cat '$WORK/x86.rc')\" = 0 ]"
-finish; exit; }
+  { check "the stick's FAT filesystem is made (mkfs.vfat, mcopy: dosfstools, mtools)" false; finish; exit; }
 rm -f "$WORK/fat.img"
 
 # The guest: wait for the disk, read, write, then (once the host side says so) wait for the

@@ -129,6 +129,7 @@ struct X86VcpuState {
   std::vector<uint8_t> xsave;   // the XSAVE area (kvm_xsave, or the larger KVM_GET_XSAVE2 one)
   std::vector<uint8_t> lapic;   // the 1 KiB LAPIC register page (kvm_lapic_state)
   std::vector<uint8_t> events;  // pending exception/interrupt/NMI/SMI (kvm_vcpu_events)
+  uint32_t tsc_khz = 0;         // the guest's TSC rate (KVM_GET_TSC_KHZ); 0: unknown, not checked
 };
 using VcpuState = std::variant<RiscvVcpuState, X86VcpuState>;
 

@@ -105,7 +105,7 @@ base::ErrorOr<accel::RiscvVcpuState> load_vcpu(hw::StateReader& in) {
   return s;
 }
 
-constexpr uint32_t kX86VcpuVersion = 1;
+constexpr uint32_t kX86VcpuVersion = 2;
 
 void save_segment(const accel::X86Segment& g, hw::StateWriter& out) {
   out.u64(g.base);
@@ -150,6 +150,7 @@ void save_vcpu(const accel::X86VcpuState& s, hw::StateWriter& out) {
   out.bytes(s.xsave);
   out.bytes(s.lapic);
   out.bytes(s.events);
+  out.u32(s.tsc_khz);
 }
 
 base::ErrorOr<accel::X86VcpuState> load_x86_vcpu(hw::StateReader& in) {
@@ -179,6 +180,7 @@ base::ErrorOr<accel::X86VcpuState> load_x86_vcpu(hw::StateReader& in) {
   s.xsave = in.bytes(kMaxXsave);
   s.lapic = in.bytes(kMaxKvmStruct);
   s.events = in.bytes(kMaxKvmStruct);
+  s.tsc_khz = in.u32();
   TRY(in.finish("vCPU state"));
   return s;
 }

@@ -165,6 +165,8 @@ class KvmVm final : public Vm {
   AccelResult<std::vector<uint32_t>> state_msrs(int vcpu_fd);
   // Bytes of the XSAVE area KVM_GET_XSAVE2 writes (4096 without dynamic features such as AMX).
   size_t xsave_size();
+  // Whether KVM scales a vCPU's TSC to another rate (KVM_CAP_TSC_CONTROL).
+  bool tsc_control();
   // Called by KvmVcpu: its run() starts or ends (the vCPUs a pause waits for), and the parking spot.
   void vcpu_created(KvmVcpu* vcpu);
   void vcpu_destroyed(KvmVcpu* vcpu);
@@ -448,6 +450,7 @@ class KvmVm final : public Vm {
   std::mutex m_state_lock;  // the two below
   std::optional<std::vector<uint32_t>> m_state_msrs;
   size_t m_xsave_size = 0;
+  int m_tsc_control = -1;  // unknown until asked
 };
 
 class KvmVcpu final : public Vcpu {
@@ -1003,6 +1006,13 @@ size_t KvmVm::xsave_size() {
   return m_xsave_size;
 }
 
+bool KvmVm::tsc_control() {
+  std::lock_guard guard(m_state_lock);
+  // Safety: KVM_CHECK_EXTENSION takes the capability by value; 0 means the cap is absent.
+  if (m_tsc_control < 0) m_tsc_control = ::ioctl(m_vm.get(), KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0 ? 1 : 0;
+  return m_tsc_control == 1;
+}
+
 AccelResult<std::vector<uint32_t>> KvmVm::state_msrs(int vcpu_fd) {
   std::lock_guard guard(m_state_lock);
   if (m_state_msrs) return *m_state_msrs;
@@ -1273,6 +1283,11 @@ AccelResult<VcpuState> KvmVcpu::get_state() {
     return base::fail(AccelError(text));
   }
   for (size_t i = 0; i < wanted.size(); ++i) s.msrs.emplace_back(entries[i].index, entries[i].data);
+
+  // Safety: KVM_GET_TSC_KHZ takes no argument and returns the rate (kHz) or -1.
+  int khz = ::ioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
+  if (khz < 0) return base::fail(AccelError(errno_text("KVM_GET_TSC_KHZ")));
+  s.tsc_khz = static_cast<uint32_t>(khz);
   return VcpuState{std::move(s)};
 }
 
@@ -1330,6 +1345,26 @@ AccelResult<void> KvmVcpu::set_state(const VcpuState& any_state) {
   for (int i = 0; i < 4; ++i) sregs.interrupt_bitmap[i] = s->interrupt_bitmap[i];
   if (::ioctl(m_fd.get(), KVM_SET_SREGS, &sregs) < 0)
     return base::fail(AccelError(errno_text("KVM_SET_SREGS")));
+
+  // The TSC's rate before its value (KVM_SET_MSRS below): the guest's clocks were calibrated to the
+  // saved rate.
+  if (s->tsc_khz != 0) {
+    // Safety: KVM_GET_TSC_KHZ takes no argument and returns the rate (kHz) or -1.
+    int here = ::ioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
+    if (here < 0) return base::fail(AccelError(errno_text("KVM_GET_TSC_KHZ")));
+    const auto host_khz = static_cast<uint32_t>(here);
+    switch (tsc_action(s->tsc_khz, host_khz, m_vm.tsc_control())) {
+      case TscAction::kKeep:
+        break;
+      case TscAction::kRefuse:
+        return base::fail(AccelError(tsc_refusal(s->tsc_khz, host_khz, "KVM cannot scale it here: no KVM_CAP_TSC_CONTROL")));
+      case TscAction::kSet:
+        // Safety: KVM_SET_TSC_KHZ takes the rate by value; the vCPU is outside KVM_RUN.
+        if (::ioctl(m_fd.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(s->tsc_khz)) < 0)
+          return base::fail(AccelError(tsc_refusal(s->tsc_khz, host_khz, errno_text("KVM_SET_TSC_KHZ"))));
+        break;
+    }
+  }
 
   if (!s->lapic.empty()) {
     kvm_lapic_state lapic = TRY(from_bytes<kvm_lapic_state>(s->lapic, "the LAPIC state"));
@@ -1541,6 +1576,19 @@ AccelResult<void> KvmVm::load_vm_state(std::span<const uint8_t> bytes, uint64_t 
 }
 
 }  // namespace
+
+TscAction tsc_action(uint32_t saved_khz, uint32_t host_khz, bool tsc_control) {
+  if (saved_khz == 0 || saved_khz == host_khz) return TscAction::kKeep;
+  const uint64_t apart = saved_khz > host_khz ? saved_khz - host_khz : host_khz - saved_khz;
+  if (apart * 1000000 <= uint64_t{host_khz} * kTscTolerancePpm) return TscAction::kSet;
+  return tsc_control ? TscAction::kSet : TscAction::kRefuse;
+}
+
+std::string tsc_refusal(uint32_t saved_khz, uint32_t host_khz, const std::string& why) {
+  return "the snapshot's guest TSC runs at " + std::to_string(saved_khz) + " kHz, this host's at " +
+         std::to_string(host_khz) + " kHz (" + why +
+         "); restore it on a host with the same TSC rate";
+}
 
 AccelResult<int> open_kvm(const std::string& device_path) {
   // Safety: plain open; the fd is returned to the caller, who owns it.

@@ -47,4 +47,15 @@ AccelResult<int> open_kvm(const std::string& device_path);
 // KVM_GET_SUPPORTED_CPUID on an open /dev/kvm fd.
 AccelResult<CpuidTable> supported_cpuid(int kvm_fd);
 
+// What a restore does about the guest's TSC rate (kHz, as KVM_GET_TSC_KHZ reports it): the saved
+// rate and this host's. Equal (or not saved: 0): nothing. Within KVM's own tolerance (250 ppm, two
+// boots' calibrations of one CPU): set it, which KVM accepts without scaling. Further apart: set
+// it only where KVM scales the TSC (KVM_CAP_TSC_CONTROL), else refuse: the guest's clock would run
+// at the wrong rate.
+enum class TscAction { kKeep, kSet, kRefuse };
+inline constexpr uint32_t kTscTolerancePpm = 250;
+TscAction tsc_action(uint32_t saved_khz, uint32_t host_khz, bool tsc_control);
+// The refusal's text, naming both rates and the fix; `why`: what KVM said or lacks.
+std::string tsc_refusal(uint32_t saved_khz, uint32_t host_khz, const std::string& why);
+
 }  // namespace accel::kvm

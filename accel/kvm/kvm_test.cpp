@@ -436,3 +436,23 @@ TEST_CASE("full irqchip: created at the first vCPU, after the RAM slots; IOAPIC 
   CHECK(guest.ops.written(0x501) == std::vector<uint8_t>{0x77, 0, 0, 0});
   CHECK(guest.ops.eois.empty());  // the in-kernel IOAPIC takes its EOIs itself
 }
+
+TEST_CASE("a restore keeps, sets or refuses the guest's TSC rate") {
+  using accel::kvm::TscAction;
+  using accel::kvm::tsc_action;
+  // Same rate, or none saved: nothing to do, with or without TSC scaling.
+  CHECK(tsc_action(2900000, 2900000, false) == TscAction::kKeep);
+  CHECK(tsc_action(0, 2900000, false) == TscAction::kKeep);
+  // Within 250 ppm (725 kHz of 2.9 GHz): KVM takes it without scaling.
+  CHECK(tsc_action(2900725, 2900000, false) == TscAction::kSet);
+  CHECK(tsc_action(2899275, 2900000, false) == TscAction::kSet);
+  // Further apart: only with KVM_CAP_TSC_CONTROL.
+  CHECK(tsc_action(2900726, 2900000, false) == TscAction::kRefuse);
+  CHECK(tsc_action(2899274, 2900000, false) == TscAction::kRefuse);
+  CHECK(tsc_action(2000000, 2900000, true) == TscAction::kSet);
+  CHECK(tsc_action(3500000, 2900000, true) == TscAction::kSet);
+  const std::string text = accel::kvm::tsc_refusal(2000000, 2900000, "no KVM_CAP_TSC_CONTROL");
+  CHECK(text.find("2000000 kHz") != std::string::npos);
+  CHECK(text.find("2900000 kHz") != std::string::npos);
+  CHECK(text.find("same TSC rate") != std::string::npos);
+}

@@ -48,14 +48,14 @@ inline void allow_kvm_pause(AllowList& list) {
 inline void allow_kvm_state_read(AllowList& list) {
   list.allow_ioctls({KVM_GET_REGS, KVM_GET_SREGS, kKvmGetXsave, kKvmGetXsave2, KVM_GET_XCRS, KVM_GET_MP_STATE,
                      KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, kKvmGetMsrs, kKvmGetMsrIndexList,
-                     KVM_CHECK_EXTENSION, KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK},
+                     KVM_CHECK_EXTENSION, KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK, KVM_GET_TSC_KHZ},
                     "KVM: read vCPU and VM state for a snapshot");
 }
 // `up --restore` on kvm (accel/kvm set_state, load_vm_state): the saved state into the new VM.
 inline void allow_kvm_state_write(AllowList& list) {
   list.allow_ioctls({KVM_SET_REGS, KVM_SET_SREGS, kKvmSetXsave, KVM_SET_XCRS, KVM_SET_MP_STATE, KVM_SET_LAPIC,
                      KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS, kKvmSetMsrs, KVM_CHECK_EXTENSION,
-                     KVM_SET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK},
+                     KVM_SET_IRQCHIP, KVM_SET_PIT2, KVM_SET_CLOCK, KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ},
                     "KVM: load vCPU and VM state from a snapshot (up --restore)");
 }
 

@@ -7,7 +7,8 @@
 # `vmlaunch snapshot --stop` mid-count, then `up --restore`: the count goes on from where it was
 # (never from 1 again), the checked state is intact, the guest counts to the end and exits 0.
 # Refused restores (exit 2, the reason named, nothing of the guest runs): a flipped byte in the state
-# file, another machine type, another CPU feature set. microvm also takes a snapshot of the running
+# file, another machine type, another CPU feature set, a TSC rate this host cannot give (a rate
+# slightly off, or one KVM scales to, restores and runs). microvm also takes a snapshot of the running
 # restored machine, which runs on, is killed, and is restored from that second snapshot. One nested
 # boot for all of it. pc with vmgenid (guests/x86/genid64): the ID through the DSDT, two restored
 # copies each notified once, with IDs of their own.
@@ -139,6 +140,51 @@ YAML
 
 refused() { restore_refused "$tmp/snap-microvm" "$tmp" "$@"; }  # NAME PATTERN SETUP... (tests/lib.sh)
 
+# tsc_edit EXPR: in the state.vmls of the current directory, every vCPU's saved TSC rate (kHz, the
+# last u32 of its state) becomes EXPR of the saved one (x), and the CRC-32C is written again.
+tsc_edit() {
+  python3 - "$1" <<'PY'
+import json, struct, sys
+b = bytearray(open('state.vmls', 'rb').read())
+hlen = struct.unpack_from('<Q', b, 12)[0]
+h = json.loads(bytes(b[20:20 + hlen]))
+blob = 20 + hlen + 8
+for v in h['vcpus']:
+    at = blob + v['offset'] + v['length'] - 4
+    x = struct.unpack_from('<I', b, at)[0]
+    struct.pack_into('<I', b, at, int(eval(sys.argv[1])))
+table = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    table.append(c)
+crc = 0xffffffff
+for byte in b[:-4]:
+    crc = table[(crc ^ byte) & 0xff] ^ (crc >> 8)
+struct.pack_into('<I', b, len(b) - 4, crc ^ 0xffffffff)
+open('state.vmls', 'wb').write(b)
+PY
+}
+# tsc_restore NAME EXPR: a copy of the microvm snapshot with its TSC rate edited restores; prints
+# what became of it: "runs" (the guest counts on with its state intact) or the refusal.
+tsc_restore() {
+  rm -rf "$tmp/tsc"
+  cp -a "$tmp/snap-microvm" "$tmp/tsc"
+  (cd "$tmp/tsc" && tsc_edit "$2")
+  vm_start_with --restore "$tmp/tsc" --name "tsc$$"
+  vm_wait "COUNT=" 60
+  local counted=$?
+  if [ "$counted" -eq 0 ] && ! grep -aq STATE-LOST "$vm_out"; then
+    tsc_outcome=runs
+  else
+    tsc_outcome=$(grep -ao "TSC runs at.*" "$vm_err" | head -n 1)
+    [ -n "$tsc_outcome" ] || { tsc_outcome=failed; vm_dump; }
+  fi
+  vm_stop
+  echo "TSC rate $2 of the saved one: $tsc_outcome"
+}
+
 snapshot_case microvm 1
 # Two vCPUs: the second waits for an INIT/SIPI that never comes, a run state that is restored too.
 snapshot_case pc 2
@@ -150,4 +196,17 @@ refused "another machine type" "another machine type \(snapshot: microvm, this m
 import json; c = json.load(open('config.json')); c['machine']['type'] = 'pc'; json.dump(c, open('config.json', 'w'))\""
 refused "another CPU feature set" "another CPU feature set" "python3 -c \"
 import json; c = json.load(open('config.json')); c['cpu']['features'] = ['-x2apic']; json.dump(c, open('config.json', 'w'))\""
+# The guest's TSC rate (saved per vCPU): one no KVM can give (2^31-1 kHz) is refused, naming both
+# rates and the fix. 100 ppm off (within KVM's tolerance, two calibrations of one CPU) restores and
+# runs. 10% off runs where KVM scales the TSC (KVM_CAP_TSC_CONTROL), else is refused for the lack of
+# it: never anything else.
+refused "a TSC rate this host cannot give" \
+  "guest TSC runs at 2147483647 kHz, this host's at [0-9]+ kHz \(.*\); restore it on a host with the same TSC rate" \
+  "tsc_edit 2147483647"
+tsc_restore "100 ppm" "x + x // 10000"
+check "a TSC rate 100 ppm off restores and the guest runs" test "$tsc_outcome" = runs
+tsc_restore "10%" "x * 9 // 10"
+case $tsc_outcome in runs | *"no KVM_CAP_TSC_CONTROL"*) tsc_ok=0 ;; *) tsc_ok=1 ;; esac
+check "a TSC rate 10% off runs (TSC scaling) or is refused for the lack of KVM_CAP_TSC_CONTROL" \
+  test "$tsc_ok" -eq 0
 finish

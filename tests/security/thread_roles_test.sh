@@ -15,7 +15,8 @@ check "sources found" test "${#sources[@]}" -gt 50
 # Names of thread vectors (std::vector<std::thread> NAME) in the code, to recognise NAME.emplace_back.
 mapfile -t vectors < <(cd "$root" && grep -ohE 'std::vector<std::thread> +[A-Za-z_]+' "${sources[@]}" | awk '{print $2}' | sort -u)
 vector_pattern=$(printf '%s|' "${vectors[@]}")
-vector_pattern="(${vector_pattern%|})\.emplace_back\("
+# Whole names only: a vector of threads called `pool` must not match `m_pool.emplace_back(`.
+vector_pattern="(^|[^A-Za-z0-9_])(${vector_pattern%|})\.emplace_back\("
 
 missing=0 sites=0
 for file in "${sources[@]}"; do

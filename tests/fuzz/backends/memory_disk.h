@@ -20,12 +20,13 @@ class MemoryDisk : public backends::BlockBackend {
   bool read_only() const override { return m_read_only; }
   base::ErrorOr<void> read(uint64_t offset, std::span<uint8_t> out) override {
     if (offset > m_data.size() || out.size() > m_data.size() - offset) std::abort();
-    std::memcpy(out.data(), m_data.data() + offset, out.size());
+    // An empty span may have a null data(); memcpy's arguments must not be null even for 0 bytes.
+    if (!out.empty()) std::memcpy(out.data(), m_data.data() + offset, out.size());
     return {};
   }
   base::ErrorOr<void> write(uint64_t offset, std::span<const uint8_t> in) override {
     if (m_read_only || offset > m_data.size() || in.size() > m_data.size() - offset) std::abort();
-    std::memcpy(m_data.data() + offset, in.data(), in.size());
+    if (!in.empty()) std::memcpy(m_data.data() + offset, in.data(), in.size());
     return {};
   }
   base::ErrorOr<void> flush() override { return {}; }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 
 namespace hw::x86 {
 namespace {
@@ -48,6 +49,23 @@ void add_aml_dword(Bytes& out, uint32_t value) {
   out.add<uint32_t>(value);
 }
 
+// Device (NAME) { body }: DeviceOp, its length, then the body (which starts with the name).
+void add_aml_device(Bytes& out, const Bytes& body) {
+  out.add<uint8_t>(0x5b);  // DeviceOp
+  out.add<uint8_t>(0x82);
+  add_pkg_length(out, body.data.size());
+  out.data.insert(out.data.end(), body.data.begin(), body.data.end());
+}
+
+// Name (NAME, "text"): NameOp, a 4-character name, a null-terminated String.
+void add_aml_name_string(Bytes& out, const char* name, std::string_view text) {
+  out.add<uint8_t>(0x08);
+  out.add_text(name, 4);
+  out.add<uint8_t>(0x0d);
+  out.add_text(text.data(), text.size());
+  out.add<uint8_t>(0);
+}
+
 // A 16-bit address space descriptor (ACPI 6.4.3.5.3): a producer with fixed min and max.
 void add_word_space(Bytes& out, uint8_t type, uint8_t type_flags, uint16_t min, uint16_t max) {
   out.add<uint8_t>(0x88);
@@ -81,10 +99,7 @@ Bytes simple_device(const char* name, const Bytes& hid, const Bytes& resources) 
   add_pkg_length(body, buffer.data.size());
   body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
   Bytes device;
-  device.add<uint8_t>(0x5b);  // DeviceOp
-  device.add<uint8_t>(0x82);
-  add_pkg_length(device, body.data.size());
-  device.data.insert(device.data.end(), body.data.begin(), body.data.end());
+  add_aml_device(device, body);
   return device;
 }
 
@@ -121,10 +136,7 @@ Bytes legacy_devices(const TableInputs& inputs) {
     for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x0c,
                                                        0x08, '_', 'U', 'I', 'D', 0x00})
       button.add<uint8_t>(byte);
-    out.add<uint8_t>(0x5b);  // DeviceOp
-    out.add<uint8_t>(0x82);
-    add_pkg_length(out, button.data.size());
-    out.data.insert(out.data.end(), button.data.begin(), button.data.end());
+    add_aml_device(out, button);
   }
   if (inputs.vmgenid) {
     // Device (VGEN) { Name (_HID, "VMGENCTR"), Name (_CID, "VM_Gen_Counter"), Name (_DDN, "VM_Gen_Counter"),
@@ -132,17 +144,9 @@ Bytes legacy_devices(const TableInputs& inputs) {
     // Linux 6.1 matches the _HID (its ids: "VMGENCTR", "VM_GEN_COUNTER"); Windows the _CID, as on QEMU.
     Bytes body;
     body.add_text("VGEN", 4);
-    body.add<uint8_t>(0x08);
-    body.add_text("_HID", 4);
-    body.add<uint8_t>(0x0d);
-    body.add_text("VMGENCTR", 8);
-    body.add<uint8_t>(0);
+    add_aml_name_string(body, "_HID", "VMGENCTR");
     for (const char* name : {"_CID", "_DDN"}) {
-      body.add<uint8_t>(0x08);
-      body.add_text(name, 4);
-      body.add<uint8_t>(0x0d);
-      body.add_text("VM_Gen_Counter", 14);
-      body.add<uint8_t>(0);
+      add_aml_name_string(body, name, "VM_Gen_Counter");
     }
     Bytes package;  // NumElements, then the two halves
     package.add<uint8_t>(2);
@@ -158,10 +162,7 @@ Bytes legacy_devices(const TableInputs& inputs) {
     body.add<uint8_t>(0x14);  // MethodOp
     add_pkg_length(body, method.data.size());
     body.data.insert(body.data.end(), method.data.begin(), method.data.end());
-    out.add<uint8_t>(0x5b);  // DeviceOp
-    out.add<uint8_t>(0x82);
-    add_pkg_length(out, body.data.size());
-    out.data.insert(out.data.end(), body.data.begin(), body.data.end());
+    add_aml_device(out, body);
   }
   if (inputs.power_button_irq || inputs.vmgenid) {
     // Device (GED0) { Name (_HID, "ACPI0013"), Name (_UID, 0),
@@ -180,11 +181,7 @@ Bytes legacy_devices(const TableInputs& inputs) {
     if (inputs.vmgenid) sources.push_back({inputs.vmgenid->irq, "VGEN"});
     Bytes ged;
     ged.add_text("GED0", 4);
-    ged.add<uint8_t>(0x08);
-    ged.add_text("_HID", 4);
-    ged.add<uint8_t>(0x0d);
-    ged.add_text("ACPI0013", 8);
-    ged.add<uint8_t>(0);
+    add_aml_name_string(ged, "_HID", "ACPI0013");
     for (uint8_t byte : std::initializer_list<uint8_t>{0x08, '_', 'U', 'I', 'D', 0x00})
       ged.add<uint8_t>(byte);
     Bytes resources;  // Extended Interrupt Descriptors: consumer, edge, active high, exclusive; one GSI
@@ -227,10 +224,7 @@ Bytes legacy_devices(const TableInputs& inputs) {
     ged.add<uint8_t>(0x14);  // MethodOp
     add_pkg_length(ged, method.data.size());
     ged.data.insert(ged.data.end(), method.data.begin(), method.data.end());
-    out.add<uint8_t>(0x5b);
-    out.add<uint8_t>(0x82);
-    add_pkg_length(out, ged.data.size());
-    out.data.insert(out.data.end(), ged.data.begin(), ged.data.end());
+    add_aml_device(out, ged);
   }
   if (inputs.pvpanic_port) {
     Bytes hid;
@@ -267,11 +261,7 @@ Bytes virtio_mmio_devices(const TableInputs& inputs) {
     body.add<uint8_t>('R');
     body.add<uint8_t>(static_cast<uint8_t>(digits[(i >> 4) & 15]));
     body.add<uint8_t>(static_cast<uint8_t>(digits[i & 15]));
-    body.add<uint8_t>(0x08);
-    body.add_text("_HID", 4);
-    body.add<uint8_t>(0x0d);  // String
-    body.add_text("LNRO0005", 8);
-    body.add<uint8_t>(0);
+    add_aml_name_string(body, "_HID", "LNRO0005");
     body.add<uint8_t>(0x08);
     body.add_text("_UID", 4);
     add_aml_dword(body, static_cast<uint32_t>(i));
@@ -283,10 +273,7 @@ Bytes virtio_mmio_devices(const TableInputs& inputs) {
     buffer.data.insert(buffer.data.end(), resources.data.begin(), resources.data.end());
     add_pkg_length(body, buffer.data.size());
     body.data.insert(body.data.end(), buffer.data.begin(), buffer.data.end());
-    devices.add<uint8_t>(0x5b);  // DeviceOp
-    devices.add<uint8_t>(0x82);
-    add_pkg_length(devices, body.data.size());
-    devices.data.insert(devices.data.end(), body.data.begin(), body.data.end());
+    add_aml_device(devices, body);
   }
   return devices;
 }
@@ -336,10 +323,7 @@ Bytes pci_interrupt_links(const TableInputs& inputs) {
     add_pkg_length(body, 5);
     body.add_text("_SRS", 4);
     body.add<uint8_t>(1);
-    links.add<uint8_t>(0x5b);  // DeviceOp
-    links.add<uint8_t>(0x82);
-    add_pkg_length(links, body.data.size());
-    links.data.insert(links.data.end(), body.data.begin(), body.data.end());
+    add_aml_device(links, body);
   }
   return links;
 }
@@ -406,10 +390,7 @@ Bytes pci_root_bridge(const TableInputs& inputs) {
   body.data.insert(body.data.end(), routes.data.begin(), routes.data.end());
 
   Bytes device;
-  device.add<uint8_t>(0x5b);  // DeviceOp
-  device.add<uint8_t>(0x82);
-  add_pkg_length(device, body.data.size());
-  device.data.insert(device.data.end(), body.data.begin(), body.data.end());
+  add_aml_device(device, body);
   return device;
 }
 
